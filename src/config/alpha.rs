@@ -1,0 +1,627 @@
+//! The alpha YAML configuration (`--alpha-config`): `upstreamConfig`, `injectRequestHeaders`,
+//! `injectResponseHeaders`, `server`, `metricsServer` and `providers`.
+//!
+//! oauth2-proxy substitutes `${VAR}` from the environment, then decodes with mapstructure, which
+//! matches keys case-insensitively and rejects unknown ones. We do the same by normalising every
+//! key (lower case, no `_`) before a `deny_unknown_fields` decode, so `clientID`, `clientId` and
+//! `client_id` are one key. Scalar settings are then folded into the legacy option keys so one
+//! validator checks both forms; upstreams and header rules keep their richer shape.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::error::{ConfigError, ConfigErrors, Origin};
+use super::options;
+use super::source::{Env, RawConfig};
+use super::value::RawValue;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlphaConfig {
+    #[serde(rename = "upstreamconfig", default)]
+    pub upstream_config: Option<UpstreamConfig>,
+    #[serde(rename = "injectrequestheaders", default)]
+    pub inject_request_headers: Option<Vec<Header>>,
+    #[serde(rename = "injectresponseheaders", default)]
+    pub inject_response_headers: Option<Vec<Header>>,
+    #[serde(default)]
+    pub server: Option<Server>,
+    #[serde(rename = "metricsserver", default)]
+    pub metrics_server: Option<Server>,
+    #[serde(default)]
+    pub providers: Option<Vec<Provider>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    #[serde(rename = "proxyrawpath", default)]
+    pub proxy_raw_path: bool,
+    #[serde(default)]
+    pub upstreams: Vec<Upstream>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(rename = "rewritetarget", default)]
+    pub rewrite_target: String,
+    #[serde(default)]
+    pub uri: String,
+    #[serde(rename = "insecureskiptlsverify", default)]
+    pub insecure_skip_tls_verify: bool,
+    #[serde(default)]
+    pub r#static: bool,
+    #[serde(rename = "staticcode", default)]
+    pub static_code: Option<u16>,
+    #[serde(rename = "flushinterval", default)]
+    pub flush_interval: Option<String>,
+    #[serde(rename = "passhostheader", default)]
+    pub pass_host_header: Option<bool>,
+    #[serde(rename = "proxywebsockets", default)]
+    pub proxy_websockets: Option<bool>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(rename = "disablekeepalives", default)]
+    pub disable_keep_alives: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub name: String,
+    #[serde(rename = "preserverequestvalue", default)]
+    pub preserve_request_value: bool,
+    #[serde(rename = "insecureskipheadernormalization", default)]
+    pub insecure_skip_header_normalization: bool,
+    #[serde(default)]
+    pub values: Vec<HeaderValue>,
+}
+
+/// A header value: a session claim (`claim`, `prefix`, `basicAuthPassword`) or a secret
+/// (`value` base64, `fromEnv`, `fromFile`), flattened as oauth2-proxy embeds them.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderValue {
+    #[serde(default)]
+    pub claim: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(rename = "basicauthpassword", default)]
+    pub basic_auth_password: Option<SecretSource>,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(rename = "fromenv", default)]
+    pub from_env: Option<String>,
+    #[serde(rename = "fromfile", default)]
+    pub from_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(rename = "fromenv", default)]
+    pub from_env: Option<String>,
+    #[serde(rename = "fromfile", default)]
+    pub from_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    #[serde(rename = "bindaddress", default)]
+    pub bind_address: Option<String>,
+    #[serde(rename = "securebindaddress", default)]
+    pub secure_bind_address: Option<String>,
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    #[serde(default)]
+    pub key: Option<SecretSource>,
+    #[serde(default)]
+    pub cert: Option<SecretSource>,
+    #[serde(rename = "minversion", default)]
+    pub min_version: Option<String>,
+    #[serde(rename = "ciphersuites", default)]
+    pub cipher_suites: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "clientid", default)]
+    pub client_id: Option<String>,
+    #[serde(rename = "clientsecret", default)]
+    pub client_secret: Option<String>,
+    #[serde(rename = "clientsecretfile", default)]
+    pub client_secret_file: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(rename = "loginurl", default)]
+    pub login_url: Option<String>,
+    #[serde(rename = "loginurlparameters", default)]
+    pub login_url_parameters: Option<Value>,
+    #[serde(rename = "redeemurl", default)]
+    pub redeem_url: Option<String>,
+    #[serde(rename = "profileurl", default)]
+    pub profile_url: Option<String>,
+    #[serde(rename = "validateurl", default)]
+    pub validate_url: Option<String>,
+    #[serde(rename = "skipclaimsfromprofileurl", default)]
+    pub skip_claims_from_profile_url: Option<bool>,
+    #[serde(rename = "resource", default)]
+    pub resource: Option<String>,
+    #[serde(rename = "allowedgroups", default)]
+    pub allowed_groups: Option<Vec<String>>,
+    #[serde(rename = "codechallengemethod", default)]
+    pub code_challenge_method: Option<String>,
+    #[serde(rename = "backendlogouturl", default)]
+    pub backend_logout_url: Option<String>,
+    #[serde(rename = "cafiles", default)]
+    pub ca_files: Option<Vec<String>>,
+    #[serde(rename = "usesystemtruststore", default)]
+    pub use_system_trust_store: Option<bool>,
+    #[serde(rename = "additionalclaims", default)]
+    pub additional_claims: Option<Vec<String>>,
+    #[serde(rename = "oidcconfig", default)]
+    pub oidc_config: Option<OidcConfig>,
+    // Other providers' sections are recognised so the message can say they are unsupported.
+    #[serde(rename = "keycloakconfig", default)]
+    pub keycloak_config: Option<Value>,
+    #[serde(rename = "azureconfig", default)]
+    pub azure_config: Option<Value>,
+    #[serde(rename = "adfsconfig", default)]
+    pub adfs_config: Option<Value>,
+    #[serde(rename = "bitbucketconfig", default)]
+    pub bitbucket_config: Option<Value>,
+    #[serde(rename = "githubconfig", default)]
+    pub github_config: Option<Value>,
+    #[serde(rename = "gitlabconfig", default)]
+    pub gitlab_config: Option<Value>,
+    #[serde(rename = "googleconfig", default)]
+    pub google_config: Option<Value>,
+    #[serde(rename = "logingovconfig", default)]
+    pub login_gov_config: Option<Value>,
+    #[serde(rename = "microsoftentraidconfig", default)]
+    pub entra_id_config: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    #[serde(rename = "issuerurl", default)]
+    pub issuer_url: Option<String>,
+    #[serde(rename = "insecureallowunverifiedemail", default)]
+    pub insecure_allow_unverified_email: Option<bool>,
+    #[serde(rename = "insecureskipissuerverification", default)]
+    pub insecure_skip_issuer_verification: Option<bool>,
+    #[serde(rename = "insecureskipnonce", default)]
+    pub insecure_skip_nonce: Option<bool>,
+    #[serde(rename = "skipdiscovery", default)]
+    pub skip_discovery: Option<bool>,
+    #[serde(rename = "jwksurl", default)]
+    pub jwks_url: Option<String>,
+    #[serde(rename = "emailclaim", default)]
+    pub email_claim: Option<String>,
+    #[serde(rename = "groupsclaim", default)]
+    pub groups_claim: Option<String>,
+    #[serde(rename = "useridclaim", default)]
+    pub user_id_claim: Option<String>,
+    #[serde(rename = "audienceclaims", default)]
+    pub audience_claims: Option<Vec<String>>,
+    #[serde(rename = "extraaudiences", default)]
+    pub extra_audiences: Option<Vec<String>>,
+    #[serde(rename = "publickeyfiles", default)]
+    pub public_key_files: Option<Vec<String>>,
+    #[serde(rename = "enabledsigningalgs", default)]
+    pub enabled_signing_algs: Option<Vec<String>>,
+}
+
+/// Parses alpha YAML text. `${VAR}` and `${VAR:-default}` are substituted from `env` first.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    env: &dyn Env,
+    errors: &mut ConfigErrors,
+) -> Option<AlphaConfig> {
+    let at = |field: &str| Origin::Alpha {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+    };
+    let text = match envsubst(text, env) {
+        Ok(t) => t,
+        Err(missing) => {
+            for var in missing {
+                errors.push(
+                    ConfigError::new(
+                        format!("${{{var}}}"),
+                        format!("environment variable {var} is not set"),
+                        format!("export {var}, or write ${{{var}:-default}} to give a default"),
+                    )
+                    .origin(Some(at("(substitution)"))),
+                );
+            }
+            return None;
+        }
+    };
+    let value: Value = match serde_yaml_ng::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.push(ConfigError::new(
+                path.display().to_string(),
+                format!("is not valid YAML: {e}"),
+                "check the indentation and quoting near the position shown",
+            ));
+            return None;
+        }
+    };
+    let value = normalise_keys(value);
+    if value.is_null() {
+        return Some(AlphaConfig::default());
+    }
+    match serde_path_to_error::deserialize::<_, AlphaConfig>(value) {
+        Ok(cfg) => Some(cfg),
+        Err(e) => {
+            let field = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let fix = if inner.contains("unknown field") {
+                "remove it, or check the spelling against the alpha-config reference (keys are case-insensitive)"
+            } else {
+                "give the field a value of the expected type"
+            };
+            errors.push(ConfigError::new(field.clone(), inner, fix).origin(Some(at(&field))));
+            None
+        }
+    }
+}
+
+/// Lower-cases mapping keys and removes `_`, recursively.
+fn normalise_keys(v: Value) -> Value {
+    match v {
+        Value::Mapping(m) => Value::Mapping(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let k = match k {
+                        Value::String(s) => Value::String(s.to_ascii_lowercase().replace('_', "")),
+                        other => other,
+                    };
+                    (k, normalise_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Sequence(s) => Value::Sequence(s.into_iter().map(normalise_keys).collect()),
+        other => other,
+    }
+}
+
+/// `${VAR}` and `${VAR:-default}` substitution. Returns the names of unset variables that had
+/// no default; oauth2-proxy would substitute an empty string, which hides the mistake.
+fn envsubst(text: &str, env: &dyn Env) -> Result<String, Vec<String>> {
+    let mut out = String::with_capacity(text.len());
+    let mut missing = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            rest = "";
+            break;
+        };
+        let expr = &after[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        match (env.var(name), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => missing.push(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
+}
+
+/// Folds the alpha provider, server and metrics settings into legacy option keys, so one
+/// validator checks both forms and messages name the YAML field.
+pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: &mut ConfigErrors) {
+    let mut set = |key: &str, field: String, value: RawValue| {
+        let spec = options::find(key).expect("alpha fields map to known option keys");
+        raw.set(
+            spec,
+            value,
+            Origin::Alpha {
+                path: path.to_path_buf(),
+                field,
+            },
+        );
+    };
+    let s = |v: &String| RawValue::Str(v.clone());
+    let b = |v: &bool| RawValue::Bool(*v);
+    let l = |v: &Vec<String>| RawValue::List(v.iter().cloned().map(RawValue::Str).collect());
+
+    if let Some(providers) = &alpha.providers {
+        if providers.len() > 1 {
+            errors.push(ConfigError::new(
+                "providers",
+                format!(
+                    "{} providers are configured; only one is supported (as in oauth2-proxy)",
+                    providers.len()
+                ),
+                "keep a single entry under providers",
+            ));
+        }
+        if let Some(p) = providers.first() {
+            let f = |name: &str| format!("providers[0].{name}");
+            macro_rules! fold {
+                ($field:expr, $key:literal, $name:literal, $conv:ident) => {
+                    if let Some(v) = &$field {
+                        set($key, f($name), $conv(v));
+                    }
+                };
+            }
+            fold!(p.provider, "provider", "provider", s);
+            fold!(p.name, "provider_display_name", "name", s);
+            fold!(p.client_id, "client_id", "clientID", s);
+            fold!(p.client_secret, "client_secret", "clientSecret", s);
+            fold!(
+                p.client_secret_file,
+                "client_secret_file",
+                "clientSecretFile",
+                s
+            );
+            fold!(p.scope, "scope", "scope", s);
+            fold!(p.login_url, "login_url", "loginURL", s);
+            fold!(p.redeem_url, "redeem_url", "redeemURL", s);
+            fold!(p.profile_url, "profile_url", "profileURL", s);
+            fold!(p.validate_url, "validate_url", "validateURL", s);
+            fold!(
+                p.skip_claims_from_profile_url,
+                "skip_claims_from_profile_url",
+                "skipClaimsFromProfileURL",
+                b
+            );
+            fold!(p.resource, "resource", "resource", s);
+            fold!(p.allowed_groups, "allowed_groups", "allowedGroups", l);
+            fold!(
+                p.code_challenge_method,
+                "code_challenge_method",
+                "code_challenge_method",
+                s
+            );
+            fold!(
+                p.backend_logout_url,
+                "backend_logout_url",
+                "backendLogoutURL",
+                s
+            );
+            fold!(p.ca_files, "provider_ca_files", "caFiles", l);
+            fold!(
+                p.use_system_trust_store,
+                "use_system_trust_store",
+                "useSystemTrustStore",
+                b
+            );
+            if let Some(o) = &p.oidc_config {
+                let f = |name: &str| format!("providers[0].oidcConfig.{name}");
+                macro_rules! fold_oidc {
+                    ($field:expr, $key:literal, $name:literal, $conv:ident) => {
+                        if let Some(v) = &$field {
+                            set($key, f($name), $conv(v));
+                        }
+                    };
+                }
+                fold_oidc!(o.issuer_url, "oidc_issuer_url", "issuerURL", s);
+                fold_oidc!(
+                    o.insecure_allow_unverified_email,
+                    "insecure_oidc_allow_unverified_email",
+                    "insecureAllowUnverifiedEmail",
+                    b
+                );
+                fold_oidc!(
+                    o.insecure_skip_issuer_verification,
+                    "insecure_oidc_skip_issuer_verification",
+                    "insecureSkipIssuerVerification",
+                    b
+                );
+                fold_oidc!(
+                    o.insecure_skip_nonce,
+                    "insecure_oidc_skip_nonce",
+                    "insecureSkipNonce",
+                    b
+                );
+                fold_oidc!(o.skip_discovery, "skip_oidc_discovery", "skipDiscovery", b);
+                fold_oidc!(o.jwks_url, "oidc_jwks_url", "jwksURL", s);
+                fold_oidc!(o.email_claim, "oidc_email_claim", "emailClaim", s);
+                fold_oidc!(o.groups_claim, "oidc_groups_claim", "groupsClaim", s);
+                fold_oidc!(o.user_id_claim, "user_id_claim", "userIDClaim", s);
+                fold_oidc!(
+                    o.audience_claims,
+                    "oidc_audience_claims",
+                    "audienceClaims",
+                    l
+                );
+                fold_oidc!(
+                    o.extra_audiences,
+                    "oidc_extra_audiences",
+                    "extraAudiences",
+                    l
+                );
+                fold_oidc!(
+                    o.public_key_files,
+                    "oidc_public_key_files",
+                    "publicKeyFiles",
+                    l
+                );
+                fold_oidc!(
+                    o.enabled_signing_algs,
+                    "oidc_enabled_signing_algs",
+                    "enabledSigningAlgs",
+                    l
+                );
+            }
+            let others = [
+                ("keycloakConfig", &p.keycloak_config),
+                ("azureConfig", &p.azure_config),
+                ("ADFSConfig", &p.adfs_config),
+                ("bitbucketConfig", &p.bitbucket_config),
+                ("githubConfig", &p.github_config),
+                ("gitlabConfig", &p.gitlab_config),
+                ("googleConfig", &p.google_config),
+                ("loginGovConfig", &p.login_gov_config),
+                ("microsoftEntraIDConfig", &p.entra_id_config),
+            ];
+            for (name, section) in others {
+                if section.as_ref().is_some_and(|v| !v.is_null()) {
+                    errors.push(
+                        ConfigError::new(
+                            f(name),
+                            "settings for another provider than OIDC are not supported",
+                            "Gatehouse implements the generic oidc provider; remove this section and configure oidcConfig",
+                        )
+                        .origin(Some(Origin::Alpha { path: path.to_path_buf(), field: f(name) })),
+                    );
+                }
+            }
+            if p.login_url_parameters
+                .as_ref()
+                .is_some_and(|v| !v.is_null())
+            {
+                errors.push(ConfigError::new(
+                    f("loginURLParameters"),
+                    "login URL parameter rules are not supported yet",
+                    "remove loginURLParameters; use prompt/acr_values in the legacy config for fixed parameters",
+                ));
+            }
+            if p.additional_claims.as_ref().is_some_and(|v| !v.is_empty()) {
+                errors.push(ConfigError::new(
+                    f("additionalClaims"),
+                    "additional claims are not supported yet",
+                    "remove additionalClaims",
+                ));
+            }
+        }
+    }
+
+    for (section, server, addr_key, secure_key, cert_key, key_key) in [
+        (
+            "server",
+            &alpha.server,
+            "http_address",
+            "https_address",
+            "tls_cert_file",
+            "tls_key_file",
+        ),
+        (
+            "metricsServer",
+            &alpha.metrics_server,
+            "metrics_address",
+            "metrics_secure_address",
+            "metrics_tls_cert_file",
+            "metrics_tls_key_file",
+        ),
+    ] {
+        let Some(server) = server else { continue };
+        let f = |name: &str| format!("{section}.{name}");
+        if let Some(a) = &server.bind_address {
+            set(addr_key, f("bindAddress"), s(a));
+        }
+        if let Some(a) = &server.secure_bind_address {
+            set(secure_key, f("secureBindAddress"), s(a));
+        }
+        if let Some(tls) = &server.tls {
+            for (name, source, key) in [("cert", &tls.cert, cert_key), ("key", &tls.key, key_key)] {
+                match source {
+                    Some(SecretSource {
+                        from_file: Some(file),
+                        value: None,
+                        from_env: None,
+                    }) => {
+                        set(key, f(&format!("tls.{name}.fromFile")), s(file));
+                    }
+                    Some(_) => errors.push(ConfigError::new(
+                        f(&format!("tls.{name}")),
+                        "only fromFile is supported for TLS material",
+                        format!("write the PEM to a file and set {section}.tls.{name}.fromFile"),
+                    )),
+                    None => {}
+                }
+            }
+            if let Some(v) = &tls.min_version
+                && section == "server"
+            {
+                set("tls_min_version", f("tls.minVersion"), s(v));
+            }
+            if let Some(v) = &tls.cipher_suites
+                && section == "server"
+            {
+                set("tls_cipher_suites", f("tls.cipherSuites"), l(v));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn substitutes_env_and_reports_missing() {
+        let env: HashMap<String, String> = [("ID".to_string(), "abc".to_string())].into();
+        assert_eq!(
+            envsubst("a: ${ID}, b: ${NOPE:-x}", &env).unwrap(),
+            "a: abc, b: x"
+        );
+        assert_eq!(envsubst("${MISSING}", &env).unwrap_err(), ["MISSING"]);
+    }
+
+    #[test]
+    fn keys_are_case_insensitive_and_unknown_keys_fail() {
+        let env: HashMap<String, String> = HashMap::new();
+        let mut errors = ConfigErrors::default();
+        let cfg = parse(
+            Path::new("a.yaml"),
+            "Providers:\n- ClientId: x\n  oidcConfig: {IssuerURL: 'https://i'}\n",
+            &env,
+            &mut errors,
+        )
+        .unwrap();
+        let p = &cfg.providers.unwrap()[0];
+        assert_eq!(p.client_id.as_deref(), Some("x"));
+        assert!(errors.is_empty());
+
+        let bad = parse(
+            Path::new("a.yaml"),
+            "providers:\n- clientIDD: x\n",
+            &env,
+            &mut errors,
+        );
+        assert!(bad.is_none());
+        assert!(errors.to_string().contains("providers[0]"), "{errors}");
+    }
+}

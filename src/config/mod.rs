@@ -1,0 +1,172 @@
+//! Configuration: oauth2-proxy's legacy options (file, `OAUTH2_PROXY_*` environment, flags) and
+//! alpha YAML, validated into one typed [`Config`] with a sub-config per module.
+//!
+//! Two layers. [`source`] reads each source into untyped values that remember where they came
+//! from; [`validate`] turns the merged values into real types and collects every problem.
+//! Nothing downstream sees an `Option` soup or re-checks a value.
+//!
+//! Invariant: the only module that reads configuration files or the process environment.
+
+pub mod alpha;
+pub mod duration;
+pub mod error;
+pub mod options;
+pub mod secret;
+pub mod source;
+pub mod validate;
+pub mod value;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, ConfigErrors, Origin};
+pub use secret::Secret;
+pub use source::{Env, FlagValues, ProcessEnv};
+
+use crate::{authz, endpoints, identity, oidc, proxy, server, session, telemetry};
+
+/// The validated configuration: one part per module, handed out by `App::build`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: server::Config,
+    pub oidc: oidc::Config,
+    pub session: session::Config,
+    pub authz: authz::Config,
+    pub headers: identity::Config,
+    pub proxy: proxy::Config,
+    pub logging: telemetry::Config,
+    pub pages: endpoints::PagesConfig,
+}
+
+/// An option set to a non-default value whose feature this build does not have yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotImplemented {
+    pub key: &'static str,
+    pub feature: &'static str,
+    pub origin: Origin,
+}
+
+/// Where to read configuration from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `--config`: the legacy TOML-style file.
+    pub config_file: Option<PathBuf>,
+    /// `--alpha-config`: the YAML file.
+    pub alpha_config: Option<PathBuf>,
+    /// Option flags from the command line.
+    pub flags: Vec<FlagValues>,
+}
+
+/// A successful load.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// Things worth saying that are not errors (misspelt environment variables).
+    pub warnings: Vec<String>,
+    /// Options this build will not honour yet; starting with any is refused.
+    pub not_implemented: Vec<NotImplemented>,
+}
+
+impl Loaded {
+    /// The refusal message for options that are not implemented yet, if there are any.
+    pub fn not_implemented_report(&self) -> Option<String> {
+        if self.not_implemented.is_empty() {
+            return None;
+        }
+        let mut out = format!(
+            "{} option{} set here {} not implemented by this build of Gatehouse yet, so it will not start with them:\n",
+            self.not_implemented.len(),
+            if self.not_implemented.len() == 1 {
+                " is"
+            } else {
+                "s are"
+            },
+            if self.not_implemented.len() == 1 {
+                "is"
+            } else {
+                "are"
+            },
+        );
+        for n in &self.not_implemented {
+            out.push_str(&format!(
+                "  - {} ({}): needs {}\n",
+                n.key, n.origin, n.feature
+            ));
+        }
+        out.push_str(
+            "  remove them or set them to their defaults to start anyway; see README \"Status\"\n",
+        );
+        Some(out)
+    }
+}
+
+/// Loads and validates configuration from every source. Precedence: flag > env > file > default.
+pub fn load(sources: &Sources, env: &dyn Env) -> Result<Loaded, ConfigErrors> {
+    let mut errors = ConfigErrors::default();
+    let file = sources
+        .config_file
+        .as_deref()
+        .and_then(|p| read_config_file(p, "--config", &mut errors).map(|t| (p, t)));
+    let alpha = sources
+        .alpha_config
+        .as_deref()
+        .and_then(|p| read_config_file(p, "--alpha-config", &mut errors).map(|t| (p, t)));
+    load_texts(file, alpha, &sources.flags, env, errors)
+}
+
+/// Loads from file contents already read: `(path for messages, text)`. Tests use it directly
+/// with a map for `env`, so they never touch the process environment.
+pub fn load_texts(
+    file: Option<(&Path, String)>,
+    alpha: Option<(&Path, String)>,
+    flags: &[FlagValues],
+    env: &dyn Env,
+    mut errors: ConfigErrors,
+) -> Result<Loaded, ConfigErrors> {
+    let mut warnings = Vec::new();
+    let mut raw = source::RawConfig::default();
+    if let Some((path, text)) = &file {
+        match source::from_file_text(path, text, &mut errors) {
+            Some(r) => raw = r,
+            None => return Err(errors),
+        }
+    }
+    raw.overlay(source::from_env(env, &mut warnings));
+    raw.overlay(source::from_flags(flags));
+
+    let mut alpha_cfg = None;
+    if let Some((path, text)) = &alpha
+        && let Some(cfg) = alpha::parse(path, text, env, &mut errors)
+    {
+        alpha::fold_into(&cfg, path, &mut raw, &mut errors);
+        alpha_cfg = Some((*path, cfg));
+    }
+
+    let validated = validate::validate(
+        &raw,
+        env,
+        alpha_cfg.as_ref().map(|(p, c)| (*p, c)),
+        &mut errors,
+    );
+    match validated {
+        Some((config, not_implemented)) if errors.is_empty() => Ok(Loaded {
+            config,
+            warnings,
+            not_implemented,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn read_config_file(path: &Path, flag: &str, errors: &mut ConfigErrors) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errors.push(ConfigError::new(
+                flag,
+                format!("cannot read {}: {e}", path.display()),
+                "check the path given to the flag",
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,978 @@
+//! The table of every oauth2-proxy legacy option: its config-file key, flag, type, default,
+//! help text and whether Gatehouse implements it.
+//!
+//! This table is the single definition the file loader, the environment loader, the flag
+//! parser, `--help` and validation all read, so an option cannot exist in one and not another.
+//! Defaults are written once, here, as the string a user would write; validation parses them
+//! with the same rules as user input.
+
+use super::value::Kind;
+
+/// How far Gatehouse honours an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Implemented: the running server does what the option says.
+    Ready,
+    /// Parsed and validated, but the feature is not built yet: a value other than the default
+    /// stops the server from starting (never silently ignored). The text names the feature.
+    Planned(&'static str),
+    /// Gatehouse does not implement this option; a value other than the default is an error.
+    /// The text says why and what to use instead.
+    Unsupported(&'static str),
+}
+
+/// Which alpha-config section replaces a legacy option. oauth2-proxy refuses these keys when
+/// `--alpha-config` is given, and so do we, naming the YAML field to use instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legacy {
+    No,
+    Upstreams,
+    Headers,
+    Server,
+    Provider,
+}
+
+impl Legacy {
+    pub fn alpha_section(self) -> &'static str {
+        match self {
+            Legacy::No => "",
+            Legacy::Upstreams => "upstreamConfig",
+            Legacy::Headers => "injectRequestHeaders / injectResponseHeaders",
+            Legacy::Server => "server / metricsServer",
+            Legacy::Provider => "providers",
+        }
+    }
+}
+
+/// The `--help` section an option is listed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Provider,
+    ProviderSpecific,
+    Authorization,
+    Server,
+    Upstreams,
+    Headers,
+    Cookie,
+    Session,
+    Logging,
+    Pages,
+}
+
+impl Topic {
+    pub fn heading(self) -> &'static str {
+        match self {
+            Topic::Provider => "OpenID Connect provider",
+            Topic::ProviderSpecific => "Other providers (not supported by Gatehouse)",
+            Topic::Authorization => "Authorization and routing",
+            Topic::Server => "Server, TLS and health",
+            Topic::Upstreams => "Upstreams (reverse-proxy mode)",
+            Topic::Headers => "Identity headers",
+            Topic::Cookie => "Cookies",
+            Topic::Session => "Session store (cookie or Redis)",
+            Topic::Logging => "Logging",
+            Topic::Pages => "Pages and templates",
+        }
+    }
+}
+
+/// One legacy option.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionSpec {
+    /// The config-file key, which also names the environment variable.
+    pub key: &'static str,
+    /// The flag name when it is not `key` with `-` for `_` (list options use singular flags).
+    flag: Option<&'static str>,
+    pub kind: Kind,
+    /// The default as a user would write it; "" means empty or unset.
+    pub default: &'static str,
+    pub help: &'static str,
+    /// A secret is never echoed: errors show `<redacted>` instead of the value.
+    pub secret: bool,
+    pub legacy: Legacy,
+    pub status: Status,
+    /// Only in files and the environment; no flag (oauth2-proxy has two keys for one flag).
+    pub no_flag: bool,
+}
+
+impl OptionSpec {
+    /// The long flag, without dashes.
+    pub fn flag(&self) -> String {
+        match self.flag {
+            Some(f) => f.to_string(),
+            None => self.key.replace('_', "-"),
+        }
+    }
+
+    /// The environment variable oauth2-proxy reads: built from the key, so lists are plural.
+    pub fn env_var(&self) -> String {
+        format!("OAUTH2_PROXY_{}", self.key.to_ascii_uppercase())
+    }
+
+    const fn flag_name(mut self, flag: &'static str) -> Self {
+        self.flag = Some(flag);
+        self
+    }
+
+    const fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    const fn legacy(mut self, legacy: Legacy) -> Self {
+        self.legacy = legacy;
+        self
+    }
+
+    const fn planned(mut self, feature: &'static str) -> Self {
+        self.status = Status::Planned(feature);
+        self
+    }
+
+    const fn unsupported(mut self, why: &'static str) -> Self {
+        self.status = Status::Unsupported(why);
+        self
+    }
+
+    const fn file_only(mut self) -> Self {
+        self.no_flag = true;
+        self
+    }
+}
+
+const fn o(key: &'static str, kind: Kind, default: &'static str, help: &'static str) -> OptionSpec {
+    OptionSpec {
+        key,
+        flag: None,
+        kind,
+        default,
+        help,
+        secret: false,
+        legacy: Legacy::No,
+        status: Status::Ready,
+        no_flag: false,
+    }
+}
+
+/// A legacy provider option (replaced by alpha `providers`).
+const fn p(key: &'static str, kind: Kind, default: &'static str, help: &'static str) -> OptionSpec {
+    o(key, kind, default, help).legacy(Legacy::Provider)
+}
+
+/// An option of another provider than OIDC: accepted by name, refused when set.
+const fn other(
+    key: &'static str,
+    kind: Kind,
+    default: &'static str,
+    help: &'static str,
+) -> OptionSpec {
+    p(key, kind, default, help).unsupported(OTHER_PROVIDER)
+}
+
+use Kind::{Bool, Dur, Int, List, Str};
+
+// The features later work brings; an option waiting for one names it.
+const LOGIN: &str = "OpenID Connect login and sessions";
+const FORWARD_AUTH: &str = "forward-auth checks and route rules";
+const PROXY: &str = "reverse-proxy mode";
+const HEADERS: &str = "identity headers";
+const TLS: &str = "the TLS listener";
+const REDIS: &str = "the Redis session store";
+const SECURITY: &str = "bearer tokens, htpasswd and trusted-proxy rules";
+const OPERATIONS: &str = "metrics, readiness and logging options";
+const PAGES: &str = "custom pages and templates";
+
+const OTHER_PROVIDER: &str = "Gatehouse implements the generic `oidc` provider only; \
+    use your identity provider's OpenID Connect endpoint with provider = \"oidc\"";
+
+pub static PROVIDER: &[OptionSpec] = &[
+    p(
+        "provider",
+        Str,
+        "google",
+        "OAuth provider type; Gatehouse supports \"oidc\" (and \"keycloak-oidc\", treated as oidc)",
+    ),
+    p(
+        "provider_display_name",
+        Str,
+        "",
+        "Provider name shown on the sign-in button",
+    )
+    .planned(PAGES),
+    p(
+        "client_id",
+        Str,
+        "",
+        "The OAuth client ID registered at the provider",
+    ),
+    p("client_secret", Str, "", "The OAuth client secret").secret(),
+    p(
+        "client_secret_file",
+        Str,
+        "",
+        "A file holding the client secret (read as is)",
+    ),
+    p(
+        "oidc_issuer_url",
+        Str,
+        "",
+        "OpenID Connect issuer URL; discovery reads <issuer>/.well-known/openid-configuration",
+    ),
+    p(
+        "oidc_jwks_url",
+        Str,
+        "",
+        "JWKS URL, used only with skip_oidc_discovery",
+    )
+    .planned(LOGIN),
+    p(
+        "skip_oidc_discovery",
+        Bool,
+        "false",
+        "Skip discovery and use login_url, redeem_url and oidc_jwks_url",
+    )
+    .planned(LOGIN),
+    p(
+        "oidc_public_key_files",
+        List,
+        "",
+        "PEM public keys to verify ID tokens (instead of a JWKS URL)",
+    )
+    .flag_name("oidc-public-key-file")
+    .planned(LOGIN),
+    p(
+        "oidc_email_claim",
+        Str,
+        "email",
+        "Claim holding the user's email (dot paths allowed)",
+    )
+    .planned(LOGIN),
+    p(
+        "oidc_groups_claim",
+        Str,
+        "groups",
+        "Claim holding the user's groups (dot paths allowed)",
+    )
+    .planned(LOGIN),
+    p(
+        "oidc_audience_claims",
+        List,
+        "aud",
+        "Claims checked against client_id; the first present one is used",
+    )
+    .flag_name("oidc-audience-claim")
+    .planned(LOGIN),
+    p(
+        "oidc_extra_audiences",
+        List,
+        "",
+        "Audiences accepted in addition to client_id",
+    )
+    .flag_name("oidc-extra-audience")
+    .planned(LOGIN),
+    p(
+        "oidc_enabled_signing_algs",
+        List,
+        "",
+        "ID token signing algorithms to accept (intersected with discovery)",
+    )
+    .flag_name("oidc-enabled-signing-alg")
+    .planned(LOGIN),
+    p(
+        "insecure_oidc_allow_unverified_email",
+        Bool,
+        "false",
+        "Accept an email whose email_verified claim is false",
+    )
+    .planned(LOGIN),
+    p(
+        "insecure_oidc_skip_issuer_verification",
+        Bool,
+        "false",
+        "Do not require the discovered issuer to equal oidc_issuer_url",
+    )
+    .planned(LOGIN),
+    p(
+        "insecure_oidc_skip_nonce",
+        Bool,
+        "true",
+        "Neither send nor check the OIDC nonce",
+    )
+    .planned(LOGIN),
+    p(
+        "user_id_claim",
+        Str,
+        "email",
+        "Deprecated alias of oidc_email_claim (see README)",
+    )
+    .planned(LOGIN),
+    p(
+        "scope",
+        Str,
+        "",
+        "OAuth scope; default \"openid email profile\" (+ \" groups\" with allowed_groups)",
+    )
+    .planned(LOGIN),
+    p(
+        "code_challenge_method",
+        Str,
+        "",
+        "PKCE method: S256 or plain (empty disables PKCE)",
+    )
+    .planned(LOGIN),
+    p(
+        "force_code_challenge_method",
+        Str,
+        "",
+        "Deprecated alias of code_challenge_method",
+    )
+    .planned(LOGIN),
+    p(
+        "login_url",
+        Str,
+        "",
+        "Authorization endpoint (discovery overrides it)",
+    )
+    .planned(LOGIN),
+    p(
+        "redeem_url",
+        Str,
+        "",
+        "Token endpoint (discovery overrides it)",
+    )
+    .planned(LOGIN),
+    p(
+        "profile_url",
+        Str,
+        "",
+        "Userinfo endpoint (discovery overrides it)",
+    )
+    .planned(LOGIN),
+    p("validate_url", Str, "", "Access token validation endpoint").planned(LOGIN),
+    p(
+        "skip_claims_from_profile_url",
+        Bool,
+        "false",
+        "Do not fetch missing claims from the userinfo endpoint",
+    )
+    .planned(LOGIN),
+    p("resource", Str, "", "Azure/ADFS `resource` parameter").unsupported(OTHER_PROVIDER),
+    p(
+        "prompt",
+        Str,
+        "",
+        "OIDC prompt parameter (overrides approval_prompt)",
+    )
+    .planned(LOGIN),
+    p(
+        "approval_prompt",
+        Str,
+        "force",
+        "OAuth approval_prompt parameter, sent unless prompt is set",
+    )
+    .planned(LOGIN),
+    p(
+        "acr_values",
+        Str,
+        "",
+        "acr_values parameter for the authorization request",
+    )
+    .planned(LOGIN),
+    p(
+        "auth_request_response_mode",
+        Str,
+        "",
+        "response_mode parameter for the authorization request",
+    )
+    .planned(LOGIN),
+    p(
+        "allowed_groups",
+        List,
+        "",
+        "Only members of one of these groups may log in",
+    )
+    .flag_name("allowed-group")
+    .planned(LOGIN),
+    p(
+        "allowed_roles",
+        List,
+        "",
+        "Keycloak roles allowed to log in (keycloak-oidc)",
+    )
+    .flag_name("allowed-role")
+    .unsupported(OTHER_PROVIDER),
+    p(
+        "provider_ca_files",
+        List,
+        "",
+        "CA certificates to trust for the provider (replace the system store)",
+    )
+    .flag_name("provider-ca-file")
+    .planned(LOGIN),
+    p(
+        "use_system_trust_store",
+        Bool,
+        "false",
+        "Trust the system store in addition to provider_ca_files",
+    )
+    .planned(LOGIN),
+    p(
+        "backend_logout_url",
+        Str,
+        "",
+        "URL called at sign-out; {id_token} is replaced by the session's ID token",
+    )
+    .planned(LOGIN),
+    o(
+        "ssl_insecure_skip_verify",
+        Bool,
+        "false",
+        "Do not verify the provider's TLS certificate (dangerous)",
+    )
+    .planned(LOGIN),
+    p("jwt_key", Str, "", "login.gov private key")
+        .secret()
+        .unsupported(OTHER_PROVIDER),
+    p("jwt_key_file", Str, "", "login.gov private key file").unsupported(OTHER_PROVIDER),
+    p("pubjwk_url", Str, "", "login.gov JWK endpoint").unsupported(OTHER_PROVIDER),
+];
+
+pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
+    other("keycloak_groups", List, "", "Keycloak groups").flag_name("keycloak-group"),
+    other("azure_tenant", Str, "common", "Azure tenant"),
+    other(
+        "azure_graph_group_field",
+        Str,
+        "",
+        "Azure Graph group field",
+    ),
+    other(
+        "entra_id_allowed_tenants",
+        List,
+        "",
+        "Entra ID allowed tenants",
+    )
+    .flag_name("entra-id-allowed-tenant"),
+    other(
+        "entra_id_federated_token_auth",
+        Bool,
+        "false",
+        "Entra ID federated token authentication",
+    ),
+    other("bitbucket_team", Str, "", "Bitbucket team"),
+    other("bitbucket_repository", Str, "", "Bitbucket repository"),
+    other("github_org", Str, "", "GitHub organisation"),
+    other("github_team", Str, "", "GitHub team"),
+    other("github_repo", Str, "", "GitHub repository"),
+    other("github_token", Str, "", "GitHub token").secret(),
+    other("github_users", List, "", "GitHub users").flag_name("github-user"),
+    other("gitlab_groups", List, "", "GitLab groups").flag_name("gitlab-group"),
+    other("gitlab_projects", List, "", "GitLab projects").flag_name("gitlab-project"),
+    other("google_groups", List, "", "Google groups").flag_name("google-group"),
+    other(
+        "google_group",
+        List,
+        "",
+        "Google groups (deprecated spelling)",
+    )
+    .file_only(),
+    other("google_admin_email", Str, "", "Google admin email"),
+    other(
+        "google_service_account_json",
+        Str,
+        "",
+        "Google service account JSON file",
+    ),
+    other(
+        "google_use_application_default_credentials",
+        Bool,
+        "false",
+        "Google application default credentials",
+    ),
+    other(
+        "google_target_principal",
+        Str,
+        "",
+        "Google target principal",
+    ),
+    other(
+        "google_admin_api_user_scope",
+        Str,
+        "",
+        "Google admin API user scope",
+    ),
+    other(
+        "google_use_organization_id",
+        Bool,
+        "false",
+        "Google organisation ID",
+    ),
+];
+
+pub static AUTHORIZATION: &[OptionSpec] = &[
+    o("email_domains", List, "", "Email domains allowed to log in; \"*\" allows any").flag_name("email-domain"),
+    o("authenticated_emails_file", Str, "", "File of allowed emails, one per line").planned(LOGIN),
+    o("whitelist_domains", List, "", "Domains allowed as redirect targets after login and logout (.example.com for subdomains, host:port, host:*)").flag_name("whitelist-domain").planned(LOGIN),
+    o("skip_auth_routes", List, "", "Routes that need no login: METHOD=regex, METHOD!=regex, regex or !=regex").flag_name("skip-auth-route").planned(FORWARD_AUTH),
+    o("skip_auth_regex", List, "", "Deprecated: path regexes that need no login (use skip_auth_routes)").planned(FORWARD_AUTH),
+    o("skip_auth_preflight", Bool, "false", "Let OPTIONS requests through without login").planned(FORWARD_AUTH),
+    o("api_routes", List, "", "Path regexes answered with 401 JSON instead of the sign-in page").flag_name("api-route").planned(PROXY),
+    o("skip_provider_button", Bool, "false", "Go straight to the provider instead of showing the sign-in page").planned(LOGIN),
+    o("skip_jwt_bearer_tokens", Bool, "false", "Accept verified ID tokens in Authorization: Bearer").planned(SECURITY),
+    o("extra_jwt_issuers", List, "", "More bearer token issuers, as issuer=audience").planned(SECURITY),
+    o("bearer_token_login_fallback", Bool, "true", "On an invalid bearer token, fall back to login (false: 403)").planned(SECURITY),
+    o("htpasswd_file", Str, "", "htpasswd file (bcrypt or {SHA}) for Basic auth and the sign-in form").planned(SECURITY),
+    o("htpasswd_user_groups", List, "", "Groups given to htpasswd users").flag_name("htpasswd-user-group").planned(SECURITY),
+    o("display_htpasswd_form", Bool, "true", "Show the htpasswd form on the sign-in page").planned(SECURITY),
+    o("trusted_ips", List, "", "Client IPs or CIDRs let through without login").flag_name("trusted-ip").planned(SECURITY),
+    o("force_json_errors", Bool, "false", "Answer unauthenticated requests with 401 JSON, never the sign-in page").planned(PROXY),
+    o("encode_state", Bool, "false", "base64url-encode the OAuth state parameter").planned(LOGIN),
+    o("allow_query_semicolons", Bool, "false", "Treat ; as a query separator").planned(PROXY),
+];
+
+pub static SERVER: &[OptionSpec] = &[
+    o("http_address", Str, "127.0.0.1:4180", "[http://]host:port to listen on for HTTP").legacy(Legacy::Server),
+    o("https_address", Str, ":443", "host:port to listen on for HTTPS").legacy(Legacy::Server).planned(TLS),
+    o("tls_cert_file", Str, "", "TLS certificate (PEM); with tls_key_file, serve HTTPS only").legacy(Legacy::Server).planned(TLS),
+    o("tls_key_file", Str, "", "TLS private key (PEM)").legacy(Legacy::Server).planned(TLS),
+    o("tls_min_version", Str, "", "Minimum TLS version: TLS1.2 (default) or TLS1.3").legacy(Legacy::Server).planned(TLS),
+    o("tls_cipher_suites", List, "", "TLS cipher suites to allow (Go/IANA names)").flag_name("tls-cipher-suite").legacy(Legacy::Server).planned(TLS),
+    o("metrics_address", Str, "", "host:port for the Prometheus metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
+    o("metrics_secure_address", Str, "", "host:port for the HTTPS metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
+    o("metrics_tls_cert_file", Str, "", "TLS certificate for the metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
+    o("metrics_tls_key_file", Str, "", "TLS key for the metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
+    o("reverse_proxy", Bool, "false", "Honour X-Forwarded-* and the real-IP header from trusted_proxy_ips").planned(SECURITY),
+    o("trusted_proxy_ips", List, "127.0.0.0/8,::1", "Peers whose X-Forwarded-* headers are trusted (Gatehouse default: loopback only)").flag_name("trusted-proxy-ip").planned(SECURITY),
+    o("real_client_ip_header", Str, "X-Real-IP", "Header holding the client IP behind a proxy").planned(SECURITY),
+    o("redirect_url", Str, "", "The OAuth callback URL, e.g. https://app.example.com/oauth2/callback").planned(LOGIN),
+    o("relative_redirect_url", Bool, "false", "Use a relative callback URL").planned(LOGIN),
+    o("proxy_prefix", Str, "/oauth2", "Path prefix of Gatehouse's own endpoints").planned(LOGIN),
+    o("force_https", Bool, "false", "Redirect plain-HTTP requests to HTTPS (308)").planned(TLS),
+    o("ping_path", Str, "/ping", "Liveness path, answered 200 OK"),
+    o("ready_path", Str, "/ready", "Readiness path").planned(OPERATIONS),
+    o("ping_user_agent", Str, "", "User-Agent also answered as a ping (never authorises anything)").planned(OPERATIONS),
+    o("gcp_healthchecks", Bool, "false", "Deprecated GCP health-check paths").unsupported("deprecated in oauth2-proxy; point the health check at ping_path and ready_path"),
+    o("signature_key", Str, "", "Deprecated GAP-Signature key").secret().unsupported("GAP-Signature is deprecated in oauth2-proxy; use the identity headers, or a bearer ID token, to authenticate requests to the upstream"),
+];
+
+pub static UPSTREAMS: &[OptionSpec] = &[
+    o(
+        "upstreams",
+        List,
+        "",
+        "Upstream URLs: http(s)://host[:port][/path], file:///dir#/path/, static://CODE",
+    )
+    .flag_name("upstream")
+    .legacy(Legacy::Upstreams)
+    .planned(PROXY),
+    o(
+        "pass_host_header",
+        Bool,
+        "true",
+        "Pass the client's Host header to the upstream",
+    )
+    .legacy(Legacy::Upstreams)
+    .planned(PROXY),
+    o("proxy_websockets", Bool, "true", "Proxy WebSocket upgrades")
+        .legacy(Legacy::Upstreams)
+        .planned(PROXY),
+    o(
+        "ssl_upstream_insecure_skip_verify",
+        Bool,
+        "false",
+        "Do not verify upstream TLS certificates",
+    )
+    .legacy(Legacy::Upstreams)
+    .planned(PROXY),
+    o(
+        "flush_interval",
+        Dur,
+        "1s",
+        "How often streamed responses are flushed",
+    )
+    .legacy(Legacy::Upstreams)
+    .planned(PROXY),
+    o(
+        "upstream_timeout",
+        Dur,
+        "30s",
+        "How long to wait for the upstream's response headers",
+    )
+    .legacy(Legacy::Upstreams)
+    .planned(PROXY),
+    o(
+        "disable_keep_alives",
+        Bool,
+        "false",
+        "Do not reuse upstream connections",
+    )
+    .legacy(Legacy::Upstreams)
+    .planned(PROXY),
+];
+
+pub static HEADERS_OPTS: &[OptionSpec] = &[
+    o("pass_basic_auth", Bool, "true", "Send X-Forwarded-User/-Email/-Groups (and Basic auth with basic_auth_password) upstream").legacy(Legacy::Headers).planned(HEADERS),
+    o("pass_access_token", Bool, "false", "Send X-Forwarded-Access-Token upstream (and X-Auth-Request-Access-Token with set_xauthrequest)").legacy(Legacy::Headers).planned(HEADERS),
+    o("pass_user_headers", Bool, "true", "Send X-Forwarded-User, -Email, -Groups, -Preferred-Username upstream").legacy(Legacy::Headers).planned(HEADERS),
+    o("pass_authorization_header", Bool, "false", "Send Authorization: Bearer <id_token> upstream").legacy(Legacy::Headers).planned(HEADERS),
+    o("set_basic_auth", Bool, "false", "Set Authorization: Basic on responses").legacy(Legacy::Headers).planned(HEADERS),
+    o("set_xauthrequest", Bool, "false", "Set X-Auth-Request-User, -Email, -Groups, -Preferred-Username on responses").legacy(Legacy::Headers).planned(HEADERS),
+    o("set_authorization_header", Bool, "false", "Set Authorization: Bearer <id_token> on responses").legacy(Legacy::Headers).planned(HEADERS),
+    o("prefer_email_to_user", Bool, "false", "Use the email as the user name in headers").legacy(Legacy::Headers).planned(HEADERS),
+    o("basic_auth_password", Str, "", "Password for the Basic auth header sent upstream").secret().legacy(Legacy::Headers).planned(HEADERS),
+    o("skip_auth_strip_headers", Bool, "true", "Remove client-sent copies of the identity headers").legacy(Legacy::Headers).planned(HEADERS),
+];
+
+pub static COOKIE: &[OptionSpec] = &[
+    o("cookie_name", Str, "_oauth2_proxy", "Session cookie name").planned(LOGIN),
+    o(
+        "cookie_secret",
+        Str,
+        "",
+        "Seed for cookie encryption and signing: 16, 24 or 32 bytes (base64url allowed)",
+    )
+    .secret(),
+    o(
+        "cookie_secret_file",
+        Str,
+        "",
+        "File holding the cookie secret (used as is)",
+    ),
+    o(
+        "cookie_domains",
+        List,
+        "",
+        "Cookie domains; the longest one matching the request host wins",
+    )
+    .flag_name("cookie-domain")
+    .planned(LOGIN),
+    o("cookie_path", Str, "/", "Cookie path").planned(LOGIN),
+    o(
+        "cookie_expire",
+        Dur,
+        "168h",
+        "Session lifetime; 0 makes a browser-session cookie",
+    )
+    .planned(LOGIN),
+    o(
+        "cookie_refresh",
+        Dur,
+        "0",
+        "Refresh sessions older than this with the refresh token; 0 disables",
+    )
+    .planned(LOGIN),
+    o(
+        "cookie_secure",
+        Bool,
+        "true",
+        "Set the Secure attribute (cookies only over HTTPS)",
+    )
+    .planned(LOGIN),
+    o(
+        "cookie_httponly",
+        Bool,
+        "true",
+        "Set the HttpOnly attribute",
+    )
+    .planned(LOGIN),
+    o(
+        "cookie_samesite",
+        Str,
+        "",
+        "SameSite attribute: lax, strict, none or empty",
+    )
+    .planned(LOGIN),
+    o(
+        "cookie_csrf_per_request",
+        Bool,
+        "false",
+        "Use a CSRF cookie per login attempt (parallel logins)",
+    )
+    .planned(LOGIN),
+    o(
+        "cookie_csrf_per_request_limit",
+        Int,
+        "0",
+        "Most CSRF cookies kept with cookie_csrf_per_request (0: unlimited)",
+    )
+    .planned(LOGIN),
+    o("cookie_csrf_expire", Dur, "15m", "CSRF cookie lifetime").planned(LOGIN),
+    o(
+        "cookie_csrf_samesite",
+        Str,
+        "",
+        "SameSite for the CSRF cookie (empty: as cookie_samesite)",
+    )
+    .planned(LOGIN),
+];
+
+pub static SESSION: &[OptionSpec] = &[
+    o(
+        "session_store_type",
+        Str,
+        "cookie",
+        "Where sessions live: cookie or redis",
+    )
+    .planned(REDIS),
+    o(
+        "session_cookie_minimal",
+        Bool,
+        "false",
+        "Keep no tokens in the session (no token headers, no refresh)",
+    )
+    .planned(LOGIN),
+    o(
+        "redis_connection_url",
+        Str,
+        "",
+        "redis[s]://[user:password@]host[:port][/db]",
+    )
+    .planned(REDIS),
+    o("redis_username", Str, "", "Redis user (overrides the URL)").planned(REDIS),
+    o(
+        "redis_password",
+        Str,
+        "",
+        "Redis password (overrides the URL)",
+    )
+    .secret()
+    .planned(REDIS),
+    o(
+        "redis_use_sentinel",
+        Bool,
+        "false",
+        "Connect through Redis Sentinel",
+    )
+    .planned(REDIS),
+    o(
+        "redis_sentinel_master_name",
+        Str,
+        "",
+        "Sentinel master name",
+    )
+    .planned(REDIS),
+    o("redis_sentinel_password", Str, "", "Sentinel password")
+        .secret()
+        .planned(REDIS),
+    o(
+        "redis_sentinel_connection_urls",
+        List,
+        "",
+        "Sentinel addresses as redis:// URLs",
+    )
+    .planned(REDIS),
+    o(
+        "redis_use_cluster",
+        Bool,
+        "false",
+        "Connect to a Redis Cluster",
+    )
+    .planned(REDIS),
+    o(
+        "redis_cluster_connection_urls",
+        List,
+        "",
+        "Cluster node addresses as redis:// URLs",
+    )
+    .planned(REDIS),
+    o(
+        "redis_ca_path",
+        Str,
+        "",
+        "CA certificate for rediss:// (added to the system store)",
+    )
+    .planned(REDIS),
+    o(
+        "redis_insecure_skip_tls_verify",
+        Bool,
+        "false",
+        "Do not verify Redis TLS certificates",
+    )
+    .planned(REDIS),
+    o(
+        "redis_connection_idle_timeout",
+        Int,
+        "0",
+        "Seconds before an idle Redis connection is closed (0: never)",
+    )
+    .planned(REDIS),
+];
+
+pub static LOGGING: &[OptionSpec] = &[
+    o("auth_logging", Bool, "true", "Log authentication events").planned(OPERATIONS),
+    o(
+        "auth_logging_format",
+        Str,
+        "",
+        "Template of auth log lines (oauth2-proxy syntax)",
+    )
+    .planned(OPERATIONS),
+    o("request_logging", Bool, "true", "Log requests").planned(OPERATIONS),
+    o(
+        "request_logging_format",
+        Str,
+        "",
+        "Template of request log lines",
+    )
+    .planned(OPERATIONS),
+    o("standard_logging", Bool, "true", "Log standard messages").planned(OPERATIONS),
+    o(
+        "standard_logging_format",
+        Str,
+        "",
+        "Template of standard log lines",
+    )
+    .planned(OPERATIONS),
+    o(
+        "errors_to_info_log",
+        Bool,
+        "false",
+        "Send error lines to stdout instead of stderr",
+    )
+    .planned(OPERATIONS),
+    o("exclude_logging_paths", List, "", "Paths not to log")
+        .flag_name("exclude-logging-path")
+        .planned(OPERATIONS),
+    o(
+        "logging_local_time",
+        Bool,
+        "true",
+        "Log local time instead of UTC",
+    )
+    .planned(OPERATIONS),
+    o(
+        "silence_ping_logging",
+        Bool,
+        "false",
+        "Do not log ping and ready requests",
+    )
+    .planned(OPERATIONS),
+    o(
+        "request_id_header",
+        Str,
+        "X-Request-Id",
+        "Header carrying the request ID",
+    )
+    .planned(OPERATIONS),
+    o(
+        "logging_filename",
+        Str,
+        "",
+        "Write logs to this file instead of stdout",
+    )
+    .planned(OPERATIONS),
+    o(
+        "logging_max_size",
+        Int,
+        "100",
+        "Rotate the log file at this many megabytes",
+    )
+    .planned(OPERATIONS),
+    o(
+        "logging_max_age",
+        Int,
+        "7",
+        "Days to keep rotated log files",
+    )
+    .planned(OPERATIONS),
+    o(
+        "logging_max_backups",
+        Int,
+        "0",
+        "Rotated log files to keep (0: all)",
+    )
+    .planned(OPERATIONS),
+    o(
+        "logging_compress",
+        Bool,
+        "false",
+        "Compress rotated log files",
+    )
+    .planned(OPERATIONS),
+];
+
+pub static PAGES_OPTS: &[OptionSpec] = &[
+    o(
+        "custom_templates_dir",
+        Str,
+        "",
+        "Directory with sign_in.html and error.html overrides",
+    )
+    .planned(PAGES),
+    o(
+        "custom_sign_in_logo",
+        Str,
+        "",
+        "Logo on the sign-in page (path or URL; \"-\" hides it)",
+    )
+    .planned(PAGES),
+    o(
+        "banner",
+        Str,
+        "",
+        "Text above the sign-in button (\"-\" hides the default)",
+    )
+    .planned(PAGES),
+    o("footer", Str, "", "Footer text (\"-\" hides it)").planned(PAGES),
+    o(
+        "show_debug_on_error",
+        Bool,
+        "false",
+        "Show error details on error pages",
+    )
+    .planned(PAGES),
+];
+
+/// Every option, grouped by `--help` topic.
+pub static TOPICS: &[(Topic, &[OptionSpec])] = &[
+    (Topic::Provider, PROVIDER),
+    (Topic::Authorization, AUTHORIZATION),
+    (Topic::Server, SERVER),
+    (Topic::Upstreams, UPSTREAMS),
+    (Topic::Headers, HEADERS_OPTS),
+    (Topic::Cookie, COOKIE),
+    (Topic::Session, SESSION),
+    (Topic::Logging, LOGGING),
+    (Topic::Pages, PAGES_OPTS),
+    (Topic::ProviderSpecific, PROVIDER_SPECIFIC),
+];
+
+/// Every option, in `--help` order.
+pub fn all() -> impl Iterator<Item = &'static OptionSpec> {
+    TOPICS.iter().flat_map(|(_, opts)| opts.iter())
+}
+
+/// The option with this config-file key.
+pub fn find(key: &str) -> Option<&'static OptionSpec> {
+    all().find(|o| o.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn keys_flags_and_env_names_are_unique() {
+        let mut keys = HashSet::new();
+        let mut flags = HashSet::new();
+        for o in all() {
+            assert!(keys.insert(o.key), "duplicate key {}", o.key);
+            if !o.no_flag {
+                assert!(flags.insert(o.flag()), "duplicate flag {}", o.flag());
+            }
+            assert!(o.key.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+
+    #[test]
+    fn list_options_use_oauth2_proxy_singular_flags() {
+        assert_eq!(find("email_domains").unwrap().flag(), "email-domain");
+        assert_eq!(find("upstreams").unwrap().flag(), "upstream");
+        assert_eq!(
+            find("upstreams").unwrap().env_var(),
+            "OAUTH2_PROXY_UPSTREAMS"
+        );
+        assert_eq!(find("cookie_secret").unwrap().flag(), "cookie-secret");
+    }
+}

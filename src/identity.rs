@@ -1,0 +1,261 @@
+//! Who the user is, and which headers carry that to upstreams and edge proxies.
+//!
+//! Owns [`Identity`] (the claims a session holds) and the header rules built from oauth2-proxy's
+//! `pass_*`/`set_*` options or alpha `inject*Headers`. Both configuration forms become the same
+//! [`HeaderRule`] list, so header semantics live in one place.
+//!
+//! Invariant: pure values, no IO and no HTTP types.
+
+use crate::config::Secret;
+
+/// The identity a session carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The `sub` claim.
+    pub user: String,
+    pub email: String,
+    pub groups: Vec<String>,
+    pub preferred_username: String,
+}
+
+/// A session value a header can be built from (oauth2-proxy's claim names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    User,
+    Email,
+    Groups,
+    PreferredUsername,
+    AccessToken,
+    IdToken,
+    RefreshToken,
+    CreatedAt,
+    ExpiresOn,
+    /// Any other claim name (alpha `additionalClaims`).
+    Other(String),
+}
+
+impl Claim {
+    pub fn parse(name: &str) -> Claim {
+        match name {
+            "user" => Claim::User,
+            "email" => Claim::Email,
+            "groups" => Claim::Groups,
+            "preferred_username" => Claim::PreferredUsername,
+            "access_token" => Claim::AccessToken,
+            "id_token" => Claim::IdToken,
+            "refresh_token" => Claim::RefreshToken,
+            "created_at" => Claim::CreatedAt,
+            "expires_on" => Claim::ExpiresOn,
+            other => Claim::Other(other.to_string()),
+        }
+    }
+}
+
+/// Where one value of a header comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValueSource {
+    /// A session claim, optionally prefixed (`Bearer `) or turned into Basic credentials.
+    Claim {
+        claim: Claim,
+        prefix: String,
+        basic_auth_password: Option<Secret<String>>,
+    },
+    /// A fixed secret value.
+    Secret(Secret<String>),
+}
+
+/// One header to inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderRule {
+    pub name: String,
+    /// Keep a client-sent value instead of removing it first (`skip_auth_strip_headers = false`).
+    pub preserve_request_value: bool,
+    pub values: Vec<HeaderValueSource>,
+}
+
+/// The header rules for requests sent upstream and for responses (including `/oauth2/auth`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    pub request: Vec<HeaderRule>,
+    pub response: Vec<HeaderRule>,
+    pub prefer_email_to_user: bool,
+}
+
+/// The legacy header switches, as oauth2-proxy's `LegacyHeaders` has them.
+#[derive(Debug, Clone, Default)]
+pub struct LegacyHeaders {
+    pub pass_basic_auth: bool,
+    pub pass_access_token: bool,
+    pub pass_user_headers: bool,
+    pub pass_authorization_header: bool,
+    pub set_basic_auth: bool,
+    pub set_xauthrequest: bool,
+    pub set_authorization_header: bool,
+    pub prefer_email_to_user: bool,
+    pub basic_auth_password: Option<Secret<String>>,
+    pub skip_auth_strip_headers: bool,
+}
+
+fn claim(name: &str, c: Claim) -> HeaderRule {
+    prefixed(name, c, "")
+}
+
+fn prefixed(name: &str, c: Claim, prefix: &str) -> HeaderRule {
+    HeaderRule {
+        name: name.to_string(),
+        preserve_request_value: false,
+        values: vec![HeaderValueSource::Claim {
+            claim: c,
+            prefix: prefix.to_string(),
+            basic_auth_password: None,
+        }],
+    }
+}
+
+fn basic_auth(prefer_email: bool, password: Option<Secret<String>>) -> HeaderRule {
+    HeaderRule {
+        name: "Authorization".to_string(),
+        preserve_request_value: false,
+        values: vec![HeaderValueSource::Claim {
+            claim: if prefer_email {
+                Claim::Email
+            } else {
+                Claim::User
+            },
+            prefix: "Basic ".to_string(),
+            basic_auth_password: Some(password.unwrap_or_else(|| Secret::new(String::new()))),
+        }],
+    }
+}
+
+impl LegacyHeaders {
+    /// The header rules these switches mean, exactly as oauth2-proxy converts them.
+    pub fn into_config(self) -> Config {
+        let mut request = Vec::new();
+        let has_password = self
+            .basic_auth_password
+            .as_ref()
+            .is_some_and(|p| !p.expose().is_empty());
+        if self.pass_basic_auth && has_password {
+            request.push(basic_auth(
+                self.prefer_email_to_user,
+                self.basic_auth_password.clone(),
+            ));
+        }
+        // pass_user_headers is a subset of pass_basic_auth in oauth2-proxy: either enables them.
+        if self.pass_basic_auth || self.pass_user_headers {
+            request.push(claim("X-Forwarded-Groups", Claim::Groups));
+            if self.prefer_email_to_user {
+                request.push(claim("X-Forwarded-User", Claim::Email));
+            } else {
+                request.push(claim("X-Forwarded-User", Claim::User));
+                request.push(claim("X-Forwarded-Email", Claim::Email));
+            }
+            request.push(claim(
+                "X-Forwarded-Preferred-Username",
+                Claim::PreferredUsername,
+            ));
+        }
+        if self.pass_access_token {
+            request.push(claim("X-Forwarded-Access-Token", Claim::AccessToken));
+        }
+        if self.pass_authorization_header {
+            request.push(prefixed("Authorization", Claim::IdToken, "Bearer "));
+        }
+        for rule in &mut request {
+            rule.preserve_request_value = !self.skip_auth_strip_headers;
+        }
+
+        let mut response = Vec::new();
+        if self.set_xauthrequest {
+            response.push(claim("X-Auth-Request-User", Claim::User));
+            response.push(claim("X-Auth-Request-Email", Claim::Email));
+            response.push(claim(
+                "X-Auth-Request-Preferred-Username",
+                Claim::PreferredUsername,
+            ));
+            response.push(claim("X-Auth-Request-Groups", Claim::Groups));
+            if self.pass_access_token {
+                response.push(claim("X-Auth-Request-Access-Token", Claim::AccessToken));
+            }
+        }
+        if self.set_basic_auth {
+            response.push(basic_auth(
+                self.prefer_email_to_user,
+                self.basic_auth_password,
+            ));
+        }
+        if self.set_authorization_header {
+            response.push(prefixed("Authorization", Claim::IdToken, "Bearer "));
+        }
+        Config {
+            request,
+            response,
+            prefer_email_to_user: self.prefer_email_to_user,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(rules: &[HeaderRule]) -> Vec<&str> {
+        rules.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    #[test]
+    fn tutorial_switches_give_the_tutorial_headers() {
+        let cfg = LegacyHeaders {
+            pass_basic_auth: true,
+            pass_user_headers: true,
+            pass_access_token: true,
+            set_xauthrequest: true,
+            set_authorization_header: true,
+            skip_auth_strip_headers: true,
+            ..Default::default()
+        }
+        .into_config();
+        assert_eq!(
+            names(&cfg.request),
+            [
+                "X-Forwarded-Groups",
+                "X-Forwarded-User",
+                "X-Forwarded-Email",
+                "X-Forwarded-Preferred-Username",
+                "X-Forwarded-Access-Token"
+            ]
+        );
+        assert_eq!(
+            names(&cfg.response),
+            [
+                "X-Auth-Request-User",
+                "X-Auth-Request-Email",
+                "X-Auth-Request-Preferred-Username",
+                "X-Auth-Request-Groups",
+                "X-Auth-Request-Access-Token",
+                "Authorization"
+            ]
+        );
+        assert!(cfg.request.iter().all(|r| !r.preserve_request_value));
+    }
+
+    #[test]
+    fn prefer_email_drops_the_email_header() {
+        let cfg = LegacyHeaders {
+            pass_user_headers: true,
+            prefer_email_to_user: true,
+            skip_auth_strip_headers: true,
+            ..Default::default()
+        }
+        .into_config();
+        assert_eq!(
+            names(&cfg.request),
+            [
+                "X-Forwarded-Groups",
+                "X-Forwarded-User",
+                "X-Forwarded-Preferred-Username"
+            ]
+        );
+    }
+}

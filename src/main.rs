@@ -1,0 +1,57 @@
+//! The `gatehouse` binary: parse the command line, load the configuration, build the app, run.
+
+use std::process::ExitCode;
+
+use gatehouse::cli::{self, Subcommand};
+use gatehouse::config::{self, ProcessEnv};
+use gatehouse::{App, telemetry};
+
+/// Exit status for a configuration that cannot be used (sysexits EX_USAGE).
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if cli.subcommand == Some(Subcommand::GenerateSecret) {
+        println!("{}", gatehouse::generate_secret());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init();
+    let loaded = match config::load(&cli.sources(), &ProcessEnv) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(if cli.config_test { 1 } else { EX_USAGE });
+        }
+    };
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let not_implemented = loaded.not_implemented_report();
+    if cli.config_test {
+        println!("configuration is valid");
+        if let Some(report) = not_implemented {
+            print!("note: {report}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Some(report) = not_implemented {
+        eprint!("{report}");
+        return ExitCode::from(EX_USAGE);
+    }
+    match actix_web::rt::System::new()
+        .block_on(async move { App::build(loaded.config)?.run().await.map_err(Into::into) })
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let e: anyhow::Error = e;
+            log::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Sessions: what a logged-in user's session holds, and where it is kept (sealed in cookies, or
+//! in Redis behind a ticket cookie).
+//!
+//! Invariant: session contents leave this module only sealed; no other module sees cookie
+//! ciphertext or key material.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::Secret;
+
+/// The SameSite attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// No attribute (the browser's default, Lax in current browsers).
+    Unset,
+    Lax,
+    Strict,
+    None,
+}
+
+/// Cookie settings shared by the session and CSRF cookies.
+#[derive(Debug, Clone)]
+pub struct CookieConfig {
+    pub name: String,
+    /// The secret as configured: oauth2-proxy signs with the string itself.
+    pub secret: Secret<Vec<u8>>,
+    /// The 16, 24 or 32 key bytes derived from the secret (base64url-decoded when it decodes to
+    /// a valid length, else the raw bytes).
+    pub key: Secret<Vec<u8>>,
+    pub domains: Vec<String>,
+    pub path: String,
+    pub expire: Duration,
+    pub refresh: Duration,
+    pub secure: bool,
+    pub httponly: bool,
+    pub samesite: SameSite,
+    pub csrf_per_request: bool,
+    pub csrf_per_request_limit: usize,
+    pub csrf_expire: Duration,
+    pub csrf_samesite: SameSite,
+}
+
+/// How Gatehouse reaches Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTopology {
+    Standalone {
+        url: String,
+    },
+    Sentinel {
+        master_name: String,
+        urls: Vec<String>,
+        password: Option<Secret<String>>,
+    },
+    Cluster {
+        urls: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    pub topology: RedisTopology,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+    pub ca_path: Option<PathBuf>,
+    pub insecure_skip_tls_verify: bool,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    Cookie,
+    Redis(RedisConfig),
+}
+
+/// Validated session settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub cookie: CookieConfig,
+    pub store: StoreConfig,
+    pub minimal: bool,
+}

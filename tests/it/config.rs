@@ -1,0 +1,576 @@
+//! Configuration loading, end to end through `config::load`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use gatehouse::config::options;
+use gatehouse::config::{self, ConfigErrors, FlagValues, Sources};
+use gatehouse::identity::{Claim, HeaderValueSource};
+use gatehouse::oidc::{ClientSecret, PkceMethod, ProviderKind};
+use gatehouse::proxy::Target;
+use gatehouse::server::{ListenAddr, TlsVersion};
+use gatehouse::session::{RedisTopology, SameSite, StoreConfig};
+
+use crate::support::{MINIMAL, fixture, flag, load, load_ok, load_text};
+
+const TUTORIAL: &str = "tutorial/oauth2-proxy.cfg";
+
+#[test]
+fn tutorial_fixture_is_the_tutorials_file_with_only_placeholders_filled() {
+    let original = std::fs::read_to_string(fixture("tutorial/original.cfg.txt")).unwrap();
+    let filled = original
+        .replace("<your_client_id>", "oauth2-proxy-app")
+        .replace("<your_client_secret>", "tutorial-client-secret")
+        .replace(
+            "<your_32_byte_base64_secret>",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        );
+    assert_eq!(std::fs::read_to_string(fixture(TUTORIAL)).unwrap(), filled);
+}
+
+#[test]
+fn tutorial_values_land_in_the_typed_config() {
+    let cfg = load_ok(TUTORIAL).config;
+    let o = &cfg.oidc;
+    assert_eq!(o.kind, ProviderKind::Oidc);
+    assert_eq!(
+        o.issuer_url.as_ref().unwrap().as_str(),
+        "https://localhost:9443/oauth2/token"
+    );
+    assert_eq!(
+        o.jwks_url.as_ref().unwrap().as_str(),
+        "https://localhost:9443/oauth2/jwks"
+    );
+    assert_eq!(
+        o.redirect_url.as_deref(),
+        Some("http://localhost:4180/oauth2/callback")
+    );
+    assert_eq!(o.client_id, "oauth2-proxy-app");
+    match &o.client_secret {
+        ClientSecret::Value(s) => assert_eq!(s.expose(), "tutorial-client-secret"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(o.scope, "openid email profile");
+    assert_eq!(o.pkce, Some(PkceMethod::S256));
+    // user_id_claim = "username" with the email claim at its default: email comes from `username`.
+    assert_eq!(o.email_claim, "username");
+    assert!(o.skip_nonce, "oauth2-proxy's default");
+
+    assert_eq!(cfg.authz.email_domains, ["*"]);
+    assert!(!cfg.authz.skip_auth_preflight);
+
+    assert_eq!(
+        cfg.server.http_address,
+        Some(ListenAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port: 4180
+        })
+    );
+    assert!(cfg.server.tls.is_none());
+
+    assert_eq!(cfg.proxy.upstreams.len(), 1);
+    let up = &cfg.proxy.upstreams[0];
+    assert_eq!(up.path, "/");
+    assert_eq!(
+        up.target,
+        Target::Http("http://localhost:8080".parse().unwrap())
+    );
+    assert_eq!(up.timeout, Duration::from_secs(30));
+
+    let request: Vec<&str> = cfg
+        .headers
+        .request
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(
+        request,
+        [
+            "X-Forwarded-Groups",
+            "X-Forwarded-User",
+            "X-Forwarded-Email",
+            "X-Forwarded-Preferred-Username",
+            "X-Forwarded-Access-Token"
+        ]
+    );
+    let response: Vec<&str> = cfg
+        .headers
+        .response
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(
+        response,
+        [
+            "X-Auth-Request-User",
+            "X-Auth-Request-Email",
+            "X-Auth-Request-Preferred-Username",
+            "X-Auth-Request-Groups",
+            "X-Auth-Request-Access-Token",
+            "Authorization"
+        ]
+    );
+    match &cfg.headers.response[5].values[0] {
+        HeaderValueSource::Claim { claim, prefix, .. } => {
+            assert_eq!(*claim, Claim::IdToken);
+            assert_eq!(prefix, "Bearer ");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let c = &cfg.session.cookie;
+    assert!(!c.secure);
+    assert_eq!(c.samesite, SameSite::Lax);
+    assert_eq!(c.csrf_samesite, SameSite::Lax, "inherits cookie_samesite");
+    assert!(!c.csrf_per_request);
+    assert_eq!(
+        c.key.expose(),
+        &(0u8..32).collect::<Vec<_>>(),
+        "base64url secret decodes to 32 key bytes"
+    );
+    assert_eq!(c.name, "_oauth2_proxy");
+    assert_eq!(c.expire, Duration::from_secs(168 * 3600));
+    assert_eq!(cfg.session.store, StoreConfig::Cookie);
+}
+
+#[test]
+fn tutorial_redis_snippet_selects_the_redis_store() {
+    let cfg = load_ok("tutorial/oauth2-proxy-redis.cfg").config;
+    match cfg.session.store {
+        StoreConfig::Redis(r) => assert_eq!(
+            r.topology,
+            RedisTopology::Standalone {
+                url: "redis://127.0.0.1:6379/1".into()
+            }
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn tutorial_tls_snippet_serves_https_on_http_address() {
+    let cfg = load_ok("tutorial/oauth2-proxy-tls.cfg").config;
+    let tls = cfg.server.tls.as_ref().expect("tls");
+    assert_eq!(tls.min_version, TlsVersion::Tls13);
+    assert!(tls.cert_file.ends_with("tests/fixtures/tls/cert.pem"));
+    assert_eq!(
+        cfg.server.http_address, None,
+        "with TLS only HTTPS is served, as in oauth2-proxy"
+    );
+    assert_eq!(
+        cfg.server.https_address,
+        Some(ListenAddr::Tcp {
+            host: "0.0.0.0".into(),
+            port: 443
+        })
+    );
+    assert!(cfg.session.cookie.secure);
+}
+
+#[test]
+fn pasting_the_tls_snippet_names_both_lines_of_each_repeated_key() {
+    let errors = load(
+        Some(&fixture("tutorial/tls-snippet-pasted.cfg")),
+        &[],
+        vec![],
+    )
+    .unwrap_err();
+    assert_eq!(errors.keys(), ["http_address", "cookie_secure"]);
+    let text = errors.to_string();
+    assert!(text.contains("on line 14 and again on line 28"), "{text}");
+    assert!(text.contains("on line 23 and again on line 29"), "{text}");
+    assert!(text.contains("replace the earlier line"), "{text}");
+}
+
+/// The tutorial file's entries, read with the TOML parser, as (key, values) pairs.
+fn tutorial_entries() -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(fixture(TUTORIAL)).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    table
+        .into_iter()
+        .map(|(k, v)| {
+            let values = match v {
+                toml::Value::Array(a) => a
+                    .into_iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect(),
+                toml::Value::String(s) => vec![s],
+                other => vec![other.to_string()],
+            };
+            (k, values)
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_options_as_flags_and_as_env_give_the_same_config() {
+    let from_file = load_ok(TUTORIAL).config;
+    let entries = tutorial_entries();
+
+    let flags: Vec<FlagValues> = entries
+        .iter()
+        .map(|(k, v)| FlagValues {
+            key: options::find(k).unwrap().key,
+            values: v.clone(),
+        })
+        .collect();
+    let from_flags = load(None, &[], flags).unwrap().config;
+
+    let env: Vec<(String, String)> = entries
+        .iter()
+        .map(|(k, v)| (options::find(k).unwrap().env_var(), v.join(",")))
+        .collect();
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let from_env = load(None, &env_refs, vec![]).unwrap().config;
+
+    // Debug output covers every field; secrets are redacted there, so compare them directly.
+    let dbg = |c: &gatehouse::Config| format!("{c:?}");
+    assert_eq!(dbg(&from_file), dbg(&from_flags));
+    assert_eq!(dbg(&from_file), dbg(&from_env));
+    for c in [&from_flags, &from_env] {
+        assert_eq!(
+            c.session.cookie.secret.expose(),
+            from_file.session.cookie.secret.expose()
+        );
+        assert_eq!(c.oidc.client_secret, from_file.oidc.client_secret);
+    }
+}
+
+#[test]
+fn precedence_is_flag_then_env_then_file_then_default() {
+    let file = format!(
+        "{MINIMAL}cookie_name = \"from_file\"\ncookie_path = \"/file\"\ncookie_domains = [\"file.example\"]\n"
+    );
+    let env = [
+        ("OAUTH2_PROXY_COOKIE_NAME", "from_env"),
+        ("OAUTH2_PROXY_COOKIE_PATH", "/env"),
+    ];
+    let flags = vec![flag("cookie_name", &["from_flag"])];
+    let c = load_text(&file, &env, flags).unwrap().config.session.cookie;
+    assert_eq!(c.name, "from_flag");
+    assert_eq!(c.path, "/env");
+    assert_eq!(c.domains, ["file.example"]);
+    assert_eq!(c.csrf_expire, Duration::from_secs(15 * 60), "default");
+}
+
+#[test]
+fn env_lists_are_comma_split_and_flags_repeat() {
+    let text = MINIMAL.replace("email_domains = [\"*\"]\n", "");
+    let cfg = load_text(
+        &text,
+        &[("OAUTH2_PROXY_EMAIL_DOMAINS", "a.example,b.example")],
+        vec![],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(cfg.authz.email_domains, ["a.example", "b.example"]);
+    let cfg = load_text(
+        &text,
+        &[],
+        vec![flag("email_domains", &["a.example", "b.example,c.example"])],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        cfg.authz.email_domains,
+        ["a.example", "b.example", "c.example"]
+    );
+}
+
+#[test]
+fn valid_fixtures_load() {
+    for entry in std::fs::read_dir(fixture("config/valid")).unwrap() {
+        let path = entry.unwrap().path();
+        if let Err(e) = load(Some(&path), &[], vec![]) {
+            panic!("{} should be valid:\n{e}", path.display());
+        }
+    }
+    let weak = load_ok("config/valid/weak_typing.cfg").config;
+    assert!(!weak.session.cookie.secure);
+    assert_eq!(weak.authz.email_domains, ["example.com", "example.org"]);
+    assert_eq!(weak.session.cookie.refresh, Duration::from_secs(90 * 60));
+    assert_eq!(
+        weak.session.cookie.key.expose().len(),
+        16,
+        "a raw 16-byte secret is used as is"
+    );
+}
+
+/// Each invalid fixture declares its expected problems in `# expect: KEY | TEXT` lines; the
+/// load must report exactly those keys, each with its text.
+#[test]
+fn every_invalid_fixture_fails_with_its_expected_messages() {
+    let dir = fixture("config/invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 25, "at least 25 invalid configurations");
+    let mut failures = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expects: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .map(|l| {
+                let (k, t) = l.split_once(" | ").unwrap();
+                (k.to_string(), t.to_string())
+            })
+            .collect();
+        assert!(
+            !expects.is_empty(),
+            "{} has no expect lines",
+            path.display()
+        );
+        let rel = path
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap()
+            .to_path_buf();
+        let errors = match load(Some(&rel), &[], vec![]) {
+            Ok(_) => {
+                failures.push(format!("{}: loaded, but should fail", rel.display()));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let mut got: Vec<String> = errors.keys().iter().map(|k| k.to_string()).collect();
+        let mut want: Vec<String> = expects.iter().map(|(k, _)| k.clone()).collect();
+        got.sort();
+        want.sort();
+        if got != want {
+            failures.push(format!(
+                "{}: expected problems with {want:?}, got {got:?}\n{errors}",
+                rel.display()
+            ));
+            continue;
+        }
+        for (key, text) in &expects {
+            let rendered: Vec<String> = errors
+                .iter()
+                .filter(|e| &e.key == key)
+                .map(|e| e.to_string())
+                .collect();
+            if !rendered.iter().any(|r| r.contains(text.as_str())) {
+                failures.push(format!(
+                    "{}: the {key} message lacks {text:?}: {rendered:?}",
+                    rel.display()
+                ));
+            }
+        }
+        // Every problem about a value that was given names where it was given.
+        for e in errors.iter() {
+            if e.value.is_some() && e.origin.is_none() {
+                failures.push(format!("{}: {} has no origin", rel.display(), e.key));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn many_mistakes_are_reported_in_one_run_with_their_lines() {
+    let errors = load(
+        Some(Path::new("tests/fixtures/config/invalid/many_mistakes.cfg")),
+        &[],
+        vec![],
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 7);
+    let text = errors.to_string();
+    assert!(
+        text.starts_with("invalid configuration: 7 problems"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "cookie_expire = \"7days\" (tests/fixtures/config/invalid/many_mistakes.cfg:"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_error_output() {
+    let text = r#"
+provider = "oidc"
+oidc_issuer_url = "https://idp.example.com"
+client_id = "app"
+client_secret = "CLIENT-SECRET-MARKER"
+client_secret_file = "/nonexistent"
+cookie_secret = "COOKIE-SECRET-MARKER"
+email_domains = ["*"]
+basic_auth_password = "BASIC-PASSWORD-MARKER"
+session_store_type = "redis"
+redis_connection_url = "http://user:REDIS-PASSWORD-MARKER@127.0.0.1:6379"
+redis_password = "REDIS-PW2-MARKER"
+github_token = "GITHUB-TOKEN-MARKER"
+cookie_secrte = "x"
+"#;
+    let env = [("OAUTH2_PROXY_REDIS_SENTINEL_PASSWORD", "SENTINEL-MARKER")];
+    let errors: ConfigErrors = load_text(
+        text,
+        &env,
+        vec![flag("signature_key", &["sha1:SIGNATURE-MARKER"])],
+    )
+    .unwrap_err();
+    let rendered = format!("{errors}\n{errors:?}");
+    assert!(errors.len() >= 5, "{rendered}");
+    for marker in [
+        "CLIENT-SECRET",
+        "COOKIE-SECRET",
+        "BASIC-PASSWORD",
+        "REDIS-PASSWORD",
+        "REDIS-PW2",
+        "GITHUB-TOKEN",
+        "SENTINEL",
+        "SIGNATURE",
+    ] {
+        assert!(!rendered.contains(marker), "{marker} leaked:\n{rendered}");
+    }
+    assert!(
+        rendered.contains("cookie_secret = <redacted, 20 bytes>"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_a_valid_configs_debug_output() {
+    let loaded = load_ok(TUTORIAL);
+    let dbg = format!("{:?}", loaded.config);
+    assert!(!dbg.contains("tutorial-client-secret"));
+    assert!(!dbg.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"));
+}
+
+#[test]
+fn alpha_yaml_parses_and_combines_with_the_legacy_file() {
+    let env: std::collections::HashMap<String, String> = [(
+        "GATEHOUSE_TEST_CLIENT_SECRET".to_string(),
+        "from-env-secret".to_string(),
+    )]
+    .into();
+    let sources = Sources {
+        config_file: Some(fixture("alpha/oauth2-proxy.cfg")),
+        alpha_config: Some(fixture("alpha/alpha.yaml")),
+        flags: vec![],
+    };
+    let cfg = config::load(&sources, &env)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    assert_eq!(cfg.oidc.client_id, "oauth2-proxy-app");
+    assert_eq!(
+        cfg.oidc.client_secret,
+        ClientSecret::Value(gatehouse::config::Secret::new("from-env-secret".into()))
+    );
+    assert_eq!(
+        cfg.oidc.issuer_url.unwrap().as_str(),
+        "https://localhost:9443/oauth2/token"
+    );
+    assert_eq!(cfg.oidc.email_claim, "username");
+    assert_eq!(cfg.oidc.pkce, Some(PkceMethod::S256));
+    assert_eq!(
+        cfg.server.http_address,
+        Some(ListenAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port: 4180
+        })
+    );
+    let request: Vec<&str> = cfg
+        .headers
+        .request
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(
+        request,
+        [
+            "X-Forwarded-User",
+            "X-Forwarded-Email",
+            "X-Forwarded-Access-Token",
+            "Authorization"
+        ]
+    );
+    assert_eq!(cfg.headers.response.len(), 2);
+    assert_eq!(cfg.proxy.upstreams[0].id, "app");
+    assert_eq!(cfg.proxy.upstreams[0].timeout, Duration::from_secs(45));
+    assert!(!cfg.session.cookie.secure);
+}
+
+#[test]
+fn alpha_yaml_refuses_legacy_options_it_replaces() {
+    let env: std::collections::HashMap<String, String> =
+        [("GATEHOUSE_TEST_CLIENT_SECRET".to_string(), "x".to_string())].into();
+    let legacy = format!(
+        "{}upstreams = [\"http://localhost:8080\"]\nset_xauthrequest = true\n",
+        std::fs::read_to_string(fixture("alpha/oauth2-proxy.cfg")).unwrap()
+    );
+    let alpha = std::fs::read_to_string(fixture("alpha/alpha.yaml")).unwrap();
+    let errors = config::load_texts(
+        Some((Path::new("main.cfg"), legacy)),
+        Some((Path::new("alpha.yaml"), alpha)),
+        &[],
+        &env,
+        ConfigErrors::default(),
+    )
+    .unwrap_err();
+    assert_eq!(errors.keys(), ["set_xauthrequest", "upstreams"]);
+    assert!(
+        errors
+            .to_string()
+            .contains("move it to `upstreamConfig` in alpha.yaml"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn alpha_yaml_reports_unset_variables_and_unknown_fields() {
+    let env: std::collections::HashMap<String, String> = Default::default();
+    let alpha = "providers:\n  - clientID: ${NOT_SET_ANYWHERE}\n";
+    let errors = config::load_texts(
+        None,
+        Some((Path::new("a.yaml"), alpha.into())),
+        &[],
+        &env,
+        ConfigErrors::default(),
+    )
+    .unwrap_err();
+    assert!(
+        errors
+            .to_string()
+            .contains("environment variable NOT_SET_ANYWHERE is not set"),
+        "{errors}"
+    );
+
+    let alpha = "server:\n  bindAddress: 127.0.0.1:4180\n  bindAdress: typo\n";
+    let errors = config::load_texts(
+        None,
+        Some((Path::new("a.yaml"), alpha.into())),
+        &[],
+        &env,
+        ConfigErrors::default(),
+    )
+    .unwrap_err();
+    assert!(
+        errors.to_string().contains("unknown field `bindadress`"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn unimplemented_options_are_listed_not_ignored() {
+    let loaded = load_ok(TUTORIAL);
+    let keys: Vec<&str> = loaded.not_implemented.iter().map(|n| n.key).collect();
+    // Options that are set to their defaults (skip_auth_preflight = false) are not listed.
+    assert!(!keys.contains(&"skip_auth_preflight"));
+    let report = loaded.not_implemented_report().unwrap_or_default();
+    for key in &keys {
+        assert!(report.contains(key));
+    }
+    let minimal = load_text(MINIMAL, &[], vec![]).unwrap();
+    assert!(
+        minimal.not_implemented.is_empty(),
+        "{:?}",
+        minimal.not_implemented
+    );
+}

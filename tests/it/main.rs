@@ -1,0 +1,11 @@
+//! The integration test binary: one binary, one module per behaviour.
+
+// Shared helpers: fixtures, loading, spawning the app.
+mod support;
+
+// Configuration: the tutorial's files, sources and precedence, alpha YAML, every invalid fixture.
+mod config;
+// The `gatehouse` binary: --config-test, --version, --help, generate-secret, refusal to start.
+mod cli;
+// The server started in-process on port 0.
+mod server;

@@ -1,0 +1,561 @@
+// OpenID Provider test peer for Gatehouse integration tests.
+//
+// Usage: node tests/peers/op/op.mjs [config.json]
+//
+// Prints exactly one line to stdout once listening:
+//   READY {"issuer":"...","port":N}
+// Everything else (oidc-provider notices and warnings included) goes to stderr.
+// See README.md next to this file for the config fields, the /__test/ control
+// endpoints and the exact HTTP login sequence.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+
+// oidc-provider prints some notices with console.info (stdout). The READY line is
+// the only thing allowed on stdout, so route every console.log/info to stderr
+// BEFORE the library is loaded (hence the dynamic imports below).
+const writeStdout = (line) => process.stdout.write(`${line}\n`);
+console.log = (...args) => console.error(...args);
+console.info = (...args) => console.error(...args);
+
+const { default: Provider } = await import('oidc-provider');
+const jose = await import('jose');
+
+// ---------------------------------------------------------------------------
+// configuration
+
+const cfgPath = process.argv[2];
+const cfg = cfgPath ? JSON.parse(fs.readFileSync(cfgPath, 'utf8')) : {};
+
+const shape = cfg.shape ?? 'plain';
+if (!['plain', 'wso2'].includes(shape)) {
+  throw new Error(`unknown shape ${JSON.stringify(shape)} (expected "plain" or "wso2")`);
+}
+const host = cfg.host ?? 'localhost';
+const bind = cfg.bind ?? '127.0.0.1';
+const signingAlg = cfg.signing_alg ?? 'RS256';
+const claimsInIdToken = cfg.claims_in_id_token ?? true;
+const rotateRefreshTokens = cfg.rotate_refresh_tokens ?? false;
+const cookieKeys = cfg.cookie_keys ?? ['gatehouse-test-op-cookie-key-1', 'gatehouse-test-op-cookie-key-2'];
+
+const clientsCfg = cfg.clients ?? [{
+  client_id: 'gatehouse',
+  client_secret: 'gatehouse-secret',
+  redirect_uris: ['http://127.0.0.1:4180/oauth2/callback'],
+}];
+const accountsCfg = cfg.accounts ?? [{
+  id: 'alice',
+  claims: {
+    email: 'alice@example.com',
+    email_verified: true,
+    username: 'alice',
+    preferred_username: 'alice',
+    name: 'Alice Example',
+    groups: ['admins', 'users'],
+  },
+}];
+
+const accounts = new Map(accountsCfg.map((a) => [String(a.id), a.claims ?? {}]));
+const pkceRequiredFor = new Set(clientsCfg.filter((c) => c.require_pkce).map((c) => c.client_id));
+
+const clients = clientsCfg.map((c) => {
+  const method = c.token_endpoint_auth_method ?? 'client_secret_basic';
+  const client = {
+    client_id: c.client_id,
+    redirect_uris: c.redirect_uris ?? [],
+    post_logout_redirect_uris: c.post_logout_redirect_uris ?? [],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: method,
+    id_token_signed_response_alg: signingAlg,
+  };
+  if (method !== 'none') client.client_secret = c.client_secret;
+  return client;
+});
+
+const routes = shape === 'wso2'
+  ? {
+    authorization: '/oauth2/authorize',
+    token: '/oauth2/token',
+    userinfo: '/oauth2/userinfo',
+    jwks: '/oauth2/jwks',
+    revocation: '/oauth2/revoke',
+    introspection: '/oauth2/introspect',
+    end_session: '/oidc/logout',
+    pushed_authorization_request: '/oauth2/par',
+  }
+  : {};
+
+const ttl = {};
+if (cfg.access_token_ttl !== undefined) ttl.AccessToken = cfg.access_token_ttl;
+if (cfg.id_token_ttl !== undefined) ttl.IdToken = cfg.id_token_ttl;
+if (cfg.refresh_token_ttl !== undefined) ttl.RefreshToken = cfg.refresh_token_ttl;
+
+// ---------------------------------------------------------------------------
+// in-memory storage shared by every Provider instance (a key rotation builds a
+// new Provider over the same store, so sessions, grants and tokens survive it)
+
+const store = new Map(); // `${model}:${id}` -> { payload, expiresAt }
+const grantable = new Set([
+  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
+  'BackchannelAuthenticationRequest', 'PreAuthorizedCode',
+]);
+
+function live(key) {
+  const entry = store.get(key);
+  if (!entry) return undefined;
+  if (entry.expiresAt <= Date.now()) {
+    store.delete(key);
+    return undefined;
+  }
+  return entry.payload;
+}
+
+class TestAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + (expiresIn * 1000) : Infinity;
+    store.set(this.key(id), { payload, expiresAt });
+  }
+
+  async find(id) {
+    return live(this.key(id));
+  }
+
+  async findByUid(uid) {
+    for (const [key, entry] of store) {
+      if (key.startsWith(`${this.model}:`) && entry.payload.uid === uid) return live(key);
+    }
+    return undefined;
+  }
+
+  async findByUserCode(userCode) {
+    for (const [key, entry] of store) {
+      if (key.startsWith(`${this.model}:`) && entry.payload.userCode === userCode) return live(key);
+    }
+    return undefined;
+  }
+
+  async consume(id) {
+    const payload = live(this.key(id));
+    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    store.delete(this.key(id));
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const [key, entry] of store) {
+      const model = key.slice(0, key.indexOf(':'));
+      if (grantable.has(model) && entry.payload.grantId === grantId) store.delete(key);
+    }
+  }
+}
+
+function revokeAllRefreshTokens() {
+  let n = 0;
+  for (const key of [...store.keys()]) {
+    if (key.startsWith('RefreshToken:')) {
+      store.delete(key);
+      n += 1;
+    }
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// keys
+
+async function generateSigningKey(alg, kidPrefix = 'key') {
+  const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
+  const jwk = await jose.exportJWK(privateKey);
+  const kid = `${kidPrefix}-${crypto.randomBytes(6).toString('hex')}`;
+  Object.assign(jwk, { kid, alg, use: 'sig' });
+  return { alg, kid, jwk, privateKey, publicKey };
+}
+
+let signingKey = await generateSigningKey(signingAlg);
+
+// ---------------------------------------------------------------------------
+// test-control state
+
+let stats;
+function resetStats() {
+  stats = {
+    grants: {
+      authorization_code: { ok: 0, failed: 0, total: 0 },
+      refresh_token: { ok: 0, failed: 0, total: 0 },
+    },
+    token_requests: 0,
+    last_token_request: null,
+    tampered: [],
+    key_rotations: 0,
+  };
+}
+resetStats();
+
+const TAMPER_MODES = new Set([
+  'wrong_aud', 'wrong_iss', 'expired', 'bad_sig', 'alg_none', 'unknown_kid',
+  'hs256_confusion', 'wrong_nonce',
+]);
+let pendingTamper = null;
+
+const b64u = (buf) => Buffer.from(buf).toString('base64url');
+const b64uJson = (obj) => b64u(JSON.stringify(obj));
+
+async function signWith(key, header, payload) {
+  return new jose.CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ ...header, alg: key.alg, kid: key.kid })
+    .sign(key.privateKey);
+}
+
+async function tamperIdToken(idToken, mode) {
+  const [h, p, s] = idToken.split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+  const payload = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+  const now = Math.floor(Date.now() / 1000);
+
+  switch (mode) {
+    case 'wrong_aud':
+      return signWith(signingKey, header, { ...payload, aud: 'someone-else' });
+    case 'wrong_iss':
+      return signWith(signingKey, header, { ...payload, iss: 'https://wrong-issuer.invalid/' });
+    case 'expired':
+      return signWith(signingKey, header, { ...payload, iat: now - 7200, exp: now - 3600 });
+    case 'wrong_nonce':
+      return signWith(signingKey, header, { ...payload, nonce: `wrong-nonce-${crypto.randomBytes(6).toString('hex')}` });
+    case 'bad_sig': {
+      const sig = Buffer.from(s, 'base64url');
+      sig[Math.floor(sig.length / 2)] ^= 0x01;
+      return `${h}.${p}.${b64u(sig)}`;
+    }
+    case 'alg_none':
+      return `${b64uJson({ alg: 'none' })}.${p}.`;
+    case 'unknown_kid': {
+      const stranger = await generateSigningKey(signingKey.alg, 'unknown');
+      return signWith(stranger, header, payload);
+    }
+    case 'hs256_confusion': {
+      // HMAC secret = the provider's public key as SPKI PEM text (with its trailing newline)
+      const pem = crypto.createPublicKey({ key: publicJwk(signingKey), format: 'jwk' })
+        .export({ type: 'spki', format: 'pem' });
+      const input = `${b64uJson({ alg: 'HS256', kid: signingKey.kid, typ: header.typ })}.${p}`;
+      const mac = crypto.createHmac('sha256', pem).update(input).digest();
+      return `${input}.${b64u(mac)}`;
+    }
+    default:
+      throw new Error(`unknown tamper mode ${mode}`);
+  }
+}
+
+function publicJwk(key) {
+  const {
+    d, p, q, dp, dq, qi, ...pub
+  } = key.jwk;
+  return pub;
+}
+
+// ---------------------------------------------------------------------------
+// the provider
+
+let issuer;
+let issuerHost;
+let issuerOrigin;
+let provider;
+let providerCallback;
+
+function findAccount(_ctx, id) {
+  const claims = accounts.get(String(id));
+  if (!claims) return undefined; // unknown ids cannot log in
+  return {
+    accountId: String(id),
+    async claims() {
+      return { ...claims, sub: String(id) };
+    },
+  };
+}
+
+function clientAuthOf(ctx) {
+  const authz = ctx.get('authorization');
+  if (/^basic /i.test(authz)) return 'basic';
+  if (ctx.oidc?.body?.client_secret !== undefined) return 'post';
+  return 'none';
+}
+
+// Koa middleware put in front of oidc-provider's own stack.
+async function testHooks(ctx, next) {
+  await next();
+
+  // The dev interaction pages @import a Google font: the network is closed in
+  // tests, so a headless browser would stall on it. Drop it.
+  if (typeof ctx.body === 'string' && ctx.body.includes('@import url(https://fonts.googleapis.com')) {
+    ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);/g, '');
+  }
+
+  if (ctx.oidc?.route !== 'token' || ctx.method !== 'POST') return;
+
+  const body = ctx.oidc.body ?? {};
+  const grantType = body.grant_type;
+  const ok = ctx.status === 200;
+  stats.token_requests += 1;
+  if (grantType) {
+    stats.grants[grantType] ??= { ok: 0, failed: 0, total: 0 };
+    stats.grants[grantType][ok ? 'ok' : 'failed'] += 1;
+    stats.grants[grantType].total = stats.grants[grantType].ok + stats.grants[grantType].failed;
+  }
+  stats.last_token_request = {
+    grant_type: grantType ?? null,
+    had_code_verifier: typeof body.code_verifier === 'string' && body.code_verifier.length > 0,
+    client_auth: clientAuthOf(ctx),
+    status: ctx.status,
+    error: ok ? null : (ctx.body?.error ?? null),
+  };
+
+  if (ok && pendingTamper && ctx.body && typeof ctx.body === 'object' && ctx.body.id_token) {
+    const mode = pendingTamper;
+    pendingTamper = null;
+    ctx.body = { ...ctx.body, id_token: await tamperIdToken(ctx.body.id_token, mode) };
+    stats.tampered.push(mode);
+    console.error(`[op] tampered id_token with mode ${mode}`);
+  }
+}
+
+function buildProvider() {
+  const p = new Provider(issuer, {
+    adapter: TestAdapter,
+    clients,
+    jwks: { keys: [signingKey.jwk] },
+    findAccount,
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: [
+        'name', 'given_name', 'family_name', 'nickname', 'preferred_username',
+        'username', 'groups', 'picture', 'locale', 'updated_at',
+      ],
+      groups: ['groups'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    conformIdTokenClaims: !claimsInIdToken,
+    responseTypes: ['code'],
+    cookies: { keys: cookieKeys },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: signingAlg,
+    },
+    features: {
+      devInteractions: { enabled: true },
+      userinfo: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+    },
+    pkce: {
+      required: (_ctx, client) => pkceRequiredFor.has(client.clientId) || client.clientAuthMethod === 'none',
+    },
+    // refresh tokens for every client allowed the grant, without offline_access/consent
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // tokens do not die with the provider's browser session (like most real IdPs)
+    expiresWithSession: async () => false,
+    rotateRefreshToken: Boolean(rotateRefreshTokens),
+    routes,
+    ttl,
+  });
+  p.use(testHooks);
+  p.on('server_error', (_ctx, err) => console.error('[op] server_error', err));
+  for (const event of ['grant.error', 'authorization.error', 'userinfo.error', 'end_session.error']) {
+    p.on(event, (_ctx, err) => console.error(`[op] ${event}: ${err.error ?? err.name}: ${err.error_description ?? ''} ${err.error_detail ?? ''} ${err.cause?.message ?? ''}`));
+  }
+  return p;
+}
+
+function setProvider(p) {
+  provider = p;
+  providerCallback = p.callback();
+}
+
+// ---------------------------------------------------------------------------
+// HTTP front: test-control endpoints, path rewriting for the WSO2 shape
+
+function sendJson(res, status, obj) {
+  const body = JSON.stringify(obj);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(body);
+}
+
+async function readJsonBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  return text ? JSON.parse(text) : {};
+}
+
+async function control(req, res, pathname) {
+  const route = `${req.method} ${pathname}`;
+  try {
+    switch (route) {
+      case 'GET /__test/stats':
+        return sendJson(res, 200, { ...stats, pending_tamper: pendingTamper, kid: signingKey.kid });
+      case 'POST /__test/reset-stats':
+        resetStats();
+        return sendJson(res, 200, { ok: true });
+      case 'POST /__test/rotate-keys': {
+        const old = signingKey.kid;
+        signingKey = await generateSigningKey(signingAlg);
+        setProvider(buildProvider());
+        stats.key_rotations += 1;
+        return sendJson(res, 200, { ok: true, old_kid: old, kid: signingKey.kid });
+      }
+      case 'POST /__test/tamper': {
+        const { mode } = await readJsonBody(req);
+        if (mode === null || mode === 'off') {
+          pendingTamper = null;
+          return sendJson(res, 200, { ok: true, mode: null });
+        }
+        if (!TAMPER_MODES.has(mode)) {
+          return sendJson(res, 400, { error: 'unknown mode', modes: [...TAMPER_MODES] });
+        }
+        pendingTamper = mode;
+        return sendJson(res, 200, { ok: true, mode });
+      }
+      case 'POST /__test/revoke-refresh-tokens':
+        return sendJson(res, 200, { ok: true, revoked: revokeAllRefreshTokens() });
+      default:
+        return sendJson(res, 404, { error: 'not found', route });
+    }
+  } catch (err) {
+    return sendJson(res, 400, { error: String(err?.message ?? err) });
+  }
+}
+
+const WSO2_DISCOVERY_PREFIXES = ['/oauth2/token/.well-known/', '/oauth2/oidcdiscovery/.well-known/'];
+
+const htmlEscape = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+// devInteractions accepts any login and only then asks findAccount, which makes
+// oidc-provider fail with a 500 later on. Check the account here instead, like a
+// real login form: an unknown account gets the form again with 401 and the
+// interaction stays pending (the same URL can be POSTed again).
+async function interactionSubmit(req, res, pathname) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const raw = Buffer.concat(chunks);
+  const form = new URLSearchParams(raw.toString('utf8'));
+  if (form.get('prompt') === 'login' && !accounts.has(form.get('login') ?? '')) {
+    const action = `${issuerOrigin}${pathname}`;
+    const body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Sign-in</title></head><body>
+<p class="error">Invalid login: unknown account</p>
+<form autocomplete="off" action="${htmlEscape(action)}" method="post">
+  <input type="hidden" name="prompt" value="login"/>
+  <input required type="text" name="login" placeholder="Enter any login" autofocus="on">
+  <input required type="password" name="password" placeholder="and password" >
+  <button type="submit" class="login login-submit">Sign-in</button>
+</form></body></html>
+`;
+    res.writeHead(401, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    });
+    res.end(body);
+    return;
+  }
+  // hand the already-read body to oidc-provider (it falls back to req.body)
+  req.body = raw;
+  providerCallback(req, res);
+}
+
+function handler(req, res) {
+  const { pathname } = new URL(req.url, 'http://placeholder');
+  if (pathname.startsWith('/__test/')) {
+    control(req, res, pathname);
+    return;
+  }
+  if (!providerCallback) {
+    sendJson(res, 503, { error: 'starting' });
+    return;
+  }
+  // Endpoint URLs in discovery and redirects are built from the Host header:
+  // pin it to the issuer's authority so they always match the issuer.
+  req.headers.host = issuerHost;
+
+  if (shape === 'wso2') {
+    const prefix = WSO2_DISCOVERY_PREFIXES.find((x) => pathname.startsWith(x));
+    if (prefix) {
+      // oidc-provider serves discovery at /.well-known/...; WSO2 serves it under the issuer path.
+      req.url = req.url.slice(prefix.length - '/.well-known/'.length);
+    } else if (pathname.startsWith('/.well-known/')) {
+      sendJson(res, 404, { error: 'not found' });
+      return;
+    }
+  }
+  if (req.method === 'POST' && /^\/interaction\/[^/]+$/.test(pathname)) {
+    interactionSubmit(req, res, pathname).catch((err) => {
+      console.error('[op] interaction submit failed', err);
+      if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
+    });
+    return;
+  }
+  providerCallback(req, res);
+}
+
+let server;
+if (cfg.tls) {
+  server = https.createServer({
+    cert: fs.readFileSync(cfg.tls.cert),
+    key: fs.readFileSync(cfg.tls.key),
+  }, handler);
+} else {
+  server = http.createServer(handler);
+}
+
+server.on('error', (err) => {
+  console.error('[op] server error', err);
+  process.exit(1);
+});
+
+server.listen(cfg.port ?? 0, bind, () => {
+  const { port } = server.address();
+  const scheme = cfg.tls ? 'https' : 'http';
+  issuerHost = `${host}:${port}`;
+  issuerOrigin = `${scheme}://${issuerHost}`;
+  issuer = shape === 'wso2'
+    ? `${scheme}://${issuerHost}/oauth2/token`
+    : `${scheme}://${issuerHost}`;
+  setProvider(buildProvider());
+  writeStdout(`READY ${JSON.stringify({ issuer, port })}`);
+});
+
+function shutdown(signal) {
+  console.error(`[op] ${signal}, exiting`);
+  server.close();
+  server.closeAllConnections?.();
+  process.exit(0);
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
+// Opt-in: a test that spawns the peer with a piped stdin can get it to exit
+// when the test process goes away (the pipe closes) even without a signal.
+if (cfg.exit_on_stdin_eof) {
+  process.stdin.on('end', () => shutdown('stdin EOF'));
+  process.stdin.on('error', () => shutdown('stdin error'));
+  process.stdin.resume();
+}
