@@ -72,19 +72,13 @@ impl Loaded {
         if self.not_implemented.is_empty() {
             return None;
         }
+        let one = self.not_implemented.len() == 1;
         let mut out = format!(
-            "{} option{} set here {} not implemented by this build of Gatehouse yet, so it will not start with them:\n",
+            "{} option{} set here {} not implemented by this build of Gatehouse yet, so it will not start with {}:\n",
             self.not_implemented.len(),
-            if self.not_implemented.len() == 1 {
-                " is"
-            } else {
-                "s are"
-            },
-            if self.not_implemented.len() == 1 {
-                "is"
-            } else {
-                "are"
-            },
+            if one { "" } else { "s" },
+            if one { "is" } else { "are" },
+            if one { "it" } else { "them" },
         );
         for n in &self.not_implemented {
             out.push_str(&format!(

@@ -574,3 +574,29 @@ fn unimplemented_options_are_listed_not_ignored() {
         minimal.not_implemented
     );
 }
+
+/// The configuration `make run` uses must load and leave nothing unimplemented.
+#[test]
+fn shipped_demo_config_loads_and_can_start() {
+    let loaded = load(
+        Some(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/demo.cfg"
+        ))),
+        &[],
+        vec![],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded.not_implemented.is_empty(),
+        "{:?}",
+        loaded.not_implemented
+    );
+    assert_eq!(
+        loaded.config.server.http_address,
+        Some(ListenAddr::Tcp {
+            host: "127.0.0.1".into(),
+            port: 4180
+        })
+    );
+}

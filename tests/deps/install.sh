@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs every test dependency Gatehouse's tests use, idempotently: a second run on a ready
+# machine does nothing but check. `make test` runs it first, so a fresh machine needs nothing else.
+#
+# Layout (all ignored by git):
+#   tests/peers/op/node_modules   the OpenID Provider test peer (npm `oidc-provider`, pinned by package-lock.json)
+#   .deps/                        Python venv and Go binaries for later peers
+#
+# Add a peer by adding one line at the bottom, using the helpers below.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+deps="$root/.deps"
+mkdir -p "$deps"
+
+say() { printf 'deps: %s\n' "$*"; }
+die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
+
+apt_updated=""
+# need_apt BINARY PACKAGE...: installs the Debian packages unless BINARY is already on PATH.
+need_apt() {
+    local binary="$1"; shift
+    if command -v "$binary" >/dev/null 2>&1; then return 0; fi
+    command -v apt-get >/dev/null 2>&1 || die "$binary is missing and apt-get is not available; install: $*"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    if [ -z "$apt_updated" ]; then
+        say "apt-get update"
+        $sudo apt-get update -qq >/dev/null
+        apt_updated=1
+    fi
+    say "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    command -v "$binary" >/dev/null 2>&1 || die "installing $* did not provide $binary"
+}
+
+# need_npm DIR: installs DIR's package-lock.json into DIR/node_modules unless it is up to date.
+need_npm() {
+    local dir="$root/$1"
+    command -v npm >/dev/null 2>&1 || die "npm is missing; install Node.js 20+ (Debian: apt-get install nodejs npm)"
+    local stamp="$dir/node_modules/.gatehouse-lock.sha256"
+    local want
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+    say "npm ci in $1"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" > "$stamp"
+}
+
+# need_cargo: the Rust toolchain itself (rustup is not installable from here; say how).
+need_cargo() {
+    command -v cargo >/dev/null 2>&1 || die "cargo is missing; install Rust 1.89+ (https://rustup.rs) and re-run"
+}
+
+need_cargo
+need_npm tests/peers/op          # OpenID Provider (oidc-provider 9.13.3) for the login tests
+say "ready"
