@@ -41,3 +41,185 @@ pub struct Config {
     pub htpasswd_file: Option<PathBuf>,
     pub htpasswd_user_groups: Vec<String>,
 }
+
+/// Why an authenticated user is not let in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("the email address is not in an allowed domain or list")]
+    Email,
+    #[error("the user is in none of the allowed groups")]
+    Groups,
+}
+
+/// Is `email` allowed by `email_domains` or the authenticated-emails list?
+/// The address must have exactly one `@`: `a@evil.com@corp.com` belongs to no domain.
+pub fn email_allowed(email: &str, domains: &[String], allowed_emails: &std::collections::HashSet<String>) -> bool {
+    let email = email.trim().to_ascii_lowercase();
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    if local.is_empty() || domain.is_empty() || domain.contains('@') {
+        return false;
+    }
+    if allowed_emails.contains(&email) {
+        return true;
+    }
+    domains.iter().any(|d| {
+        if d == "*" {
+            return true;
+        }
+        match d.strip_prefix("*.").or_else(|| d.strip_prefix('.')) {
+            // `.example.com` and `*.example.com` allow subdomains of example.com.
+            Some(parent) => domain.ends_with(&format!(".{parent}")),
+            None => domain == d.as_str(),
+        }
+    })
+}
+
+/// Is the user in one of `allowed` (any overlap)? An empty list allows everyone.
+pub fn groups_allowed(groups: &[String], allowed: &[String]) -> bool {
+    allowed.is_empty() || groups.iter().any(|g| allowed.contains(g))
+}
+
+/// The login-time policy: email, then groups, as oauth2-proxy orders them.
+pub fn authorize(cfg: &Config, allowed_emails: &std::collections::HashSet<String>, email: &str, groups: &[String]) -> Result<(), Denied> {
+    if !email_allowed(email, &cfg.email_domains, allowed_emails) {
+        return Err(Denied::Email);
+    }
+    if !groups_allowed(groups, &cfg.allowed_groups) {
+        return Err(Denied::Groups);
+    }
+    Ok(())
+}
+
+/// Is `rd` a safe place to send the browser after login or logout?
+///
+/// Relative paths are allowed when no browser could read them as scheme-relative (`//host`,
+/// `/\host`, with whitespace, control characters or their percent-encodings in between).
+/// Absolute `http(s)` URLs are allowed only for hosts in `whitelist_domains`, and never with
+/// user information (`https://good@evil`).
+pub fn is_valid_redirect(rd: &str, whitelist: &[String]) -> bool {
+    if rd.is_empty() || has_control_or_space(rd) {
+        return false;
+    }
+    let decoded = percent_decode(rd);
+    if has_control_or_space(&decoded) {
+        return false;
+    }
+    if rd.starts_with('/') {
+        return !looks_scheme_relative(rd) && !looks_scheme_relative(&decoded);
+    }
+    let lower = rd.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return false;
+    }
+    let Ok(url) = url::Url::parse(rd) else { return false };
+    if !url.username().is_empty() || url.password().is_some() || rd[lower.find("//").map_or(0, |i| i + 2)..].split(['/', '?', '#']).next().is_some_and(|auth| auth.contains('@')) {
+        return false;
+    }
+    let Some(host) = url.host_str() else { return false };
+    host_allowed(host, url.port(), whitelist)
+}
+
+/// A relative path a browser would treat as `//host`: `//`, `/\`, `\\`, or a slash, then
+/// spaces or dots, then a slash (oauth2-proxy's `[/\\](?:[\s\v]*|\.{1,2})[/\\]`).
+fn looks_scheme_relative(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.len() < 2 || !matches!(b[0], b'/' | b'\\') {
+        return false;
+    }
+    let rest = &path[1..];
+    let after_ws = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{b}');
+    if after_ws.starts_with(['/', '\\']) {
+        return true;
+    }
+    for dots in [".", ".."] {
+        if let Some(r) = rest.strip_prefix(dots)
+            && r.starts_with(['/', '\\'])
+        {
+            return true;
+        }
+    }
+    false
+}
+
+fn has_control_or_space(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// Decodes `%XX` escapes (repeatedly, so `%252F` cannot hide a slash).
+fn percent_decode(s: &str) -> String {
+    let mut cur = s.to_string();
+    for _ in 0..3 {
+        let next: String = percent_encoding_decode(&cur);
+        if next == cur {
+            break;
+        }
+        cur = next;
+    }
+    cur
+}
+
+fn percent_encoding_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// Does `host[:port]` match a whitelist entry? Entries: `host`, `.domain` (domain and
+/// subdomains), `*.domain` (subdomains), each optionally with `:port` or `:*`; an entry
+/// without a port allows only URLs without one.
+pub fn host_allowed(host: &str, port: Option<u16>, whitelist: &[String]) -> bool {
+    let host = host.to_ascii_lowercase();
+    whitelist.iter().any(|entry| {
+        let (pattern, entry_port) = match entry.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && (p == "*" || p.parse::<u16>().is_ok()) => (h, Some(p)),
+            _ => (entry.as_str(), None),
+        };
+        let name_ok = if let Some(parent) = pattern.strip_prefix("*.") {
+            host.ends_with(&format!(".{parent}"))
+        } else if let Some(parent) = pattern.strip_prefix('.') {
+            host == parent || host.ends_with(&format!(".{parent}"))
+        } else {
+            host == pattern
+        };
+        let port_ok = match (entry_port, port) {
+            (None, None) => true,
+            (None, Some(_)) => false,
+            (Some("*"), _) => true,
+            (Some(p), Some(port)) => p.parse::<u16>().ok() == Some(port),
+            (Some(_), None) => false,
+        };
+        name_ok && port_ok
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn email_domains() {
+        let none = HashSet::new();
+        let d = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(email_allowed("a@corp.com", &d(&["corp.com"]), &none));
+        assert!(!email_allowed("a@evil.com@corp.com", &d(&["corp.com"]), &none));
+        assert!(!email_allowed("a@badcorp.com", &d(&[".corp.com"]), &none));
+        assert!(email_allowed("a@x.corp.com", &d(&[".corp.com"]), &none));
+        assert!(email_allowed("A@CORP.COM", &d(&["corp.com"]), &none));
+        assert!(email_allowed("anyone@anything", &d(&["*"]), &none));
+        assert!(!email_allowed("", &d(&["*"]), &none));
+    }
+
+    #[test]
+    fn redirects() {
+        let wl: Vec<String> = vec!["app.example.com".into(), ".corp.example".into(), "ports.example:8443".into(), "any.example:*".into()];
+        for ok in ["/", "/app/page?x=1&y=2", "/a/b#frag", "https://app.example.com/x", "http://corp.example/", "https://a.corp.example/", "https://ports.example:8443/", "https://any.example:1234/"] {
+            assert!(is_valid_redirect(ok, &wl), "{ok} should be allowed");
+        }
+        for bad in [
+            "", "//evil.com", "/\\evil.com", "\\\\evil.com", "/%2F/evil.com", "/%5Cevil.com", "/\t/evil.com", "/%09/evil.com", "/ /evil.com", "/./evil.com",
+            "/../evil.com", "https://evil.com/", "https://app.example.com@evil.com/", "https://badcorp.example/", "https://ports.example/", "https://ports.example:9999/",
+            "https://app.example.com:8443/", "javascript:alert(1)", "data:text/html,x", "evil.com", "http:/evil.com", "/%252F/evil.com", "/\u{0}x",
+        ] {
+            assert!(!is_valid_redirect(bad, &wl), "{bad:?} should be refused");
+        }
+    }
+}

@@ -676,6 +676,20 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         );
     }
     let encode_state = r.get("encode_state");
+    let issuer_url_raw = r.string("oidc_issuer_url").unwrap_or_default();
+    // Go programs (oauth2-proxy included) trust SSL_CERT_FILE instead of the system store;
+    // Gatehouse trusts it too, and accepts a self-signed certificate in it as the exact
+    // server certificate.
+    let ssl_cert_file = r.env.var("SSL_CERT_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
+    if let Some(f) = &ssl_cert_file
+        && !f.is_file()
+    {
+        r.errors.push(
+            ConfigError::new("SSL_CERT_FILE", "no such file", "point SSL_CERT_FILE at a PEM file, or unset it")
+                .value(f.display().to_string())
+                .origin(Some(Origin::Env { var: "SSL_CERT_FILE".into() })),
+        );
+    }
 
     Some(oidc::Config {
         kind: kind?,
@@ -683,6 +697,7 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         client_id: client_id?,
         client_secret: client_secret?,
         issuer_url,
+        issuer_url_raw,
         skip_discovery,
         jwks_url,
         public_key_files,
@@ -707,6 +722,7 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         response_mode,
         ca_files,
         use_system_trust_store,
+        ssl_cert_file,
         insecure_skip_verify,
         backend_logout_url,
         redirect_url,

@@ -4,10 +4,21 @@
 //! Invariant: session contents leave this module only sealed; no other module sees cookie
 //! ciphertext or key material.
 
+pub mod cookie;
+pub mod crypto;
+
+use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::cookie::Cookie;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Secret;
+use crate::identity::Identity;
+use cookie::{CookieFactory, RequestCookies};
+use crypto::{Purpose, Sealer};
 
 /// The SameSite attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,4 +90,214 @@ pub struct Config {
     pub cookie: CookieConfig,
     pub store: StoreConfig,
     pub minimal: bool,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// How far in the future a session's creation time may lie (clock skew between instances),
+/// as oauth2-proxy allows.
+const FUTURE_SKEW_SECS: u64 = 300;
+
+/// A logged-in user's session. Short field names keep the cookie small.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    #[serde(rename = "u")]
+    pub user: String,
+    #[serde(rename = "e", default)]
+    pub email: String,
+    #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(rename = "pu", default, skip_serializing_if = "String::is_empty")]
+    pub preferred_username: String,
+    #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(rename = "it", default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When the session was created or last refreshed (Unix seconds).
+    #[serde(rename = "ca")]
+    pub created_at: u64,
+    /// When the access token expires (Unix seconds), if the provider said.
+    #[serde(rename = "eo", default, skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<u64>,
+    /// The nonce hash the ID token must carry, when nonces are checked.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+impl fmt::Debug for SessionState {
+    // Tokens never reach a log, even through a stray `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionState")
+            .field("user", &self.user)
+            .field("email", &self.email)
+            .field("groups", &self.groups)
+            .field("created_at", &self.created_at)
+            .field("expires_on", &self.expires_on)
+            .field("tokens", &"<redacted>")
+            .finish()
+    }
+}
+
+impl SessionState {
+    pub fn identity(&self) -> Identity {
+        Identity { user: self.user.clone(), email: self.email.clone(), groups: self.groups.clone(), preferred_username: self.preferred_username.clone() }
+    }
+
+    pub fn age(&self, now: u64) -> Duration {
+        Duration::from_secs(now.saturating_sub(self.created_at))
+    }
+}
+
+/// What loading a session found.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No session cookie.
+    None,
+    Valid(SessionState),
+    /// A cookie that is tampered, truncated, sealed with another secret, expired or oversized.
+    /// Treated as no session, and cleared.
+    Invalid(&'static str),
+}
+
+/// A session store failed (Redis unreachable); never a reason to let a request through.
+#[derive(Debug, thiserror::Error)]
+#[error("session store: {0}")]
+pub struct StoreError(pub String);
+
+/// Where sessions are kept. The cookie store keeps the whole session in the cookie; the Redis
+/// store will keep it server-side behind a ticket. Both return the cookies to set.
+pub trait SessionStore {
+    fn load(&self, cookies: &RequestCookies) -> impl Future<Output = Result<Loaded, StoreError>>;
+    fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
+    fn clear(&self, cookies: &RequestCookies, host: &str) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
+}
+
+/// The whole session, sealed, in the session cookie (split when large).
+pub struct CookieStore {
+    cookies: CookieFactory,
+    sealer: Sealer,
+}
+
+impl CookieStore {
+    pub fn new(cfg: &CookieConfig) -> Self {
+        CookieStore { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Session) }
+    }
+
+    fn open(&self, value: &str) -> Loaded {
+        let cfg = self.cookies.config();
+        let Ok(plain) = self.sealer.open(&cfg.name, value) else { return Loaded::Invalid("does not open") };
+        let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Loaded::Invalid("unreadable") };
+        let now = now();
+        if session.created_at > now + FUTURE_SKEW_SECS {
+            return Loaded::Invalid("created in the future");
+        }
+        if !cfg.expire.is_zero() && session.age(now) > cfg.expire {
+            return Loaded::Invalid("expired");
+        }
+        Loaded::Valid(session)
+    }
+}
+
+impl SessionStore for CookieStore {
+    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+        Ok(match cookie::read_chunked(cookies, &self.cookies.config().name) {
+            Ok(None) => Loaded::None,
+            Ok(Some(value)) => self.open(&value),
+            Err(_) => Loaded::Invalid("too many chunks"),
+        })
+    }
+
+    async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        let json = serde_json::to_vec(session).map_err(|e| StoreError(e.to_string()))?;
+        let sealed = self.sealer.seal(&self.cookies.config().name, &json);
+        Ok(self.cookies.session_cookies(sealed, host, cookies))
+    }
+
+    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
+        Ok(self.cookies.clear_session(cookies, host))
+    }
+}
+
+/// The login state kept in the CSRF cookie between `/oauth2/start` and `/oauth2/callback`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LoginState {
+    /// The raw CSRF value; the `state` parameter carries its hash.
+    #[serde(rename = "s")]
+    pub csrf: String,
+    /// The raw nonce; the ID token carries its hash.
+    #[serde(rename = "n")]
+    pub nonce: String,
+    #[serde(rename = "cv", default, skip_serializing_if = "Option::is_none")]
+    pub code_verifier: Option<String>,
+    #[serde(rename = "ca")]
+    pub created_at: u64,
+}
+
+/// Why the CSRF cookie did not give a login state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CsrfError {
+    #[error("no CSRF cookie")]
+    Missing,
+    #[error("the CSRF cookie does not open")]
+    Invalid,
+    #[error("the CSRF cookie has expired")]
+    Expired,
+}
+
+/// The CSRF cookie: `<name>_csrf`, or `<name>_<8 chars of the state hash>_csrf` per request.
+pub struct CsrfCookies {
+    cookies: CookieFactory,
+    sealer: Sealer,
+}
+
+impl CsrfCookies {
+    pub fn new(cfg: &CookieConfig) -> Self {
+        CsrfCookies { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Csrf) }
+    }
+
+    pub fn name(&self, state_hash: &str) -> String {
+        let cfg = self.cookies.config();
+        if cfg.csrf_per_request {
+            format!("{}_{}_csrf", cfg.name, state_hash.chars().take(8).collect::<String>())
+        } else {
+            format!("{}_csrf", cfg.name)
+        }
+    }
+
+    /// The cookie to set at `/oauth2/start`, plus deletions of the oldest per-request CSRF
+    /// cookies beyond `cookie_csrf_per_request_limit`.
+    pub fn set(&self, login: &LoginState, state_hash: &str, host: &str, request: &RequestCookies) -> Vec<Cookie<'static>> {
+        let cfg = self.cookies.config();
+        let name = self.name(state_hash);
+        let json = serde_json::to_vec(login).expect("login state serialises");
+        let mut out = vec![self.cookies.build(&name, self.sealer.seal(&name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)];
+        if cfg.csrf_per_request && cfg.csrf_per_request_limit > 0 {
+            let prefix = format!("{}_", cfg.name);
+            let existing: Vec<&str> = request.names().filter(|n| n.starts_with(&prefix) && n.ends_with("_csrf") && n.len() == prefix.len() + 8 + 5).collect();
+            // Cookies arrive oldest first in practice (browsers order by creation time).
+            let excess = (existing.len() + 1).saturating_sub(cfg.csrf_per_request_limit);
+            out.extend(existing.iter().take(excess).map(|n| self.cookies.expire(n, host)));
+        }
+        out
+    }
+
+    pub fn read(&self, request: &RequestCookies, state_hash: &str) -> Result<LoginState, CsrfError> {
+        let name = self.name(state_hash);
+        let value = request.get(&name).ok_or(CsrfError::Missing)?;
+        let plain = self.sealer.open(&name, value).map_err(|_| CsrfError::Invalid)?;
+        let login: LoginState = serde_json::from_slice(&plain).map_err(|_| CsrfError::Invalid)?;
+        if now().saturating_sub(login.created_at) > self.cookies.config().csrf_expire.as_secs() {
+            return Err(CsrfError::Expired);
+        }
+        Ok(login)
+    }
+
+    pub fn clear(&self, state_hash: &str, host: &str) -> Cookie<'static> {
+        self.cookies.expire(&self.name(state_hash), host)
+    }
 }

@@ -1,0 +1,108 @@
+//! Claims → identity, as oauth2-proxy's generic OIDC provider maps them: user = `sub`, email
+//! from the configured email claim (dot paths allowed), groups from the groups claim (a string
+//! becomes a one-element list), `preferred_username`; `email_verified: false` refuses the login
+//! unless allowed.
+
+use serde_json::{Map, Value};
+
+use crate::identity::Identity;
+
+/// Why claims do not make an identity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimsError {
+    #[error("neither the ID token nor the userinfo endpoint gave an email ({0} claim)")]
+    NoEmail(String),
+    #[error("the email address is not verified by the provider")]
+    Unverified,
+    #[error("the token has no subject")]
+    NoSubject,
+}
+
+/// Looks up a dot path (`realm_access.roles`).
+pub fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    let mut parts = path.split('.');
+    let mut cur = claims.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// True when the ID token lacks a claim the identity needs (so userinfo should be asked).
+pub fn missing(claims: &Map<String, Value>, email_claim: &str, groups_claim: &str) -> bool {
+    lookup(claims, email_claim).is_none() || lookup(claims, groups_claim).is_none()
+}
+
+/// Builds the identity from ID token claims, filling gaps from userinfo claims.
+pub fn identity(
+    id_claims: &Map<String, Value>,
+    userinfo: Option<&Map<String, Value>>,
+    email_claim: &str,
+    groups_claim: &str,
+    allow_unverified_email: bool,
+) -> Result<Identity, ClaimsError> {
+    let get = |path: &str| lookup(id_claims, path).or_else(|| userinfo.and_then(|u| lookup(u, path)));
+    let user = id_claims.get("sub").and_then(as_text).filter(|s| !s.is_empty()).ok_or(ClaimsError::NoSubject)?;
+    let email = get(email_claim).and_then(as_text).unwrap_or_default();
+    if email.is_empty() {
+        return Err(ClaimsError::NoEmail(email_claim.to_string()));
+    }
+    if email_claim == "email" && !allow_unverified_email {
+        let verified = get("email_verified");
+        let unverified = matches!(verified, Some(Value::Bool(false))) || matches!(verified, Some(Value::String(s)) if s == "false");
+        if unverified {
+            return Err(ClaimsError::Unverified);
+        }
+    }
+    let groups = match get(groups_claim) {
+        Some(Value::Array(items)) => items.iter().filter_map(as_text).collect(),
+        Some(other) => as_text(other).into_iter().collect(),
+        None => Vec::new(),
+    };
+    let preferred_username = get("preferred_username").and_then(as_text).unwrap_or_default();
+    Ok(Identity { user, email, groups, preferred_username })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn tutorial_mapping_takes_email_from_username() {
+        let c = map(json!({"sub": "u1", "username": "alice@wso2.example", "groups": "admins"}));
+        let id = identity(&c, None, "username", "groups", false).unwrap();
+        assert_eq!(id.email, "alice@wso2.example");
+        assert_eq!(id.groups, ["admins"]);
+    }
+
+    #[test]
+    fn unverified_email_refused_unless_allowed() {
+        let c = map(json!({"sub": "u1", "email": "a@x", "email_verified": false}));
+        assert_eq!(identity(&c, None, "email", "groups", false), Err(ClaimsError::Unverified));
+        assert!(identity(&c, None, "email", "groups", true).is_ok());
+    }
+
+    #[test]
+    fn dot_paths_and_userinfo_fallback() {
+        let c = map(json!({"sub": "u1", "email": "a@x"}));
+        let ui = map(json!({"realm": {"roles": ["r1", "r2"]}}));
+        let id = identity(&c, Some(&ui), "email", "realm.roles", false).unwrap();
+        assert_eq!(id.groups, ["r1", "r2"]);
+    }
+}

@@ -1,0 +1,96 @@
+//! HTTP calls to the identity provider over awc.
+//!
+//! awc clients are `!Send`, and provider calls are rare (discovery, keys, login, refresh), so a
+//! client is built per call from the shared TLS configuration instead of being kept per thread.
+//! Redirects are never followed: the endpoints come from discovery, and following a redirect
+//! from a token endpoint would send the client secret elsewhere.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use awc::{Client, Connector};
+use base64::Engine;
+use rustls::ClientConfig;
+use url::Url;
+
+use super::Error;
+
+/// The largest provider response read (discovery documents and key sets are a few KB).
+const BODY_LIMIT: usize = 1024 * 1024;
+
+pub struct Http {
+    tls: Arc<ClientConfig>,
+    timeout: Duration,
+}
+
+/// A provider response: status, content type and body.
+pub struct Response {
+    pub status: u16,
+    pub content_type: String,
+    pub body: actix_web::web::Bytes,
+}
+
+/// How the client authenticates at the token endpoint.
+pub enum ClientAuth<'a> {
+    Basic { id: &'a str, secret: &'a str },
+    Post { id: &'a str, secret: &'a str },
+}
+
+impl Http {
+    pub fn new(tls: Arc<ClientConfig>, timeout: Duration) -> Self {
+        Http { tls, timeout }
+    }
+
+    fn client(&self) -> Client {
+        let connector = Connector::new().rustls_0_23(self.tls.clone()).timeout(self.timeout);
+        Client::builder().connector(connector).disable_redirects().timeout(self.timeout).finish()
+    }
+
+    pub async fn get(&self, url: &Url, bearer: Option<&str>) -> Result<Response, Error> {
+        let mut req = self.client().get(url.as_str()).insert_header((header::ACCEPT, "application/json"));
+        if let Some(token) = bearer {
+            req = req.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
+        }
+        let res = req.send().await.map_err(|e| Error::Unreachable(format!("GET {}: {e}", without_query(url))))?;
+        read(res, url).await
+    }
+
+    pub async fn post_form(&self, url: &Url, form: &[(&str, &str)], auth: ClientAuth<'_>) -> Result<Response, Error> {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        let mut req = self.client().post(url.as_str()).insert_header((header::ACCEPT, "application/json"));
+        match auth {
+            ClientAuth::Basic { id, secret } => {
+                // RFC 6749 2.3.1: both parts are form-encoded before base64.
+                let user = url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
+                let pass = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
+                let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                req = req.insert_header((header::AUTHORIZATION, format!("Basic {creds}")));
+            }
+            ClientAuth::Post { id, secret } => {
+                fields.push(("client_id", id));
+                fields.push(("client_secret", secret));
+            }
+        }
+        let res = req.send_form(&fields).await.map_err(|e| Error::Unreachable(format!("POST {}: {e}", without_query(url))))?;
+        read(res, url).await
+    }
+}
+
+async fn read<S>(mut res: awc::ClientResponse<S>, url: &Url) -> Result<Response, Error>
+where
+    S: futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let status = res.status().as_u16();
+    let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = res.body().limit(BODY_LIMIT).await.map_err(|e| Error::Unreachable(format!("reading {}: {e}", without_query(url))))?;
+    Ok(Response { status, content_type, body })
+}
+
+/// A URL for logs: no query string (it may carry codes or tokens).
+pub fn without_query(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
