@@ -1,25 +1,47 @@
 //! `App`: everything wired together from a validated `Config`. `main` and the tests both start
 //! Gatehouse through [`App::build`], so the tests run exactly what users run.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::web;
+use anyhow::Context;
 
 use crate::config::Config;
+use crate::endpoints::State;
+use crate::endpoints::refresh::Refreshes;
+use crate::oidc::Provider;
 use crate::server;
+use crate::session::{CookieStore, CsrfCookies};
 
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
     server: Server,
     addrs: Vec<SocketAddr>,
+    provider: Arc<Provider>,
 }
 
 impl App {
-    /// Binds the listeners and assembles the server. Port 0 picks a free port; see [`App::addrs`].
+    /// Binds the listeners and assembles the server; starts provider discovery in the
+    /// background. Must run inside the actix runtime. Port 0 picks a free port.
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
-        let Config { server, oidc, .. } = config;
-        let (srv, addrs) = server::start(server)?;
+        let Config {
+            server,
+            oidc,
+            session,
+            authz,
+            headers,
+            pages,
+            ..
+        } = config;
+        let allowed_emails = match &authz.authenticated_emails_file {
+            Some(f) => read_emails(f)?,
+            None => HashSet::new(),
+        };
         log::info!(
             "provider: {:?}, issuer {}, client_id {}",
             oidc.kind,
@@ -28,12 +50,37 @@ impl App {
                 .map_or("(discovery skipped)".to_string(), |u| u.to_string()),
             oidc.client_id
         );
-        Ok(App { server: srv, addrs })
+        let provider = Arc::new(Provider::new(oidc)?);
+        provider.spawn_discovery();
+        let state = web::Data::new(State {
+            provider: provider.clone(),
+            store: CookieStore::new(&session.cookie),
+            csrf: CsrfCookies::new(&session.cookie),
+            cookie: session.cookie.clone(),
+            authz,
+            allowed_emails,
+            headers,
+            pages,
+            proxy_prefix: server.proxy_prefix.clone(),
+            refreshes: Refreshes::default(),
+            minimal: session.minimal,
+        });
+        let (srv, addrs) = server::start(server, state)?;
+        Ok(App {
+            server: srv,
+            addrs,
+            provider,
+        })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// True once the identity provider's discovery and keys are loaded.
+    pub fn provider_ready(&self) -> bool {
+        self.provider.is_ready()
     }
 
     /// A handle to stop the server from elsewhere.
@@ -45,4 +92,21 @@ impl App {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// `authenticated_emails_file`: one address per line (first CSV column), `#` comments.
+fn read_emails(path: &Path) -> anyhow::Result<HashSet<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read authenticated_emails_file {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect())
 }

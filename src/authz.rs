@@ -53,9 +53,15 @@ pub enum Denied {
 
 /// Is `email` allowed by `email_domains` or the authenticated-emails list?
 /// The address must have exactly one `@`: `a@evil.com@corp.com` belongs to no domain.
-pub fn email_allowed(email: &str, domains: &[String], allowed_emails: &std::collections::HashSet<String>) -> bool {
+pub fn email_allowed(
+    email: &str,
+    domains: &[String],
+    allowed_emails: &std::collections::HashSet<String>,
+) -> bool {
     let email = email.trim().to_ascii_lowercase();
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     if local.is_empty() || domain.is_empty() || domain.contains('@') {
         return false;
     }
@@ -80,7 +86,12 @@ pub fn groups_allowed(groups: &[String], allowed: &[String]) -> bool {
 }
 
 /// The login-time policy: email, then groups, as oauth2-proxy orders them.
-pub fn authorize(cfg: &Config, allowed_emails: &std::collections::HashSet<String>, email: &str, groups: &[String]) -> Result<(), Denied> {
+pub fn authorize(
+    cfg: &Config,
+    allowed_emails: &std::collections::HashSet<String>,
+    email: &str,
+    groups: &[String],
+) -> Result<(), Denied> {
     if !email_allowed(email, &cfg.email_domains, allowed_emails) {
         return Err(Denied::Email);
     }
@@ -111,11 +122,21 @@ pub fn is_valid_redirect(rd: &str, whitelist: &[String]) -> bool {
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return false;
     }
-    let Ok(url) = url::Url::parse(rd) else { return false };
-    if !url.username().is_empty() || url.password().is_some() || rd[lower.find("//").map_or(0, |i| i + 2)..].split(['/', '?', '#']).next().is_some_and(|auth| auth.contains('@')) {
+    let Ok(url) = url::Url::parse(rd) else {
+        return false;
+    };
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || rd[lower.find("//").map_or(0, |i| i + 2)..]
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|auth| auth.contains('@'))
+    {
         return false;
     }
-    let Some(host) = url.host_str() else { return false };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
     host_allowed(host, url.port(), whitelist)
 }
 
@@ -159,7 +180,10 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn percent_encoding_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// Does `host[:port]` match a whitelist entry? Entries: `host`, `.domain` (domain and
@@ -200,7 +224,11 @@ mod tests {
         let none = HashSet::new();
         let d = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(email_allowed("a@corp.com", &d(&["corp.com"]), &none));
-        assert!(!email_allowed("a@evil.com@corp.com", &d(&["corp.com"]), &none));
+        assert!(!email_allowed(
+            "a@evil.com@corp.com",
+            &d(&["corp.com"]),
+            &none
+        ));
         assert!(!email_allowed("a@badcorp.com", &d(&[".corp.com"]), &none));
         assert!(email_allowed("a@x.corp.com", &d(&[".corp.com"]), &none));
         assert!(email_allowed("A@CORP.COM", &d(&["corp.com"]), &none));
@@ -210,14 +238,48 @@ mod tests {
 
     #[test]
     fn redirects() {
-        let wl: Vec<String> = vec!["app.example.com".into(), ".corp.example".into(), "ports.example:8443".into(), "any.example:*".into()];
-        for ok in ["/", "/app/page?x=1&y=2", "/a/b#frag", "https://app.example.com/x", "http://corp.example/", "https://a.corp.example/", "https://ports.example:8443/", "https://any.example:1234/"] {
+        let wl: Vec<String> = vec![
+            "app.example.com".into(),
+            ".corp.example".into(),
+            "ports.example:8443".into(),
+            "any.example:*".into(),
+        ];
+        for ok in [
+            "/",
+            "/app/page?x=1&y=2",
+            "/a/b#frag",
+            "https://app.example.com/x",
+            "http://corp.example/",
+            "https://a.corp.example/",
+            "https://ports.example:8443/",
+            "https://any.example:1234/",
+        ] {
             assert!(is_valid_redirect(ok, &wl), "{ok} should be allowed");
         }
         for bad in [
-            "", "//evil.com", "/\\evil.com", "\\\\evil.com", "/%2F/evil.com", "/%5Cevil.com", "/\t/evil.com", "/%09/evil.com", "/ /evil.com", "/./evil.com",
-            "/../evil.com", "https://evil.com/", "https://app.example.com@evil.com/", "https://badcorp.example/", "https://ports.example/", "https://ports.example:9999/",
-            "https://app.example.com:8443/", "javascript:alert(1)", "data:text/html,x", "evil.com", "http:/evil.com", "/%252F/evil.com", "/\u{0}x",
+            "",
+            "//evil.com",
+            "/\\evil.com",
+            "\\\\evil.com",
+            "/%2F/evil.com",
+            "/%5Cevil.com",
+            "/\t/evil.com",
+            "/%09/evil.com",
+            "/ /evil.com",
+            "/./evil.com",
+            "/../evil.com",
+            "https://evil.com/",
+            "https://app.example.com@evil.com/",
+            "https://badcorp.example/",
+            "https://ports.example/",
+            "https://ports.example:9999/",
+            "https://app.example.com:8443/",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "evil.com",
+            "http:/evil.com",
+            "/%252F/evil.com",
+            "/\u{0}x",
         ] {
             assert!(!is_valid_redirect(bad, &wl), "{bad:?} should be refused");
         }

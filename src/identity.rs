@@ -196,6 +196,93 @@ impl LegacyHeaders {
     }
 }
 
+/// The session values headers are built from.
+pub struct ClaimValues<'a> {
+    pub identity: &'a Identity,
+    pub access_token: Option<&'a str>,
+    pub id_token: Option<&'a str>,
+    pub refresh_token: Option<&'a str>,
+    pub created_at: u64,
+    pub expires_on: Option<u64>,
+}
+
+impl ClaimValues<'_> {
+    fn get(&self, claim: &Claim) -> Vec<String> {
+        let one = |s: &str| {
+            if s.is_empty() {
+                vec![]
+            } else {
+                vec![s.to_string()]
+            }
+        };
+        match claim {
+            Claim::User => one(&self.identity.user),
+            Claim::Email => one(&self.identity.email),
+            Claim::Groups => self.identity.groups.clone(),
+            Claim::PreferredUsername => one(&self.identity.preferred_username),
+            Claim::AccessToken => self.access_token.map(one).unwrap_or_default(),
+            Claim::IdToken => self.id_token.map(one).unwrap_or_default(),
+            Claim::RefreshToken => self.refresh_token.map(one).unwrap_or_default(),
+            Claim::CreatedAt => vec![self.created_at.to_string()],
+            Claim::ExpiresOn => self
+                .expires_on
+                .map(|e| vec![e.to_string()])
+                .unwrap_or_default(),
+            Claim::Other(_) => vec![],
+        }
+    }
+}
+
+/// The headers `rules` produce for a session: `(name, value)`, values of one header joined
+/// with `,` (oauth2-proxy's flattening, so groups arrive as `a,b,c`). A header whose claims are
+/// all empty is left out.
+pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(String, String)> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    for rule in rules {
+        let mut values = Vec::new();
+        for source in &rule.values {
+            match source {
+                HeaderValueSource::Secret(s) => values.push(s.expose().clone()),
+                HeaderValueSource::Claim {
+                    claim,
+                    prefix,
+                    basic_auth_password,
+                } => {
+                    for v in claims.get(claim) {
+                        let v = match basic_auth_password {
+                            Some(password) => base64::engine::general_purpose::STANDARD
+                                .encode(format!("{v}:{}", password.expose())),
+                            None => v,
+                        };
+                        values.push(format!("{prefix}{v}"));
+                    }
+                }
+            }
+        }
+        if !values.is_empty() {
+            out.push((rule.name.clone(), values.join(",")));
+        }
+    }
+    out
+}
+
+/// Is `name` one of the identity headers Gatehouse sets, in any case and with `_` for `-`?
+/// Client-sent copies of these are removed before any are added (GHSA-vjrc-mh2v-45x6).
+pub fn same_header(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes().zip(b.bytes()).all(|(x, y)| {
+            let norm = |c: u8| {
+                if c == b'_' {
+                    b'-'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            };
+            norm(x) == norm(y)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -680,14 +680,24 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     // Go programs (oauth2-proxy included) trust SSL_CERT_FILE instead of the system store;
     // Gatehouse trusts it too, and accepts a self-signed certificate in it as the exact
     // server certificate.
-    let ssl_cert_file = r.env.var("SSL_CERT_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
+    let ssl_cert_file = r
+        .env
+        .var("SSL_CERT_FILE")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
     if let Some(f) = &ssl_cert_file
         && !f.is_file()
     {
         r.errors.push(
-            ConfigError::new("SSL_CERT_FILE", "no such file", "point SSL_CERT_FILE at a PEM file, or unset it")
-                .value(f.display().to_string())
-                .origin(Some(Origin::Env { var: "SSL_CERT_FILE".into() })),
+            ConfigError::new(
+                "SSL_CERT_FILE",
+                "no such file",
+                "point SSL_CERT_FILE at a PEM file, or unset it",
+            )
+            .value(f.display().to_string())
+            .origin(Some(Origin::Env {
+                var: "SSL_CERT_FILE".into(),
+            })),
         );
     }
 

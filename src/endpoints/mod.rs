@@ -4,7 +4,17 @@
 //! Invariant: handlers never read raw cookies or talk to the provider themselves; they use the
 //! session and oidc modules, and return typed errors that `server::error` maps to responses.
 
+pub mod auth;
 pub mod health;
+pub mod login;
+pub mod pages;
+pub mod refresh;
+pub mod session;
+pub mod sign_out;
+pub mod state;
+pub mod userinfo;
+
+pub use state::State;
 
 use std::path::PathBuf;
 

@@ -30,16 +30,13 @@ pub enum KeySource {
     PemFiles(Vec<PathBuf>),
 }
 
+#[derive(Default)]
 pub struct KeyCache {
     keys: RwLock<Arc<Vec<Key>>>,
     last_fetch: Mutex<Option<Instant>>,
 }
 
 impl KeyCache {
-    pub fn new() -> Self {
-        KeyCache { keys: RwLock::new(Arc::new(Vec::new())), last_fetch: Mutex::new(None) }
-    }
-
     pub fn current(&self) -> Arc<Vec<Key>> {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -50,7 +47,6 @@ impl KeyCache {
 
     /// Loads the keys now, whatever the rate limit.
     pub async fn load(&self, http: &Http, source: &KeySource) -> Result<usize, Error> {
-        *self.last_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         let keys = match source {
             KeySource::Jwks(url) => fetch_jwks(http, url).await?,
             KeySource::PemFiles(files) => read_pems(files)?,
@@ -60,7 +56,8 @@ impl KeyCache {
         Ok(n)
     }
 
-    /// Refetches after an unknown `kid`, unless the last fetch was too recent.
+    /// Refetches after an unknown `kid`, unless the last such refetch was too recent (the
+    /// initial load does not count, so a key rotated just after start is still picked up).
     /// Returns whether a fetch happened.
     pub async fn refetch(&self, http: &Http, source: &KeySource) -> Result<bool, Error> {
         {
@@ -77,9 +74,13 @@ impl KeyCache {
 async fn fetch_jwks(http: &Http, url: &Url) -> Result<Vec<Key>, Error> {
     let res = http.get(url, None).await?;
     if res.status != 200 {
-        return Err(Error::BadResponse(format!("the JWKS URL answered {}", res.status)));
+        return Err(Error::BadResponse(format!(
+            "the JWKS URL answered {}",
+            res.status
+        )));
     }
-    let set: JwkSet = serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("the JWKS is not a JSON Web Key Set: {e}")))?;
+    let set: JwkSet = serde_json::from_slice(&res.body)
+        .map_err(|e| Error::BadResponse(format!("the JWKS is not a JSON Web Key Set: {e}")))?;
     let keys: Vec<Key> = set
         .keys
         .iter()
@@ -93,11 +94,17 @@ async fn fetch_jwks(http: &Http, url: &Url) -> Result<Vec<Key>, Error> {
                 _ => return None,
             };
             let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some(Key { kid: jwk.common.key_id.clone(), family, key })
+            Some(Key {
+                kid: jwk.common.key_id.clone(),
+                family,
+                key,
+            })
         })
         .collect();
     if keys.is_empty() {
-        return Err(Error::BadResponse("the JWKS holds no usable signing key".into()));
+        return Err(Error::BadResponse(
+            "the JWKS holds no usable signing key".into(),
+        ));
     }
     Ok(keys)
 }
@@ -106,13 +113,23 @@ fn read_pems(files: &[PathBuf]) -> Result<Vec<Key>, Error> {
     files
         .iter()
         .map(|f| {
-            let pem = std::fs::read(f).map_err(|e| Error::Internal(format!("cannot read {}: {e}", f.display())))?;
+            let pem = std::fs::read(f)
+                .map_err(|e| Error::Internal(format!("cannot read {}: {e}", f.display())))?;
             let (family, key) = DecodingKey::from_rsa_pem(&pem)
                 .map(|k| (AlgorithmFamily::Rsa, k))
                 .or_else(|_| DecodingKey::from_ec_pem(&pem).map(|k| (AlgorithmFamily::Ec, k)))
                 .or_else(|_| DecodingKey::from_ed_pem(&pem).map(|k| (AlgorithmFamily::Ed, k)))
-                .map_err(|_| Error::Internal(format!("{} is not an RSA, EC or Ed25519 public key in PEM", f.display())))?;
-            Ok(Key { kid: None, family, key })
+                .map_err(|_| {
+                    Error::Internal(format!(
+                        "{} is not an RSA, EC or Ed25519 public key in PEM",
+                        f.display()
+                    ))
+                })?;
+            Ok(Key {
+                kid: None,
+                family,
+                key,
+            })
         })
         .collect()
 }

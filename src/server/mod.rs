@@ -85,21 +85,29 @@ pub struct Config {
     pub trust: TrustConfig,
 }
 
+pub mod error;
+pub mod request;
 pub mod routes;
 
 use std::net::SocketAddr;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::endpoints::State;
+
 /// Binds the configured listeners and returns the server (not yet polled) and its addresses.
-pub fn start(config: Config) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
+pub fn start(config: Config, state: web::Data<State>) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
     let ping_path = config.ping_path.clone();
-    let mut http =
-        HttpServer::new(move || App::new().configure(|cfg| routes::configure(cfg, &ping_path)))
-            // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
-            .shutdown_timeout(30);
+    let prefix = config.proxy_prefix.clone();
+    let mut http = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(|cfg| routes::configure(cfg, &ping_path, &prefix))
+    })
+    // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
+    .shutdown_timeout(30);
     let addr = config
         .http_address
         .as_ref()

@@ -2,9 +2,17 @@
 
 use actix_web::web;
 
-use crate::endpoints::health;
+use crate::endpoints::{auth, health, login, sign_out, userinfo};
 
-/// Registers every route. The paths come from configuration.
-pub fn configure(cfg: &mut web::ServiceConfig, ping_path: &str) {
-    cfg.route(ping_path, web::route().to(health::ping));
+/// Registers every route. Paths come from configuration (`ping_path`, `proxy_prefix`).
+/// No route restricts the method, as in oauth2-proxy.
+pub fn configure(cfg: &mut web::ServiceConfig, ping_path: &str, prefix: &str) {
+    let p = |endpoint: &str| format!("{prefix}/{endpoint}");
+    cfg.route(ping_path, web::route().to(health::ping))
+        .route(&p("auth"), web::route().to(auth::auth))
+        .route(&p("sign_in"), web::route().to(login::sign_in))
+        .route(&p("start"), web::route().to(login::start))
+        .route(&p("callback"), web::route().to(login::callback))
+        .route(&p("sign_out"), web::route().to(sign_out::sign_out))
+        .route(&p("userinfo"), web::route().to(userinfo::userinfo));
 }

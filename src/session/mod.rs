@@ -94,7 +94,9 @@ pub struct Config {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// How far in the future a session's creation time may lie (clock skew between instances),
@@ -145,7 +147,12 @@ impl fmt::Debug for SessionState {
 
 impl SessionState {
     pub fn identity(&self) -> Identity {
-        Identity { user: self.user.clone(), email: self.email.clone(), groups: self.groups.clone(), preferred_username: self.preferred_username.clone() }
+        Identity {
+            user: self.user.clone(),
+            email: self.email.clone(),
+            groups: self.groups.clone(),
+            preferred_username: self.preferred_username.clone(),
+        }
     }
 
     pub fn age(&self, now: u64) -> Duration {
@@ -173,8 +180,17 @@ pub struct StoreError(pub String);
 /// store will keep it server-side behind a ticket. Both return the cookies to set.
 pub trait SessionStore {
     fn load(&self, cookies: &RequestCookies) -> impl Future<Output = Result<Loaded, StoreError>>;
-    fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
-    fn clear(&self, cookies: &RequestCookies, host: &str) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
+    fn save(
+        &self,
+        cookies: &RequestCookies,
+        host: &str,
+        session: &SessionState,
+    ) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
+    fn clear(
+        &self,
+        cookies: &RequestCookies,
+        host: &str,
+    ) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
 }
 
 /// The whole session, sealed, in the session cookie (split when large).
@@ -185,13 +201,20 @@ pub struct CookieStore {
 
 impl CookieStore {
     pub fn new(cfg: &CookieConfig) -> Self {
-        CookieStore { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Session) }
+        CookieStore {
+            cookies: CookieFactory::new(cfg.clone()),
+            sealer: Sealer::new(cfg.secret.expose(), Purpose::Session),
+        }
     }
 
     fn open(&self, value: &str) -> Loaded {
         let cfg = self.cookies.config();
-        let Ok(plain) = self.sealer.open(&cfg.name, value) else { return Loaded::Invalid("does not open") };
-        let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Loaded::Invalid("unreadable") };
+        let Ok(plain) = self.sealer.open(&cfg.name, value) else {
+            return Loaded::Invalid("does not open");
+        };
+        let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else {
+            return Loaded::Invalid("unreadable");
+        };
         let now = now();
         if session.created_at > now + FUTURE_SKEW_SECS {
             return Loaded::Invalid("created in the future");
@@ -205,20 +228,31 @@ impl CookieStore {
 
 impl SessionStore for CookieStore {
     async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
-        Ok(match cookie::read_chunked(cookies, &self.cookies.config().name) {
-            Ok(None) => Loaded::None,
-            Ok(Some(value)) => self.open(&value),
-            Err(_) => Loaded::Invalid("too many chunks"),
-        })
+        Ok(
+            match cookie::read_chunked(cookies, &self.cookies.config().name) {
+                Ok(None) => Loaded::None,
+                Ok(Some(value)) => self.open(&value),
+                Err(_) => Loaded::Invalid("too many chunks"),
+            },
+        )
     }
 
-    async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+    async fn save(
+        &self,
+        cookies: &RequestCookies,
+        host: &str,
+        session: &SessionState,
+    ) -> Result<Vec<Cookie<'static>>, StoreError> {
         let json = serde_json::to_vec(session).map_err(|e| StoreError(e.to_string()))?;
         let sealed = self.sealer.seal(&self.cookies.config().name, &json);
         Ok(self.cookies.session_cookies(sealed, host, cookies))
     }
 
-    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
+    async fn clear(
+        &self,
+        cookies: &RequestCookies,
+        host: &str,
+    ) -> Result<Vec<Cookie<'static>>, StoreError> {
         Ok(self.cookies.clear_session(cookies, host))
     }
 }
@@ -257,13 +291,20 @@ pub struct CsrfCookies {
 
 impl CsrfCookies {
     pub fn new(cfg: &CookieConfig) -> Self {
-        CsrfCookies { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Csrf) }
+        CsrfCookies {
+            cookies: CookieFactory::new(cfg.clone()),
+            sealer: Sealer::new(cfg.secret.expose(), Purpose::Csrf),
+        }
     }
 
     pub fn name(&self, state_hash: &str) -> String {
         let cfg = self.cookies.config();
         if cfg.csrf_per_request {
-            format!("{}_{}_csrf", cfg.name, state_hash.chars().take(8).collect::<String>())
+            format!(
+                "{}_{}_csrf",
+                cfg.name,
+                state_hash.chars().take(8).collect::<String>()
+            )
         } else {
             format!("{}_csrf", cfg.name)
         }
@@ -271,25 +312,56 @@ impl CsrfCookies {
 
     /// The cookie to set at `/oauth2/start`, plus deletions of the oldest per-request CSRF
     /// cookies beyond `cookie_csrf_per_request_limit`.
-    pub fn set(&self, login: &LoginState, state_hash: &str, host: &str, request: &RequestCookies) -> Vec<Cookie<'static>> {
+    pub fn set(
+        &self,
+        login: &LoginState,
+        state_hash: &str,
+        host: &str,
+        request: &RequestCookies,
+    ) -> Vec<Cookie<'static>> {
         let cfg = self.cookies.config();
         let name = self.name(state_hash);
         let json = serde_json::to_vec(login).expect("login state serialises");
-        let mut out = vec![self.cookies.build(&name, self.sealer.seal(&name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)];
+        let mut out = vec![self.cookies.build(
+            &name,
+            self.sealer.seal(&name, &json),
+            host,
+            cfg.csrf_expire,
+            cfg.csrf_samesite,
+        )];
         if cfg.csrf_per_request && cfg.csrf_per_request_limit > 0 {
             let prefix = format!("{}_", cfg.name);
-            let existing: Vec<&str> = request.names().filter(|n| n.starts_with(&prefix) && n.ends_with("_csrf") && n.len() == prefix.len() + 8 + 5).collect();
+            let existing: Vec<&str> = request
+                .names()
+                .filter(|n| {
+                    n.starts_with(&prefix)
+                        && n.ends_with("_csrf")
+                        && n.len() == prefix.len() + 8 + 5
+                })
+                .collect();
             // Cookies arrive oldest first in practice (browsers order by creation time).
             let excess = (existing.len() + 1).saturating_sub(cfg.csrf_per_request_limit);
-            out.extend(existing.iter().take(excess).map(|n| self.cookies.expire(n, host)));
+            out.extend(
+                existing
+                    .iter()
+                    .take(excess)
+                    .map(|n| self.cookies.expire(n, host)),
+            );
         }
         out
     }
 
-    pub fn read(&self, request: &RequestCookies, state_hash: &str) -> Result<LoginState, CsrfError> {
+    pub fn read(
+        &self,
+        request: &RequestCookies,
+        state_hash: &str,
+    ) -> Result<LoginState, CsrfError> {
         let name = self.name(state_hash);
         let value = request.get(&name).ok_or(CsrfError::Missing)?;
-        let plain = self.sealer.open(&name, value).map_err(|_| CsrfError::Invalid)?;
+        let plain = self
+            .sealer
+            .open(&name, value)
+            .map_err(|_| CsrfError::Invalid)?;
         let login: LoginState = serde_json::from_slice(&plain).map_err(|_| CsrfError::Invalid)?;
         if now().saturating_sub(login.created_at) > self.cookies.config().csrf_expire.as_secs() {
             return Err(CsrfError::Expired);

@@ -9,3 +9,5 @@ mod config;
 mod cli;
 // The server started in-process on port 0.
 mod server;
+// OpenID Connect login, sessions, refresh and sign-out against the real provider.
+mod login;

@@ -1,0 +1,304 @@
+//! The login: `/oauth2/sign_in` (page), `/oauth2/start` (to the provider), `/oauth2/callback`
+//! (back from the provider, session created).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::pages;
+use super::state::State;
+use crate::authz;
+use crate::oidc::flow;
+use crate::server::error::HttpError;
+use crate::server::request::{self, param};
+use crate::session::{self, LoginState, SessionState, SessionStore};
+
+/// `no-cache` headers for every `/oauth2/*` answer except `/oauth2/auth` (oauth2-proxy's set).
+pub fn no_cache(res: &mut HttpResponse) {
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
+    );
+    h.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"),
+    );
+    h.insert(
+        header::HeaderName::from_static("x-accel-expires"),
+        HeaderValue::from_static("0"),
+    );
+}
+
+pub fn add_cookies(
+    res: &mut HttpResponse,
+    cookies: impl IntoIterator<Item = actix_web::cookie::Cookie<'static>>,
+) {
+    for c in cookies {
+        // Cookie values are base64url and attributes are ours: always a valid header value.
+        if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Where to send the browser after login: `rd`, then `X-Auth-Request-Redirect`, each only if
+/// it passes redirect validation; otherwise `/`.
+pub fn app_redirect(state: &State, req: &HttpRequest, pairs: &[(String, String)]) -> String {
+    [
+        param(pairs, "rd"),
+        request::header(req, "X-Auth-Request-Redirect"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|rd| authz::is_valid_redirect(rd, &state.authz.whitelist_domains))
+    .unwrap_or("/")
+    .to_string()
+}
+
+/// The callback URL sent to the provider: `redirect_url` when absolute (or when relative URLs
+/// are asked for), otherwise built from the request's host. With `cookie_secure` the scheme is
+/// https, as in oauth2-proxy.
+fn callback_url(state: &State, req: &HttpRequest) -> String {
+    let cfg = state.provider.config();
+    match &cfg.redirect_url {
+        Some(u) if !u.starts_with('/') => u.clone(),
+        Some(path) if cfg.relative_redirect_url => path.clone(),
+        configured => {
+            let path = configured.clone().unwrap_or_else(|| state.path("callback"));
+            if cfg.relative_redirect_url {
+                return path;
+            }
+            let scheme = if state.cookie.secure || req.app_config().secure() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}{path}", request::host(req))
+        }
+    }
+}
+
+pub async fn sign_in(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    if state.authz.skip_provider_button {
+        return start(state, req).await;
+    }
+    let pairs = request::query(&req, &[]).unwrap_or_default();
+    let rd = app_redirect(&state, &req, &pairs);
+    let name = if state.pages.provider_display_name.is_empty() {
+        "OpenID Connect".to_string()
+    } else {
+        state.pages.provider_display_name.clone()
+    };
+    let mut res = HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(pages::sign_in_page(&state.path("start"), &rd, &name));
+    // A new login must not inherit an old session (session fixation, GHSA-f24x).
+    let clear = state
+        .store
+        .clear(&request::cookies(&req), &request::host(&req))
+        .await
+        .unwrap_or_default();
+    add_cookies(&mut res, clear);
+    no_cache(&mut res);
+    Ok(res)
+}
+
+pub async fn start(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let endpoints = state.provider.endpoints()?;
+    let cfg = state.provider.config();
+    let pairs = request::query(&req, &[]).unwrap_or_default();
+    let rd = app_redirect(&state, &req, &pairs);
+
+    let csrf = flow::random_b64(32);
+    let nonce = flow::random_b64(32);
+    let (verifier, challenge) = match cfg.pkce {
+        Some(method) => {
+            let (v, c) = flow::pkce(method);
+            (Some(v), Some(c))
+        }
+        None => (None, None),
+    };
+    let state_hash = flow::hash_b64(&csrf);
+    let mut oauth_state = format!("{state_hash}:{rd}");
+    if cfg.encode_state {
+        oauth_state = URL_SAFE_NO_PAD.encode(oauth_state);
+    }
+    let nonce_hash = (!cfg.skip_nonce).then(|| flow::hash_b64(&nonce));
+    let url = flow::authorize_url(
+        &endpoints,
+        cfg,
+        &callback_url(&state, &req),
+        &oauth_state,
+        nonce_hash.as_deref(),
+        challenge.as_deref(),
+    );
+
+    let login = LoginState {
+        csrf,
+        nonce,
+        code_verifier: verifier,
+        created_at: session::now(),
+    };
+    let mut res = redirect(url.as_str());
+    add_cookies(
+        &mut res,
+        state.csrf.set(
+            &login,
+            &state_hash,
+            &request::host(&req),
+            &request::cookies(&req),
+        ),
+    );
+    no_cache(&mut res);
+    Ok(res)
+}
+
+pub async fn callback(
+    state: web::Data<State>,
+    req: HttpRequest,
+) -> Result<HttpResponse, HttpError> {
+    let pairs = request::query(&req, &["state", "code", "error", "iss"]).map_err(|name| {
+        HttpError::bad_request(if name == "state" || name == "code" {
+            "The login response was malformed. Please sign in again."
+        } else {
+            "The login response was malformed."
+        })
+    })?;
+    if let Some(err) = param(&pairs, "error") {
+        return Err(HttpError::forbidden(
+            "The identity provider did not sign you in. Please try again, or ask your administrator.",
+            format!("the provider returned error {err:?}"),
+        ));
+    }
+    let cfg = state.provider.config();
+    let raw_state = param(&pairs, "state").ok_or_else(|| {
+        HttpError::forbidden(
+            "The login response was not for this browser. Please sign in again.",
+            "callback without state",
+        )
+    })?;
+    let decoded;
+    let oauth_state = if cfg.encode_state {
+        decoded = URL_SAFE_NO_PAD
+            .decode(raw_state)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        decoded.as_str()
+    } else {
+        raw_state
+    };
+    let (state_hash, rd) = oauth_state.split_once(':').ok_or_else(|| {
+        HttpError::forbidden(
+            "The login response was not for this browser. Please sign in again.",
+            "callback state has no ':'",
+        )
+    })?;
+    let cookies = request::cookies(&req);
+    let host = request::host(&req);
+    let login = state.csrf.read(&cookies, state_hash).map_err(|e| {
+        HttpError::forbidden(
+            "Unable to find a valid CSRF token for this login. Please sign in again.",
+            e.to_string(),
+        )
+    })?;
+    if !constant_time_eq(
+        flow::hash_b64(&login.csrf).as_bytes(),
+        state_hash.as_bytes(),
+    ) {
+        return Err(HttpError::forbidden(
+            "CSRF token mismatch. Please sign in again.",
+            "callback state does not match the CSRF cookie",
+        ));
+    }
+    let code = param(&pairs, "code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            HttpError::bad_request(
+                "The login response had no authorization code. Please sign in again.",
+            )
+        })?;
+    if let (Some(iss), Ok(endpoints)) = (param(&pairs, "iss"), state.provider.endpoints())
+        && !cfg.skip_issuer_verification
+        && iss != endpoints.issuer
+    {
+        // RFC 9207: a response from another issuer (mix-up attack) is refused.
+        return Err(HttpError::forbidden(
+            "The login response came from an unexpected identity provider. Please sign in again.",
+            format!("callback iss {iss:?} is not the provider's issuer"),
+        ));
+    }
+
+    let tokens = state
+        .provider
+        .redeem(
+            code,
+            &callback_url(&state, &req),
+            login.code_verifier.as_deref(),
+        )
+        .await?;
+    let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
+    let identity = state.provider.identity(&tokens, nonce.as_deref()).await?;
+    if let Err(denied) = authz::authorize(
+        &state.authz,
+        &state.allowed_emails,
+        &identity.email,
+        &identity.groups,
+    ) {
+        return Err(HttpError::forbidden(
+            "You signed in, but this account is not allowed here. Ask your administrator for access.",
+            format!("login of {} refused: {denied}", identity.user),
+        ));
+    }
+
+    let now = session::now();
+    let new_session = SessionState {
+        user: identity.user.clone(),
+        email: identity.email,
+        groups: identity.groups,
+        preferred_username: identity.preferred_username,
+        access_token: (!state.store_minimal()).then(|| tokens.access_token.clone()),
+        id_token: if state.store_minimal() {
+            None
+        } else {
+            tokens.id_token.clone()
+        },
+        refresh_token: if state.store_minimal() {
+            None
+        } else {
+            tokens.refresh_token.clone()
+        },
+        created_at: now,
+        expires_on: tokens.expires_in.map(|s| now + s),
+        nonce,
+    };
+    let session_cookies = state
+        .store
+        .save(&cookies, &host, &new_session)
+        .await
+        .map_err(|e| HttpError::internal(e.to_string()))?;
+    log::info!("login: {} ({})", identity.user, new_session.email);
+
+    let target = if authz::is_valid_redirect(rd, &state.authz.whitelist_domains) {
+        rd
+    } else {
+        "/"
+    };
+    let mut res = redirect(target);
+    add_cookies(&mut res, session_cookies);
+    add_cookies(&mut res, [state.csrf.clear(state_hash, &host)]);
+    no_cache(&mut res);
+    Ok(res)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,41 @@
+//! What the endpoints share: the provider, the session store, the policy, and the settings
+//! they need. Built once by `App::build`, shared by every worker.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::authz;
+use crate::identity;
+use crate::oidc::Provider;
+use crate::session::{CookieConfig, CookieStore, CsrfCookies};
+
+use super::PagesConfig;
+use super::refresh::Refreshes;
+
+pub struct State {
+    pub provider: Arc<Provider>,
+    pub store: CookieStore,
+    pub csrf: CsrfCookies,
+    pub cookie: CookieConfig,
+    pub authz: authz::Config,
+    /// `authenticated_emails_file`, lower-cased.
+    pub allowed_emails: HashSet<String>,
+    pub headers: identity::Config,
+    pub pages: PagesConfig,
+    pub proxy_prefix: String,
+    pub refreshes: Refreshes,
+    pub minimal: bool,
+}
+
+impl State {
+    pub fn path(&self, endpoint: &str) -> String {
+        format!("{}/{endpoint}", self.proxy_prefix)
+    }
+}
+
+impl State {
+    /// `session_cookie_minimal`: keep no tokens in the session.
+    pub fn store_minimal(&self) -> bool {
+        self.minimal
+    }
+}

@@ -1,0 +1,52 @@
+//! What handlers read from a request, in one place: the host, the cookies, query parameters.
+//!
+//! The host comes from the `Host` header (or the HTTP/2 authority), never from
+//! `X-Forwarded-Host`: forwarded headers are believed only from trusted proxies, which is a
+//! decision made elsewhere, not a default.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use crate::session::cookie::RequestCookies;
+
+pub fn host(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+}
+
+pub fn cookies(req: &HttpRequest) -> RequestCookies {
+    RequestCookies::parse(
+        req.headers()
+            .get_all(header::COOKIE)
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Query parameters, decoded. Returns `Err(name)` when one of `single` appears more than once:
+/// a callback with two `state` or `code` values is an attack, not a request to guess at.
+pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    for name in single {
+        if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(name.to_string());
+        }
+    }
+    Ok(pairs)
+}
+
+pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}

@@ -1,0 +1,471 @@
+//! OpenID Connect login against the real provider (npm `oidc-provider`), plain and
+//! WSO2-shaped, driven like a browser.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::browser::Browser;
+use crate::support::op::{Op, tutorial_cert};
+use crate::support::{Gate, fixture, free_port};
+
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn client(port: u16, require_pkce: bool) -> Value {
+    json!({"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")], "require_pkce": require_pkce})
+}
+
+/// A plain-HTTP provider and a Gatehouse in front of it. `op_extra` merges into the provider's
+/// config; `gate_extra` is appended to Gatehouse's.
+fn plain(op_extra: Value, gate_extra: &str) -> (Op, Gate) {
+    let port = free_port();
+    let mut cfg = json!({"clients": [client(port, true)]});
+    if let (Some(base), Some(extra)) = (cfg.as_object_mut(), op_extra.as_object()) {
+        base.extend(extra.clone());
+    }
+    let op = Op::start(cfg);
+    let gate = Gate::start(
+        &plain_config(&op.issuer, port, gate_extra),
+        &[],
+        "localhost",
+    );
+    (op, gate)
+}
+
+fn plain_config(issuer: &str, port: u16, extra: &str) -> String {
+    format!(
+        r#"provider = "oidc"
+oidc_issuer_url = "{issuer}"
+client_id = "gatehouse"
+client_secret = "gatehouse-secret"
+cookie_secret = "{SECRET}"
+email_domains = ["*"]
+cookie_secure = false
+http_address = "127.0.0.1:{port}"
+redirect_url = "http://localhost:{port}/oauth2/callback"
+code_challenge_method = "S256"
+{extra}
+"#
+    )
+}
+
+/// The tutorial's file with only ports, client credentials, cookie secret and CA substituted.
+fn tutorial(op: &Op, port: u16, ca_line: &str) -> String {
+    std::fs::read_to_string(fixture("tutorial/oauth2-proxy.cfg"))
+        .unwrap()
+        .replace("https://localhost:9443", &op.origin())
+        .replace("localhost:4180", &format!("localhost:{port}"))
+        .replace("127.0.0.1:4180", &format!("127.0.0.1:{port}"))
+        + ca_line
+}
+
+fn wso2_op(port: u16) -> Op {
+    let (cert, key) = tutorial_cert();
+    Op::start(json!({
+        "shape": "wso2",
+        "tls": {"cert": cert, "key": key},
+        "clients": [{"client_id": "oauth2-proxy-app", "client_secret": "tutorial-client-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")], "require_pkce": true}],
+    }))
+}
+
+fn start_url(gate: &Gate, rd: &str) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    gate.url(&format!("/oauth2/start?rd={rd}"))
+}
+
+async fn userinfo(browser: &mut Browser, gate: &Gate) -> (u16, Value) {
+    let r = browser.get(&gate.url("/oauth2/userinfo")).await;
+    (
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+#[actix_web::test]
+async fn tutorial_config_logs_alice_in_through_a_wso2_shaped_provider() {
+    let port = free_port();
+    let op = wso2_op(port);
+    assert!(
+        op.issuer.ends_with("/oauth2/token"),
+        "WSO2's issuer form: {}",
+        op.issuer
+    );
+    let (cert, _) = tutorial_cert();
+    let gate = Gate::start(
+        &tutorial(
+            &op,
+            port,
+            &format!("provider_ca_files = [\"{}\"]\n", cert.display()),
+        ),
+        &[],
+        "localhost",
+    );
+    gate.wait_ready().await;
+
+    let mut browser = Browser::new(op.ca.as_deref());
+    let resp = browser
+        .login(&start_url(&gate, "/app/page?x=1&y=2"), "alice")
+        .await;
+    assert_eq!(resp.status, 302, "{}", resp.body);
+    assert_eq!(resp.header("location"), Some("/app/page?x=1&y=2"));
+    assert!(browser.cookie("_oauth2_proxy").is_some());
+    assert!(
+        browser.cookie("_oauth2_proxy_csrf").is_none(),
+        "the CSRF cookie is cleared after login"
+    );
+
+    let (status, info) = userinfo(&mut browser, &gate).await;
+    assert_eq!(status, 200);
+    // user_id_claim = "username": the email field is the `username` claim.
+    assert_eq!(
+        info,
+        json!({"user": "alice", "email": "alice@wso2.example", "groups": ["admins", "users"], "preferredUsername": "alice"})
+    );
+
+    let stats = op.control("GET", "stats", Value::Null).await;
+    assert_eq!(stats["grants"]["authorization_code"]["ok"], 1);
+    assert_eq!(
+        stats["last_token_request"]["had_code_verifier"], true,
+        "PKCE verifier sent"
+    );
+}
+
+#[actix_web::test]
+async fn ssl_cert_file_trusts_the_self_signed_provider() {
+    let port = free_port();
+    let op = wso2_op(port);
+    let (cert, _) = tutorial_cert();
+    let cert = cert.display().to_string();
+    let gate = Gate::start(
+        &tutorial(&op, port, ""),
+        &[("SSL_CERT_FILE", cert.as_str())],
+        "localhost",
+    );
+    gate.wait_ready().await;
+    let mut browser = Browser::new(op.ca.as_deref());
+    let resp = browser.login(&start_url(&gate, "/"), "alice").await;
+    assert_eq!(resp.status, 302, "{}", resp.body);
+    assert_eq!(userinfo(&mut browser, &gate).await.0, 200);
+}
+
+#[actix_web::test]
+async fn an_untrusted_provider_certificate_keeps_gatehouse_not_ready() {
+    let port = free_port();
+    let op = wso2_op(port);
+    let gate = Gate::start(&tutorial(&op, port, ""), &[], "localhost");
+    actix_web::rt::time::sleep(Duration::from_millis(700)).await;
+    let mut browser = Browser::new(None);
+    let r = browser.get(&gate.url("/oauth2/start")).await;
+    assert_eq!(r.status, 503, "no trust, no discovery: {}", r.body);
+}
+
+#[actix_web::test]
+async fn a_provider_requiring_pkce_refuses_a_login_without_it() {
+    let port = free_port();
+    let op = Op::start(json!({"clients": [client(port, true)]}));
+    let text = plain_config(&op.issuer, port, "").replace("code_challenge_method = \"S256\"\n", "");
+    let gate = Gate::start(&text, &[], "localhost");
+    gate.wait_ready().await;
+    let mut browser = Browser::new(None);
+    let resp = browser.login(&start_url(&gate, "/"), "alice").await;
+    assert_eq!(
+        resp.status, 403,
+        "the provider's error reaches the callback: {}",
+        resp.body
+    );
+    assert!(browser.cookie("_oauth2_proxy").is_none());
+}
+
+#[actix_web::test]
+async fn csrf_and_state_are_checked_and_a_callback_cannot_be_replayed() {
+    let (op, gate) = plain(json!({}), "");
+    gate.wait_ready().await;
+
+    // A callback with a state this browser never started.
+    let mut stranger = Browser::new(None);
+    let r = stranger
+        .get(&gate.url("/oauth2/callback?code=abc&state=AAAA%3A%2F"))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("CSRF"), "{}", r.body);
+
+    // State mismatch: a real CSRF cookie, another state.
+    let mut b = Browser::new(None);
+    let start = b.get(&start_url(&gate, "/")).await;
+    assert_eq!(start.status, 302);
+    let r = b
+        .get(&gate.url("/oauth2/callback?code=abc&state=bm90LXRoZS1oYXNo%3A%2F"))
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("CSRF token mismatch"), "{}", r.body);
+
+    // Duplicated parameters are refused outright.
+    let r = b
+        .get(&gate.url("/oauth2/callback?code=a&code=b&state=x%3A%2F"))
+        .await;
+    assert_eq!(r.status, 400);
+
+    // The provider's error.
+    let r = b
+        .get(&gate.url("/oauth2/callback?error=access_denied&state=x%3A%2F"))
+        .await;
+    assert_eq!(r.status, 403);
+
+    // Missing CSRF cookie: the login completes at the provider, but the callback is refused.
+    let mut b = Browser::new(None);
+    let first = b.get(&start_url(&gate, "/")).await;
+    b.remove_cookie("_oauth2_proxy_csrf");
+    let resp = b.login(first.location().unwrap().as_str(), "alice").await;
+    assert_eq!(resp.status, 403);
+    assert!(b.cookie("_oauth2_proxy").is_none());
+
+    // Replay: a successful callback URL used again.
+    let mut b = Browser::new(None);
+    let resp = b.login(&start_url(&gate, "/"), "alice").await;
+    assert_eq!(resp.status, 302);
+    let replay = b.get(resp.url.as_str()).await;
+    assert_eq!(replay.status, 403, "replayed callback: {}", replay.body);
+    drop(op);
+}
+
+#[actix_web::test]
+async fn tampered_id_tokens_are_refused_and_make_no_session() {
+    let (op, gate) = plain(json!({}), "insecure_oidc_skip_nonce = false\n");
+    gate.wait_ready().await;
+    for mode in [
+        "wrong_aud",
+        "wrong_iss",
+        "expired",
+        "bad_sig",
+        "alg_none",
+        "unknown_kid",
+        "hs256_confusion",
+        "wrong_nonce",
+    ] {
+        let set = op.control("POST", "tamper", json!({"mode": mode})).await;
+        assert_eq!(set["ok"], true, "{set}");
+        let mut b = Browser::new(None);
+        let resp = b.login(&start_url(&gate, "/"), "alice").await;
+        assert_eq!(resp.status, 403, "{mode}: {}", resp.body);
+        assert!(b.cookie("_oauth2_proxy").is_none(), "{mode} made a session");
+        assert_eq!(userinfo(&mut b, &gate).await.0, 401, "{mode}");
+    }
+    let stats = op.control("GET", "stats", Value::Null).await;
+    assert_eq!(stats["tampered"].as_array().unwrap().len(), 8, "{stats}");
+}
+
+#[actix_web::test]
+async fn a_rotated_signing_key_is_fetched_when_a_token_names_it() {
+    let (op, gate) = plain(json!({}), "");
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    op.control("POST", "rotate-keys", json!({})).await;
+    let mut b = Browser::new(None);
+    let resp = b.login(&start_url(&gate, "/"), "alice").await;
+    assert_eq!(resp.status, 302, "new kid after rotation: {}", resp.body);
+}
+
+#[actix_web::test]
+async fn login_policy_email_verified_domains_and_groups() {
+    let (_op, gate) = plain(json!({}), "allowed_groups = [\"admins\"]\n");
+    gate.wait_ready().await;
+    let mut eve = Browser::new(None);
+    assert_eq!(
+        eve.login(&start_url(&gate, "/"), "eve").await.status,
+        403,
+        "unverified email"
+    );
+    let mut bob = Browser::new(None);
+    assert_eq!(
+        bob.login(&start_url(&gate, "/"), "bob").await.status,
+        403,
+        "not in admins"
+    );
+    let mut alice = Browser::new(None);
+    assert_eq!(
+        alice.login(&start_url(&gate, "/"), "alice").await.status,
+        302
+    );
+}
+
+#[actix_web::test]
+async fn email_domains_are_enforced_at_login() {
+    let port = free_port();
+    let op = Op::start(json!({"clients": [client(port, true)]}));
+    let gate = Gate::start(
+        &plain_config(&op.issuer, port, "").replace(
+            "email_domains = [\"*\"]",
+            "email_domains = [\"example.com\"]",
+        ),
+        &[],
+        "localhost",
+    );
+    gate.wait_ready().await;
+    let mut bob = Browser::new(None);
+    assert_eq!(
+        bob.login(&start_url(&gate, "/"), "bob").await.status,
+        403,
+        "example.org is not allowed"
+    );
+    let mut alice = Browser::new(None);
+    assert_eq!(
+        alice.login(&start_url(&gate, "/"), "alice").await.status,
+        302
+    );
+}
+
+#[actix_web::test]
+async fn missing_claims_come_from_userinfo() {
+    let (_op, gate) = plain(json!({"claims_in_id_token": false}), "");
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    let (status, info) = userinfo(&mut b, &gate).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["groups"], json!(["admins", "users"]));
+}
+
+#[actix_web::test]
+async fn tampered_and_oversized_cookies_are_no_session_and_are_cleared() {
+    let (_op, gate) = plain(json!({}), "");
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    let good = b.cookie("_oauth2_proxy").unwrap();
+
+    let mut flipped = good.clone().into_bytes();
+    let i = flipped.len() / 2;
+    flipped[i] = if flipped[i] == b'A' { b'B' } else { b'A' };
+    for (what, value) in [
+        ("flipped byte", String::from_utf8(flipped).unwrap()),
+        ("truncated", good[..good.len() - 10].to_string()),
+        ("garbage", "not-a-session".to_string()),
+    ] {
+        b.set_cookie("_oauth2_proxy", &value);
+        let r = b.get(&gate.url("/oauth2/userinfo")).await;
+        assert_eq!(r.status, 401, "{what}");
+        assert!(
+            r.headers_named("set-cookie")
+                .iter()
+                .any(|c| c.starts_with("_oauth2_proxy=;") && c.contains("Max-Age=0")),
+            "{what}: cleared: {:?}",
+            r.headers
+        );
+        b.add_cookie("localhost", "_oauth2_proxy", &good);
+    }
+    let r = b.get(&gate.url("/oauth2/auth")).await;
+    assert_eq!(r.status, 202, "the good cookie still works");
+
+    // Ten thousand chunk cookies: refused (by the header limit or the chunk bound), never 2xx.
+    let header: String = (0..10_000)
+        .map(|i| format!("_oauth2_proxy_{i}=x"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let started = Instant::now();
+    let raw = awc::Client::default()
+        .get(gate.url("/oauth2/auth"))
+        .insert_header(("Cookie", header))
+        .send()
+        .await;
+    if let Ok(res) = raw {
+        assert!(!res.status().is_success(), "{}", res.status());
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[actix_web::test]
+async fn sign_out_clears_the_session_and_validates_rd() {
+    let (_op, gate) = plain(json!({}), "whitelist_domains = [\"app.example.com\"]\n");
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    let r = b
+        .get(&gate.url("/oauth2/sign_out?rd=https%3A%2F%2Fevil.example%2F"))
+        .await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("/"), "a foreign rd becomes /");
+    assert!(b.cookie("_oauth2_proxy").is_none());
+    assert_eq!(userinfo(&mut b, &gate).await.0, 401);
+
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    let r = b
+        .get(&gate.url("/oauth2/sign_out?rd=https%3A%2F%2Fapp.example.com%2Fbye"))
+        .await;
+    assert_eq!(
+        r.header("location"),
+        Some("https://app.example.com/bye"),
+        "a whitelisted rd is kept"
+    );
+}
+
+#[actix_web::test]
+async fn a_provider_down_at_start_gives_503_then_works_without_restart() {
+    let port = free_port();
+    let op_port = free_port();
+    let issuer = format!("http://localhost:{op_port}");
+    let gate = Gate::start(&plain_config(&issuer, port, ""), &[], "localhost");
+    let mut b = Browser::new(None);
+    let r = b.get(&start_url(&gate, "/")).await;
+    assert_eq!(r.status, 503);
+    assert!(r.body.contains("not reachable yet"), "{}", r.body);
+
+    let _op = Op::start(json!({"port": op_port, "clients": [client(port, true)]}));
+    gate.wait_ready().await;
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+}
+
+#[actix_web::test]
+async fn concurrent_requests_refresh_once_and_a_revoked_refresh_token_ends_the_session() {
+    let (op, gate) = plain(
+        json!({"access_token_ttl": 60, "rotate_refresh_tokens": true}),
+        "cookie_refresh = \"1s\"\n",
+    );
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    let cookie = format!("_oauth2_proxy={}", b.cookie("_oauth2_proxy").unwrap());
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (url, cookie) = (gate.url("/oauth2/userinfo"), cookie.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            let res = awc::Client::default()
+                .get(url)
+                .insert_header(("Cookie", cookie))
+                .send()
+                .await
+                .unwrap();
+            let refreshed = res
+                .headers()
+                .get_all("set-cookie")
+                .any(|v| v.to_str().unwrap_or("").starts_with("_oauth2_proxy="));
+            (res.status().as_u16(), refreshed)
+        }));
+    }
+    for t in tasks {
+        let (status, refreshed) = t.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(refreshed, "every response carries the refreshed cookie");
+    }
+    let (_, refresh_ok, refresh_failed) = op.grants().await;
+    assert_eq!(
+        (refresh_ok, refresh_failed),
+        (1, 0),
+        "exactly one refresh grant for 20 concurrent requests"
+    );
+
+    // The browser takes the refreshed cookie; then the provider revokes every refresh token.
+    let r = b.get(&gate.url("/oauth2/userinfo")).await;
+    assert_eq!(r.status, 200);
+    op.control("POST", "revoke-refresh-tokens", json!({})).await;
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+    let r = b.get(&gate.url("/oauth2/userinfo")).await;
+    assert_eq!(r.status, 401, "a revoked refresh token ends the session");
+    assert!(
+        b.cookie("_oauth2_proxy").is_none(),
+        "and the cookie is cleared"
+    );
+}

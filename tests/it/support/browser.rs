@@ -1,0 +1,273 @@
+//! A browser-like HTTP client: keeps cookies (honouring host, path, Secure and Max-Age, and
+//! ignoring ports as browsers do), never follows redirects by itself, and can walk a login at
+//! the test OpenID Provider.
+
+use std::path::Path;
+
+use actix_web::cookie::Cookie;
+use url::Url;
+
+/// An awc client trusting `ca` (the provider's self-signed certificate) when given.
+pub fn client(ca: Option<&Path>) -> awc::Client {
+    let trust = gatehouse::oidc::tls::Trust {
+        ca_files: ca.map(|c| vec![c.to_path_buf()]).unwrap_or_default(),
+        use_system_trust_store: true,
+        ..Default::default()
+    };
+    let tls = gatehouse::oidc::tls::client_config(&trust).unwrap();
+    awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(tls))
+        .disable_redirects()
+        .timeout(std::time::Duration::from_secs(30))
+        .finish()
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    name: String,
+    value: String,
+    host: String,
+    /// Set with a Domain attribute: also sent to subdomains.
+    domain: bool,
+    path: String,
+    secure: bool,
+}
+
+/// One response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub url: Url,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The `Location`, resolved against the request URL.
+    pub fn location(&self) -> Option<Url> {
+        self.header("location").map(|l| self.url.join(l).unwrap())
+    }
+}
+
+pub struct Browser {
+    client: awc::Client,
+    jar: Vec<Stored>,
+}
+
+impl Browser {
+    pub fn new(ca: Option<&Path>) -> Browser {
+        Browser {
+            client: client(ca),
+            jar: Vec::new(),
+        }
+    }
+
+    /// The cookies this browser holds for a host (for assertions).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.value.clone())
+    }
+
+    pub fn cookie_names(&self) -> Vec<String> {
+        self.jar.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Replaces a cookie's value (to tamper with it).
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        for c in self.jar.iter_mut().filter(|c| c.name == name) {
+            c.value = value.to_string();
+        }
+    }
+
+    pub fn add_cookie(&mut self, host: &str, name: &str, value: &str) {
+        self.jar.push(Stored {
+            name: name.into(),
+            value: value.into(),
+            host: host.into(),
+            domain: false,
+            path: "/".into(),
+            secure: false,
+        });
+    }
+
+    pub fn remove_cookie(&mut self, name: &str) {
+        self.jar.retain(|c| c.name != name);
+    }
+
+    fn cookie_header(&self, url: &Url) -> Option<String> {
+        let host = url.host_str().unwrap_or("");
+        let path = url.path();
+        let pairs: Vec<String> = self
+            .jar
+            .iter()
+            .filter(|c| {
+                if c.domain {
+                    host == c.host || host.ends_with(&format!(".{}", c.host))
+                } else {
+                    host == c.host
+                }
+            })
+            .filter(|c| {
+                path == c.path
+                    || path.starts_with(&format!("{}/", c.path.trim_end_matches('/')))
+                    || c.path == "/"
+            })
+            .filter(|c| !c.secure || url.scheme() == "https")
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    fn store(&mut self, url: &Url, set_cookie: &str) {
+        let Ok(c) = Cookie::parse(set_cookie.to_string()) else {
+            return;
+        };
+        let (host, domain) = match c.domain() {
+            Some(d) => (d.trim_start_matches('.').to_string(), true),
+            None => (url.host_str().unwrap_or("").to_string(), false),
+        };
+        let path = c.path().map(str::to_string).unwrap_or_else(|| {
+            let p = url.path();
+            match p.rfind('/') {
+                Some(0) | None => "/".to_string(),
+                Some(i) => p[..i].to_string(),
+            }
+        });
+        self.jar
+            .retain(|s| !(s.name == c.name() && s.host == host && s.path == path));
+        let expired = c.max_age().is_some_and(|m| m.whole_seconds() <= 0) || c.value().is_empty();
+        if !expired {
+            self.jar.push(Stored {
+                name: c.name().to_string(),
+                value: c.value().to_string(),
+                host,
+                domain,
+                path,
+                secure: c.secure().unwrap_or(false),
+            });
+        }
+    }
+
+    pub async fn request(
+        &mut self,
+        method: &str,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let url = Url::parse(url).unwrap();
+        let mut req = match method {
+            "GET" => self.client.get(url.as_str()),
+            "POST" => self.client.post(url.as_str()),
+            other => self.client.request(
+                awc::http::Method::from_bytes(other.as_bytes()).unwrap(),
+                url.as_str(),
+            ),
+        };
+        if let Some(c) = self.cookie_header(&url) {
+            req = req.insert_header(("Cookie", c));
+        }
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut res = match form {
+            Some(f) => req.send_form(&f).await,
+            None => req.send().await,
+        }
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = res.status().as_u16();
+        let headers: Vec<(String, String)> = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        for (k, v) in &headers {
+            if k.eq_ignore_ascii_case("set-cookie") {
+                self.store(&url, v);
+            }
+        }
+        let body = res
+            .body()
+            .limit(8 << 20)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        Resp {
+            url,
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Resp {
+        self.request("GET", url, None, &[]).await
+    }
+
+    pub async fn get_with(&mut self, url: &str, headers: &[(&str, &str)]) -> Resp {
+        self.request("GET", url, None, headers).await
+    }
+
+    /// Follows redirects (at most 10) and returns the last response.
+    pub async fn follow(&mut self, url: &str) -> Resp {
+        let mut resp = self.get(url).await;
+        for _ in 0..10 {
+            match (resp.status, resp.location()) {
+                (300..=399, Some(next)) => resp = self.get(next.as_str()).await,
+                _ => break,
+            }
+        }
+        resp
+    }
+
+    /// Walks a login at the test provider: from `start` (Gatehouse's `/oauth2/start?...` or any
+    /// URL that leads to the provider) through the provider's login and consent forms, up to
+    /// and including Gatehouse's callback, whose response is returned.
+    pub async fn login(&mut self, start: &str, account: &str) -> Resp {
+        let mut resp = self.get(start).await;
+        for _ in 0..20 {
+            if (300..400).contains(&resp.status) {
+                let next = resp.location().expect("redirect without Location");
+                let at_callback = next.path().ends_with("/oauth2/callback");
+                resp = self.get(next.as_str()).await;
+                if at_callback {
+                    return resp;
+                }
+            } else if resp.status == 200 && resp.url.path().starts_with("/interaction/") {
+                let url = resp.url.to_string();
+                resp = if resp.body.contains("name=\"login\"") {
+                    self.request(
+                        "POST",
+                        &url,
+                        Some(&[("prompt", "login"), ("login", account), ("password", "any")]),
+                        &[],
+                    )
+                    .await
+                } else {
+                    self.request("POST", &url, Some(&[("prompt", "consent")]), &[])
+                        .await
+                };
+            } else {
+                return resp;
+            }
+        }
+        panic!("the login did not reach the callback");
+    }
+}

@@ -1,0 +1,136 @@
+//! Helpers shared by the integration tests.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use gatehouse::config::{self, ConfigErrors, FlagValues, Loaded, Sources};
+
+/// A path under `tests/fixtures`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// Loads a config file as `--config` would, with the given environment and flags only.
+pub fn load(
+    file: Option<&Path>,
+    env: &[(&str, &str)],
+    flags: Vec<FlagValues>,
+) -> Result<Loaded, ConfigErrors> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sources = Sources {
+        config_file: file.map(Path::to_path_buf),
+        alpha_config: None,
+        flags,
+    };
+    config::load(&sources, &env)
+}
+
+/// Loads a fixture that must be valid.
+pub fn load_ok(rel: &str) -> Loaded {
+    load(Some(&fixture(rel)), &[], vec![]).unwrap_or_else(|e| panic!("{rel} should load:\n{e}"))
+}
+
+/// The smallest valid configuration as file text.
+pub const MINIMAL: &str = r#"provider = "oidc"
+oidc_issuer_url = "https://idp.example.com"
+client_id = "app"
+client_secret = "s3cret-client-value"
+cookie_secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+email_domains = ["*"]
+"#;
+
+/// Loads config text (as a file named `test.cfg`) with an environment map and flags.
+pub fn load_text(
+    text: &str,
+    env: &[(&str, &str)],
+    flags: Vec<FlagValues>,
+) -> Result<Loaded, ConfigErrors> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config::load_texts(
+        Some((Path::new("test.cfg"), text.to_string())),
+        None,
+        &flags,
+        &env,
+        ConfigErrors::default(),
+    )
+}
+
+pub fn flag(key: &'static str, values: &[&str]) -> FlagValues {
+    FlagValues {
+        key,
+        values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+pub mod browser;
+pub mod op;
+
+/// A free loopback port, for when a port must be known before its server starts (a callback
+/// URL registered at the provider). The tiny race with other processes is acceptable in tests.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Gatehouse started in-process from config text, served until dropped.
+pub struct Gate {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Gate {
+    /// Builds and runs Gatehouse on `http_address` taken from the text (use a fixed free port
+    /// or 0). `base_host` is the host the browser uses (`localhost` or `127.0.0.1`).
+    pub fn start(text: &str, env: &[(&str, &str)], base_host: &str) -> Gate {
+        let loaded = load_text(text, env, vec![])
+            .unwrap_or_else(|e| panic!("test config should load:\n{e}"));
+        let app = gatehouse::App::build(loaded.config).unwrap();
+        let port = app.addrs()[0].port();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run());
+        Gate {
+            base: format!("http://{base_host}:{port}"),
+            handle,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Waits until the provider is discovered (start answers something other than 503).
+    pub async fn wait_ready(&self) {
+        let client = awc::Client::builder().disable_redirects().finish();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok(res) = client.get(self.url("/oauth2/start")).send().await
+                && res.status() != 503
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Gatehouse did not discover the provider in time"
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::spawn(async move { handle.stop(false).await });
+    }
+}
