@@ -85,10 +85,6 @@ impl Browser {
             .map(|c| c.value.clone())
     }
 
-    pub fn cookie_names(&self) -> Vec<String> {
-        self.jar.iter().map(|c| c.name.clone()).collect()
-    }
-
     /// Replaces a cookie's value (to tamper with it).
     pub fn set_cookie(&mut self, name: &str, value: &str) {
         for c in self.jar.iter_mut().filter(|c| c.name == name) {
@@ -219,22 +215,6 @@ impl Browser {
 
     pub async fn get(&mut self, url: &str) -> Resp {
         self.request("GET", url, None, &[]).await
-    }
-
-    pub async fn get_with(&mut self, url: &str, headers: &[(&str, &str)]) -> Resp {
-        self.request("GET", url, None, headers).await
-    }
-
-    /// Follows redirects (at most 10) and returns the last response.
-    pub async fn follow(&mut self, url: &str) -> Resp {
-        let mut resp = self.get(url).await;
-        for _ in 0..10 {
-            match (resp.status, resp.location()) {
-                (300..=399, Some(next)) => resp = self.get(next.as_str()).await,
-                _ => break,
-            }
-        }
-        resp
     }
 
     /// Walks a login at the test provider: from `start` (Gatehouse's `/oauth2/start?...` or any
