@@ -86,9 +86,10 @@ impl Loaded {
                 n.key, n.origin, n.feature
             ));
         }
-        out.push_str(
-            "  remove them or set them to their defaults to start anyway; see README \"Status\"\n",
-        );
+        let them = if one { "it" } else { "them" };
+        out.push_str(&format!(
+            "  remove {them} or set {them} to the default to start anyway; see README \"Status\"\n"
+        ));
         Some(out)
     }
 }

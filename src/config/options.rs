@@ -175,7 +175,6 @@ use Kind::{Bool, Dur, Int, List, Str};
 const LOGIN: &str = "OpenID Connect login and sessions";
 const FORWARD_AUTH: &str = "forward-auth checks and route rules";
 const PROXY: &str = "reverse-proxy mode";
-const HEADERS: &str = "identity headers";
 const TLS: &str = "the TLS listener";
 const REDIS: &str = "the Redis session store";
 const SECURITY: &str = "bearer tokens, htpasswd and trusted-proxy rules";
@@ -197,8 +196,7 @@ pub static PROVIDER: &[OptionSpec] = &[
         Str,
         "",
         "Provider name shown on the sign-in button",
-    )
-    .planned(PAGES),
+    ),
     p(
         "client_id",
         Str,
@@ -223,161 +221,139 @@ pub static PROVIDER: &[OptionSpec] = &[
         Str,
         "",
         "JWKS URL, used only with skip_oidc_discovery",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "skip_oidc_discovery",
         Bool,
         "false",
         "Skip discovery and use login_url, redeem_url and oidc_jwks_url",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "oidc_public_key_files",
         List,
         "",
         "PEM public keys to verify ID tokens (instead of a JWKS URL)",
     )
-    .flag_name("oidc-public-key-file")
-    .planned(LOGIN),
+    .flag_name("oidc-public-key-file"),
     p(
         "oidc_email_claim",
         Str,
         "email",
         "Claim holding the user's email (dot paths allowed)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "oidc_groups_claim",
         Str,
         "groups",
         "Claim holding the user's groups (dot paths allowed)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "oidc_audience_claims",
         List,
         "aud",
         "Claims checked against client_id; the first present one is used",
     )
-    .flag_name("oidc-audience-claim")
-    .planned(LOGIN),
+    .flag_name("oidc-audience-claim"),
     p(
         "oidc_extra_audiences",
         List,
         "",
         "Audiences accepted in addition to client_id",
     )
-    .flag_name("oidc-extra-audience")
-    .planned(LOGIN),
+    .flag_name("oidc-extra-audience"),
     p(
         "oidc_enabled_signing_algs",
         List,
         "",
         "ID token signing algorithms to accept (intersected with discovery)",
     )
-    .flag_name("oidc-enabled-signing-alg")
-    .planned(LOGIN),
+    .flag_name("oidc-enabled-signing-alg"),
     p(
         "insecure_oidc_allow_unverified_email",
         Bool,
         "false",
         "Accept an email whose email_verified claim is false",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "insecure_oidc_skip_issuer_verification",
         Bool,
         "false",
         "Do not require the discovered issuer to equal oidc_issuer_url",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "insecure_oidc_skip_nonce",
         Bool,
         "true",
         "Neither send nor check the OIDC nonce",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "user_id_claim",
         Str,
         "email",
         "Deprecated alias of oidc_email_claim (see README)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "scope",
         Str,
         "",
         "OAuth scope; default \"openid email profile\" (+ \" groups\" with allowed_groups)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "code_challenge_method",
         Str,
         "",
         "PKCE method: S256 or plain (empty disables PKCE)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "force_code_challenge_method",
         Str,
         "",
         "Deprecated alias of code_challenge_method",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "login_url",
         Str,
         "",
         "Authorization endpoint (discovery overrides it)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "redeem_url",
         Str,
         "",
         "Token endpoint (discovery overrides it)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "profile_url",
         Str,
         "",
         "Userinfo endpoint (discovery overrides it)",
-    )
-    .planned(LOGIN),
+    ),
     p("validate_url", Str, "", "Access token validation endpoint").planned(LOGIN),
     p(
         "skip_claims_from_profile_url",
         Bool,
         "false",
         "Do not fetch missing claims from the userinfo endpoint",
-    )
-    .planned(LOGIN),
+    ),
     p("resource", Str, "", "Azure/ADFS `resource` parameter").unsupported(OTHER_PROVIDER),
     p(
         "prompt",
         Str,
         "",
         "OIDC prompt parameter (overrides approval_prompt)",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "approval_prompt",
         Str,
         "force",
         "OAuth approval_prompt parameter, sent unless prompt is set",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "acr_values",
         Str,
         "",
         "acr_values parameter for the authorization request",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "auth_request_response_mode",
         Str,
@@ -391,8 +367,7 @@ pub static PROVIDER: &[OptionSpec] = &[
         "",
         "Only members of one of these groups may log in",
     )
-    .flag_name("allowed-group")
-    .planned(LOGIN),
+    .flag_name("allowed-group"),
     p(
         "allowed_roles",
         List,
@@ -407,29 +382,25 @@ pub static PROVIDER: &[OptionSpec] = &[
         "",
         "CA certificates to trust for the provider (replace the system store)",
     )
-    .flag_name("provider-ca-file")
-    .planned(LOGIN),
+    .flag_name("provider-ca-file"),
     p(
         "use_system_trust_store",
         Bool,
         "false",
         "Trust the system store in addition to provider_ca_files",
-    )
-    .planned(LOGIN),
+    ),
     p(
         "backend_logout_url",
         Str,
         "",
         "URL called at sign-out; {id_token} is replaced by the session's ID token",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "ssl_insecure_skip_verify",
         Bool,
         "false",
         "Do not verify the provider's TLS certificate (dangerous)",
-    )
-    .planned(LOGIN),
+    ),
     p("jwt_key", Str, "", "login.gov private key")
         .secret()
         .unsupported(OTHER_PROVIDER),
@@ -511,13 +482,13 @@ pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
 
 pub static AUTHORIZATION: &[OptionSpec] = &[
     o("email_domains", List, "", "Email domains allowed to log in; \"*\" allows any").flag_name("email-domain"),
-    o("authenticated_emails_file", Str, "", "File of allowed emails, one per line").planned(LOGIN),
-    o("whitelist_domains", List, "", "Domains allowed as redirect targets after login and logout (.example.com for subdomains, host:port, host:*)").flag_name("whitelist-domain").planned(LOGIN),
+    o("authenticated_emails_file", Str, "", "File of allowed emails, one per line"),
+    o("whitelist_domains", List, "", "Domains allowed as redirect targets after login and logout (.example.com for subdomains, host:port, host:*)").flag_name("whitelist-domain"),
     o("skip_auth_routes", List, "", "Routes that need no login: METHOD=regex, METHOD!=regex, regex or !=regex").flag_name("skip-auth-route").planned(FORWARD_AUTH),
     o("skip_auth_regex", List, "", "Deprecated: path regexes that need no login (use skip_auth_routes)").planned(FORWARD_AUTH),
     o("skip_auth_preflight", Bool, "false", "Let OPTIONS requests through without login").planned(FORWARD_AUTH),
     o("api_routes", List, "", "Path regexes answered with 401 JSON instead of the sign-in page").flag_name("api-route").planned(PROXY),
-    o("skip_provider_button", Bool, "false", "Go straight to the provider instead of showing the sign-in page").planned(LOGIN),
+    o("skip_provider_button", Bool, "false", "Go straight to the provider instead of showing the sign-in page"),
     o("skip_jwt_bearer_tokens", Bool, "false", "Accept verified ID tokens in Authorization: Bearer").planned(SECURITY),
     o("extra_jwt_issuers", List, "", "More bearer token issuers, as issuer=audience").planned(SECURITY),
     o("bearer_token_login_fallback", Bool, "true", "On an invalid bearer token, fall back to login (false: 403)").planned(SECURITY),
@@ -526,7 +497,7 @@ pub static AUTHORIZATION: &[OptionSpec] = &[
     o("display_htpasswd_form", Bool, "true", "Show the htpasswd form on the sign-in page").planned(SECURITY),
     o("trusted_ips", List, "", "Client IPs or CIDRs let through without login").flag_name("trusted-ip").planned(SECURITY),
     o("force_json_errors", Bool, "false", "Answer unauthenticated requests with 401 JSON, never the sign-in page").planned(PROXY),
-    o("encode_state", Bool, "false", "base64url-encode the OAuth state parameter").planned(LOGIN),
+    o("encode_state", Bool, "false", "base64url-encode the OAuth state parameter"),
     o("allow_query_semicolons", Bool, "false", "Treat ; as a query separator").planned(PROXY),
 ];
 
@@ -544,9 +515,9 @@ pub static SERVER: &[OptionSpec] = &[
     o("reverse_proxy", Bool, "false", "Honour X-Forwarded-* and the real-IP header from trusted_proxy_ips").planned(SECURITY),
     o("trusted_proxy_ips", List, "127.0.0.0/8,::1", "Peers whose X-Forwarded-* headers are trusted (Gatehouse default: loopback only)").flag_name("trusted-proxy-ip").planned(SECURITY),
     o("real_client_ip_header", Str, "X-Real-IP", "Header holding the client IP behind a proxy").planned(SECURITY),
-    o("redirect_url", Str, "", "The OAuth callback URL, e.g. https://app.example.com/oauth2/callback").planned(LOGIN),
-    o("relative_redirect_url", Bool, "false", "Use a relative callback URL").planned(LOGIN),
-    o("proxy_prefix", Str, "/oauth2", "Path prefix of Gatehouse's own endpoints").planned(LOGIN),
+    o("redirect_url", Str, "", "The OAuth callback URL, e.g. https://app.example.com/oauth2/callback"),
+    o("relative_redirect_url", Bool, "false", "Use a relative callback URL"),
+    o("proxy_prefix", Str, "/oauth2", "Path prefix of Gatehouse's own endpoints"),
     o("force_https", Bool, "false", "Redirect plain-HTTP requests to HTTPS (308)").planned(TLS),
     o("ping_path", Str, "/ping", "Liveness path, answered 200 OK"),
     o("ready_path", Str, "/ready", "Readiness path").planned(OPERATIONS),
@@ -611,20 +582,20 @@ pub static UPSTREAMS: &[OptionSpec] = &[
 ];
 
 pub static HEADERS_OPTS: &[OptionSpec] = &[
-    o("pass_basic_auth", Bool, "true", "Send X-Forwarded-User/-Email/-Groups (and Basic auth with basic_auth_password) upstream").legacy(Legacy::Headers).planned(HEADERS),
-    o("pass_access_token", Bool, "false", "Send X-Forwarded-Access-Token upstream (and X-Auth-Request-Access-Token with set_xauthrequest)").legacy(Legacy::Headers).planned(HEADERS),
-    o("pass_user_headers", Bool, "true", "Send X-Forwarded-User, -Email, -Groups, -Preferred-Username upstream").legacy(Legacy::Headers).planned(HEADERS),
-    o("pass_authorization_header", Bool, "false", "Send Authorization: Bearer <id_token> upstream").legacy(Legacy::Headers).planned(HEADERS),
-    o("set_basic_auth", Bool, "false", "Set Authorization: Basic on responses").legacy(Legacy::Headers).planned(HEADERS),
-    o("set_xauthrequest", Bool, "false", "Set X-Auth-Request-User, -Email, -Groups, -Preferred-Username on responses").legacy(Legacy::Headers).planned(HEADERS),
-    o("set_authorization_header", Bool, "false", "Set Authorization: Bearer <id_token> on responses").legacy(Legacy::Headers).planned(HEADERS),
-    o("prefer_email_to_user", Bool, "false", "Use the email as the user name in headers").legacy(Legacy::Headers).planned(HEADERS),
-    o("basic_auth_password", Str, "", "Password for the Basic auth header sent upstream").secret().legacy(Legacy::Headers).planned(HEADERS),
-    o("skip_auth_strip_headers", Bool, "true", "Remove client-sent copies of the identity headers").legacy(Legacy::Headers).planned(HEADERS),
+    o("pass_basic_auth", Bool, "true", "Send X-Forwarded-User/-Email/-Groups (and Basic auth with basic_auth_password) upstream").legacy(Legacy::Headers),
+    o("pass_access_token", Bool, "false", "Send X-Forwarded-Access-Token upstream (and X-Auth-Request-Access-Token with set_xauthrequest)").legacy(Legacy::Headers),
+    o("pass_user_headers", Bool, "true", "Send X-Forwarded-User, -Email, -Groups, -Preferred-Username upstream").legacy(Legacy::Headers),
+    o("pass_authorization_header", Bool, "false", "Send Authorization: Bearer <id_token> upstream").legacy(Legacy::Headers),
+    o("set_basic_auth", Bool, "false", "Set Authorization: Basic on responses").legacy(Legacy::Headers),
+    o("set_xauthrequest", Bool, "false", "Set X-Auth-Request-User, -Email, -Groups, -Preferred-Username on responses").legacy(Legacy::Headers),
+    o("set_authorization_header", Bool, "false", "Set Authorization: Bearer <id_token> on responses").legacy(Legacy::Headers),
+    o("prefer_email_to_user", Bool, "false", "Use the email as the user name in headers").legacy(Legacy::Headers),
+    o("basic_auth_password", Str, "", "Password for the Basic auth header sent upstream").secret().legacy(Legacy::Headers),
+    o("skip_auth_strip_headers", Bool, "true", "Remove client-sent copies of the identity headers").legacy(Legacy::Headers),
 ];
 
 pub static COOKIE: &[OptionSpec] = &[
-    o("cookie_name", Str, "_oauth2_proxy", "Session cookie name").planned(LOGIN),
+    o("cookie_name", Str, "_oauth2_proxy", "Session cookie name"),
     o(
         "cookie_secret",
         Str,
@@ -644,66 +615,57 @@ pub static COOKIE: &[OptionSpec] = &[
         "",
         "Cookie domains; the longest one matching the request host wins",
     )
-    .flag_name("cookie-domain")
-    .planned(LOGIN),
-    o("cookie_path", Str, "/", "Cookie path").planned(LOGIN),
+    .flag_name("cookie-domain"),
+    o("cookie_path", Str, "/", "Cookie path"),
     o(
         "cookie_expire",
         Dur,
         "168h",
         "Session lifetime; 0 makes a browser-session cookie",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "cookie_refresh",
         Dur,
         "0",
         "Refresh sessions older than this with the refresh token; 0 disables",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "cookie_secure",
         Bool,
         "true",
         "Set the Secure attribute (cookies only over HTTPS)",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "cookie_httponly",
         Bool,
         "true",
         "Set the HttpOnly attribute",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "cookie_samesite",
         Str,
         "",
         "SameSite attribute: lax, strict, none or empty",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "cookie_csrf_per_request",
         Bool,
         "false",
         "Use a CSRF cookie per login attempt (parallel logins)",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "cookie_csrf_per_request_limit",
         Int,
         "0",
         "Most CSRF cookies kept with cookie_csrf_per_request (0: unlimited)",
-    )
-    .planned(LOGIN),
-    o("cookie_csrf_expire", Dur, "15m", "CSRF cookie lifetime").planned(LOGIN),
+    ),
+    o("cookie_csrf_expire", Dur, "15m", "CSRF cookie lifetime"),
     o(
         "cookie_csrf_samesite",
         Str,
         "",
         "SameSite for the CSRF cookie (empty: as cookie_samesite)",
-    )
-    .planned(LOGIN),
+    ),
 ];
 
 pub static SESSION: &[OptionSpec] = &[
@@ -719,8 +681,7 @@ pub static SESSION: &[OptionSpec] = &[
         Bool,
         "false",
         "Keep no tokens in the session (no token headers, no refresh)",
-    )
-    .planned(LOGIN),
+    ),
     o(
         "redis_connection_url",
         Str,

@@ -6,13 +6,26 @@ use std::time::{Duration, Instant};
 
 use gatehouse::config::options;
 
+/// Runs the binary to completion; a run that does not end within 30 s is killed and fails the
+/// test (a server that was expected to refuse to start must not hang the suite).
 fn gatehouse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("RUST_LOG")
-        .output()
-        .expect("run gatehouse")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gatehouse");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("gatehouse {args:?} did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -135,12 +148,12 @@ fn refuses_to_start_with_options_it_does_not_implement_yet() {
     let out = gatehouse(&[
         "--config",
         "tests/fixtures/config/valid/minimal.cfg",
-        "--pass-access-token",
+        "--upstream=http://localhost:8080",
     ]);
     assert_eq!(out.status.code(), Some(64));
     let err = text(&out.stderr);
     assert!(
-        err.contains("pass_access_token (flag --pass-access-token): needs identity headers"),
+        err.contains("upstreams (flag --upstream): needs reverse-proxy mode"),
         "{err}"
     );
 }

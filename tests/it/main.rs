@@ -11,3 +11,5 @@ mod cli;
 mod server;
 // OpenID Connect login, sessions, refresh and sign-out against the real provider.
 mod login;
+// The cookie session store: sealing, chunking, expiry, damage.
+mod sessions;
