@@ -278,11 +278,7 @@ impl Provider {
             (None, true) => return Err(missing("oidc_jwks_url")),
         };
         Ok(Endpoints {
-            issuer: c
-                .issuer_url
-                .as_ref()
-                .map(Url::to_string)
-                .unwrap_or_default(),
+            issuer: c.issuer_url_raw.clone(),
             authorization: c.login_url.clone().ok_or_else(|| missing("login_url"))?,
             token: c.redeem_url.clone().ok_or_else(|| missing("redeem_url"))?,
             userinfo: c.profile_url.clone(),
@@ -317,14 +313,12 @@ impl Provider {
     }
 
     async fn fetch_metadata(&self) -> Result<Endpoints, Error> {
-        let issuer = self
-            .cfg
-            .issuer_url
-            .as_ref()
-            .ok_or_else(|| Error::Internal("oidc_issuer_url is not set".into()))?;
         // The configured string, not a normalised URL: a trailing slash matters to the
         // exact issuer comparison, as in oauth2-proxy.
         let issuer_str = self.cfg.issuer_url_raw.clone();
+        if issuer_str.is_empty() {
+            return Err(Error::Internal("oidc_issuer_url is not set".into()));
+        }
         let discovery = Url::parse(&format!(
             "{}/.well-known/openid-configuration",
             issuer_str.trim_end_matches('/')
@@ -350,7 +344,6 @@ impl Provider {
                 "discovery's issuer \"{announced_issuer}\" is not the configured oidc_issuer_url \"{issuer_str}\" (they must match exactly; insecure_oidc_skip_issuer_verification turns this check off)"
             )));
         }
-        let _ = issuer;
         let url = |v: Option<&str>| v.and_then(|s| Url::parse(s).ok());
         let token = meta
             .token_endpoint()

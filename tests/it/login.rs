@@ -469,3 +469,195 @@ async fn concurrent_requests_refresh_once_and_a_revoked_refresh_token_ends_the_s
         "and the cookie is cleared"
     );
 }
+
+#[actix_web::test]
+async fn skip_oidc_discovery_uses_the_configured_endpoints() {
+    let port = free_port();
+    let op = Op::start(json!({"clients": [client(port, true)]}));
+    let i = &op.issuer;
+    let extra = format!(
+        "skip_oidc_discovery = true\nlogin_url = \"{i}/auth\"\nredeem_url = \"{i}/token\"\noidc_jwks_url = \"{i}/jwks\"\nprofile_url = \"{i}/me\"\n"
+    );
+    let gate = Gate::start(&plain_config(i, port, &extra), &[], "localhost");
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    assert_eq!(
+        userinfo(&mut b, &gate).await.1["email"],
+        "alice@example.com"
+    );
+}
+
+#[actix_web::test]
+async fn ssl_insecure_skip_verify_reaches_an_untrusted_provider() {
+    let port = free_port();
+    let op = wso2_op(port);
+    let gate = Gate::start(
+        &tutorial(&op, port, "ssl_insecure_skip_verify = true\n"),
+        &[],
+        "localhost",
+    );
+    gate.wait_ready().await;
+    let mut b = Browser::new(op.ca.as_deref());
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+}
+
+#[actix_web::test]
+async fn es256_tokens_and_extra_audiences() {
+    let (op, gate) = plain(
+        json!({"signing_alg": "ES256"}),
+        "oidc_extra_audiences = [\"someone-else\"]\n",
+    );
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(
+        b.login(&start_url(&gate, "/"), "alice").await.status,
+        302,
+        "ES256"
+    );
+    // The provider now sends aud = "someone-else", which this configuration accepts.
+    op.control("POST", "tamper", json!({"mode": "wrong_aud"}))
+        .await;
+    let mut b = Browser::new(None);
+    assert_eq!(
+        b.login(&start_url(&gate, "/"), "alice").await.status,
+        302,
+        "extra audience accepted"
+    );
+}
+
+#[actix_web::test]
+async fn authenticated_emails_file_allows_listed_users_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("emails.txt");
+    std::fs::write(&file, "# allowed\nBob@Example.org\n").unwrap();
+    let port = free_port();
+    let op = Op::start(json!({"clients": [client(port, true)]}));
+    let text = plain_config(
+        &op.issuer,
+        port,
+        &format!("authenticated_emails_file = \"{}\"\n", file.display()),
+    )
+    .replace("email_domains = [\"*\"]\n", "");
+    let gate = Gate::start(&text, &[], "localhost");
+    gate.wait_ready().await;
+    let mut bob = Browser::new(None);
+    assert_eq!(
+        bob.login(&start_url(&gate, "/"), "bob").await.status,
+        302,
+        "listed (case-insensitive)"
+    );
+    let mut alice = Browser::new(None);
+    assert_eq!(
+        alice.login(&start_url(&gate, "/"), "alice").await.status,
+        403,
+        "not listed"
+    );
+}
+
+#[actix_web::test]
+async fn sign_in_page_and_skip_provider_button() {
+    let (_op, gate) = plain(
+        json!({}),
+        "provider_display_name = \"WSO2 <Identity> Server\"\n",
+    );
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    b.add_cookie("localhost", "_oauth2_proxy", "an-old-session");
+    let page = b.get(&gate.url("/oauth2/sign_in?rd=%2Fapp")).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("Sign in with WSO2 &lt;Identity&gt; Server"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("action=\"/oauth2/start\"") && page.body.contains("value=\"/app\""));
+    assert!(
+        b.cookie("_oauth2_proxy").is_none(),
+        "an old session cookie is cleared at sign-in"
+    );
+    assert_eq!(
+        page.header("cache-control"),
+        Some("no-cache, no-store, must-revalidate, max-age=0")
+    );
+
+    let (op2, gate2) = plain(json!({}), "skip_provider_button = true\n");
+    gate2.wait_ready().await;
+    let r = b.get(&gate2.url("/oauth2/sign_in")).await;
+    assert_eq!(r.status, 302);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with(&format!("{}/auth?", op2.issuer))
+    );
+}
+
+#[actix_web::test]
+async fn sign_out_substitutes_the_id_token_and_calls_the_backend_logout_url() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = listener.local_addr().unwrap();
+    let seen = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8192];
+        let n = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    });
+    let extra = format!(
+        "backend_logout_url = \"http://{backend}/logout?token={{id_token}}\"\nwhitelist_domains = [\"idp.example.com\"]\n"
+    );
+    let (_op, gate) = plain(json!({}), &extra);
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
+    let rd: String = url::form_urlencoded::byte_serialize(
+        b"https://idp.example.com/logout?id_token_hint={id_token}",
+    )
+    .collect();
+    let r = b.get(&gate.url(&format!("/oauth2/sign_out?rd={rd}"))).await;
+    assert_eq!(r.status, 302);
+    let location = r.header("location").unwrap();
+    assert!(
+        location.starts_with("https://idp.example.com/logout?id_token_hint=ey"),
+        "{location}"
+    );
+    let request_line = seen.join().unwrap();
+    assert!(
+        request_line.starts_with("GET /logout?token=ey"),
+        "{request_line}"
+    );
+}
+
+#[actix_web::test]
+async fn per_request_csrf_cookies_are_capped() {
+    let (_op, gate) = plain(
+        json!({}),
+        "cookie_csrf_per_request = true\ncookie_csrf_per_request_limit = 2\n",
+    );
+    gate.wait_ready().await;
+    let mut b = Browser::new(None);
+    for _ in 0..4 {
+        assert_eq!(b.get(&start_url(&gate, "/")).await.status, 302);
+    }
+    let csrf: Vec<String> = b
+        .cookie_names()
+        .into_iter()
+        .filter(|n| n.ends_with("_csrf"))
+        .collect();
+    assert_eq!(csrf.len(), 2, "at most 2 live CSRF cookies: {csrf:?}");
+    // Two tabs: both logins complete, each with its own CSRF cookie.
+    let mut b = Browser::new(None);
+    let tab1 = b.get(&start_url(&gate, "/one")).await.location().unwrap();
+    let tab2 = b.get(&start_url(&gate, "/two")).await.location().unwrap();
+    let r1 = b.login(tab1.as_str(), "alice").await;
+    let r2 = b.login(tab2.as_str(), "alice").await;
+    assert_eq!((r1.status, r1.header("location")), (302, Some("/one")));
+    assert_eq!((r2.status, r2.header("location")), (302, Some("/two")));
+}

@@ -85,6 +85,10 @@ impl Browser {
             .map(|c| c.value.clone())
     }
 
+    pub fn cookie_names(&self) -> Vec<String> {
+        self.jar.iter().map(|c| c.name.clone()).collect()
+    }
+
     /// Replaces a cookie's value (to tamper with it).
     pub fn set_cookie(&mut self, name: &str, value: &str) {
         for c in self.jar.iter_mut().filter(|c| c.name == name) {
