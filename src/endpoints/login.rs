@@ -43,6 +43,13 @@ pub fn add_cookies(
     }
 }
 
+/// oauth2-proxy's plain-text 401.
+pub fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .content_type("text/plain; charset=utf-8")
+        .body("Unauthorized\n")
+}
+
 fn redirect(location: &str) -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, location))

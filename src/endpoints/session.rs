@@ -2,8 +2,11 @@
 //! still authorized, and collect the cookies the response must carry (a refreshed session, or
 //! the deletion of an invalid one).
 
+use std::sync::Arc;
+
 use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
 
 use super::refresh::Outcome;
 use super::state::State;
@@ -11,7 +14,8 @@ use crate::authz;
 use crate::oidc::{self, flow};
 use crate::server::error::HttpError;
 use crate::server::request;
-use crate::session::{self, Loaded, SessionState, SessionStore};
+use crate::session::cookie::RequestCookies;
+use crate::session::{self, Loaded, SessionState, SessionStore, StoreError};
 
 /// The request's session, if any, and the cookies to set on the response.
 pub struct Current {
@@ -19,17 +23,31 @@ pub struct Current {
     pub set_cookies: Vec<Cookie<'static>>,
 }
 
+fn store_error(e: StoreError) -> HttpError {
+    HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sessions are unavailable right now. Please try again in a moment.",
+        e.to_string(),
+    )
+}
+
+/// No session, and every session cookie the request carried deleted.
+async fn ended(state: &State, cookies: &RequestCookies, host: &str) -> Result<Current, HttpError> {
+    let set_cookies = state
+        .store
+        .clear(cookies, host)
+        .await
+        .map_err(store_error)?;
+    Ok(Current {
+        session: None,
+        set_cookies,
+    })
+}
+
 pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
     let cookies = request::cookies(req);
     let host = request::host(req);
-    let store_err = |e: session::StoreError| {
-        HttpError::new(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "Sessions are unavailable right now. Please try again in a moment.",
-            e.to_string(),
-        )
-    };
-    let mut session = match state.store.load(&cookies).await.map_err(store_err)? {
+    let mut session = match state.store.load(&cookies).await.map_err(store_error)? {
         Loaded::None => {
             return Ok(Current {
                 session: None,
@@ -38,57 +56,34 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
         }
         Loaded::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
-            let clear = state
-                .store
-                .clear(&cookies, &host)
-                .await
-                .map_err(store_err)?;
-            return Ok(Current {
-                session: None,
-                set_cookies: clear,
-            });
+            return ended(state, &cookies, &host).await;
         }
         Loaded::Valid(s) => s,
     };
 
     let mut set_cookies = Vec::new();
-    let refresh_after = state.cookie.refresh;
     let now = session::now();
-    if !refresh_after.is_zero()
-        && session.age(now) > refresh_after
-        && let Some(rt) = session.refresh_token.clone()
-    {
-        {
-            match refresh(state, &rt, session.nonce.clone()).await {
-                Outcome::Refreshed(tokens) => {
-                    session.access_token = Some(tokens.access_token.clone());
-                    if let Some(it) = &tokens.id_token {
-                        session.id_token = Some(it.clone());
-                    }
-                    if let Some(new_rt) = &tokens.refresh_token {
-                        session.refresh_token = Some(new_rt.clone());
-                    }
-                    session.created_at = now;
-                    session.expires_on = tokens.expires_in.map(|s| now + s);
-                    set_cookies = state
-                        .store
-                        .save(&cookies, &host, &session)
-                        .await
-                        .map_err(store_err)?;
+    let due = !state.cookie.refresh.is_zero() && session.age(now) > state.cookie.refresh;
+    if let Some(rt) = session.refresh_token.clone().filter(|_| due) {
+        match refresh(state, &rt, session.nonce.clone()).await {
+            Outcome::Refreshed(tokens) => {
+                session.access_token = Some(tokens.access_token.clone());
+                if let Some(it) = &tokens.id_token {
+                    session.id_token = Some(it.clone());
                 }
-                Outcome::EndSession => {
-                    let clear = state
-                        .store
-                        .clear(&cookies, &host)
-                        .await
-                        .map_err(store_err)?;
-                    return Ok(Current {
-                        session: None,
-                        set_cookies: clear,
-                    });
+                if let Some(new_rt) = &tokens.refresh_token {
+                    session.refresh_token = Some(new_rt.clone());
                 }
-                Outcome::Keep => {}
+                session.created_at = now;
+                session.expires_on = tokens.expires_in.map(|s| now + s);
+                set_cookies = state
+                    .store
+                    .save(&cookies, &host, &session)
+                    .await
+                    .map_err(store_error)?;
             }
+            Outcome::EndSession => return ended(state, &cookies, &host).await,
+            Outcome::Keep => {}
         }
     }
 
@@ -102,15 +97,7 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
             "session of {} no longer authorized ({denied}); clearing it",
             session.user
         );
-        let clear = state
-            .store
-            .clear(&cookies, &host)
-            .await
-            .map_err(store_err)?;
-        return Ok(Current {
-            session: None,
-            set_cookies: clear,
-        });
+        return ended(state, &cookies, &host).await;
     }
     Ok(Current {
         session: Some(session),
@@ -135,7 +122,7 @@ async fn refresh(state: &State, refresh_token: &str, nonce: Option<String>) -> O
                         tokens.refresh_token = Some(refresh_token.to_string());
                     }
                     log::info!("session refreshed");
-                    Outcome::Refreshed(std::sync::Arc::new(tokens))
+                    Outcome::Refreshed(Arc::new(tokens))
                 }
                 Err(oidc::Error::Rejected { code }) if code.ends_session() => {
                     log::info!("refresh token refused by the provider ({code}); the session ends");

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::login::{add_cookies, no_cache};
+use super::login::{add_cookies, no_cache, unauthorized};
 use super::session;
 use super::state::State;
 use crate::server::error::HttpError;
@@ -24,9 +24,7 @@ pub async fn userinfo(
 ) -> Result<HttpResponse, HttpError> {
     let current = session::current(&state, &req).await?;
     let mut res = match &current.session {
-        None => HttpResponse::Unauthorized()
-            .content_type("text/plain; charset=utf-8")
-            .body("Unauthorized\n"),
+        None => unauthorized(),
         Some(s) => {
             let body = UserInfo {
                 user: &s.user,

@@ -155,6 +155,18 @@ impl SessionState {
         }
     }
 
+    /// The values identity headers are built from; `identity` is `self.identity()`.
+    pub fn claim_values<'a>(&'a self, identity: &'a Identity) -> crate::identity::ClaimValues<'a> {
+        crate::identity::ClaimValues {
+            identity,
+            access_token: self.access_token.as_deref(),
+            id_token: self.id_token.as_deref(),
+            refresh_token: self.refresh_token.as_deref(),
+            created_at: self.created_at,
+            expires_on: self.expires_on,
+        }
+    }
+
     pub fn age(&self, now: u64) -> Duration {
         Duration::from_secs(now.saturating_sub(self.created_at))
     }

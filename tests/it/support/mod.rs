@@ -12,16 +12,20 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// An environment for the loader, from pairs (tests never touch the process environment).
+pub fn env_map(env: &[(&str, &str)]) -> HashMap<String, String> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// Loads a config file as `--config` would, with the given environment and flags only.
 pub fn load(
     file: Option<&Path>,
     env: &[(&str, &str)],
     flags: Vec<FlagValues>,
 ) -> Result<Loaded, ConfigErrors> {
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env = env_map(env);
     let sources = Sources {
         config_file: file.map(Path::to_path_buf),
         alpha_config: None,
@@ -50,10 +54,7 @@ pub fn load_text(
     env: &[(&str, &str)],
     flags: Vec<FlagValues>,
 ) -> Result<Loaded, ConfigErrors> {
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env = env_map(env);
     config::load_texts(
         Some((Path::new("test.cfg"), text.to_string())),
         None,
