@@ -29,15 +29,7 @@ impl App {
     /// background. Must run inside the actix runtime. Port 0 picks a free port.
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
-        let Config {
-            server,
-            oidc,
-            session,
-            authz,
-            headers,
-            pages,
-            ..
-        } = config;
+        let Config { server, oidc, session, authz, headers, pages, .. } = config;
         let allowed_emails = match &authz.authenticated_emails_file {
             Some(f) => read_emails(f)?,
             None => HashSet::new(),
@@ -45,9 +37,7 @@ impl App {
         log::info!(
             "provider: {:?}, issuer {}, client_id {}",
             oidc.kind,
-            oidc.issuer_url
-                .as_ref()
-                .map_or("(discovery skipped)".to_string(), |u| u.to_string()),
+            oidc.issuer_url.as_ref().map_or("(discovery skipped)".to_string(), |u| u.to_string()),
             oidc.client_id
         );
         let provider = Arc::new(Provider::new(oidc)?);
@@ -62,15 +52,12 @@ impl App {
             headers,
             pages,
             proxy_prefix: server.proxy_prefix.clone(),
+            trust: server.trust.clone(),
             refreshes: Refreshes::default(),
             minimal: session.minimal,
         });
         let (srv, addrs) = server::start(server, state)?;
-        Ok(App {
-            server: srv,
-            addrs,
-            provider,
-        })
+        Ok(App { server: srv, addrs, provider })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -96,17 +83,10 @@ impl App {
 
 /// `authenticated_emails_file`: one address per line (first CSV column), `#` comments.
 fn read_emails(path: &Path) -> anyhow::Result<HashSet<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read authenticated_emails_file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read authenticated_emails_file {}", path.display()))?;
     Ok(text
         .lines()
-        .map(|l| {
-            l.split(',')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|l| l.split(',').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect())
 }

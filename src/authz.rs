@@ -42,6 +42,55 @@ pub struct Config {
     pub htpasswd_user_groups: Vec<String>,
 }
 
+impl RouteRule {
+    /// oauth2-proxy's semantics: the method (if any) must match, and the path must match the
+    /// regex (`=`) or not match it (`!=`).
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.method.as_deref().is_none_or(|m| m == method) && self.regex.is_match(path) != self.negate
+    }
+}
+
+/// Requests let through without a session (oauth2-proxy's `IsAllowedRequest`): preflight
+/// `OPTIONS` with `skip_auth_preflight`, a `skip_auth_routes` match on the normalised path,
+/// or a client IP in `trusted_ips`.
+pub fn allowed_without_auth(cfg: &Config, method: &str, path: &str, client_ip: Option<std::net::IpAddr>) -> bool {
+    (cfg.skip_auth_preflight && method == "OPTIONS")
+        || cfg.skip_auth_routes.iter().any(|r| r.matches(method, path))
+        || client_ip.is_some_and(|ip| cfg.trusted_ips.iter().any(|net| net.contains(&ip)))
+}
+
+/// Per-route constraints a forward-auth check may carry in its own query string
+/// (`allowed_groups`, `allowed_emails`, `allowed_email_domains`; comma-separated, repeatable).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Constraints {
+    pub groups: Vec<String>,
+    pub emails: Vec<String>,
+    pub email_domains: Vec<String>,
+}
+
+impl Constraints {
+    /// Adds a constraint by its query-parameter name; other names are ignored.
+    pub fn add(&mut self, name: &str, value: &str) {
+        let (list, lower) = match name {
+            "allowed_groups" => (&mut self.groups, false),
+            "allowed_emails" => (&mut self.emails, true),
+            "allowed_email_domains" => (&mut self.email_domains, true),
+            _ => return,
+        };
+        list.extend(
+            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| if lower { s.to_ascii_lowercase() } else { s.to_string() }),
+        );
+    }
+
+    /// Does the session satisfy every constraint given?
+    pub fn allow(&self, email: &str, groups: &[String]) -> bool {
+        let email_lc = email.to_ascii_lowercase();
+        (self.groups.is_empty() || groups.iter().any(|g| self.groups.contains(g)))
+            && (self.emails.is_empty() || self.emails.iter().any(|e| e.eq_ignore_ascii_case(&email_lc)))
+            && (self.email_domains.is_empty() || email_allowed(email, &self.email_domains, &std::collections::HashSet::new()))
+    }
+}
+
 /// Why an authenticated user is not let in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
@@ -53,11 +102,7 @@ pub enum Denied {
 
 /// Is `email` allowed by `email_domains` or the authenticated-emails list?
 /// The address must have exactly one `@`: `a@evil.com@corp.com` belongs to no domain.
-pub fn email_allowed(
-    email: &str,
-    domains: &[String],
-    allowed_emails: &std::collections::HashSet<String>,
-) -> bool {
+pub fn email_allowed(email: &str, domains: &[String], allowed_emails: &std::collections::HashSet<String>) -> bool {
     let email = email.trim().to_ascii_lowercase();
     let Some((local, domain)) = email.split_once('@') else {
         return false;
@@ -86,12 +131,7 @@ pub fn groups_allowed(groups: &[String], allowed: &[String]) -> bool {
 }
 
 /// The login-time policy: email, then groups, as oauth2-proxy orders them.
-pub fn authorize(
-    cfg: &Config,
-    allowed_emails: &std::collections::HashSet<String>,
-    email: &str,
-    groups: &[String],
-) -> Result<(), Denied> {
+pub fn authorize(cfg: &Config, allowed_emails: &std::collections::HashSet<String>, email: &str, groups: &[String]) -> Result<(), Denied> {
     if !email_allowed(email, &cfg.email_domains, allowed_emails) {
         return Err(Denied::Email);
     }
@@ -127,10 +167,7 @@ pub fn is_valid_redirect(rd: &str, whitelist: &[String]) -> bool {
     };
     if !url.username().is_empty()
         || url.password().is_some()
-        || rd[lower.find("//").map_or(0, |i| i + 2)..]
-            .split(['/', '?', '#'])
-            .next()
-            .is_some_and(|auth| auth.contains('@'))
+        || rd[lower.find("//").map_or(0, |i| i + 2)..].split(['/', '?', '#']).next().is_some_and(|auth| auth.contains('@'))
     {
         return false;
     }
@@ -180,10 +217,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn percent_encoding_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 /// Does `host[:port]` match a whitelist entry? Entries: `host`, `.domain` (domain and
@@ -224,11 +258,7 @@ mod tests {
         let none = HashSet::new();
         let d = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(email_allowed("a@corp.com", &d(&["corp.com"]), &none));
-        assert!(!email_allowed(
-            "a@evil.com@corp.com",
-            &d(&["corp.com"]),
-            &none
-        ));
+        assert!(!email_allowed("a@evil.com@corp.com", &d(&["corp.com"]), &none));
         assert!(!email_allowed("a@badcorp.com", &d(&[".corp.com"]), &none));
         assert!(email_allowed("a@x.corp.com", &d(&[".corp.com"]), &none));
         assert!(email_allowed("A@CORP.COM", &d(&["corp.com"]), &none));
@@ -238,12 +268,7 @@ mod tests {
 
     #[test]
     fn redirects() {
-        let wl: Vec<String> = vec![
-            "app.example.com".into(),
-            ".corp.example".into(),
-            "ports.example:8443".into(),
-            "any.example:*".into(),
-        ];
+        let wl: Vec<String> = vec!["app.example.com".into(), ".corp.example".into(), "ports.example:8443".into(), "any.example:*".into()];
         for ok in [
             "/",
             "/app/page?x=1&y=2",

@@ -33,11 +33,7 @@ pub enum Subcommand {
 
 impl Cli {
     pub fn sources(&self) -> Sources {
-        Sources {
-            config_file: self.config.clone(),
-            alpha_config: self.alpha_config.clone(),
-            flags: self.flags.clone(),
-        }
+        Sources { config_file: self.config.clone(), alpha_config: self.alpha_config.clone(), flags: self.flags.clone() }
     }
 }
 
@@ -60,9 +56,26 @@ pub fn command() -> Command {
         .max_term_width(120)
         .subcommand(Command::new("generate-secret").about("Print a new random cookie secret (32 bytes, base64url) and exit"))
         .next_help_heading("Gatehouse")
-        .arg(Arg::new("config").long("config").value_name("FILE").value_parser(clap::value_parser!(PathBuf)).help("Legacy oauth2-proxy config file (TOML-style key = value)"))
-        .arg(Arg::new("alpha-config").long("alpha-config").value_name("FILE").value_parser(clap::value_parser!(PathBuf)).help("Alpha YAML config (upstreamConfig, injectRequestHeaders, server, providers, ...)"))
-        .arg(Arg::new("config-test").long("config-test").action(ArgAction::SetTrue).help("Check the configuration, print any problems, and exit (0: valid, 1: invalid)"));
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Legacy oauth2-proxy config file (TOML-style key = value)"),
+        )
+        .arg(
+            Arg::new("alpha-config")
+                .long("alpha-config")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("Alpha YAML config (upstreamConfig, injectRequestHeaders, server, providers, ...)"),
+        )
+        .arg(
+            Arg::new("config-test")
+                .long("config-test")
+                .action(ArgAction::SetTrue)
+                .help("Check the configuration, print any problems, and exit (0: valid, 1: invalid)"),
+        );
     for (topic, opts) in options::TOPICS {
         cmd = cmd.next_help_heading(topic.heading());
         for spec in opts.iter().filter(|o| !o.no_flag) {
@@ -77,17 +90,10 @@ fn option_arg(spec: &'static OptionSpec) -> Arg {
     if !spec.default.is_empty() {
         help.push_str(&format!(" [default: {}]", spec.default));
     }
-    let arg = Arg::new(spec.key)
-        .long(spec.flag())
-        .help(help)
-        .action(ArgAction::Append);
+    let arg = Arg::new(spec.key).long(spec.flag()).help(help).action(ArgAction::Append);
     match spec.kind {
         // pflag booleans: `--flag` means true, `--flag=false` sets false.
-        Kind::Bool => arg
-            .num_args(0..=1)
-            .require_equals(true)
-            .default_missing_value("true")
-            .value_name("BOOL"),
+        Kind::Bool => arg.num_args(0..=1).require_equals(true).default_missing_value("true").value_name("BOOL"),
         Kind::List => arg.value_name("VALUE"),
         Kind::Dur => arg.value_name("DURATION"),
         Kind::Int => arg.value_name("N"),
@@ -152,12 +158,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.config, Some(PathBuf::from("x.cfg")));
-        let get = |k: &str| {
-            cli.flags
-                .iter()
-                .find(|f| f.key == k)
-                .map(|f| f.values.clone())
-        };
+        let get = |k: &str| cli.flags.iter().find(|f| f.key == k).map(|f| f.values.clone());
         assert_eq!(get("email_domains").unwrap(), ["a.com", "b.com"]);
         assert_eq!(get("cookie_secure").unwrap(), ["false"]);
         assert_eq!(get("skip_provider_button").unwrap(), ["true"]);

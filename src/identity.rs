@@ -55,11 +55,7 @@ impl Claim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValueSource {
     /// A session claim, optionally prefixed (`Bearer `) or turned into Basic credentials.
-    Claim {
-        claim: Claim,
-        prefix: String,
-        basic_auth_password: Option<Secret<String>>,
-    },
+    Claim { claim: Claim, prefix: String, basic_auth_password: Option<Secret<String>> },
     /// A fixed secret value.
     Secret(Secret<String>),
 }
@@ -104,11 +100,7 @@ fn prefixed(name: &str, c: Claim, prefix: &str) -> HeaderRule {
     HeaderRule {
         name: name.to_string(),
         preserve_request_value: false,
-        values: vec![HeaderValueSource::Claim {
-            claim: c,
-            prefix: prefix.to_string(),
-            basic_auth_password: None,
-        }],
+        values: vec![HeaderValueSource::Claim { claim: c, prefix: prefix.to_string(), basic_auth_password: None }],
     }
 }
 
@@ -117,11 +109,7 @@ fn basic_auth(prefer_email: bool, password: Option<Secret<String>>) -> HeaderRul
         name: "Authorization".to_string(),
         preserve_request_value: false,
         values: vec![HeaderValueSource::Claim {
-            claim: if prefer_email {
-                Claim::Email
-            } else {
-                Claim::User
-            },
+            claim: if prefer_email { Claim::Email } else { Claim::User },
             prefix: "Basic ".to_string(),
             basic_auth_password: Some(password.unwrap_or_else(|| Secret::new(String::new()))),
         }],
@@ -132,15 +120,9 @@ impl LegacyHeaders {
     /// The header rules these switches mean, exactly as oauth2-proxy converts them.
     pub fn into_config(self) -> Config {
         let mut request = Vec::new();
-        let has_password = self
-            .basic_auth_password
-            .as_ref()
-            .is_some_and(|p| !p.expose().is_empty());
+        let has_password = self.basic_auth_password.as_ref().is_some_and(|p| !p.expose().is_empty());
         if self.pass_basic_auth && has_password {
-            request.push(basic_auth(
-                self.prefer_email_to_user,
-                self.basic_auth_password.clone(),
-            ));
+            request.push(basic_auth(self.prefer_email_to_user, self.basic_auth_password.clone()));
         }
         // pass_user_headers is a subset of pass_basic_auth in oauth2-proxy: either enables them.
         if self.pass_basic_auth || self.pass_user_headers {
@@ -151,10 +133,7 @@ impl LegacyHeaders {
                 request.push(claim("X-Forwarded-User", Claim::User));
                 request.push(claim("X-Forwarded-Email", Claim::Email));
             }
-            request.push(claim(
-                "X-Forwarded-Preferred-Username",
-                Claim::PreferredUsername,
-            ));
+            request.push(claim("X-Forwarded-Preferred-Username", Claim::PreferredUsername));
         }
         if self.pass_access_token {
             request.push(claim("X-Forwarded-Access-Token", Claim::AccessToken));
@@ -170,29 +149,19 @@ impl LegacyHeaders {
         if self.set_xauthrequest {
             response.push(claim("X-Auth-Request-User", Claim::User));
             response.push(claim("X-Auth-Request-Email", Claim::Email));
-            response.push(claim(
-                "X-Auth-Request-Preferred-Username",
-                Claim::PreferredUsername,
-            ));
+            response.push(claim("X-Auth-Request-Preferred-Username", Claim::PreferredUsername));
             response.push(claim("X-Auth-Request-Groups", Claim::Groups));
             if self.pass_access_token {
                 response.push(claim("X-Auth-Request-Access-Token", Claim::AccessToken));
             }
         }
         if self.set_basic_auth {
-            response.push(basic_auth(
-                self.prefer_email_to_user,
-                self.basic_auth_password,
-            ));
+            response.push(basic_auth(self.prefer_email_to_user, self.basic_auth_password));
         }
         if self.set_authorization_header {
             response.push(prefixed("Authorization", Claim::IdToken, "Bearer "));
         }
-        Config {
-            request,
-            response,
-            prefer_email_to_user: self.prefer_email_to_user,
-        }
+        Config { request, response, prefer_email_to_user: self.prefer_email_to_user }
     }
 }
 
@@ -209,11 +178,7 @@ pub struct ClaimValues<'a> {
 impl ClaimValues<'_> {
     fn get(&self, claim: &Claim) -> Vec<String> {
         let one = |s: &str| {
-            if s.is_empty() {
-                vec![]
-            } else {
-                vec![s.to_string()]
-            }
+            if s.is_empty() { vec![] } else { vec![s.to_string()] }
         };
         match claim {
             Claim::User => one(&self.identity.user),
@@ -224,10 +189,7 @@ impl ClaimValues<'_> {
             Claim::IdToken => self.id_token.map(one).unwrap_or_default(),
             Claim::RefreshToken => self.refresh_token.map(one).unwrap_or_default(),
             Claim::CreatedAt => vec![self.created_at.to_string()],
-            Claim::ExpiresOn => self
-                .expires_on
-                .map(|e| vec![e.to_string()])
-                .unwrap_or_default(),
+            Claim::ExpiresOn => self.expires_on.map(|e| vec![e.to_string()]).unwrap_or_default(),
             Claim::Other(_) => vec![],
         }
     }
@@ -244,15 +206,10 @@ pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(String, St
         for source in &rule.values {
             match source {
                 HeaderValueSource::Secret(s) => values.push(s.expose().clone()),
-                HeaderValueSource::Claim {
-                    claim,
-                    prefix,
-                    basic_auth_password,
-                } => {
+                HeaderValueSource::Claim { claim, prefix, basic_auth_password } => {
                     for v in claims.get(claim) {
                         let v = match basic_auth_password {
-                            Some(password) => base64::engine::general_purpose::STANDARD
-                                .encode(format!("{v}:{}", password.expose())),
+                            Some(password) => base64::engine::general_purpose::STANDARD.encode(format!("{v}:{}", password.expose())),
                             None => v,
                         };
                         values.push(format!("{prefix}{v}"));
@@ -273,11 +230,7 @@ pub fn same_header(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes().zip(b.bytes()).all(|(x, y)| {
             let norm = |c: u8| {
-                if c == b'_' {
-                    b'-'
-                } else {
-                    c.to_ascii_lowercase()
-                }
+                if c == b'_' { b'-' } else { c.to_ascii_lowercase() }
             };
             norm(x) == norm(y)
         })
@@ -305,13 +258,7 @@ mod tests {
         .into_config();
         assert_eq!(
             names(&cfg.request),
-            [
-                "X-Forwarded-Groups",
-                "X-Forwarded-User",
-                "X-Forwarded-Email",
-                "X-Forwarded-Preferred-Username",
-                "X-Forwarded-Access-Token"
-            ]
+            ["X-Forwarded-Groups", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token"]
         );
         assert_eq!(
             names(&cfg.response),
@@ -329,20 +276,9 @@ mod tests {
 
     #[test]
     fn prefer_email_drops_the_email_header() {
-        let cfg = LegacyHeaders {
-            pass_user_headers: true,
-            prefer_email_to_user: true,
-            skip_auth_strip_headers: true,
-            ..Default::default()
-        }
-        .into_config();
-        assert_eq!(
-            names(&cfg.request),
-            [
-                "X-Forwarded-Groups",
-                "X-Forwarded-User",
-                "X-Forwarded-Preferred-Username"
-            ]
-        );
+        let cfg =
+            LegacyHeaders { pass_user_headers: true, prefer_email_to_user: true, skip_auth_strip_headers: true, ..Default::default() }
+                .into_config();
+        assert_eq!(names(&cfg.request), ["X-Forwarded-Groups", "X-Forwarded-User", "X-Forwarded-Preferred-Username"]);
     }
 }

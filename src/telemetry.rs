@@ -26,7 +26,5 @@ pub struct Config {
 pub fn init() {
     let env = env_logger::Env::default().default_filter_or("info");
     // A second init (tests start many apps in one process) is harmless: keep the first logger.
-    let _ = env_logger::Builder::from_env(env)
-        .format_timestamp(None)
-        .try_init();
+    let _ = env_logger::Builder::from_env(env).format_timestamp(None).try_init();
 }

@@ -236,16 +236,8 @@ pub struct OidcConfig {
 }
 
 /// Parses alpha YAML text. `${VAR}` and `${VAR:-default}` are substituted from `env` first.
-pub fn parse(
-    path: &Path,
-    text: &str,
-    env: &dyn Env,
-    errors: &mut ConfigErrors,
-) -> Option<AlphaConfig> {
-    let at = |field: &str| Origin::Alpha {
-        path: path.to_path_buf(),
-        field: field.to_string(),
-    };
+pub fn parse(path: &Path, text: &str, env: &dyn Env, errors: &mut ConfigErrors) -> Option<AlphaConfig> {
+    let at = |field: &str| Origin::Alpha { path: path.to_path_buf(), field: field.to_string() };
     let text = match envsubst(text, env) {
         Ok(t) => t,
         Err(missing) => {
@@ -339,11 +331,7 @@ fn envsubst(text: &str, env: &dyn Env) -> Result<String, Vec<String>> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(missing)
-    }
+    if missing.is_empty() { Ok(out) } else { Err(missing) }
 }
 
 /// Folds the alpha provider, server and metrics settings into legacy option keys, so one
@@ -351,14 +339,7 @@ fn envsubst(text: &str, env: &dyn Env) -> Result<String, Vec<String>> {
 pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: &mut ConfigErrors) {
     let mut set = |key: &str, field: String, value: RawValue| {
         let spec = options::find(key).expect("alpha fields map to known option keys");
-        raw.set(
-            spec,
-            value,
-            Origin::Alpha {
-                path: path.to_path_buf(),
-                field,
-            },
-        );
+        raw.set(spec, value, Origin::Alpha { path: path.to_path_buf(), field });
     };
     let s = |v: &String| RawValue::Str(v.clone());
     let b = |v: &bool| RawValue::Bool(*v);
@@ -368,10 +349,7 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
         if providers.len() > 1 {
             errors.push(ConfigError::new(
                 "providers",
-                format!(
-                    "{} providers are configured; only one is supported (as in oauth2-proxy)",
-                    providers.len()
-                ),
+                format!("{} providers are configured; only one is supported (as in oauth2-proxy)", providers.len()),
                 "keep a single entry under providers",
             ));
         }
@@ -388,44 +366,19 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
             fold!(p.name, "provider_display_name", "name", s);
             fold!(p.client_id, "client_id", "clientID", s);
             fold!(p.client_secret, "client_secret", "clientSecret", s);
-            fold!(
-                p.client_secret_file,
-                "client_secret_file",
-                "clientSecretFile",
-                s
-            );
+            fold!(p.client_secret_file, "client_secret_file", "clientSecretFile", s);
             fold!(p.scope, "scope", "scope", s);
             fold!(p.login_url, "login_url", "loginURL", s);
             fold!(p.redeem_url, "redeem_url", "redeemURL", s);
             fold!(p.profile_url, "profile_url", "profileURL", s);
             fold!(p.validate_url, "validate_url", "validateURL", s);
-            fold!(
-                p.skip_claims_from_profile_url,
-                "skip_claims_from_profile_url",
-                "skipClaimsFromProfileURL",
-                b
-            );
+            fold!(p.skip_claims_from_profile_url, "skip_claims_from_profile_url", "skipClaimsFromProfileURL", b);
             fold!(p.resource, "resource", "resource", s);
             fold!(p.allowed_groups, "allowed_groups", "allowedGroups", l);
-            fold!(
-                p.code_challenge_method,
-                "code_challenge_method",
-                "code_challenge_method",
-                s
-            );
-            fold!(
-                p.backend_logout_url,
-                "backend_logout_url",
-                "backendLogoutURL",
-                s
-            );
+            fold!(p.code_challenge_method, "code_challenge_method", "code_challenge_method", s);
+            fold!(p.backend_logout_url, "backend_logout_url", "backendLogoutURL", s);
             fold!(p.ca_files, "provider_ca_files", "caFiles", l);
-            fold!(
-                p.use_system_trust_store,
-                "use_system_trust_store",
-                "useSystemTrustStore",
-                b
-            );
+            fold!(p.use_system_trust_store, "use_system_trust_store", "useSystemTrustStore", b);
             if let Some(o) = &p.oidc_config {
                 let f = |name: &str| format!("providers[0].oidcConfig.{name}");
                 macro_rules! fold_oidc {
@@ -436,53 +389,23 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                     };
                 }
                 fold_oidc!(o.issuer_url, "oidc_issuer_url", "issuerURL", s);
-                fold_oidc!(
-                    o.insecure_allow_unverified_email,
-                    "insecure_oidc_allow_unverified_email",
-                    "insecureAllowUnverifiedEmail",
-                    b
-                );
+                fold_oidc!(o.insecure_allow_unverified_email, "insecure_oidc_allow_unverified_email", "insecureAllowUnverifiedEmail", b);
                 fold_oidc!(
                     o.insecure_skip_issuer_verification,
                     "insecure_oidc_skip_issuer_verification",
                     "insecureSkipIssuerVerification",
                     b
                 );
-                fold_oidc!(
-                    o.insecure_skip_nonce,
-                    "insecure_oidc_skip_nonce",
-                    "insecureSkipNonce",
-                    b
-                );
+                fold_oidc!(o.insecure_skip_nonce, "insecure_oidc_skip_nonce", "insecureSkipNonce", b);
                 fold_oidc!(o.skip_discovery, "skip_oidc_discovery", "skipDiscovery", b);
                 fold_oidc!(o.jwks_url, "oidc_jwks_url", "jwksURL", s);
                 fold_oidc!(o.email_claim, "oidc_email_claim", "emailClaim", s);
                 fold_oidc!(o.groups_claim, "oidc_groups_claim", "groupsClaim", s);
                 fold_oidc!(o.user_id_claim, "user_id_claim", "userIDClaim", s);
-                fold_oidc!(
-                    o.audience_claims,
-                    "oidc_audience_claims",
-                    "audienceClaims",
-                    l
-                );
-                fold_oidc!(
-                    o.extra_audiences,
-                    "oidc_extra_audiences",
-                    "extraAudiences",
-                    l
-                );
-                fold_oidc!(
-                    o.public_key_files,
-                    "oidc_public_key_files",
-                    "publicKeyFiles",
-                    l
-                );
-                fold_oidc!(
-                    o.enabled_signing_algs,
-                    "oidc_enabled_signing_algs",
-                    "enabledSigningAlgs",
-                    l
-                );
+                fold_oidc!(o.audience_claims, "oidc_audience_claims", "audienceClaims", l);
+                fold_oidc!(o.extra_audiences, "oidc_extra_audiences", "extraAudiences", l);
+                fold_oidc!(o.public_key_files, "oidc_public_key_files", "publicKeyFiles", l);
+                fold_oidc!(o.enabled_signing_algs, "oidc_enabled_signing_algs", "enabledSigningAlgs", l);
             }
             let others = [
                 ("keycloakConfig", &p.keycloak_config),
@@ -507,10 +430,7 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                     );
                 }
             }
-            if p.login_url_parameters
-                .as_ref()
-                .is_some_and(|v| !v.is_null())
-            {
+            if p.login_url_parameters.as_ref().is_some_and(|v| !v.is_null()) {
                 errors.push(ConfigError::new(
                     f("loginURLParameters"),
                     "login URL parameter rules are not supported yet",
@@ -518,24 +438,13 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                 ));
             }
             if p.additional_claims.as_ref().is_some_and(|v| !v.is_empty()) {
-                errors.push(ConfigError::new(
-                    f("additionalClaims"),
-                    "additional claims are not supported yet",
-                    "remove additionalClaims",
-                ));
+                errors.push(ConfigError::new(f("additionalClaims"), "additional claims are not supported yet", "remove additionalClaims"));
             }
         }
     }
 
     for (section, server, addr_key, secure_key, cert_key, key_key) in [
-        (
-            "server",
-            &alpha.server,
-            "http_address",
-            "https_address",
-            "tls_cert_file",
-            "tls_key_file",
-        ),
+        ("server", &alpha.server, "http_address", "https_address", "tls_cert_file", "tls_key_file"),
         (
             "metricsServer",
             &alpha.metrics_server,
@@ -556,11 +465,7 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
         if let Some(tls) = &server.tls {
             for (name, source, key) in [("cert", &tls.cert, cert_key), ("key", &tls.key, key_key)] {
                 match source {
-                    Some(SecretSource {
-                        from_file: Some(file),
-                        value: None,
-                        from_env: None,
-                    }) => {
+                    Some(SecretSource { from_file: Some(file), value: None, from_env: None }) => {
                         set(key, f(&format!("tls.{name}.fromFile")), s(file));
                     }
                     Some(_) => errors.push(ConfigError::new(
@@ -593,10 +498,7 @@ mod tests {
     #[test]
     fn substitutes_env_and_reports_missing() {
         let env: HashMap<String, String> = [("ID".to_string(), "abc".to_string())].into();
-        assert_eq!(
-            envsubst("a: ${ID}, b: ${NOPE:-x}", &env).unwrap(),
-            "a: abc, b: x"
-        );
+        assert_eq!(envsubst("a: ${ID}, b: ${NOPE:-x}", &env).unwrap(), "a: abc, b: x");
         assert_eq!(envsubst("${MISSING}", &env).unwrap_err(), ["MISSING"]);
     }
 
@@ -604,23 +506,13 @@ mod tests {
     fn keys_are_case_insensitive_and_unknown_keys_fail() {
         let env: HashMap<String, String> = HashMap::new();
         let mut errors = ConfigErrors::default();
-        let cfg = parse(
-            Path::new("a.yaml"),
-            "Providers:\n- ClientId: x\n  oidcConfig: {IssuerURL: 'https://i'}\n",
-            &env,
-            &mut errors,
-        )
-        .unwrap();
+        let cfg =
+            parse(Path::new("a.yaml"), "Providers:\n- ClientId: x\n  oidcConfig: {IssuerURL: 'https://i'}\n", &env, &mut errors).unwrap();
         let p = &cfg.providers.unwrap()[0];
         assert_eq!(p.client_id.as_deref(), Some("x"));
         assert!(errors.is_empty());
 
-        let bad = parse(
-            Path::new("a.yaml"),
-            "providers:\n- clientIDD: x\n",
-            &env,
-            &mut errors,
-        );
+        let bad = parse(Path::new("a.yaml"), "providers:\n- clientIDD: x\n", &env, &mut errors);
         assert!(bad.is_none());
         assert!(errors.to_string().contains("providers[0]"), "{errors}");
     }

@@ -23,17 +23,11 @@ pub fn parse(input: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(|| format!("`{s}` is missing a unit (use ns, us, ms, s, m or h)"))?;
         if number_len == 0 {
-            return Err(format!(
-                "`{s}` is not a duration (expected a number before the unit)"
-            ));
+            return Err(format!("`{s}` is not a duration (expected a number before the unit)"));
         }
-        let number: f64 = rest[..number_len]
-            .parse()
-            .map_err(|_| format!("`{s}` has a malformed number"))?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| format!("`{s}` has a malformed number"))?;
         rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let scale = match unit {
@@ -44,9 +38,7 @@ pub fn parse(input: &str) -> Result<Duration, String> {
             "m" => 60e9,
             "h" => 3600e9,
             other => {
-                return Err(format!(
-                    "`{s}` has an unknown unit `{other}` (use ns, us, ms, s, m or h)"
-                ));
+                return Err(format!("`{s}` has an unknown unit `{other}` (use ns, us, ms, s, m or h)"));
             }
         };
         total += number * scale;
@@ -107,11 +99,7 @@ mod tests {
             ("+2m", 120_000),
         ];
         for (input, millis) in cases {
-            assert_eq!(
-                parse(input).unwrap(),
-                Duration::from_millis(millis),
-                "{input}"
-            );
+            assert_eq!(parse(input).unwrap(), Duration::from_millis(millis), "{input}");
         }
         assert_eq!(parse("10us").unwrap(), Duration::from_micros(10));
     }

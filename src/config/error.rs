@@ -47,13 +47,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(key: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.into(),
-            value: None,
-            origin: None,
-            problem: problem.into(),
-            fix: fix.into(),
-        }
+        ConfigError { key: key.into(), value: None, origin: None, problem: problem.into(), fix: fix.into() }
     }
 
     pub fn value(mut self, value: impl Into<String>) -> Self {
@@ -116,11 +110,7 @@ impl ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(
-            f,
-            "invalid configuration: {n} problem{}",
-            if n == 1 { "" } else { "s" }
-        )?;
+        writeln!(f, "invalid configuration: {n} problem{}", if n == 1 { "" } else { "s" })?;
         for (i, e) in self.0.iter().enumerate() {
             writeln!(f, "  {}. {e}", i + 1)?;
         }

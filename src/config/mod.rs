@@ -81,15 +81,10 @@ impl Loaded {
             if one { "it" } else { "them" },
         );
         for n in &self.not_implemented {
-            out.push_str(&format!(
-                "  - {} ({}): needs {}\n",
-                n.key, n.origin, n.feature
-            ));
+            out.push_str(&format!("  - {} ({}): needs {}\n", n.key, n.origin, n.feature));
         }
         let them = if one { "it" } else { "them" };
-        out.push_str(&format!(
-            "  remove {them} or set {them} to the default to start anyway; see README \"Status\"\n"
-        ));
+        out.push_str(&format!("  remove {them} or set {them} to the default to start anyway; see README \"Status\"\n"));
         Some(out)
     }
 }
@@ -97,14 +92,8 @@ impl Loaded {
 /// Loads and validates configuration from every source. Precedence: flag > env > file > default.
 pub fn load(sources: &Sources, env: &dyn Env) -> Result<Loaded, ConfigErrors> {
     let mut errors = ConfigErrors::default();
-    let file = sources
-        .config_file
-        .as_deref()
-        .and_then(|p| read_config_file(p, "--config", &mut errors).map(|t| (p, t)));
-    let alpha = sources
-        .alpha_config
-        .as_deref()
-        .and_then(|p| read_config_file(p, "--alpha-config", &mut errors).map(|t| (p, t)));
+    let file = sources.config_file.as_deref().and_then(|p| read_config_file(p, "--config", &mut errors).map(|t| (p, t)));
+    let alpha = sources.alpha_config.as_deref().and_then(|p| read_config_file(p, "--alpha-config", &mut errors).map(|t| (p, t)));
     load_texts(file, alpha, &sources.flags, env, errors)
 }
 
@@ -136,18 +125,9 @@ pub fn load_texts(
         alpha_cfg = Some((*path, cfg));
     }
 
-    let validated = validate::validate(
-        &raw,
-        env,
-        alpha_cfg.as_ref().map(|(p, c)| (*p, c)),
-        &mut errors,
-    );
+    let validated = validate::validate(&raw, env, alpha_cfg.as_ref().map(|(p, c)| (*p, c)), &mut errors);
     match validated {
-        Some((config, not_implemented)) if errors.is_empty() => Ok(Loaded {
-            config,
-            warnings,
-            not_implemented,
-        }),
+        Some((config, not_implemented)) if errors.is_empty() => Ok(Loaded { config, warnings, not_implemented }),
         _ => Err(errors),
     }
 }
@@ -156,11 +136,7 @@ fn read_config_file(path: &Path, flag: &str, errors: &mut ConfigErrors) -> Optio
     match std::fs::read_to_string(path) {
         Ok(t) => Some(t),
         Err(e) => {
-            errors.push(ConfigError::new(
-                flag,
-                format!("cannot read {}: {e}", path.display()),
-                "check the path given to the flag",
-            ));
+            errors.push(ConfigError::new(flag, format!("cannot read {}: {e}", path.display()), "check the path given to the flag"));
             None
         }
     }

@@ -141,17 +141,7 @@ impl OptionSpec {
 }
 
 const fn o(key: &'static str, kind: Kind, default: &'static str, help: &'static str) -> OptionSpec {
-    OptionSpec {
-        key,
-        flag: None,
-        kind,
-        default,
-        help,
-        secret: false,
-        legacy: Legacy::No,
-        status: Status::Ready,
-        no_flag: false,
-    }
+    OptionSpec { key, flag: None, kind, default, help, secret: false, legacy: Legacy::No, status: Status::Ready, no_flag: false }
 }
 
 /// A legacy provider option (replaced by alpha `providers`).
@@ -160,12 +150,7 @@ const fn p(key: &'static str, kind: Kind, default: &'static str, help: &'static 
 }
 
 /// An option of another provider than OIDC: accepted by name, refused when set.
-const fn other(
-    key: &'static str,
-    kind: Kind,
-    default: &'static str,
-    help: &'static str,
-) -> OptionSpec {
+const fn other(key: &'static str, kind: Kind, default: &'static str, help: &'static str) -> OptionSpec {
     p(key, kind, default, help).unsupported(OTHER_PROVIDER)
 }
 
@@ -173,7 +158,6 @@ use Kind::{Bool, Dur, Int, List, Str};
 
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
-const FORWARD_AUTH: &str = "forward-auth checks and route rules";
 const PROXY: &str = "reverse-proxy mode";
 const TLS: &str = "the TLS listener";
 const REDIS: &str = "the Redis session store";
@@ -185,225 +169,46 @@ const OTHER_PROVIDER: &str = "Gatehouse implements the generic `oidc` provider o
     use your identity provider's OpenID Connect endpoint with provider = \"oidc\"";
 
 pub static PROVIDER: &[OptionSpec] = &[
-    p(
-        "provider",
-        Str,
-        "google",
-        "OAuth provider type; Gatehouse supports \"oidc\" (and \"keycloak-oidc\", treated as oidc)",
-    ),
-    p(
-        "provider_display_name",
-        Str,
-        "",
-        "Provider name shown on the sign-in button",
-    ),
-    p(
-        "client_id",
-        Str,
-        "",
-        "The OAuth client ID registered at the provider",
-    ),
+    p("provider", Str, "google", "OAuth provider type; Gatehouse supports \"oidc\" (and \"keycloak-oidc\", treated as oidc)"),
+    p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
+    p("client_id", Str, "", "The OAuth client ID registered at the provider"),
     p("client_secret", Str, "", "The OAuth client secret").secret(),
-    p(
-        "client_secret_file",
-        Str,
-        "",
-        "A file holding the client secret (read as is)",
-    ),
-    p(
-        "oidc_issuer_url",
-        Str,
-        "",
-        "OpenID Connect issuer URL; discovery reads <issuer>/.well-known/openid-configuration",
-    ),
-    p(
-        "oidc_jwks_url",
-        Str,
-        "",
-        "JWKS URL, used only with skip_oidc_discovery",
-    ),
-    p(
-        "skip_oidc_discovery",
-        Bool,
-        "false",
-        "Skip discovery and use login_url, redeem_url and oidc_jwks_url",
-    ),
-    p(
-        "oidc_public_key_files",
-        List,
-        "",
-        "PEM public keys to verify ID tokens (instead of a JWKS URL)",
-    )
-    .flag_name("oidc-public-key-file"),
-    p(
-        "oidc_email_claim",
-        Str,
-        "email",
-        "Claim holding the user's email (dot paths allowed)",
-    ),
-    p(
-        "oidc_groups_claim",
-        Str,
-        "groups",
-        "Claim holding the user's groups (dot paths allowed)",
-    ),
-    p(
-        "oidc_audience_claims",
-        List,
-        "aud",
-        "Claims checked against client_id; the first present one is used",
-    )
-    .flag_name("oidc-audience-claim"),
-    p(
-        "oidc_extra_audiences",
-        List,
-        "",
-        "Audiences accepted in addition to client_id",
-    )
-    .flag_name("oidc-extra-audience"),
-    p(
-        "oidc_enabled_signing_algs",
-        List,
-        "",
-        "ID token signing algorithms to accept (intersected with discovery)",
-    )
-    .flag_name("oidc-enabled-signing-alg"),
-    p(
-        "insecure_oidc_allow_unverified_email",
-        Bool,
-        "false",
-        "Accept an email whose email_verified claim is false",
-    ),
-    p(
-        "insecure_oidc_skip_issuer_verification",
-        Bool,
-        "false",
-        "Do not require the discovered issuer to equal oidc_issuer_url",
-    ),
-    p(
-        "insecure_oidc_skip_nonce",
-        Bool,
-        "true",
-        "Neither send nor check the OIDC nonce",
-    ),
-    p(
-        "user_id_claim",
-        Str,
-        "email",
-        "Deprecated alias of oidc_email_claim (see README)",
-    ),
-    p(
-        "scope",
-        Str,
-        "",
-        "OAuth scope; default \"openid email profile\" (+ \" groups\" with allowed_groups)",
-    ),
-    p(
-        "code_challenge_method",
-        Str,
-        "",
-        "PKCE method: S256 or plain (empty disables PKCE)",
-    ),
-    p(
-        "force_code_challenge_method",
-        Str,
-        "",
-        "Deprecated alias of code_challenge_method",
-    ),
-    p(
-        "login_url",
-        Str,
-        "",
-        "Authorization endpoint (discovery overrides it)",
-    ),
-    p(
-        "redeem_url",
-        Str,
-        "",
-        "Token endpoint (discovery overrides it)",
-    ),
-    p(
-        "profile_url",
-        Str,
-        "",
-        "Userinfo endpoint (discovery overrides it)",
-    ),
+    p("client_secret_file", Str, "", "A file holding the client secret (read as is)"),
+    p("oidc_issuer_url", Str, "", "OpenID Connect issuer URL; discovery reads <issuer>/.well-known/openid-configuration"),
+    p("oidc_jwks_url", Str, "", "JWKS URL, used only with skip_oidc_discovery"),
+    p("skip_oidc_discovery", Bool, "false", "Skip discovery and use login_url, redeem_url and oidc_jwks_url"),
+    p("oidc_public_key_files", List, "", "PEM public keys to verify ID tokens (instead of a JWKS URL)").flag_name("oidc-public-key-file"),
+    p("oidc_email_claim", Str, "email", "Claim holding the user's email (dot paths allowed)"),
+    p("oidc_groups_claim", Str, "groups", "Claim holding the user's groups (dot paths allowed)"),
+    p("oidc_audience_claims", List, "aud", "Claims checked against client_id; the first present one is used")
+        .flag_name("oidc-audience-claim"),
+    p("oidc_extra_audiences", List, "", "Audiences accepted in addition to client_id").flag_name("oidc-extra-audience"),
+    p("oidc_enabled_signing_algs", List, "", "ID token signing algorithms to accept (intersected with discovery)")
+        .flag_name("oidc-enabled-signing-alg"),
+    p("insecure_oidc_allow_unverified_email", Bool, "false", "Accept an email whose email_verified claim is false"),
+    p("insecure_oidc_skip_issuer_verification", Bool, "false", "Do not require the discovered issuer to equal oidc_issuer_url"),
+    p("insecure_oidc_skip_nonce", Bool, "true", "Neither send nor check the OIDC nonce"),
+    p("user_id_claim", Str, "email", "Deprecated alias of oidc_email_claim (see README)"),
+    p("scope", Str, "", "OAuth scope; default \"openid email profile\" (+ \" groups\" with allowed_groups)"),
+    p("code_challenge_method", Str, "", "PKCE method: S256 or plain (empty disables PKCE)"),
+    p("force_code_challenge_method", Str, "", "Deprecated alias of code_challenge_method"),
+    p("login_url", Str, "", "Authorization endpoint (discovery overrides it)"),
+    p("redeem_url", Str, "", "Token endpoint (discovery overrides it)"),
+    p("profile_url", Str, "", "Userinfo endpoint (discovery overrides it)"),
     p("validate_url", Str, "", "Access token validation endpoint").planned(LOGIN),
-    p(
-        "skip_claims_from_profile_url",
-        Bool,
-        "false",
-        "Do not fetch missing claims from the userinfo endpoint",
-    ),
+    p("skip_claims_from_profile_url", Bool, "false", "Do not fetch missing claims from the userinfo endpoint"),
     p("resource", Str, "", "Azure/ADFS `resource` parameter").unsupported(OTHER_PROVIDER),
-    p(
-        "prompt",
-        Str,
-        "",
-        "OIDC prompt parameter (overrides approval_prompt)",
-    ),
-    p(
-        "approval_prompt",
-        Str,
-        "force",
-        "OAuth approval_prompt parameter, sent unless prompt is set",
-    ),
-    p(
-        "acr_values",
-        Str,
-        "",
-        "acr_values parameter for the authorization request",
-    ),
-    p(
-        "auth_request_response_mode",
-        Str,
-        "",
-        "response_mode parameter for the authorization request",
-    )
-    .planned(LOGIN),
-    p(
-        "allowed_groups",
-        List,
-        "",
-        "Only members of one of these groups may log in",
-    )
-    .flag_name("allowed-group"),
-    p(
-        "allowed_roles",
-        List,
-        "",
-        "Keycloak roles allowed to log in (keycloak-oidc)",
-    )
-    .flag_name("allowed-role")
-    .unsupported(OTHER_PROVIDER),
-    p(
-        "provider_ca_files",
-        List,
-        "",
-        "CA certificates to trust for the provider (replace the system store)",
-    )
-    .flag_name("provider-ca-file"),
-    p(
-        "use_system_trust_store",
-        Bool,
-        "false",
-        "Trust the system store in addition to provider_ca_files",
-    ),
-    p(
-        "backend_logout_url",
-        Str,
-        "",
-        "URL called at sign-out; {id_token} is replaced by the session's ID token",
-    ),
-    o(
-        "ssl_insecure_skip_verify",
-        Bool,
-        "false",
-        "Do not verify the provider's TLS certificate (dangerous)",
-    ),
-    p("jwt_key", Str, "", "login.gov private key")
-        .secret()
-        .unsupported(OTHER_PROVIDER),
+    p("prompt", Str, "", "OIDC prompt parameter (overrides approval_prompt)"),
+    p("approval_prompt", Str, "force", "OAuth approval_prompt parameter, sent unless prompt is set"),
+    p("acr_values", Str, "", "acr_values parameter for the authorization request"),
+    p("auth_request_response_mode", Str, "", "response_mode parameter for the authorization request").planned(LOGIN),
+    p("allowed_groups", List, "", "Only members of one of these groups may log in").flag_name("allowed-group"),
+    p("allowed_roles", List, "", "Keycloak roles allowed to log in (keycloak-oidc)").flag_name("allowed-role").unsupported(OTHER_PROVIDER),
+    p("provider_ca_files", List, "", "CA certificates to trust for the provider (replace the system store)").flag_name("provider-ca-file"),
+    p("use_system_trust_store", Bool, "false", "Trust the system store in addition to provider_ca_files"),
+    p("backend_logout_url", Str, "", "URL called at sign-out; {id_token} is replaced by the session's ID token"),
+    o("ssl_insecure_skip_verify", Bool, "false", "Do not verify the provider's TLS certificate (dangerous)"),
+    p("jwt_key", Str, "", "login.gov private key").secret().unsupported(OTHER_PROVIDER),
     p("jwt_key_file", Str, "", "login.gov private key file").unsupported(OTHER_PROVIDER),
     p("pubjwk_url", Str, "", "login.gov JWK endpoint").unsupported(OTHER_PROVIDER),
 ];
@@ -411,25 +216,9 @@ pub static PROVIDER: &[OptionSpec] = &[
 pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
     other("keycloak_groups", List, "", "Keycloak groups").flag_name("keycloak-group"),
     other("azure_tenant", Str, "common", "Azure tenant"),
-    other(
-        "azure_graph_group_field",
-        Str,
-        "",
-        "Azure Graph group field",
-    ),
-    other(
-        "entra_id_allowed_tenants",
-        List,
-        "",
-        "Entra ID allowed tenants",
-    )
-    .flag_name("entra-id-allowed-tenant"),
-    other(
-        "entra_id_federated_token_auth",
-        Bool,
-        "false",
-        "Entra ID federated token authentication",
-    ),
+    other("azure_graph_group_field", Str, "", "Azure Graph group field"),
+    other("entra_id_allowed_tenants", List, "", "Entra ID allowed tenants").flag_name("entra-id-allowed-tenant"),
+    other("entra_id_federated_token_auth", Bool, "false", "Entra ID federated token authentication"),
     other("bitbucket_team", Str, "", "Bitbucket team"),
     other("bitbucket_repository", Str, "", "Bitbucket repository"),
     other("github_org", Str, "", "GitHub organisation"),
@@ -440,54 +229,30 @@ pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
     other("gitlab_groups", List, "", "GitLab groups").flag_name("gitlab-group"),
     other("gitlab_projects", List, "", "GitLab projects").flag_name("gitlab-project"),
     other("google_groups", List, "", "Google groups").flag_name("google-group"),
-    other(
-        "google_group",
-        List,
-        "",
-        "Google groups (deprecated spelling)",
-    )
-    .file_only(),
+    other("google_group", List, "", "Google groups (deprecated spelling)").file_only(),
     other("google_admin_email", Str, "", "Google admin email"),
-    other(
-        "google_service_account_json",
-        Str,
-        "",
-        "Google service account JSON file",
-    ),
-    other(
-        "google_use_application_default_credentials",
-        Bool,
-        "false",
-        "Google application default credentials",
-    ),
-    other(
-        "google_target_principal",
-        Str,
-        "",
-        "Google target principal",
-    ),
-    other(
-        "google_admin_api_user_scope",
-        Str,
-        "",
-        "Google admin API user scope",
-    ),
-    other(
-        "google_use_organization_id",
-        Bool,
-        "false",
-        "Google organisation ID",
-    ),
+    other("google_service_account_json", Str, "", "Google service account JSON file"),
+    other("google_use_application_default_credentials", Bool, "false", "Google application default credentials"),
+    other("google_target_principal", Str, "", "Google target principal"),
+    other("google_admin_api_user_scope", Str, "", "Google admin API user scope"),
+    other("google_use_organization_id", Bool, "false", "Google organisation ID"),
 ];
 
 pub static AUTHORIZATION: &[OptionSpec] = &[
     o("email_domains", List, "", "Email domains allowed to log in; \"*\" allows any").flag_name("email-domain"),
     o("authenticated_emails_file", Str, "", "File of allowed emails, one per line"),
-    o("whitelist_domains", List, "", "Domains allowed as redirect targets after login and logout (.example.com for subdomains, host:port, host:*)").flag_name("whitelist-domain"),
-    o("skip_auth_routes", List, "", "Routes that need no login: METHOD=regex, METHOD!=regex, regex or !=regex").flag_name("skip-auth-route").planned(FORWARD_AUTH),
-    o("skip_auth_regex", List, "", "Deprecated: path regexes that need no login (use skip_auth_routes)").planned(FORWARD_AUTH),
-    o("skip_auth_preflight", Bool, "false", "Let OPTIONS requests through without login").planned(FORWARD_AUTH),
-    o("api_routes", List, "", "Path regexes answered with 401 JSON instead of the sign-in page").flag_name("api-route").planned(PROXY),
+    o(
+        "whitelist_domains",
+        List,
+        "",
+        "Domains allowed as redirect targets after login and logout (.example.com for subdomains, host:port, host:*)",
+    )
+    .flag_name("whitelist-domain"),
+    o("skip_auth_routes", List, "", "Routes that need no login: METHOD=regex, METHOD!=regex, regex or !=regex")
+        .flag_name("skip-auth-route"),
+    o("skip_auth_regex", List, "", "Deprecated: path regexes that need no login (use skip_auth_routes)"),
+    o("skip_auth_preflight", Bool, "false", "Let OPTIONS requests through without login"),
+    o("api_routes", List, "", "Path regexes answered with 401 JSON instead of the sign-in page").flag_name("api-route"),
     o("skip_provider_button", Bool, "false", "Go straight to the provider instead of showing the sign-in page"),
     o("skip_jwt_bearer_tokens", Bool, "false", "Accept verified ID tokens in Authorization: Bearer").planned(SECURITY),
     o("extra_jwt_issuers", List, "", "More bearer token issuers, as issuer=audience").planned(SECURITY),
@@ -495,8 +260,8 @@ pub static AUTHORIZATION: &[OptionSpec] = &[
     o("htpasswd_file", Str, "", "htpasswd file (bcrypt or {SHA}) for Basic auth and the sign-in form").planned(SECURITY),
     o("htpasswd_user_groups", List, "", "Groups given to htpasswd users").flag_name("htpasswd-user-group").planned(SECURITY),
     o("display_htpasswd_form", Bool, "true", "Show the htpasswd form on the sign-in page").planned(SECURITY),
-    o("trusted_ips", List, "", "Client IPs or CIDRs let through without login").flag_name("trusted-ip").planned(SECURITY),
-    o("force_json_errors", Bool, "false", "Answer unauthenticated requests with 401 JSON, never the sign-in page").planned(PROXY),
+    o("trusted_ips", List, "", "Client IPs or CIDRs let through without login").flag_name("trusted-ip"),
+    o("force_json_errors", Bool, "false", "Answer unauthenticated requests with 401 JSON, never the sign-in page"),
     o("encode_state", Bool, "false", "base64url-encode the OAuth state parameter"),
     o("allow_query_semicolons", Bool, "false", "Treat ; as a query separator").planned(PROXY),
 ];
@@ -512,9 +277,9 @@ pub static SERVER: &[OptionSpec] = &[
     o("metrics_secure_address", Str, "", "host:port for the HTTPS metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
     o("metrics_tls_cert_file", Str, "", "TLS certificate for the metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
     o("metrics_tls_key_file", Str, "", "TLS key for the metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
-    o("reverse_proxy", Bool, "false", "Honour X-Forwarded-* and the real-IP header from trusted_proxy_ips").planned(SECURITY),
-    o("trusted_proxy_ips", List, "127.0.0.0/8,::1", "Peers whose X-Forwarded-* headers are trusted (Gatehouse default: loopback only)").flag_name("trusted-proxy-ip").planned(SECURITY),
-    o("real_client_ip_header", Str, "X-Real-IP", "Header holding the client IP behind a proxy").planned(SECURITY),
+    o("reverse_proxy", Bool, "false", "Honour X-Forwarded-* and the real-IP header from trusted_proxy_ips"),
+    o("trusted_proxy_ips", List, "127.0.0.0/8,::1", "Peers whose X-Forwarded-* headers are trusted (Gatehouse default: loopback only)").flag_name("trusted-proxy-ip"),
+    o("real_client_ip_header", Str, "X-Real-IP", "Header holding the client IP behind a proxy"),
     o("redirect_url", Str, "", "The OAuth callback URL, e.g. https://app.example.com/oauth2/callback"),
     o("relative_redirect_url", Bool, "false", "Use a relative callback URL"),
     o("proxy_prefix", Str, "/oauth2", "Path prefix of Gatehouse's own endpoints"),
@@ -527,67 +292,30 @@ pub static SERVER: &[OptionSpec] = &[
 ];
 
 pub static UPSTREAMS: &[OptionSpec] = &[
-    o(
-        "upstreams",
-        List,
-        "",
-        "Upstream URLs: http(s)://host[:port][/path], file:///dir#/path/, static://CODE",
-    )
-    .flag_name("upstream")
-    .legacy(Legacy::Upstreams)
-    .planned(PROXY),
-    o(
-        "pass_host_header",
-        Bool,
-        "true",
-        "Pass the client's Host header to the upstream",
-    )
-    .legacy(Legacy::Upstreams)
-    .planned(PROXY),
-    o("proxy_websockets", Bool, "true", "Proxy WebSocket upgrades")
+    o("upstreams", List, "", "Upstream URLs: http(s)://host[:port][/path], file:///dir#/path/, static://CODE")
+        .flag_name("upstream")
         .legacy(Legacy::Upstreams)
         .planned(PROXY),
-    o(
-        "ssl_upstream_insecure_skip_verify",
-        Bool,
-        "false",
-        "Do not verify upstream TLS certificates",
-    )
-    .legacy(Legacy::Upstreams)
-    .planned(PROXY),
-    o(
-        "flush_interval",
-        Dur,
-        "1s",
-        "How often streamed responses are flushed",
-    )
-    .legacy(Legacy::Upstreams)
-    .planned(PROXY),
-    o(
-        "upstream_timeout",
-        Dur,
-        "30s",
-        "How long to wait for the upstream's response headers",
-    )
-    .legacy(Legacy::Upstreams)
-    .planned(PROXY),
-    o(
-        "disable_keep_alives",
-        Bool,
-        "false",
-        "Do not reuse upstream connections",
-    )
-    .legacy(Legacy::Upstreams)
-    .planned(PROXY),
+    o("pass_host_header", Bool, "true", "Pass the client's Host header to the upstream").legacy(Legacy::Upstreams).planned(PROXY),
+    o("proxy_websockets", Bool, "true", "Proxy WebSocket upgrades").legacy(Legacy::Upstreams).planned(PROXY),
+    o("ssl_upstream_insecure_skip_verify", Bool, "false", "Do not verify upstream TLS certificates")
+        .legacy(Legacy::Upstreams)
+        .planned(PROXY),
+    o("flush_interval", Dur, "1s", "How often streamed responses are flushed").legacy(Legacy::Upstreams).planned(PROXY),
+    o("upstream_timeout", Dur, "30s", "How long to wait for the upstream's response headers").legacy(Legacy::Upstreams).planned(PROXY),
+    o("disable_keep_alives", Bool, "false", "Do not reuse upstream connections").legacy(Legacy::Upstreams).planned(PROXY),
 ];
 
 pub static HEADERS_OPTS: &[OptionSpec] = &[
-    o("pass_basic_auth", Bool, "true", "Send X-Forwarded-User/-Email/-Groups (and Basic auth with basic_auth_password) upstream").legacy(Legacy::Headers),
-    o("pass_access_token", Bool, "false", "Send X-Forwarded-Access-Token upstream (and X-Auth-Request-Access-Token with set_xauthrequest)").legacy(Legacy::Headers),
+    o("pass_basic_auth", Bool, "true", "Send X-Forwarded-User/-Email/-Groups (and Basic auth with basic_auth_password) upstream")
+        .legacy(Legacy::Headers),
+    o("pass_access_token", Bool, "false", "Send X-Forwarded-Access-Token upstream (and X-Auth-Request-Access-Token with set_xauthrequest)")
+        .legacy(Legacy::Headers),
     o("pass_user_headers", Bool, "true", "Send X-Forwarded-User, -Email, -Groups, -Preferred-Username upstream").legacy(Legacy::Headers),
     o("pass_authorization_header", Bool, "false", "Send Authorization: Bearer <id_token> upstream").legacy(Legacy::Headers),
     o("set_basic_auth", Bool, "false", "Set Authorization: Basic on responses").legacy(Legacy::Headers),
-    o("set_xauthrequest", Bool, "false", "Set X-Auth-Request-User, -Email, -Groups, -Preferred-Username on responses").legacy(Legacy::Headers),
+    o("set_xauthrequest", Bool, "false", "Set X-Auth-Request-User, -Email, -Groups, -Preferred-Username on responses")
+        .legacy(Legacy::Headers),
     o("set_authorization_header", Bool, "false", "Set Authorization: Bearer <id_token> on responses").legacy(Legacy::Headers),
     o("prefer_email_to_user", Bool, "false", "Use the email as the user name in headers").legacy(Legacy::Headers),
     o("basic_auth_password", Str, "", "Password for the Basic auth header sent upstream").secret().legacy(Legacy::Headers),
@@ -596,292 +324,63 @@ pub static HEADERS_OPTS: &[OptionSpec] = &[
 
 pub static COOKIE: &[OptionSpec] = &[
     o("cookie_name", Str, "_oauth2_proxy", "Session cookie name"),
-    o(
-        "cookie_secret",
-        Str,
-        "",
-        "Seed for cookie encryption and signing: 16, 24 or 32 bytes (base64url allowed)",
-    )
-    .secret(),
-    o(
-        "cookie_secret_file",
-        Str,
-        "",
-        "File holding the cookie secret (used as is)",
-    ),
-    o(
-        "cookie_domains",
-        List,
-        "",
-        "Cookie domains; the longest one matching the request host wins",
-    )
-    .flag_name("cookie-domain"),
+    o("cookie_secret", Str, "", "Seed for cookie encryption and signing: 16, 24 or 32 bytes (base64url allowed)").secret(),
+    o("cookie_secret_file", Str, "", "File holding the cookie secret (used as is)"),
+    o("cookie_domains", List, "", "Cookie domains; the longest one matching the request host wins").flag_name("cookie-domain"),
     o("cookie_path", Str, "/", "Cookie path"),
-    o(
-        "cookie_expire",
-        Dur,
-        "168h",
-        "Session lifetime; 0 makes a browser-session cookie",
-    ),
-    o(
-        "cookie_refresh",
-        Dur,
-        "0",
-        "Refresh sessions older than this with the refresh token; 0 disables",
-    ),
-    o(
-        "cookie_secure",
-        Bool,
-        "true",
-        "Set the Secure attribute (cookies only over HTTPS)",
-    ),
-    o(
-        "cookie_httponly",
-        Bool,
-        "true",
-        "Set the HttpOnly attribute",
-    ),
-    o(
-        "cookie_samesite",
-        Str,
-        "",
-        "SameSite attribute: lax, strict, none or empty",
-    ),
-    o(
-        "cookie_csrf_per_request",
-        Bool,
-        "false",
-        "Use a CSRF cookie per login attempt (parallel logins)",
-    ),
-    o(
-        "cookie_csrf_per_request_limit",
-        Int,
-        "0",
-        "Most CSRF cookies kept with cookie_csrf_per_request (0: unlimited)",
-    ),
+    o("cookie_expire", Dur, "168h", "Session lifetime; 0 makes a browser-session cookie"),
+    o("cookie_refresh", Dur, "0", "Refresh sessions older than this with the refresh token; 0 disables"),
+    o("cookie_secure", Bool, "true", "Set the Secure attribute (cookies only over HTTPS)"),
+    o("cookie_httponly", Bool, "true", "Set the HttpOnly attribute"),
+    o("cookie_samesite", Str, "", "SameSite attribute: lax, strict, none or empty"),
+    o("cookie_csrf_per_request", Bool, "false", "Use a CSRF cookie per login attempt (parallel logins)"),
+    o("cookie_csrf_per_request_limit", Int, "0", "Most CSRF cookies kept with cookie_csrf_per_request (0: unlimited)"),
     o("cookie_csrf_expire", Dur, "15m", "CSRF cookie lifetime"),
-    o(
-        "cookie_csrf_samesite",
-        Str,
-        "",
-        "SameSite for the CSRF cookie (empty: as cookie_samesite)",
-    ),
+    o("cookie_csrf_samesite", Str, "", "SameSite for the CSRF cookie (empty: as cookie_samesite)"),
 ];
 
 pub static SESSION: &[OptionSpec] = &[
-    o(
-        "session_store_type",
-        Str,
-        "cookie",
-        "Where sessions live: cookie or redis",
-    )
-    .planned(REDIS),
-    o(
-        "session_cookie_minimal",
-        Bool,
-        "false",
-        "Keep no tokens in the session (no token headers, no refresh)",
-    ),
-    o(
-        "redis_connection_url",
-        Str,
-        "",
-        "redis[s]://[user:password@]host[:port][/db]",
-    )
-    .planned(REDIS),
+    o("session_store_type", Str, "cookie", "Where sessions live: cookie or redis").planned(REDIS),
+    o("session_cookie_minimal", Bool, "false", "Keep no tokens in the session (no token headers, no refresh)"),
+    o("redis_connection_url", Str, "", "redis[s]://[user:password@]host[:port][/db]").planned(REDIS),
     o("redis_username", Str, "", "Redis user (overrides the URL)").planned(REDIS),
-    o(
-        "redis_password",
-        Str,
-        "",
-        "Redis password (overrides the URL)",
-    )
-    .secret()
-    .planned(REDIS),
-    o(
-        "redis_use_sentinel",
-        Bool,
-        "false",
-        "Connect through Redis Sentinel",
-    )
-    .planned(REDIS),
-    o(
-        "redis_sentinel_master_name",
-        Str,
-        "",
-        "Sentinel master name",
-    )
-    .planned(REDIS),
-    o("redis_sentinel_password", Str, "", "Sentinel password")
-        .secret()
-        .planned(REDIS),
-    o(
-        "redis_sentinel_connection_urls",
-        List,
-        "",
-        "Sentinel addresses as redis:// URLs",
-    )
-    .planned(REDIS),
-    o(
-        "redis_use_cluster",
-        Bool,
-        "false",
-        "Connect to a Redis Cluster",
-    )
-    .planned(REDIS),
-    o(
-        "redis_cluster_connection_urls",
-        List,
-        "",
-        "Cluster node addresses as redis:// URLs",
-    )
-    .planned(REDIS),
-    o(
-        "redis_ca_path",
-        Str,
-        "",
-        "CA certificate for rediss:// (added to the system store)",
-    )
-    .planned(REDIS),
-    o(
-        "redis_insecure_skip_tls_verify",
-        Bool,
-        "false",
-        "Do not verify Redis TLS certificates",
-    )
-    .planned(REDIS),
-    o(
-        "redis_connection_idle_timeout",
-        Int,
-        "0",
-        "Seconds before an idle Redis connection is closed (0: never)",
-    )
-    .planned(REDIS),
+    o("redis_password", Str, "", "Redis password (overrides the URL)").secret().planned(REDIS),
+    o("redis_use_sentinel", Bool, "false", "Connect through Redis Sentinel").planned(REDIS),
+    o("redis_sentinel_master_name", Str, "", "Sentinel master name").planned(REDIS),
+    o("redis_sentinel_password", Str, "", "Sentinel password").secret().planned(REDIS),
+    o("redis_sentinel_connection_urls", List, "", "Sentinel addresses as redis:// URLs").planned(REDIS),
+    o("redis_use_cluster", Bool, "false", "Connect to a Redis Cluster").planned(REDIS),
+    o("redis_cluster_connection_urls", List, "", "Cluster node addresses as redis:// URLs").planned(REDIS),
+    o("redis_ca_path", Str, "", "CA certificate for rediss:// (added to the system store)").planned(REDIS),
+    o("redis_insecure_skip_tls_verify", Bool, "false", "Do not verify Redis TLS certificates").planned(REDIS),
+    o("redis_connection_idle_timeout", Int, "0", "Seconds before an idle Redis connection is closed (0: never)").planned(REDIS),
 ];
 
 pub static LOGGING: &[OptionSpec] = &[
     o("auth_logging", Bool, "true", "Log authentication events").planned(OPERATIONS),
-    o(
-        "auth_logging_format",
-        Str,
-        "",
-        "Template of auth log lines (oauth2-proxy syntax)",
-    )
-    .planned(OPERATIONS),
+    o("auth_logging_format", Str, "", "Template of auth log lines (oauth2-proxy syntax)").planned(OPERATIONS),
     o("request_logging", Bool, "true", "Log requests").planned(OPERATIONS),
-    o(
-        "request_logging_format",
-        Str,
-        "",
-        "Template of request log lines",
-    )
-    .planned(OPERATIONS),
+    o("request_logging_format", Str, "", "Template of request log lines").planned(OPERATIONS),
     o("standard_logging", Bool, "true", "Log standard messages").planned(OPERATIONS),
-    o(
-        "standard_logging_format",
-        Str,
-        "",
-        "Template of standard log lines",
-    )
-    .planned(OPERATIONS),
-    o(
-        "errors_to_info_log",
-        Bool,
-        "false",
-        "Send error lines to stdout instead of stderr",
-    )
-    .planned(OPERATIONS),
-    o("exclude_logging_paths", List, "", "Paths not to log")
-        .flag_name("exclude-logging-path")
-        .planned(OPERATIONS),
-    o(
-        "logging_local_time",
-        Bool,
-        "true",
-        "Log local time instead of UTC",
-    )
-    .planned(OPERATIONS),
-    o(
-        "silence_ping_logging",
-        Bool,
-        "false",
-        "Do not log ping and ready requests",
-    )
-    .planned(OPERATIONS),
-    o(
-        "request_id_header",
-        Str,
-        "X-Request-Id",
-        "Header carrying the request ID",
-    )
-    .planned(OPERATIONS),
-    o(
-        "logging_filename",
-        Str,
-        "",
-        "Write logs to this file instead of stdout",
-    )
-    .planned(OPERATIONS),
-    o(
-        "logging_max_size",
-        Int,
-        "100",
-        "Rotate the log file at this many megabytes",
-    )
-    .planned(OPERATIONS),
-    o(
-        "logging_max_age",
-        Int,
-        "7",
-        "Days to keep rotated log files",
-    )
-    .planned(OPERATIONS),
-    o(
-        "logging_max_backups",
-        Int,
-        "0",
-        "Rotated log files to keep (0: all)",
-    )
-    .planned(OPERATIONS),
-    o(
-        "logging_compress",
-        Bool,
-        "false",
-        "Compress rotated log files",
-    )
-    .planned(OPERATIONS),
+    o("standard_logging_format", Str, "", "Template of standard log lines").planned(OPERATIONS),
+    o("errors_to_info_log", Bool, "false", "Send error lines to stdout instead of stderr").planned(OPERATIONS),
+    o("exclude_logging_paths", List, "", "Paths not to log").flag_name("exclude-logging-path").planned(OPERATIONS),
+    o("logging_local_time", Bool, "true", "Log local time instead of UTC").planned(OPERATIONS),
+    o("silence_ping_logging", Bool, "false", "Do not log ping and ready requests").planned(OPERATIONS),
+    o("request_id_header", Str, "X-Request-Id", "Header carrying the request ID").planned(OPERATIONS),
+    o("logging_filename", Str, "", "Write logs to this file instead of stdout").planned(OPERATIONS),
+    o("logging_max_size", Int, "100", "Rotate the log file at this many megabytes").planned(OPERATIONS),
+    o("logging_max_age", Int, "7", "Days to keep rotated log files").planned(OPERATIONS),
+    o("logging_max_backups", Int, "0", "Rotated log files to keep (0: all)").planned(OPERATIONS),
+    o("logging_compress", Bool, "false", "Compress rotated log files").planned(OPERATIONS),
 ];
 
 pub static PAGES_OPTS: &[OptionSpec] = &[
-    o(
-        "custom_templates_dir",
-        Str,
-        "",
-        "Directory with sign_in.html and error.html overrides",
-    )
-    .planned(PAGES),
-    o(
-        "custom_sign_in_logo",
-        Str,
-        "",
-        "Logo on the sign-in page (path or URL; \"-\" hides it)",
-    )
-    .planned(PAGES),
-    o(
-        "banner",
-        Str,
-        "",
-        "Text above the sign-in button (\"-\" hides the default)",
-    )
-    .planned(PAGES),
+    o("custom_templates_dir", Str, "", "Directory with sign_in.html and error.html overrides").planned(PAGES),
+    o("custom_sign_in_logo", Str, "", "Logo on the sign-in page (path or URL; \"-\" hides it)").planned(PAGES),
+    o("banner", Str, "", "Text above the sign-in button (\"-\" hides the default)").planned(PAGES),
     o("footer", Str, "", "Footer text (\"-\" hides it)").planned(PAGES),
-    o(
-        "show_debug_on_error",
-        Bool,
-        "false",
-        "Show error details on error pages",
-    )
-    .planned(PAGES),
+    o("show_debug_on_error", Bool, "false", "Show error details on error pages").planned(PAGES),
 ];
 
 /// Every option, grouped by `--help` topic.
@@ -930,10 +429,7 @@ mod tests {
     fn list_options_use_oauth2_proxy_singular_flags() {
         assert_eq!(find("email_domains").unwrap().flag(), "email-domain");
         assert_eq!(find("upstreams").unwrap().flag(), "upstream");
-        assert_eq!(
-            find("upstreams").unwrap().env_var(),
-            "OAUTH2_PROXY_UPSTREAMS"
-        );
+        assert_eq!(find("upstreams").unwrap().env_var(), "OAUTH2_PROXY_UPSTREAMS");
         assert_eq!(find("cookie_secret").unwrap().flag(), "cookie-secret");
     }
 }

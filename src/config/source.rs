@@ -86,9 +86,7 @@ impl RawConfig {
 ///
 /// Returns `None` when the file is not TOML at all: every other check would only add noise.
 pub fn from_file_text(path: &Path, text: &str, errors: &mut ConfigErrors) -> Option<RawConfig> {
-    let file_err = |problem: String, fix: &str| {
-        ConfigError::new(path.display().to_string(), problem, fix.to_string())
-    };
+    let file_err = |problem: String, fix: &str| ConfigError::new(path.display().to_string(), problem, fix.to_string());
     let occurrences = scan_keys(text);
     let mut text = text.to_string();
     let mut lines_of: HashMap<String, usize> = HashMap::new();
@@ -100,11 +98,7 @@ pub fn from_file_text(path: &Path, text: &str, errors: &mut ConfigErrors) -> Opt
             errors.push(
                 ConfigError::new(
                     occ.key.clone(),
-                    format!(
-                        "set twice in {}: on line {first_line} and again on line {}",
-                        path.display(),
-                        occ.start
-                    ),
+                    format!("set twice in {}: on line {first_line} and again on line {}", path.display(), occ.start),
                     format!(
                         "keep only the one you mean and delete the other{}",
                         if spec.is_some_and(|s| s.key == "http_address") {
@@ -128,11 +122,7 @@ pub fn from_file_text(path: &Path, text: &str, errors: &mut ConfigErrors) -> Opt
             .enumerate()
             .map(|(i, line)| {
                 let n = i + 1;
-                if blank.iter().any(|(s, e)| (*s..=*e).contains(&n)) {
-                    ""
-                } else {
-                    line
-                }
+                if blank.iter().any(|(s, e)| (*s..=*e).contains(&n)) { "" } else { line }
             })
             .collect::<Vec<_>>()
             .join("\n");
@@ -153,10 +143,7 @@ pub fn from_file_text(path: &Path, text: &str, errors: &mut ConfigErrors) -> Opt
     let mut raw = RawConfig::default();
     for (key, value) in table {
         let line = lines_of.get(&key).copied().unwrap_or(0);
-        let origin = Origin::File {
-            path: path.to_path_buf(),
-            line,
-        };
+        let origin = Origin::File { path: path.to_path_buf(), line };
         match options::find(&key) {
             Some(spec) => raw.set(spec, from_toml(value), origin),
             None => errors.push(unknown_key(&key, origin)),
@@ -169,10 +156,7 @@ fn unknown_key(key: &str, origin: Origin) -> ConfigError {
     let fix = match suggest(key, options::all().map(|o| o.key)) {
         Some(s) => format!("did you mean `{s}`?"),
         None if matches!(key, "config" | "alpha_config" | "config_test" | "version") => {
-            format!(
-                "`{key}` is a command-line flag only (--{})",
-                key.replace('_', "-")
-            )
+            format!("`{key}` is a command-line flag only (--{})", key.replace('_', "-"))
         }
         None => "remove it; `gatehouse --help` lists every option".to_string(),
     };
@@ -226,19 +210,11 @@ fn scan_keys(text: &str) -> Vec<KeyOccurrence> {
             continue;
         };
         let key = trimmed[..eq].trim().trim_matches('"');
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             continue;
         }
         depth = bracket_delta(&trimmed[eq + 1..]).max(0);
-        found.push(KeyOccurrence {
-            key: key.to_string(),
-            start: n,
-            end: n,
-        });
+        found.push(KeyOccurrence { key: key.to_string(), start: n, end: n });
     }
     found
 }
@@ -282,12 +258,8 @@ pub fn from_env(env: &dyn Env, warnings: &mut Vec<String>) -> RawConfig {
         }
     }
     let known: Vec<String> = options::all().map(|o| o.env_var()).collect();
-    let mut names: Vec<String> = env
-        .vars()
-        .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| k.starts_with("OAUTH2_PROXY_") && !known.contains(k))
-        .collect();
+    let mut names: Vec<String> =
+        env.vars().into_iter().map(|(k, _)| k).filter(|k| k.starts_with("OAUTH2_PROXY_") && !known.contains(k)).collect();
     names.sort();
     for name in names {
         let key = name["OAUTH2_PROXY_".len()..].to_ascii_lowercase();
@@ -295,9 +267,7 @@ pub fn from_env(env: &dyn Env, warnings: &mut Vec<String>) -> RawConfig {
             Some(s) => format!("; did you mean OAUTH2_PROXY_{}?", s.to_ascii_uppercase()),
             None => String::new(),
         };
-        warnings.push(format!(
-            "environment variable {name} is not an option and is ignored{hint}"
-        ));
+        warnings.push(format!("environment variable {name} is not an option and is ignored{hint}"));
     }
     raw
 }
@@ -321,13 +291,7 @@ pub fn from_flags(flags: &[FlagValues]) -> RawConfig {
             continue;
         };
         let value = match spec.kind {
-            Kind::List => RawValue::List(
-                f.values
-                    .iter()
-                    .flat_map(|v| split_list(v))
-                    .map(RawValue::Str)
-                    .collect(),
-            ),
+            Kind::List => RawValue::List(f.values.iter().flat_map(|v| split_list(v)).map(RawValue::Str).collect()),
             _ => RawValue::Str(last.clone()),
         };
         raw.set(spec, value, Origin::Flag { flag: spec.flag() });
@@ -348,85 +312,47 @@ mod tests {
 
     #[test]
     fn file_values_remember_their_line() {
-        let (raw, errors) = load(
-            "# comment\nprovider = \"oidc\"\n\nemail_domains = [\n  \"a.com\",\n  \"b.com\",\n]\ncookie_secure = false\n",
-        );
+        let (raw, errors) =
+            load("# comment\nprovider = \"oidc\"\n\nemail_domains = [\n  \"a.com\",\n  \"b.com\",\n]\ncookie_secure = false\n");
         assert!(errors.is_empty(), "{errors}");
         let p = raw.get("provider").unwrap();
-        assert_eq!(
-            p.origin,
-            Origin::File {
-                path: "test.cfg".into(),
-                line: 2
-            }
-        );
-        assert_eq!(
-            raw.get("cookie_secure").unwrap().origin,
-            Origin::File {
-                path: "test.cfg".into(),
-                line: 8
-            }
-        );
+        assert_eq!(p.origin, Origin::File { path: "test.cfg".into(), line: 2 });
+        assert_eq!(raw.get("cookie_secure").unwrap().origin, Origin::File { path: "test.cfg".into(), line: 8 });
     }
 
     #[test]
     fn duplicate_keys_name_both_lines_and_keep_checking() {
-        let (raw, errors) = load(
-            "http_address = \"127.0.0.1:4180\"\nbogus_key = 1\nhttp_address = \"0.0.0.0:443\"\n",
-        );
+        let (raw, errors) = load("http_address = \"127.0.0.1:4180\"\nbogus_key = 1\nhttp_address = \"0.0.0.0:443\"\n");
         assert_eq!(errors.keys(), ["http_address", "bogus_key"]);
         let msg = errors.to_string();
         assert!(msg.contains("line 1") && msg.contains("line 3"), "{msg}");
-        assert_eq!(
-            raw.get("http_address").unwrap().value,
-            RawValue::Str("0.0.0.0:443".into())
-        );
+        assert_eq!(raw.get("http_address").unwrap().value, RawValue::Str("0.0.0.0:443".into()));
     }
 
     #[test]
     fn brackets_inside_strings_do_not_confuse_the_scanner() {
-        let (raw, errors) =
-            load("skip_auth_routes = [\"GET=^/api/[a-z]+$\"]\nprovider = \"oidc\"\n");
+        let (raw, errors) = load("skip_auth_routes = [\"GET=^/api/[a-z]+$\"]\nprovider = \"oidc\"\n");
         assert!(errors.is_empty(), "{errors}");
-        assert_eq!(
-            raw.get("provider").unwrap().origin,
-            Origin::File {
-                path: "test.cfg".into(),
-                line: 2
-            }
-        );
+        assert_eq!(raw.get("provider").unwrap().origin, Origin::File { path: "test.cfg".into(), line: 2 });
     }
 
     #[test]
     fn flags_split_lists_and_take_the_last_scalar() {
         let raw = from_flags(&[
-            FlagValues {
-                key: "email_domains",
-                values: vec!["a.com,b.com".into(), "c.com".into()],
-            },
-            FlagValues {
-                key: "provider",
-                values: vec!["google".into(), "oidc".into()],
-            },
+            FlagValues { key: "email_domains", values: vec!["a.com,b.com".into(), "c.com".into()] },
+            FlagValues { key: "provider", values: vec!["google".into(), "oidc".into()] },
         ]);
         let domains = &raw.get("email_domains").unwrap().value;
         assert_eq!(domains.display(), "[\"a.com\", \"b.com\", \"c.com\"]");
-        assert_eq!(
-            raw.get("provider").unwrap().value,
-            RawValue::Str("oidc".into())
-        );
+        assert_eq!(raw.get("provider").unwrap().value, RawValue::Str("oidc".into()));
     }
 
     #[test]
     fn misspelt_env_vars_warn_with_a_suggestion() {
-        let env: HashMap<String, String> =
-            [("OAUTH2_PROXY_EMAIL_DOMAIN".to_string(), "*".to_string())].into();
+        let env: HashMap<String, String> = [("OAUTH2_PROXY_EMAIL_DOMAIN".to_string(), "*".to_string())].into();
         let mut warnings = vec![];
         let raw = from_env(&env, &mut warnings);
         assert!(raw.get("email_domains").is_none());
-        assert!(
-            warnings[0].contains("OAUTH2_PROXY_EMAIL_DOMAINS"),
-            "{warnings:?}"
-        );
+        assert!(warnings[0].contains("OAUTH2_PROXY_EMAIL_DOMAINS"), "{warnings:?}");
     }
 }

@@ -57,8 +57,7 @@ impl Reader<'_> {
                 }
             }
         }
-        T::from_raw(&RawValue::Str(spec.default.to_string()))
-            .unwrap_or_else(|e| panic!("default of `{key}` does not parse: {e}"))
+        T::from_raw(&RawValue::Str(spec.default.to_string())).unwrap_or_else(|e| panic!("default of `{key}` does not parse: {e}"))
     }
 
     /// A string option; empty means unset.
@@ -94,16 +93,8 @@ impl Reader<'_> {
     }
 
     /// A problem with one entry of a list option: the entry is shown, not the whole list.
-    fn entry_error(
-        &mut self,
-        key: &str,
-        entry: &str,
-        problem: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
-        let e = ConfigError::new(key, problem, fix)
-            .value(format!("{entry:?}"))
-            .origin(self.origin(key));
+    fn entry_error(&mut self, key: &str, entry: &str, problem: impl Into<String>, fix: impl Into<String>) {
+        let e = ConfigError::new(key, problem, fix).value(format!("{entry:?}")).origin(self.origin(key));
         self.errors.push(e);
     }
 
@@ -112,11 +103,7 @@ impl Reader<'_> {
         match parse_http_url(&s) {
             Ok(u) => Some(u),
             Err(problem) => {
-                self.error(
-                    key,
-                    problem,
-                    "write a full URL such as https://idp.example.com/path",
-                );
+                self.error(key, problem, "write a full URL such as https://idp.example.com/path");
                 None
             }
         }
@@ -126,11 +113,7 @@ impl Reader<'_> {
         let s = self.string(key)?;
         let p = PathBuf::from(&s);
         if !p.is_file() {
-            self.error(
-                key,
-                "no such file",
-                "check the path; it is resolved relative to the working directory",
-            );
+            self.error(key, "no such file", "check the path; it is resolved relative to the working directory");
         }
         Some(p)
     }
@@ -141,12 +124,7 @@ impl Reader<'_> {
             .map(PathBuf::from)
             .inspect(|p| {
                 if !p.is_file() {
-                    self.entry_error(
-                        key,
-                        &p.display().to_string(),
-                        "no such file",
-                        "check the path",
-                    );
+                    self.entry_error(key, &p.display().to_string(), "no such file", "check the path");
                 }
             })
             .collect()
@@ -161,10 +139,7 @@ impl Reader<'_> {
                     self.entry_error(
                         key,
                         &r,
-                        format!(
-                            "is not a valid regular expression: {}",
-                            one_line(&e.to_string())
-                        ),
+                        format!("is not a valid regular expression: {}", one_line(&e.to_string())),
                         "fix the pattern (Rust/RE2 regex syntax)",
                     );
                     None
@@ -214,11 +189,7 @@ impl Reader<'_> {
         match parse_listen(&s) {
             Ok(a) => Some(a),
             Err(problem) => {
-                self.error(
-                    key,
-                    problem,
-                    "write host:port (\"127.0.0.1:4180\", \":4180\"), unix:///path or fd:N",
-                );
+                self.error(key, problem, "write host:port (\"127.0.0.1:4180\", \":4180\"), unix:///path or fd:N");
                 None
             }
         }
@@ -227,11 +198,7 @@ impl Reader<'_> {
     fn absolute_path(&mut self, key: &'static str) -> String {
         let v: String = self.get(key);
         if !v.starts_with('/') {
-            self.error(
-                key,
-                "must be a path starting with /",
-                format!("write \"/{}\"", v.trim_start_matches('/')),
-            );
+            self.error(key, "must be a path starting with /", format!("write \"/{}\"", v.trim_start_matches('/')));
         }
         v
     }
@@ -244,12 +211,7 @@ pub fn validate(
     alpha: Option<(&Path, &AlphaConfig)>,
     errors: &mut ConfigErrors,
 ) -> Option<(Config, Vec<NotImplemented>)> {
-    let mut r = Reader {
-        raw,
-        env,
-        errors,
-        used: HashSet::new(),
-    };
+    let mut r = Reader { raw, env, errors, used: HashSet::new() };
 
     if let Some((path, _)) = alpha {
         legacy_with_alpha(&mut r, path);
@@ -265,26 +227,14 @@ pub fn validate(
     cross_checks(&mut r, &session, &headers);
     let not_implemented = status_checks(&mut r);
     if cfg!(debug_assertions) {
-        let unread: Vec<&str> = options::all()
-            .map(|o| o.key)
-            .filter(|k| !r.used.contains(k))
-            .collect();
+        let unread: Vec<&str> = options::all().map(|o| o.key).filter(|k| !r.used.contains(k)).collect();
         assert!(unread.is_empty(), "validation never reads {unread:?}");
     }
 
     if !r.errors.is_empty() {
         return None;
     }
-    let config = Config {
-        server: server?,
-        oidc: oidc?,
-        session: session?,
-        authz,
-        headers,
-        proxy,
-        logging,
-        pages,
-    };
+    let config = Config { server: server?, oidc: oidc?, session: session?, authz, headers, proxy, logging, pages };
     Some((config, not_implemented))
 }
 
@@ -302,11 +252,7 @@ fn legacy_with_alpha(r: &mut Reader<'_>, alpha_path: &Path) {
         r.error(
             key,
             "cannot be combined with --alpha-config (oauth2-proxy refuses it too)",
-            format!(
-                "move it to `{}` in {}",
-                legacy.alpha_section(),
-                alpha_path.display()
-            ),
+            format!("move it to `{}` in {}", legacy.alpha_section(), alpha_path.display()),
         );
     }
 }
@@ -324,23 +270,16 @@ fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         "" | "TLS1.2" => TlsVersion::Tls12,
         "TLS1.3" => TlsVersion::Tls13,
         _ => {
-            r.error(
-                "tls_min_version",
-                "is not a TLS version",
-                "use \"TLS1.2\" or \"TLS1.3\"",
-            );
+            r.error("tls_min_version", "is not a TLS version", "use \"TLS1.2\" or \"TLS1.3\"");
             TlsVersion::Tls12
         }
     };
-    let tls =
-        tls_pair(r, "tls_cert_file", cert, "tls_key_file", key).map(|(cert_file, key_file)| {
-            TlsConfig {
-                cert_file,
-                key_file,
-                min_version,
-                cipher_suites,
-            }
-        });
+    let tls = tls_pair(r, "tls_cert_file", cert, "tls_key_file", key).map(|(cert_file, key_file)| TlsConfig {
+        cert_file,
+        key_file,
+        min_version,
+        cipher_suites,
+    });
     // With TLS, oauth2-proxy serves HTTPS only, on https_address. The tutorial's TLS snippet
     // sets http_address = "0.0.0.0:443" instead, so an explicit http_address is the HTTPS
     // address when https_address is left at its default.
@@ -354,14 +293,7 @@ fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let metrics_secure_address = r.listen("metrics_secure_address");
     let mcert = r.string("metrics_tls_cert_file");
     let mkey = r.string("metrics_tls_key_file");
-    let metrics_tls = tls_pair(
-        r,
-        "metrics_tls_cert_file",
-        mcert,
-        "metrics_tls_key_file",
-        mkey,
-    )
-    .map(|(c, k)| TlsConfig {
+    let metrics_tls = tls_pair(r, "metrics_tls_cert_file", mcert, "metrics_tls_key_file", mkey).map(|(c, k)| TlsConfig {
         cert_file: c,
         key_file: k,
         min_version: TlsVersion::Tls12,
@@ -387,24 +319,11 @@ fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let reverse_proxy = r.get("reverse_proxy");
     let trusted_proxy_ips = r.nets("trusted_proxy_ips");
     let real_client_ip_header: String = r.get("real_client_ip_header");
-    const REAL_IP_HEADERS: [&str; 5] = [
-        "X-Real-IP",
-        "X-Forwarded-For",
-        "X-ProxyUser-IP",
-        "X-Envoy-External-Address",
-        "CF-Connecting-IP",
-    ];
-    let real_client_ip_header = match REAL_IP_HEADERS
-        .iter()
-        .find(|h| h.eq_ignore_ascii_case(&real_client_ip_header))
-    {
+    const REAL_IP_HEADERS: [&str; 5] = ["X-Real-IP", "X-Forwarded-For", "X-ProxyUser-IP", "X-Envoy-External-Address", "CF-Connecting-IP"];
+    let real_client_ip_header = match REAL_IP_HEADERS.iter().find(|h| h.eq_ignore_ascii_case(&real_client_ip_header)) {
         Some(h) => h.to_string(),
         None => {
-            r.error(
-                "real_client_ip_header",
-                "is not a supported client-IP header",
-                format!("use one of {}", REAL_IP_HEADERS.join(", ")),
-            );
+            r.error("real_client_ip_header", "is not a supported client-IP header", format!("use one of {}", REAL_IP_HEADERS.join(", ")));
             real_client_ip_header
         }
     };
@@ -423,11 +342,7 @@ fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         ready_path,
         ping_user_agent,
         force_https,
-        trust: TrustConfig {
-            reverse_proxy,
-            trusted_proxy_ips,
-            real_client_ip_header,
-        },
+        trust: TrustConfig { reverse_proxy, trusted_proxy_ips, real_client_ip_header },
     })
 }
 
@@ -449,19 +364,11 @@ fn tls_pair(
             Some((c.into(), k.into()))
         }
         (Some(_), None) => {
-            r.error(
-                cert_key,
-                format!("is set but {key_key} is not"),
-                format!("set {key_key} to the private key file too"),
-            );
+            r.error(cert_key, format!("is set but {key_key} is not"), format!("set {key_key} to the private key file too"));
             None
         }
         (None, Some(_)) => {
-            r.error(
-                key_key,
-                format!("is set but {cert_key} is not"),
-                format!("set {cert_key} to the certificate file too"),
-            );
+            r.error(key_key, format!("is set but {cert_key} is not"), format!("set {cert_key} to the certificate file too"));
             None
         }
     }
@@ -494,11 +401,7 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         "oidc" => Some(ProviderKind::Oidc),
         "keycloak-oidc" => Some(ProviderKind::KeycloakOidc),
         p if OTHER_PROVIDERS.contains(&p) => {
-            let default = if r.is_set("provider") {
-                ""
-            } else {
-                " (oauth2-proxy's default)"
-            };
+            let default = if r.is_set("provider") { "" } else { " (oauth2-proxy's default)" };
             r.error(
                 "provider",
                 format!("provider \"{p}\"{default} is not supported: Gatehouse implements OpenID Connect"),
@@ -508,39 +411,28 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         }
         p => {
             let hint = suggest(p, ["oidc", "keycloak-oidc"]).unwrap_or("oidc");
-            r.error(
-                "provider",
-                "unknown provider",
-                format!("did you mean \"{hint}\"?"),
-            );
+            r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
             None
         }
     };
     let display_name: String = r.get("provider_display_name");
     let client_id = r.string("client_id");
     if client_id.is_none() {
-        r.error(
-            "client_id",
-            "is required",
-            "set client_id to the client ID registered at your identity provider",
-        );
+        r.error("client_id", "is required", "set client_id to the client ID registered at your identity provider");
     }
-    let client_secret = match (
-        r.string("client_secret"),
-        r.existing_file("client_secret_file"),
-    ) {
+    let client_secret = match (r.string("client_secret"), r.existing_file("client_secret_file")) {
         (Some(s), None) => Some(ClientSecret::Value(Secret::new(s))),
         (None, Some(f)) => Some(ClientSecret::File(f)),
         (Some(_), Some(_)) => {
-            r.error(
-                "client_secret_file",
-                "is set together with client_secret",
-                "keep only one of client_secret and client_secret_file",
-            );
+            r.error("client_secret_file", "is set together with client_secret", "keep only one of client_secret and client_secret_file");
             None
         }
         (None, None) => {
-            r.error("client_secret", "is required", "set client_secret (or client_secret_file) to the client secret from your identity provider");
+            r.error(
+                "client_secret",
+                "is required",
+                "set client_secret (or client_secret_file) to the client secret from your identity provider",
+            );
             None
         }
     };
@@ -554,22 +446,18 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     let profile_url = r.url("profile_url");
     let validate_url = r.url("validate_url");
     if kind.is_some() && issuer_url.is_none() && !r.is_set("oidc_issuer_url") && !skip_discovery {
-        r.error("oidc_issuer_url", "is required for the oidc provider", "set it to your provider's issuer, e.g. \"https://localhost:9443/oauth2/token\" for WSO2 Identity Server");
+        r.error(
+            "oidc_issuer_url",
+            "is required for the oidc provider",
+            "set it to your provider's issuer, e.g. \"https://localhost:9443/oauth2/token\" for WSO2 Identity Server",
+        );
     }
     if skip_discovery {
         if login_url.is_none() && !r.is_set("login_url") {
-            r.error(
-                "login_url",
-                "is required with skip_oidc_discovery",
-                "set it to the provider's authorization endpoint",
-            );
+            r.error("login_url", "is required with skip_oidc_discovery", "set it to the provider's authorization endpoint");
         }
         if redeem_url.is_none() && !r.is_set("redeem_url") {
-            r.error(
-                "redeem_url",
-                "is required with skip_oidc_discovery",
-                "set it to the provider's token endpoint",
-            );
+            r.error("redeem_url", "is required with skip_oidc_discovery", "set it to the provider's token endpoint");
         }
         if jwks_url.is_none() && public_key_files.is_empty() && !r.is_set("oidc_jwks_url") {
             r.error(
@@ -579,11 +467,7 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
             );
         }
         if jwks_url.is_some() && !public_key_files.is_empty() {
-            r.error(
-                "oidc_public_key_files",
-                "is set together with oidc_jwks_url",
-                "keep only one source of verification keys",
-            );
+            r.error("oidc_public_key_files", "is set together with oidc_jwks_url", "keep only one source of verification keys");
         }
     }
 
@@ -591,29 +475,23 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     let user_id_claim: String = r.get("user_id_claim");
     // oauth2-proxy: the deprecated user_id_claim takes over the email field when the email
     // claim is left at its default. The tutorial relies on this (user_id_claim = "username").
-    let email_claim = if email_claim_opt == "email" && user_id_claim != "email" {
-        user_id_claim
-    } else {
-        email_claim_opt
-    };
+    let email_claim = if email_claim_opt == "email" && user_id_claim != "email" { user_id_claim } else { email_claim_opt };
     let groups_claim: String = r.get("oidc_groups_claim");
     let audience_claims: Vec<String> = r.get("oidc_audience_claims");
     if audience_claims.is_empty() {
-        r.error(
-            "oidc_audience_claims",
-            "must name at least one claim",
-            "leave it unset for the default [\"aud\"]",
-        );
+        r.error("oidc_audience_claims", "must name at least one claim", "leave it unset for the default [\"aud\"]");
     }
     let extra_audiences = r.get("oidc_extra_audiences");
     let enabled_signing_algs: Vec<String> = r.get("oidc_enabled_signing_algs");
-    const ALGS: [&str; 11] = [
-        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "ES512",
-        "Ed25519",
-    ];
+    const ALGS: [&str; 11] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "ES512", "Ed25519"];
     for alg in &enabled_signing_algs {
         if !ALGS.contains(&alg.as_str()) {
-            r.entry_error("oidc_enabled_signing_algs", alg, "is not an accepted ID token signing algorithm", "use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA (HMAC and none are never accepted)");
+            r.entry_error(
+                "oidc_enabled_signing_algs",
+                alg,
+                "is not an accepted ID token signing algorithm",
+                "use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA (HMAC and none are never accepted)",
+            );
         }
     }
     let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
@@ -637,11 +515,7 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         Some("S256") => Some(PkceMethod::S256),
         Some("plain") => Some(PkceMethod::Plain),
         Some(_) => {
-            r.error(
-                pkce_key,
-                "is not a PKCE method",
-                "use \"S256\" (recommended) or \"plain\"",
-            );
+            r.error(pkce_key, "is not a PKCE method", "use \"S256\" (recommended) or \"plain\"");
             None
         }
     };
@@ -657,11 +531,7 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     if let Some(u) = &backend_logout_url
         && let Err(problem) = parse_http_url(&u.replace("{id_token}", "x"))
     {
-        r.error(
-            "backend_logout_url",
-            problem,
-            "write a full URL; {id_token} may appear in it",
-        );
+        r.error("backend_logout_url", problem, "write a full URL; {id_token} may appear in it");
     }
     let redirect_url = r.string("redirect_url");
     let relative_redirect_url = r.get("relative_redirect_url");
@@ -669,35 +539,21 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         && !u.starts_with('/')
         && let Err(problem) = parse_http_url(u)
     {
-        r.error(
-            "redirect_url",
-            problem,
-            "write the full callback URL, e.g. \"http://localhost:4180/oauth2/callback\"",
-        );
+        r.error("redirect_url", problem, "write the full callback URL, e.g. \"http://localhost:4180/oauth2/callback\"");
     }
     let encode_state = r.get("encode_state");
     let issuer_url_raw = r.string("oidc_issuer_url").unwrap_or_default();
     // Go programs (oauth2-proxy included) trust SSL_CERT_FILE instead of the system store;
     // Gatehouse trusts it too, and accepts a self-signed certificate in it as the exact
     // server certificate.
-    let ssl_cert_file = r
-        .env
-        .var("SSL_CERT_FILE")
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from);
+    let ssl_cert_file = r.env.var("SSL_CERT_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
     if let Some(f) = &ssl_cert_file
         && !f.is_file()
     {
         r.errors.push(
-            ConfigError::new(
-                "SSL_CERT_FILE",
-                "no such file",
-                "point SSL_CERT_FILE at a PEM file, or unset it",
-            )
-            .value(f.display().to_string())
-            .origin(Some(Origin::Env {
-                var: "SSL_CERT_FILE".into(),
-            })),
+            ConfigError::new("SSL_CERT_FILE", "no such file", "point SSL_CERT_FILE at a PEM file, or unset it")
+                .value(f.display().to_string())
+                .origin(Some(Origin::Env { var: "SSL_CERT_FILE".into() })),
         );
     }
 
@@ -778,11 +634,7 @@ fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
             Err(_) => None,
         },
         (Some(_), Some(_)) => {
-            r.error(
-                "cookie_secret_file",
-                "is set together with cookie_secret",
-                "keep only one of cookie_secret and cookie_secret_file",
-            );
+            r.error("cookie_secret_file", "is set together with cookie_secret", "keep only one of cookie_secret and cookie_secret_file");
             None
         }
         (None, None) => {
@@ -797,7 +649,10 @@ fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
         }
         let std_b64 = secret.iter().any(|b| *b == b'+' || *b == b'/');
         let trailing_nl = secret.ends_with(b"\n");
-        let problem = format!("must be 16, 24 or 32 bytes, or base64url of that many bytes; it is {} bytes and not valid base64url of 16, 24 or 32 bytes", secret.len());
+        let problem = format!(
+            "must be 16, 24 or 32 bytes, or base64url of that many bytes; it is {} bytes and not valid base64url of 16, 24 or 32 bytes",
+            secret.len()
+        );
         let fix = if std_b64 {
             format!("it looks like standard base64: replace + with - and / with _ (base64url), or {GENERATE_SECRET_FIX}")
         } else if trailing_nl && key == "cookie_secret_file" {
@@ -827,22 +682,18 @@ fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
     let csrf_per_request = r.get("cookie_csrf_per_request");
     let limit: i64 = r.get("cookie_csrf_per_request_limit");
     if limit < 0 {
-        r.error(
-            "cookie_csrf_per_request_limit",
-            "cannot be negative",
-            "use 0 for no limit, or a positive number",
-        );
+        r.error("cookie_csrf_per_request_limit", "cannot be negative", "use 0 for no limit, or a positive number");
     }
     let csrf_expire: Duration = r.get("cookie_csrf_expire");
     if csrf_expire.is_zero() {
-        r.error(
-            "cookie_csrf_expire",
-            "must be longer than zero",
-            "leave it unset for the default 15m",
-        );
+        r.error("cookie_csrf_expire", "must be longer than zero", "leave it unset for the default 15m");
     }
     if samesite == Some(SameSite::None) && !secure {
-        r.error("cookie_samesite", "\"none\" needs cookie_secure = true: browsers drop SameSite=None cookies without Secure", "set cookie_secure = true (and serve over HTTPS), or use \"lax\"");
+        r.error(
+            "cookie_samesite",
+            "\"none\" needs cookie_secure = true: browsers drop SameSite=None cookies without Secure",
+            "set cookie_secure = true (and serve over HTTPS), or use \"lax\"",
+        );
     }
 
     let store = redis_or_cookie(r);
@@ -873,8 +724,7 @@ fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
     })
 }
 
-const GENERATE_SECRET_FIX: &str =
-    "generate one with `gatehouse generate-secret` (32 random bytes, base64url)";
+const GENERATE_SECRET_FIX: &str = "generate one with `gatehouse generate-secret` (32 random bytes, base64url)";
 
 fn is_cookie_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -895,28 +745,16 @@ fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
     let insecure_skip_tls_verify = r.get("redis_insecure_skip_tls_verify");
     let idle: i64 = r.get("redis_connection_idle_timeout");
     if idle < 0 {
-        r.error(
-            "redis_connection_idle_timeout",
-            "cannot be negative",
-            "use 0 to keep idle connections, or a number of seconds",
-        );
+        r.error("redis_connection_idle_timeout", "cannot be negative", "use 0 to keep idle connections, or a number of seconds");
     }
     for (key, urls) in [
-        (
-            "redis_connection_url",
-            url.iter().cloned().collect::<Vec<_>>(),
-        ),
+        ("redis_connection_url", url.iter().cloned().collect::<Vec<_>>()),
         ("redis_sentinel_connection_urls", sentinel_urls.clone()),
         ("redis_cluster_connection_urls", cluster_urls.clone()),
     ] {
         for u in urls {
             if let Err(problem) = parse_redis_url(&u) {
-                r.entry_error(
-                    key,
-                    &redact_url(&u),
-                    problem,
-                    "write redis://[user:password@]host:port[/db] (rediss:// for TLS)",
-                );
+                r.entry_error(key, &redact_url(&u), problem, "write redis://[user:password@]host:port[/db] (rediss:// for TLS)");
             }
         }
     }
@@ -925,11 +763,7 @@ fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
         "redis" => {
             let topology = match (use_sentinel, use_cluster) {
                 (true, true) => {
-                    r.error(
-                        "redis_use_cluster",
-                        "cannot be combined with redis_use_sentinel",
-                        "choose Sentinel or Cluster",
-                    );
+                    r.error("redis_use_cluster", "cannot be combined with redis_use_sentinel", "choose Sentinel or Cluster");
                     None
                 }
                 (true, false) => {
@@ -947,11 +781,7 @@ fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
                             "list the sentinels as redis://host:26379 URLs",
                         );
                     }
-                    master.map(|m| RedisTopology::Sentinel {
-                        master_name: m,
-                        urls: sentinel_urls,
-                        password: sentinel_password,
-                    })
+                    master.map(|m| RedisTopology::Sentinel { master_name: m, urls: sentinel_urls, password: sentinel_password })
                 }
                 (false, true) => {
                     if cluster_urls.is_empty() {
@@ -985,11 +815,7 @@ fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
             }))
         }
         _ => {
-            r.error(
-                "session_store_type",
-                "is not a session store",
-                "use \"cookie\" (the default) or \"redis\"",
-            );
+            r.error("session_store_type", "is not a session store", "use \"cookie\" (the default) or \"redis\"");
             None
         }
     }
@@ -1001,9 +827,7 @@ fn parse_redis_url(u: &str) -> Result<(), String> {
         "redis" | "rediss" => {}
         "unix" | "redis+unix" => return Ok(()),
         s => {
-            return Err(format!(
-                "has scheme \"{s}\"; Redis URLs start with redis:// or rediss://"
-            ));
+            return Err(format!("has scheme \"{s}\"; Redis URLs start with redis:// or rediss://"));
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -1031,13 +855,15 @@ fn redact_url(u: &str) -> String {
 
 fn authz_config(r: &mut Reader<'_>) -> authz::Config {
     let mut email_domains: Vec<String> = r.get("email_domains");
-    email_domains
-        .iter_mut()
-        .for_each(|d| *d = d.to_ascii_lowercase());
+    email_domains.iter_mut().for_each(|d| *d = d.to_ascii_lowercase());
     let authenticated_emails_file = r.existing_file("authenticated_emails_file");
     let htpasswd_file = r.existing_file("htpasswd_file");
     if email_domains.is_empty() && authenticated_emails_file.is_none() && htpasswd_file.is_none() {
-        r.error("email_domains", "no users are allowed: set email_domains, authenticated_emails_file or htpasswd_file", "set email_domains = [\"*\"] to allow any user the provider authenticates, or list your domains");
+        r.error(
+            "email_domains",
+            "no users are allowed: set email_domains, authenticated_emails_file or htpasswd_file",
+            "set email_domains = [\"*\"] to allow any user the provider authenticates, or list your domains",
+        );
     }
     let mut allowed_groups: Vec<String> = r.get("allowed_groups");
     allowed_groups.retain(|g| !g.is_empty());
@@ -1047,12 +873,7 @@ fn authz_config(r: &mut Reader<'_>) -> authz::Config {
         .filter_map(|d| match check_whitelist_entry(&d) {
             Ok(()) => Some(d.to_ascii_lowercase()),
             Err(problem) => {
-                r.entry_error(
-                    "whitelist_domains",
-                    &d,
-                    problem,
-                    "write host, .example.com (subdomains), host:8080 or host:*",
-                );
+                r.entry_error("whitelist_domains", &d, problem, "write host, .example.com (subdomains), host:8080 or host:*");
                 None
             }
         })
@@ -1073,31 +894,16 @@ fn authz_config(r: &mut Reader<'_>) -> authz::Config {
             }
         })
         .collect();
-    skip_auth_routes.extend(
-        r.regexes("skip_auth_regex")
-            .into_iter()
-            .map(|regex| RouteRule {
-                method: None,
-                negate: false,
-                regex,
-            }),
-    );
+    skip_auth_routes.extend(r.regexes("skip_auth_regex").into_iter().map(|regex| RouteRule { method: None, negate: false, regex }));
     let api_routes = r.regexes("api_routes");
     let trusted_ips = r.nets("trusted_ips");
     let issuers: Vec<String> = r.get("extra_jwt_issuers");
     let extra_jwt_issuers = issuers
         .into_iter()
         .filter_map(|entry| match entry.split_once('=') {
-            Some((iss, aud)) if !aud.is_empty() && parse_http_url(iss).is_ok() => {
-                Some((iss.to_string(), aud.to_string()))
-            }
+            Some((iss, aud)) if !aud.is_empty() && parse_http_url(iss).is_ok() => Some((iss.to_string(), aud.to_string())),
             _ => {
-                r.entry_error(
-                    "extra_jwt_issuers",
-                    &entry,
-                    "is not issuer=audience",
-                    "write \"https://issuer.example.com=my-audience\"",
-                );
+                r.entry_error("extra_jwt_issuers", &entry, "is not issuer=audience", "write \"https://issuer.example.com=my-audience\"");
                 None
             }
         })
@@ -1130,11 +936,7 @@ pub fn parse_route(route: &str) -> Result<RouteRule, String> {
                 Some(h) => (h, true),
                 None => (&route[..i], false),
             };
-            let method = if head.is_empty() {
-                None
-            } else {
-                Some(head.to_ascii_uppercase())
-            };
+            let method = if head.is_empty() { None } else { Some(head.to_ascii_uppercase()) };
             (method, negate, &route[i + 1..])
         }
     };
@@ -1143,33 +945,17 @@ pub fn parse_route(route: &str) -> Result<RouteRule, String> {
     {
         return Err(format!("\"{m}\" is not an HTTP method"));
     }
-    let regex = Regex::new(pattern).map_err(|e| {
-        format!(
-            "has an invalid regular expression: {}",
-            one_line(&e.to_string())
-        )
-    })?;
-    Ok(RouteRule {
-        method,
-        negate,
-        regex,
-    })
+    let regex = Regex::new(pattern).map_err(|e| format!("has an invalid regular expression: {}", one_line(&e.to_string())))?;
+    Ok(RouteRule { method, negate, regex })
 }
 
 fn check_whitelist_entry(entry: &str) -> Result<(), String> {
-    let host = entry
-        .strip_prefix("*.")
-        .or_else(|| entry.strip_prefix('.'))
-        .unwrap_or(entry);
+    let host = entry.strip_prefix("*.").or_else(|| entry.strip_prefix('.')).unwrap_or(entry);
     let (host, port) = match host.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, Some(p)),
         _ => (host, None),
     };
-    if host.is_empty()
-        || host.contains('/')
-        || host.contains('@')
-        || host.chars().any(char::is_whitespace)
-    {
+    if host.is_empty() || host.contains('/') || host.contains('@') || host.chars().any(char::is_whitespace) {
         return Err("is not a domain".into());
     }
     match port {
@@ -1195,21 +981,11 @@ fn headers_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> identity::
         skip_auth_strip_headers: r.get("skip_auth_strip_headers"),
     };
     match alpha {
-        Some(a) if a.inject_request_headers.is_some() || a.inject_response_headers.is_some() => {
-            identity::Config {
-                request: alpha_headers(
-                    r,
-                    "injectRequestHeaders",
-                    a.inject_request_headers.as_deref().unwrap_or_default(),
-                ),
-                response: alpha_headers(
-                    r,
-                    "injectResponseHeaders",
-                    a.inject_response_headers.as_deref().unwrap_or_default(),
-                ),
-                prefer_email_to_user: false,
-            }
-        }
+        Some(a) if a.inject_request_headers.is_some() || a.inject_response_headers.is_some() => identity::Config {
+            request: alpha_headers(r, "injectRequestHeaders", a.inject_request_headers.as_deref().unwrap_or_default()),
+            response: alpha_headers(r, "injectResponseHeaders", a.inject_response_headers.as_deref().unwrap_or_default()),
+            prefer_email_to_user: false,
+        },
         // With alpha config but no header sections, oauth2-proxy injects nothing.
         Some(_) => identity::Config::default(),
         None => legacy.into_config(),
@@ -1220,29 +996,14 @@ fn alpha_headers(r: &mut Reader<'_>, section: &str, headers: &[alpha::Header]) -
     let mut rules = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         let at = format!("{section}[{i}]");
-        if h.name.is_empty()
-            || !h
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            r.errors.push(ConfigError::new(
-                format!("{at}.name"),
-                "is not a header name",
-                "use letters, digits and -",
-            ));
+        if h.name.is_empty() || !h.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            r.errors.push(ConfigError::new(format!("{at}.name"), "is not a header name", "use letters, digits and -"));
             continue;
         }
         let mut values = Vec::new();
         for (j, v) in h.values.iter().enumerate() {
             let at = format!("{at}.values[{j}]");
-            let secret = secret_source(
-                r,
-                &at,
-                v.value.as_deref(),
-                v.from_env.as_deref(),
-                v.from_file.as_deref(),
-            );
+            let secret = secret_source(r, &at, v.value.as_deref(), v.from_env.as_deref(), v.from_file.as_deref());
             match (&v.claim, secret) {
                 (Some(c), None) => {
                     let password = v.basic_auth_password.as_ref().and_then(|s| {
@@ -1268,11 +1029,7 @@ fn alpha_headers(r: &mut Reader<'_>, section: &str, headers: &[alpha::Header]) -
                 )),
             }
         }
-        rules.push(HeaderRule {
-            name: h.name.clone(),
-            preserve_request_value: h.preserve_request_value,
-            values,
-        });
+        rules.push(HeaderRule { name: h.name.clone(), preserve_request_value: h.preserve_request_value, values });
     }
     rules
 }
@@ -1290,11 +1047,7 @@ fn secret_source(
         (Some(v), None, None) => match base64::engine::general_purpose::STANDARD.decode(v) {
             Ok(bytes) => Some(Secret::new(String::from_utf8_lossy(&bytes).into_owned())),
             Err(_) => {
-                r.errors.push(ConfigError::new(
-                    format!("{at}.value"),
-                    "is not base64",
-                    "secret values are base64-encoded in alpha config",
-                ));
+                r.errors.push(ConfigError::new(format!("{at}.value"), "is not base64", "secret values are base64-encoded in alpha config"));
                 None
             }
         },
@@ -1312,20 +1065,12 @@ fn secret_source(
         (None, None, Some(file)) => match std::fs::read_to_string(file) {
             Ok(v) => Some(Secret::new(v)),
             Err(e) => {
-                r.errors.push(ConfigError::new(
-                    format!("{at}.fromFile"),
-                    format!("cannot be read: {e}"),
-                    "check the path",
-                ));
+                r.errors.push(ConfigError::new(format!("{at}.fromFile"), format!("cannot be read: {e}"), "check the path"));
                 None
             }
         },
         _ => {
-            r.errors.push(ConfigError::new(
-                at,
-                "sets more than one of value, fromEnv and fromFile",
-                "keep one",
-            ));
+            r.errors.push(ConfigError::new(at, "sets more than one of value, fromEnv and fromFile", "keep one"));
             None
         }
     }
@@ -1369,7 +1114,12 @@ fn proxy_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> proxy::Confi
                         disable_keep_alives,
                     })
                 }
-                Err(problem) => r.entry_error("upstreams", &s, problem, "write http(s)://host[:port][/path], file:///dir#/path/, static://202 or unix:///socket"),
+                Err(problem) => r.entry_error(
+                    "upstreams",
+                    &s,
+                    problem,
+                    "write http(s)://host[:port][/path], file:///dir#/path/, static://202 or unix:///socket",
+                ),
             }
         }
     }
@@ -1384,19 +1134,10 @@ fn proxy_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> proxy::Confi
                 "give every upstream a distinct path (the path part of the URL is the route)",
             );
         } else if !ids.insert(u.id.clone()) {
-            r.entry_error(
-                "upstreams",
-                &u.id,
-                "the same upstream ID appears twice",
-                "give every upstream a unique ID",
-            );
+            r.entry_error("upstreams", &u.id, "the same upstream ID appears twice", "give every upstream a unique ID");
         }
     }
-    proxy::Config {
-        upstreams,
-        proxy_raw_path,
-        allow_query_semicolons,
-    }
+    proxy::Config { upstreams, proxy_raw_path, allow_query_semicolons }
 }
 
 /// oauth2-proxy's legacy conversion: the URL's path is both the ID and the route.
@@ -1412,11 +1153,7 @@ fn legacy_upstream(s: &str) -> Result<(String, String, Target), String> {
         }
         "file" => {
             let dir = PathBuf::from(url.path());
-            let mount = url
-                .fragment()
-                .filter(|f| !f.is_empty())
-                .unwrap_or(url.path())
-                .to_string();
+            let mount = url.fragment().filter(|f| !f.is_empty()).unwrap_or(url.path()).to_string();
             if !mount.starts_with('/') {
                 return Err("mount path (after #) must start with /".into());
             }
@@ -1424,21 +1161,12 @@ fn legacy_upstream(s: &str) -> Result<(String, String, Target), String> {
         }
         "static" => {
             let code = url.host_str().unwrap_or("");
-            let code: u16 = code
-                .parse()
-                .ok()
-                .filter(|c| (100..=599).contains(c))
-                .ok_or_else(|| format!("\"{code}\" is not an HTTP status code"))?;
+            let code: u16 =
+                code.parse().ok().filter(|c| (100..=599).contains(c)).ok_or_else(|| format!("\"{code}\" is not an HTTP status code"))?;
             Ok((s.to_string(), "/".to_string(), Target::Static(code)))
         }
-        "unix" => Ok((
-            "/".to_string(),
-            "/".to_string(),
-            Target::Unix(PathBuf::from(url.path())),
-        )),
-        other => Err(format!(
-            "has scheme \"{other}\"; use http, https, file, static or unix"
-        )),
+        "unix" => Ok(("/".to_string(), "/".to_string(), Target::Unix(PathBuf::from(url.path())))),
+        other => Err(format!("has scheme \"{other}\"; use http, https, file, static or unix")),
     }
 }
 
@@ -1446,19 +1174,14 @@ fn alpha_upstream(r: &mut Reader<'_>, i: usize, u: &alpha::Upstream) -> Option<U
     let at = format!("upstreamConfig.upstreams[{i}]");
     let mut ok = true;
     let mut fail = |field: &str, problem: String, fix: &str| {
-        r.errors
-            .push(ConfigError::new(format!("{at}.{field}"), problem, fix));
+        r.errors.push(ConfigError::new(format!("{at}.{field}"), problem, fix));
         ok = false;
     };
     if u.id.is_empty() {
         fail("id", "is required".into(), "give the upstream a unique id");
     }
     if !u.path.starts_with('/') && !u.path.starts_with('^') {
-        fail(
-            "path",
-            format!("{:?} must start with / (or ^ for a regex)", u.path),
-            "write the route, e.g. /app/",
-        );
+        fail("path", format!("{:?} must start with / (or ^ for a regex)", u.path), "write the route, e.g. /app/");
     }
     let target = if u.r#static {
         Target::Static(u.static_code.unwrap_or(200))
@@ -1480,11 +1203,7 @@ fn alpha_upstream(r: &mut Reader<'_>, i: usize, u: &alpha::Upstream) -> Option<U
     let mut dur = |field: &str, v: &Option<String>, default: Duration| match v {
         None => default,
         Some(s) => duration::parse(s).unwrap_or_else(|problem| {
-            r.errors.push(ConfigError::new(
-                format!("{at}.{field}"),
-                problem,
-                "write a duration such as \"30s\"",
-            ));
+            r.errors.push(ConfigError::new(format!("{at}.{field}"), problem, "write a duration such as \"30s\""));
             ok = false;
             default
         }),
@@ -1536,11 +1255,7 @@ fn pages_config(r: &mut Reader<'_>) -> PagesConfig {
     if let Some(d) = &dir
         && !d.is_dir()
     {
-        r.error(
-            "custom_templates_dir",
-            "no such directory",
-            "check the path",
-        );
+        r.error("custom_templates_dir", "no such directory", "check the path");
     }
     PagesConfig {
         provider_display_name: r.get("provider_display_name"),
@@ -1562,17 +1277,13 @@ fn cross_checks(r: &mut Reader<'_>, session: &Option<session::Config>, headers: 
             .iter()
             .chain(&headers.response)
             .flat_map(|h| &h.values)
-            .any(|v| {
-                matches!(
-                    v,
-                    HeaderValueSource::Claim {
-                        claim: Claim::AccessToken | Claim::IdToken | Claim::RefreshToken,
-                        ..
-                    }
-                )
-            });
+            .any(|v| matches!(v, HeaderValueSource::Claim { claim: Claim::AccessToken | Claim::IdToken | Claim::RefreshToken, .. }));
         if needs_tokens {
-            r.error("session_cookie_minimal", "keeps no tokens, but a header needs one (pass_access_token, pass_authorization_header or set_authorization_header)", "turn off session_cookie_minimal or the token headers");
+            r.error(
+                "session_cookie_minimal",
+                "keeps no tokens, but a header needs one (pass_access_token, pass_authorization_header or set_authorization_header)",
+                "turn off session_cookie_minimal or the token headers",
+            );
         }
         if !s.cookie.refresh.is_zero() {
             r.error(
@@ -1587,17 +1298,9 @@ fn cross_checks(r: &mut Reader<'_>, session: &Option<session::Config>, headers: 
 /// Refuses options Gatehouse does not support, and lists options it will not honour yet.
 fn status_checks(r: &mut Reader<'_>) -> Vec<NotImplemented> {
     // An unsupported option's only use is this check.
-    r.used.extend(
-        options::all()
-            .filter(|o| matches!(o.status, Status::Unsupported(_)))
-            .map(|o| o.key),
-    );
+    r.used.extend(options::all().filter(|o| matches!(o.status, Status::Unsupported(_))).map(|o| o.key));
     let mut planned = Vec::new();
-    let set: Vec<(&'static str, RawValue, Origin)> = r
-        .raw
-        .iter()
-        .map(|(k, s)| (k, s.value.clone(), s.origin.clone()))
-        .collect();
+    let set: Vec<(&'static str, RawValue, Origin)> = r.raw.iter().map(|(k, s)| (k, s.value.clone(), s.origin.clone())).collect();
     for (key, value, origin) in set {
         let spec = spec(key);
         if spec.status == Status::Ready || same_as_default(spec, &value) {
@@ -1605,11 +1308,7 @@ fn status_checks(r: &mut Reader<'_>) -> Vec<NotImplemented> {
         }
         match spec.status {
             Status::Unsupported(why) => r.error(key, "is not supported by Gatehouse", why),
-            Status::Planned(feature) => planned.push(NotImplemented {
-                key,
-                feature,
-                origin,
-            }),
+            Status::Planned(feature) => planned.push(NotImplemented { key, feature, origin }),
             Status::Ready => {}
         }
     }
@@ -1636,10 +1335,7 @@ fn same_as_default(spec: &OptionSpec, value: &RawValue) -> bool {
 fn parse_http_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| format!("is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "has scheme \"{}\"; only http and https are allowed",
-            url.scheme()
-        ));
+        return Err(format!("has scheme \"{}\"; only http and https are allowed", url.scheme()));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("has no host".into());
@@ -1657,43 +1353,25 @@ fn parse_listen(s: &str) -> Result<ListenAddr, String> {
         return Ok(ListenAddr::Unix(PathBuf::from(path)));
     }
     if let Some(n) = lower.strip_prefix("fd:") {
-        return n
-            .parse()
-            .map(ListenAddr::Fd)
-            .map_err(|_| "fd: must be followed by a number".into());
+        return n.parse().map(ListenAddr::Fd).map_err(|_| "fd: must be followed by a number".into());
     }
-    let hostport = if lower.starts_with("http://") {
-        &s[7..]
-    } else {
-        s
-    };
+    let hostport = if lower.starts_with("http://") { &s[7..] } else { s };
     if hostport.contains("://") {
         return Err("has a scheme other than http:// (use tls_cert_file for HTTPS)".into());
     }
     let (host, port) = hostport.rsplit_once(':').ok_or("has no port")?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("\"{port}\" is not a port number"))?;
+    let port: u16 = port.parse().map_err(|_| format!("\"{port}\" is not a port number"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.contains('/') {
         return Err("has a path; write only host:port".into());
     }
-    Ok(ListenAddr::Tcp {
-        host: host.to_string(),
-        port,
-    })
+    Ok(ListenAddr::Tcp { host: host.to_string(), port })
 }
 
 fn parse_net(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }

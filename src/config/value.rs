@@ -79,8 +79,7 @@ pub trait OptionType: Sized {
 impl OptionType for String {
     const KIND: Kind = Kind::Str;
     fn from_raw(raw: &RawValue) -> Result<Self, String> {
-        raw.scalar_string()
-            .ok_or_else(|| format!("expected {}, got a {}", Kind::Str.describe(), shape(raw)))
+        raw.scalar_string().ok_or_else(|| format!("expected {}, got a {}", Kind::Str.describe(), shape(raw)))
     }
 }
 
@@ -96,11 +95,7 @@ impl OptionType for bool {
                 "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
                 _ => Err(format!("expected {}", Kind::Bool.describe())),
             },
-            other => Err(format!(
-                "expected {}, got a {}",
-                Kind::Bool.describe(),
-                shape(other)
-            )),
+            other => Err(format!("expected {}, got a {}", Kind::Bool.describe(), shape(other))),
         }
     }
 }
@@ -112,15 +107,8 @@ impl OptionType for i64 {
             RawValue::Int(i) => Ok(*i),
             RawValue::Bool(b) => Ok(i64::from(*b)),
             RawValue::Float(f) if f.fract() == 0.0 => Ok(*f as i64),
-            RawValue::Str(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| format!("expected {}", Kind::Int.describe())),
-            other => Err(format!(
-                "expected {}, got a {}",
-                Kind::Int.describe(),
-                shape(other)
-            )),
+            RawValue::Str(s) => s.trim().parse().map_err(|_| format!("expected {}", Kind::Int.describe())),
+            other => Err(format!("expected {}, got a {}", Kind::Int.describe(), shape(other))),
         }
     }
 }
@@ -133,14 +121,8 @@ impl OptionType for Duration {
             RawValue::Int(0) => Ok(Duration::ZERO),
             // viper would read a bare number as nanoseconds, which is never what was meant
             // (`cookie_expire = 3600` would be 3.6 microseconds), so Gatehouse asks for a unit.
-            RawValue::Int(i) => Err(format!(
-                "a bare number is ambiguous for a duration; write it with a unit, e.g. \"{i}s\""
-            )),
-            other => Err(format!(
-                "expected {}, got a {}",
-                Kind::Dur.describe(),
-                shape(other)
-            )),
+            RawValue::Int(i) => Err(format!("a bare number is ambiguous for a duration; write it with a unit, e.g. \"{i}s\"")),
+            other => Err(format!("expected {}, got a {}", Kind::Dur.describe(), shape(other))),
         }
     }
 }
@@ -151,20 +133,12 @@ impl OptionType for Vec<String> {
         match raw {
             RawValue::List(items) => items
                 .iter()
-                .map(|item| {
-                    item.scalar_string().ok_or_else(|| {
-                        format!("every list entry must be a string, got a {}", shape(item))
-                    })
-                })
+                .map(|item| item.scalar_string().ok_or_else(|| format!("every list entry must be a string, got a {}", shape(item))))
                 .collect(),
             // A single string is a comma-separated list, as viper's decode hook splits it.
             other => match other.scalar_string() {
                 Some(s) => Ok(split_list(&s)),
-                None => Err(format!(
-                    "expected {}, got a {}",
-                    Kind::List.describe(),
-                    shape(other)
-                )),
+                None => Err(format!("expected {}, got a {}", Kind::List.describe(), shape(other))),
             },
         }
     }
@@ -172,11 +146,7 @@ impl OptionType for Vec<String> {
 
 /// Splits `a,b, c` into `["a", "b", "c"]`, dropping empty entries.
 pub fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
 }
 
 fn shape(raw: &RawValue) -> &'static str {
@@ -208,14 +178,8 @@ mod tests {
 
     #[test]
     fn lists_from_strings_and_arrays() {
-        assert_eq!(
-            Vec::<String>::from_raw(&s("a.com,b.com")).unwrap(),
-            ["a.com", "b.com"]
-        );
-        assert_eq!(
-            Vec::<String>::from_raw(&s("")).unwrap(),
-            Vec::<String>::new()
-        );
+        assert_eq!(Vec::<String>::from_raw(&s("a.com,b.com")).unwrap(), ["a.com", "b.com"]);
+        assert_eq!(Vec::<String>::from_raw(&s("")).unwrap(), Vec::<String>::new());
         let arr = RawValue::List(vec![s("*"), RawValue::Int(5)]);
         assert_eq!(Vec::<String>::from_raw(&arr).unwrap(), ["*", "5"]);
     }
@@ -224,11 +188,7 @@ mod tests {
     fn durations_need_units() {
         assert_eq!(Duration::from_raw(&s("15m")), Ok(Duration::from_secs(900)));
         assert_eq!(Duration::from_raw(&RawValue::Int(0)), Ok(Duration::ZERO));
-        assert!(
-            Duration::from_raw(&RawValue::Int(3600))
-                .unwrap_err()
-                .contains("\"3600s\"")
-        );
+        assert!(Duration::from_raw(&RawValue::Int(3600)).unwrap_err().contains("\"3600s\""));
     }
 
     #[test]

@@ -3,7 +3,5 @@
 use actix_web::{HttpResponse, http::header::ContentType};
 
 pub async fn ping() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::plaintext())
-        .body("OK")
+    HttpResponse::Ok().content_type(ContentType::plaintext()).body("OK")
 }

@@ -17,24 +17,12 @@ use crate::session::{self, LoginState, SessionState, SessionStore};
 /// `no-cache` headers for every `/oauth2/*` answer except `/oauth2/auth` (oauth2-proxy's set).
 pub fn no_cache(res: &mut HttpResponse) {
     let h = res.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
-    );
-    h.insert(
-        header::EXPIRES,
-        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"),
-    );
-    h.insert(
-        header::HeaderName::from_static("x-accel-expires"),
-        HeaderValue::from_static("0"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"));
+    h.insert(header::EXPIRES, HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"));
+    h.insert(header::HeaderName::from_static("x-accel-expires"), HeaderValue::from_static("0"));
 }
 
-pub fn add_cookies(
-    res: &mut HttpResponse,
-    cookies: impl IntoIterator<Item = actix_web::cookie::Cookie<'static>>,
-) {
+pub fn add_cookies(res: &mut HttpResponse, cookies: impl IntoIterator<Item = actix_web::cookie::Cookie<'static>>) {
     for c in cookies {
         // Cookie values are base64url and attributes are ours: always a valid header value.
         if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
@@ -45,29 +33,28 @@ pub fn add_cookies(
 
 /// oauth2-proxy's plain-text 401.
 pub fn unauthorized() -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .content_type("text/plain; charset=utf-8")
-        .body("Unauthorized\n")
+    HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("Unauthorized\n")
 }
 
 fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .finish()
+    HttpResponse::Found().insert_header((header::LOCATION, location)).finish()
 }
 
 /// Where to send the browser after login: `rd`, then `X-Auth-Request-Redirect`, each only if
 /// it passes redirect validation; otherwise `/`.
+///
+/// A target inside Gatehouse's own prefix becomes `/`: nginx sends the original URI as
+/// `X-Auth-Request-Redirect` on every `/oauth2/` request, and "back to `/oauth2/sign_out`"
+/// would loop.
 pub fn app_redirect(state: &State, req: &HttpRequest, pairs: &[(String, String)]) -> String {
-    [
-        param(pairs, "rd"),
-        request::header(req, "X-Auth-Request-Redirect"),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|rd| authz::is_valid_redirect(rd, &state.authz.whitelist_domains))
-    .unwrap_or("/")
-    .to_string()
+    let own = format!("{}/", state.proxy_prefix);
+    [param(pairs, "rd"), request::header(req, "X-Auth-Request-Redirect")]
+        .into_iter()
+        .flatten()
+        .find(|rd| authz::is_valid_redirect(rd, &state.authz.whitelist_domains))
+        .map(|rd| if rd.starts_with(&own) { "/" } else { rd })
+        .unwrap_or("/")
+        .to_string()
 }
 
 /// The callback URL sent to the provider: `redirect_url` when absolute (or when relative URLs
@@ -83,11 +70,7 @@ fn callback_url(state: &State, req: &HttpRequest) -> String {
             if cfg.relative_redirect_url {
                 return path;
             }
-            let scheme = if state.cookie.secure || req.app_config().secure() {
-                "https"
-            } else {
-                "http"
-            };
+            let scheme = if state.cookie.secure || req.app_config().secure() { "https" } else { "http" };
             format!("{scheme}://{}{path}", request::host(req))
         }
     }
@@ -99,30 +82,27 @@ pub async fn sign_in(state: web::Data<State>, req: HttpRequest) -> Result<HttpRe
     }
     let pairs = request::query(&req, &[]).unwrap_or_default();
     let rd = app_redirect(&state, &req, &pairs);
-    let name = if state.pages.provider_display_name.is_empty() {
-        "OpenID Connect".to_string()
-    } else {
-        state.pages.provider_display_name.clone()
-    };
-    let mut res = HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(pages::sign_in_page(&state.path("start"), &rd, &name));
+    let name =
+        if state.pages.provider_display_name.is_empty() { "OpenID Connect".to_string() } else { state.pages.provider_display_name.clone() };
+    let mut res = HttpResponse::Ok().content_type("text/html; charset=utf-8").body(pages::sign_in_page(&state.path("start"), &rd, &name));
     // A new login must not inherit an old session (session fixation, GHSA-f24x).
-    let clear = state
-        .store
-        .clear(&request::cookies(&req), &request::host(&req))
-        .await
-        .unwrap_or_default();
+    let clear = state.store.clear(&request::cookies(&req), &request::host(&req)).await.unwrap_or_default();
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)
 }
 
 pub async fn start(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let endpoints = state.provider.endpoints()?;
-    let cfg = state.provider.config();
     let pairs = request::query(&req, &[]).unwrap_or_default();
     let rd = app_redirect(&state, &req, &pairs);
+    begin(&state, &req, &rd)
+}
+
+/// Starts a login that returns to `rd` (already validated): 302 to the provider, with the
+/// CSRF cookie holding the login state.
+pub fn begin(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse, HttpError> {
+    let endpoints = state.provider.endpoints()?;
+    let cfg = state.provider.config();
 
     let csrf = flow::random_b64(32);
     let nonce = flow::random_b64(32);
@@ -139,39 +119,16 @@ pub async fn start(state: web::Data<State>, req: HttpRequest) -> Result<HttpResp
         oauth_state = URL_SAFE_NO_PAD.encode(oauth_state);
     }
     let nonce_hash = (!cfg.skip_nonce).then(|| flow::hash_b64(&nonce));
-    let url = flow::authorize_url(
-        &endpoints,
-        cfg,
-        &callback_url(&state, &req),
-        &oauth_state,
-        nonce_hash.as_deref(),
-        challenge.as_deref(),
-    );
+    let url = flow::authorize_url(&endpoints, cfg, &callback_url(state, req), &oauth_state, nonce_hash.as_deref(), challenge.as_deref());
 
-    let login = LoginState {
-        csrf,
-        nonce,
-        code_verifier: verifier,
-        created_at: session::now(),
-    };
+    let login = LoginState { csrf, nonce, code_verifier: verifier, created_at: session::now() };
     let mut res = redirect(url.as_str());
-    add_cookies(
-        &mut res,
-        state.csrf.set(
-            &login,
-            &state_hash,
-            &request::host(&req),
-            &request::cookies(&req),
-        ),
-    );
+    add_cookies(&mut res, state.csrf.set(&login, &state_hash, &request::host(req), &request::cookies(req)));
     no_cache(&mut res);
     Ok(res)
 }
 
-pub async fn callback(
-    state: web::Data<State>,
-    req: HttpRequest,
-) -> Result<HttpResponse, HttpError> {
+pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let pairs = request::query(&req, &["state", "code", "error", "iss"]).map_err(|name| {
         HttpError::bad_request(if name == "state" || name == "code" {
             "The login response was malformed. Please sign in again."
@@ -187,52 +144,30 @@ pub async fn callback(
     }
     let cfg = state.provider.config();
     let raw_state = param(&pairs, "state").ok_or_else(|| {
-        HttpError::forbidden(
-            "The login response was not for this browser. Please sign in again.",
-            "callback without state",
-        )
+        HttpError::forbidden("The login response was not for this browser. Please sign in again.", "callback without state")
     })?;
     let decoded;
     let oauth_state = if cfg.encode_state {
-        decoded = URL_SAFE_NO_PAD
-            .decode(raw_state)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .unwrap_or_default();
+        decoded = URL_SAFE_NO_PAD.decode(raw_state).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
         decoded.as_str()
     } else {
         raw_state
     };
     let (state_hash, rd) = oauth_state.split_once(':').ok_or_else(|| {
-        HttpError::forbidden(
-            "The login response was not for this browser. Please sign in again.",
-            "callback state has no ':'",
-        )
+        HttpError::forbidden("The login response was not for this browser. Please sign in again.", "callback state has no ':'")
     })?;
     let cookies = request::cookies(&req);
     let host = request::host(&req);
-    let login = state.csrf.read(&cookies, state_hash).map_err(|e| {
-        HttpError::forbidden(
-            "Unable to find a valid CSRF token for this login. Please sign in again.",
-            e.to_string(),
-        )
-    })?;
-    if !constant_time_eq(
-        flow::hash_b64(&login.csrf).as_bytes(),
-        state_hash.as_bytes(),
-    ) {
-        return Err(HttpError::forbidden(
-            "CSRF token mismatch. Please sign in again.",
-            "callback state does not match the CSRF cookie",
-        ));
+    let login = state
+        .csrf
+        .read(&cookies, state_hash)
+        .map_err(|e| HttpError::forbidden("Unable to find a valid CSRF token for this login. Please sign in again.", e.to_string()))?;
+    if !constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
+        return Err(HttpError::forbidden("CSRF token mismatch. Please sign in again.", "callback state does not match the CSRF cookie"));
     }
     let code = param(&pairs, "code")
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            HttpError::bad_request(
-                "The login response had no authorization code. Please sign in again.",
-            )
-        })?;
+        .ok_or_else(|| HttpError::bad_request("The login response had no authorization code. Please sign in again."))?;
     if let (Some(iss), Ok(endpoints)) = (param(&pairs, "iss"), state.provider.endpoints())
         && !cfg.skip_issuer_verification
         && iss != endpoints.issuer
@@ -244,22 +179,10 @@ pub async fn callback(
         ));
     }
 
-    let tokens = state
-        .provider
-        .redeem(
-            code,
-            &callback_url(&state, &req),
-            login.code_verifier.as_deref(),
-        )
-        .await?;
+    let tokens = state.provider.redeem(code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
     let identity = state.provider.identity(&tokens, nonce.as_deref()).await?;
-    if let Err(denied) = authz::authorize(
-        &state.authz,
-        &state.allowed_emails,
-        &identity.email,
-        &identity.groups,
-    ) {
+    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails, &identity.email, &identity.groups) {
         return Err(HttpError::forbidden(
             "You signed in, but this account is not allowed here. Ask your administrator for access.",
             format!("login of {} refused: {denied}", identity.user),
@@ -273,32 +196,16 @@ pub async fn callback(
         groups: identity.groups,
         preferred_username: identity.preferred_username,
         access_token: (!state.store_minimal()).then(|| tokens.access_token.clone()),
-        id_token: if state.store_minimal() {
-            None
-        } else {
-            tokens.id_token.clone()
-        },
-        refresh_token: if state.store_minimal() {
-            None
-        } else {
-            tokens.refresh_token.clone()
-        },
+        id_token: if state.store_minimal() { None } else { tokens.id_token.clone() },
+        refresh_token: if state.store_minimal() { None } else { tokens.refresh_token.clone() },
         created_at: now,
         expires_on: tokens.expires_in.map(|s| now + s),
         nonce,
     };
-    let session_cookies = state
-        .store
-        .save(&cookies, &host, &new_session)
-        .await
-        .map_err(|e| HttpError::internal(e.to_string()))?;
+    let session_cookies = state.store.save(&cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 
-    let target = if authz::is_valid_redirect(rd, &state.authz.whitelist_domains) {
-        rd
-    } else {
-        "/"
-    };
+    let target = if authz::is_valid_redirect(rd, &state.authz.whitelist_domains) { rd } else { "/" };
     let mut res = redirect(target);
     add_cookies(&mut res, session_cookies);
     add_cookies(&mut res, [state.csrf.clear(state_hash, &host)]);

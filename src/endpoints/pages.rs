@@ -33,11 +33,7 @@ fn page(title: &str, body: &str) -> String {
 
 /// The sign-in page: one button that starts the login, returning to `rd` afterwards.
 pub fn sign_in_page(start_path: &str, rd: &str, provider_name: &str) -> String {
-    let name = if provider_name.is_empty() {
-        "OpenID Connect"
-    } else {
-        provider_name
-    };
+    let name = if provider_name.is_empty() { "OpenID Connect" } else { provider_name };
     page(
         "Sign in",
         &format!(
@@ -52,15 +48,7 @@ pub fn sign_in_page(start_path: &str, rd: &str, provider_name: &str) -> String {
 /// An error page: the status, what happened, what to do.
 pub fn error_page(status: StatusCode, message: &str) -> String {
     let title = status.canonical_reason().unwrap_or("Error");
-    page(
-        title,
-        &format!(
-            "<h1>{}</h1><p>{}</p><p class=\"code\">{}</p>",
-            escape(title),
-            escape(message),
-            status.as_u16()
-        ),
-    )
+    page(title, &format!("<h1>{}</h1><p>{}</p><p class=\"code\">{}</p>", escape(title), escape(message), status.as_u16()))
 }
 
 #[cfg(test)]
@@ -69,11 +57,7 @@ mod tests {
 
     #[test]
     fn values_are_escaped() {
-        let p = sign_in_page(
-            "/oauth2/start",
-            "/x\"><script>alert(1)</script>",
-            "<b>IdP</b>",
-        );
+        let p = sign_in_page("/oauth2/start", "/x\"><script>alert(1)</script>", "<b>IdP</b>");
         assert!(!p.contains("<script>"));
         assert!(p.contains("&lt;b&gt;IdP&lt;/b&gt;"));
     }

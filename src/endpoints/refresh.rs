@@ -47,19 +47,12 @@ impl Refreshes {
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
             flights.retain(|_, (started, _)| started.elapsed() < KEEP_OUTCOME);
-            flights
-                .entry(key)
-                .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())))
-                .1
-                .clone()
+            flights.entry(key).or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new()))).1.clone()
         };
         let outcome = flight.get_or_init(refresh).await.clone();
         if matches!(outcome, Outcome::Keep) {
             // A passing failure should be retried by the next request, not remembered.
-            self.flights
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|_, (_, f)| !Arc::ptr_eq(f, &flight));
+            self.flights.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, f)| !Arc::ptr_eq(f, &flight));
         }
         outcome
     }

@@ -24,24 +24,13 @@ pub struct Current {
 }
 
 fn store_error(e: StoreError) -> HttpError {
-    HttpError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Sessions are unavailable right now. Please try again in a moment.",
-        e.to_string(),
-    )
+    HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Sessions are unavailable right now. Please try again in a moment.", e.to_string())
 }
 
 /// No session, and every session cookie the request carried deleted.
 async fn ended(state: &State, cookies: &RequestCookies, host: &str) -> Result<Current, HttpError> {
-    let set_cookies = state
-        .store
-        .clear(cookies, host)
-        .await
-        .map_err(store_error)?;
-    Ok(Current {
-        session: None,
-        set_cookies,
-    })
+    let set_cookies = state.store.clear(cookies, host).await.map_err(store_error)?;
+    Ok(Current { session: None, set_cookies })
 }
 
 pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
@@ -49,10 +38,7 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
     let host = request::host(req);
     let mut session = match state.store.load(&cookies).await.map_err(store_error)? {
         Loaded::None => {
-            return Ok(Current {
-                session: None,
-                set_cookies: vec![],
-            });
+            return Ok(Current { session: None, set_cookies: vec![] });
         }
         Loaded::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
@@ -76,33 +62,18 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
                 }
                 session.created_at = now;
                 session.expires_on = tokens.expires_in.map(|s| now + s);
-                set_cookies = state
-                    .store
-                    .save(&cookies, &host, &session)
-                    .await
-                    .map_err(store_error)?;
+                set_cookies = state.store.save(&cookies, &host, &session).await.map_err(store_error)?;
             }
             Outcome::EndSession => return ended(state, &cookies, &host).await,
             Outcome::Keep => {}
         }
     }
 
-    if let Err(denied) = authz::authorize(
-        &state.authz,
-        &state.allowed_emails,
-        &session.email,
-        &session.groups,
-    ) {
-        log::info!(
-            "session of {} no longer authorized ({denied}); clearing it",
-            session.user
-        );
+    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails, &session.email, &session.groups) {
+        log::info!("session of {} no longer authorized ({denied}); clearing it", session.user);
         return ended(state, &cookies, &host).await;
     }
-    Ok(Current {
-        session: Some(session),
-        set_cookies,
-    })
+    Ok(Current { session: Some(session), set_cookies })
 }
 
 async fn refresh(state: &State, refresh_token: &str, nonce: Option<String>) -> Outcome {

@@ -21,14 +21,8 @@ pub async fn sign_out(
         pairs.extend(form.into_inner());
     }
     let rd = app_redirect(&state, &req, &pairs);
-    let current = session::current(&state, &req)
-        .await
-        .ok()
-        .and_then(|c| c.session);
-    let id_token = current
-        .as_ref()
-        .and_then(|s| s.id_token.clone())
-        .unwrap_or_default();
+    let current = session::current(&state, &req).await.ok().and_then(|c| c.session);
+    let id_token = current.as_ref().and_then(|s| s.id_token.clone()).unwrap_or_default();
     let encoded: String = url::form_urlencoded::byte_serialize(id_token.as_bytes()).collect();
     let target = rd.replace("{id_token}", &encoded);
 
@@ -37,17 +31,11 @@ pub async fn sign_out(
     }
 
     let cookies = request::cookies(&req);
-    let clear = state
-        .store
-        .clear(&cookies, &request::host(&req))
-        .await
-        .map_err(|e| HttpError::internal(e.to_string()))?;
+    let clear = state.store.clear(&cookies, &request::host(&req)).await.map_err(|e| HttpError::internal(e.to_string()))?;
     if let Some(s) = &current {
         log::info!("sign-out: {}", s.user);
     }
-    let mut res = HttpResponse::Found()
-        .insert_header((header::LOCATION, target))
-        .finish();
+    let mut res = HttpResponse::Found().insert_header((header::LOCATION, target)).finish();
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)

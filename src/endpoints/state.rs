@@ -23,6 +23,8 @@ pub struct State {
     pub headers: identity::Config,
     pub pages: PagesConfig,
     pub proxy_prefix: String,
+    /// Which peers' forwarded headers are believed.
+    pub trust: crate::server::TrustConfig,
     pub refreshes: Refreshes,
     pub minimal: bool,
 }

@@ -18,26 +18,15 @@ struct UserInfo<'a> {
     preferred_username: &'a str,
 }
 
-pub async fn userinfo(
-    state: web::Data<State>,
-    req: HttpRequest,
-) -> Result<HttpResponse, HttpError> {
+pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let current = session::current(&state, &req).await?;
     let mut res = match &current.session {
         None => unauthorized(),
         Some(s) => {
-            let body = UserInfo {
-                user: &s.user,
-                email: &s.email,
-                groups: &s.groups,
-                preferred_username: &s.preferred_username,
-            };
-            let mut json =
-                serde_json::to_string(&body).map_err(|e| HttpError::internal(e.to_string()))?;
+            let body = UserInfo { user: &s.user, email: &s.email, groups: &s.groups, preferred_username: &s.preferred_username };
+            let mut json = serde_json::to_string(&body).map_err(|e| HttpError::internal(e.to_string()))?;
             json.push('\n');
-            HttpResponse::Ok()
-                .content_type("application/json")
-                .body(json)
+            HttpResponse::Ok().content_type("application/json").body(json)
         }
     };
     add_cookies(&mut res, current.set_cookies);

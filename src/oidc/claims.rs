@@ -52,21 +52,15 @@ pub fn identity(
     groups_claim: &str,
     allow_unverified_email: bool,
 ) -> Result<Identity, ClaimsError> {
-    let get =
-        |path: &str| lookup(id_claims, path).or_else(|| userinfo.and_then(|u| lookup(u, path)));
-    let user = id_claims
-        .get("sub")
-        .and_then(as_text)
-        .filter(|s| !s.is_empty())
-        .ok_or(ClaimsError::NoSubject)?;
+    let get = |path: &str| lookup(id_claims, path).or_else(|| userinfo.and_then(|u| lookup(u, path)));
+    let user = id_claims.get("sub").and_then(as_text).filter(|s| !s.is_empty()).ok_or(ClaimsError::NoSubject)?;
     let email = get(email_claim).and_then(as_text).unwrap_or_default();
     if email.is_empty() {
         return Err(ClaimsError::NoEmail(email_claim.to_string()));
     }
     if email_claim == "email" && !allow_unverified_email {
         let verified = get("email_verified");
-        let unverified = matches!(verified, Some(Value::Bool(false)))
-            || matches!(verified, Some(Value::String(s)) if s == "false");
+        let unverified = matches!(verified, Some(Value::Bool(false))) || matches!(verified, Some(Value::String(s)) if s == "false");
         if unverified {
             return Err(ClaimsError::Unverified);
         }
@@ -76,15 +70,8 @@ pub fn identity(
         Some(other) => as_text(other).into_iter().collect(),
         None => Vec::new(),
     };
-    let preferred_username = get("preferred_username")
-        .and_then(as_text)
-        .unwrap_or_default();
-    Ok(Identity {
-        user,
-        email,
-        groups,
-        preferred_username,
-    })
+    let preferred_username = get("preferred_username").and_then(as_text).unwrap_or_default();
+    Ok(Identity { user, email, groups, preferred_username })
 }
 
 #[cfg(test)]
@@ -107,10 +94,7 @@ mod tests {
     #[test]
     fn unverified_email_refused_unless_allowed() {
         let c = map(json!({"sub": "u1", "email": "a@x", "email_verified": false}));
-        assert_eq!(
-            identity(&c, None, "email", "groups", false),
-            Err(ClaimsError::Unverified)
-        );
+        assert_eq!(identity(&c, None, "email", "groups", false), Err(ClaimsError::Unverified));
         assert!(identity(&c, None, "email", "groups", true).is_ok());
     }
 

@@ -20,21 +20,14 @@ pub fn random_b64(n: usize) -> String {
 
 /// base64url(SHA-256(value)), the form state and nonce take on the wire.
 pub fn hash_b64(value: &str) -> String {
-    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        value.as_bytes(),
-    ))
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes()))
 }
 
 /// A PKCE verifier (96 random bytes, as oauth2-proxy) and its challenge.
 pub fn pkce(method: PkceMethod) -> (String, String) {
     let verifier = random_b64(96);
     let challenge = match method {
-        PkceMethod::S256 => {
-            PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()))
-                .as_str()
-                .to_string()
-        }
+        PkceMethod::S256 => PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone())).as_str().to_string(),
         PkceMethod::Plain => verifier.clone(),
     };
     (verifier, challenge)
@@ -59,9 +52,7 @@ pub fn authorize_url(
     ];
     match &cfg.prompt {
         Some(p) => params.push(("prompt", p.clone())),
-        None if !cfg.approval_prompt.is_empty() => {
-            params.push(("approval_prompt", cfg.approval_prompt.clone()))
-        }
+        None if !cfg.approval_prompt.is_empty() => params.push(("approval_prompt", cfg.approval_prompt.clone())),
         None => {}
     }
     if let Some(acr) = &cfg.acr_values {
@@ -84,10 +75,7 @@ pub fn authorize_url(
         params.push(("nonce", n.to_string()));
     }
     let mut url = endpoints.authorization.clone();
-    let mut all: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let mut all: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     all.extend(params.into_iter().map(|(k, v)| (k.to_string(), v)));
     all.sort_by(|a, b| a.0.cmp(&b.0));
     url.query_pairs_mut().clear().extend_pairs(all);

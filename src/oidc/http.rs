@@ -43,50 +43,28 @@ impl Http {
     }
 
     fn client(&self) -> Client {
-        let connector = Connector::new()
-            .rustls_0_23(self.tls.clone())
-            .timeout(self.timeout);
-        Client::builder()
-            .connector(connector)
-            .disable_redirects()
-            .timeout(self.timeout)
-            .finish()
+        let connector = Connector::new().rustls_0_23(self.tls.clone()).timeout(self.timeout);
+        Client::builder().connector(connector).disable_redirects().timeout(self.timeout).finish()
     }
 
     pub async fn get(&self, url: &Url, bearer: Option<&str>) -> Result<Response, Error> {
-        let mut req = self
-            .client()
-            .get(url.as_str())
-            .insert_header((header::ACCEPT, "application/json"));
+        let mut req = self.client().get(url.as_str()).insert_header((header::ACCEPT, "application/json"));
         if let Some(token) = bearer {
             req = req.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| Error::Unreachable(format!("GET {}: {e}", without_query(url))))?;
+        let res = req.send().await.map_err(|e| Error::Unreachable(format!("GET {}: {e}", without_query(url))))?;
         read(res, url).await
     }
 
-    pub async fn post_form(
-        &self,
-        url: &Url,
-        form: &[(&str, &str)],
-        auth: ClientAuth<'_>,
-    ) -> Result<Response, Error> {
+    pub async fn post_form(&self, url: &Url, form: &[(&str, &str)], auth: ClientAuth<'_>) -> Result<Response, Error> {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
-        let mut req = self
-            .client()
-            .post(url.as_str())
-            .insert_header((header::ACCEPT, "application/json"));
+        let mut req = self.client().post(url.as_str()).insert_header((header::ACCEPT, "application/json"));
         match auth {
             ClientAuth::Basic { id, secret } => {
                 // RFC 6749 2.3.1: both parts are form-encoded before base64.
                 let user = url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>();
-                let pass =
-                    url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
-                let creds =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                let pass = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
+                let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
                 req = req.insert_header((header::AUTHORIZATION, format!("Basic {creds}")));
             }
             ClientAuth::Post { id, secret } => {
@@ -94,10 +72,7 @@ impl Http {
                 fields.push(("client_secret", secret));
             }
         }
-        let res = req
-            .send_form(&fields)
-            .await
-            .map_err(|e| Error::Unreachable(format!("POST {}: {e}", without_query(url))))?;
+        let res = req.send_form(&fields).await.map_err(|e| Error::Unreachable(format!("POST {}: {e}", without_query(url))))?;
         read(res, url).await
     }
 }
@@ -107,22 +82,9 @@ where
     S: futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
 {
     let status = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = res
-        .body()
-        .limit(BODY_LIMIT)
-        .await
-        .map_err(|e| Error::Unreachable(format!("reading {}: {e}", without_query(url))))?;
-    Ok(Response {
-        status,
-        content_type,
-        body,
-    })
+    let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = res.body().limit(BODY_LIMIT).await.map_err(|e| Error::Unreachable(format!("reading {}: {e}", without_query(url))))?;
+    Ok(Response { status, content_type, body })
 }
 
 /// A URL for logs: no query string (it may carry codes or tokens).

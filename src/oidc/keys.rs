@@ -74,13 +74,10 @@ impl KeyCache {
 async fn fetch_jwks(http: &Http, url: &Url) -> Result<Vec<Key>, Error> {
     let res = http.get(url, None).await?;
     if res.status != 200 {
-        return Err(Error::BadResponse(format!(
-            "the JWKS URL answered {}",
-            res.status
-        )));
+        return Err(Error::BadResponse(format!("the JWKS URL answered {}", res.status)));
     }
-    let set: JwkSet = serde_json::from_slice(&res.body)
-        .map_err(|e| Error::BadResponse(format!("the JWKS is not a JSON Web Key Set: {e}")))?;
+    let set: JwkSet =
+        serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("the JWKS is not a JSON Web Key Set: {e}")))?;
     let keys: Vec<Key> = set
         .keys
         .iter()
@@ -94,17 +91,11 @@ async fn fetch_jwks(http: &Http, url: &Url) -> Result<Vec<Key>, Error> {
                 _ => return None,
             };
             let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some(Key {
-                kid: jwk.common.key_id.clone(),
-                family,
-                key,
-            })
+            Some(Key { kid: jwk.common.key_id.clone(), family, key })
         })
         .collect();
     if keys.is_empty() {
-        return Err(Error::BadResponse(
-            "the JWKS holds no usable signing key".into(),
-        ));
+        return Err(Error::BadResponse("the JWKS holds no usable signing key".into()));
     }
     Ok(keys)
 }
@@ -113,23 +104,13 @@ fn read_pems(files: &[PathBuf]) -> Result<Vec<Key>, Error> {
     files
         .iter()
         .map(|f| {
-            let pem = std::fs::read(f)
-                .map_err(|e| Error::Internal(format!("cannot read {}: {e}", f.display())))?;
+            let pem = std::fs::read(f).map_err(|e| Error::Internal(format!("cannot read {}: {e}", f.display())))?;
             let (family, key) = DecodingKey::from_rsa_pem(&pem)
                 .map(|k| (AlgorithmFamily::Rsa, k))
                 .or_else(|_| DecodingKey::from_ec_pem(&pem).map(|k| (AlgorithmFamily::Ec, k)))
                 .or_else(|_| DecodingKey::from_ed_pem(&pem).map(|k| (AlgorithmFamily::Ed, k)))
-                .map_err(|_| {
-                    Error::Internal(format!(
-                        "{} is not an RSA, EC or Ed25519 public key in PEM",
-                        f.display()
-                    ))
-                })?;
-            Ok(Key {
-                kid: None,
-                family,
-                key,
-            })
+                .map_err(|_| Error::Internal(format!("{} is not an RSA, EC or Ed25519 public key in PEM", f.display())))?;
+            Ok(Key { kid: None, family, key })
         })
         .collect()
 }

@@ -132,9 +132,7 @@ impl OAuthError {
     pub fn ends_session(&self) -> bool {
         matches!(
             self.0,
-            CoreErrorResponseType::InvalidGrant
-                | CoreErrorResponseType::InvalidClient
-                | CoreErrorResponseType::UnauthorizedClient
+            CoreErrorResponseType::InvalidGrant | CoreErrorResponseType::InvalidClient | CoreErrorResponseType::UnauthorizedClient
         )
     }
 }
@@ -206,11 +204,7 @@ impl Provider {
 
     /// True once endpoints and keys are loaded.
     pub fn is_ready(&self) -> bool {
-        self.endpoints
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-            && self.keys.is_loaded()
+        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).is_some() && self.keys.is_loaded()
     }
 
     pub fn endpoints(&self) -> Result<Arc<Endpoints>, Error> {
@@ -237,9 +231,7 @@ impl Provider {
                     }
                     Err(e) => {
                         if !provider.unreachable_logged.swap(true, Ordering::Relaxed) {
-                            log::warn!(
-                                "identity provider discovery failed, retrying in the background: {e}"
-                            );
+                            log::warn!("identity provider discovery failed, retrying in the background: {e}");
                         }
                         actix_web::rt::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(10));
@@ -251,11 +243,7 @@ impl Provider {
 
     /// One discovery attempt: metadata (unless skipped) and keys.
     pub async fn discover(&self) -> Result<(), Error> {
-        let endpoints = if self.cfg.skip_discovery {
-            self.static_endpoints()?
-        } else {
-            self.fetch_metadata().await?
-        };
+        let endpoints = if self.cfg.skip_discovery { self.static_endpoints()? } else { self.fetch_metadata().await? };
         let n = self.keys.load(&self.http, &endpoints.keys).await?;
         log::info!(
             "identity provider ready: issuer {}, {} signing key{}, algorithms {:?}",
@@ -270,8 +258,7 @@ impl Provider {
 
     fn static_endpoints(&self) -> Result<Endpoints, Error> {
         let c = &self.cfg;
-        let missing =
-            |what: &str| Error::Internal(format!("{what} is required with skip_oidc_discovery"));
+        let missing = |what: &str| Error::Internal(format!("{what} is required with skip_oidc_discovery"));
         let keys = match (&c.jwks_url, c.public_key_files.is_empty()) {
             (Some(u), _) => KeySource::Jwks(u.clone()),
             (None, false) => KeySource::PemFiles(c.public_key_files.clone()),
@@ -291,22 +278,13 @@ impl Provider {
     /// The accepted ID token algorithms: what the provider announces, asymmetric only,
     /// narrowed to `oidc_enabled_signing_algs` when set. RS256 when nothing is announced.
     fn algorithms(&self, announced: &[String]) -> Vec<Algorithm> {
-        let parse = |s: &String| {
-            s.parse::<Algorithm>()
-                .ok()
-                .filter(|a| verify::is_asymmetric(*a))
-        };
+        let parse = |s: &String| s.parse::<Algorithm>().ok().filter(|a| verify::is_asymmetric(*a));
         let mut algs: Vec<Algorithm> = announced.iter().filter_map(parse).collect();
         if algs.is_empty() {
             algs.push(Algorithm::RS256);
         }
         if !self.cfg.enabled_signing_algs.is_empty() {
-            let enabled: Vec<Algorithm> = self
-                .cfg
-                .enabled_signing_algs
-                .iter()
-                .filter_map(parse)
-                .collect();
+            let enabled: Vec<Algorithm> = self.cfg.enabled_signing_algs.iter().filter_map(parse).collect();
             algs.retain(|a| enabled.contains(a));
         }
         algs
@@ -319,24 +297,14 @@ impl Provider {
         if issuer_str.is_empty() {
             return Err(Error::Internal("oidc_issuer_url is not set".into()));
         }
-        let discovery = Url::parse(&format!(
-            "{}/.well-known/openid-configuration",
-            issuer_str.trim_end_matches('/')
-        ))
-        .map_err(|e| Error::Internal(format!("discovery URL: {e}")))?;
+        let discovery = Url::parse(&format!("{}/.well-known/openid-configuration", issuer_str.trim_end_matches('/')))
+            .map_err(|e| Error::Internal(format!("discovery URL: {e}")))?;
         let res = self.http.get(&discovery, None).await?;
         if res.status != 200 {
-            return Err(Error::BadResponse(format!(
-                "discovery at {} answered {}",
-                http::without_query(&discovery),
-                res.status
-            )));
+            return Err(Error::BadResponse(format!("discovery at {} answered {}", http::without_query(&discovery), res.status)));
         }
-        let meta: CoreProviderMetadata = serde_json::from_slice(&res.body).map_err(|e| {
-            Error::BadResponse(format!(
-                "the discovery document is not valid OpenID provider metadata: {e}"
-            ))
-        })?;
+        let meta: CoreProviderMetadata = serde_json::from_slice(&res.body)
+            .map_err(|e| Error::BadResponse(format!("the discovery document is not valid OpenID provider metadata: {e}")))?;
         let raw: Value = serde_json::from_slice(&res.body).unwrap_or_default();
         let announced_issuer = meta.issuer().as_str().to_string();
         if announced_issuer != issuer_str && !self.cfg.skip_issuer_verification {
@@ -345,18 +313,12 @@ impl Provider {
             )));
         }
         let url = |v: Option<&str>| v.and_then(|s| Url::parse(s).ok());
-        let token = meta
-            .token_endpoint()
-            .map(|t| t.url().clone())
-            .ok_or_else(|| Error::BadResponse("discovery has no token_endpoint".into()))?;
+        let token =
+            meta.token_endpoint().map(|t| t.url().clone()).ok_or_else(|| Error::BadResponse("discovery has no token_endpoint".into()))?;
         let announced: Vec<String> = raw
             .get("id_token_signing_alg_values_supported")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         let algorithms = self.algorithms(&announced);
         if algorithms.is_empty() {
@@ -382,12 +344,7 @@ impl Provider {
             // Read on every use, so a rotated secret file takes effect without a restart.
             ClientSecret::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| {
-                    Error::Internal(format!(
-                        "cannot read client_secret_file {}: {e}",
-                        path.display()
-                    ))
-                }),
+                .map_err(|e| Error::Internal(format!("cannot read client_secret_file {}: {e}", path.display()))),
         }
     }
 
@@ -399,31 +356,11 @@ impl Provider {
         let id = self.cfg.client_id.as_str();
         let in_form = self.auth_in_form.load(Ordering::Relaxed);
         let auth = |form: bool| {
-            if form {
-                ClientAuth::Post {
-                    id,
-                    secret: &secret,
-                }
-            } else {
-                ClientAuth::Basic {
-                    id,
-                    secret: &secret,
-                }
-            }
+            if form { ClientAuth::Post { id, secret: &secret } } else { ClientAuth::Basic { id, secret: &secret } }
         };
-        let mut res = self
-            .http
-            .post_form(&endpoints.token, form, auth(in_form))
-            .await?;
-        if !in_form
-            && (res.status == 401
-                || oauth_error(&res.body)
-                    .is_some_and(|e| e.0 == CoreErrorResponseType::InvalidClient))
-        {
-            let retry = self
-                .http
-                .post_form(&endpoints.token, form, auth(true))
-                .await?;
+        let mut res = self.http.post_form(&endpoints.token, form, auth(in_form)).await?;
+        if !in_form && (res.status == 401 || oauth_error(&res.body).is_some_and(|e| e.0 == CoreErrorResponseType::InvalidClient)) {
+            let retry = self.http.post_form(&endpoints.token, form, auth(true)).await?;
             if retry.status == 200 {
                 self.auth_in_form.store(true, Ordering::Relaxed);
             }
@@ -435,22 +372,12 @@ impl Provider {
                 None => Error::BadResponse(format!("the token endpoint answered {}", res.status)),
             });
         }
-        serde_json::from_slice(&res.body)
-            .map_err(|e| Error::BadResponse(format!("the token response is not valid: {e}")))
+        serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("the token response is not valid: {e}")))
     }
 
     /// Redeems an authorization code.
-    pub async fn redeem(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<&str>,
-    ) -> Result<TokenSet, Error> {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-        ];
+    pub async fn redeem(&self, code: &str, redirect_uri: &str, code_verifier: Option<&str>) -> Result<TokenSet, Error> {
+        let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)];
         if let Some(v) = code_verifier {
             form.push(("code_verifier", v));
         }
@@ -459,26 +386,16 @@ impl Provider {
 
     /// Uses a refresh token.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, Error> {
-        self.token_request(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ])
-        .await
+        self.token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await
     }
 
     /// Verifies an ID token, refetching the keys once if it names an unknown key.
-    pub async fn verify_id_token(
-        &self,
-        token: &str,
-        nonce: Option<&str>,
-    ) -> Result<Map<String, Value>, Error> {
+    pub async fn verify_id_token(&self, token: &str, nonce: Option<&str>) -> Result<Map<String, Value>, Error> {
         let endpoints = self.endpoints()?;
         let mut audiences: Vec<&str> = vec![self.cfg.client_id.as_str()];
         audiences.extend(self.cfg.extra_audiences.iter().map(String::as_str));
         let want = Expectations {
-            issuer: (!self.cfg.skip_issuer_verification)
-                .then_some(endpoints.issuer.as_str())
-                .filter(|i| !i.is_empty()),
+            issuer: (!self.cfg.skip_issuer_verification).then_some(endpoints.issuer.as_str()).filter(|i| !i.is_empty()),
             audience_claims: &self.cfg.audience_claims,
             audiences: &audiences,
             nonce,
@@ -503,10 +420,7 @@ impl Provider {
         };
         let res = self.http.get(url, Some(access_token)).await?;
         if res.status != 200 {
-            return Err(Error::BadResponse(format!(
-                "the userinfo endpoint answered {}",
-                res.status
-            )));
+            return Err(Error::BadResponse(format!("the userinfo endpoint answered {}", res.status)));
         }
         if res.content_type.starts_with("application/jwt") {
             // A signed userinfo response: its claims are used as oauth2-proxy does, unverified,
@@ -516,35 +430,21 @@ impl Provider {
                 .map_err(|_| Error::BadResponse("the userinfo JWT is malformed".into()))?;
             return Ok(Some(claims.claims));
         }
-        serde_json::from_slice(&res.body)
-            .map(Some)
-            .map_err(|_| Error::BadResponse("the userinfo response is not a JSON object".into()))
+        serde_json::from_slice(&res.body).map(Some).map_err(|_| Error::BadResponse("the userinfo response is not a JSON object".into()))
     }
 
     /// Turns a token response into the user's identity: verifies the ID token (with `nonce`
     /// when checked), asks userinfo for missing claims, applies the claim mapping.
-    pub async fn identity(
-        &self,
-        tokens: &TokenSet,
-        nonce: Option<&str>,
-    ) -> Result<Identity, Error> {
+    pub async fn identity(&self, tokens: &TokenSet, nonce: Option<&str>) -> Result<Identity, Error> {
         let id_token = tokens.id_token.as_deref().ok_or(Error::NoIdToken)?;
         let id_claims = self.verify_id_token(id_token, nonce).await?;
         let c = &self.cfg;
-        let userinfo = if !c.skip_claims_from_profile_url
-            && claims::missing(&id_claims, &c.email_claim, &c.groups_claim)
-        {
+        let userinfo = if !c.skip_claims_from_profile_url && claims::missing(&id_claims, &c.email_claim, &c.groups_claim) {
             self.userinfo(&tokens.access_token).await?
         } else {
             None
         };
-        Ok(claims::identity(
-            &id_claims,
-            userinfo.as_ref(),
-            &c.email_claim,
-            &c.groups_claim,
-            c.allow_unverified_email,
-        )?)
+        Ok(claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?)
     }
 }
 
@@ -562,18 +462,12 @@ impl Provider {
         };
         match self.http.get(&url, None).await {
             Ok(res) if matches!(res.status, 200 | 204) => {}
-            Ok(res) => log::warn!(
-                "backend logout at {} answered {}",
-                http::without_query(&url),
-                res.status
-            ),
+            Ok(res) => log::warn!("backend logout at {} answered {}", http::without_query(&url), res.status),
             Err(e) => log::warn!("backend logout failed: {e}"),
         }
     }
 }
 
 fn oauth_error(body: &[u8]) -> Option<OAuthError> {
-    serde_json::from_slice::<StandardErrorResponse<CoreErrorResponseType>>(body)
-        .ok()
-        .map(|e| OAuthError(e.error().clone()))
+    serde_json::from_slice::<StandardErrorResponse<CoreErrorResponseType>>(body).ok().map(|e| OAuthError(e.error().clone()))
 }

@@ -16,9 +16,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme,
-};
+use rustls::{ClientConfig, DigitallySignedStruct, Error as TlsError, RootCertStore, SignatureScheme};
 
 /// Where the provider's certificates are trusted from.
 #[derive(Debug, Clone, Default)]
@@ -34,16 +32,12 @@ pub struct Trust {
 pub fn client_config(trust: &Trust) -> anyhow::Result<Arc<ClientConfig>> {
     crate::install_crypto_provider();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
+    let builder = ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     if trust.insecure_skip_verify {
         log::warn!(
             "ssl_insecure_skip_verify is set: the identity provider's TLS certificate is NOT verified; anyone on the network path can impersonate it"
         );
-        let mut cfg = builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth();
+        let mut cfg = builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider))).with_no_client_auth();
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         return Ok(Arc::new(cfg));
     }
@@ -66,16 +60,11 @@ pub fn client_config(trust: &Trust) -> anyhow::Result<Arc<ClientConfig>> {
         let _ = roots.add(cert.clone());
     }
     if roots.is_empty() {
-        bail!(
-            "no trusted certificates for the identity provider: the system store is empty and no provider_ca_files are set"
-        );
+        bail!("no trusted certificates for the identity provider: the system store is empty and no provider_ca_files are set");
     }
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
     let verifier = PinnedOrWebPki { inner, pinned };
-    let mut cfg = builder
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+    let mut cfg = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)).with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
@@ -107,20 +96,10 @@ impl ServerCertVerifier for PinnedOrWebPki {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Ok(ok) => Ok(ok),
             Err(err) => {
-                if self
-                    .pinned
-                    .iter()
-                    .any(|p| p.as_ref() == end_entity.as_ref())
-                {
+                if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) {
                     check_pinned(end_entity, server_name, now)?;
                     return Ok(ServerCertVerified::assertion());
                 }
@@ -153,59 +132,41 @@ impl ServerCertVerifier for PinnedOrWebPki {
 }
 
 /// Validity period and host name of a pinned certificate.
-fn check_pinned(
-    der: &CertificateDer<'_>,
-    server_name: &ServerName<'_>,
-    now: UnixTime,
-) -> Result<(), TlsError> {
+fn check_pinned(der: &CertificateDer<'_>, server_name: &ServerName<'_>, now: UnixTime) -> Result<(), TlsError> {
     use x509_parser::prelude::*;
-    let (_, cert) = X509Certificate::from_der(der.as_ref())
-        .map_err(|_| TlsError::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    let (_, cert) =
+        X509Certificate::from_der(der.as_ref()).map_err(|_| TlsError::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
     let now = now.as_secs() as i64;
     let validity = cert.validity();
     if now < validity.not_before.timestamp() {
-        return Err(TlsError::InvalidCertificate(
-            rustls::CertificateError::NotValidYet,
-        ));
+        return Err(TlsError::InvalidCertificate(rustls::CertificateError::NotValidYet));
     }
     if now > validity.not_after.timestamp() {
-        return Err(TlsError::InvalidCertificate(
-            rustls::CertificateError::Expired,
-        ));
+        return Err(TlsError::InvalidCertificate(rustls::CertificateError::Expired));
     }
     let names_host = match cert.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .any(|n| match (n, server_name) {
-                (GeneralName::DNSName(d), ServerName::DnsName(h)) => dns_matches(d, h.as_ref()),
-                (GeneralName::IPAddress(ip), ServerName::IpAddress(addr)) => ip_matches(ip, addr),
-                _ => false,
-            }),
+        Ok(Some(san)) => san.value.general_names.iter().any(|n| match (n, server_name) {
+            (GeneralName::DNSName(d), ServerName::DnsName(h)) => dns_matches(d, h.as_ref()),
+            (GeneralName::IPAddress(ip), ServerName::IpAddress(addr)) => ip_matches(ip, addr),
+            _ => false,
+        }),
         // No subjectAltName at all (openssl req -x509 -subj /CN=... makes such certificates):
         // fall back to the common name, for a certificate the user configured explicitly.
         Ok(None) => match server_name {
-            ServerName::DnsName(h) => cert
-                .subject()
-                .iter_common_name()
-                .filter_map(|cn| cn.as_str().ok())
-                .any(|cn| dns_matches(cn, h.as_ref())),
+            ServerName::DnsName(h) => {
+                cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).any(|cn| dns_matches(cn, h.as_ref()))
+            }
             ServerName::IpAddress(addr) => cert
                 .subject()
                 .iter_common_name()
                 .filter_map(|cn| cn.as_str().ok())
-                .any(|cn| {
-                    cn.parse::<std::net::IpAddr>().ok() == Some(std::net::IpAddr::from(*addr))
-                }),
+                .any(|cn| cn.parse::<std::net::IpAddr>().ok() == Some(std::net::IpAddr::from(*addr))),
             _ => false,
         },
         Err(_) => false,
     };
     if !names_host {
-        return Err(TlsError::InvalidCertificate(
-            rustls::CertificateError::NotValidForName,
-        ));
+        return Err(TlsError::InvalidCertificate(rustls::CertificateError::NotValidForName));
     }
     Ok(())
 }
@@ -213,9 +174,7 @@ fn check_pinned(
 fn dns_matches(pattern: &str, host: &str) -> bool {
     let (pattern, host) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
     match pattern.strip_prefix("*.") {
-        Some(suffix) => host
-            .split_once('.')
-            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        Some(suffix) => host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
         None => pattern == host,
     }
 }
@@ -250,12 +209,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -264,12 +218,7 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

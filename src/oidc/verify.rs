@@ -57,17 +57,11 @@ pub fn is_asymmetric(alg: Algorithm) -> bool {
 
 /// The token's header `kid`, when it parses.
 pub fn key_id(token: &str) -> Result<Option<String>, VerifyError> {
-    jsonwebtoken::decode_header(token)
-        .map(|h| h.kid)
-        .map_err(|_| VerifyError::Malformed)
+    jsonwebtoken::decode_header(token).map(|h| h.kid).map_err(|_| VerifyError::Malformed)
 }
 
 /// Verifies `token` against `keys`. `UnknownKey` tells the caller a key refetch may help.
-pub fn verify(
-    token: &str,
-    keys: &[Key],
-    want: &Expectations<'_>,
-) -> Result<Map<String, Value>, VerifyError> {
+pub fn verify(token: &str, keys: &[Key], want: &Expectations<'_>) -> Result<Map<String, Value>, VerifyError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
     let alg = header.alg;
     if !is_asymmetric(alg) || !want.algorithms.contains(&alg) {
@@ -91,10 +85,7 @@ pub fn verify(
     validation.leeway = LEEWAY_SECS;
     validation.validate_aud = false;
     validation.validate_nbf = true;
-    validation.required_spec_claims = ["exp", "iat", "sub"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<HashSet<_>>();
+    validation.required_spec_claims = ["exp", "iat", "sub"].iter().map(|s| s.to_string()).collect::<HashSet<_>>();
     if let Some(iss) = want.issuer {
         validation.set_issuer(&[iss]);
         validation.required_spec_claims.insert("iss".into());
@@ -107,10 +98,7 @@ pub fn verify(
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind as K;
                 last = match e.kind() {
-                    K::InvalidSignature
-                    | K::InvalidEcdsaKey
-                    | K::InvalidRsaKey(_)
-                    | K::InvalidKeyFormat => VerifyError::Signature,
+                    K::InvalidSignature | K::InvalidEcdsaKey | K::InvalidRsaKey(_) | K::InvalidKeyFormat => VerifyError::Signature,
                     K::ExpiredSignature => return Err(VerifyError::Expired),
                     K::ImmatureSignature => return Err(VerifyError::NotYetValid),
                     K::InvalidIssuer => return Err(VerifyError::Issuer),
@@ -131,26 +119,16 @@ pub fn verify(
     Err(last)
 }
 
-fn check_claims(
-    claims: Map<String, Value>,
-    want: &Expectations<'_>,
-) -> Result<Map<String, Value>, VerifyError> {
+fn check_claims(claims: Map<String, Value>, want: &Expectations<'_>) -> Result<Map<String, Value>, VerifyError> {
     if !claims.get("iat").is_some_and(Value::is_number) {
         return Err(VerifyError::Missing("iat"));
     }
     // oauth2-proxy: the first audience claim present must contain the client ID or an extra
     // audience.
-    let aud = want
-        .audience_claims
-        .iter()
-        .find_map(|c| claims.get(c))
-        .ok_or(VerifyError::Audience)?;
+    let aud = want.audience_claims.iter().find_map(|c| claims.get(c)).ok_or(VerifyError::Audience)?;
     let ok = match aud {
         Value::String(s) => want.audiences.contains(&s.as_str()),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|a| want.audiences.contains(&a)),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).any(|a| want.audiences.contains(&a)),
         _ => false,
     };
     if !ok {

@@ -21,11 +21,7 @@ pub struct HttpError {
 
 impl HttpError {
     pub fn new(status: StatusCode, message: &'static str, detail: impl Into<String>) -> Self {
-        HttpError {
-            status,
-            message,
-            detail: detail.into(),
-        }
+        HttpError { status, message, detail: detail.into() }
     }
 
     pub fn bad_request(message: &'static str) -> Self {
@@ -62,13 +58,9 @@ impl ResponseError for HttpError {
         } else {
             log::info!("{}: {}", self.status.as_u16(), self.detail);
         }
-        let mut res = HttpResponse::build(self.status)
-            .content_type("text/html; charset=utf-8")
-            .body(pages::error_page(self.status, self.message));
-        res.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
-        );
+        let mut res =
+            HttpResponse::build(self.status).content_type("text/html; charset=utf-8").body(pages::error_page(self.status, self.message));
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"));
         res
     }
 }
@@ -83,20 +75,15 @@ impl From<oidc::Error> for HttpError {
                 "The identity provider is not reachable yet. Please try again in a moment.",
                 detail,
             ),
-            E::Unreachable(_) => HttpError::new(
-                StatusCode::BAD_GATEWAY,
-                "The identity provider could not be reached. Please try again in a moment.",
-                detail,
-            ),
+            E::Unreachable(_) => {
+                HttpError::new(StatusCode::BAD_GATEWAY, "The identity provider could not be reached. Please try again in a moment.", detail)
+            }
             E::BadResponse(_) | E::NoIdToken => HttpError::new(
                 StatusCode::BAD_GATEWAY,
                 "The identity provider gave an unexpected answer. Please try again; if it persists, tell your administrator.",
                 detail,
             ),
-            E::Rejected { .. } => HttpError::forbidden(
-                "The identity provider refused the login. Please sign in again.",
-                detail,
-            ),
+            E::Rejected { .. } => HttpError::forbidden("The identity provider refused the login. Please sign in again.", detail),
             E::IdToken(_) => HttpError::forbidden(
                 "The identity provider's answer could not be verified, so you were not signed in. Please sign in again.",
                 detail,

@@ -25,9 +25,7 @@ impl ListenAddr {
     pub fn bind_string(&self) -> Option<String> {
         match self {
             ListenAddr::Tcp { host, port } if host.is_empty() => Some(format!("0.0.0.0:{port}")),
-            ListenAddr::Tcp { host, port } if host.contains(':') => {
-                Some(format!("[{host}]:{port}"))
-            }
+            ListenAddr::Tcp { host, port } if host.contains(':') => Some(format!("[{host}]:{port}")),
             ListenAddr::Tcp { host, port } => Some(format!("{host}:{port}")),
             _ => None,
         }
@@ -86,6 +84,7 @@ pub struct Config {
 }
 
 pub mod error;
+pub mod forwarded;
 pub mod request;
 pub mod routes;
 
@@ -101,24 +100,12 @@ use crate::endpoints::State;
 pub fn start(config: Config, state: web::Data<State>) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
     let ping_path = config.ping_path.clone();
     let prefix = config.proxy_prefix.clone();
-    let mut http = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .configure(|cfg| routes::configure(cfg, &ping_path, &prefix))
-    })
-    // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
-    .shutdown_timeout(30);
-    let addr = config
-        .http_address
-        .as_ref()
-        .or(config.https_address.as_ref())
-        .context("no listen address")?;
-    let bind = addr
-        .bind_string()
-        .with_context(|| format!("listening on {addr} is not supported yet; use host:port"))?;
-    http = http
-        .bind(&bind)
-        .with_context(|| format!("cannot listen on {bind}"))?;
+    let mut http = HttpServer::new(move || App::new().app_data(state.clone()).configure(|cfg| routes::configure(cfg, &ping_path, &prefix)))
+        // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
+        .shutdown_timeout(30);
+    let addr = config.http_address.as_ref().or(config.https_address.as_ref()).context("no listen address")?;
+    let bind = addr.bind_string().with_context(|| format!("listening on {addr} is not supported yet; use host:port"))?;
+    http = http.bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
     let addrs = http.addrs();
     for a in &addrs {
         log::info!("listening on http://{a}");

@@ -19,11 +19,7 @@ pub fn host(req: &HttpRequest) -> String {
 }
 
 pub fn cookies(req: &HttpRequest) -> RequestCookies {
-    RequestCookies::parse(
-        req.headers()
-            .get_all(header::COOKIE)
-            .filter_map(|v| v.to_str().ok()),
-    )
+    RequestCookies::parse(req.headers().get_all(header::COOKIE).filter_map(|v| v.to_str().ok()))
 }
 
 pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -33,9 +29,8 @@ pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 /// Query parameters, decoded. Returns `Err(name)` when one of `single` appears more than once:
 /// a callback with two `state` or `code` values is an attack, not a request to guess at.
 pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>, String> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query_string().as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     for name in single {
         if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
             return Err(name.to_string());
@@ -45,8 +40,5 @@ pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>
 }
 
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }

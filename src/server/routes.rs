@@ -10,6 +10,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, ping_path: &str, prefix: &str) {
     let p = |endpoint: &str| format!("{prefix}/{endpoint}");
     cfg.route(ping_path, web::route().to(health::ping))
         .route(&p("auth"), web::route().to(auth::auth))
+        .route(&p("auth/{tail:.*}"), web::route().to(auth::auth_path))
+        .route(&p("verify"), web::route().to(auth::verify))
+        .route(&p("verify/{tail:.*}"), web::route().to(auth::verify_path))
         .route(&p("sign_in"), web::route().to(login::sign_in))
         .route(&p("start"), web::route().to(login::start))
         .route(&p("callback"), web::route().to(login::callback))

@@ -38,10 +38,7 @@ impl RequestCookies {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -108,24 +105,14 @@ impl CookieFactory {
             Some(d) => Some(d.clone()),
             None => {
                 let fallback = domains.last().cloned();
-                log::warn!(
-                    "request host {host} is in none of cookie_domains; using {}",
-                    fallback.as_deref().unwrap_or("")
-                );
+                log::warn!("request host {host} is in none of cookie_domains; using {}", fallback.as_deref().unwrap_or(""));
                 fallback
             }
         }
     }
 
     /// A cookie with every configured attribute.
-    pub fn build(
-        &self,
-        name: &str,
-        value: String,
-        host: &str,
-        max_age: Duration,
-        samesite: SameSite,
-    ) -> Cookie<'static> {
+    pub fn build(&self, name: &str, value: String, host: &str, max_age: Duration, samesite: SameSite) -> Cookie<'static> {
         let mut c = Cookie::new(name.to_string(), value);
         c.set_path(self.cfg.path.clone());
         if let Some(d) = self.domain_for(host) {
@@ -154,47 +141,21 @@ impl CookieFactory {
 
     /// The session cookie(s) for a value: one cookie, or chunks when the line would pass
     /// [`MAX_COOKIE_LINE`]. Leftover chunks of an earlier, larger session are deleted.
-    pub fn session_cookies(
-        &self,
-        value: String,
-        host: &str,
-        request: &RequestCookies,
-    ) -> Vec<Cookie<'static>> {
+    pub fn session_cookies(&self, value: String, host: &str, request: &RequestCookies) -> Vec<Cookie<'static>> {
         let name = self.cfg.name.clone();
-        let whole = self.build(
-            &name,
-            value.clone(),
-            host,
-            self.cfg.expire,
-            self.cfg.samesite,
-        );
+        let whole = self.build(&name, value.clone(), host, self.cfg.expire, self.cfg.samesite);
         let mut out = Vec::new();
         let written: Vec<String> = if whole.to_string().len() <= MAX_COOKIE_LINE {
             out.push(whole);
             vec![name.clone()]
         } else {
-            let overhead = self
-                .build(
-                    &format!("{name}_00"),
-                    String::new(),
-                    host,
-                    self.cfg.expire,
-                    self.cfg.samesite,
-                )
-                .to_string()
-                .len();
+            let overhead = self.build(&format!("{name}_00"), String::new(), host, self.cfg.expire, self.cfg.samesite).to_string().len();
             let room = MAX_COOKIE_LINE.saturating_sub(overhead).max(64);
             let mut names = Vec::new();
             for (i, part) in value.as_bytes().chunks(room).enumerate() {
                 let chunk_name = format!("{name}_{i}");
                 // Values are base64url text, so every byte boundary is a char boundary.
-                out.push(self.build(
-                    &chunk_name,
-                    String::from_utf8_lossy(part).into_owned(),
-                    host,
-                    self.cfg.expire,
-                    self.cfg.samesite,
-                ));
+                out.push(self.build(&chunk_name, String::from_utf8_lossy(part).into_owned(), host, self.cfg.expire, self.cfg.samesite));
                 names.push(chunk_name);
             }
             log::warn!(
@@ -214,10 +175,7 @@ impl CookieFactory {
 
     /// Deletes every session cookie the request carries (`name` and `name_N`).
     pub fn clear_session(&self, request: &RequestCookies, host: &str) -> Vec<Cookie<'static>> {
-        session_cookie_names(request, &self.cfg.name)
-            .iter()
-            .map(|n| self.expire(n, host))
-            .collect()
+        session_cookie_names(request, &self.cfg.name).iter().map(|n| self.expire(n, host)).collect()
     }
 }
 

@@ -38,12 +38,8 @@ impl Sealer {
     pub fn new(secret: &[u8], purpose: Purpose) -> Sealer {
         let prk = Salt::new(HKDF_SHA256, b"gatehouse").extract(secret);
         let mut key = [0u8; 32];
-        prk.expand(&[purpose.info()], &AES_256_GCM)
-            .and_then(|okm| okm.fill(&mut key))
-            .expect("HKDF can produce a 32-byte key");
-        let key = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte key is valid for AES-256-GCM"),
-        );
+        prk.expand(&[purpose.info()], &AES_256_GCM).and_then(|okm| okm.fill(&mut key)).expect("HKDF can produce a 32-byte key");
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte key is valid for AES-256-GCM"));
         Sealer { key }
     }
 
@@ -54,11 +50,7 @@ impl Sealer {
         aws_lc_rs::rand::fill(&mut nonce).expect("the system random generator is available");
         let mut buf = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut buf,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buf)
             .expect("sealing cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
@@ -71,14 +63,7 @@ impl Sealer {
             return Err(OpenError);
         }
         let nonce = Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| OpenError)?;
-        let plain = self
-            .key
-            .open_in_place(
-                nonce,
-                Aad::from(context.as_bytes()),
-                &mut bytes[NONCE_LEN..],
-            )
-            .map_err(|_| OpenError)?;
+        let plain = self.key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut bytes[NONCE_LEN..]).map_err(|_| OpenError)?;
         Ok(plain.to_vec())
     }
 }
@@ -92,27 +77,15 @@ mod tests {
         let s = Sealer::new(b"0123456789abcdef0123456789abcdef", Purpose::Session);
         let sealed = s.seal("_oauth2_proxy", b"hello");
         assert_eq!(s.open("_oauth2_proxy", &sealed).unwrap(), b"hello");
-        assert!(
-            s.open("other_name", &sealed).is_err(),
-            "bound to the cookie name"
-        );
+        assert!(s.open("other_name", &sealed).is_err(), "bound to the cookie name");
         let mut flipped = sealed.clone().into_bytes();
         flipped[20] = if flipped[20] == b'A' { b'B' } else { b'A' };
-        assert!(
-            s.open("_oauth2_proxy", std::str::from_utf8(&flipped).unwrap())
-                .is_err()
-        );
-        assert!(
-            s.open("_oauth2_proxy", &sealed[..sealed.len() - 4])
-                .is_err()
-        );
+        assert!(s.open("_oauth2_proxy", std::str::from_utf8(&flipped).unwrap()).is_err());
+        assert!(s.open("_oauth2_proxy", &sealed[..sealed.len() - 4]).is_err());
         assert!(s.open("_oauth2_proxy", "not base64 !").is_err());
         let other = Sealer::new(b"another secret, another key!!!!!", Purpose::Session);
         assert!(other.open("_oauth2_proxy", &sealed).is_err());
         let csrf = Sealer::new(b"0123456789abcdef0123456789abcdef", Purpose::Csrf);
-        assert!(
-            csrf.open("_oauth2_proxy", &sealed).is_err(),
-            "purposes do not mix"
-        );
+        assert!(csrf.open("_oauth2_proxy", &sealed).is_err(), "purposes do not mix");
     }
 }

@@ -55,17 +55,9 @@ pub struct CookieConfig {
 /// How Gatehouse reaches Redis.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedisTopology {
-    Standalone {
-        url: String,
-    },
-    Sentinel {
-        master_name: String,
-        urls: Vec<String>,
-        password: Option<Secret<String>>,
-    },
-    Cluster {
-        urls: Vec<String>,
-    },
+    Standalone { url: String },
+    Sentinel { master_name: String, urls: Vec<String>, password: Option<Secret<String>> },
+    Cluster { urls: Vec<String> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +86,7 @@ pub struct Config {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// How far in the future a session's creation time may lie (clock skew between instances),
@@ -198,11 +188,7 @@ pub trait SessionStore {
         host: &str,
         session: &SessionState,
     ) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
-    fn clear(
-        &self,
-        cookies: &RequestCookies,
-        host: &str,
-    ) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
+    fn clear(&self, cookies: &RequestCookies, host: &str) -> impl Future<Output = Result<Vec<Cookie<'static>>, StoreError>>;
 }
 
 /// The whole session, sealed, in the session cookie (split when large).
@@ -213,10 +199,7 @@ pub struct CookieStore {
 
 impl CookieStore {
     pub fn new(cfg: &CookieConfig) -> Self {
-        CookieStore {
-            cookies: CookieFactory::new(cfg.clone()),
-            sealer: Sealer::new(cfg.secret.expose(), Purpose::Session),
-        }
+        CookieStore { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Session) }
     }
 
     fn open(&self, value: &str) -> Loaded {
@@ -240,31 +223,20 @@ impl CookieStore {
 
 impl SessionStore for CookieStore {
     async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
-        Ok(
-            match cookie::read_chunked(cookies, &self.cookies.config().name) {
-                Ok(None) => Loaded::None,
-                Ok(Some(value)) => self.open(&value),
-                Err(_) => Loaded::Invalid("too many chunks"),
-            },
-        )
+        Ok(match cookie::read_chunked(cookies, &self.cookies.config().name) {
+            Ok(None) => Loaded::None,
+            Ok(Some(value)) => self.open(&value),
+            Err(_) => Loaded::Invalid("too many chunks"),
+        })
     }
 
-    async fn save(
-        &self,
-        cookies: &RequestCookies,
-        host: &str,
-        session: &SessionState,
-    ) -> Result<Vec<Cookie<'static>>, StoreError> {
+    async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
         let json = serde_json::to_vec(session).map_err(|e| StoreError(e.to_string()))?;
         let sealed = self.sealer.seal(&self.cookies.config().name, &json);
         Ok(self.cookies.session_cookies(sealed, host, cookies))
     }
 
-    async fn clear(
-        &self,
-        cookies: &RequestCookies,
-        host: &str,
-    ) -> Result<Vec<Cookie<'static>>, StoreError> {
+    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
         Ok(self.cookies.clear_session(cookies, host))
     }
 }
@@ -303,20 +275,13 @@ pub struct CsrfCookies {
 
 impl CsrfCookies {
     pub fn new(cfg: &CookieConfig) -> Self {
-        CsrfCookies {
-            cookies: CookieFactory::new(cfg.clone()),
-            sealer: Sealer::new(cfg.secret.expose(), Purpose::Csrf),
-        }
+        CsrfCookies { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Csrf) }
     }
 
     pub fn name(&self, state_hash: &str) -> String {
         let cfg = self.cookies.config();
         if cfg.csrf_per_request {
-            format!(
-                "{}_{}_csrf",
-                cfg.name,
-                state_hash.chars().take(8).collect::<String>()
-            )
+            format!("{}_{}_csrf", cfg.name, state_hash.chars().take(8).collect::<String>())
         } else {
             format!("{}_csrf", cfg.name)
         }
@@ -324,56 +289,26 @@ impl CsrfCookies {
 
     /// The cookie to set at `/oauth2/start`, plus deletions of the oldest per-request CSRF
     /// cookies beyond `cookie_csrf_per_request_limit`.
-    pub fn set(
-        &self,
-        login: &LoginState,
-        state_hash: &str,
-        host: &str,
-        request: &RequestCookies,
-    ) -> Vec<Cookie<'static>> {
+    pub fn set(&self, login: &LoginState, state_hash: &str, host: &str, request: &RequestCookies) -> Vec<Cookie<'static>> {
         let cfg = self.cookies.config();
         let name = self.name(state_hash);
         let json = serde_json::to_vec(login).expect("login state serialises");
-        let mut out = vec![self.cookies.build(
-            &name,
-            self.sealer.seal(&name, &json),
-            host,
-            cfg.csrf_expire,
-            cfg.csrf_samesite,
-        )];
+        let mut out = vec![self.cookies.build(&name, self.sealer.seal(&name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)];
         if cfg.csrf_per_request && cfg.csrf_per_request_limit > 0 {
             let prefix = format!("{}_", cfg.name);
-            let existing: Vec<&str> = request
-                .names()
-                .filter(|n| {
-                    n.starts_with(&prefix)
-                        && n.ends_with("_csrf")
-                        && n.len() == prefix.len() + 8 + 5
-                })
-                .collect();
+            let existing: Vec<&str> =
+                request.names().filter(|n| n.starts_with(&prefix) && n.ends_with("_csrf") && n.len() == prefix.len() + 8 + 5).collect();
             // Cookies arrive oldest first in practice (browsers order by creation time).
             let excess = (existing.len() + 1).saturating_sub(cfg.csrf_per_request_limit);
-            out.extend(
-                existing
-                    .iter()
-                    .take(excess)
-                    .map(|n| self.cookies.expire(n, host)),
-            );
+            out.extend(existing.iter().take(excess).map(|n| self.cookies.expire(n, host)));
         }
         out
     }
 
-    pub fn read(
-        &self,
-        request: &RequestCookies,
-        state_hash: &str,
-    ) -> Result<LoginState, CsrfError> {
+    pub fn read(&self, request: &RequestCookies, state_hash: &str) -> Result<LoginState, CsrfError> {
         let name = self.name(state_hash);
         let value = request.get(&name).ok_or(CsrfError::Missing)?;
-        let plain = self
-            .sealer
-            .open(&name, value)
-            .map_err(|_| CsrfError::Invalid)?;
+        let plain = self.sealer.open(&name, value).map_err(|_| CsrfError::Invalid)?;
         let login: LoginState = serde_json::from_slice(&plain).map_err(|_| CsrfError::Invalid)?;
         if now().saturating_sub(login.created_at) > self.cookies.config().csrf_expire.as_secs() {
             return Err(CsrfError::Expired);

@@ -34,28 +34,14 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn config_test_accepts_the_tutorial_file() {
-    let out = gatehouse(&[
-        "--config-test",
-        "--config",
-        "tests/fixtures/tutorial/oauth2-proxy.cfg",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    let out = gatehouse(&["--config-test", "--config", "tests/fixtures/tutorial/oauth2-proxy.cfg"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("configuration is valid"));
 }
 
 #[test]
 fn config_test_rejects_a_broken_file_with_every_message() {
-    let out = gatehouse(&[
-        "--config-test",
-        "--config",
-        "tests/fixtures/config/invalid/many_mistakes.cfg",
-    ]);
+    let out = gatehouse(&["--config-test", "--config", "tests/fixtures/config/invalid/many_mistakes.cfg"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("invalid configuration: 7 problems"), "{err}");
@@ -73,50 +59,30 @@ fn bad_secrets_are_never_printed() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(
-        all.contains("cookie_secret = <redacted, 19 bytes> (flag --cookie-secret)"),
-        "{all}"
-    );
-    assert!(
-        !all.contains("SUPER-SECRET") && !all.contains("CLIENT-MARKER"),
-        "{all}"
-    );
+    assert!(all.contains("cookie_secret = <redacted, 19 bytes> (flag --cookie-secret)"), "{all}");
+    assert!(!all.contains("SUPER-SECRET") && !all.contains("CLIENT-MARKER"), "{all}");
 }
 
 #[test]
 fn a_missing_config_file_is_named() {
     let out = gatehouse(&["--config-test", "--config", "tests/fixtures/nope.cfg"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("--config: cannot read tests/fixtures/nope.cfg"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("--config: cannot read tests/fixtures/nope.cfg"), "{}", text(&out.stderr));
 }
 
 #[test]
 fn version_and_generate_secret() {
     let out = gatehouse(&["--version"]);
-    assert_eq!(
-        text(&out.stdout).trim(),
-        format!("gatehouse {}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(text(&out.stdout).trim(), format!("gatehouse {}", env!("CARGO_PKG_VERSION")));
 
     let out = gatehouse(&["generate-secret"]);
     assert!(out.status.success());
     let secret = text(&out.stdout).trim().to_string();
     assert_eq!(secret.len(), 43);
-    let other = text(&gatehouse(&["generate-secret"]).stdout)
-        .trim()
-        .to_string();
+    let other = text(&gatehouse(&["generate-secret"]).stdout).trim().to_string();
     assert_ne!(secret, other, "secrets are random");
     // A generated secret is a valid cookie secret.
-    let out = gatehouse(&[
-        "--config-test",
-        "--config",
-        "tests/fixtures/config/valid/minimal.cfg",
-        &format!("--cookie-secret={secret}"),
-    ]);
+    let out = gatehouse(&["--config-test", "--config", "tests/fixtures/config/valid/minimal.cfg", &format!("--cookie-secret={secret}")]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -125,17 +91,9 @@ fn help_lists_every_option_under_its_topic() {
     let out = gatehouse(&["--help"]);
     let help = text(&out.stdout);
     for (topic, opts) in options::TOPICS {
-        assert!(
-            help.contains(&format!("{}:", topic.heading())),
-            "missing heading {}",
-            topic.heading()
-        );
+        assert!(help.contains(&format!("{}:", topic.heading())), "missing heading {}", topic.heading());
         for o in opts.iter().filter(|o| !o.no_flag) {
-            assert!(
-                help.contains(&format!("--{}", o.flag())),
-                "missing --{}",
-                o.flag()
-            );
+            assert!(help.contains(&format!("--{}", o.flag())), "missing --{}", o.flag());
         }
     }
     assert!(help.contains("--config-test"));
@@ -145,17 +103,10 @@ fn help_lists_every_option_under_its_topic() {
 
 #[test]
 fn refuses_to_start_with_options_it_does_not_implement_yet() {
-    let out = gatehouse(&[
-        "--config",
-        "tests/fixtures/config/valid/minimal.cfg",
-        "--upstream=http://localhost:8080",
-    ]);
+    let out = gatehouse(&["--config", "tests/fixtures/config/valid/minimal.cfg", "--upstream=http://localhost:8080"]);
     assert_eq!(out.status.code(), Some(64));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("upstreams (flag --upstream): needs reverse-proxy mode"),
-        "{err}"
-    );
+    assert!(err.contains("upstreams (flag --upstream): needs reverse-proxy mode"), "{err}");
 }
 
 #[test]
@@ -168,11 +119,7 @@ fn invalid_configuration_at_start_exits_64() {
 #[test]
 fn serves_ping_and_logs_where_it_listens() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args([
-            "--config",
-            "tests/fixtures/config/valid/minimal.cfg",
-            "--http-address=127.0.0.1:0",
-        ])
+        .args(["--config", "tests/fixtures/config/valid/minimal.cfg", "--http-address=127.0.0.1:0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -193,9 +140,7 @@ fn serves_ping_and_logs_where_it_listens() {
     };
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     use std::io::{Read, Write};
-    stream
-        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    stream.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut resp = String::new();
     stream.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
@@ -206,12 +151,6 @@ fn serves_ping_and_logs_where_it_listens() {
     for line in lines.map_while(Result::ok) {
         log.push_str(&line);
     }
-    assert!(
-        log.contains("provider: Oidc, issuer https://idp.example.com/"),
-        "{log}"
-    );
-    assert!(
-        !log.contains("s3cret-client-value") && !log.contains("AAECAwQF"),
-        "{log}"
-    );
+    assert!(log.contains("provider: Oidc, issuer https://idp.example.com/"), "{log}");
+    assert!(!log.contains("s3cret-client-value") && !log.contains("AAECAwQF"), "{log}");
 }

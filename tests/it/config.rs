@@ -22,10 +22,7 @@ fn tutorial_fixture_is_the_tutorials_file_with_only_placeholders_filled() {
     let filled = original
         .replace("<your_client_id>", "oauth2-proxy-app")
         .replace("<your_client_secret>", "tutorial-client-secret")
-        .replace(
-            "<your_32_byte_base64_secret>",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        );
+        .replace("<your_32_byte_base64_secret>", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
     assert_eq!(std::fs::read_to_string(fixture(TUTORIAL)).unwrap(), filled);
 }
 
@@ -34,18 +31,9 @@ fn tutorial_values_land_in_the_typed_config() {
     let cfg = load_ok(TUTORIAL).config;
     let o = &cfg.oidc;
     assert_eq!(o.kind, ProviderKind::Oidc);
-    assert_eq!(
-        o.issuer_url.as_ref().unwrap().as_str(),
-        "https://localhost:9443/oauth2/token"
-    );
-    assert_eq!(
-        o.jwks_url.as_ref().unwrap().as_str(),
-        "https://localhost:9443/oauth2/jwks"
-    );
-    assert_eq!(
-        o.redirect_url.as_deref(),
-        Some("http://localhost:4180/oauth2/callback")
-    );
+    assert_eq!(o.issuer_url.as_ref().unwrap().as_str(), "https://localhost:9443/oauth2/token");
+    assert_eq!(o.jwks_url.as_ref().unwrap().as_str(), "https://localhost:9443/oauth2/jwks");
+    assert_eq!(o.redirect_url.as_deref(), Some("http://localhost:4180/oauth2/callback"));
     assert_eq!(o.client_id, "oauth2-proxy-app");
     match &o.client_secret {
         ClientSecret::Value(s) => assert_eq!(s.expose(), "tutorial-client-secret"),
@@ -60,46 +48,21 @@ fn tutorial_values_land_in_the_typed_config() {
     assert_eq!(cfg.authz.email_domains, ["*"]);
     assert!(!cfg.authz.skip_auth_preflight);
 
-    assert_eq!(
-        cfg.server.http_address,
-        Some(ListenAddr::Tcp {
-            host: "127.0.0.1".into(),
-            port: 4180
-        })
-    );
+    assert_eq!(cfg.server.http_address, Some(ListenAddr::Tcp { host: "127.0.0.1".into(), port: 4180 }));
     assert!(cfg.server.tls.is_none());
 
     assert_eq!(cfg.proxy.upstreams.len(), 1);
     let up = &cfg.proxy.upstreams[0];
     assert_eq!(up.path, "/");
-    assert_eq!(
-        up.target,
-        Target::Http("http://localhost:8080".parse().unwrap())
-    );
+    assert_eq!(up.target, Target::Http("http://localhost:8080".parse().unwrap()));
     assert_eq!(up.timeout, Duration::from_secs(30));
 
-    let request: Vec<&str> = cfg
-        .headers
-        .request
-        .iter()
-        .map(|h| h.name.as_str())
-        .collect();
+    let request: Vec<&str> = cfg.headers.request.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(
         request,
-        [
-            "X-Forwarded-Groups",
-            "X-Forwarded-User",
-            "X-Forwarded-Email",
-            "X-Forwarded-Preferred-Username",
-            "X-Forwarded-Access-Token"
-        ]
+        ["X-Forwarded-Groups", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Access-Token"]
     );
-    let response: Vec<&str> = cfg
-        .headers
-        .response
-        .iter()
-        .map(|h| h.name.as_str())
-        .collect();
+    let response: Vec<&str> = cfg.headers.response.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(
         response,
         [
@@ -124,11 +87,7 @@ fn tutorial_values_land_in_the_typed_config() {
     assert_eq!(c.samesite, SameSite::Lax);
     assert_eq!(c.csrf_samesite, SameSite::Lax, "inherits cookie_samesite");
     assert!(!c.csrf_per_request);
-    assert_eq!(
-        c.key.expose(),
-        &(0u8..32).collect::<Vec<_>>(),
-        "base64url secret decodes to 32 key bytes"
-    );
+    assert_eq!(c.key.expose(), &(0u8..32).collect::<Vec<_>>(), "base64url secret decodes to 32 key bytes");
     assert_eq!(c.name, "_oauth2_proxy");
     assert_eq!(c.expire, Duration::from_secs(168 * 3600));
     assert_eq!(cfg.session.store, StoreConfig::Cookie);
@@ -138,12 +97,7 @@ fn tutorial_values_land_in_the_typed_config() {
 fn tutorial_redis_snippet_selects_the_redis_store() {
     let cfg = load_ok("tutorial/oauth2-proxy-redis.cfg").config;
     match cfg.session.store {
-        StoreConfig::Redis(r) => assert_eq!(
-            r.topology,
-            RedisTopology::Standalone {
-                url: "redis://127.0.0.1:6379/1".into()
-            }
-        ),
+        StoreConfig::Redis(r) => assert_eq!(r.topology, RedisTopology::Standalone { url: "redis://127.0.0.1:6379/1".into() }),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -154,28 +108,14 @@ fn tutorial_tls_snippet_serves_https_on_http_address() {
     let tls = cfg.server.tls.as_ref().expect("tls");
     assert_eq!(tls.min_version, TlsVersion::Tls13);
     assert!(tls.cert_file.ends_with("tests/fixtures/tls/cert.pem"));
-    assert_eq!(
-        cfg.server.http_address, None,
-        "with TLS only HTTPS is served, as in oauth2-proxy"
-    );
-    assert_eq!(
-        cfg.server.https_address,
-        Some(ListenAddr::Tcp {
-            host: "0.0.0.0".into(),
-            port: 443
-        })
-    );
+    assert_eq!(cfg.server.http_address, None, "with TLS only HTTPS is served, as in oauth2-proxy");
+    assert_eq!(cfg.server.https_address, Some(ListenAddr::Tcp { host: "0.0.0.0".into(), port: 443 }));
     assert!(cfg.session.cookie.secure);
 }
 
 #[test]
 fn pasting_the_tls_snippet_names_both_lines_of_each_repeated_key() {
-    let errors = load(
-        Some(&fixture("tutorial/tls-snippet-pasted.cfg")),
-        &[],
-        vec![],
-    )
-    .unwrap_err();
+    let errors = load(Some(&fixture("tutorial/tls-snippet-pasted.cfg")), &[], vec![]).unwrap_err();
     assert_eq!(errors.keys(), ["http_address", "cookie_secure"]);
     let text = errors.to_string();
     assert!(text.contains("on line 14 and again on line 28"), "{text}");
@@ -191,10 +131,7 @@ fn tutorial_entries() -> BTreeMap<String, Vec<String>> {
         .into_iter()
         .map(|(k, v)| {
             let values = match v {
-                toml::Value::Array(a) => a
-                    .into_iter()
-                    .map(|x| x.as_str().unwrap().to_string())
-                    .collect(),
+                toml::Value::Array(a) => a.into_iter().map(|x| x.as_str().unwrap().to_string()).collect(),
                 toml::Value::String(s) => vec![s],
                 other => vec![other.to_string()],
             };
@@ -208,19 +145,11 @@ fn the_same_options_as_flags_and_as_env_give_the_same_config() {
     let from_file = load_ok(TUTORIAL).config;
     let entries = tutorial_entries();
 
-    let flags: Vec<FlagValues> = entries
-        .iter()
-        .map(|(k, v)| FlagValues {
-            key: options::find(k).unwrap().key,
-            values: v.clone(),
-        })
-        .collect();
+    let flags: Vec<FlagValues> =
+        entries.iter().map(|(k, v)| FlagValues { key: options::find(k).unwrap().key, values: v.clone() }).collect();
     let from_flags = load(None, &[], flags).unwrap().config;
 
-    let env: Vec<(String, String)> = entries
-        .iter()
-        .map(|(k, v)| (options::find(k).unwrap().env_var(), v.join(",")))
-        .collect();
+    let env: Vec<(String, String)> = entries.iter().map(|(k, v)| (options::find(k).unwrap().env_var(), v.join(","))).collect();
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let from_env = load(None, &env_refs, vec![]).unwrap().config;
 
@@ -229,23 +158,15 @@ fn the_same_options_as_flags_and_as_env_give_the_same_config() {
     assert_eq!(dbg(&from_file), dbg(&from_flags));
     assert_eq!(dbg(&from_file), dbg(&from_env));
     for c in [&from_flags, &from_env] {
-        assert_eq!(
-            c.session.cookie.secret.expose(),
-            from_file.session.cookie.secret.expose()
-        );
+        assert_eq!(c.session.cookie.secret.expose(), from_file.session.cookie.secret.expose());
         assert_eq!(c.oidc.client_secret, from_file.oidc.client_secret);
     }
 }
 
 #[test]
 fn precedence_is_flag_then_env_then_file_then_default() {
-    let file = format!(
-        "{MINIMAL}cookie_name = \"from_file\"\ncookie_path = \"/file\"\ncookie_domains = [\"file.example\"]\n"
-    );
-    let env = [
-        ("OAUTH2_PROXY_COOKIE_NAME", "from_env"),
-        ("OAUTH2_PROXY_COOKIE_PATH", "/env"),
-    ];
+    let file = format!("{MINIMAL}cookie_name = \"from_file\"\ncookie_path = \"/file\"\ncookie_domains = [\"file.example\"]\n");
+    let env = [("OAUTH2_PROXY_COOKIE_NAME", "from_env"), ("OAUTH2_PROXY_COOKIE_PATH", "/env")];
     let flags = vec![flag("cookie_name", &["from_flag"])];
     let c = load_text(&file, &env, flags).unwrap().config.session.cookie;
     assert_eq!(c.name, "from_flag");
@@ -257,25 +178,10 @@ fn precedence_is_flag_then_env_then_file_then_default() {
 #[test]
 fn env_lists_are_comma_split_and_flags_repeat() {
     let text = MINIMAL.replace("email_domains = [\"*\"]\n", "");
-    let cfg = load_text(
-        &text,
-        &[("OAUTH2_PROXY_EMAIL_DOMAINS", "a.example,b.example")],
-        vec![],
-    )
-    .unwrap()
-    .config;
+    let cfg = load_text(&text, &[("OAUTH2_PROXY_EMAIL_DOMAINS", "a.example,b.example")], vec![]).unwrap().config;
     assert_eq!(cfg.authz.email_domains, ["a.example", "b.example"]);
-    let cfg = load_text(
-        &text,
-        &[],
-        vec![flag("email_domains", &["a.example", "b.example,c.example"])],
-    )
-    .unwrap()
-    .config;
-    assert_eq!(
-        cfg.authz.email_domains,
-        ["a.example", "b.example", "c.example"]
-    );
+    let cfg = load_text(&text, &[], vec![flag("email_domains", &["a.example", "b.example,c.example"])]).unwrap().config;
+    assert_eq!(cfg.authz.email_domains, ["a.example", "b.example", "c.example"]);
 }
 
 #[test]
@@ -290,11 +196,7 @@ fn valid_fixtures_load() {
     assert!(!weak.session.cookie.secure);
     assert_eq!(weak.authz.email_domains, ["example.com", "example.org"]);
     assert_eq!(weak.session.cookie.refresh, Duration::from_secs(90 * 60));
-    assert_eq!(
-        weak.session.cookie.key.expose().len(),
-        16,
-        "a raw 16-byte secret is used as is"
-    );
+    assert_eq!(weak.session.cookie.key.expose().len(), 16, "a raw 16-byte secret is used as is");
 }
 
 /// Each invalid fixture declares its expected problems in `# expect: KEY | TEXT` lines; the
@@ -302,10 +204,7 @@ fn valid_fixtures_load() {
 #[test]
 fn every_invalid_fixture_fails_with_its_expected_messages() {
     let dir = fixture("config/invalid");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 25, "at least 25 invalid configurations");
     let mut failures = Vec::new();
@@ -319,15 +218,8 @@ fn every_invalid_fixture_fails_with_its_expected_messages() {
                 (k.to_string(), t.to_string())
             })
             .collect();
-        assert!(
-            !expects.is_empty(),
-            "{} has no expect lines",
-            path.display()
-        );
-        let rel = path
-            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
-            .unwrap()
-            .to_path_buf();
+        assert!(!expects.is_empty(), "{} has no expect lines", path.display());
+        let rel = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().to_path_buf();
         let errors = match load(Some(&rel), &[], vec![]) {
             Ok(_) => {
                 failures.push(format!("{}: loaded, but should fail", rel.display()));
@@ -340,23 +232,13 @@ fn every_invalid_fixture_fails_with_its_expected_messages() {
         got.sort();
         want.sort();
         if got != want {
-            failures.push(format!(
-                "{}: expected problems with {want:?}, got {got:?}\n{errors}",
-                rel.display()
-            ));
+            failures.push(format!("{}: expected problems with {want:?}, got {got:?}\n{errors}", rel.display()));
             continue;
         }
         for (key, text) in &expects {
-            let rendered: Vec<String> = errors
-                .iter()
-                .filter(|e| &e.key == key)
-                .map(|e| e.to_string())
-                .collect();
+            let rendered: Vec<String> = errors.iter().filter(|e| &e.key == key).map(|e| e.to_string()).collect();
             if !rendered.iter().any(|r| r.contains(text.as_str())) {
-                failures.push(format!(
-                    "{}: the {key} message lacks {text:?}: {rendered:?}",
-                    rel.display()
-                ));
+                failures.push(format!("{}: the {key} message lacks {text:?}: {rendered:?}", rel.display()));
             }
         }
         // Every problem about a value that was given names where it was given.
@@ -371,24 +253,11 @@ fn every_invalid_fixture_fails_with_its_expected_messages() {
 
 #[test]
 fn many_mistakes_are_reported_in_one_run_with_their_lines() {
-    let errors = load(
-        Some(Path::new("tests/fixtures/config/invalid/many_mistakes.cfg")),
-        &[],
-        vec![],
-    )
-    .unwrap_err();
+    let errors = load(Some(Path::new("tests/fixtures/config/invalid/many_mistakes.cfg")), &[], vec![]).unwrap_err();
     assert_eq!(errors.len(), 7);
     let text = errors.to_string();
-    assert!(
-        text.starts_with("invalid configuration: 7 problems"),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "cookie_expire = \"7days\" (tests/fixtures/config/invalid/many_mistakes.cfg:"
-        ),
-        "{text}"
-    );
+    assert!(text.starts_with("invalid configuration: 7 problems"), "{text}");
+    assert!(text.contains("cookie_expire = \"7days\" (tests/fixtures/config/invalid/many_mistakes.cfg:"), "{text}");
 }
 
 #[test]
@@ -409,30 +278,15 @@ github_token = "GITHUB-TOKEN-MARKER"
 cookie_secrte = "x"
 "#;
     let env = [("OAUTH2_PROXY_REDIS_SENTINEL_PASSWORD", "SENTINEL-MARKER")];
-    let errors: ConfigErrors = load_text(
-        text,
-        &env,
-        vec![flag("signature_key", &["sha1:SIGNATURE-MARKER"])],
-    )
-    .unwrap_err();
+    let errors: ConfigErrors = load_text(text, &env, vec![flag("signature_key", &["sha1:SIGNATURE-MARKER"])]).unwrap_err();
     let rendered = format!("{errors}\n{errors:?}");
     assert!(errors.len() >= 5, "{rendered}");
-    for marker in [
-        "CLIENT-SECRET",
-        "COOKIE-SECRET",
-        "BASIC-PASSWORD",
-        "REDIS-PASSWORD",
-        "REDIS-PW2",
-        "GITHUB-TOKEN",
-        "SENTINEL",
-        "SIGNATURE",
-    ] {
+    for marker in
+        ["CLIENT-SECRET", "COOKIE-SECRET", "BASIC-PASSWORD", "REDIS-PASSWORD", "REDIS-PW2", "GITHUB-TOKEN", "SENTINEL", "SIGNATURE"]
+    {
         assert!(!rendered.contains(marker), "{marker} leaked:\n{rendered}");
     }
-    assert!(
-        rendered.contains("cookie_secret = <redacted, 20 bytes>"),
-        "{rendered}"
-    );
+    assert!(rendered.contains("cookie_secret = <redacted, 20 bytes>"), "{rendered}");
 }
 
 #[test]
@@ -445,52 +299,19 @@ fn secrets_never_appear_in_a_valid_configs_debug_output() {
 
 #[test]
 fn alpha_yaml_parses_and_combines_with_the_legacy_file() {
-    let env: std::collections::HashMap<String, String> = [(
-        "GATEHOUSE_TEST_CLIENT_SECRET".to_string(),
-        "from-env-secret".to_string(),
-    )]
-    .into();
-    let sources = Sources {
-        config_file: Some(fixture("alpha/oauth2-proxy.cfg")),
-        alpha_config: Some(fixture("alpha/alpha.yaml")),
-        flags: vec![],
-    };
-    let cfg = config::load(&sources, &env)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .config;
+    let env: std::collections::HashMap<String, String> =
+        [("GATEHOUSE_TEST_CLIENT_SECRET".to_string(), "from-env-secret".to_string())].into();
+    let sources =
+        Sources { config_file: Some(fixture("alpha/oauth2-proxy.cfg")), alpha_config: Some(fixture("alpha/alpha.yaml")), flags: vec![] };
+    let cfg = config::load(&sources, &env).unwrap_or_else(|e| panic!("{e}")).config;
     assert_eq!(cfg.oidc.client_id, "oauth2-proxy-app");
-    assert_eq!(
-        cfg.oidc.client_secret,
-        ClientSecret::Value(gatehouse::config::Secret::new("from-env-secret".into()))
-    );
-    assert_eq!(
-        cfg.oidc.issuer_url.unwrap().as_str(),
-        "https://localhost:9443/oauth2/token"
-    );
+    assert_eq!(cfg.oidc.client_secret, ClientSecret::Value(gatehouse::config::Secret::new("from-env-secret".into())));
+    assert_eq!(cfg.oidc.issuer_url.unwrap().as_str(), "https://localhost:9443/oauth2/token");
     assert_eq!(cfg.oidc.email_claim, "username");
     assert_eq!(cfg.oidc.pkce, Some(PkceMethod::S256));
-    assert_eq!(
-        cfg.server.http_address,
-        Some(ListenAddr::Tcp {
-            host: "127.0.0.1".into(),
-            port: 4180
-        })
-    );
-    let request: Vec<&str> = cfg
-        .headers
-        .request
-        .iter()
-        .map(|h| h.name.as_str())
-        .collect();
-    assert_eq!(
-        request,
-        [
-            "X-Forwarded-User",
-            "X-Forwarded-Email",
-            "X-Forwarded-Access-Token",
-            "Authorization"
-        ]
-    );
+    assert_eq!(cfg.server.http_address, Some(ListenAddr::Tcp { host: "127.0.0.1".into(), port: 4180 }));
+    let request: Vec<&str> = cfg.headers.request.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(request, ["X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Access-Token", "Authorization"]);
     assert_eq!(cfg.headers.response.len(), 2);
     assert_eq!(cfg.proxy.upstreams[0].id, "app");
     assert_eq!(cfg.proxy.upstreams[0].timeout, Duration::from_secs(45));
@@ -499,8 +320,7 @@ fn alpha_yaml_parses_and_combines_with_the_legacy_file() {
 
 #[test]
 fn alpha_yaml_refuses_legacy_options_it_replaces() {
-    let env: std::collections::HashMap<String, String> =
-        [("GATEHOUSE_TEST_CLIENT_SECRET".to_string(), "x".to_string())].into();
+    let env: std::collections::HashMap<String, String> = [("GATEHOUSE_TEST_CLIENT_SECRET".to_string(), "x".to_string())].into();
     let legacy = format!(
         "{}upstreams = [\"http://localhost:8080\"]\nset_xauthrequest = true\n",
         std::fs::read_to_string(fixture("alpha/oauth2-proxy.cfg")).unwrap()
@@ -515,46 +335,19 @@ fn alpha_yaml_refuses_legacy_options_it_replaces() {
     )
     .unwrap_err();
     assert_eq!(errors.keys(), ["set_xauthrequest", "upstreams"]);
-    assert!(
-        errors
-            .to_string()
-            .contains("move it to `upstreamConfig` in alpha.yaml"),
-        "{errors}"
-    );
+    assert!(errors.to_string().contains("move it to `upstreamConfig` in alpha.yaml"), "{errors}");
 }
 
 #[test]
 fn alpha_yaml_reports_unset_variables_and_unknown_fields() {
     let env: std::collections::HashMap<String, String> = Default::default();
     let alpha = "providers:\n  - clientID: ${NOT_SET_ANYWHERE}\n";
-    let errors = config::load_texts(
-        None,
-        Some((Path::new("a.yaml"), alpha.into())),
-        &[],
-        &env,
-        ConfigErrors::default(),
-    )
-    .unwrap_err();
-    assert!(
-        errors
-            .to_string()
-            .contains("environment variable NOT_SET_ANYWHERE is not set"),
-        "{errors}"
-    );
+    let errors = config::load_texts(None, Some((Path::new("a.yaml"), alpha.into())), &[], &env, ConfigErrors::default()).unwrap_err();
+    assert!(errors.to_string().contains("environment variable NOT_SET_ANYWHERE is not set"), "{errors}");
 
     let alpha = "server:\n  bindAddress: 127.0.0.1:4180\n  bindAdress: typo\n";
-    let errors = config::load_texts(
-        None,
-        Some((Path::new("a.yaml"), alpha.into())),
-        &[],
-        &env,
-        ConfigErrors::default(),
-    )
-    .unwrap_err();
-    assert!(
-        errors.to_string().contains("unknown field `bindadress`"),
-        "{errors}"
-    );
+    let errors = config::load_texts(None, Some((Path::new("a.yaml"), alpha.into())), &[], &env, ConfigErrors::default()).unwrap_err();
+    assert!(errors.to_string().contains("unknown field `bindadress`"), "{errors}");
 }
 
 #[test]
@@ -568,35 +361,14 @@ fn unimplemented_options_are_listed_not_ignored() {
         assert!(report.contains(key));
     }
     let minimal = load_text(MINIMAL, &[], vec![]).unwrap();
-    assert!(
-        minimal.not_implemented.is_empty(),
-        "{:?}",
-        minimal.not_implemented
-    );
+    assert!(minimal.not_implemented.is_empty(), "{:?}", minimal.not_implemented);
 }
 
 /// The configuration `make run` uses must load and leave nothing unimplemented.
 #[test]
 fn shipped_demo_config_loads_and_can_start() {
-    let loaded = load(
-        Some(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/deploy/demo.cfg"
-        ))),
-        &[],
-        vec![],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        loaded.not_implemented.is_empty(),
-        "{:?}",
-        loaded.not_implemented
-    );
-    assert_eq!(
-        loaded.config.server.http_address,
-        Some(ListenAddr::Tcp {
-            host: "127.0.0.1".into(),
-            port: 4180
-        })
-    );
+    let loaded =
+        load(Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/demo.cfg"))), &[], vec![]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.not_implemented.is_empty(), "{:?}", loaded.not_implemented);
+    assert_eq!(loaded.config.server.http_address, Some(ListenAddr::Tcp { host: "127.0.0.1".into(), port: 4180 }));
 }

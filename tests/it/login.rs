@@ -24,11 +24,7 @@ fn plain(op_extra: Value, gate_extra: &str) -> (Op, Gate) {
         base.extend(extra.clone());
     }
     let op = Op::start(cfg);
-    let gate = Gate::start(
-        &plain_config(&op.issuer, port, gate_extra),
-        &[],
-        "localhost",
-    );
+    let gate = Gate::start(&plain_config(&op.issuer, port, gate_extra), &[], "localhost");
     (op, gate)
 }
 
@@ -75,59 +71,33 @@ fn start_url(gate: &Gate, rd: &str) -> String {
 
 async fn userinfo(browser: &mut Browser, gate: &Gate) -> (u16, Value) {
     let r = browser.get(&gate.url("/oauth2/userinfo")).await;
-    (
-        r.status,
-        serde_json::from_str(&r.body).unwrap_or(Value::Null),
-    )
+    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
 }
 
 #[actix_web::test]
 async fn tutorial_config_logs_alice_in_through_a_wso2_shaped_provider() {
     let port = free_port();
     let op = wso2_op(port);
-    assert!(
-        op.issuer.ends_with("/oauth2/token"),
-        "WSO2's issuer form: {}",
-        op.issuer
-    );
+    assert!(op.issuer.ends_with("/oauth2/token"), "WSO2's issuer form: {}", op.issuer);
     let (cert, _) = tutorial_cert();
-    let gate = Gate::start(
-        &tutorial(
-            &op,
-            port,
-            &format!("provider_ca_files = [\"{}\"]\n", cert.display()),
-        ),
-        &[],
-        "localhost",
-    );
+    let gate = Gate::start(&tutorial(&op, port, &format!("provider_ca_files = [\"{}\"]\n", cert.display())), &[], "localhost");
     gate.wait_ready().await;
 
     let mut browser = Browser::new(op.ca.as_deref());
-    let resp = browser
-        .login(&start_url(&gate, "/app/page?x=1&y=2"), "alice")
-        .await;
+    let resp = browser.login(&start_url(&gate, "/app/page?x=1&y=2"), "alice").await;
     assert_eq!(resp.status, 302, "{}", resp.body);
     assert_eq!(resp.header("location"), Some("/app/page?x=1&y=2"));
     assert!(browser.cookie("_oauth2_proxy").is_some());
-    assert!(
-        browser.cookie("_oauth2_proxy_csrf").is_none(),
-        "the CSRF cookie is cleared after login"
-    );
+    assert!(browser.cookie("_oauth2_proxy_csrf").is_none(), "the CSRF cookie is cleared after login");
 
     let (status, info) = userinfo(&mut browser, &gate).await;
     assert_eq!(status, 200);
     // user_id_claim = "username": the email field is the `username` claim.
-    assert_eq!(
-        info,
-        json!({"user": "alice", "email": "alice@wso2.example", "groups": ["admins", "users"], "preferredUsername": "alice"})
-    );
+    assert_eq!(info, json!({"user": "alice", "email": "alice@wso2.example", "groups": ["admins", "users"], "preferredUsername": "alice"}));
 
     let stats = op.control("GET", "stats", Value::Null).await;
     assert_eq!(stats["grants"]["authorization_code"]["ok"], 1);
-    assert_eq!(
-        stats["last_token_request"]["had_code_verifier"], true,
-        "PKCE verifier sent"
-    );
+    assert_eq!(stats["last_token_request"]["had_code_verifier"], true, "PKCE verifier sent");
 }
 
 #[actix_web::test]
@@ -136,11 +106,7 @@ async fn ssl_cert_file_trusts_the_self_signed_provider() {
     let op = wso2_op(port);
     let (cert, _) = tutorial_cert();
     let cert = cert.display().to_string();
-    let gate = Gate::start(
-        &tutorial(&op, port, ""),
-        &[("SSL_CERT_FILE", cert.as_str())],
-        "localhost",
-    );
+    let gate = Gate::start(&tutorial(&op, port, ""), &[("SSL_CERT_FILE", cert.as_str())], "localhost");
     gate.wait_ready().await;
     let mut browser = Browser::new(op.ca.as_deref());
     let resp = browser.login(&start_url(&gate, "/"), "alice").await;
@@ -168,11 +134,7 @@ async fn a_provider_requiring_pkce_refuses_a_login_without_it() {
     gate.wait_ready().await;
     let mut browser = Browser::new(None);
     let resp = browser.login(&start_url(&gate, "/"), "alice").await;
-    assert_eq!(
-        resp.status, 403,
-        "the provider's error reaches the callback: {}",
-        resp.body
-    );
+    assert_eq!(resp.status, 403, "the provider's error reaches the callback: {}", resp.body);
     assert!(browser.cookie("_oauth2_proxy").is_none());
 }
 
@@ -183,9 +145,7 @@ async fn csrf_and_state_are_checked_and_a_callback_cannot_be_replayed() {
 
     // A callback with a state this browser never started.
     let mut stranger = Browser::new(None);
-    let r = stranger
-        .get(&gate.url("/oauth2/callback?code=abc&state=AAAA%3A%2F"))
-        .await;
+    let r = stranger.get(&gate.url("/oauth2/callback?code=abc&state=AAAA%3A%2F")).await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("CSRF"), "{}", r.body);
 
@@ -193,22 +153,16 @@ async fn csrf_and_state_are_checked_and_a_callback_cannot_be_replayed() {
     let mut b = Browser::new(None);
     let start = b.get(&start_url(&gate, "/")).await;
     assert_eq!(start.status, 302);
-    let r = b
-        .get(&gate.url("/oauth2/callback?code=abc&state=bm90LXRoZS1oYXNo%3A%2F"))
-        .await;
+    let r = b.get(&gate.url("/oauth2/callback?code=abc&state=bm90LXRoZS1oYXNo%3A%2F")).await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("CSRF token mismatch"), "{}", r.body);
 
     // Duplicated parameters are refused outright.
-    let r = b
-        .get(&gate.url("/oauth2/callback?code=a&code=b&state=x%3A%2F"))
-        .await;
+    let r = b.get(&gate.url("/oauth2/callback?code=a&code=b&state=x%3A%2F")).await;
     assert_eq!(r.status, 400);
 
     // The provider's error.
-    let r = b
-        .get(&gate.url("/oauth2/callback?error=access_denied&state=x%3A%2F"))
-        .await;
+    let r = b.get(&gate.url("/oauth2/callback?error=access_denied&state=x%3A%2F")).await;
     assert_eq!(r.status, 403);
 
     // Missing CSRF cookie: the login completes at the provider, but the callback is refused.
@@ -232,16 +186,7 @@ async fn csrf_and_state_are_checked_and_a_callback_cannot_be_replayed() {
 async fn tampered_id_tokens_are_refused_and_make_no_session() {
     let (op, gate) = plain(json!({}), "insecure_oidc_skip_nonce = false\n");
     gate.wait_ready().await;
-    for mode in [
-        "wrong_aud",
-        "wrong_iss",
-        "expired",
-        "bad_sig",
-        "alg_none",
-        "unknown_kid",
-        "hs256_confusion",
-        "wrong_nonce",
-    ] {
+    for mode in ["wrong_aud", "wrong_iss", "expired", "bad_sig", "alg_none", "unknown_kid", "hs256_confusion", "wrong_nonce"] {
         let set = op.control("POST", "tamper", json!({"mode": mode})).await;
         assert_eq!(set["ok"], true, "{set}");
         let mut b = Browser::new(None);
@@ -271,22 +216,11 @@ async fn login_policy_email_verified_domains_and_groups() {
     let (_op, gate) = plain(json!({}), "allowed_groups = [\"admins\"]\n");
     gate.wait_ready().await;
     let mut eve = Browser::new(None);
-    assert_eq!(
-        eve.login(&start_url(&gate, "/"), "eve").await.status,
-        403,
-        "unverified email"
-    );
+    assert_eq!(eve.login(&start_url(&gate, "/"), "eve").await.status, 403, "unverified email");
     let mut bob = Browser::new(None);
-    assert_eq!(
-        bob.login(&start_url(&gate, "/"), "bob").await.status,
-        403,
-        "not in admins"
-    );
+    assert_eq!(bob.login(&start_url(&gate, "/"), "bob").await.status, 403, "not in admins");
     let mut alice = Browser::new(None);
-    assert_eq!(
-        alice.login(&start_url(&gate, "/"), "alice").await.status,
-        302
-    );
+    assert_eq!(alice.login(&start_url(&gate, "/"), "alice").await.status, 302);
 }
 
 #[actix_web::test]
@@ -294,25 +228,15 @@ async fn email_domains_are_enforced_at_login() {
     let port = free_port();
     let op = Op::start(json!({"clients": [client(port, true)]}));
     let gate = Gate::start(
-        &plain_config(&op.issuer, port, "").replace(
-            "email_domains = [\"*\"]",
-            "email_domains = [\"example.com\"]",
-        ),
+        &plain_config(&op.issuer, port, "").replace("email_domains = [\"*\"]", "email_domains = [\"example.com\"]"),
         &[],
         "localhost",
     );
     gate.wait_ready().await;
     let mut bob = Browser::new(None);
-    assert_eq!(
-        bob.login(&start_url(&gate, "/"), "bob").await.status,
-        403,
-        "example.org is not allowed"
-    );
+    assert_eq!(bob.login(&start_url(&gate, "/"), "bob").await.status, 403, "example.org is not allowed");
     let mut alice = Browser::new(None);
-    assert_eq!(
-        alice.login(&start_url(&gate, "/"), "alice").await.status,
-        302
-    );
+    assert_eq!(alice.login(&start_url(&gate, "/"), "alice").await.status, 302);
 }
 
 #[actix_web::test]
@@ -347,9 +271,7 @@ async fn tampered_and_oversized_cookies_are_no_session_and_are_cleared() {
         let r = b.get(&gate.url("/oauth2/userinfo")).await;
         assert_eq!(r.status, 401, "{what}");
         assert!(
-            r.headers_named("set-cookie")
-                .iter()
-                .any(|c| c.starts_with("_oauth2_proxy=;") && c.contains("Max-Age=0")),
+            r.headers_named("set-cookie").iter().any(|c| c.starts_with("_oauth2_proxy=;") && c.contains("Max-Age=0")),
             "{what}: cleared: {:?}",
             r.headers
         );
@@ -359,16 +281,9 @@ async fn tampered_and_oversized_cookies_are_no_session_and_are_cleared() {
     assert_eq!(r.status, 202, "the good cookie still works");
 
     // Ten thousand chunk cookies: refused (by the header limit or the chunk bound), never 2xx.
-    let header: String = (0..10_000)
-        .map(|i| format!("_oauth2_proxy_{i}=x"))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let header: String = (0..10_000).map(|i| format!("_oauth2_proxy_{i}=x")).collect::<Vec<_>>().join("; ");
     let started = Instant::now();
-    let raw = awc::Client::default()
-        .get(gate.url("/oauth2/auth"))
-        .insert_header(("Cookie", header))
-        .send()
-        .await;
+    let raw = awc::Client::default().get(gate.url("/oauth2/auth")).insert_header(("Cookie", header)).send().await;
     if let Ok(res) = raw {
         assert!(!res.status().is_success(), "{}", res.status());
     }
@@ -381,23 +296,15 @@ async fn sign_out_clears_the_session_and_validates_rd() {
     gate.wait_ready().await;
     let mut b = Browser::new(None);
     assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
-    let r = b
-        .get(&gate.url("/oauth2/sign_out?rd=https%3A%2F%2Fevil.example%2F"))
-        .await;
+    let r = b.get(&gate.url("/oauth2/sign_out?rd=https%3A%2F%2Fevil.example%2F")).await;
     assert_eq!(r.status, 302);
     assert_eq!(r.header("location"), Some("/"), "a foreign rd becomes /");
     assert!(b.cookie("_oauth2_proxy").is_none());
     assert_eq!(userinfo(&mut b, &gate).await.0, 401);
 
     assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
-    let r = b
-        .get(&gate.url("/oauth2/sign_out?rd=https%3A%2F%2Fapp.example.com%2Fbye"))
-        .await;
-    assert_eq!(
-        r.header("location"),
-        Some("https://app.example.com/bye"),
-        "a whitelisted rd is kept"
-    );
+    let r = b.get(&gate.url("/oauth2/sign_out?rd=https%3A%2F%2Fapp.example.com%2Fbye")).await;
+    assert_eq!(r.header("location"), Some("https://app.example.com/bye"), "a whitelisted rd is kept");
 }
 
 #[actix_web::test]
@@ -418,10 +325,7 @@ async fn a_provider_down_at_start_gives_503_then_works_without_restart() {
 
 #[actix_web::test]
 async fn concurrent_requests_refresh_once_and_a_revoked_refresh_token_ends_the_session() {
-    let (op, gate) = plain(
-        json!({"access_token_ttl": 60, "rotate_refresh_tokens": true}),
-        "cookie_refresh = \"1s\"\n",
-    );
+    let (op, gate) = plain(json!({"access_token_ttl": 60, "rotate_refresh_tokens": true}), "cookie_refresh = \"1s\"\n");
     gate.wait_ready().await;
     let mut b = Browser::new(None);
     assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
@@ -432,16 +336,8 @@ async fn concurrent_requests_refresh_once_and_a_revoked_refresh_token_ends_the_s
     for _ in 0..20 {
         let (url, cookie) = (gate.url("/oauth2/userinfo"), cookie.clone());
         tasks.push(actix_web::rt::spawn(async move {
-            let res = awc::Client::default()
-                .get(url)
-                .insert_header(("Cookie", cookie))
-                .send()
-                .await
-                .unwrap();
-            let refreshed = res
-                .headers()
-                .get_all("set-cookie")
-                .any(|v| v.to_str().unwrap_or("").starts_with("_oauth2_proxy="));
+            let res = awc::Client::default().get(url).insert_header(("Cookie", cookie)).send().await.unwrap();
+            let refreshed = res.headers().get_all("set-cookie").any(|v| v.to_str().unwrap_or("").starts_with("_oauth2_proxy="));
             (res.status().as_u16(), refreshed)
         }));
     }
@@ -451,11 +347,7 @@ async fn concurrent_requests_refresh_once_and_a_revoked_refresh_token_ends_the_s
         assert!(refreshed, "every response carries the refreshed cookie");
     }
     let (_, refresh_ok, refresh_failed) = op.grants().await;
-    assert_eq!(
-        (refresh_ok, refresh_failed),
-        (1, 0),
-        "exactly one refresh grant for 20 concurrent requests"
-    );
+    assert_eq!((refresh_ok, refresh_failed), (1, 0), "exactly one refresh grant for 20 concurrent requests");
 
     // The browser takes the refreshed cookie; then the provider revokes every refresh token.
     let r = b.get(&gate.url("/oauth2/userinfo")).await;
@@ -464,10 +356,7 @@ async fn concurrent_requests_refresh_once_and_a_revoked_refresh_token_ends_the_s
     actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
     let r = b.get(&gate.url("/oauth2/userinfo")).await;
     assert_eq!(r.status, 401, "a revoked refresh token ends the session");
-    assert!(
-        b.cookie("_oauth2_proxy").is_none(),
-        "and the cookie is cleared"
-    );
+    assert!(b.cookie("_oauth2_proxy").is_none(), "and the cookie is cleared");
 }
 
 #[actix_web::test]
@@ -482,21 +371,14 @@ async fn skip_oidc_discovery_uses_the_configured_endpoints() {
     gate.wait_ready().await;
     let mut b = Browser::new(None);
     assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
-    assert_eq!(
-        userinfo(&mut b, &gate).await.1["email"],
-        "alice@example.com"
-    );
+    assert_eq!(userinfo(&mut b, &gate).await.1["email"], "alice@example.com");
 }
 
 #[actix_web::test]
 async fn ssl_insecure_skip_verify_reaches_an_untrusted_provider() {
     let port = free_port();
     let op = wso2_op(port);
-    let gate = Gate::start(
-        &tutorial(&op, port, "ssl_insecure_skip_verify = true\n"),
-        &[],
-        "localhost",
-    );
+    let gate = Gate::start(&tutorial(&op, port, "ssl_insecure_skip_verify = true\n"), &[], "localhost");
     gate.wait_ready().await;
     let mut b = Browser::new(op.ca.as_deref());
     assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
@@ -504,26 +386,14 @@ async fn ssl_insecure_skip_verify_reaches_an_untrusted_provider() {
 
 #[actix_web::test]
 async fn es256_tokens_and_extra_audiences() {
-    let (op, gate) = plain(
-        json!({"signing_alg": "ES256"}),
-        "oidc_extra_audiences = [\"someone-else\"]\n",
-    );
+    let (op, gate) = plain(json!({"signing_alg": "ES256"}), "oidc_extra_audiences = [\"someone-else\"]\n");
     gate.wait_ready().await;
     let mut b = Browser::new(None);
-    assert_eq!(
-        b.login(&start_url(&gate, "/"), "alice").await.status,
-        302,
-        "ES256"
-    );
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302, "ES256");
     // The provider now sends aud = "someone-else", which this configuration accepts.
-    op.control("POST", "tamper", json!({"mode": "wrong_aud"}))
-        .await;
+    op.control("POST", "tamper", json!({"mode": "wrong_aud"})).await;
     let mut b = Browser::new(None);
-    assert_eq!(
-        b.login(&start_url(&gate, "/"), "alice").await.status,
-        302,
-        "extra audience accepted"
-    );
+    assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302, "extra audience accepted");
 }
 
 #[actix_web::test]
@@ -533,64 +403,34 @@ async fn authenticated_emails_file_allows_listed_users_only() {
     std::fs::write(&file, "# allowed\nBob@Example.org\n").unwrap();
     let port = free_port();
     let op = Op::start(json!({"clients": [client(port, true)]}));
-    let text = plain_config(
-        &op.issuer,
-        port,
-        &format!("authenticated_emails_file = \"{}\"\n", file.display()),
-    )
-    .replace("email_domains = [\"*\"]\n", "");
+    let text = plain_config(&op.issuer, port, &format!("authenticated_emails_file = \"{}\"\n", file.display()))
+        .replace("email_domains = [\"*\"]\n", "");
     let gate = Gate::start(&text, &[], "localhost");
     gate.wait_ready().await;
     let mut bob = Browser::new(None);
-    assert_eq!(
-        bob.login(&start_url(&gate, "/"), "bob").await.status,
-        302,
-        "listed (case-insensitive)"
-    );
+    assert_eq!(bob.login(&start_url(&gate, "/"), "bob").await.status, 302, "listed (case-insensitive)");
     let mut alice = Browser::new(None);
-    assert_eq!(
-        alice.login(&start_url(&gate, "/"), "alice").await.status,
-        403,
-        "not listed"
-    );
+    assert_eq!(alice.login(&start_url(&gate, "/"), "alice").await.status, 403, "not listed");
 }
 
 #[actix_web::test]
 async fn sign_in_page_and_skip_provider_button() {
-    let (_op, gate) = plain(
-        json!({}),
-        "provider_display_name = \"WSO2 <Identity> Server\"\n",
-    );
+    let (_op, gate) = plain(json!({}), "provider_display_name = \"WSO2 <Identity> Server\"\n");
     gate.wait_ready().await;
     let mut b = Browser::new(None);
     b.add_cookie("localhost", "_oauth2_proxy", "an-old-session");
     let page = b.get(&gate.url("/oauth2/sign_in?rd=%2Fapp")).await;
     assert_eq!(page.status, 200);
-    assert!(
-        page.body
-            .contains("Sign in with WSO2 &lt;Identity&gt; Server"),
-        "{}",
-        page.body
-    );
+    assert!(page.body.contains("Sign in with WSO2 &lt;Identity&gt; Server"), "{}", page.body);
     assert!(page.body.contains("action=\"/oauth2/start\"") && page.body.contains("value=\"/app\""));
-    assert!(
-        b.cookie("_oauth2_proxy").is_none(),
-        "an old session cookie is cleared at sign-in"
-    );
-    assert_eq!(
-        page.header("cache-control"),
-        Some("no-cache, no-store, must-revalidate, max-age=0")
-    );
+    assert!(b.cookie("_oauth2_proxy").is_none(), "an old session cookie is cleared at sign-in");
+    assert_eq!(page.header("cache-control"), Some("no-cache, no-store, must-revalidate, max-age=0"));
 
     let (op2, gate2) = plain(json!({}), "skip_provider_button = true\n");
     gate2.wait_ready().await;
     let r = b.get(&gate2.url("/oauth2/sign_in")).await;
     assert_eq!(r.status, 302);
-    assert!(
-        r.header("location")
-            .unwrap()
-            .starts_with(&format!("{}/auth?", op2.issuer))
-    );
+    assert!(r.header("location").unwrap().starts_with(&format!("{}/auth?", op2.issuer)));
 }
 
 #[actix_web::test]
@@ -602,55 +442,32 @@ async fn sign_out_substitutes_the_id_token_and_calls_the_backend_logout_url() {
         let (mut s, _) = listener.accept().unwrap();
         let mut buf = [0u8; 8192];
         let n = s.read(&mut buf).unwrap();
-        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-            .unwrap();
-        String::from_utf8_lossy(&buf[..n])
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string()
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_string()
     });
-    let extra = format!(
-        "backend_logout_url = \"http://{backend}/logout?token={{id_token}}\"\nwhitelist_domains = [\"idp.example.com\"]\n"
-    );
+    let extra = format!("backend_logout_url = \"http://{backend}/logout?token={{id_token}}\"\nwhitelist_domains = [\"idp.example.com\"]\n");
     let (_op, gate) = plain(json!({}), &extra);
     gate.wait_ready().await;
     let mut b = Browser::new(None);
     assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
-    let rd: String = url::form_urlencoded::byte_serialize(
-        b"https://idp.example.com/logout?id_token_hint={id_token}",
-    )
-    .collect();
+    let rd: String = url::form_urlencoded::byte_serialize(b"https://idp.example.com/logout?id_token_hint={id_token}").collect();
     let r = b.get(&gate.url(&format!("/oauth2/sign_out?rd={rd}"))).await;
     assert_eq!(r.status, 302);
     let location = r.header("location").unwrap();
-    assert!(
-        location.starts_with("https://idp.example.com/logout?id_token_hint=ey"),
-        "{location}"
-    );
+    assert!(location.starts_with("https://idp.example.com/logout?id_token_hint=ey"), "{location}");
     let request_line = seen.join().unwrap();
-    assert!(
-        request_line.starts_with("GET /logout?token=ey"),
-        "{request_line}"
-    );
+    assert!(request_line.starts_with("GET /logout?token=ey"), "{request_line}");
 }
 
 #[actix_web::test]
 async fn per_request_csrf_cookies_are_capped() {
-    let (_op, gate) = plain(
-        json!({}),
-        "cookie_csrf_per_request = true\ncookie_csrf_per_request_limit = 2\n",
-    );
+    let (_op, gate) = plain(json!({}), "cookie_csrf_per_request = true\ncookie_csrf_per_request_limit = 2\n");
     gate.wait_ready().await;
     let mut b = Browser::new(None);
     for _ in 0..4 {
         assert_eq!(b.get(&start_url(&gate, "/")).await.status, 302);
     }
-    let csrf: Vec<String> = b
-        .cookie_names()
-        .into_iter()
-        .filter(|n| n.ends_with("_csrf"))
-        .collect();
+    let csrf: Vec<String> = b.cookie_names().into_iter().filter(|n| n.ends_with("_csrf")).collect();
     assert_eq!(csrf.len(), 2, "at most 2 live CSRF cookies: {csrf:?}");
     // Two tabs: both logins complete, each with its own CSRF cookie.
     let mut b = Browser::new(None);

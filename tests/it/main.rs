@@ -13,3 +13,5 @@ mod server;
 mod login;
 // The cookie session store: sealing, chunking, expiry, damage.
 mod sessions;
+// Forward auth: the /oauth2/auth contract, then real nginx, Traefik and Envoy with the shipped configs.
+mod forward;

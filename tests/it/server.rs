@@ -30,23 +30,7 @@ async fn ping_answers_ok() {
 async fn ping_path_is_configurable() {
     let (base, handle) = start("ping_path = \"/healthz\"\n");
     let client = awc::Client::default();
-    assert_eq!(
-        client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        client
-            .get(format!("{base}/ping"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(client.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{base}/ping")).send().await.unwrap().status(), 404);
     handle.stop(true).await;
 }

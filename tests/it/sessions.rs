@@ -8,11 +8,7 @@ use gatehouse::session::{CookieConfig, CookieStore, Loaded, SessionState, Sessio
 use crate::support::{MINIMAL, load_text};
 
 fn cookie_config(extra: &str) -> CookieConfig {
-    load_text(&format!("{MINIMAL}{extra}"), &[], vec![])
-        .unwrap()
-        .config
-        .session
-        .cookie
+    load_text(&format!("{MINIMAL}{extra}"), &[], vec![]).unwrap().config.session.cookie
 }
 
 fn session(token_len: usize) -> SessionState {
@@ -33,11 +29,7 @@ fn session(token_len: usize) -> SessionState {
 
 /// The request a browser would send back after receiving `set`.
 fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> RequestCookies {
-    let header: Vec<String> = set
-        .iter()
-        .filter(|c| !c.value().is_empty())
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect();
+    let header: Vec<String> = set.iter().filter(|c| !c.value().is_empty()).map(|c| format!("{}={}", c.name(), c.value())).collect();
     RequestCookies::parse([header.join("; ").as_str()])
 }
 
@@ -49,75 +41,45 @@ async fn load(store: &CookieStore, req: &RequestCookies) -> Loaded {
 async fn a_small_session_round_trips_in_one_cookie() {
     let store = CookieStore::new(&cookie_config(""));
     let s = session(20);
-    let set = store
-        .save(&RequestCookies::default(), "app.example.com", &s)
-        .await
-        .unwrap();
+    let set = store.save(&RequestCookies::default(), "app.example.com", &s).await.unwrap();
     assert_eq!(set.len(), 1);
     let c = &set[0];
     assert_eq!(c.name(), "_oauth2_proxy");
     assert_eq!(c.http_only(), Some(true));
     assert_eq!(c.secure(), Some(true));
-    assert_eq!(
-        c.max_age(),
-        Some(actix_web::cookie::time::Duration::hours(168))
-    );
+    assert_eq!(c.max_age(), Some(actix_web::cookie::time::Duration::hours(168)));
     match load(&store, &echo(&set)).await {
         Loaded::Valid(back) => assert_eq!(back, s),
         other => panic!("{other:?}"),
     }
-    assert!(
-        !c.value().contains("alice"),
-        "the session is sealed, not readable"
-    );
+    assert!(!c.value().contains("alice"), "the session is sealed, not readable");
 }
 
 #[actix_web::test]
 async fn three_big_tokens_split_into_chunks_and_rejoin() {
     let store = CookieStore::new(&cookie_config(""));
     let s = session(1500);
-    let set = store
-        .save(&RequestCookies::default(), "app.example.com", &s)
-        .await
-        .unwrap();
+    let set = store.save(&RequestCookies::default(), "app.example.com", &s).await.unwrap();
     let names: Vec<&str> = set.iter().map(|c| c.name()).collect();
     assert!(names.len() >= 2, "{names:?}");
     assert_eq!(names[0], "_oauth2_proxy_0");
     for c in &set {
-        assert!(
-            c.to_string().len() <= MAX_COOKIE_LINE,
-            "every Set-Cookie line fits"
-        );
+        assert!(c.to_string().len() <= MAX_COOKIE_LINE, "every Set-Cookie line fits");
     }
     match load(&store, &echo(&set)).await {
         Loaded::Valid(back) => assert_eq!(back, s),
         other => panic!("{other:?}"),
     }
     // Saving a small session later deletes the leftover chunks.
-    let small = store
-        .save(&echo(&set), "app.example.com", &session(10))
-        .await
-        .unwrap();
-    assert!(
-        small
-            .iter()
-            .any(|c| c.name() == "_oauth2_proxy" && !c.value().is_empty())
-    );
-    assert!(
-        small
-            .iter()
-            .filter(|c| c.name().starts_with("_oauth2_proxy_"))
-            .all(|c| c.value().is_empty())
-    );
+    let small = store.save(&echo(&set), "app.example.com", &session(10)).await.unwrap();
+    assert!(small.iter().any(|c| c.name() == "_oauth2_proxy" && !c.value().is_empty()));
+    assert!(small.iter().filter(|c| c.name().starts_with("_oauth2_proxy_")).all(|c| c.value().is_empty()));
 }
 
 #[actix_web::test]
 async fn damaged_foreign_and_expired_cookies_are_invalid() {
     let store = CookieStore::new(&cookie_config("cookie_expire = \"1h\"\n"));
-    let set = store
-        .save(&RequestCookies::default(), "h", &session(50))
-        .await
-        .unwrap();
+    let set = store.save(&RequestCookies::default(), "h", &session(50)).await.unwrap();
     let value = set[0].value().to_string();
 
     let flipped = {
@@ -126,73 +88,33 @@ async fn damaged_foreign_and_expired_cookies_are_invalid() {
         String::from_utf8(b).unwrap()
     };
     let truncated = value[..value.len() - 5].to_string();
-    let other_text = MINIMAL.replace(
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-        "ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY",
-    );
-    let other = CookieStore::new(
-        &load_text(&other_text, &[], vec![])
-            .unwrap()
-            .config
-            .session
-            .cookie,
-    );
-    let foreign = other
-        .save(&RequestCookies::default(), "h", &session(50))
-        .await
-        .unwrap()[0]
-        .value()
-        .to_string();
-    for (what, v) in [
-        ("flipped", flipped),
-        ("truncated", truncated),
-        ("foreign secret", foreign),
-        ("empty", String::new()),
-    ] {
+    let other_text = MINIMAL.replace("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY");
+    let other = CookieStore::new(&load_text(&other_text, &[], vec![]).unwrap().config.session.cookie);
+    let foreign = other.save(&RequestCookies::default(), "h", &session(50)).await.unwrap()[0].value().to_string();
+    for (what, v) in [("flipped", flipped), ("truncated", truncated), ("foreign secret", foreign), ("empty", String::new())] {
         let req = RequestCookies::parse([format!("_oauth2_proxy={v}").as_str()]);
-        assert!(
-            matches!(load(&store, &req).await, Loaded::Invalid(_)),
-            "{what}"
-        );
+        assert!(matches!(load(&store, &req).await, Loaded::Invalid(_)), "{what}");
     }
 
     let mut old = session(50);
     old.created_at = now() - 2 * 3600;
-    let set = store
-        .save(&RequestCookies::default(), "h", &old)
-        .await
-        .unwrap();
-    assert!(matches!(
-        load(&store, &echo(&set)).await,
-        Loaded::Invalid("expired")
-    ));
+    let set = store.save(&RequestCookies::default(), "h", &old).await.unwrap();
+    assert!(matches!(load(&store, &echo(&set)).await, Loaded::Invalid("expired")));
 
     let mut future = session(50);
     future.created_at = now() + 3600;
-    let set = store
-        .save(&RequestCookies::default(), "h", &future)
-        .await
-        .unwrap();
-    assert!(matches!(
-        load(&store, &echo(&set)).await,
-        Loaded::Invalid(_)
-    ));
+    let set = store.save(&RequestCookies::default(), "h", &future).await.unwrap();
+    assert!(matches!(load(&store, &echo(&set)).await, Loaded::Invalid(_)));
 }
 
 #[actix_web::test]
 async fn clearing_removes_every_chunk_and_keeps_other_cookies() {
     let store = CookieStore::new(&cookie_config(""));
-    let req = RequestCookies::parse([
-        "_oauth2_proxy_0=a; _oauth2_proxy_1=b; _oauth2_proxy_csrf=c; other=d",
-    ]);
+    let req = RequestCookies::parse(["_oauth2_proxy_0=a; _oauth2_proxy_1=b; _oauth2_proxy_csrf=c; other=d"]);
     let cleared = store.clear(&req, "h").await.unwrap();
     let names: Vec<&str> = cleared.iter().map(|c| c.name()).collect();
     assert_eq!(names, ["_oauth2_proxy_0", "_oauth2_proxy_1"]);
-    assert!(
-        cleared
-            .iter()
-            .all(|c| c.max_age() == Some(actix_web::cookie::time::Duration::ZERO))
-    );
+    assert!(cleared.iter().all(|c| c.max_age() == Some(actix_web::cookie::time::Duration::ZERO)));
 }
 
 #[test]
@@ -202,26 +124,12 @@ fn cookie_attributes_follow_the_configuration() {
     );
     assert_eq!(cfg.expire, Duration::ZERO);
     let store = CookieStore::new(&cfg);
-    let set = actix_web::rt::System::new().block_on(async {
-        store
-            .save(
-                &RequestCookies::default(),
-                "app.example.com:8443",
-                &session(5),
-            )
-            .await
-            .unwrap()
-    });
+    let set = actix_web::rt::System::new()
+        .block_on(async { store.save(&RequestCookies::default(), "app.example.com:8443", &session(5)).await.unwrap() });
     let line = set[0].to_string();
+    assert!(line.contains("Domain=app.example.com"), "the longest matching domain wins: {line}");
     assert!(
-        line.contains("Domain=app.example.com"),
-        "the longest matching domain wins: {line}"
-    );
-    assert!(
-        line.contains("Path=/app")
-            && line.contains("SameSite=Strict")
-            && !line.contains("Secure")
-            && !line.contains("Max-Age"),
+        line.contains("Path=/app") && line.contains("SameSite=Strict") && !line.contains("Secure") && !line.contains("Max-Age"),
         "{line}"
     );
 }

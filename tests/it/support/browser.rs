@@ -44,18 +44,11 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
     }
 
     /// The `Location`, resolved against the request URL.
@@ -71,18 +64,12 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(ca: Option<&Path>) -> Browser {
-        Browser {
-            client: client(ca),
-            jar: Vec::new(),
-        }
+        Browser { client: client(ca), jar: Vec::new() }
     }
 
     /// The cookies this browser holds for a host (for assertions).
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.jar
-            .iter()
-            .find(|c| c.name == name)
-            .map(|c| c.value.clone())
+        self.jar.iter().find(|c| c.name == name).map(|c| c.value.clone())
     }
 
     pub fn cookie_names(&self) -> Vec<String> {
@@ -97,14 +84,7 @@ impl Browser {
     }
 
     pub fn add_cookie(&mut self, host: &str, name: &str, value: &str) {
-        self.jar.push(Stored {
-            name: name.into(),
-            value: value.into(),
-            host: host.into(),
-            domain: false,
-            path: "/".into(),
-            secure: false,
-        });
+        self.jar.push(Stored { name: name.into(), value: value.into(), host: host.into(), domain: false, path: "/".into(), secure: false });
     }
 
     pub fn remove_cookie(&mut self, name: &str) {
@@ -117,18 +97,8 @@ impl Browser {
         let pairs: Vec<String> = self
             .jar
             .iter()
-            .filter(|c| {
-                if c.domain {
-                    host == c.host || host.ends_with(&format!(".{}", c.host))
-                } else {
-                    host == c.host
-                }
-            })
-            .filter(|c| {
-                path == c.path
-                    || path.starts_with(&format!("{}/", c.path.trim_end_matches('/')))
-                    || c.path == "/"
-            })
+            .filter(|c| if c.domain { host == c.host || host.ends_with(&format!(".{}", c.host)) } else { host == c.host })
+            .filter(|c| path == c.path || path.starts_with(&format!("{}/", c.path.trim_end_matches('/'))) || c.path == "/")
             .filter(|c| !c.secure || url.scheme() == "https")
             .map(|c| format!("{}={}", c.name, c.value))
             .collect();
@@ -150,8 +120,7 @@ impl Browser {
                 Some(i) => p[..i].to_string(),
             }
         });
-        self.jar
-            .retain(|s| !(s.name == c.name() && s.host == host && s.path == path));
+        self.jar.retain(|s| !(s.name == c.name() && s.host == host && s.path == path));
         let expired = c.max_age().is_some_and(|m| m.whole_seconds() <= 0) || c.value().is_empty();
         if !expired {
             self.jar.push(Stored {
@@ -165,25 +134,20 @@ impl Browser {
         }
     }
 
-    pub async fn request(
-        &mut self,
-        method: &str,
-        url: &str,
-        form: Option<&[(&str, &str)]>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
+    pub async fn request(&mut self, method: &str, url: &str, form: Option<&[(&str, &str)]>, headers: &[(&str, &str)]) -> Resp {
         let url = Url::parse(url).unwrap();
         let mut req = match method {
             "GET" => self.client.get(url.as_str()),
             "POST" => self.client.post(url.as_str()),
-            other => self.client.request(
-                awc::http::Method::from_bytes(other.as_bytes()).unwrap(),
-                url.as_str(),
-            ),
+            other => self.client.request(awc::http::Method::from_bytes(other.as_bytes()).unwrap(), url.as_str()),
         };
         if let Some(c) = self.cookie_header(&url) {
             req = req.insert_header(("Cookie", c));
         }
+        // What a browser sends on a page load; a test can override either.
+        req = req
+            .insert_header(("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"))
+            .insert_header(("Sec-Fetch-Mode", "navigate"));
         for (k, v) in headers {
             req = req.insert_header((*k, *v));
         }
@@ -193,32 +157,23 @@ impl Browser {
         }
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let status = res.status().as_u16();
-        let headers: Vec<(String, String)> = res
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
+        let headers: Vec<(String, String)> =
+            res.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
         for (k, v) in &headers {
             if k.eq_ignore_ascii_case("set-cookie") {
                 self.store(&url, v);
             }
         }
-        let body = res
-            .body()
-            .limit(8 << 20)
-            .await
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        Resp {
-            url,
-            status,
-            headers,
-            body,
-        }
+        let body = res.body().limit(8 << 20).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        Resp { url, status, headers, body }
     }
 
     pub async fn get(&mut self, url: &str) -> Resp {
         self.request("GET", url, None, &[]).await
+    }
+
+    pub async fn get_with(&mut self, url: &str, headers: &[(&str, &str)]) -> Resp {
+        self.request("GET", url, None, headers).await
     }
 
     /// Walks a login at the test provider: from `start` (Gatehouse's `/oauth2/start?...` or any
@@ -237,16 +192,9 @@ impl Browser {
             } else if resp.status == 200 && resp.url.path().starts_with("/interaction/") {
                 let url = resp.url.to_string();
                 resp = if resp.body.contains("name=\"login\"") {
-                    self.request(
-                        "POST",
-                        &url,
-                        Some(&[("prompt", "login"), ("login", account), ("password", "any")]),
-                        &[],
-                    )
-                    .await
+                    self.request("POST", &url, Some(&[("prompt", "login"), ("login", account), ("password", "any")]), &[]).await
                 } else {
-                    self.request("POST", &url, Some(&[("prompt", "consent")]), &[])
-                        .await
+                    self.request("POST", &url, Some(&[("prompt", "consent")]), &[]).await
                 };
             } else {
                 return resp;

@@ -7,30 +7,18 @@ use gatehouse::config::{self, ConfigErrors, FlagValues, Loaded, Sources};
 
 /// A path under `tests/fixtures`.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
 }
 
 /// An environment for the loader, from pairs (tests never touch the process environment).
 pub fn env_map(env: &[(&str, &str)]) -> HashMap<String, String> {
-    env.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// Loads a config file as `--config` would, with the given environment and flags only.
-pub fn load(
-    file: Option<&Path>,
-    env: &[(&str, &str)],
-    flags: Vec<FlagValues>,
-) -> Result<Loaded, ConfigErrors> {
+pub fn load(file: Option<&Path>, env: &[(&str, &str)], flags: Vec<FlagValues>) -> Result<Loaded, ConfigErrors> {
     let env = env_map(env);
-    let sources = Sources {
-        config_file: file.map(Path::to_path_buf),
-        alpha_config: None,
-        flags,
-    };
+    let sources = Sources { config_file: file.map(Path::to_path_buf), alpha_config: None, flags };
     config::load(&sources, &env)
 }
 
@@ -49,39 +37,23 @@ email_domains = ["*"]
 "#;
 
 /// Loads config text (as a file named `test.cfg`) with an environment map and flags.
-pub fn load_text(
-    text: &str,
-    env: &[(&str, &str)],
-    flags: Vec<FlagValues>,
-) -> Result<Loaded, ConfigErrors> {
+pub fn load_text(text: &str, env: &[(&str, &str)], flags: Vec<FlagValues>) -> Result<Loaded, ConfigErrors> {
     let env = env_map(env);
-    config::load_texts(
-        Some((Path::new("test.cfg"), text.to_string())),
-        None,
-        &flags,
-        &env,
-        ConfigErrors::default(),
-    )
+    config::load_texts(Some((Path::new("test.cfg"), text.to_string())), None, &flags, &env, ConfigErrors::default())
 }
 
 pub fn flag(key: &'static str, values: &[&str]) -> FlagValues {
-    FlagValues {
-        key,
-        values: values.iter().map(|v| v.to_string()).collect(),
-    }
+    FlagValues { key, values: values.iter().map(|v| v.to_string()).collect() }
 }
 
 pub mod browser;
 pub mod op;
+pub mod peers;
 
 /// A free loopback port, for when a port must be known before its server starts (a callback
 /// URL registered at the provider). The tiny race with other processes is acceptable in tests.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A Gatehouse started in-process from config text, served until dropped.
@@ -94,16 +66,12 @@ impl Gate {
     /// Builds and runs Gatehouse on `http_address` taken from the text (use a fixed free port
     /// or 0). `base_host` is the host the browser uses (`localhost` or `127.0.0.1`).
     pub fn start(text: &str, env: &[(&str, &str)], base_host: &str) -> Gate {
-        let loaded = load_text(text, env, vec![])
-            .unwrap_or_else(|e| panic!("test config should load:\n{e}"));
+        let loaded = load_text(text, env, vec![]).unwrap_or_else(|e| panic!("test config should load:\n{e}"));
         let app = gatehouse::App::build(loaded.config).unwrap();
         let port = app.addrs()[0].port();
         let handle = app.handle();
         actix_web::rt::spawn(app.run());
-        Gate {
-            base: format!("http://{base_host}:{port}"),
-            handle,
-        }
+        Gate { base: format!("http://{base_host}:{port}"), handle }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -120,10 +88,7 @@ impl Gate {
             {
                 return;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "Gatehouse did not discover the provider in time"
-            );
+            assert!(std::time::Instant::now() < deadline, "Gatehouse did not discover the provider in time");
             actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }

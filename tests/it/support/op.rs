@@ -48,11 +48,7 @@ impl Op {
             config["accounts"] = accounts();
         }
         config["exit_on_stdin_eof"] = json!(true);
-        let ca = config
-            .get("tls")
-            .and_then(|t| t.get("cert"))
-            .and_then(Value::as_str)
-            .map(PathBuf::from);
+        let ca = config.get("tls").and_then(|t| t.get("cert")).and_then(Value::as_str).map(PathBuf::from);
         let tmp = tempfile::tempdir().unwrap();
         let cfg_path = tmp.path().join("op.json");
         std::fs::write(&cfg_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
@@ -69,10 +65,7 @@ impl Op {
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         let ready = loop {
-            assert!(
-                Instant::now() < deadline,
-                "the OpenID Provider did not start"
-            );
+            assert!(Instant::now() < deadline, "the OpenID Provider did not start");
             match lines.next() {
                 Some(Ok(line)) if line.starts_with("READY ") => {
                     break serde_json::from_str::<Value>(&line[6..]).unwrap();
@@ -85,13 +78,7 @@ impl Op {
         };
         // Keep draining stdout so the peer never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
-        Op {
-            child,
-            issuer: ready["issuer"].as_str().unwrap().to_string(),
-            port: ready["port"].as_u64().unwrap() as u16,
-            _dir: tmp,
-            ca,
-        }
+        Op { child, issuer: ready["issuer"].as_str().unwrap().to_string(), port: ready["port"].as_u64().unwrap() as u16, _dir: tmp, ca }
     }
 
     pub fn origin(&self) -> String {
@@ -113,11 +100,7 @@ impl Op {
     pub async fn grants(&self) -> (u64, u64, u64) {
         let s = self.control("GET", "stats", Value::Null).await;
         let n = |g: &str, k: &str| s["grants"][g][k].as_u64().unwrap_or(0);
-        (
-            n("authorization_code", "ok"),
-            n("refresh_token", "ok"),
-            n("refresh_token", "failed"),
-        )
+        (n("authorization_code", "ok"), n("refresh_token", "ok"), n("refresh_token", "failed"))
     }
 
     pub fn stop(&mut self) {

