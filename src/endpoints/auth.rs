@@ -57,6 +57,14 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
     let current = session::current(state, req).await?;
 
     let mut res = match &current.session {
+        // A person who signed in but may not see this page gets a page that says so; scripts
+        // and nginx get oauth2-proxy's plain 403.
+        Some(s) if !constraints.allow(&s.email, &s.groups) && form == Form::Browser && is_navigation(state, req, &original) => {
+            return Err(HttpError::forbidden(
+                "You are signed in, but this account may not see this page. Ask your administrator for access.",
+                format!("{} refused by a route constraint", s.user),
+            ));
+        }
         Some(s) if !constraints.allow(&s.email, &s.groups) => forbidden(),
         Some(s) => {
             let id = s.identity();

@@ -287,6 +287,9 @@ async fn forward_auth_through(kind: Kind) {
     let mut bob = s.login("bob", "/app/bob").await;
     let r = bob.get(&s.url("/admin/panel")).await;
     assert_eq!(r.status, 403, "{kind:?}");
+    if kind != Kind::Nginx {
+        assert!(r.body.contains("may not see this page"), "{kind:?}: a 403 page for a person: {}", r.body);
+    }
     assert!(s.app.requests().iter().all(|r| r.uri != "/admin/panel"), "the app never saw the admin request");
     assert_eq!(alice.get(&s.url("/admin/panel")).await.status, 200);
 
