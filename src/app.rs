@@ -13,7 +13,7 @@ use anyhow::Context;
 use crate::config::Config;
 use crate::endpoints::State;
 use crate::endpoints::refresh::Refreshes;
-use crate::oidc::Provider;
+use crate::oidc::{Provider, tls};
 use crate::server;
 use crate::session::{CookieStore, CsrfCookies};
 
@@ -29,7 +29,7 @@ impl App {
     /// background. Must run inside the actix runtime. Port 0 picks a free port.
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
-        let Config { server, oidc, session, authz, headers, pages, .. } = config;
+        let Config { server, oidc, session, authz, headers, pages, proxy, .. } = config;
         let allowed_emails = match &authz.authenticated_emails_file {
             Some(f) => read_emails(f)?,
             None => HashSet::new(),
@@ -39,6 +39,13 @@ impl App {
             oidc.kind,
             oidc.issuer_url.as_ref().map_or("(discovery skipped)".to_string(), |u| u.to_string()),
             oidc.client_id
+        );
+        // Upstream TLS trusts the system store (and SSL_CERT_FILE); one configuration also
+        // skips verification, for upstreams with ssl_upstream_insecure_skip_verify.
+        let upstream_trust = tls::Trust { use_system_trust_store: true, ssl_cert_file: oidc.ssl_cert_file.clone(), ..Default::default() };
+        let upstream_tls = (
+            tls::client_config(&upstream_trust)?,
+            tls::client_config(&tls::Trust { insecure_skip_verify: true, ..upstream_trust.clone() })?,
         );
         let provider = Arc::new(Provider::new(oidc)?);
         provider.spawn_discovery();
@@ -55,8 +62,9 @@ impl App {
             trust: server.trust.clone(),
             refreshes: Refreshes::default(),
             minimal: session.minimal,
+            router: crate::proxy::Router::new(proxy.upstreams),
         });
-        let (srv, addrs) = server::start(server, state)?;
+        let (srv, addrs) = server::start(server, state, upstream_tls)?;
         Ok(App { server: srv, addrs, provider })
     }
 

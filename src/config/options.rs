@@ -159,7 +159,6 @@ use Kind::{Bool, Dur, Int, List, Str};
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
-const TLS: &str = "the TLS listener";
 const REDIS: &str = "the Redis session store";
 const SECURITY: &str = "bearer tokens, htpasswd and trusted-proxy rules";
 const OPERATIONS: &str = "metrics, readiness and logging options";
@@ -268,11 +267,11 @@ pub static AUTHORIZATION: &[OptionSpec] = &[
 
 pub static SERVER: &[OptionSpec] = &[
     o("http_address", Str, "127.0.0.1:4180", "[http://]host:port to listen on for HTTP").legacy(Legacy::Server),
-    o("https_address", Str, ":443", "host:port to listen on for HTTPS").legacy(Legacy::Server).planned(TLS),
-    o("tls_cert_file", Str, "", "TLS certificate (PEM); with tls_key_file, serve HTTPS only").legacy(Legacy::Server).planned(TLS),
-    o("tls_key_file", Str, "", "TLS private key (PEM)").legacy(Legacy::Server).planned(TLS),
-    o("tls_min_version", Str, "", "Minimum TLS version: TLS1.2 (default) or TLS1.3").legacy(Legacy::Server).planned(TLS),
-    o("tls_cipher_suites", List, "", "TLS cipher suites to allow (Go/IANA names)").flag_name("tls-cipher-suite").legacy(Legacy::Server).planned(TLS),
+    o("https_address", Str, ":443", "host:port to listen on for HTTPS").legacy(Legacy::Server),
+    o("tls_cert_file", Str, "", "TLS certificate (PEM); with tls_key_file, serve HTTPS only").legacy(Legacy::Server),
+    o("tls_key_file", Str, "", "TLS private key (PEM)").legacy(Legacy::Server),
+    o("tls_min_version", Str, "", "Minimum TLS version: TLS1.2 (default) or TLS1.3").legacy(Legacy::Server),
+    o("tls_cipher_suites", List, "", "TLS cipher suites to allow (Go/IANA names)").flag_name("tls-cipher-suite").legacy(Legacy::Server),
     o("metrics_address", Str, "", "host:port for the Prometheus metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
     o("metrics_secure_address", Str, "", "host:port for the HTTPS metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
     o("metrics_tls_cert_file", Str, "", "TLS certificate for the metrics listener").legacy(Legacy::Server).planned(OPERATIONS),
@@ -283,7 +282,7 @@ pub static SERVER: &[OptionSpec] = &[
     o("redirect_url", Str, "", "The OAuth callback URL, e.g. https://app.example.com/oauth2/callback"),
     o("relative_redirect_url", Bool, "false", "Use a relative callback URL"),
     o("proxy_prefix", Str, "/oauth2", "Path prefix of Gatehouse's own endpoints"),
-    o("force_https", Bool, "false", "Redirect plain-HTTP requests to HTTPS (308)").planned(TLS),
+    o("force_https", Bool, "false", "Redirect plain-HTTP requests to HTTPS (308)"),
     o("ping_path", Str, "/ping", "Liveness path, answered 200 OK"),
     o("ready_path", Str, "/ready", "Readiness path").planned(OPERATIONS),
     o("ping_user_agent", Str, "", "User-Agent also answered as a ping (never authorises anything)").planned(OPERATIONS),
@@ -294,16 +293,13 @@ pub static SERVER: &[OptionSpec] = &[
 pub static UPSTREAMS: &[OptionSpec] = &[
     o("upstreams", List, "", "Upstream URLs: http(s)://host[:port][/path], file:///dir#/path/, static://CODE")
         .flag_name("upstream")
-        .legacy(Legacy::Upstreams)
-        .planned(PROXY),
-    o("pass_host_header", Bool, "true", "Pass the client's Host header to the upstream").legacy(Legacy::Upstreams).planned(PROXY),
+        .legacy(Legacy::Upstreams),
+    o("pass_host_header", Bool, "true", "Pass the client's Host header to the upstream").legacy(Legacy::Upstreams),
     o("proxy_websockets", Bool, "true", "Proxy WebSocket upgrades").legacy(Legacy::Upstreams).planned(PROXY),
-    o("ssl_upstream_insecure_skip_verify", Bool, "false", "Do not verify upstream TLS certificates")
-        .legacy(Legacy::Upstreams)
-        .planned(PROXY),
-    o("flush_interval", Dur, "1s", "How often streamed responses are flushed").legacy(Legacy::Upstreams).planned(PROXY),
-    o("upstream_timeout", Dur, "30s", "How long to wait for the upstream's response headers").legacy(Legacy::Upstreams).planned(PROXY),
-    o("disable_keep_alives", Bool, "false", "Do not reuse upstream connections").legacy(Legacy::Upstreams).planned(PROXY),
+    o("ssl_upstream_insecure_skip_verify", Bool, "false", "Do not verify upstream TLS certificates").legacy(Legacy::Upstreams),
+    o("flush_interval", Dur, "1s", "How often streamed responses are flushed").legacy(Legacy::Upstreams),
+    o("upstream_timeout", Dur, "30s", "How long to wait for the upstream's response headers").legacy(Legacy::Upstreams),
+    o("disable_keep_alives", Bool, "false", "Do not reuse upstream connections").legacy(Legacy::Upstreams),
 ];
 
 pub static HEADERS_OPTS: &[OptionSpec] = &[

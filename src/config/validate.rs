@@ -1165,7 +1165,7 @@ fn legacy_upstream(s: &str) -> Result<(String, String, Target), String> {
                 code.parse().ok().filter(|c| (100..=599).contains(c)).ok_or_else(|| format!("\"{code}\" is not an HTTP status code"))?;
             Ok((s.to_string(), "/".to_string(), Target::Static(code)))
         }
-        "unix" => Ok(("/".to_string(), "/".to_string(), Target::Unix(PathBuf::from(url.path())))),
+        "unix" => Err("is a unix socket upstream, which Gatehouse does not support yet; listen on loopback TCP instead".into()),
         other => Err(format!("has scheme \"{other}\"; use http, https, file, static or unix")),
     }
 }

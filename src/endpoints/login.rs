@@ -82,11 +82,21 @@ pub async fn sign_in(state: web::Data<State>, req: HttpRequest) -> Result<HttpRe
     }
     let pairs = request::query(&req, &[]).unwrap_or_default();
     let rd = app_redirect(&state, &req, &pairs);
-    let name =
-        if state.pages.provider_display_name.is_empty() { "OpenID Connect".to_string() } else { state.pages.provider_display_name.clone() };
-    let mut res = HttpResponse::Ok().content_type("text/html; charset=utf-8").body(pages::sign_in_page(&state.path("start"), &rd, &name));
-    // A new login must not inherit an old session (session fixation, GHSA-f24x).
-    let clear = state.store.clear(&request::cookies(&req), &request::host(&req)).await.unwrap_or_default();
+    sign_in_page(&state, &req, &rd, actix_web::http::StatusCode::OK).await
+}
+
+/// The sign-in page, returning to `rd` after login. The session cookie is cleared: a new login
+/// must not inherit an old session (session fixation, GHSA-f24x).
+pub async fn sign_in_page(
+    state: &State,
+    req: &HttpRequest,
+    rd: &str,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, HttpError> {
+    let name = if state.pages.provider_display_name.is_empty() { "OpenID Connect" } else { state.pages.provider_display_name.as_str() };
+    let mut res =
+        HttpResponse::build(status).content_type("text/html; charset=utf-8").body(pages::sign_in_page(&state.path("start"), rd, name));
+    let clear = state.store.clear(&request::cookies(req), &request::host(req)).await.unwrap_or_default();
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)

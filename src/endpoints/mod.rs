@@ -8,6 +8,7 @@ pub mod auth;
 pub mod health;
 pub mod login;
 pub mod pages;
+pub mod proxy;
 pub mod refresh;
 pub mod session;
 pub mod sign_out;

@@ -26,6 +26,8 @@ pub struct State {
     /// Which peers' forwarded headers are believed.
     pub trust: crate::server::TrustConfig,
     pub refreshes: Refreshes,
+    /// Upstreams by path (reverse-proxy mode); empty in forward-auth-only deployments.
+    pub router: crate::proxy::Router,
     pub minimal: bool,
 }
 

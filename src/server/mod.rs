@@ -87,8 +87,10 @@ pub mod error;
 pub mod forwarded;
 pub mod request;
 pub mod routes;
+pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -97,18 +99,79 @@ use anyhow::Context;
 use crate::endpoints::State;
 
 /// Binds the configured listeners and returns the server (not yet polled) and its addresses.
-pub fn start(config: Config, state: web::Data<State>) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
+pub fn start(
+    config: Config,
+    state: web::Data<State>,
+    upstream_tls: (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>),
+) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
     let ping_path = config.ping_path.clone();
     let prefix = config.proxy_prefix.clone();
-    let mut http = HttpServer::new(move || App::new().app_data(state.clone()).configure(|cfg| routes::configure(cfg, &ping_path, &prefix)))
-        // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
-        .shutdown_timeout(30);
-    let addr = config.http_address.as_ref().or(config.https_address.as_ref()).context("no listen address")?;
-    let bind = addr.bind_string().with_context(|| format!("listening on {addr} is not supported yet; use host:port"))?;
-    http = http.bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+    let https_port = match &config.https_address {
+        Some(ListenAddr::Tcp { port, .. }) => Some(*port),
+        _ => None,
+    };
+    let redirect = Arc::new(ForceHttps { enabled: config.force_https, https_port, trust: config.trust.clone() });
+    let mut http = HttpServer::new(move || {
+        // awc clients are per worker (they are not Send).
+        let clients = web::Data::new(crate::proxy::forward::Clients::new(upstream_tls.0.clone(), upstream_tls.1.clone()));
+        let redirect = redirect.clone();
+        App::new()
+            .wrap(actix_web::middleware::from_fn(move |req, next| force_https(redirect.clone(), req, next)))
+            .app_data(state.clone())
+            .app_data(clients)
+            .configure(|cfg| routes::configure(cfg, &ping_path, &prefix))
+    })
+    // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
+    .shutdown_timeout(30);
+    if let Some(addr) = &config.http_address {
+        let bind = addr.bind_string().with_context(|| format!("listening on {addr} is not supported yet; use host:port"))?;
+        http = http.bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+    }
+    let mut scheme = "http";
+    if let (Some(addr), Some(tls_cfg)) = (&config.https_address, &config.tls) {
+        let bind = addr.bind_string().with_context(|| format!("listening on {addr} is not supported yet; use host:port"))?;
+        let (server_config, reloader) = tls::server_config(tls_cfg)?;
+        reloader.watch();
+        http = http.bind_rustls_0_23(&bind, server_config).with_context(|| format!("cannot listen on {bind}"))?;
+        scheme = "https";
+    }
     let addrs = http.addrs();
     for a in &addrs {
-        log::info!("listening on http://{a}");
+        log::info!("listening on {scheme}://{a}");
     }
     Ok((http.run(), addrs))
+}
+
+/// `force_https`: plain-HTTP requests get a 308 to the same URL over HTTPS.
+struct ForceHttps {
+    enabled: bool,
+    https_port: Option<u16>,
+    trust: TrustConfig,
+}
+
+async fn force_https(
+    cfg: Arc<ForceHttps>,
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
+    if cfg.enabled {
+        let original = forwarded::original(req.request(), &cfg.trust, None);
+        if original.proto != "https" {
+            // The port of the HTTPS listener replaces the request's, when the request had one.
+            let host = match (original.host.rsplit_once(':'), cfg.https_port) {
+                (Some((h, p)), Some(port)) if p.bytes().all(|b| b.is_ascii_digit()) => {
+                    if port == 443 {
+                        h.to_string()
+                    } else {
+                        format!("{h}:{port}")
+                    }
+                }
+                _ => original.host.clone(),
+            };
+            let location = format!("https://{host}{}", req.uri().path_and_query().map_or("/", |p| p.as_str()));
+            let res = actix_web::HttpResponse::PermanentRedirect().insert_header((actix_web::http::header::LOCATION, location)).finish();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    }
+    next.call(req).await.map(|r| r.map_into_left_body())
 }

@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::endpoints::{auth, health, login, sign_out, userinfo};
+use crate::endpoints::{auth, health, login, proxy, sign_out, userinfo};
 
 /// Registers every route. Paths come from configuration (`ping_path`, `proxy_prefix`).
 /// No route restricts the method, as in oauth2-proxy.
@@ -17,5 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, ping_path: &str, prefix: &str) {
         .route(&p("start"), web::route().to(login::start))
         .route(&p("callback"), web::route().to(login::callback))
         .route(&p("sign_out"), web::route().to(sign_out::sign_out))
-        .route(&p("userinfo"), web::route().to(userinfo::userinfo));
+        .route(&p("userinfo"), web::route().to(userinfo::userinfo))
+        // Everything else: reverse-proxy mode (404 when no upstreams are configured).
+        .default_service(web::to(proxy::proxy));
 }

@@ -15,3 +15,5 @@ mod login;
 mod sessions;
 // Forward auth: the /oauth2/auth contract, then real nginx, Traefik and Envoy with the shipped configs.
 mod forward;
+// Standalone reverse proxy: the tutorial as written, routing, headers, streaming, errors, TLS.
+mod standalone;

@@ -52,20 +52,28 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// Besides recording, the app has a few endpoints for streaming tests: `GET /download/<n>`
+    /// (n zero bytes, streamed), `POST /upload` (counts the body it streams in), `GET /sse`
+    /// (three Server-Sent Events, 300 ms apart) and `GET /slow` (answers after 3 s).
     pub fn start() -> Upstream {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let record = seen.clone();
         let server = HttpServer::new(move || {
             let record = record.clone();
-            App::new().default_service(web::to(move |req: HttpRequest| {
-                let record = record.clone();
-                async move {
-                    let headers = req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
-                    let uri = req.uri().to_string();
-                    record.lock().unwrap().push(Seen { method: req.method().to_string(), uri: uri.clone(), headers });
-                    HttpResponse::Ok().content_type("text/plain").body(format!("app saw {uri}"))
-                }
-            }))
+            App::new()
+                .route("/download/{n}", web::get().to(download))
+                .route("/upload", web::post().to(upload))
+                .route("/sse", web::get().to(sse))
+                .route("/slow", web::get().to(slow))
+                .default_service(web::to(move |req: HttpRequest| {
+                    let record = record.clone();
+                    async move {
+                        let headers = req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+                        let uri = req.uri().to_string();
+                        record.lock().unwrap().push(Seen { method: req.method().to_string(), uri: uri.clone(), headers });
+                        HttpResponse::Ok().content_type("text/plain").body(format!("app saw {uri}"))
+                    }
+                }))
         })
         .workers(1)
         .bind("127.0.0.1:0")
@@ -188,4 +196,68 @@ pub fn envoy(files: Shipped, port: u16) -> Proxy {
     let child = spawn(cmd, "Envoy", "run `make deps`");
     wait_for_port(port, "Envoy");
     Proxy { child, _files: files }
+}
+
+async fn download(n: web::Path<u64>) -> HttpResponse {
+    const CHUNK: usize = 64 * 1024;
+    let total = n.into_inner();
+    let chunk = actix_web::web::Bytes::from(vec![0u8; CHUNK]);
+    let stream = futures_util_stream(total, chunk);
+    HttpResponse::Ok().content_type("application/octet-stream").no_chunking(total).streaming(stream)
+}
+
+/// `total` bytes as a stream of `chunk`-sized pieces.
+fn futures_util_stream(
+    total: u64,
+    chunk: actix_web::web::Bytes,
+) -> impl futures_core::Stream<Item = Result<actix_web::web::Bytes, std::io::Error>> {
+    struct Zeros {
+        left: u64,
+        chunk: actix_web::web::Bytes,
+    }
+    impl futures_core::Stream for Zeros {
+        type Item = Result<actix_web::web::Bytes, std::io::Error>;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            if self.left == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            let n = (self.chunk.len() as u64).min(self.left) as usize;
+            self.left -= n as u64;
+            std::task::Poll::Ready(Some(Ok(self.chunk.slice(..n))))
+        }
+    }
+    Zeros { left: total, chunk }
+}
+
+async fn upload(mut body: web::Payload) -> HttpResponse {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let mut n: u64 = 0;
+    while let Some(chunk) = poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut body), cx)).await {
+        n += chunk.map(|c| c.len() as u64).unwrap_or(0);
+    }
+    HttpResponse::Ok().body(n.to_string())
+}
+
+async fn sse() -> HttpResponse {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<actix_web::web::Bytes, std::io::Error>>();
+    actix_web::rt::spawn(async move {
+        for i in 0..3 {
+            let _ = tx.send(Ok(actix_web::web::Bytes::from(format!("data: event {i}\n\n"))));
+            actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    struct Rx(tokio::sync::mpsc::UnboundedReceiver<Result<actix_web::web::Bytes, std::io::Error>>);
+    impl futures_core::Stream for Rx {
+        type Item = Result<actix_web::web::Bytes, std::io::Error>;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            self.0.poll_recv(cx)
+        }
+    }
+    HttpResponse::Ok().content_type("text/event-stream").streaming(Rx(rx))
+}
+
+async fn slow() -> HttpResponse {
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    HttpResponse::Ok().body("slow")
 }

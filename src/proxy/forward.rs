@@ -1,0 +1,131 @@
+//! Forwarding a request to an HTTP upstream with awc, streaming both bodies.
+//!
+//! The request URI is forwarded exactly as received (percent-encoding kept). Bodies are
+//! streamed, never buffered: a sized body stays sized, a chunked one stays chunked.
+//! `upstream_timeout` bounds the wait for the upstream's response headers; once they arrive,
+//! a long body (a download, Server-Sent Events) streams for as long as it lasts.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::SizedStream;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use awc::{Client, Connector};
+use url::Url;
+
+use super::Upstream;
+use super::headers;
+
+/// Why forwarding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("the upstream cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("the upstream did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// The awc clients of one worker: verifying upstream certificates, and not (for upstreams
+/// with `ssl_upstream_insecure_skip_verify`).
+pub struct Clients {
+    verified: Client,
+    unverified: Client,
+}
+
+impl Clients {
+    pub fn new(verified: Arc<rustls::ClientConfig>, unverified: Arc<rustls::ClientConfig>) -> Clients {
+        let make = |tls| {
+            Client::builder()
+                .connector(Connector::new().rustls_0_23(tls).timeout(Duration::from_secs(10)))
+                .disable_redirects()
+                // Our own timeout covers the wait for response headers only; awc's would also
+                // cut long response bodies.
+                .disable_timeout()
+                .no_default_headers()
+                .finish()
+        };
+        Clients { verified: make(verified), unverified: make(unverified) }
+    }
+}
+
+/// What the proxy adds about the original request.
+pub struct Forwarding<'a> {
+    pub peer: Option<IpAddr>,
+    /// `X-Forwarded-For` from a trusted proxy, to append to.
+    pub forwarded_for: Option<&'a str>,
+    pub proto: &'a str,
+    pub host: &'a str,
+    /// Header names whose client-sent copies are removed (every spelling).
+    pub strip: &'a [String],
+    /// Headers to add (identity).
+    pub add: Vec<(String, String)>,
+}
+
+pub async fn forward(
+    clients: &Clients,
+    up: &Upstream,
+    base: &Url,
+    req: &HttpRequest,
+    body: web::Payload,
+    fwd: Forwarding<'_>,
+) -> Result<HttpResponse, ProxyError> {
+    let client = if up.insecure_skip_tls_verify { &clients.unverified } else { &clients.verified };
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let authority = match base.port() {
+        Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),
+        None => base.host_str().unwrap_or("").to_string(),
+    };
+    let url = format!("{}://{authority}{path_and_query}", base.scheme());
+    let mut out = client.request(req.method().clone(), url.as_str());
+    let skip = ["host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+    for (name, value) in headers::forwardable(req.headers(), fwd.strip) {
+        if !skip.contains(&name.as_str()) {
+            out = out.append_header((name.clone(), value.clone()));
+        }
+    }
+    if up.pass_host_header
+        && let Some(host) = req.headers().get(header::HOST)
+    {
+        out = out.insert_header((header::HOST, host.clone()));
+    }
+    if let Some(xff) = headers::forwarded_for(fwd.forwarded_for, fwd.peer) {
+        out = out.insert_header(("X-Forwarded-For", xff));
+    }
+    out = out.insert_header(("X-Forwarded-Proto", fwd.proto)).insert_header(("X-Forwarded-Host", fwd.host));
+    for (name, value) in fwd.add {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            out = out.insert_header((name.as_str(), v));
+        }
+    }
+    if up.disable_keep_alives {
+        out = out.force_close();
+    }
+
+    let length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let chunked = req.headers().get(header::TRANSFER_ENCODING).is_some();
+    let send = match (length, chunked) {
+        (Some(n), false) if n > 0 => out.send_body(SizedStream::new(n, body)),
+        (_, true) => out.send_stream(body),
+        _ => out.send(),
+    };
+    let res = match actix_web::rt::time::timeout(up.timeout, send).await {
+        Err(_) => return Err(ProxyError::Timeout(up.timeout)),
+        Ok(Err(awc::error::SendRequestError::Timeout)) => return Err(ProxyError::Timeout(up.timeout)),
+        Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
+        Ok(Ok(res)) => res,
+    };
+
+    let mut answer = HttpResponse::build(res.status());
+    for (name, value) in headers::forwardable(res.headers(), &[]) {
+        if name != header::CONTENT_LENGTH {
+            answer.append_header((name.clone(), value.clone()));
+        }
+    }
+    let length = res.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    Ok(match length {
+        Some(n) => answer.body(SizedStream::new(n, res)),
+        None => answer.streaming(res),
+    })
+}

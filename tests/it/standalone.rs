@@ -1,0 +1,331 @@
+//! Standalone mode: Gatehouse as the reverse proxy in front of the app, as the tutorial runs
+//! oauth2-proxy. Upstream routing, identity headers, streaming, errors, TLS.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::browser::Browser;
+use crate::support::op::{Op, tutorial_cert};
+use crate::support::peers::Upstream;
+use crate::support::{Gate, MINIMAL, fixture, free_port};
+
+async fn sealed(user: &str, groups: &[&str]) -> String {
+    use gatehouse::session::cookie::RequestCookies;
+    use gatehouse::session::{CookieStore, SessionState, SessionStore, now};
+    let cfg = crate::support::load_text(MINIMAL, &[], vec![]).unwrap().config.session.cookie;
+    let s = SessionState {
+        user: user.into(),
+        email: format!("{user}@example.com"),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        preferred_username: user.into(),
+        access_token: Some("the-access-token".into()),
+        id_token: Some("the.id.token".into()),
+        refresh_token: None,
+        created_at: now(),
+        expires_on: None,
+        nonce: None,
+    };
+    let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();
+    format!("_oauth2_proxy={}", set[0].value())
+}
+
+fn gate(extra: &str) -> Gate {
+    Gate::start(&format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{extra}"), &[], "127.0.0.1")
+}
+
+async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
+    let client = awc::Client::builder().disable_redirects().timeout(Duration::from_secs(30)).finish();
+    let mut req = client.request(awc::http::Method::from_bytes(method.as_bytes()).unwrap(), url);
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut res = req.send().await.unwrap();
+    let headers = res.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let body = String::from_utf8_lossy(&res.body().limit(1 << 20).await.unwrap_or_default()).into_owned();
+    (res.status().as_u16(), headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+#[actix_web::test]
+async fn the_tutorial_literally() {
+    let app = Upstream::start();
+    let port = free_port();
+    let (cert, key) = tutorial_cert();
+    let op = Op::start(json!({
+        "shape": "wso2",
+        "tls": {"cert": cert, "key": key},
+        "clients": [{"client_id": "oauth2-proxy-app", "client_secret": "tutorial-client-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")], "require_pkce": true}],
+    }));
+    // The tutorial's file; only ports, credentials (already in the fixture) and the CA change.
+    let cfg = std::fs::read_to_string(fixture("tutorial/oauth2-proxy.cfg"))
+        .unwrap()
+        .replace("https://localhost:9443", &op.origin())
+        .replace("localhost:4180", &format!("localhost:{port}"))
+        .replace("127.0.0.1:4180", &format!("127.0.0.1:{port}"))
+        .replace("localhost:8080", &format!("localhost:{}", app.port))
+        + &format!("provider_ca_files = [\"{}\"]\n", cert.display());
+    let gate = Gate::start(&cfg, &[], "localhost");
+    gate.wait_ready().await;
+
+    let mut b = Browser::new(op.ca.as_deref());
+    let page = b.get(&gate.url("/home")).await;
+    assert_eq!(page.status, 403, "the sign-in page, as oauth2-proxy answers");
+    assert!(page.body.contains("action=\"/oauth2/start\"") && page.body.contains("value=\"/home\""), "{}", page.body);
+    let callback = b.login(&gate.url("/oauth2/start?rd=%2Fhome"), "alice").await;
+    assert_eq!((callback.status, callback.header("location")), (302, Some("/home")));
+
+    let home = b.get(&gate.url("/home")).await;
+    assert_eq!((home.status, home.body.as_str()), (200, "app saw /home"));
+    let seen = app.requests().pop().unwrap();
+    assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
+    assert_eq!(seen.header("x-forwarded-email"), Some("alice@wso2.example"), "user_id_claim = username");
+    assert_eq!(seen.header("x-forwarded-groups"), Some("admins,users"));
+    assert_eq!(seen.header("x-forwarded-preferred-username"), Some("alice"));
+    assert!(seen.header("x-forwarded-access-token").is_some_and(|t| !t.is_empty()));
+    // set_xauthrequest and set_authorization_header are response headers, as in oauth2-proxy.
+    assert_eq!(home.header("x-auth-request-user"), Some("alice"));
+    assert!(home.header("authorization").is_some_and(|a| a.starts_with("Bearer ey")));
+}
+
+#[actix_web::test]
+async fn routing_static_and_file_upstreams() {
+    let (a, b) = (Upstream::start(), Upstream::start());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), "hello from a file").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/index.html"), "<p>index</p>").unwrap();
+    let g = gate(&format!(
+        "upstreams = [\"http://127.0.0.1:{}/\", \"http://127.0.0.1:{}/api/\", \"http://127.0.0.1:{}/exact\", \"file://{}#/files/\"]\n",
+        a.port,
+        b.port,
+        b.port,
+        dir.path().display()
+    ));
+    let cookie = sealed("alice", &["users"]).await;
+    let c = [("Cookie", cookie.as_str())];
+    assert_eq!(send("GET", &g.url("/x/y"), &c).await.2, "app saw /x/y");
+    assert_eq!(b.requests().len(), 0);
+    assert_eq!(
+        send("GET", &g.url("/api/v1/z?q=1"), &c).await.2,
+        "app saw /api/v1/z?q=1",
+        "the longest prefix wins; the path is forwarded unchanged"
+    );
+    assert_eq!(send("GET", &g.url("/exact"), &c).await.2, "app saw /exact");
+    assert_eq!(b.requests().len(), 2);
+    assert_eq!(send("GET", &g.url("/exact/below"), &c).await.2, "app saw /exact/below", "an exact path does not match below itself");
+    assert_eq!(a.requests().last().unwrap().uri, "/exact/below");
+
+    assert_eq!(send("GET", &g.url("/files/hello.txt"), &c).await.2, "hello from a file");
+    assert_eq!(send("GET", &g.url("/files/sub/"), &c).await.2, "<p>index</p>");
+    for escape in ["/files/../Cargo.toml", "/files/%2e%2e/Cargo.toml", "/files/..%2f..%2fetc%2fpasswd", "/files/sub/..%2f..%2fx"] {
+        let (status, _, body) = send("GET", &g.url(escape), &c).await;
+        assert!(status == 404 || body.starts_with("app saw"), "{escape}: {status} {body}");
+        assert!(!body.contains("[package]") && !body.contains("root:"), "{escape} escaped the directory");
+    }
+    assert_eq!(send("GET", &g.url("/files/hello.txt"), &[]).await.0, 403, "files need a session too");
+
+    let s = gate("upstreams = [\"static://202\"]\n");
+    let (status, _, body) = send("GET", &s.url("/anything"), &c).await;
+    assert_eq!((status, body.as_str()), (202, "Authenticated"));
+}
+
+#[actix_web::test]
+async fn headers_to_the_upstream() {
+    let app = Upstream::start();
+    let g =
+        gate(&format!("upstreams = [\"http://127.0.0.1:{}/\"]\npass_access_token = true\npass_authorization_header = true\n", app.port));
+    let cookie = sealed("alice", &["admins", "users"]).await;
+    let (status, _, _) = send(
+        "GET",
+        &g.url("/enc/a%2Fb%20c?x=%2F"),
+        &[
+            ("Cookie", &cookie),
+            ("X-Forwarded-User", "mallory"),
+            ("X_Forwarded_User", "mallory"),
+            ("x-forwarded-email", "mallory@evil.example"),
+            ("X-Forwarded-Access-Token", "stolen"),
+            ("Authorization", "Bearer forged"),
+            ("Connection", "keep-alive, X-Hop"),
+            ("X-Hop", "hop-value"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("Accept", "text/plain"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = app.requests().pop().unwrap();
+    assert_eq!(seen.uri, "/enc/a%2Fb%20c?x=%2F", "the URI is forwarded exactly as received");
+    assert!(seen.headers.iter().all(|(_, v)| !v.contains("mallory") && v != "stolen" && v != "Bearer forged"), "{:?}", seen.headers);
+    assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
+    assert_eq!(seen.header("x-forwarded-email"), Some("alice@example.com"));
+    assert_eq!(seen.header("x-forwarded-access-token"), Some("the-access-token"));
+    assert_eq!(seen.header("authorization"), Some("Bearer the.id.token"));
+    assert_eq!(seen.header("keep-alive"), None);
+
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"), "a client's X-Forwarded-For is not believed without reverse_proxy");
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("accept"), Some("text/plain"));
+    assert!(seen.header("host").is_some_and(|h| h.starts_with("127.0.0.1:")), "pass_host_header keeps the client's Host");
+
+    // awc rewrites Connection itself, so this one goes out byte for byte.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(g.base.trim_start_matches("http://")).await.unwrap();
+    let raw = format!(
+        "GET /hop HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close, X-Hop\r\nX-Hop: hop-value\r\nTE: trailers\r\nUpgrade: h2c\r\n\r\n"
+    );
+    tcp.write_all(raw.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = app.requests().pop().unwrap();
+    assert_eq!(seen.uri, "/hop");
+    for hop in ["x-hop", "te", "upgrade"] {
+        assert_eq!(seen.header(hop), None, "{hop} is hop-by-hop: {:?}", seen.headers);
+    }
+}
+
+#[actix_web::test]
+async fn unauthenticated_requests_get_the_page_json_or_the_provider() {
+    let app = Upstream::start();
+    let g = gate(&format!(
+        "upstreams = [\"http://127.0.0.1:{}/\"]\napi_routes = [\"^/api/\"]\nskip_auth_routes = [\"GET=^/public/\"]\n",
+        app.port
+    ));
+    let (status, headers, body) = send("GET", &g.url("/page?x=1"), &[("Accept", "text/html")]).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("value=\"/page?x=1\""), "{body}");
+    assert!(header(&headers, "content-type").unwrap().starts_with("text/html"));
+    let (status, headers, body) = send("GET", &g.url("/page"), &[("Accept", "application/json")]).await;
+    assert_eq!((status, body.as_str(), header(&headers, "content-type")), (401, "{}", Some("application/json")));
+    assert_eq!(send("GET", &g.url("/api/x"), &[("Accept", "text/html")]).await.0, 401, "api_routes");
+    assert_eq!(send("GET", &g.url("/public/x"), &[]).await.2, "app saw /public/x", "skip_auth_routes");
+    assert_eq!(app.requests().len(), 1, "only the skip route reached the app");
+}
+
+#[actix_web::test]
+async fn upstream_errors_are_502_and_504() {
+    let app = Upstream::start();
+    let dead = free_port();
+    let g =
+        gate(&format!("upstreams = [\"http://127.0.0.1:{dead}/\", \"http://127.0.0.1:{}/slow\"]\nupstream_timeout = \"1s\"\n", app.port));
+    let cookie = sealed("alice", &[]).await;
+    let (status, _, body) = send("GET", &g.url("/x"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("could not be reached"), "{body}");
+    let started = Instant::now();
+    let (status, _, _) = send("GET", &g.url("/slow"), &[("Cookie", &cookie)]).await;
+    assert_eq!(status, 504);
+    assert!(started.elapsed() < Duration::from_millis(2900), "answered at the timeout, not when the upstream finished");
+}
+
+#[actix_web::test]
+async fn server_sent_events_arrive_as_they_are_sent() {
+    let app = Upstream::start();
+    let g = gate(&format!("upstreams = [\"http://127.0.0.1:{}/\"]\n", app.port));
+    let cookie = sealed("alice", &[]).await;
+    let client = awc::Client::builder().disable_timeout().finish();
+    let mut res = client.get(g.url("/sse")).insert_header(("Cookie", cookie)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let started = Instant::now();
+    let first = std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut res), cx)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event 0"));
+    assert!(started.elapsed() < Duration::from_millis(250), "the first event came before the stream ended ({:?})", started.elapsed());
+}
+
+/// The real binary, so its memory can be measured.
+struct Binary {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Binary {
+    fn start(extra: &str) -> Binary {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg = dir.path().join("gatehouse.cfg");
+        std::fs::write(&cfg, format!("{MINIMAL}http_address = \"127.0.0.1:{port}\"\ncookie_secure = false\n{extra}")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("--config")
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+        crate::support::peers::wait_for_port(port, "gatehouse");
+        Binary { child, port, _dir: dir }
+    }
+
+    /// Peak resident memory so far, in bytes.
+    fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        kb * 1024
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[actix_web::test]
+async fn a_gigabyte_streams_both_ways_in_flat_memory() {
+    const GIB: u64 = 1 << 30;
+    let app = Upstream::start();
+    let g = Binary::start(&format!("upstreams = [\"http://127.0.0.1:{}/\"]\n", app.port));
+    let cookie = sealed("alice", &[]).await;
+    let client = awc::Client::builder().disable_timeout().finish();
+
+    // Download.
+    let mut res =
+        client.get(format!("http://127.0.0.1:{}/download/{GIB}", g.port)).insert_header(("Cookie", cookie.clone())).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut received: u64 = 0;
+    while let Some(chunk) = std::future::poll_fn(|cx| futures_core::Stream::poll_next(std::pin::Pin::new(&mut res), cx)).await {
+        received += chunk.unwrap().len() as u64;
+    }
+    assert_eq!(received, GIB);
+
+    // Upload.
+    let chunk = actix_web::web::Bytes::from(vec![7u8; 256 * 1024]);
+    struct Body(actix_web::web::Bytes, u64);
+    impl futures_core::Stream for Body {
+        type Item = Result<actix_web::web::Bytes, std::io::Error>;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            if self.1 == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            let n = (self.0.len() as u64).min(self.1);
+            self.1 -= n;
+            std::task::Poll::Ready(Some(Ok(self.0.slice(..n as usize))))
+        }
+    }
+    let mut res = client
+        .post(format!("http://127.0.0.1:{}/upload", g.port))
+        .insert_header(("Cookie", cookie))
+        .send_body(actix_web::body::SizedStream::new(GIB, Body(chunk, GIB)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.body().await.unwrap(), GIB.to_string());
+
+    let peak = g.peak_rss();
+    assert!(peak < 64 * 1024 * 1024, "Gatehouse's peak RSS was {} MiB", peak / (1024 * 1024));
+}
