@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -328,4 +329,126 @@ async fn a_gigabyte_streams_both_ways_in_flat_memory() {
 
     let peak = g.peak_rss();
     assert!(peak < 64 * 1024 * 1024, "Gatehouse's peak RSS was {} MiB", peak / (1024 * 1024));
+}
+
+// === TLS ===
+
+/// Accepts any server certificate and remembers it (the test checks which one was served).
+#[derive(Debug)]
+struct Capture(std::sync::Mutex<Vec<Vec<u8>>>, Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Capture {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        self.0.lock().unwrap().push(end_entity.to_vec());
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.1.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_client(versions: &[&'static rustls::SupportedProtocolVersion], alpn: &[&[u8]]) -> (awc::Client, Arc<Capture>) {
+    gatehouse::install_crypto_provider();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let capture = Arc::new(Capture(Default::default(), provider.clone()));
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(capture.clone())
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let client = awc::Client::builder().connector(awc::Connector::new().rustls_0_23(Arc::new(cfg))).disable_redirects().finish();
+    (client, capture)
+}
+
+fn pem_der(path: &std::path::Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_file(path).unwrap().to_vec()
+}
+
+#[actix_web::test]
+async fn the_tutorials_tls_snippet_serves_https_with_its_certificate() {
+    let app = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = tutorial_cert();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("cert.key"));
+    std::fs::copy(&cert, &cert_file).unwrap();
+    std::fs::copy(&key, &key_file).unwrap();
+    let port = free_port();
+    // The tutorial's TLS snippet, ports and paths filled in.
+    let snippet = format!(
+        "upstreams = [\"http://127.0.0.1:{}/\"]\nhttp_address = \"127.0.0.1:{port}\"\ncookie_secure = true\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\ntls_min_version = \"TLS1.3\"  # Optional, for stronger security\n",
+        app.port,
+        cert_file.display(),
+        key_file.display()
+    );
+    let _g = Gate::start(&format!("{MINIMAL}{snippet}"), &[], "127.0.0.1");
+    let url = format!("https://localhost:{port}/oauth2/userinfo");
+
+    let (h2, capture) = tls_client(&[&rustls::version::TLS13], &[b"h2", b"http/1.1"]);
+    let res = h2.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401, "served over HTTPS");
+    assert_eq!(res.version(), awc::http::Version::HTTP_2, "HTTP/2 by ALPN");
+    assert_eq!(capture.0.lock().unwrap().last().unwrap(), &pem_der(&cert), "the tutorial's openssl certificate");
+
+    let (tls12, _) = tls_client(&[&rustls::version::TLS12], &[b"http/1.1"]);
+    assert!(tls12.get(&url).send().await.is_err(), "a TLS 1.2-only client is refused with tls_min_version = TLS1.3");
+
+    // Replace the certificate on disk: new connections get the new one, without a restart.
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(dir.path().join("new.key"))
+        .arg("-out")
+        .arg(dir.path().join("new.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl makes the replacement certificate");
+    assert!(status.success());
+    std::fs::rename(dir.path().join("new.key"), &key_file).unwrap();
+    std::fs::rename(dir.path().join("new.pem"), &cert_file).unwrap();
+    let new_der = pem_der(&cert_file);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (fresh, capture) = tls_client(&[&rustls::version::TLS13], &[b"http/1.1"]);
+        let _ = fresh.get(&url).send().await;
+        if capture.0.lock().unwrap().last() == Some(&new_der) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new certificate was not picked up");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_web::test]
+async fn force_https_redirects_plain_http() {
+    let g = gate("force_https = true\n");
+    let (status, headers, _) = send("GET", &g.url("/some/page?x=1"), &[]).await;
+    assert_eq!(status, 308);
+    let location = header(&headers, "location").unwrap();
+    assert!(location.starts_with("https://127.0.0.1") && location.ends_with("/some/page?x=1"), "{location}");
 }
