@@ -13,7 +13,7 @@ use super::state::State;
 use crate::authz::{self, Constraints};
 use crate::identity;
 use crate::proxy::forward::{self, Clients, Forwarding, ProxyError};
-use crate::proxy::{Route, Target, files};
+use crate::proxy::{Route, Target, files, websocket};
 use crate::server::error::HttpError;
 use crate::server::forwarded;
 use crate::server::request;
@@ -84,7 +84,12 @@ pub async fn proxy(
                 strip: &strip,
                 add,
             };
-            forward::forward(&clients, up, base, &req, body, fwd).await.map_err(|e| match e {
+            let result = if up.proxy_websockets && websocket::is_upgrade(&req) {
+                websocket::relay(&clients, up, base, &req, body, fwd).await
+            } else {
+                forward::forward(&clients, up, base, &req, body, fwd).await
+            };
+            result.map_err(|e| match e {
                 ProxyError::Timeout(_) => HttpError::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "The application took too long to answer. Please try again.",

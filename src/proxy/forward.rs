@@ -48,6 +48,11 @@ impl Clients {
         };
         Clients { verified: make(verified), unverified: make(unverified) }
     }
+
+    /// The client for an upstream: verifying its certificate unless it is configured not to.
+    pub fn pick(&self, up: &Upstream) -> &Client {
+        if up.insecure_skip_tls_verify { &self.unverified } else { &self.verified }
+    }
 }
 
 /// What the proxy adds about the original request.
@@ -71,7 +76,7 @@ pub async fn forward(
     body: web::Payload,
     fwd: Forwarding<'_>,
 ) -> Result<HttpResponse, ProxyError> {
-    let client = if up.insecure_skip_tls_verify { &clients.unverified } else { &clients.verified };
+    let client = clients.pick(up);
     let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let authority = match base.port() {
         Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),

@@ -6,6 +6,7 @@
 pub mod files;
 pub mod forward;
 pub mod headers;
+pub mod websocket;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -452,3 +452,62 @@ async fn force_https_redirects_plain_http() {
     let location = header(&headers, "location").unwrap();
     assert!(location.starts_with("https://127.0.0.1") && location.ends_with("/some/page?x=1"), "{location}");
 }
+
+#[actix_web::test]
+async fn websockets_are_proxied_with_identity() {
+    use futures_util::{SinkExt, StreamExt};
+    let app = Upstream::start();
+    let g = gate(&format!("upstreams = [\"http://127.0.0.1:{}/\"]\n", app.port));
+    let cookie = sealed("alice", &[]).await;
+    let (res, mut ws) = awc::Client::default()
+        .ws(g.url("/ws"))
+        .set_header("Cookie", cookie)
+        .set_header("X-Forwarded-User", "mallory")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 101);
+    let text = |f: Option<Result<awc::ws::Frame, _>>| match f {
+        Some(Ok(awc::ws::Frame::Text(b))) => String::from_utf8(b.to_vec()).unwrap(),
+        other => panic!("expected text, got {other:?}"),
+    };
+    assert_eq!(text(ws.next().await), "hello alice", "the upstream saw alice, not the forged header");
+    ws.send(awc::ws::Message::Text("ping one".into())).await.unwrap();
+    assert_eq!(text(ws.next().await), "echo ping one");
+    ws.send(awc::ws::Message::Binary(actix_web::web::Bytes::from_static(b"\x00\x01\x02"))).await.unwrap();
+    match ws.next().await {
+        Some(Ok(awc::ws::Frame::Binary(b))) => assert_eq!(&b[..], b"\x00\x01\x02"),
+        other => panic!("expected binary, got {other:?}"),
+    }
+    ws.send(awc::ws::Message::Close(None)).await.unwrap();
+
+    // Without a session the handshake is refused like any request.
+    let refused = awc::Client::default().ws(g.url("/ws")).connect().await;
+    assert!(refused.is_err(), "no session, no WebSocket");
+}
+
+#[actix_web::test]
+async fn https_upstreams_are_verified_unless_told_otherwise() {
+    // The WSO2-shaped provider serves HTTPS with the tutorial's self-signed certificate: a
+    // convenient HTTPS upstream.
+    let (cert, key) = tutorial_cert();
+    let op = Op::start(json!({"shape": "wso2", "tls": {"cert": cert, "key": key}}));
+    let cookie = sealed("alice", &[]).await;
+    let c = [("Cookie", cookie.as_str())];
+
+    // Gatehouse's own prefix moves aside so /oauth2/jwks reaches the upstream.
+    let ups = format!("upstreams = [\"{}/\"]\nproxy_prefix = \"/gatehouse\"\n", op.origin());
+    let strict = gate(&ups);
+    assert_eq!(send("GET", &strict.url("/oauth2/jwks"), &c).await.0, 502, "untrusted upstream certificate");
+    let insecure = gate(&format!("{ups}ssl_upstream_insecure_skip_verify = true\n"));
+    let (status, _, body) = send("GET", &insecure.url("/oauth2/jwks"), &c).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"keys\""));
+    let cert = cert.display().to_string();
+    let trusted = Gate::start(
+        &format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{ups}"),
+        &[("SSL_CERT_FILE", cert.as_str())],
+        "127.0.0.1",
+    );
+    assert_eq!(send("GET", &trusted.url("/oauth2/jwks"), &c).await.0, 200, "trusted through SSL_CERT_FILE");
+}

@@ -54,7 +54,7 @@ pub struct Upstream {
 impl Upstream {
     /// Besides recording, the app has a few endpoints for streaming tests: `GET /download/<n>`
     /// (n zero bytes, streamed), `POST /upload` (counts the body it streams in), `GET /sse`
-    /// (three Server-Sent Events, 300 ms apart) and `GET /slow` (answers after 3 s).
+    /// (three Server-Sent Events, 300 ms apart) and `GET /slow` (answers after 3 s), `GET /ws` (a WebSocket echo that also reports the user it saw).
     pub fn start() -> Upstream {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let record = seen.clone();
@@ -65,6 +65,7 @@ impl Upstream {
                 .route("/upload", web::post().to(upload))
                 .route("/sse", web::get().to(sse))
                 .route("/slow", web::get().to(slow))
+                .route("/ws", web::get().to(ws_echo))
                 .default_service(web::to(move |req: HttpRequest| {
                     let record = record.clone();
                     async move {
@@ -260,4 +261,32 @@ async fn sse() -> HttpResponse {
 async fn slow() -> HttpResponse {
     actix_web::rt::time::sleep(Duration::from_secs(3)).await;
     HttpResponse::Ok().body("slow")
+}
+
+async fn ws_echo(req: HttpRequest, body: web::Payload) -> Result<HttpResponse, actix_web::Error> {
+    use futures_util::StreamExt;
+    let user = req.headers().get("x-forwarded-user").and_then(|v| v.to_str().ok()).unwrap_or("nobody").to_string();
+    let (res, mut session, mut stream) = actix_ws::handle(&req, body)?;
+    actix_web::rt::spawn(async move {
+        let _ = session.text(format!("hello {user}")).await;
+        while let Some(Ok(msg)) = stream.next().await {
+            match msg {
+                actix_ws::Message::Text(t) => {
+                    let _ = session.text(format!("echo {t}")).await;
+                }
+                actix_ws::Message::Binary(b) => {
+                    let _ = session.binary(b).await;
+                }
+                actix_ws::Message::Ping(p) => {
+                    let _ = session.pong(&p).await;
+                }
+                actix_ws::Message::Close(reason) => {
+                    let _ = session.close(reason).await;
+                    return;
+                }
+                _ => {}
+            }
+        }
+    });
+    Ok(res)
 }

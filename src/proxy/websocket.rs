@@ -1,0 +1,110 @@
+//! WebSocket upgrades (`proxy_websockets`): the client's handshake is answered once the
+//! upstream accepted its own, then messages are relayed both ways until either side closes.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::{SinkExt, StreamExt};
+use url::Url;
+
+use super::Upstream;
+use super::forward::{Clients, Forwarding, ProxyError};
+use super::headers;
+
+/// Is this request a WebSocket handshake?
+pub fn is_upgrade(req: &HttpRequest) -> bool {
+    let has = |name: header::HeaderName, token: &str| {
+        req.headers().get_all(name).filter_map(|v| v.to_str().ok()).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
+}
+
+pub async fn relay(
+    clients: &Clients,
+    up: &Upstream,
+    base: &Url,
+    req: &HttpRequest,
+    body: web::Payload,
+    fwd: Forwarding<'_>,
+) -> Result<HttpResponse, ProxyError> {
+    let client = clients.pick(up);
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let authority = match base.port() {
+        Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),
+        None => base.host_str().unwrap_or("").to_string(),
+    };
+    let mut ws = client.ws(format!("{}://{authority}{path_and_query}", base.scheme())).max_frame_size(16 * 1024 * 1024);
+    for (name, value) in headers::forwardable(req.headers(), fwd.strip) {
+        let n = name.as_str();
+        if !n.starts_with("sec-websocket-") && !matches!(n, "host" | "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host") {
+            ws = ws.set_header(name.clone(), value.clone());
+        }
+    }
+    if up.pass_host_header
+        && let Some(host) = req.headers().get(header::HOST)
+    {
+        ws = ws.set_header(header::HOST, host.clone());
+    }
+    if let Some(xff) = headers::forwarded_for(fwd.forwarded_for, fwd.peer) {
+        ws = ws.set_header("x-forwarded-for", xff);
+    }
+    ws = ws.set_header("x-forwarded-proto", fwd.proto).set_header("x-forwarded-host", fwd.host);
+    for (name, value) in fwd.add {
+        ws = ws.set_header(name.as_str(), value);
+    }
+    let offered: Vec<String> = req
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|p| p.trim().to_string()))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !offered.is_empty() {
+        ws = ws.protocols(offered.iter());
+    }
+
+    let (upstream_res, framed) = match actix_web::rt::time::timeout(up.timeout, ws.connect()).await {
+        Err(_) => return Err(ProxyError::Timeout(up.timeout)),
+        Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
+        Ok(Ok(pair)) => pair,
+    };
+    let chosen: Vec<String> =
+        upstream_res.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(|p| vec![p.to_string()]).unwrap_or_default();
+    let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+    let (response, mut session, mut from_client) =
+        actix_ws::handle_with_protocols(req, body, &chosen).map_err(|e| ProxyError::Unreachable(format!("websocket handshake: {e}")))?;
+    let (mut to_upstream, mut from_upstream) = framed.split();
+
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(msg)) = from_client.next().await {
+            let close = matches!(msg, actix_ws::Message::Close(_));
+            if to_upstream.send(msg).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = to_upstream.close().await;
+    });
+    actix_web::rt::spawn(async move {
+        use awc::ws::Frame;
+        while let Some(Ok(frame)) = from_upstream.next().await {
+            let sent = match frame {
+                Frame::Text(b) => match String::from_utf8(b.to_vec()) {
+                    Ok(text) => session.text(text).await,
+                    Err(_) => break,
+                },
+                Frame::Binary(b) => session.binary(b).await,
+                Frame::Ping(b) => session.ping(&b).await,
+                Frame::Pong(b) => session.pong(&b).await,
+                Frame::Continuation(item) => session.continuation(item).await,
+                Frame::Close(reason) => {
+                    let _ = session.close(reason).await;
+                    return;
+                }
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
+}
