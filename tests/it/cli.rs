@@ -103,10 +103,15 @@ fn help_lists_every_option_under_its_topic() {
 
 #[test]
 fn refuses_to_start_with_options_it_does_not_implement_yet() {
-    let out = gatehouse(&["--config", "tests/fixtures/config/valid/minimal.cfg", "--upstream=http://localhost:8080"]);
+    let out = gatehouse(&[
+        "--config",
+        "tests/fixtures/config/valid/minimal.cfg",
+        "--session-store-type=redis",
+        "--redis-connection-url=redis://127.0.0.1:6379",
+    ]);
     assert_eq!(out.status.code(), Some(64));
     let err = text(&out.stderr);
-    assert!(err.contains("upstreams (flag --upstream): needs reverse-proxy mode"), "{err}");
+    assert!(err.contains("session_store_type (flag --session-store-type): needs the Redis session store"), "{err}");
 }
 
 #[test]
