@@ -50,6 +50,16 @@ pub async fn proxy(
             }
             Some(s)
         }
+        // Signed in, but the policy (email domains, groups) refuses the session: a 403 page,
+        // as oauth2-proxy answers, and the session is cleared.
+        None if current.denied => {
+            let mut res = actix_web::ResponseError::error_response(&HttpError::forbidden(
+                "You are signed in, but this account is not allowed here. Ask your administrator for access.",
+                "session failed authorization checks",
+            ));
+            add_cookies(&mut res, current.set_cookies);
+            return Ok(res);
+        }
         None if authz::allowed_without_auth(&state.authz, &original.method, &original.path(), original.client_ip) => None,
         None => {
             let mut res = unauthenticated(&state, &req, &original.uri).await?;

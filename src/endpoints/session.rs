@@ -21,6 +21,8 @@ use crate::session::{self, Loaded, SessionState, SessionStore, StoreError};
 pub struct Current {
     pub session: Option<SessionState>,
     pub set_cookies: Vec<Cookie<'static>>,
+    /// A valid session was refused by the policy (email or groups) and cleared.
+    pub denied: bool,
 }
 
 fn store_error(e: StoreError) -> HttpError {
@@ -30,7 +32,7 @@ fn store_error(e: StoreError) -> HttpError {
 /// No session, and every session cookie the request carried deleted.
 async fn ended(state: &State, cookies: &RequestCookies, host: &str) -> Result<Current, HttpError> {
     let set_cookies = state.store.clear(cookies, host).await.map_err(store_error)?;
-    Ok(Current { session: None, set_cookies })
+    Ok(Current { session: None, set_cookies, denied: false })
 }
 
 pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
@@ -38,7 +40,7 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
     let host = request::host(req);
     let mut session = match state.store.load(&cookies).await.map_err(store_error)? {
         Loaded::None => {
-            return Ok(Current { session: None, set_cookies: vec![] });
+            return Ok(Current { session: None, set_cookies: vec![], denied: false });
         }
         Loaded::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
@@ -71,9 +73,9 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
 
     if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails, &session.email, &session.groups) {
         log::info!("session of {} no longer authorized ({denied}); clearing it", session.user);
-        return ended(state, &cookies, &host).await;
+        return ended(state, &cookies, &host).await.map(|c| Current { denied: true, ..c });
     }
-    Ok(Current { session: Some(session), set_cookies })
+    Ok(Current { session: Some(session), set_cookies, denied: false })
 }
 
 async fn refresh(state: &State, refresh_token: &str, nonce: Option<String>) -> Outcome {

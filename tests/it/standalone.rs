@@ -511,3 +511,30 @@ async fn https_upstreams_are_verified_unless_told_otherwise() {
     );
     assert_eq!(send("GET", &trusted.url("/oauth2/jwks"), &c).await.0, 200, "trusted through SSL_CERT_FILE");
 }
+
+#[actix_web::test]
+async fn basic_auth_to_the_upstream_and_a_refused_session() {
+    let app = Upstream::start();
+    let g = gate(&format!(
+        "upstreams = [\"http://127.0.0.1:{}/\"]\npass_basic_auth = true\nbasic_auth_password = \"upstream-pw\"\nprefer_email_to_user = true\nallowed_groups = [\"admins\"]\n",
+        app.port
+    ));
+    let admin = sealed("alice", &["admins"]).await;
+    let (status, _, _) = send("GET", &g.url("/x"), &[("Cookie", &admin)]).await;
+    assert_eq!(status, 200);
+    let seen = app.requests().pop().unwrap();
+    use base64::Engine;
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice@example.com:upstream-pw"));
+    assert_eq!(seen.header("authorization"), Some(expected.as_str()));
+    assert_eq!(seen.header("x-forwarded-user"), Some("alice@example.com"), "prefer_email_to_user");
+    assert_eq!(seen.header("x-forwarded-email"), None);
+
+    // A session outside allowed_groups: the 403 page, the cookie cleared, the app untouched.
+    app.clear();
+    let user = sealed("bob", &["users"]).await;
+    let (status, headers, body) = send("GET", &g.url("/x"), &[("Cookie", &user), ("Accept", "text/html")]).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("not allowed here"), "{body}");
+    assert!(headers.iter().any(|(n, v)| n == "set-cookie" && v.starts_with("_oauth2_proxy=;")), "{headers:?}");
+    assert!(app.requests().is_empty());
+}
