@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::SizedStream;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use awc::{Client, Connector};
 use url::Url;
@@ -68,6 +68,50 @@ pub struct Forwarding<'a> {
     pub add: Vec<(String, String)>,
 }
 
+/// The upstream URL for a request: the upstream's scheme and authority, the request's path
+/// and query exactly as received.
+pub fn upstream_url(base: &Url, req: &HttpRequest) -> String {
+    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let authority = match base.port() {
+        Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),
+        None => base.host_str().unwrap_or("").to_string(),
+    };
+    format!("{}://{authority}{path_and_query}", base.scheme())
+}
+
+/// Every header to send upstream, in order: the client's forwardable headers (without
+/// `Host`, `Content-Length` and `X-Forwarded-*`), then `Host` (with `pass_host_header`),
+/// `X-Forwarded-For`, `-Proto`, `-Host`, then the identity headers. Later entries replace
+/// earlier ones of the same name.
+pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: Forwarding<'_>) -> Vec<(HeaderName, HeaderValue)> {
+    let skip = ["host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+    let mut out: Vec<(HeaderName, HeaderValue)> = headers::forwardable(req.headers(), fwd.strip)
+        .into_iter()
+        .filter(|(n, _)| !skip.contains(&n.as_str()))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let mut set = |name: &str, value: &str| {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            out.retain(|(existing, _)| *existing != n);
+            out.push((n, v));
+        }
+    };
+    if up.pass_host_header
+        && let Some(host) = req.headers().get(header::HOST).and_then(|h| h.to_str().ok())
+    {
+        set("host", host);
+    }
+    if let Some(xff) = headers::forwarded_for(fwd.forwarded_for, fwd.peer) {
+        set("x-forwarded-for", &xff);
+    }
+    set("x-forwarded-proto", fwd.proto);
+    set("x-forwarded-host", fwd.host);
+    for (name, value) in &fwd.add {
+        set(name, value);
+    }
+    out
+}
+
 pub async fn forward(
     clients: &Clients,
     up: &Upstream,
@@ -76,33 +120,9 @@ pub async fn forward(
     body: web::Payload,
     fwd: Forwarding<'_>,
 ) -> Result<HttpResponse, ProxyError> {
-    let client = clients.pick(up);
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let authority = match base.port() {
-        Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),
-        None => base.host_str().unwrap_or("").to_string(),
-    };
-    let url = format!("{}://{authority}{path_and_query}", base.scheme());
-    let mut out = client.request(req.method().clone(), url.as_str());
-    let skip = ["host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
-    for (name, value) in headers::forwardable(req.headers(), fwd.strip) {
-        if !skip.contains(&name.as_str()) {
-            out = out.append_header((name.clone(), value.clone()));
-        }
-    }
-    if up.pass_host_header
-        && let Some(host) = req.headers().get(header::HOST)
-    {
-        out = out.insert_header((header::HOST, host.clone()));
-    }
-    if let Some(xff) = headers::forwarded_for(fwd.forwarded_for, fwd.peer) {
-        out = out.insert_header(("X-Forwarded-For", xff));
-    }
-    out = out.insert_header(("X-Forwarded-Proto", fwd.proto)).insert_header(("X-Forwarded-Host", fwd.host));
-    for (name, value) in fwd.add {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            out = out.insert_header((name.as_str(), v));
-        }
+    let mut out = clients.pick(up).request(req.method().clone(), upstream_url(base, req).as_str());
+    for (name, value) in upstream_headers(up, req, fwd) {
+        out = out.append_header((name, value));
     }
     if up.disable_keep_alives {
         out = out.force_close();

@@ -7,8 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use url::Url;
 
 use super::Upstream;
-use super::forward::{Clients, Forwarding, ProxyError};
-use super::headers;
+use super::forward::{self, Clients, Forwarding, ProxyError};
 
 /// Is this request a WebSocket handshake?
 pub fn is_upgrade(req: &HttpRequest) -> bool {
@@ -26,30 +25,10 @@ pub async fn relay(
     body: web::Payload,
     fwd: Forwarding<'_>,
 ) -> Result<HttpResponse, ProxyError> {
-    let client = clients.pick(up);
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let authority = match base.port() {
-        Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),
-        None => base.host_str().unwrap_or("").to_string(),
-    };
-    let mut ws = client.ws(format!("{}://{authority}{path_and_query}", base.scheme())).max_frame_size(16 * 1024 * 1024);
-    for (name, value) in headers::forwardable(req.headers(), fwd.strip) {
-        let n = name.as_str();
-        if !n.starts_with("sec-websocket-") && !matches!(n, "host" | "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host") {
-            ws = ws.set_header(name.clone(), value.clone());
-        }
-    }
-    if up.pass_host_header
-        && let Some(host) = req.headers().get(header::HOST)
-    {
-        ws = ws.set_header(header::HOST, host.clone());
-    }
-    if let Some(xff) = headers::forwarded_for(fwd.forwarded_for, fwd.peer) {
-        ws = ws.set_header("x-forwarded-for", xff);
-    }
-    ws = ws.set_header("x-forwarded-proto", fwd.proto).set_header("x-forwarded-host", fwd.host);
-    for (name, value) in fwd.add {
-        ws = ws.set_header(name.as_str(), value);
+    let mut ws = clients.pick(up).ws(forward::upstream_url(base, req)).max_frame_size(16 * 1024 * 1024);
+    // awc makes its own handshake headers.
+    for (name, value) in forward::upstream_headers(up, req, fwd).into_iter().filter(|(n, _)| !n.as_str().starts_with("sec-websocket-")) {
+        ws = ws.set_header(name, value);
     }
     let offered: Vec<String> = req
         .headers()

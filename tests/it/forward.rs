@@ -9,30 +9,9 @@ use serde_json::json;
 use crate::support::browser::Browser;
 use crate::support::op::Op;
 use crate::support::peers::{self, Shipped, Upstream};
-use crate::support::{Gate, MINIMAL, free_port};
+use crate::support::{Gate, MINIMAL, free_port, session_cookie};
 
 const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-/// A session cookie for `user`, sealed with the test secret, without a login.
-async fn sealed_session(user: &str, email: &str, groups: &[&str]) -> String {
-    use gatehouse::session::cookie::RequestCookies;
-    use gatehouse::session::{CookieStore, SessionState, SessionStore, now};
-    let cfg = crate::support::load_text(MINIMAL, &[], vec![]).unwrap().config.session.cookie;
-    let s = SessionState {
-        user: user.into(),
-        email: email.into(),
-        groups: groups.iter().map(|g| g.to_string()).collect(),
-        preferred_username: user.into(),
-        access_token: Some("access-token-value".into()),
-        id_token: Some("id.token.value".into()),
-        refresh_token: None,
-        created_at: now(),
-        expires_on: None,
-        nonce: None,
-    };
-    let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();
-    format!("_oauth2_proxy={}", set[0].value())
-}
 
 fn gate(extra: &str) -> Gate {
     Gate::start(&format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{extra}"), &[], "127.0.0.1")
@@ -57,7 +36,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[actix_web::test]
 async fn auth_endpoint_contract() {
     let g = gate("set_xauthrequest = true\npass_access_token = true\nset_authorization_header = true\n");
-    let cookie = sealed_session("alice-sub", "alice@example.com", &["admins", "users"]).await;
+    let cookie = session_cookie("alice-sub", "alice@example.com", &["admins", "users"]).await;
 
     let (status, headers, body) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &cookie)]).await;
     assert_eq!(status, 202);
@@ -94,7 +73,7 @@ async fn auth_endpoint_contract() {
 #[actix_web::test]
 async fn envoy_path_form_and_browser_form() {
     let g = gate("set_xauthrequest = true\nreverse_proxy = true\n");
-    let cookie = sealed_session("alice-sub", "alice@example.com", &["users"]).await;
+    let cookie = session_cookie("alice-sub", "alice@example.com", &["users"]).await;
 
     let (status, headers, _) = send("POST", &g.url("/oauth2/auth/api/thing?q=1"), &[("Cookie", &cookie)]).await;
     assert_eq!(status, 200, "Envoy allows only 200");

@@ -100,3 +100,24 @@ impl Drop for Gate {
         actix_web::rt::spawn(async move { handle.stop(false).await });
     }
 }
+
+/// A session cookie for `user`, sealed with the test secret, without a login.
+pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String {
+    use gatehouse::session::cookie::RequestCookies;
+    use gatehouse::session::{CookieStore, SessionState, SessionStore, now};
+    let cfg = load_text(MINIMAL, &[], vec![]).unwrap().config.session.cookie;
+    let s = SessionState {
+        user: user.into(),
+        email: email.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        preferred_username: user.into(),
+        access_token: Some("access-token-value".into()),
+        id_token: Some("id.token.value".into()),
+        refresh_token: None,
+        created_at: now(),
+        expires_on: None,
+        nonce: None,
+    };
+    let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();
+    format!("_oauth2_proxy={}", set[0].value())
+}
