@@ -15,7 +15,11 @@ help: ## Show the targets
 build: ## Build the release binary
 	$(CARGO) build --release --locked
 
-run: build ## Start Gatehouse with deploy/demo.cfg on http://127.0.0.1:4180
+run: build ## Start the demo: Gatehouse, a development issuer and an echo app, on loopback
+	@echo
+	@echo "  Gatehouse demo: open http://127.0.0.1:4180/ and sign in with any name."
+	@echo "  The echo app then shows the identity headers Gatehouse sent it. Ctrl-C stops everything."
+	@echo
 	$(BIN) --config deploy/demo.cfg
 
 deps: ## Install every missing test dependency (idempotent)

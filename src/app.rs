@@ -20,6 +20,8 @@ use crate::session::{CookieStore, CsrfCookies};
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
     server: Server,
+    /// The development issuer and echo app, when configured.
+    extra: Vec<Server>,
     addrs: Vec<SocketAddr>,
     provider: Arc<Provider>,
 }
@@ -29,7 +31,7 @@ impl App {
     /// background. Must run inside the actix runtime. Port 0 picks a free port.
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
-        let Config { server, oidc, session, authz, headers, pages, proxy, .. } = config;
+        let Config { server, oidc, session, authz, headers, pages, proxy, dev, .. } = config;
         let allowed_emails = match &authz.authenticated_emails_file {
             Some(f) => read_emails(f)?,
             None => HashSet::new(),
@@ -47,6 +49,14 @@ impl App {
             tls::client_config(&upstream_trust)?,
             tls::client_config(&tls::Trust { insecure_skip_verify: true, ..upstream_trust.clone() })?,
         );
+        let dev_client = crate::dev::Client {
+            id: oidc.client_id.clone(),
+            secret: match &oidc.client_secret {
+                crate::oidc::ClientSecret::Value(s) => s.expose().clone(),
+                crate::oidc::ClientSecret::File(f) => std::fs::read_to_string(f).unwrap_or_default().trim_end().to_string(),
+            },
+        };
+        let extra = crate::dev::servers(&dev, dev_client)?;
         let provider = Arc::new(Provider::new(oidc)?);
         provider.spawn_discovery();
         let state = web::Data::new(State {
@@ -65,7 +75,7 @@ impl App {
             router: crate::proxy::Router::new(proxy.upstreams),
         });
         let (srv, addrs) = server::start(server, state, upstream_tls)?;
-        Ok(App { server: srv, addrs, provider })
+        Ok(App { server: srv, extra, addrs, provider })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -78,14 +88,29 @@ impl App {
         self.provider.is_ready()
     }
 
-    /// A handle to stop the server from elsewhere.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    /// A handle to stop the servers from elsewhere.
+    pub fn handle(&self) -> Handle {
+        Handle(std::iter::once(&self.server).chain(&self.extra).map(Server::handle).collect())
     }
 
     /// Serves until stopped (SIGINT/SIGTERM, or [`App::handle`]).
     pub async fn run(self) -> std::io::Result<()> {
+        for extra in self.extra {
+            actix_web::rt::spawn(extra);
+        }
         self.server.await
+    }
+}
+
+/// Stops Gatehouse's servers.
+#[derive(Clone)]
+pub struct Handle(Vec<ServerHandle>);
+
+impl Handle {
+    pub async fn stop(&self, graceful: bool) {
+        for h in &self.0 {
+            h.stop(graceful).await;
+        }
     }
 }
 

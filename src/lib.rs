@@ -11,11 +11,13 @@
 //! - `identity`: who the user is and which headers say so.
 //! - `proxy`: reverse-proxy mode.
 //! - `telemetry`: logging.
+//! - `dev`: the development issuer and echo app of `make run` (loopback only).
 
 pub mod app;
 pub mod authz;
 pub mod cli;
 pub mod config;
+pub mod dev;
 pub mod endpoints;
 pub mod identity;
 pub mod oidc;

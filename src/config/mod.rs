@@ -22,7 +22,7 @@ pub use error::{ConfigError, ConfigErrors, Origin};
 pub use secret::Secret;
 pub use source::{Env, FlagValues, ProcessEnv};
 
-use crate::{authz, endpoints, identity, oidc, proxy, server, session, telemetry};
+use crate::{authz, dev, endpoints, identity, oidc, proxy, server, session, telemetry};
 
 /// The validated configuration: one part per module, handed out by `App::build`.
 #[derive(Debug, Clone)]
@@ -35,6 +35,7 @@ pub struct Config {
     pub proxy: proxy::Config,
     pub logging: telemetry::Config,
     pub pages: endpoints::PagesConfig,
+    pub dev: dev::Config,
 }
 
 /// An option set to a non-default value whose feature this build does not have yet.

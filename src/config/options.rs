@@ -57,6 +57,7 @@ pub enum Topic {
     Session,
     Logging,
     Pages,
+    Development,
 }
 
 impl Topic {
@@ -72,6 +73,7 @@ impl Topic {
             Topic::Session => "Session store (cookie or Redis)",
             Topic::Logging => "Logging",
             Topic::Pages => "Pages and templates",
+            Topic::Development => "Development (Gatehouse only; make run)",
         }
     }
 }
@@ -379,6 +381,17 @@ pub static PAGES_OPTS: &[OptionSpec] = &[
     o("show_debug_on_error", Bool, "false", "Show error details on error pages").planned(PAGES),
 ];
 
+/// Gatehouse's own options for the one-command demo: not oauth2-proxy's.
+pub static DEVELOPMENT: &[OptionSpec] = &[
+    o(
+        "dev_issuer_address",
+        Str,
+        "",
+        "Run the development OpenID issuer on this loopback host:port (any name logs in; never in production); oidc_issuer_url must be http://<it>",
+    ),
+    o("dev_echo_address", Str, "", "Run the development echo app (shows the headers it receives) on this loopback host:port"),
+];
+
 /// Every option, grouped by `--help` topic.
 pub static TOPICS: &[(Topic, &[OptionSpec])] = &[
     (Topic::Provider, PROVIDER),
@@ -390,6 +403,7 @@ pub static TOPICS: &[(Topic, &[OptionSpec])] = &[
     (Topic::Session, SESSION),
     (Topic::Logging, LOGGING),
     (Topic::Pages, PAGES_OPTS),
+    (Topic::Development, DEVELOPMENT),
     (Topic::ProviderSpecific, PROVIDER_SPECIFIC),
 ];
 

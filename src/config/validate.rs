@@ -224,6 +224,7 @@ pub fn validate(
     let proxy = proxy_config(&mut r, alpha.map(|(_, a)| a));
     let logging = logging_config(&mut r);
     let pages = pages_config(&mut r);
+    let dev = dev_config(&mut r);
     cross_checks(&mut r, &session, &headers);
     let not_implemented = status_checks(&mut r);
     if cfg!(debug_assertions) {
@@ -234,7 +235,7 @@ pub fn validate(
     if !r.errors.is_empty() {
         return None;
     }
-    let config = Config { server: server?, oidc: oidc?, session: session?, authz, headers, proxy, logging, pages };
+    let config = Config { server: server?, oidc: oidc?, session: session?, authz, headers, proxy, logging, pages, dev };
     Some((config, not_implemented))
 }
 
@@ -1266,6 +1267,38 @@ fn pages_config(r: &mut Reader<'_>) -> PagesConfig {
         show_debug_on_error: r.get("show_debug_on_error"),
         display_htpasswd_form: r.get("display_htpasswd_form"),
     }
+}
+
+/// The development issuer and echo app: loopback only, and the issuer must be the one
+/// Gatehouse logs in with.
+fn dev_config(r: &mut Reader<'_>) -> crate::dev::Config {
+    let mut addr = |key: &'static str| -> Option<std::net::SocketAddr> {
+        let s = r.string(key)?;
+        match s.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Some(a),
+            Ok(_) => {
+                r.error(key, "is not a loopback address; the development servers never listen elsewhere", "use 127.0.0.1:<port>");
+                None
+            }
+            Err(_) => {
+                r.error(key, "is not ip:port", "write it like \"127.0.0.1:4181\"");
+                None
+            }
+        }
+    };
+    let issuer = addr("dev_issuer_address");
+    let echo = addr("dev_echo_address");
+    if let Some(a) = issuer {
+        let want = format!("http://{a}");
+        if r.string("oidc_issuer_url").as_deref() != Some(want.as_str()) {
+            r.error(
+                "oidc_issuer_url",
+                format!("must be {want} to log in with the development issuer"),
+                format!("set oidc_issuer_url = \"{want}\""),
+            );
+        }
+    }
+    crate::dev::Config { issuer, echo }
 }
 
 /// Checks that involve more than one module's options.

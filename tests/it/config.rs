@@ -371,4 +371,14 @@ fn shipped_demo_config_loads_and_can_start() {
         load(Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/demo.cfg"))), &[], vec![]).unwrap_or_else(|e| panic!("{e}"));
     assert!(loaded.not_implemented.is_empty(), "{:?}", loaded.not_implemented);
     assert_eq!(loaded.config.server.http_address, Some(ListenAddr::Tcp { host: "127.0.0.1".into(), port: 4180 }));
+    assert_eq!(loaded.config.dev.issuer, Some("127.0.0.1:4181".parse().unwrap()));
+}
+
+#[test]
+fn development_servers_are_loopback_only_and_must_be_the_issuer() {
+    let errors = load_text(&format!("{MINIMAL}dev_issuer_address = \"0.0.0.0:4181\"\ndev_echo_address = \"10.1.2.3:80\"\n"), &[], vec![])
+        .unwrap_err();
+    assert_eq!(errors.keys(), ["dev_issuer_address", "dev_echo_address"]);
+    let errors = load_text(&format!("{MINIMAL}dev_issuer_address = \"127.0.0.1:4181\"\n"), &[], vec![]).unwrap_err();
+    assert!(errors.to_string().contains("set oidc_issuer_url = \"http://127.0.0.1:4181\""), "{errors}");
 }

@@ -17,3 +17,5 @@ mod sessions;
 mod forward;
 // Standalone reverse proxy: the tutorial as written, routing, headers, streaming, errors, TLS.
 mod standalone;
+// `make run`: the demo configuration with the development issuer and echo app.
+mod demo;

@@ -4,7 +4,7 @@ use gatehouse::App;
 
 use crate::support::{MINIMAL, load_text};
 
-fn start(extra: &str) -> (String, actix_web::dev::ServerHandle) {
+fn start(extra: &str) -> (String, gatehouse::app::Handle) {
     let text = format!("{MINIMAL}http_address = \"127.0.0.1:0\"\n{extra}");
     let config = load_text(&text, &[], vec![]).unwrap().config;
     let app = App::build(config).unwrap();

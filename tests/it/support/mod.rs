@@ -59,7 +59,7 @@ pub fn free_port() -> u16 {
 /// A Gatehouse started in-process from config text, served until dropped.
 pub struct Gate {
     pub base: String,
-    handle: actix_web::dev::ServerHandle,
+    handle: gatehouse::app::Handle,
 }
 
 impl Gate {
