@@ -39,7 +39,7 @@ impl App {
         log::info!(
             "provider: {:?}, issuer {}, client_id {}",
             oidc.kind,
-            oidc.issuer_url.as_ref().map_or("(discovery skipped)".to_string(), |u| u.to_string()),
+            if oidc.skip_discovery { "(discovery skipped)" } else { oidc.issuer_url_raw.as_str() },
             oidc.client_id
         );
         // Upstream TLS trusts the system store (and SSL_CERT_FILE); one configuration also
@@ -57,6 +57,9 @@ impl App {
             },
         };
         let extra = crate::dev::servers(&dev, dev_client)?;
+        if proxy.upstreams.iter().any(|u| u.insecure_skip_tls_verify) {
+            log::warn!("ssl_upstream_insecure_skip_verify is set: upstream TLS certificates are NOT verified");
+        }
         let provider = Arc::new(Provider::new(oidc)?);
         provider.spawn_discovery();
         let state = web::Data::new(State {

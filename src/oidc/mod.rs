@@ -187,6 +187,11 @@ impl Provider {
             ssl_cert_file: cfg.ssl_cert_file.clone(),
             insecure_skip_verify: cfg.insecure_skip_verify,
         };
+        if cfg.insecure_skip_verify {
+            log::warn!(
+                "ssl_insecure_skip_verify is set: the identity provider's TLS certificate is NOT verified; anyone on the network path can impersonate it"
+            );
+        }
         let http = Http::new(tls::client_config(&trust)?, Duration::from_secs(10));
         Ok(Provider {
             cfg,

@@ -156,6 +156,6 @@ fn serves_ping_and_logs_where_it_listens() {
     for line in lines.map_while(Result::ok) {
         log.push_str(&line);
     }
-    assert!(log.contains("provider: Oidc, issuer https://idp.example.com/"), "{log}");
+    assert!(log.contains("provider: Oidc, issuer https://idp.example.com, client_id app"), "{log}");
     assert!(!log.contains("s3cret-client-value") && !log.contains("AAECAwQF"), "{log}");
 }
