@@ -15,7 +15,7 @@ use crate::endpoints::State;
 use crate::endpoints::refresh::Refreshes;
 use crate::oidc::{Provider, tls};
 use crate::server;
-use crate::session::{CookieStore, CsrfCookies};
+use crate::session::{CsrfCookies, Store};
 
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
@@ -64,7 +64,7 @@ impl App {
         provider.spawn_discovery();
         let state = web::Data::new(State {
             provider: provider.clone(),
-            store: CookieStore::new(&session.cookie),
+            store: Store::new(&session)?,
             csrf: CsrfCookies::new(&session.cookie),
             cookie: session.cookie.clone(),
             authz,
@@ -103,6 +103,15 @@ impl App {
         }
         self.server.await
     }
+}
+
+/// Checks what validation cannot: that the Redis store answers (`--config-test`).
+pub async fn probe(config: &Config) -> anyhow::Result<()> {
+    if let crate::session::StoreConfig::Redis(r) = &config.session.store {
+        let store = crate::session::redis::RedisStore::new(&config.session.cookie, r)?;
+        store.probe().await.map_err(|e| anyhow::anyhow!("session_store_type = \"redis\": {e}"))?;
+    }
+    Ok(())
 }
 
 /// Stops Gatehouse's servers.

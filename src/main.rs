@@ -34,6 +34,11 @@ fn main() -> ExitCode {
     }
     let not_implemented = loaded.not_implemented_report();
     if cli.config_test {
+        // As oauth2-proxy does: a Redis store must answer a write, a read and a delete.
+        if let Err(e) = actix_web::rt::System::new().block_on(gatehouse::app::probe(&loaded.config)) {
+            eprintln!("invalid configuration: {e:#}");
+            return ExitCode::from(1);
+        }
         println!("configuration is valid");
         if let Some(report) = not_implemented {
             print!("note: {report}");

@@ -161,7 +161,7 @@ use Kind::{Bool, Dur, Int, List, Str};
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
-const REDIS: &str = "the Redis session store";
+const REDIS: &str = "Redis Sentinel, Cluster and TLS options";
 const SECURITY: &str = "bearer tokens, htpasswd and trusted-proxy rules";
 const OPERATIONS: &str = "metrics, readiness and logging options";
 const PAGES: &str = "custom pages and templates";
@@ -338,11 +338,11 @@ pub static COOKIE: &[OptionSpec] = &[
 ];
 
 pub static SESSION: &[OptionSpec] = &[
-    o("session_store_type", Str, "cookie", "Where sessions live: cookie or redis").planned(REDIS),
+    o("session_store_type", Str, "cookie", "Where sessions live: cookie or redis"),
     o("session_cookie_minimal", Bool, "false", "Keep no tokens in the session (no token headers, no refresh)"),
-    o("redis_connection_url", Str, "", "redis[s]://[user:password@]host[:port][/db]").planned(REDIS),
-    o("redis_username", Str, "", "Redis user (overrides the URL)").planned(REDIS),
-    o("redis_password", Str, "", "Redis password (overrides the URL)").secret().planned(REDIS),
+    o("redis_connection_url", Str, "", "redis[s]://[user:password@]host[:port][/db]"),
+    o("redis_username", Str, "", "Redis user (overrides the URL)"),
+    o("redis_password", Str, "", "Redis password (overrides the URL)").secret(),
     o("redis_use_sentinel", Bool, "false", "Connect through Redis Sentinel").planned(REDIS),
     o("redis_sentinel_master_name", Str, "", "Sentinel master name").planned(REDIS),
     o("redis_sentinel_password", Str, "", "Sentinel password").secret().planned(REDIS),

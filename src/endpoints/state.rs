@@ -7,14 +7,14 @@ use std::sync::Arc;
 use crate::authz;
 use crate::identity;
 use crate::oidc::Provider;
-use crate::session::{CookieConfig, CookieStore, CsrfCookies};
+use crate::session::{CookieConfig, CsrfCookies, Store};
 
 use super::PagesConfig;
 use super::refresh::Refreshes;
 
 pub struct State {
     pub provider: Arc<Provider>,
-    pub store: CookieStore,
+    pub store: Store,
     pub csrf: CsrfCookies,
     pub cookie: CookieConfig,
     pub authz: authz::Config,

@@ -13,6 +13,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub enum Purpose {
     Session,
     Csrf,
+    /// The Redis ticket in the cookie.
+    Ticket,
+    /// A session in Redis, under its per-session secret.
+    RedisValue,
 }
 
 impl Purpose {
@@ -20,6 +24,8 @@ impl Purpose {
         match self {
             Purpose::Session => b"gatehouse session v1",
             Purpose::Csrf => b"gatehouse csrf v1",
+            Purpose::Ticket => b"gatehouse ticket v1",
+            Purpose::RedisValue => b"gatehouse redis value v1",
         }
     }
 }

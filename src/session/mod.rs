@@ -6,6 +6,7 @@
 
 pub mod cookie;
 pub mod crypto;
+pub mod redis;
 
 use std::fmt;
 use std::future::Future;
@@ -91,7 +92,7 @@ pub fn now() -> u64 {
 
 /// How far in the future a session's creation time may lie (clock skew between instances),
 /// as oauth2-proxy allows.
-const FUTURE_SKEW_SECS: u64 = 300;
+pub(crate) const FUTURE_SKEW_SECS: u64 = 300;
 
 /// A logged-in user's session. Short field names keep the cookie small.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -318,5 +319,43 @@ impl CsrfCookies {
 
     pub fn clear(&self, state_hash: &str, host: &str) -> Cookie<'static> {
         self.cookies.expire(&self.name(state_hash), host)
+    }
+}
+
+/// The configured store.
+pub enum Store {
+    Cookie(CookieStore),
+    Redis(redis::RedisStore),
+}
+
+impl Store {
+    pub fn new(cfg: &Config) -> anyhow::Result<Store> {
+        Ok(match &cfg.store {
+            StoreConfig::Cookie => Store::Cookie(CookieStore::new(&cfg.cookie)),
+            StoreConfig::Redis(r) => Store::Redis(redis::RedisStore::new(&cfg.cookie, r)?),
+        })
+    }
+}
+
+impl SessionStore for Store {
+    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+        match self {
+            Store::Cookie(s) => s.load(cookies).await,
+            Store::Redis(s) => s.load(cookies).await,
+        }
+    }
+
+    async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        match self {
+            Store::Cookie(s) => s.save(cookies, host, session).await,
+            Store::Redis(s) => s.save(cookies, host, session).await,
+        }
+    }
+
+    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
+        match self {
+            Store::Cookie(s) => s.clear(cookies, host).await,
+            Store::Redis(s) => s.clear(cookies, host).await,
+        }
     }
 }

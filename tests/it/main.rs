@@ -19,3 +19,5 @@ mod forward;
 mod standalone;
 // `make run`: the demo configuration with the development issuer and echo app.
 mod demo;
+// The Redis session store against a real redis-server.
+mod redis;

@@ -49,6 +49,7 @@ pub fn flag(key: &'static str, values: &[&str]) -> FlagValues {
 pub mod browser;
 pub mod op;
 pub mod peers;
+pub mod redis;
 
 /// A free loopback port, for when a port must be known before its server starts (a callback
 /// URL registered at the provider). The tiny race with other processes is acceptable in tests.

@@ -1,0 +1,259 @@
+//! The Redis session store against a real `redis-server`: one conformance suite for both
+//! stores, the tutorial's Redis snippet end to end, sign-out revocation, two instances sharing
+//! Redis, and Redis stalling under requests.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gatehouse::session::cookie::RequestCookies;
+use gatehouse::session::{Loaded, SessionState, SessionStore, Store, now};
+use serde_json::json;
+
+use crate::support::browser::Browser;
+use crate::support::op::Op;
+use crate::support::redis::Redis;
+use crate::support::{Gate, MINIMAL, free_port, load_text};
+
+fn session(user: &str) -> SessionState {
+    SessionState {
+        user: user.into(),
+        email: format!("{user}@example.com"),
+        groups: vec!["admins".into()],
+        preferred_username: user.into(),
+        access_token: Some("ACCESS-TOKEN-MARKER".into()),
+        id_token: Some("ID-TOKEN-MARKER".into()),
+        refresh_token: Some("REFRESH-TOKEN-MARKER".into()),
+        created_at: now(),
+        expires_on: None,
+        nonce: None,
+    }
+}
+
+fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> RequestCookies {
+    let header: Vec<String> = set.iter().filter(|c| !c.value().is_empty()).map(|c| format!("{}={}", c.name(), c.value())).collect();
+    RequestCookies::parse([header.join("; ").as_str()])
+}
+
+fn store(extra: &str) -> Store {
+    let cfg = load_text(&format!("{MINIMAL}{extra}"), &[], vec![]).unwrap().config;
+    Store::new(&cfg.session).unwrap()
+}
+
+/// What every store must do (oauth2-proxy's RunSessionStoreTests, in spirit).
+async fn conformance(store: &Store) {
+    let s = session("alice");
+    let set = store.save(&RequestCookies::default(), "h", &s).await.unwrap();
+    let req = echo(&set);
+    match store.load(&req).await.unwrap() {
+        Loaded::Valid(back) => assert_eq!(back, s),
+        other => panic!("round trip: {other:?}"),
+    }
+    // Saving again with the request's cookies updates the same session.
+    let mut updated = s.clone();
+    updated.access_token = Some("NEW-ACCESS".into());
+    let set2 = store.save(&req, "h", &updated).await.unwrap();
+    match store.load(&echo(&set2)).await.unwrap() {
+        Loaded::Valid(back) => assert_eq!(back.access_token.as_deref(), Some("NEW-ACCESS")),
+        other => panic!("update: {other:?}"),
+    }
+    // No cookie, a foreign cookie, a damaged cookie.
+    assert!(matches!(store.load(&RequestCookies::default()).await.unwrap(), Loaded::None));
+    let damaged = RequestCookies::parse(["_oauth2_proxy=AAAA"]);
+    assert!(matches!(store.load(&damaged).await.unwrap(), Loaded::Invalid(_)));
+    // Expired sessions are not sessions.
+    let mut old = session("bob");
+    old.created_at = now() - 8 * 24 * 3600;
+    let set = store.save(&RequestCookies::default(), "h", &old).await.unwrap();
+    assert!(matches!(store.load(&echo(&set)).await.unwrap(), Loaded::Invalid(_)));
+    // Clearing deletes the cookie.
+    let cleared = store.clear(&echo(&set2), "h").await.unwrap();
+    assert!(cleared.iter().any(|c| c.name() == "_oauth2_proxy" && c.value().is_empty()));
+}
+
+#[actix_web::test]
+async fn both_stores_pass_the_conformance_suite() {
+    conformance(&store("")).await;
+    let redis = Redis::start(&[]);
+    conformance(&store(&format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0)))).await;
+}
+
+#[actix_web::test]
+async fn redis_holds_only_ciphertext_and_sign_out_revokes() {
+    let redis = Redis::start(&[]);
+    let s = store(&format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(3)));
+    let set = s.save(&RequestCookies::default(), "h", &session("alice")).await.unwrap();
+    let cookie = set[0].to_string();
+    assert!(cookie.len() < 300, "the cookie holds a ticket only ({} bytes)", cookie.len());
+    let keys = redis.cli(&["-n", "3", "KEYS", "*"]);
+    assert!(keys.starts_with("_oauth2_proxy-") && keys.lines().count() == 1, "{keys}");
+    let raw = redis.cli(&["-n", "3", "GET", &keys]);
+    for secret in ["alice", "example.com", "ACCESS-TOKEN", "ID-TOKEN", "REFRESH-TOKEN", "admins"] {
+        assert!(!raw.contains(secret), "{secret} in clear in Redis");
+    }
+    // Replaying the cookie after sign-out finds nothing.
+    let req = echo(&set);
+    s.clear(&req, "h").await.unwrap();
+    assert_eq!(redis.cli(&["-n", "3", "DBSIZE"]), "0");
+    assert!(matches!(s.load(&req).await.unwrap(), Loaded::Invalid(_)));
+}
+
+fn gate_config(op: &Op, port: u16, redis_url: &str) -> String {
+    format!(
+        r#"provider = "oidc"
+oidc_issuer_url = "{}"
+client_id = "gatehouse"
+client_secret = "gatehouse-secret"
+cookie_secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+email_domains = ["*"]
+cookie_secure = false
+http_address = "127.0.0.1:{port}"
+redirect_url = "http://localhost:{port}/oauth2/callback"
+code_challenge_method = "S256"
+set_xauthrequest = true
+session_store_type = "redis"
+redis_connection_url = "{redis_url}"
+"#,
+        op.issuer
+    )
+}
+
+fn op_for(ports: &[u16]) -> Op {
+    let uris: Vec<String> = ports.iter().map(|p| format!("http://localhost:{p}/oauth2/callback")).collect();
+    Op::start(json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": uris}]}))
+}
+
+#[actix_web::test]
+async fn the_tutorials_redis_snippet_logs_alice_in_with_and_without_a_password() {
+    for (extra_args, db, url_of) in [(vec![], 1u32, None), (vec!["--requirepass", "secret"], 2, Some("secret"))] {
+        let redis = Redis::start(&extra_args);
+        let url = match url_of {
+            None => redis.url(db),
+            Some(pw) => format!("redis://:{pw}@127.0.0.1:{}/{db}", redis.port),
+        };
+        let port = free_port();
+        let op = op_for(&[port]);
+        let gate = Gate::start(&gate_config(&op, port, &url), &[], "localhost");
+        gate.wait_ready().await;
+        let mut b = Browser::new(None);
+        let r = b.login(&gate.url("/oauth2/start?rd=%2F"), "alice").await;
+        assert_eq!(r.status, 302, "{}", r.body);
+        let cookie = b.cookie("_oauth2_proxy").unwrap();
+        assert!(cookie.len() < 300, "{} bytes", cookie.len());
+        assert_eq!(b.get(&gate.url("/oauth2/auth")).await.status, 202);
+
+        let auth: Vec<&str> = url_of.map(|pw| vec!["-a", pw, "--no-auth-warning"]).unwrap_or_default();
+        let db_s = db.to_string();
+        let mut args = auth.clone();
+        args.extend(["-n", db_s.as_str(), "KEYS", "*"]);
+        let key = redis.cli(&args);
+        assert!(key.starts_with("_oauth2_proxy-"), "the session lives in db {db}: {key:?}");
+        let mut ttl_args = auth.clone();
+        ttl_args.extend(["-n", db_s.as_str(), "TTL", key.as_str()]);
+        let ttl: u64 = redis.cli(&ttl_args).parse().unwrap();
+        assert!((604_700..=604_800).contains(&ttl), "TTL is cookie_expire (168h): {ttl}");
+        let mut get_args = auth.clone();
+        get_args.extend(["-n", db_s.as_str(), "GET", key.as_str()]);
+        let raw = redis.cli(&get_args);
+        assert!(!raw.contains("alice") && !raw.contains("ey"), "no identity or token in clear");
+
+        // Sign-out deletes the key; the old cookie is dead.
+        let old = cookie.clone();
+        b.get(&gate.url("/oauth2/sign_out")).await;
+        let mut size_args = auth.clone();
+        size_args.extend(["-n", db_s.as_str(), "DBSIZE"]);
+        assert_eq!(redis.cli(&size_args), "0");
+        b.add_cookie("localhost", "_oauth2_proxy", &old);
+        assert_eq!(b.get(&gate.url("/oauth2/auth")).await.status, 401, "a copied cookie dies with sign-out");
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_share_sessions_through_redis() {
+    let redis = Redis::start(&[]);
+    let (pa, pb) = (free_port(), free_port());
+    let op = op_for(&[pa, pb]);
+    let a = Gate::start(&gate_config(&op, pa, &redis.url(0)), &[], "localhost");
+    let b_gate = Gate::start(&gate_config(&op, pb, &redis.url(0)), &[], "localhost");
+    a.wait_ready().await;
+    b_gate.wait_ready().await;
+    let mut browser = Browser::new(None);
+    assert_eq!(browser.login(&a.url("/oauth2/start?rd=%2F"), "alice").await.status, 302);
+    // Browsers ignore ports: the cookie set by A goes to B too.
+    let r = browser.get(&b_gate.url("/oauth2/auth")).await;
+    assert_eq!((r.status, r.header("x-auth-request-user")), (202, Some("alice")));
+    browser.get(&b_gate.url("/oauth2/sign_out")).await;
+    // Signed out through B: the copy A would accept is gone too.
+    let cookie = {
+        let mut b2 = Browser::new(None);
+        b2.login(&a.url("/oauth2/start?rd=%2F"), "alice").await;
+        b2.cookie("_oauth2_proxy").unwrap()
+    };
+    let mut stranger = Browser::new(None);
+    stranger.add_cookie("localhost", "_oauth2_proxy", &cookie);
+    assert_eq!(stranger.get(&a.url("/oauth2/auth")).await.status, 202);
+    stranger.get(&b_gate.url("/oauth2/sign_out")).await;
+    let mut again = Browser::new(None);
+    again.add_cookie("localhost", "_oauth2_proxy", &cookie);
+    assert_eq!(again.get(&a.url("/oauth2/auth")).await.status, 401, "signed out on B, refused on A");
+}
+
+#[actix_web::test]
+async fn a_stalled_redis_fails_closed_and_recovers() {
+    let redis = Redis::start(&[]);
+    let g = Gate::start(
+        &format!(
+            "{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nsession_store_type = \"redis\"\nredis_connection_url = \"{}\"\n",
+            redis.url(0)
+        ),
+        &[],
+        "127.0.0.1",
+    );
+    let s = store(&format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0)));
+    let set = s.save(&RequestCookies::default(), "127.0.0.1", &session("alice")).await.unwrap();
+    let cookie = format!("_oauth2_proxy={}", set[0].value());
+    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    assert_eq!(client.get(g.url("/oauth2/auth")).insert_header(("Cookie", cookie.clone())).send().await.unwrap().status(), 202);
+
+    Command::new("kill").args(["-STOP", &redis.pid().to_string()]).status().unwrap();
+    let stalled = Instant::now();
+    let mut statuses = Vec::new();
+    while stalled.elapsed() < Duration::from_secs(4) {
+        let status = client
+            .get(g.url("/oauth2/auth"))
+            .insert_header(("Cookie", cookie.clone()))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        statuses.push(status);
+    }
+    Command::new("kill").args(["-CONT", &redis.pid().to_string()]).status().unwrap();
+    assert!(statuses.iter().all(|s| *s == 503 || *s == 0), "no 2xx without a session store: {statuses:?}");
+
+    let resumed = Instant::now();
+    loop {
+        let status = client.get(g.url("/oauth2/auth")).insert_header(("Cookie", cookie.clone())).send().await.unwrap().status();
+        if status == 202 {
+            break;
+        }
+        assert!(resumed.elapsed() < Duration::from_secs(5), "not back after Redis resumed: {status}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn config_test_probes_redis() {
+    let redis = Redis::start(&[]);
+    let run = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["--config-test", "--config", "tests/fixtures/config/valid/minimal.cfg", "--session-store-type=redis"])
+            .arg(format!("--redis-connection-url={url}"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&redis.url(0)).status.code(), Some(0));
+    let dead = run(&format!("redis://127.0.0.1:{}/0", free_port()));
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&dead.stderr).contains("session_store_type = \"redis\""), "{}", String::from_utf8_lossy(&dead.stderr));
+}
