@@ -111,7 +111,7 @@ fn refuses_to_start_with_options_it_does_not_implement_yet() {
     ]);
     assert_eq!(out.status.code(), Some(64));
     let err = text(&out.stderr);
-    assert!(err.contains("session_store_type (flag --session-store-type): needs the Redis session store"), "{err}");
+    assert!(err.contains("skip_jwt_bearer_tokens (flag --skip-jwt-bearer-tokens): needs bearer tokens"), "{err}");
 }
 
 #[test]
