@@ -162,7 +162,7 @@ use Kind::{Bool, Dur, Int, List, Str};
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
 const REDIS: &str = "Redis Sentinel, Cluster and TLS options";
-const SECURITY: &str = "bearer tokens, htpasswd and trusted-proxy rules";
+const SECURITY: &str = "bearer tokens and htpasswd";
 const OPERATIONS: &str = "metrics, readiness and logging options";
 const PAGES: &str = "custom pages and templates";
 
