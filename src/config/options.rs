@@ -161,7 +161,7 @@ use Kind::{Bool, Dur, Int, List, Str};
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
-const REDIS: &str = "Redis Sentinel, Cluster and TLS options";
+const REDIS: &str = "Redis TLS and idle-timeout options";
 const SECURITY: &str = "bearer tokens and htpasswd";
 const OPERATIONS: &str = "metrics, readiness and logging options";
 const PAGES: &str = "custom pages and templates";
@@ -343,12 +343,12 @@ pub static SESSION: &[OptionSpec] = &[
     o("redis_connection_url", Str, "", "redis[s]://[user:password@]host[:port][/db]"),
     o("redis_username", Str, "", "Redis user (overrides the URL)"),
     o("redis_password", Str, "", "Redis password (overrides the URL)").secret(),
-    o("redis_use_sentinel", Bool, "false", "Connect through Redis Sentinel").planned(REDIS),
-    o("redis_sentinel_master_name", Str, "", "Sentinel master name").planned(REDIS),
-    o("redis_sentinel_password", Str, "", "Sentinel password").secret().planned(REDIS),
-    o("redis_sentinel_connection_urls", List, "", "Sentinel addresses as redis:// URLs").planned(REDIS),
-    o("redis_use_cluster", Bool, "false", "Connect to a Redis Cluster").planned(REDIS),
-    o("redis_cluster_connection_urls", List, "", "Cluster node addresses as redis:// URLs").planned(REDIS),
+    o("redis_use_sentinel", Bool, "false", "Connect through Redis Sentinel"),
+    o("redis_sentinel_master_name", Str, "", "Sentinel master name"),
+    o("redis_sentinel_password", Str, "", "Sentinel password").secret(),
+    o("redis_sentinel_connection_urls", List, "", "Sentinel addresses as redis:// URLs"),
+    o("redis_use_cluster", Bool, "false", "Connect to a Redis Cluster"),
+    o("redis_cluster_connection_urls", List, "", "Cluster node addresses as redis:// URLs"),
     o("redis_ca_path", Str, "", "CA certificate for rediss:// (added to the system store)").planned(REDIS),
     o("redis_insecure_skip_tls_verify", Bool, "false", "Do not verify Redis TLS certificates").planned(REDIS),
     o("redis_connection_idle_timeout", Int, "0", "Seconds before an idle Redis connection is closed (0: never)").planned(REDIS),

@@ -23,6 +23,8 @@ const KEEP_OUTCOME: Duration = Duration::from_secs(30);
 pub enum Outcome {
     /// New tokens (the refresh token is the new one, or the old one if none was returned).
     Refreshed(Arc<TokenSet>),
+    /// Another instance refreshed the session; this is what it saved.
+    Reloaded(Arc<crate::session::SessionState>),
     /// The provider refused the refresh token for good: the session ends.
     EndSession,
     /// A passing failure (provider unreachable): keep the session as it is for now.

@@ -1,6 +1,6 @@
-//! Loading the request's session: open it, refresh it when due (single-flight), check it is
-//! still authorized, and collect the cookies the response must carry (a refreshed session, or
-//! the deletion of an invalid one).
+//! Loading the request's session: open it, refresh it when due (once per session, across
+//! requests and, with Redis, across instances), check it is still authorized, and collect the
+//! cookies the response must carry (a refreshed session, or the deletion of an invalid one).
 
 use std::sync::Arc;
 
@@ -15,7 +15,8 @@ use crate::oidc::{self, flow};
 use crate::server::error::HttpError;
 use crate::server::request;
 use crate::session::cookie::RequestCookies;
-use crate::session::{self, Loaded, SessionState, SessionStore, StoreError};
+use crate::session::redis::LockAttempt;
+use crate::session::{self, Loaded, SessionState, SessionStore, Store, StoreError};
 
 /// The request's session, if any, and the cookies to set on the response.
 pub struct Current {
@@ -35,13 +36,15 @@ async fn ended(state: &State, cookies: &RequestCookies, host: &str) -> Result<Cu
     Ok(Current { session: None, set_cookies, denied: false })
 }
 
+fn due(state: &State, s: &SessionState, now: u64) -> bool {
+    !state.cookie.refresh.is_zero() && s.age(now) > state.cookie.refresh && s.refresh_token.is_some()
+}
+
 pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
     let cookies = request::cookies(req);
     let host = request::host(req);
     let mut session = match state.store.load(&cookies).await.map_err(store_error)? {
-        Loaded::None => {
-            return Ok(Current { session: None, set_cookies: vec![], denied: false });
-        }
+        Loaded::None => return Ok(Current { session: None, set_cookies: vec![], denied: false }),
         Loaded::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
             return ended(state, &cookies, &host).await;
@@ -51,21 +54,13 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
 
     let mut set_cookies = Vec::new();
     let now = session::now();
-    let due = !state.cookie.refresh.is_zero() && session.age(now) > state.cookie.refresh;
-    if let Some(rt) = session.refresh_token.clone().filter(|_| due) {
-        match refresh(state, &rt, session.nonce.clone()).await {
+    if due(state, &session, now) {
+        match refresh(state, &session, &cookies, &host).await {
             Outcome::Refreshed(tokens) => {
-                session.access_token = Some(tokens.access_token.clone());
-                if let Some(it) = &tokens.id_token {
-                    session.id_token = Some(it.clone());
-                }
-                if let Some(new_rt) = &tokens.refresh_token {
-                    session.refresh_token = Some(new_rt.clone());
-                }
-                session.created_at = now;
-                session.expires_on = tokens.expires_in.map(|s| now + s);
+                apply(&mut session, &tokens, now);
                 set_cookies = state.store.save(&cookies, &host, &session).await.map_err(store_error)?;
             }
+            Outcome::Reloaded(fresh) => session = (*fresh).clone(),
             Outcome::EndSession => return ended(state, &cookies, &host).await,
             Outcome::Keep => {}
         }
@@ -78,34 +73,86 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
     Ok(Current { session: Some(session), set_cookies, denied: false })
 }
 
-async fn refresh(state: &State, refresh_token: &str, nonce: Option<String>) -> Outcome {
-    let provider = &state.provider;
+fn apply(session: &mut SessionState, tokens: &oidc::TokenSet, now: u64) {
+    session.access_token = Some(tokens.access_token.clone());
+    if let Some(it) = &tokens.id_token {
+        session.id_token = Some(it.clone());
+    }
+    if let Some(rt) = &tokens.refresh_token {
+        session.refresh_token = Some(rt.clone());
+    }
+    session.created_at = now;
+    session.expires_on = tokens.expires_in.map(|s| now + s);
+}
+
+/// One refresh per session: in this process through `Refreshes`, and across instances through
+/// the Redis store's lock. The instance holding the lock refreshes and saves before releasing
+/// it; the others wait, then read the refreshed session.
+async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies, host: &str) -> Outcome {
+    let rt = session.refresh_token.clone().unwrap_or_default();
     state
         .refreshes
-        .run(flow::hash_b64(refresh_token), || async move {
-            match provider.refresh(refresh_token).await {
-                Ok(mut tokens) => {
-                    if let Some(id_token) = &tokens.id_token
-                        && let Err(e) = provider.verify_id_token(id_token, nonce.as_deref()).await
+        .run(flow::hash_b64(&rt), || async move {
+            let Store::Redis(store) = &state.store else { return grant(state, &rt, session.nonce.as_deref()).await };
+            match store.lock(cookies).await {
+                Ok(LockAttempt::Held(lock)) => {
+                    // Another instance may have refreshed between our read and our lock.
+                    if let Ok(Loaded::Valid(fresh)) = store.load(cookies).await
+                        && !due(state, &fresh, session::now())
                     {
-                        log::warn!("refreshed ID token refused, ending the session: {e}");
-                        return Outcome::EndSession;
+                        store.unlock(lock).await;
+                        return Outcome::Reloaded(Arc::new(fresh));
                     }
-                    if tokens.refresh_token.is_none() {
-                        tokens.refresh_token = Some(refresh_token.to_string());
+                    let outcome = grant(state, &rt, session.nonce.as_deref()).await;
+                    if let Outcome::Refreshed(tokens) = &outcome {
+                        let mut updated = session.clone();
+                        apply(&mut updated, tokens, session::now());
+                        if let Err(e) = store.save(cookies, host, &updated).await {
+                            log::warn!("refreshed session not saved: {e}");
+                        }
                     }
-                    log::info!("session refreshed");
-                    Outcome::Refreshed(Arc::new(tokens))
+                    store.unlock(lock).await;
+                    outcome
                 }
-                Err(oidc::Error::Rejected { code }) if code.ends_session() => {
-                    log::info!("refresh token refused by the provider ({code}); the session ends");
-                    Outcome::EndSession
+                Ok(LockAttempt::Busy(key)) => {
+                    store.wait_unlocked(&key).await;
+                    match store.load(cookies).await {
+                        Ok(Loaded::Valid(fresh)) if !due(state, &fresh, session::now()) => Outcome::Reloaded(Arc::new(fresh)),
+                        Ok(Loaded::Valid(_)) => Outcome::Keep,
+                        Ok(_) => Outcome::EndSession,
+                        Err(_) => Outcome::Keep,
+                    }
                 }
-                Err(e) => {
-                    log::warn!("session refresh failed, keeping the session for now: {e}");
-                    Outcome::Keep
-                }
+                Ok(LockAttempt::NoTicket) | Err(_) => Outcome::Keep,
             }
         })
         .await
+}
+
+/// The refresh-token grant, with the refreshed ID token verified.
+async fn grant(state: &State, refresh_token: &str, nonce: Option<&str>) -> Outcome {
+    let provider = &state.provider;
+    match provider.refresh(refresh_token).await {
+        Ok(mut tokens) => {
+            if let Some(id_token) = &tokens.id_token
+                && let Err(e) = provider.verify_id_token(id_token, nonce).await
+            {
+                log::warn!("refreshed ID token refused, ending the session: {e}");
+                return Outcome::EndSession;
+            }
+            if tokens.refresh_token.is_none() {
+                tokens.refresh_token = Some(refresh_token.to_string());
+            }
+            log::info!("session refreshed");
+            Outcome::Refreshed(Arc::new(tokens))
+        }
+        Err(oidc::Error::Rejected { code }) if code.ends_session() => {
+            log::info!("refresh token refused by the provider ({code}); the session ends");
+            Outcome::EndSession
+        }
+        Err(e) => {
+            log::warn!("session refresh failed, keeping the session for now: {e}");
+            Outcome::Keep
+        }
+    }
 }

@@ -325,14 +325,14 @@ impl CsrfCookies {
 /// The configured store.
 pub enum Store {
     Cookie(CookieStore),
-    Redis(redis::RedisStore),
+    Redis(std::sync::Arc<redis::RedisStore>),
 }
 
 impl Store {
     pub fn new(cfg: &Config) -> anyhow::Result<Store> {
         Ok(match &cfg.store {
             StoreConfig::Cookie => Store::Cookie(CookieStore::new(&cfg.cookie)),
-            StoreConfig::Redis(r) => Store::Redis(redis::RedisStore::new(&cfg.cookie, r)?),
+            StoreConfig::Redis(r) => Store::Redis(std::sync::Arc::new(redis::RedisStore::new(&cfg.cookie, r)?)),
         })
     }
 }

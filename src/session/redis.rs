@@ -8,7 +8,11 @@ use std::time::Duration;
 use actix_web::cookie::Cookie;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 use url::Url;
 
 use super::cookie::{CookieFactory, RequestCookies};
@@ -52,8 +56,139 @@ impl Ticket {
     }
 }
 
+/// Each Redis operation waits at most this long: a stalled Redis fails the request (503)
+/// quickly instead of hanging it.
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn timed_out() -> RedisError {
+    RedisError::from((redis::ErrorKind::Io, "timed out"))
+}
+
+/// A connection to standalone Redis, the master a Sentinel set names, or a Cluster.
+enum Conn {
+    Standalone(ConnectionManager),
+    /// The master is looked up again after any error, so a failover is followed without a
+    /// restart.
+    Sentinel {
+        client: tokio::sync::Mutex<SentinelClient>,
+        master: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    },
+    Cluster {
+        client: ClusterClient,
+        conn: tokio::sync::OnceCell<ClusterConnection>,
+    },
+}
+
+impl Conn {
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
+        match self {
+            Conn::Standalone(m) => cmd.query_async(&mut m.clone()).await,
+            Conn::Sentinel { client, master } => {
+                // One retry: the first error after a failover is the old master's.
+                let mut last = timed_out();
+                for _ in 0..2 {
+                    let conn = {
+                        let mut guard = master.lock().await;
+                        if guard.is_none() {
+                            let found =
+                                actix_web::rt::time::timeout(OP_TIMEOUT, async { client.lock().await.get_async_connection().await })
+                                    .await
+                                    .map_err(|_| timed_out());
+                            match found {
+                                Ok(Ok(c)) => *guard = Some(c),
+                                Ok(Err(e)) | Err(e) => {
+                                    last = e;
+                                    continue;
+                                }
+                            }
+                        }
+                        guard.clone().expect("set above")
+                    };
+                    match actix_web::rt::time::timeout(OP_TIMEOUT, cmd.query_async(&mut conn.clone())).await {
+                        Ok(Ok(v)) => return Ok(v),
+                        Ok(Err(e)) => last = e,
+                        Err(_) => last = timed_out(),
+                    }
+                    *master.lock().await = None;
+                }
+                Err(last)
+            }
+            Conn::Cluster { client, conn } => {
+                let c = actix_web::rt::time::timeout(OP_TIMEOUT, conn.get_or_try_init(|| client.get_async_connection()))
+                    .await
+                    .map_err(|_| timed_out())??;
+                actix_web::rt::time::timeout(OP_TIMEOUT, cmd.query_async(&mut c.clone())).await.map_err(|_| timed_out())?
+            }
+        }
+    }
+}
+
+/// A URL with `redis_username` / `redis_password` applied.
+fn with_credentials(url: &str, username: Option<&str>, password: Option<&str>) -> anyhow::Result<String> {
+    let mut url = Url::parse(url)?;
+    if let Some(user) = username {
+        url.set_username(user).map_err(|_| anyhow::anyhow!("a user name cannot be set on {url}"))?;
+    }
+    if let Some(password) = password {
+        url.set_password(Some(password)).map_err(|_| anyhow::anyhow!("a password cannot be set on this URL"))?;
+    }
+    Ok(url.to_string())
+}
+
+fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
+    let user = cfg.username.as_deref();
+    let password = cfg.password.as_ref().map(|p| p.expose().as_str());
+    Ok(match &cfg.topology {
+        RedisTopology::Standalone { url } => {
+            let client = redis::Client::open(with_credentials(url, user, password)?.as_str())?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(OP_TIMEOUT))
+                .set_response_timeout(Some(OP_TIMEOUT))
+                .set_number_of_retries(1);
+            Conn::Standalone(ConnectionManager::new_lazy_with_config(client, config)?)
+        }
+        RedisTopology::Sentinel { master_name, urls, password: sentinel_password } => {
+            // Sentinels have no databases: the URLs' path is for the master (below).
+            let sentinels: Vec<String> = urls
+                .iter()
+                .map(|u| {
+                    let mut url = Url::parse(&with_credentials(u, None, sentinel_password.as_ref().map(|p| p.expose().as_str()))?)?;
+                    url.set_path("");
+                    Ok(url.to_string())
+                })
+                .collect::<anyhow::Result<_>>()?;
+            // Unlike oauth2-proxy (its issue #2052), the database number of the URLs is used.
+            let db = urls
+                .first()
+                .and_then(|u| Url::parse(u).ok())
+                .and_then(|u| u.path().trim_start_matches('/').parse::<i64>().ok())
+                .unwrap_or(0);
+            let mut info = redis::RedisConnectionInfo::default().set_db(db);
+            if let Some(u) = user {
+                info = info.set_username(u);
+            }
+            if let Some(p) = password {
+                info = info.set_password(p);
+            }
+            let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
+            let client = SentinelClient::build(sentinels, master_name.clone(), Some(node), SentinelServerType::Master)?;
+            Conn::Sentinel { client: tokio::sync::Mutex::new(client), master: tokio::sync::Mutex::new(None) }
+        }
+        RedisTopology::Cluster { urls } => {
+            let mut b = ClusterClient::builder(urls.clone());
+            if let Some(u) = user {
+                b = b.username(u);
+            }
+            if let Some(p) = password {
+                b = b.password(p);
+            }
+            Conn::Cluster { client: b.build()?, conn: tokio::sync::OnceCell::new() }
+        }
+    })
+}
+
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     cookies: CookieFactory,
     /// Seals the ticket in the cookie (under `cookie_secret`).
     tickets: Sealer,
@@ -67,24 +202,11 @@ impl RedisStore {
     /// Prepares the connection; it is made on first use and remade after failures, each try
     /// bounded, so a Redis outage fails requests quickly (503) instead of hanging them.
     pub fn new(cookie: &CookieConfig, cfg: &RedisConfig) -> anyhow::Result<RedisStore> {
-        let url = match &cfg.topology {
-            RedisTopology::Standalone { url } => url.clone(),
-            _ => anyhow::bail!("Redis Sentinel and Cluster are not supported yet"),
-        };
-        let mut url = Url::parse(&url)?;
-        if let Some(user) = &cfg.username {
-            url.set_username(user).map_err(|_| anyhow::anyhow!("redis_username cannot be set on this URL"))?;
-        }
-        if let Some(password) = &cfg.password {
-            url.set_password(Some(password.expose())).map_err(|_| anyhow::anyhow!("redis_password cannot be set on this URL"))?;
-        }
-        let client = redis::Client::open(url.as_str())?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(RedisStore { conn, cookies: CookieFactory::new(cookie.clone()), tickets: Sealer::new(cookie.secret.expose(), Purpose::Ticket) })
+        Ok(RedisStore {
+            conn: connect(cfg)?,
+            cookies: CookieFactory::new(cookie.clone()),
+            tickets: Sealer::new(cookie.secret.expose(), Purpose::Ticket),
+        })
     }
 
     fn ticket(&self, cookies: &RequestCookies) -> Option<Ticket> {
@@ -97,11 +219,77 @@ impl RedisStore {
     /// A write, a read and a delete of a throw-away key: what `--config-test` runs.
     pub async fn probe(&self) -> Result<(), StoreError> {
         let key = format!("{}-healthcheck-{}", self.cookies.config().name, super::super::oidc::flow::random_b64(8));
-        let mut c = self.conn.clone();
-        redis::cmd("SET").arg(&key).arg("ok").arg("EX").arg(60).query_async::<()>(&mut c).await.map_err(store_error)?;
-        let got: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut c).await.map_err(store_error)?;
-        redis::cmd("DEL").arg(&key).query_async::<()>(&mut c).await.map_err(store_error)?;
+        self.conn.query::<()>(redis::cmd("SET").arg(&key).arg("ok").arg("EX").arg(60)).await.map_err(store_error)?;
+        let got: Option<String> = self.conn.query(redis::cmd("GET").arg(&key)).await.map_err(store_error)?;
+        self.conn.query::<()>(redis::cmd("DEL").arg(&key)).await.map_err(store_error)?;
         if got.as_deref() == Some("ok") { Ok(()) } else { Err(StoreError("redis: the health key did not read back".into())) }
+    }
+}
+
+/// How long a refresh lock lives unless renewed; renewed every third of it while the refresh
+/// runs, so a slow provider cannot let a second instance in (oauth2-proxy's fixed 2 s lease can).
+const LOCK_LEASE: Duration = Duration::from_secs(6);
+/// How long an instance waits for another one's refresh before going on without it.
+const LOCK_WAIT: Duration = Duration::from_secs(15);
+
+/// Releases the lock only if it is still ours.
+const UNLOCK: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+/// Extends the lock only if it is still ours.
+const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+
+/// A refresh lock on one session, held by this instance.
+pub struct RefreshLock {
+    key: String,
+    token: String,
+    renewer: actix_web::rt::task::JoinHandle<()>,
+}
+
+/// The outcome of asking for a refresh lock.
+pub enum LockAttempt {
+    Held(RefreshLock),
+    /// Another instance is refreshing this session.
+    Busy(String),
+    /// The request has no valid ticket.
+    NoTicket,
+}
+
+impl RedisStore {
+    /// Tries to take the session's refresh lock (`<ticket>.lock`, `SET NX PX`), renewing it in
+    /// the background until released.
+    pub async fn lock(self: &std::sync::Arc<Self>, cookies: &RequestCookies) -> Result<LockAttempt, StoreError> {
+        let Some(ticket) = self.ticket(cookies) else { return Ok(LockAttempt::NoTicket) };
+        let key = format!("{}.lock", ticket.id);
+        let token = super::super::oidc::flow::random_b64(16);
+        let lease = LOCK_LEASE.as_millis() as u64;
+        let got: Option<String> =
+            self.conn.query(redis::cmd("SET").arg(&key).arg(&token).arg("NX").arg("PX").arg(lease)).await.map_err(store_error)?;
+        if got.is_none() {
+            return Ok(LockAttempt::Busy(key));
+        }
+        let (me, k, t) = (self.clone(), key.clone(), token.clone());
+        let renewer = actix_web::rt::spawn(async move {
+            loop {
+                actix_web::rt::time::sleep(LOCK_LEASE / 3).await;
+                let _ = me.conn.query::<i64>(redis::cmd("EVAL").arg(RENEW).arg(1).arg(&k).arg(&t).arg(lease)).await;
+            }
+        });
+        Ok(LockAttempt::Held(RefreshLock { key, token, renewer }))
+    }
+
+    pub async fn unlock(&self, lock: RefreshLock) {
+        lock.renewer.abort();
+        let _ = self.conn.query::<i64>(redis::cmd("EVAL").arg(UNLOCK).arg(1).arg(&lock.key).arg(&lock.token)).await;
+    }
+
+    /// Waits until another instance's lock is gone (or [`LOCK_WAIT`] passed).
+    pub async fn wait_unlocked(&self, key: &str) {
+        let started = std::time::Instant::now();
+        while started.elapsed() < LOCK_WAIT {
+            match self.conn.query::<i64>(redis::cmd("EXISTS").arg(key)).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => actix_web::rt::time::sleep(Duration::from_millis(25)).await,
+            }
+        }
     }
 }
 
@@ -111,8 +299,7 @@ impl SessionStore for RedisStore {
             return Ok(Loaded::None);
         }
         let Some(ticket) = self.ticket(cookies) else { return Ok(Loaded::Invalid("not a valid ticket")) };
-        let mut c = self.conn.clone();
-        let value: Option<String> = redis::cmd("GET").arg(&ticket.id).query_async(&mut c).await.map_err(store_error)?;
+        let value: Option<String> = self.conn.query(redis::cmd("GET").arg(&ticket.id)).await.map_err(store_error)?;
         let Some(value) = value else { return Ok(Loaded::Invalid("signed out or expired")) };
         let Ok(plain) = ticket.sealer().open(&ticket.id, &value) else { return Ok(Loaded::Invalid("does not open")) };
         let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Ok(Loaded::Invalid("unreadable")) };
@@ -129,14 +316,13 @@ impl SessionStore for RedisStore {
         let ticket = self.ticket(cookies).unwrap_or_else(|| Ticket::new(&self.cookies.config().name));
         let json = serde_json::to_vec(session).map_err(|e| StoreError(e.to_string()))?;
         let value = ticket.sealer().seal(&ticket.id, &json);
-        let mut c = self.conn.clone();
         let mut cmd = redis::cmd("SET");
         cmd.arg(&ticket.id).arg(value);
         let ttl = self.cookies.config().expire;
         if !ttl.is_zero() {
             cmd.arg("EX").arg(ttl.as_secs().max(1));
         }
-        cmd.query_async::<()>(&mut c).await.map_err(store_error)?;
+        self.conn.query::<()>(&cmd).await.map_err(store_error)?;
         let name = self.cookies.config().name.clone();
         let sealed = self.tickets.seal(&name, ticket.encode().as_bytes());
         Ok(self.cookies.session_cookies(sealed, host, cookies))
@@ -144,8 +330,7 @@ impl SessionStore for RedisStore {
 
     async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
         if let Some(ticket) = self.ticket(cookies) {
-            let mut c = self.conn.clone();
-            redis::cmd("DEL").arg(&ticket.id).query_async::<()>(&mut c).await.map_err(store_error)?;
+            self.conn.query::<()>(redis::cmd("DEL").arg(&ticket.id)).await.map_err(store_error)?;
         }
         Ok(self.cookies.clear_session(cookies, host))
     }

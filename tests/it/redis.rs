@@ -257,3 +257,116 @@ fn config_test_probes_redis() {
     assert_eq!(dead.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&dead.stderr).contains("session_store_type = \"redis\""), "{}", String::from_utf8_lossy(&dead.stderr));
 }
+
+#[actix_web::test]
+async fn a_session_survives_a_sentinel_failover() {
+    use crate::support::redis::SentinelSet;
+    let set = SentinelSet::start();
+    let urls = set.urls().iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+    let cfg = format!(
+        "session_store_type = \"redis\"\nredis_use_sentinel = true\nredis_sentinel_master_name = \"mymaster\"\nredis_sentinel_connection_urls = [{urls}]\n"
+    );
+    let s = store(&cfg);
+    let g = Gate::start(&format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{cfg}"), &[], "127.0.0.1");
+    let set_cookies = s.save(&RequestCookies::default(), "127.0.0.1", &session("alice")).await.unwrap();
+    let cookie = format!("_oauth2_proxy={}", set_cookies[0].value());
+    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    let auth = |c: String| {
+        let (client, url) = (client.clone(), g.url("/oauth2/auth"));
+        async move { client.get(url).insert_header(("Cookie", c)).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    };
+    assert_eq!(auth(cookie.clone()).await, 202);
+    assert_eq!(set.master.cli(&["-n", "4", "DBSIZE"]), "1", "db 4 of the sentinel URLs is used");
+
+    // Let the replica catch up, then fail over.
+    set.master.cli(&["WAIT", "1", "2000"]);
+    let before = set.master_port();
+    set.sentinels[0].cli(&["SENTINEL", "FAILOVER", "mymaster"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while set.master_port() == before {
+        assert!(Instant::now() < deadline, "no failover happened");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(set.master_port(), set.replica.port.to_string());
+    // The existing session still works and a new one can be written, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if auth(cookie.clone()).await == 202 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the session did not come back after the failover");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    let new_cookies = s.save(&RequestCookies::default(), "127.0.0.1", &session("bob")).await.unwrap();
+    assert_eq!(auth(format!("_oauth2_proxy={}", new_cookies[0].value())).await, 202);
+}
+
+#[actix_web::test]
+async fn a_hundred_sessions_in_a_cluster() {
+    use crate::support::redis::Cluster;
+    let cluster = Cluster::start();
+    let urls = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+    let cfg = format!("session_store_type = \"redis\"\nredis_use_cluster = true\nredis_cluster_connection_urls = [{urls}]\n");
+    let s = store(&cfg);
+    let g = Gate::start(
+        &format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nset_xauthrequest = true\n{cfg}"),
+        &[],
+        "127.0.0.1",
+    );
+    let mut cookies = Vec::new();
+    for i in 0..100 {
+        let set = s.save(&RequestCookies::default(), "h", &session(&format!("user{i}"))).await.unwrap();
+        cookies.push(format!("_oauth2_proxy={}", set[0].value()));
+    }
+    let client = awc::Client::default();
+    for (i, c) in cookies.iter().enumerate() {
+        let res = client.get(g.url("/oauth2/auth")).insert_header(("Cookie", c.clone())).send().await.unwrap();
+        assert_eq!(res.status(), 202);
+        assert_eq!(res.headers().get("x-auth-request-user").unwrap(), format!("user{i}").as_str());
+    }
+    let total: usize = cluster.nodes.iter().map(|n| n.cli(&["DBSIZE"]).parse::<usize>().unwrap()).sum();
+    assert_eq!(total, 100);
+    assert!(cluster.nodes.iter().all(|n| n.cli(&["DBSIZE"]) != "0"), "keys spread over every master");
+}
+
+#[actix_web::test]
+async fn three_instances_refresh_a_session_once() {
+    let redis = Redis::start(&[]);
+    let ports = [free_port(), free_port(), free_port()];
+    let uris: Vec<String> = ports.iter().map(|p| format!("http://localhost:{p}/oauth2/callback")).collect();
+    let op = Op::start(
+        json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": uris}], "rotate_refresh_tokens": true}),
+    );
+    let gates: Vec<Gate> =
+        ports.iter().map(|p| Gate::start(&(gate_config(&op, *p, &redis.url(0)) + "cookie_refresh = \"1s\"\n"), &[], "localhost")).collect();
+    for g in &gates {
+        g.wait_ready().await;
+    }
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&gates[0].url("/oauth2/start?rd=%2F"), "alice").await.status, 302);
+    let cookie = format!("_oauth2_proxy={}", b.cookie("_oauth2_proxy").unwrap());
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+
+    let mut tasks = Vec::new();
+    for g in &gates {
+        for _ in 0..20 {
+            let (url, cookie) = (g.url("/oauth2/userinfo"), cookie.clone());
+            tasks.push(actix_web::rt::spawn(async move {
+                awc::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .finish()
+                    .get(url)
+                    .insert_header(("Cookie", cookie))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200, "every request succeeds");
+    }
+    let (_, ok, failed) = op.grants().await;
+    assert_eq!((ok, failed), (1, 0), "exactly one refresh grant for 60 requests on 3 instances");
+}

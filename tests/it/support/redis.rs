@@ -63,3 +63,77 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
+
+/// A Redis master, one replica and three sentinels watching them as `mymaster`.
+pub struct SentinelSet {
+    pub master: Redis,
+    pub replica: Redis,
+    pub sentinels: Vec<Redis>,
+}
+
+impl SentinelSet {
+    pub fn start() -> SentinelSet {
+        let master = Redis::start(&[]);
+        let m = master.port.to_string();
+        let replica = Redis::start(&["--replicaof", "127.0.0.1", &m]);
+        let sentinels = (0..3)
+            .map(|_| {
+                let port = free_port();
+                let dir = tempfile::tempdir().unwrap();
+                let conf = dir.path().join("sentinel.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {m} 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n",
+                        dir.path().display()
+                    ),
+                )
+                .unwrap();
+                let child = Command::new("redis-server").arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("redis-server --sentinel");
+                wait_for_port(port, "redis sentinel");
+                Redis { child, port, _dir: dir }
+            })
+            .collect();
+        SentinelSet { master, replica, sentinels }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(|s| format!("redis://127.0.0.1:{}/4", s.port)).collect()
+    }
+
+    /// The port sentinels currently name as the master.
+    pub fn master_port(&self) -> String {
+        let out = self.sentinels[0].cli(&["SENTINEL", "get-master-addr-by-name", "mymaster"]);
+        out.lines().nth(1).unwrap_or("").to_string()
+    }
+}
+
+/// Three Redis Cluster masters.
+pub struct Cluster {
+    pub nodes: Vec<Redis>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let nodes: Vec<Redis> = (0..3).map(|_| Redis::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])).collect();
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster");
+        assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
+            assert!(std::time::Instant::now() < deadline, "the cluster never became ok");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Cluster { nodes }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect()
+    }
+}
