@@ -126,7 +126,7 @@ pub fn load_texts(
         alpha_cfg = Some((*path, cfg));
     }
 
-    let validated = validate::validate(&raw, env, alpha_cfg.as_ref().map(|(p, c)| (*p, c)), &mut errors);
+    let validated = validate::validate(&raw, env, alpha_cfg.as_ref().map(|(p, c)| (*p, c)), &mut errors, &mut warnings);
     match validated {
         Some((config, not_implemented)) if errors.is_empty() => Ok(Loaded { config, warnings, not_implemented }),
         _ => Err(errors),

@@ -161,7 +161,6 @@ use Kind::{Bool, Dur, Int, List, Str};
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
-const REDIS: &str = "Redis TLS and idle-timeout options";
 const SECURITY: &str = "bearer tokens and htpasswd";
 const OPERATIONS: &str = "metrics, readiness and logging options";
 const PAGES: &str = "custom pages and templates";
@@ -349,9 +348,9 @@ pub static SESSION: &[OptionSpec] = &[
     o("redis_sentinel_connection_urls", List, "", "Sentinel addresses as redis:// URLs"),
     o("redis_use_cluster", Bool, "false", "Connect to a Redis Cluster"),
     o("redis_cluster_connection_urls", List, "", "Cluster node addresses as redis:// URLs"),
-    o("redis_ca_path", Str, "", "CA certificate for rediss:// (added to the system store)").planned(REDIS),
-    o("redis_insecure_skip_tls_verify", Bool, "false", "Do not verify Redis TLS certificates").planned(REDIS),
-    o("redis_connection_idle_timeout", Int, "0", "Seconds before an idle Redis connection is closed (0: never)").planned(REDIS),
+    o("redis_ca_path", Str, "", "CA certificate for rediss:// (added to the system store)"),
+    o("redis_insecure_skip_tls_verify", Bool, "false", "Do not verify Redis TLS certificates"),
+    o("redis_connection_idle_timeout", Int, "0", "Seconds before an idle Redis connection is closed (0: never)"),
 ];
 
 pub static LOGGING: &[OptionSpec] = &[

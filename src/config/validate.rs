@@ -34,6 +34,8 @@ use crate::telemetry;
 /// Reads typed values out of a [`RawConfig`], recording problems instead of stopping.
 struct Reader<'a> {
     raw: &'a RawConfig,
+    /// Things worth telling the user that are not errors.
+    warnings: Vec<String>,
     env: &'a dyn super::source::Env,
     errors: &'a mut ConfigErrors,
     used: HashSet<&'static str>,
@@ -210,8 +212,9 @@ pub fn validate(
     env: &dyn super::source::Env,
     alpha: Option<(&Path, &AlphaConfig)>,
     errors: &mut ConfigErrors,
+    warnings: &mut Vec<String>,
 ) -> Option<(Config, Vec<NotImplemented>)> {
-    let mut r = Reader { raw, env, errors, used: HashSet::new() };
+    let mut r = Reader { raw, env, errors, used: HashSet::new(), warnings: Vec::new() };
 
     if let Some((path, _)) = alpha {
         legacy_with_alpha(&mut r, path);
@@ -227,6 +230,7 @@ pub fn validate(
     let dev = dev_config(&mut r);
     cross_checks(&mut r, &session, &headers);
     let not_implemented = status_checks(&mut r);
+    warnings.append(&mut r.warnings);
     if cfg!(debug_assertions) {
         let unread: Vec<&str> = options::all().map(|o| o.key).filter(|k| !r.used.contains(k)).collect();
         assert!(unread.is_empty(), "validation never reads {unread:?}");
@@ -747,6 +751,8 @@ fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
     let idle: i64 = r.get("redis_connection_idle_timeout");
     if idle < 0 {
         r.error("redis_connection_idle_timeout", "cannot be negative", "use 0 to keep idle connections, or a number of seconds");
+    } else if idle > 0 {
+        r.warnings.push("redis_connection_idle_timeout has no effect: Gatehouse keeps one multiplexed connection per Redis node, with no pool of idle connections to close".into());
     }
     for (key, urls) in [
         ("redis_connection_url", url.iter().cloned().collect::<Vec<_>>()),

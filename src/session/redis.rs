@@ -140,7 +140,19 @@ fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
     let password = cfg.password.as_ref().map(|p| p.expose().as_str());
     Ok(match &cfg.topology {
         RedisTopology::Standalone { url } => {
-            let client = redis::Client::open(with_credentials(url, user, password)?.as_str())?;
+            let mut url = with_credentials(url, user, password)?;
+            let tls = url.starts_with("rediss://");
+            if tls && cfg.insecure_skip_tls_verify {
+                log::warn!("redis_insecure_skip_tls_verify is set: the Redis server's certificate is NOT verified");
+                url.push_str("#insecure");
+            }
+            let client = match (&cfg.ca_path, tls) {
+                (Some(ca), true) => redis::Client::build_with_tls(
+                    url.as_str(),
+                    redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) },
+                )?,
+                _ => redis::Client::open(url.as_str())?,
+            };
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(OP_TIMEOUT))
                 .set_response_timeout(Some(OP_TIMEOUT))
@@ -185,6 +197,22 @@ fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
             Conn::Cluster { client: b.build()?, conn: tokio::sync::OnceCell::new() }
         }
     })
+}
+
+/// The system's trusted roots plus `redis_ca_path`, as PEM: oauth2-proxy adds the CA to the
+/// system pool, while the redis crate's `root_cert` replaces it, so both go in.
+fn trust_with(ca: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let mut pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("redis_ca_path {}: {e}", ca.display()))?;
+    for cert in rustls_native_certs::load_native_certs().certs {
+        pem.extend_from_slice(b"\n-----BEGIN CERTIFICATE-----\n");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        for line in b64.as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    Ok(pem)
 }
 
 pub struct RedisStore {

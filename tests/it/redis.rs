@@ -370,3 +370,59 @@ async fn three_instances_refresh_a_session_once() {
     let (_, ok, failed) = op.grants().await;
     assert_eq!((ok, failed), (1, 0), "exactly one refresh grant for 60 requests on 3 instances");
 }
+
+#[actix_web::test]
+async fn rediss_with_a_private_ca_or_without_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sh = |script: &str| {
+        let ok = Command::new("sh").arg("-c").arg(script).current_dir(d).stderr(std::process::Stdio::null()).status().unwrap().success();
+        assert!(ok, "{script}");
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=gatehouse-test-ca");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost");
+    sh(
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf",
+    );
+    let port = free_port();
+    let mut server = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--tls-cert-file")
+        .arg(d.join("srv.pem"))
+        .arg("--tls-key-file")
+        .arg(d.join("srv.key"))
+        .arg("--dir")
+        .arg(d)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    crate::support::peers::wait_for_port(port, "redis-server (TLS)");
+    let url = format!("rediss://127.0.0.1:{port}/0");
+    let base = format!("session_store_type = \"redis\"\nredis_connection_url = \"{url}\"\n");
+
+    let with_ca = store(&format!("{base}redis_ca_path = \"{}\"\n", d.join("ca.pem").display()));
+    let set = with_ca.save(&RequestCookies::default(), "h", &session("alice")).await.unwrap();
+    assert!(matches!(with_ca.load(&echo(&set)).await.unwrap(), Loaded::Valid(_)), "trusted through redis_ca_path");
+
+    let untrusted = store(&base);
+    assert!(untrusted.save(&RequestCookies::default(), "h", &session("alice")).await.is_err(), "an unknown CA is refused");
+
+    let insecure = store(&format!("{base}redis_insecure_skip_tls_verify = true\n"));
+    let set = insecure.save(&RequestCookies::default(), "h", &session("bob")).await.unwrap();
+    assert!(matches!(insecure.load(&echo(&set)).await.unwrap(), Loaded::Valid(_)));
+    let _ = server.kill();
+    let _ = server.wait();
+}
