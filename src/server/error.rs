@@ -53,7 +53,11 @@ impl ResponseError for HttpError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if self.status.is_server_error() {
+        if self.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+            // An unavailable dependency (provider, Redis) logs its own changes of state, once;
+            // logging every refused request would flood the log during an outage.
+            log::debug!("{}: {}", self.status.as_u16(), self.detail);
+        } else if self.status.is_server_error() {
             log::error!("{}: {}", self.status.as_u16(), self.detail);
         } else {
             log::info!("{}: {}", self.status.as_u16(), self.detail);

@@ -216,6 +216,8 @@ fn trust_with(ca: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 pub struct RedisStore {
+    /// Whether the last operation worked: outages and recoveries are logged once each.
+    healthy: std::sync::atomic::AtomicBool,
     conn: Conn,
     cookies: CookieFactory,
     /// Seals the ticket in the cookie (under `cookie_secret`).
@@ -231,10 +233,30 @@ impl RedisStore {
     /// bounded, so a Redis outage fails requests quickly (503) instead of hanging them.
     pub fn new(cookie: &CookieConfig, cfg: &RedisConfig) -> anyhow::Result<RedisStore> {
         Ok(RedisStore {
+            healthy: std::sync::atomic::AtomicBool::new(true),
             conn: connect(cfg)?,
             cookies: CookieFactory::new(cookie.clone()),
             tickets: Sealer::new(cookie.secret.expose(), Purpose::Ticket),
         })
+    }
+
+    /// Runs a command, logging the first failure of an outage and the first success after it.
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering;
+        match self.conn.query(cmd).await {
+            Ok(v) => {
+                if !self.healthy.swap(true, Ordering::Relaxed) {
+                    log::info!("Redis is reachable again");
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if self.healthy.swap(false, Ordering::Relaxed) {
+                    log::error!("Redis is unreachable, sessions are unavailable (503) until it is back: {e}");
+                }
+                Err(store_error(e))
+            }
+        }
     }
 
     fn ticket(&self, cookies: &RequestCookies) -> Option<Ticket> {
@@ -247,9 +269,9 @@ impl RedisStore {
     /// A write, a read and a delete of a throw-away key: what `--config-test` runs.
     pub async fn probe(&self) -> Result<(), StoreError> {
         let key = format!("{}-healthcheck-{}", self.cookies.config().name, super::super::oidc::flow::random_b64(8));
-        self.conn.query::<()>(redis::cmd("SET").arg(&key).arg("ok").arg("EX").arg(60)).await.map_err(store_error)?;
-        let got: Option<String> = self.conn.query(redis::cmd("GET").arg(&key)).await.map_err(store_error)?;
-        self.conn.query::<()>(redis::cmd("DEL").arg(&key)).await.map_err(store_error)?;
+        self.query::<()>(redis::cmd("SET").arg(&key).arg("ok").arg("EX").arg(60)).await?;
+        let got: Option<String> = self.query(redis::cmd("GET").arg(&key)).await?;
+        self.query::<()>(redis::cmd("DEL").arg(&key)).await?;
         if got.as_deref() == Some("ok") { Ok(()) } else { Err(StoreError("redis: the health key did not read back".into())) }
     }
 }
@@ -289,8 +311,7 @@ impl RedisStore {
         let key = format!("{}.lock", ticket.id);
         let token = super::super::oidc::flow::random_b64(16);
         let lease = LOCK_LEASE.as_millis() as u64;
-        let got: Option<String> =
-            self.conn.query(redis::cmd("SET").arg(&key).arg(&token).arg("NX").arg("PX").arg(lease)).await.map_err(store_error)?;
+        let got: Option<String> = self.query(redis::cmd("SET").arg(&key).arg(&token).arg("NX").arg("PX").arg(lease)).await?;
         if got.is_none() {
             return Ok(LockAttempt::Busy(key));
         }
@@ -327,7 +348,7 @@ impl SessionStore for RedisStore {
             return Ok(Loaded::None);
         }
         let Some(ticket) = self.ticket(cookies) else { return Ok(Loaded::Invalid("not a valid ticket")) };
-        let value: Option<String> = self.conn.query(redis::cmd("GET").arg(&ticket.id)).await.map_err(store_error)?;
+        let value: Option<String> = self.query(redis::cmd("GET").arg(&ticket.id)).await?;
         let Some(value) = value else { return Ok(Loaded::Invalid("signed out or expired")) };
         let Ok(plain) = ticket.sealer().open(&ticket.id, &value) else { return Ok(Loaded::Invalid("does not open")) };
         let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Ok(Loaded::Invalid("unreadable")) };
@@ -350,7 +371,7 @@ impl SessionStore for RedisStore {
         if !ttl.is_zero() {
             cmd.arg("EX").arg(ttl.as_secs().max(1));
         }
-        self.conn.query::<()>(&cmd).await.map_err(store_error)?;
+        self.query::<()>(&cmd).await?;
         let name = self.cookies.config().name.clone();
         let sealed = self.tickets.seal(&name, ticket.encode().as_bytes());
         Ok(self.cookies.session_cookies(sealed, host, cookies))
@@ -358,7 +379,7 @@ impl SessionStore for RedisStore {
 
     async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
         if let Some(ticket) = self.ticket(cookies) {
-            self.conn.query::<()>(redis::cmd("DEL").arg(&ticket.id)).await.map_err(store_error)?;
+            self.query::<()>(redis::cmd("DEL").arg(&ticket.id)).await?;
         }
         Ok(self.cookies.clear_session(cookies, host))
     }

@@ -218,7 +218,7 @@ async fn a_stalled_redis_fails_closed_and_recovers() {
     Command::new("kill").args(["-STOP", &redis.pid().to_string()]).status().unwrap();
     let stalled = Instant::now();
     let mut statuses = Vec::new();
-    while stalled.elapsed() < Duration::from_secs(4) {
+    while stalled.elapsed() < Duration::from_secs(5) {
         let status = client
             .get(g.url("/oauth2/auth"))
             .insert_header(("Cookie", cookie.clone()))
@@ -237,7 +237,7 @@ async fn a_stalled_redis_fails_closed_and_recovers() {
         if status == 202 {
             break;
         }
-        assert!(resumed.elapsed() < Duration::from_secs(5), "not back after Redis resumed: {status}");
+        assert!(resumed.elapsed() < Duration::from_secs(1), "not back within 1 s of SIGCONT: {status}");
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
