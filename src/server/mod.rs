@@ -104,8 +104,7 @@ pub fn start(
     state: web::Data<State>,
     upstream_tls: (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>),
 ) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
-    let ping_path = config.ping_path.clone();
-    let prefix = config.proxy_prefix.clone();
+    let paths = routes::Paths { ping: config.ping_path.clone(), ready: config.ready_path.clone(), prefix: config.proxy_prefix.clone() };
     let https_port = match &config.https_address {
         Some(ListenAddr::Tcp { port, .. }) => Some(*port),
         _ => None,
@@ -119,7 +118,7 @@ pub fn start(
             .wrap(actix_web::middleware::from_fn(move |req, next| force_https(redirect.clone(), req, next)))
             .app_data(state.clone())
             .app_data(clients)
-            .configure(|cfg| routes::configure(cfg, &ping_path, &prefix))
+            .configure(|cfg| routes::configure(cfg, &paths))
     })
     // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
     .shutdown_timeout(30);

@@ -4,11 +4,14 @@ use actix_web::web;
 
 use crate::endpoints::{auth, health, login, proxy, sign_out, userinfo};
 
-/// Registers every route. Paths come from configuration (`ping_path`, `proxy_prefix`).
-/// No route restricts the method, as in oauth2-proxy.
-pub fn configure(cfg: &mut web::ServiceConfig, ping_path: &str, prefix: &str) {
+/// Registers every route. Paths come from configuration (`ping_path`, `ready_path`,
+/// `proxy_prefix`). No route restricts the method, as in oauth2-proxy.
+pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
+    let prefix = &paths.prefix;
     let p = |endpoint: &str| format!("{prefix}/{endpoint}");
-    cfg.route(ping_path, web::route().to(health::ping))
+    cfg.route(&paths.ping, web::route().to(health::ping))
+        .route(&paths.ready, web::route().to(health::ready))
+        .route("/robots.txt", web::route().to(health::robots))
         .route(&p("auth"), web::route().to(auth::auth))
         .route(&p("auth/{tail:.*}"), web::route().to(auth::auth_path))
         .route(&p("verify"), web::route().to(auth::verify))
@@ -20,4 +23,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, ping_path: &str, prefix: &str) {
         .route(&p("userinfo"), web::route().to(userinfo::userinfo))
         // Everything else: reverse-proxy mode (404 when no upstreams are configured).
         .default_service(web::to(proxy::proxy));
+}
+
+/// The configurable paths.
+#[derive(Clone)]
+pub struct Paths {
+    pub ping: String,
+    pub ready: String,
+    pub prefix: String,
 }

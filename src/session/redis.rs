@@ -266,6 +266,11 @@ impl RedisStore {
         Ticket::decode(std::str::from_utf8(&plain).ok()?, name)
     }
 
+    /// `PING`, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
+    }
+
     /// A write, a read and a delete of a throw-away key: what `--config-test` runs.
     pub async fn probe(&self) -> Result<(), StoreError> {
         let key = format!("{}-healthcheck-{}", self.cookies.config().name, super::super::oidc::flow::random_b64(8));

@@ -21,3 +21,5 @@ mod standalone;
 mod demo;
 // The Redis session store against a real redis-server.
 mod redis;
+// Operations: readiness, health checks, graceful stop.
+mod ops;
