@@ -56,7 +56,9 @@ impl App {
                 crate::oidc::ClientSecret::File(f) => std::fs::read_to_string(f).unwrap_or_default().trim_end().to_string(),
             },
         };
-        let extra = crate::dev::servers(&dev, dev_client)?;
+        let mut extra = crate::dev::servers(&dev, dev_client)?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        extra.extend(server::metrics_servers(&server, metrics.clone())?);
         if proxy.upstreams.iter().any(|u| u.insecure_skip_tls_verify) {
             log::warn!("ssl_upstream_insecure_skip_verify is set: upstream TLS certificates are NOT verified");
         }
@@ -76,6 +78,8 @@ impl App {
             refreshes: Refreshes::default(),
             minimal: session.minimal,
             router: crate::proxy::Router::new(proxy.upstreams),
+            metrics: metrics.clone(),
+            health_paths: vec![server.ping_path.clone(), server.ready_path.clone()],
         });
         let (srv, addrs) = server::start(server, state, upstream_tls)?;
         Ok(App { server: srv, extra, addrs, provider })

@@ -11,6 +11,7 @@
 //! - `identity`: who the user is and which headers say so.
 //! - `proxy`: reverse-proxy mode.
 //! - `telemetry`: logging.
+//! - `metrics`: Prometheus metrics.
 //! - `dev`: the development issuer and echo app of `make run` (loopback only).
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod dev;
 pub mod endpoints;
 pub mod identity;
+pub mod metrics;
 pub mod oidc;
 pub mod proxy;
 pub mod server;

@@ -60,6 +60,7 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
         // A person who signed in but may not see this page gets a page that says so; scripts
         // and nginx get oauth2-proxy's plain 403.
         Some(s) if !constraints.allow(&s.email, &s.groups) && form == Form::Browser && is_navigation(state, req, &original) => {
+            state.metrics.auth("forbidden");
             return Err(HttpError::forbidden(
                 "You are signed in, but this account may not see this page. Ask your administrator for access.",
                 format!("{} refused by a route constraint", s.user),
@@ -89,6 +90,12 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
         }
         None => unauthorized(),
     };
+    state.metrics.auth(match (res.status().as_u16(), current.session.is_some()) {
+        (200..=299, true) => "authenticated",
+        (200..=299, false) => "skipped",
+        (403, _) => "forbidden",
+        _ => "unauthenticated",
+    });
     add_cookies(&mut res, current.set_cookies);
     Ok(res)
 }

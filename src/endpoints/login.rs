@@ -139,6 +139,19 @@ pub fn begin(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse,
 }
 
 pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let result = finish_login(&state, &req).await;
+    state.metrics.login(match &result {
+        Ok(_) => "success",
+        Err(e) if e.status.as_u16() == 400 => "bad_request",
+        Err(e) if e.status.as_u16() == 403 => "refused",
+        Err(e) if e.status.is_server_error() && e.status.as_u16() != 500 => "provider_unavailable",
+        Err(_) => "internal",
+    });
+    result
+}
+
+async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
+    let (state, req) = (state.clone(), req.clone());
     let pairs = request::query(&req, &["state", "code", "error", "iss"]).map_err(|name| {
         HttpError::bad_request(if name == "state" || name == "code" {
             "The login response was malformed. Please sign in again."

@@ -44,15 +44,18 @@ pub async fn proxy(
                 constraints.add(&k, &v);
             }
             if !constraints.allow(&s.email, &s.groups) {
+                state.metrics.auth("forbidden");
                 let mut res = HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("Forbidden\n");
                 add_cookies(&mut res, current.set_cookies);
                 return Ok(res);
             }
+            state.metrics.auth("authenticated");
             Some(s)
         }
         // Signed in, but the policy (email domains, groups) refuses the session: a 403 page,
         // as oauth2-proxy answers, and the session is cleared.
         None if current.denied => {
+            state.metrics.auth("forbidden");
             let mut res = actix_web::ResponseError::error_response(&HttpError::forbidden(
                 "You are signed in, but this account is not allowed here. Ask your administrator for access.",
                 "session failed authorization checks",
@@ -60,8 +63,12 @@ pub async fn proxy(
             add_cookies(&mut res, current.set_cookies);
             return Ok(res);
         }
-        None if authz::allowed_without_auth(&state.authz, &original.method, &original.path(), original.client_ip) => None,
+        None if authz::allowed_without_auth(&state.authz, &original.method, &original.path(), original.client_ip) => {
+            state.metrics.auth("skipped");
+            None
+        }
         None => {
+            state.metrics.auth("unauthenticated");
             let mut res = unauthenticated(&state, &req, &original.uri).await?;
             add_cookies(&mut res, current.set_cookies);
             return Ok(res);
@@ -99,17 +106,17 @@ pub async fn proxy(
             } else {
                 forward::forward(&clients, up, base, &req, body, fwd).await
             };
-            result.map_err(|e| match e {
-                ProxyError::Timeout(_) => HttpError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "The application took too long to answer. Please try again.",
-                    format!("upstream {}: {e}", up.id),
-                ),
-                ProxyError::Unreachable(_) => HttpError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "The application could not be reached. Please try again in a moment.",
-                    format!("upstream {}: {e}", up.id),
-                ),
+            result.map_err(|e| {
+                let (status, message, kind) = match e {
+                    ProxyError::Timeout(_) => {
+                        (StatusCode::GATEWAY_TIMEOUT, "The application took too long to answer. Please try again.", "timeout")
+                    }
+                    ProxyError::Unreachable(_) => {
+                        (StatusCode::BAD_GATEWAY, "The application could not be reached. Please try again in a moment.", "unreachable")
+                    }
+                };
+                state.metrics.upstream_error(kind);
+                HttpError::new(status, message, format!("upstream {}: {e}", up.id))
             })?
         }
     };

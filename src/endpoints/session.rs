@@ -26,13 +26,14 @@ pub struct Current {
     pub denied: bool,
 }
 
-fn store_error(e: StoreError) -> HttpError {
+fn store_error(state: &State, e: StoreError) -> HttpError {
+    state.metrics.store_errors.inc();
     HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Sessions are unavailable right now. Please try again in a moment.", e.to_string())
 }
 
 /// No session, and every session cookie the request carried deleted.
 async fn ended(state: &State, cookies: &RequestCookies, host: &str) -> Result<Current, HttpError> {
-    let set_cookies = state.store.clear(cookies, host).await.map_err(store_error)?;
+    let set_cookies = state.store.clear(cookies, host).await.map_err(|e| store_error(state, e))?;
     Ok(Current { session: None, set_cookies, denied: false })
 }
 
@@ -43,7 +44,7 @@ fn due(state: &State, s: &SessionState, now: u64) -> bool {
 pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
     let cookies = request::cookies(req);
     let host = request::host(req);
-    let mut session = match state.store.load(&cookies).await.map_err(store_error)? {
+    let mut session = match state.store.load(&cookies).await.map_err(|e| store_error(state, e))? {
         Loaded::None => return Ok(Current { session: None, set_cookies: vec![], denied: false }),
         Loaded::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
@@ -58,7 +59,7 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
         match refresh(state, &session, &cookies, &host).await {
             Outcome::Refreshed(tokens) => {
                 apply(&mut session, &tokens, now);
-                set_cookies = state.store.save(&cookies, &host, &session).await.map_err(store_error)?;
+                set_cookies = state.store.save(&cookies, &host, &session).await.map_err(|e| store_error(state, e))?;
             }
             Outcome::Reloaded(fresh) => session = (*fresh).clone(),
             Outcome::EndSession => return ended(state, &cookies, &host).await,
@@ -131,6 +132,16 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
 
 /// The refresh-token grant, with the refreshed ID token verified.
 async fn grant(state: &State, refresh_token: &str, nonce: Option<&str>) -> Outcome {
+    let outcome = grant_inner(state, refresh_token, nonce).await;
+    state.metrics.refresh(match outcome {
+        Outcome::Refreshed(_) | Outcome::Reloaded(_) => "refreshed",
+        Outcome::EndSession => "ended",
+        Outcome::Keep => "failed",
+    });
+    outcome
+}
+
+async fn grant_inner(state: &State, refresh_token: &str, nonce: Option<&str>) -> Outcome {
     let provider = &state.provider;
     match provider.refresh(refresh_token).await {
         Ok(mut tokens) => {

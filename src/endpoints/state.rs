@@ -29,6 +29,9 @@ pub struct State {
     /// Upstreams by path (reverse-proxy mode); empty in forward-auth-only deployments.
     pub router: crate::proxy::Router,
     pub minimal: bool,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `ping_path` and `ready_path`: not counted in request metrics.
+    pub health_paths: Vec<String>,
 }
 
 impl State {

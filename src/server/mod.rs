@@ -116,6 +116,7 @@ pub fn start(
         let redirect = redirect.clone();
         App::new()
             .wrap(actix_web::middleware::from_fn(move |req, next| force_https(redirect.clone(), req, next)))
+            .wrap(actix_web::middleware::from_fn(count))
             .app_data(state.clone())
             .app_data(clients)
             .configure(|cfg| routes::configure(cfg, &paths))
@@ -139,6 +140,61 @@ pub fn start(
         log::info!("listening on {scheme}://{a}");
     }
     Ok((http.run(), addrs))
+}
+
+/// Request metrics: in flight, by status code, duration by method. Health checks are not
+/// counted, as in oauth2-proxy.
+async fn count(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<State>>().cloned();
+    let health = req.path() == "/robots.txt" || state.as_ref().is_some_and(|s| s.health_paths.iter().any(|p| p == req.path()));
+    let Some(state) = state.filter(|_| !health) else { return next.call(req).await };
+    let method = req.method().as_str().to_string();
+    let started = std::time::Instant::now();
+    state.metrics.in_flight.inc();
+    let res = next.call(req).await;
+    state.metrics.in_flight.dec();
+    let code = match &res {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    state.metrics.request(code, &method, started.elapsed().as_secs_f64());
+    res
+}
+
+/// The metrics listeners (`metrics_address`, and `metrics_secure_address` with its TLS files):
+/// every path answers the exposition text, as oauth2-proxy's metrics server does.
+pub fn metrics_servers(config: &Config, metrics: Arc<crate::metrics::Metrics>) -> anyhow::Result<Vec<Server>> {
+    let mut out = Vec::new();
+    let make = |m: Arc<crate::metrics::Metrics>| {
+        HttpServer::new(move || {
+            let m = m.clone();
+            App::new().default_service(web::to(move || {
+                let m = m.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+                        .body(m.encode())
+                }
+            }))
+        })
+        .workers(1)
+    };
+    if let Some(addr) = &config.metrics_address {
+        let bind = addr.bind_string().with_context(|| format!("metrics_address {addr} is not host:port"))?;
+        out.push(make(metrics.clone()).bind(&bind).with_context(|| format!("cannot listen on {bind}"))?.run());
+        log::info!("metrics on http://{bind}");
+    }
+    if let (Some(addr), Some(tls_cfg)) = (&config.metrics_secure_address, &config.metrics_tls) {
+        let bind = addr.bind_string().with_context(|| format!("metrics_secure_address {addr} is not host:port"))?;
+        let (server_config, reloader) = tls::server_config(tls_cfg)?;
+        reloader.watch();
+        out.push(make(metrics).bind_rustls_0_23(&bind, server_config).with_context(|| format!("cannot listen on {bind}"))?.run());
+        log::info!("metrics on https://{bind}");
+    }
+    Ok(out)
 }
 
 /// `force_https`: plain-HTTP requests get a 308 to the same URL over HTTPS.

@@ -120,3 +120,37 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     assert_eq!(code, Some(0));
     assert!(stopping.elapsed() < Duration::from_secs(10), "it took {:?} to stop", stopping.elapsed());
 }
+
+#[actix_web::test]
+async fn metrics_count_what_happened() {
+    use crate::support::browser::Browser;
+    let app = Upstream::start();
+    let (port, metrics_port) = (free_port(), free_port());
+    let op = Op::start(
+        json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]}),
+    );
+    let cfg = format!(
+        "provider = \"oidc\"\noidc_issuer_url = \"{}\"\nclient_id = \"gatehouse\"\nclient_secret = \"gatehouse-secret\"\ncookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\nhttp_address = \"127.0.0.1:{port}\"\nredirect_url = \"http://localhost:{port}/oauth2/callback\"\nupstreams = [\"http://127.0.0.1:{}/\"]\nmetrics_address = \"127.0.0.1:{metrics_port}\"\n",
+        op.issuer, app.port
+    );
+    let g = Gate::start(&cfg, &[], "localhost");
+    g.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=%2F"), "alice").await.status, 302, "one login");
+    assert_eq!(Browser::new(None).get(&g.url("/oauth2/auth")).await.status, 401, "one denied check");
+    assert_eq!(b.get(&g.url("/app")).await.status, 200, "one proxied request");
+    let (status, text) = get(&format!("http://127.0.0.1:{metrics_port}/metrics")).await;
+    assert_eq!(status, 200);
+    for line in [
+        "gatehouse_logins_total{result=\"success\"} 1",
+        "gatehouse_auth_decisions_total{result=\"unauthenticated\"} 1",
+        "gatehouse_auth_decisions_total{result=\"authenticated\"} 1",
+        "oauth2_proxy_requests_total{code=\"401\"} 1",
+        "oauth2_proxy_requests_in_flight 0",
+        "oauth2_proxy_response_duration_seconds_count{method=\"GET\"}",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("alice"), "no user data in metrics");
+    assert_eq!(get(&format!("http://127.0.0.1:{metrics_port}/anything")).await.0, 200, "every path, as oauth2-proxy");
+}

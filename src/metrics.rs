@@ -1,0 +1,102 @@
+//! Prometheus metrics: oauth2-proxy's series (so existing dashboards keep working) and
+//! Gatehouse's own, served on `metrics_address` (every path, as oauth2-proxy does).
+//!
+//! Invariant: labels come from small fixed sets (status code, method, outcome); never a user,
+//! an email, a path or a token, which would leak identities and explode cardinality.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    requests: Family<Labels, Counter>,
+    pub in_flight: Gauge,
+    duration: Family<Labels, Histogram, fn() -> Histogram>,
+    auth: Family<Labels, Counter>,
+    logins: Family<Labels, Counter>,
+    refreshes: Family<Labels, Counter>,
+    upstream_errors: Family<Labels, Counter>,
+    pub store_errors: Counter,
+}
+
+fn buckets() -> Histogram {
+    // Prometheus's default buckets, as oauth2-proxy uses.
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut r = Registry::default();
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            requests: Family::default(),
+            in_flight: Gauge::default(),
+            duration: Family::new_with_constructor(buckets as fn() -> Histogram),
+            auth: Family::default(),
+            logins: Family::default(),
+            refreshes: Family::default(),
+            upstream_errors: Family::default(),
+            store_errors: Counter::default(),
+        };
+        r.register("oauth2_proxy_requests", "Requests served, by status code", m.requests.clone());
+        r.register("oauth2_proxy_requests_in_flight", "Requests being served", m.in_flight.clone());
+        r.register("oauth2_proxy_response_duration_seconds", "Time to answer, by method", m.duration.clone());
+        r.register(
+            "gatehouse_auth_decisions",
+            "Forward-auth and proxy decisions: authenticated, unauthenticated, forbidden, skipped",
+            m.auth.clone(),
+        );
+        r.register("gatehouse_logins", "Logins at the callback, by result", m.logins.clone());
+        r.register("gatehouse_refreshes", "Session refreshes with the refresh token, by result", m.refreshes.clone());
+        r.register("gatehouse_upstream_errors", "Upstream failures, by kind", m.upstream_errors.clone());
+        r.register("gatehouse_session_store_errors", "Session store failures (Redis unreachable)", m.store_errors.clone());
+        *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = r;
+        m
+    }
+}
+
+impl Metrics {
+    pub fn request(&self, code: u16, method: &str, seconds: f64) {
+        self.requests.get_or_create(&vec![("code", code.to_string())]).inc();
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
+        self.duration.get_or_create(&vec![("method", method.to_string())]).observe(seconds);
+    }
+
+    /// `authenticated`, `unauthenticated`, `forbidden` or `skipped`.
+    pub fn auth(&self, result: &'static str) {
+        self.auth.get_or_create(&vec![("result", result.to_string())]).inc();
+    }
+
+    /// `success`, or the failure's class.
+    pub fn login(&self, result: &'static str) {
+        self.logins.get_or_create(&vec![("result", result.to_string())]).inc();
+    }
+
+    /// `refreshed`, `ended` or `failed`.
+    pub fn refresh(&self, result: &'static str) {
+        self.refreshes.get_or_create(&vec![("result", result.to_string())]).inc();
+    }
+
+    /// `unreachable` or `timeout`.
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.upstream_errors.get_or_create(&vec![("kind", kind.to_string())]).inc();
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry.lock().unwrap_or_else(|e| e.into_inner()));
+        out
+    }
+}
