@@ -23,3 +23,5 @@ mod demo;
 mod redis;
 // Operations: readiness, health checks, graceful stop.
 mod ops;
+// The deployment files: they parse and agree with the configuration and the Makefile.
+mod deploy;

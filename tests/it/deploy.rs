@@ -1,0 +1,144 @@
+//! The deployment files in `deploy/`: each parses, and agrees with the configuration and the
+//! Makefile. (No Docker engine runs on the test machines, so the image is not built here.)
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+
+use crate::support::load;
+
+fn deploy(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(rel)
+}
+
+fn yaml(rel: &str) -> Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(deploy(rel)).unwrap()).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+const SECRETS: [(&str, &str); 2] =
+    [("OAUTH2_PROXY_CLIENT_SECRET", "s"), ("OAUTH2_PROXY_COOKIE_SECRET", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")];
+
+fn port_of(addr: &Option<gatehouse::server::ListenAddr>) -> u16 {
+    match addr {
+        Some(gatehouse::server::ListenAddr::Tcp { port, .. }) => *port,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_production_config_loads_with_secrets_from_the_environment() {
+    let loaded = load(Some(&deploy("gatehouse.cfg")), &SECRETS, vec![]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(loaded.not_implemented.is_empty(), "{:?}", loaded.not_implemented);
+    let cfg = loaded.config;
+    assert_eq!(port_of(&cfg.server.http_address), 4180);
+    assert_eq!(port_of(&cfg.server.metrics_address), 9100);
+    // The ConfigMap carries the same configuration.
+    let cm = yaml("k8s/configmap.yaml");
+    let text = cm["data"]["gatehouse.cfg"].as_str().unwrap();
+    let from_cm = crate::support::load_text(text, &SECRETS, vec![]).unwrap().config;
+    assert_eq!(format!("{from_cm:?}"), format!("{cfg:?}"));
+}
+
+#[test]
+fn compose_agrees_with_the_config() {
+    let c = yaml("compose.yaml");
+    let g = &c["services"]["gatehouse"];
+    let ports: Vec<&str> = g["ports"].as_sequence().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(ports, ["4180:4180", "9100:9100"]);
+    assert!(deploy(g["build"]["context"].as_str().unwrap()).join(g["build"]["dockerfile"].as_str().unwrap()).is_file());
+    for v in g["volumes"].as_sequence().unwrap() {
+        let source = v.as_str().unwrap().split(':').next().unwrap();
+        assert!(deploy(source).exists(), "{source}");
+    }
+    let env = g["environment"].as_mapping().unwrap();
+    for (name, _) in SECRETS {
+        assert!(env.contains_key(name), "{name}");
+    }
+    for service in ["redis", "app"] {
+        assert!(c["services"][service].is_mapping(), "{service}");
+    }
+}
+
+#[test]
+fn kubernetes_manifests_agree_with_the_config() {
+    let d = yaml("k8s/deployment.yaml");
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    let ports: Vec<(String, u64)> = container["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_string(), p["containerPort"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ports, [("http".to_string(), 4180), ("metrics".to_string(), 9100)]);
+    let cfg = load(Some(&deploy("gatehouse.cfg")), &SECRETS, vec![]).unwrap().config;
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some(cfg.server.ping_path.as_str()));
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some(cfg.server.ready_path.as_str()));
+    let secret = yaml("k8s/secret.yaml");
+    for e in container["env"].as_sequence().unwrap() {
+        let key = e["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();
+        assert!(secret["stringData"][key].is_string(), "{key}");
+        assert!(SECRETS.iter().any(|(n, _)| Some(*n) == e["name"].as_str()));
+    }
+    assert_eq!(d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"], yaml("k8s/configmap.yaml")["metadata"]["name"]);
+    let svc = yaml("k8s/service.yaml");
+    for p in svc["spec"]["ports"].as_sequence().unwrap() {
+        assert!(ports.iter().any(|(n, _)| Some(n.as_str()) == p["targetPort"].as_str()));
+    }
+    assert!(d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap() > 30, "longer than the 30 s graceful stop");
+}
+
+#[test]
+fn the_dockerfile_builds_like_the_makefile_and_runs_unprivileged() {
+    let docker = std::fs::read_to_string(deploy("Dockerfile")).unwrap();
+    let make = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Makefile")).unwrap();
+    let build = "cargo build --release --locked";
+    assert!(docker.contains(&format!("RUN {build}")));
+    assert!(make.contains(&format!("$(CARGO) {}", build.trim_start_matches("cargo "))), "make build runs the same command");
+    let user = docker.lines().find(|l| l.starts_with("USER ")).unwrap();
+    assert!(!user.contains(" 0") && !user.contains("root"), "{user}");
+    assert!(docker.contains("HEALTHCHECK") && docker.contains("/ping"));
+    assert!(docker.contains("EXPOSE 4180"));
+    assert!(docker.contains("COPY deploy/gatehouse.cfg"));
+}
+
+#[test]
+fn the_systemd_unit_is_sandboxed_and_knows_the_exit_codes() {
+    let unit = std::fs::read_to_string(deploy("gatehouse.service")).unwrap();
+    for line in [
+        "ExecStart=/usr/local/bin/gatehouse --config /etc/gatehouse/gatehouse.cfg",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "RestartPreventExitStatus=64",
+        "DynamicUser=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+}
+
+#[test]
+fn every_file_in_deploy_is_checked() {
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["", "k8s"] {
+        for e in std::fs::read_dir(deploy(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                files.push(p.strip_prefix(deploy("")).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    let checked = [
+        "Dockerfile",
+        "README.md",
+        "compose.yaml",
+        "demo.cfg",
+        "gatehouse.cfg",
+        "gatehouse.service",
+        "k8s/configmap.yaml",
+        "k8s/deployment.yaml",
+        "k8s/secret.yaml",
+        "k8s/service.yaml",
+    ];
+    assert_eq!(files, checked, "a new deployment file needs a test here");
+}
