@@ -31,7 +31,7 @@ impl App {
     /// background. Must run inside the actix runtime. Port 0 picks a free port.
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
-        let Config { server, oidc, session, authz, headers, pages, proxy, dev, .. } = config;
+        let Config { server, oidc, session, authz, headers, pages, proxy, dev, logging } = config;
         let allowed_emails = match &authz.authenticated_emails_file {
             Some(f) => read_emails(f)?,
             None => HashSet::new(),
@@ -79,6 +79,7 @@ impl App {
             minimal: session.minimal,
             router: crate::proxy::Router::new(proxy.upstreams),
             metrics: metrics.clone(),
+            log: Arc::new(crate::telemetry::Logger::new(logging)),
             health_paths: vec![server.ping_path.clone(), server.ready_path.clone()],
         });
         let (srv, addrs) = server::start(server, state, upstream_tls)?;

@@ -1254,6 +1254,14 @@ fn logging_config(r: &mut Reader<'_>) -> telemetry::Config {
         silence_ping_logging: r.get("silence_ping_logging"),
         request_id_header: r.get("request_id_header"),
         file: r.string("logging_filename").map(PathBuf::from),
+        json: match r.get::<String>("log_format").as_str() {
+            "text" => false,
+            "json" => true,
+            _ => {
+                r.error("log_format", "is not a log format", "use \"text\" or \"json\"");
+                false
+            }
+        },
     }
 }
 

@@ -140,6 +140,20 @@ pub fn begin(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse,
 
 pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let result = finish_login(&state, &req).await;
+    {
+        use actix_web::HttpMessage;
+        let ext = req.extensions();
+        let id = ext.get::<crate::telemetry::RequestId>().map_or("-".to_string(), |r| r.0.clone());
+        let who = ext.get::<crate::telemetry::LoggedUser>().map_or("-".to_string(), |u| u.0.clone());
+        let client = req.peer_addr().map_or("-".to_string(), |p| p.to_string());
+        match &result {
+            Ok(_) => state.log.auth(&client, &id, &who, "AuthSuccess", "Authenticated via OAuth2"),
+            Err(e) if e.status.is_server_error() => {
+                state.log.auth(&client, &id, &who, "AuthError", &format!("Error completing the login: {}", e.detail))
+            }
+            Err(e) => state.log.auth(&client, &id, &who, "AuthFailure", &format!("Invalid authentication via OAuth2: {}", e.detail)),
+        }
+    }
     state.metrics.login(match &result {
         Ok(_) => "success",
         Err(e) if e.status.as_u16() == 400 => "bad_request",
@@ -225,6 +239,10 @@ async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<Htt
         expires_on: tokens.expires_in.map(|s| now + s),
         nonce,
     };
+    {
+        use actix_web::HttpMessage;
+        req.extensions_mut().insert(crate::telemetry::LoggedUser(new_session.email.clone()));
+    }
     let session_cookies = state.store.save(&cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 

@@ -35,6 +35,10 @@ pub async fn proxy(
         }
         Route::NotFound => return Ok(HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("404 page not found\n")),
     };
+    {
+        use actix_web::HttpMessage;
+        req.extensions_mut().insert(crate::telemetry::LoggedUpstream(up.id.clone()));
+    }
     let original = forwarded::original(&req, &state.trust, None);
     let current = session::current(&state, &req).await?;
     let session = match &current.session {

@@ -30,6 +30,7 @@ pub struct State {
     pub router: crate::proxy::Router,
     pub minimal: bool,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub log: Arc<crate::telemetry::Logger>,
     /// `ping_path` and `ready_path`: not counted in request metrics.
     pub health_paths: Vec<String>,
 }

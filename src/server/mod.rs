@@ -117,6 +117,7 @@ pub fn start(
         App::new()
             .wrap(actix_web::middleware::from_fn(move |req, next| force_https(redirect.clone(), req, next)))
             .wrap(actix_web::middleware::from_fn(count))
+            .wrap(actix_web::middleware::from_fn(access_log))
             .app_data(state.clone())
             .app_data(clients)
             .configure(|cfg| routes::configure(cfg, &paths))
@@ -140,6 +141,65 @@ pub fn start(
         log::info!("listening on {scheme}://{a}");
     }
     Ok((http.run(), addrs))
+}
+
+/// The request log, and the request ID: taken from `request_id_header` or generated, passed
+/// on to the upstream in the same header, and written in every log line of the request.
+async fn access_log(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return next.call(req).await };
+    let header = state.log.config().request_id_header.clone();
+    let id = req
+        .headers()
+        .get(header.as_str())
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| crate::oidc::flow::random_b64(12));
+    if let (Ok(name), Ok(value)) = (HeaderName::try_from(header.as_str()), HeaderValue::from_str(&id)) {
+        req.headers_mut().insert(name, value);
+    }
+    req.extensions_mut().insert(crate::telemetry::RequestId(id.clone()));
+    let started = std::time::Instant::now();
+    let path = req.path().to_string();
+    let method = req.method().as_str().to_string();
+    let uri = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
+    let protocol = format!("{:?}", req.version());
+    let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let original = forwarded::original(req.request(), &state.trust, None);
+    let client = match (original.trusted, original.client_ip, req.peer_addr()) {
+        (true, Some(ip), _) => ip.to_string(),
+        (_, _, Some(peer)) => peer.to_string(),
+        _ => "-".to_string(),
+    };
+    let res = next.call(req).await?;
+    let health = state.health_paths.contains(&path);
+    if state.log.logs_path(&path, health) {
+        let ext = res.request().extensions();
+        let username = ext.get::<crate::telemetry::LoggedUser>().map_or("-".to_string(), |u| u.0.clone());
+        let upstream = ext.get::<crate::telemetry::LoggedUpstream>().map_or("-".to_string(), |u| u.0.clone());
+        drop(ext);
+        let size = res.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        state.log.request(&crate::telemetry::RequestRecord {
+            client: &client,
+            request_id: &id,
+            username: &username,
+            host: &original.host,
+            method: &method,
+            upstream: &upstream,
+            uri: &uri,
+            protocol: &protocol,
+            user_agent: &user_agent,
+            status: res.status().as_u16(),
+            size,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    Ok(res)
 }
 
 /// Request metrics: in flight, by status code, duration by method. Health checks are not

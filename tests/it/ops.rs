@@ -154,3 +154,98 @@ async fn metrics_count_what_happened() {
     assert!(!text.contains("alice"), "no user data in metrics");
     assert_eq!(get(&format!("http://127.0.0.1:{metrics_port}/anything")).await.0, 200, "every path, as oauth2-proxy");
 }
+
+/// Runs the binary through a login, an API request, a proxied request and a ping, and returns
+/// what it printed on stdout and stderr, with the browser's session cookie.
+async fn logged_run(extra: &str) -> (String, String, String) {
+    use crate::support::browser::Browser;
+    use std::io::Read;
+    let app = Upstream::start();
+    let port = free_port();
+    let op = Op::start(
+        json!({"clients": [{"client_id": "gatehouse", "client_secret": "CLIENT-SECRET-MARKER", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "provider = \"oidc\"\noidc_issuer_url = \"{}\"\nclient_id = \"gatehouse\"\nclient_secret = \"CLIENT-SECRET-MARKER\"\ncookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\nhttp_address = \"127.0.0.1:{port}\"\nredirect_url = \"http://localhost:{port}/oauth2/callback\"\nupstreams = [\"http://127.0.0.1:{}/\"]\npass_access_token = true\n{extra}",
+            op.issuer, app.port
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    wait_for_port(port, "gatehouse");
+    let base = format!("http://localhost:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&format!("{base}/oauth2/start")).await.0 == 503 {
+        assert!(Instant::now() < deadline);
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&format!("{base}/oauth2/start?rd=%2Fapp"), "alice").await.status, 302);
+    let cookie = b.cookie("_oauth2_proxy").unwrap();
+    assert_eq!(
+        b.get_with(&format!("{base}/app/page?x=1"), &[("User-Agent", "test \"agent\""), ("X-Request-Id", "req-123")]).await.status,
+        200
+    );
+    assert_eq!(b.get(&format!("{base}/oauth2/userinfo")).await.status, 200);
+    get(&format!("{base}/ping")).await;
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    let seen = app.requests();
+    assert!(seen.iter().any(|r| r.header("x-request-id") == Some("req-123")), "the request ID is passed upstream");
+    (out_t.join().unwrap(), err_t.join().unwrap(), cookie)
+}
+
+#[actix_web::test]
+async fn request_and_auth_logs_in_oauth2_proxys_formats_and_no_secrets() {
+    let (out, err, cookie) = logged_run("silence_ping_logging = true\n").await;
+    let request = regex::Regex::new(r#"^127\.0\.0\.1:\d+ - req-123 - alice@example\.com \[\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\] localhost:\d+ GET / "/app/page\?x=1" HTTP/1\.1 "test \\"agent\\"" 200 \d+ \d+\.\d{3}$"#).unwrap();
+    assert!(out.lines().any(|l| request.is_match(l)), "no request line like oauth2-proxy's in:\n{out}");
+    let auth = regex::Regex::new(
+        r"^127\.0\.0\.1:\d+ - \S+ - alice@example\.com \[\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\] \[AuthSuccess\] Authenticated via OAuth2$",
+    )
+    .unwrap();
+    assert!(out.lines().any(|l| auth.is_match(l)), "no auth line in:\n{out}");
+    assert!(!out.contains("\"/ping\""), "silence_ping_logging");
+    let all = format!("{out}\n{err}");
+    for secret in [cookie.as_str(), "CLIENT-SECRET-MARKER", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "eyJhbGci"] {
+        assert!(!all.contains(secret), "{secret} appears in the logs");
+    }
+}
+
+#[actix_web::test]
+async fn json_logs_are_one_object_per_line() {
+    let (out, _, _) = logged_run("log_format = \"json\"\n").await;
+    let mut kinds = std::collections::HashSet::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        kinds.insert(v["type"].as_str().unwrap().to_string());
+        if v["type"] == "request" && v["uri"] == "/app/page?x=1" {
+            assert_eq!(v["request_id"], "req-123");
+            assert_eq!(v["username"], "alice@example.com");
+            assert_eq!(v["status"], 200);
+        }
+    }
+    assert_eq!(kinds, ["auth".to_string(), "request".to_string()].into_iter().collect());
+}

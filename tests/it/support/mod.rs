@@ -67,7 +67,11 @@ impl Gate {
     /// Builds and runs Gatehouse on `http_address` taken from the text (use a fixed free port
     /// or 0). `base_host` is the host the browser uses (`localhost` or `127.0.0.1`).
     pub fn start(text: &str, env: &[(&str, &str)], base_host: &str) -> Gate {
-        let loaded = load_text(text, env, vec![]).unwrap_or_else(|e| panic!("test config should load:\n{e}"));
+        // In-process servers write their request logs straight to stdout, past the test
+        // harness's capture; the logs themselves are tested through the binary (ops.rs).
+        let quiet =
+            if text.contains("request_logging") { String::new() } else { "request_logging = false\nauth_logging = false\n".to_string() };
+        let loaded = load_text(&format!("{text}\n{quiet}"), env, vec![]).unwrap_or_else(|e| panic!("test config should load:\n{e}"));
         let app = gatehouse::App::build(loaded.config).unwrap();
         let port = app.addrs()[0].port();
         let handle = app.handle();
