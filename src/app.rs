@@ -81,6 +81,7 @@ impl App {
             metrics: metrics.clone(),
             log: Arc::new(crate::telemetry::Logger::new(logging)),
             health_paths: vec![server.ping_path.clone(), server.ready_path.clone()],
+            ping_user_agent: server.ping_user_agent.clone(),
         });
         let (srv, addrs) = server::start(server, state, upstream_tls)?;
         Ok(App { server: srv, extra, addrs, provider })

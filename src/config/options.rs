@@ -286,7 +286,7 @@ pub static SERVER: &[OptionSpec] = &[
     o("force_https", Bool, "false", "Redirect plain-HTTP requests to HTTPS (308)"),
     o("ping_path", Str, "/ping", "Liveness path, answered 200 OK"),
     o("ready_path", Str, "/ready", "Readiness path"),
-    o("ping_user_agent", Str, "", "User-Agent also answered as a ping (never authorises anything)").planned(OPERATIONS),
+    o("ping_user_agent", Str, "", "User-Agent also answered as a ping (never authorises anything)"),
     o("gcp_healthchecks", Bool, "false", "Deprecated GCP health-check paths").unsupported("deprecated in oauth2-proxy; point the health check at ping_path and ready_path"),
     o("signature_key", Str, "", "Deprecated GAP-Signature key").secret().unsupported("GAP-Signature is deprecated in oauth2-proxy; use the identity headers, or a bearer ID token, to authenticate requests to the upstream"),
 ];

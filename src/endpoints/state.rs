@@ -33,6 +33,7 @@ pub struct State {
     pub log: Arc<crate::telemetry::Logger>,
     /// `ping_path` and `ready_path`: not counted in request metrics.
     pub health_paths: Vec<String>,
+    pub ping_user_agent: Option<String>,
 }
 
 impl State {

@@ -249,3 +249,36 @@ async fn json_logs_are_one_object_per_line() {
     }
     assert_eq!(kinds, ["auth".to_string(), "request".to_string()].into_iter().collect());
 }
+
+#[actix_web::test]
+async fn ping_user_agent_narrows_the_ping_and_opens_nothing() {
+    let app = Upstream::start();
+    let g = Gate::start(
+        &format!(
+            "{MINIMAL}http_address = \"127.0.0.1:0\"\nping_user_agent = \"GoogleHC/1.0\"\nupstreams = [\"http://127.0.0.1:{}/\"]\n",
+            app.port
+        ),
+        &[],
+        "127.0.0.1",
+    );
+    let client = awc::Client::default();
+    let mut res = client.get(g.url("/ping")).insert_header(("User-Agent", "GoogleHC/1.0")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.body().await.unwrap()), (200, "OK".into()));
+    let res = client
+        .get(g.url("/ping"))
+        .insert_header(("User-Agent", "curl/8"))
+        .insert_header(("Accept", "application/json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "another User-Agent on /ping is a normal request (needs a session)");
+    let res = client
+        .get(g.url("/app"))
+        .insert_header(("User-Agent", "GoogleHC/1.0"))
+        .insert_header(("Accept", "application/json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the User-Agent opens no other path");
+    assert!(app.requests().is_empty());
+}
