@@ -10,6 +10,7 @@ use gatehouse::session::{Loaded, SessionState, SessionStore, Store, now};
 use serde_json::json;
 
 use crate::support::browser::Browser;
+use crate::support::echo;
 use crate::support::op::Op;
 use crate::support::redis::Redis;
 use crate::support::{Gate, MINIMAL, free_port, load_text};
@@ -27,11 +28,6 @@ fn session(user: &str) -> SessionState {
         expires_on: None,
         nonce: None,
     }
-}
-
-fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> RequestCookies {
-    let header: Vec<String> = set.iter().filter(|c| !c.value().is_empty()).map(|c| format!("{}={}", c.name(), c.value())).collect();
-    RequestCookies::parse([header.join("; ").as_str()])
 }
 
 fn store(extra: &str) -> Store {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use gatehouse::session::cookie::{MAX_COOKIE_LINE, RequestCookies};
 use gatehouse::session::{CookieConfig, CookieStore, Loaded, SessionState, SessionStore, now};
 
+use crate::support::echo;
 use crate::support::{MINIMAL, load_text};
 
 fn cookie_config(extra: &str) -> CookieConfig {
@@ -25,12 +26,6 @@ fn session(token_len: usize) -> SessionState {
         expires_on: None,
         nonce: None,
     }
-}
-
-/// The request a browser would send back after receiving `set`.
-fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> RequestCookies {
-    let header: Vec<String> = set.iter().filter(|c| !c.value().is_empty()).map(|c| format!("{}={}", c.name(), c.value())).collect();
-    RequestCookies::parse([header.join("; ").as_str()])
 }
 
 async fn load(store: &CookieStore, req: &RequestCookies) -> Loaded {

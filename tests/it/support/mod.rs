@@ -126,3 +126,9 @@ pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String 
     let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();
     format!("_oauth2_proxy={}", set[0].value())
 }
+
+/// The `Cookie` header a browser sends back after receiving `set` (deletions left out).
+pub fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> gatehouse::session::cookie::RequestCookies {
+    let header: Vec<String> = set.iter().filter(|c| !c.value().is_empty()).map(|c| format!("{}={}", c.name(), c.value())).collect();
+    gatehouse::session::cookie::RequestCookies::parse([header.join("; ").as_str()])
+}
