@@ -151,8 +151,10 @@ pub fn is_valid_redirect(rd: &str, whitelist: &[String]) -> bool {
     if rd.is_empty() || has_control_or_space(rd) {
         return false;
     }
-    let decoded = percent_decode(rd);
-    if has_control_or_space(&decoded) {
+    // Decoded (up to three times, so %252F cannot hide a slash), the target must still be
+    // valid UTF-8 (no overlong forms such as %c0%af) without control characters.
+    let Some(decoded) = percent_decode(rd) else { return false };
+    if decoded.chars().any(char::is_control) {
         return false;
     }
     if rd.starts_with('/') {
@@ -203,21 +205,38 @@ fn has_control_or_space(s: &str) -> bool {
     s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-/// Decodes `%XX` escapes (repeatedly, so `%252F` cannot hide a slash).
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes repeatedly (at most three rounds); `None` when a round yields bytes
+/// that are not UTF-8 (overlong encodings and other tricks).
+fn percent_decode(s: &str) -> Option<String> {
     let mut cur = s.to_string();
     for _ in 0..3 {
-        let next: String = percent_encoding_decode(&cur);
+        let next = decode_once(&cur)?;
         if next == cur {
             break;
         }
         cur = next;
     }
-    cur
+    Some(cur)
 }
 
-fn percent_encoding_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+fn decode_once(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Does `host[:port]` match a whitelist entry? Entries: `host`, `.domain` (domain and

@@ -37,7 +37,21 @@ pub fn unauthorized() -> HttpResponse {
 }
 
 fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::Found().insert_header((header::LOCATION, location)).finish()
+    HttpResponse::Found().insert_header((header::LOCATION, location_value(location))).finish()
+}
+
+/// A redirect target as a `Location` value: bytes outside printable ASCII percent-encoded
+/// (a validated target may hold non-ASCII text, which a header cannot carry raw).
+pub fn location_value(target: &str) -> String {
+    let mut out = String::with_capacity(target.len());
+    for b in target.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Where to send the browser after login: `rd`, then `X-Auth-Request-Redirect`, each only if

@@ -35,7 +35,7 @@ pub async fn sign_out(
     if let Some(s) = &current {
         log::info!("sign-out: {}", s.user);
     }
-    let mut res = HttpResponse::Found().insert_header((header::LOCATION, target)).finish();
+    let mut res = HttpResponse::Found().insert_header((header::LOCATION, super::login::location_value(&target))).finish();
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)

@@ -25,3 +25,5 @@ mod redis;
 mod ops;
 // The deployment files: they parse and agree with the configuration and the Makefile.
 mod deploy;
+// Open redirects: a hostile corpus against every entry point that takes a redirect.
+mod redirects;
