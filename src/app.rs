@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::endpoints::State;
 use crate::endpoints::refresh::Refreshes;
 use crate::oidc::{Provider, tls};
+use crate::reload::Watched;
 use crate::server;
 use crate::session::{CsrfCookies, Store};
 
@@ -33,8 +34,13 @@ impl App {
         crate::install_crypto_provider();
         let Config { server, oidc, session, authz, headers, pages, proxy, dev, logging } = config;
         let allowed_emails = match &authz.authenticated_emails_file {
-            Some(f) => read_emails(f)?,
-            None => HashSet::new(),
+            Some(f) => {
+                let path = f.clone();
+                let watched = Watched::new("authenticated_emails_file", vec![f.clone()], move || read_emails(&path))?;
+                watched.watch();
+                Some(watched)
+            }
+            None => None,
         };
         log::info!(
             "provider: {:?}, issuer {}, client_id {}",
@@ -132,7 +138,8 @@ impl Handle {
     }
 }
 
-/// `authenticated_emails_file`: one address per line (first CSV column), `#` comments.
+/// `authenticated_emails_file`: one address per line (first CSV column), `#` comments;
+/// read at start and again whenever the file changes or on SIGHUP.
 fn read_emails(path: &Path) -> anyhow::Result<HashSet<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read authenticated_emails_file {}", path.display()))?;
     Ok(text

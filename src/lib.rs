@@ -24,6 +24,7 @@ pub mod identity;
 pub mod metrics;
 pub mod oidc;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod telemetry;

@@ -233,7 +233,7 @@ async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<Htt
     let tokens = state.provider.redeem(code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
     let identity = state.provider.identity(&tokens, nonce.as_deref()).await?;
-    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails, &identity.email, &identity.groups) {
+    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &identity.email, &identity.groups) {
         return Err(HttpError::forbidden(
             "You signed in, but this account is not allowed here. Ask your administrator for access.",
             format!("login of {} refused: {denied}", identity.user),

@@ -72,7 +72,7 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
         let who = if session.email.is_empty() { session.user.clone() } else { session.email.clone() };
         req.extensions_mut().insert(crate::telemetry::LoggedUser(who));
     }
-    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails, &session.email, &session.groups) {
+    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &session.email, &session.groups) {
         log::info!("session of {} no longer authorized ({denied}); clearing it", session.user);
         return ended(state, &cookies, &host).await.map(|c| Current { denied: true, ..c });
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::authz;
 use crate::identity;
 use crate::oidc::Provider;
+use crate::reload::Watched;
 use crate::session::{CookieConfig, CsrfCookies, Store};
 
 use super::PagesConfig;
@@ -18,8 +19,8 @@ pub struct State {
     pub csrf: CsrfCookies,
     pub cookie: CookieConfig,
     pub authz: authz::Config,
-    /// `authenticated_emails_file`, lower-cased.
-    pub allowed_emails: HashSet<String>,
+    /// `authenticated_emails_file`, lower-cased, reloaded when the file changes.
+    pub allowed_emails: Option<Arc<Watched<HashSet<String>>>>,
     pub headers: identity::Config,
     pub pages: PagesConfig,
     pub proxy_prefix: String,
@@ -36,7 +37,17 @@ pub struct State {
     pub ping_user_agent: Option<String>,
 }
 
+static NO_EMAILS: std::sync::LazyLock<Arc<HashSet<String>>> = std::sync::LazyLock::new(Arc::default);
+
 impl State {
+    /// The addresses in `authenticated_emails_file` as it is now (empty without one).
+    pub fn allowed_emails(&self) -> Arc<HashSet<String>> {
+        match &self.allowed_emails {
+            Some(w) => w.get(),
+            None => NO_EMAILS.clone(),
+        }
+    }
+
     pub fn path(&self, endpoint: &str) -> String {
         format!("{}/{endpoint}", self.proxy_prefix)
     }

@@ -3,8 +3,7 @@
 //! files change or on SIGHUP, without a restart.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rustls::crypto::CryptoProvider;
@@ -15,6 +14,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedCipherSuite};
 
 use super::{TlsConfig, TlsVersion};
+use crate::reload::Watched;
 
 /// The server configuration and the reloader behind it.
 pub fn server_config(cfg: &TlsConfig) -> anyhow::Result<(ServerConfig, Arc<CertReloader>)> {
@@ -62,83 +62,29 @@ fn cipher_suites(all: &[SupportedCipherSuite], names: &[String]) -> anyhow::Resu
     Ok(chosen)
 }
 
-/// Serves the current certificate and reloads it from disk.
+/// Serves the current certificate, reloaded from disk by [`Watched`].
 #[derive(Debug)]
-pub struct CertReloader {
-    cert_file: PathBuf,
-    key_file: PathBuf,
-    provider: Arc<CryptoProvider>,
-    current: RwLock<(Arc<CertifiedKey>, Option<SystemTime>)>,
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
+pub struct CertReloader(Arc<Watched<CertifiedKey>>);
 
 impl CertReloader {
     fn new(cert_file: PathBuf, key_file: PathBuf, provider: Arc<CryptoProvider>) -> anyhow::Result<CertReloader> {
-        let key = load(&cert_file, &key_file, &provider)?;
-        let stamp = modified(&cert_file).max(modified(&key_file));
-        Ok(CertReloader { cert_file, key_file, provider, current: RwLock::new((key, stamp)) })
-    }
-
-    /// Reads the files again; on failure the old certificate stays (and the error is logged).
-    pub fn reload(&self) {
-        match load(&self.cert_file, &self.key_file, &self.provider) {
-            Ok(key) => {
-                let stamp = modified(&self.cert_file).max(modified(&self.key_file));
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = (key, stamp);
-                log::info!("TLS certificate reloaded from {}", self.cert_file.display());
-            }
-            Err(e) => log::error!("TLS certificate not reloaded, keeping the current one: {e:#}"),
-        }
-    }
-
-    fn changed(&self) -> bool {
-        let stamp = modified(&self.cert_file).max(modified(&self.key_file));
-        stamp.is_some() && stamp != self.current.read().unwrap_or_else(|e| e.into_inner()).1
+        let files = vec![cert_file.clone(), key_file.clone()];
+        Ok(CertReloader(Watched::new("TLS certificate", files, move || load(&cert_file, &key_file, &provider))?))
     }
 
     /// Watches the files (every second) and SIGHUP, reloading on change.
-    pub fn watch(self: &Arc<Self>) {
-        let me = self.clone();
-        actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
-            #[cfg(unix)]
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-            loop {
-                #[cfg(unix)]
-                {
-                    let hup_fired = async {
-                        match hup.as_mut() {
-                            Some(h) => h.recv().await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    tokio::select! {
-                        _ = tick.tick() => { if me.changed() { me.reload(); } }
-                        _ = hup_fired => { me.reload(); }
-                    }
-                }
-                #[cfg(not(unix))]
-                {
-                    tick.tick().await;
-                    if me.changed() {
-                        me.reload();
-                    }
-                }
-            }
-        });
+    pub fn watch(&self) {
+        self.0.watch();
     }
 }
 
 impl ResolvesServerCert for CertReloader {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(|e| e.into_inner()).0.clone())
+        Some(self.0.get())
     }
 }
 
-fn load(cert_file: &Path, key_file: &Path, provider: &CryptoProvider) -> anyhow::Result<Arc<CertifiedKey>> {
+fn load(cert_file: &Path, key_file: &Path, provider: &CryptoProvider) -> anyhow::Result<CertifiedKey> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .with_context(|| format!("cannot read tls_cert_file {}", cert_file.display()))?
         .collect::<Result<_, _>>()
@@ -151,5 +97,5 @@ fn load(cert_file: &Path, key_file: &Path, provider: &CryptoProvider) -> anyhow:
     let signing = provider.key_provider.load_private_key(key).context("the private key is not usable (RSA, ECDSA or Ed25519)")?;
     let certified = CertifiedKey::new(certs, signing);
     certified.keys_match().context("tls_key_file does not belong to tls_cert_file")?;
-    Ok(Arc::new(certified))
+    Ok(certified)
 }

@@ -411,6 +411,28 @@ async fn authenticated_emails_file_allows_listed_users_only() {
     assert_eq!(bob.login(&start_url(&gate, "/"), "bob").await.status, 302, "listed (case-insensitive)");
     let mut alice = Browser::new(None);
     assert_eq!(alice.login(&start_url(&gate, "/"), "alice").await.status, 403, "not listed");
+    assert_eq!(bob.get(&gate.url("/oauth2/auth")).await.status, 202);
+
+    // Editing the file takes effect without a restart, for new logins and live sessions.
+    std::fs::write(&file, "alice@example.com\n").unwrap();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = bob.get(&gate.url("/oauth2/auth")).await.status;
+        if status != 202 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // As oauth2-proxy does: a session whose email is no longer allowed is removed (401).
+    assert_eq!(status, 401, "bob's session is refused once he is taken off the list");
+    let mut alice = Browser::new(None);
+    assert_eq!(alice.login(&start_url(&gate, "/"), "alice").await.status, 302, "alice, newly listed");
+
+    // A file that cannot be read keeps the last good list (alice stays in, bob out).
+    std::fs::remove_file(&file).unwrap();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(alice.get(&gate.url("/oauth2/auth")).await.status, 202);
+    assert_eq!(bob.get(&gate.url("/oauth2/auth")).await.status, 401);
 }
 
 #[actix_web::test]
