@@ -14,6 +14,9 @@ pub const MAX_COOKIE_LINE: usize = 4000;
 /// chunk cookies is refused without looking at them.
 pub const MAX_CHUNKS: usize = 8;
 
+/// How many cookies of one request are looked at.
+pub const MAX_REQUEST_COOKIES: usize = 256;
+
 /// The request's cookies, parsed once.
 #[derive(Debug, Default, Clone)]
 pub struct RequestCookies {
@@ -21,11 +24,13 @@ pub struct RequestCookies {
 }
 
 impl RequestCookies {
-    /// Parses `Cookie` header values (`a=b; c=d`). Malformed pieces are skipped.
+    /// Parses `Cookie` header values (`a=b; c=d`). Malformed pieces are skipped; pieces after
+    /// the first [`MAX_REQUEST_COOKIES`] are ignored, so a cookie bomb costs bounded work
+    /// (lookups are linear) and can only make a request less authenticated, never more.
     pub fn parse<'a>(headers: impl IntoIterator<Item = &'a str>) -> RequestCookies {
         let mut pairs = Vec::new();
         for header in headers {
-            for piece in header.split(';') {
+            for piece in header.split(';').take(MAX_REQUEST_COOKIES - pairs.len().min(MAX_REQUEST_COOKIES)) {
                 if let Some((name, value)) = piece.trim().split_once('=') {
                     let name = name.trim();
                     if !name.is_empty() {
@@ -205,6 +210,15 @@ mod tests {
         assert_eq!(read_chunked(&c, "_s").unwrap().as_deref(), Some("abcd"));
         assert_eq!(read_chunked(&c, "missing").unwrap(), None);
         assert_eq!(c.get("other"), Some("x"));
+    }
+
+    #[test]
+    fn cookie_count_is_bounded() {
+        let bomb: String = (0..100_000).map(|i| format!("c{i}=v; ")).collect();
+        let c = RequestCookies::parse([bomb.as_str(), "late=1"]);
+        assert_eq!(c.names().count(), MAX_REQUEST_COOKIES);
+        assert_eq!(c.get("late"), None, "cookies past the bound are not read");
+        assert_eq!(c.get("c0"), Some("v"));
     }
 
     #[test]

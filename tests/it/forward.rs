@@ -9,29 +9,9 @@ use serde_json::json;
 use crate::support::browser::Browser;
 use crate::support::op::Op;
 use crate::support::peers::{self, Shipped, Upstream};
-use crate::support::{Gate, MINIMAL, free_port, session_cookie};
+use crate::support::{Gate, free_port, gate, header, send, session_cookie};
 
 const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-fn gate(extra: &str) -> Gate {
-    Gate::start(&format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{extra}"), &[], "127.0.0.1")
-}
-
-async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
-    let client = awc::Client::builder().disable_redirects().finish();
-    let mut req = client.request(awc::http::Method::from_bytes(method.as_bytes()).unwrap(), url);
-    for (k, v) in headers {
-        req = req.insert_header((*k, *v));
-    }
-    let mut res = req.send().await.unwrap();
-    let headers = res.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
-    let body = String::from_utf8_lossy(&res.body().await.unwrap()).into_owned();
-    (res.status().as_u16(), headers, body)
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
 
 #[actix_web::test]
 async fn auth_endpoint_contract() {

@@ -27,3 +27,5 @@ mod ops;
 mod deploy;
 // Open redirects: a hostile corpus against every entry point that takes a redirect.
 mod redirects;
+// Hardening: cookie bounds, header trust, advisories.
+mod security;

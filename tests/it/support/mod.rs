@@ -132,3 +132,26 @@ pub fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> gatehouse::session::c
     let header: Vec<String> = set.iter().filter(|c| !c.value().is_empty()).map(|c| format!("{}={}", c.name(), c.value())).collect();
     gatehouse::session::cookie::RequestCookies::parse([header.join("; ").as_str()])
 }
+
+/// A Gatehouse on a free loopback port with the minimal configuration plus `extra`.
+pub fn gate(extra: &str) -> Gate {
+    Gate::start(&format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{extra}"), &[], "127.0.0.1")
+}
+
+/// One request, redirects not followed: status, headers, body (first MiB).
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
+    let client = awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(30)).finish();
+    let mut req = client.request(awc::http::Method::from_bytes(method.as_bytes()).unwrap(), url);
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut res = req.send().await.unwrap();
+    let headers = res.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let body = String::from_utf8_lossy(&res.body().limit(1 << 20).await.unwrap_or_default()).into_owned();
+    (res.status().as_u16(), headers, body)
+}
+
+/// A response header by name, case-insensitively.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
