@@ -210,33 +210,13 @@ fn has_control_or_space(s: &str) -> bool {
 fn percent_decode(s: &str) -> Option<String> {
     let mut cur = s.to_string();
     for _ in 0..3 {
-        let next = decode_once(&cur)?;
+        let next = crate::server::request::percent_decode(&cur, false)?;
         if next == cur {
             break;
         }
         cur = next;
     }
     Some(cur)
-}
-
-fn decode_once(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Does `host[:port]` match a whitelist entry? Entries: `host`, `.domain` (domain and

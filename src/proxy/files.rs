@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 /// anything that could leave `dir` (`..`, absolute components, encoded slashes or NULs).
 pub fn resolve(dir: &Path, mount: &str, request_path: &str) -> Option<PathBuf> {
     let rest = request_path.strip_prefix(mount.trim_end_matches('/')).unwrap_or(request_path);
-    let decoded = percent_decode(rest)?;
+    let decoded = crate::server::request::percent_decode(rest, true)?;
     if decoded.contains('\0') || decoded.contains('\\') {
         return None;
     }
@@ -21,23 +21,6 @@ pub fn resolve(dir: &Path, mount: &str, request_path: &str) -> Option<PathBuf> {
         }
     }
     Some(out)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Serves the file (with `index.html` for directories), or 404.

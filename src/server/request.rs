@@ -42,3 +42,27 @@ pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
+
+/// Decodes `%XX` escapes once. `None` when the result is not UTF-8 (overlong encodings and
+/// other tricks), or, when `strict`, when a `%` does not start a valid escape (otherwise it is
+/// kept as it is, as browsers do).
+pub fn percent_decode(s: &str, strict: bool) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'%', _, _) if strict => return None,
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
