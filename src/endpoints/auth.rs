@@ -130,7 +130,7 @@ fn is_navigation(state: &State, req: &HttpRequest, original: &Original) -> bool 
     if state.authz.force_json_errors || !matches!(original.method.as_str(), "GET" | "HEAD") {
         return false;
     }
-    if state.authz.api_routes.iter().any(|r| r.is_match(&original.uri)) {
+    if state.authz.api_routes.iter().any(|r| r.is_match(&original.path())) {
         return false;
     }
     if request::header(req, "X-Requested-With").is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest")) {

@@ -139,7 +139,10 @@ pub async fn proxy(
 /// `skip_provider_button`) or the sign-in page with status 403, as oauth2-proxy answers.
 async fn unauthenticated(state: &State, req: &HttpRequest, uri: &str) -> Result<HttpResponse, HttpError> {
     let accept = request::header(req, "Accept").unwrap_or("");
-    if state.authz.force_json_errors || accept.contains("application/json") || state.authz.api_routes.iter().any(|r| r.is_match(uri)) {
+    if state.authz.force_json_errors
+        || accept.contains("application/json")
+        || state.authz.api_routes.iter().any(|r| r.is_match(&crate::server::forwarded::normalise_path(uri)))
+    {
         return Ok(HttpResponse::Unauthorized().content_type("application/json").body("{}"));
     }
     let rd = if authz::is_valid_redirect(uri, &state.authz.whitelist_domains) { uri } else { "/" };

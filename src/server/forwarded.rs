@@ -27,10 +27,9 @@ pub struct Original {
 }
 
 impl Original {
-    /// The path without query or fragment, percent-decoded once: what route rules match.
+    /// What route rules match: the path as the app behind will see it ([`normalise_path`]).
     pub fn path(&self) -> String {
-        let path = self.uri.split(['?', '#']).next().unwrap_or("/");
-        percent_decode(path)
+        normalise_path(&self.uri)
     }
 }
 
@@ -84,25 +83,59 @@ pub fn original(req: &HttpRequest, trust: &TrustConfig, path_tail: Option<&str>)
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
+/// The path of a request URI as an app would route it: query and fragment cut, decoded once
+/// (bytes that are not UTF-8 become U+FFFD, so they match no rule), a decoded `#` ending it,
+/// `;params` removed from each segment, empty and `.` segments dropped and `..` resolved.
+/// Rules match this, not the raw URI, so `/public/../admin`, `/public/%2e%2e/admin`,
+/// `//admin`, `/admin;x=/public/` or `/admin%23/public/` cannot borrow a skip rule.
+pub fn normalise_path(uri: &str) -> String {
+    let raw = uri.split(['?', '#']).next().unwrap_or("");
+    let decoded = String::from_utf8_lossy(&request::percent_decode(raw, false).unwrap_or_default()).into_owned();
+    let decoded = decoded.split('#').next().unwrap_or("");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment.split(';').next().unwrap_or("") {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
         }
-        out.push(bytes[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let trailing = decoded.len() > 1 && (decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/.."));
+    let mut out = format!("/{}", segments.join("/"));
+    if trailing && out.len() > 1 {
+        out.push('/');
+    }
+    out
 }
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+#[cfg(test)]
+mod tests {
+    use super::normalise_path;
+
+    #[test]
+    fn paths_are_normalised_once() {
+        for (uri, want) in [
+            ("/", "/"),
+            ("", "/"),
+            ("/a/b?x=/public/", "/a/b"),
+            ("/a/b/", "/a/b/"),
+            ("/public/../admin", "/admin"),
+            ("/public/%2e%2e/admin", "/admin"),
+            ("/public/%2E%2E%2Fadmin", "/admin"),
+            ("/public/./x", "/public/x"),
+            ("//admin", "/admin"),
+            ("/../../admin", "/admin"),
+            ("/admin;jsessionid=1/x", "/admin/x"),
+            ("/admin;/public/", "/admin/public/"),
+            ("/admin%23/public/", "/admin"),
+            ("/admin#/public/", "/admin"),
+            ("/caf%C3%A9", "/café"),
+            ("/public/%252e%252e/admin", "/public/%2e%2e/admin"),
+            ("/x/%ff/..", "/x/"),
+        ] {
+            assert_eq!(normalise_path(uri), want, "{uri}");
+        }
+    }
 }

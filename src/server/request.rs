@@ -43,10 +43,10 @@ pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// Decodes `%XX` escapes once. `None` when the result is not UTF-8 (overlong encodings and
-/// other tricks), or, when `strict`, when a `%` does not start a valid escape (otherwise it is
-/// kept as it is, as browsers do).
-pub fn percent_decode(s: &str, strict: bool) -> Option<String> {
+/// Decodes `%XX` escapes once, to bytes (callers decide what non-UTF-8 means for them).
+/// With `strict`, a `%` that does not start a valid escape is `None`; otherwise it is kept as
+/// it is, as browsers do.
+pub fn percent_decode(s: &str, strict: bool) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -64,5 +64,5 @@ pub fn percent_decode(s: &str, strict: bool) -> Option<String> {
             }
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }

@@ -23,3 +23,28 @@ async fn cookie_bombs_cost_bounded_work_and_never_authenticate() {
     let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &chunks)]).await;
     assert_eq!(status, 401);
 }
+
+#[actix_web::test]
+async fn skip_rules_match_the_normalised_path() {
+    let g = gate("reverse_proxy = true\nskip_auth_routes = [\"GET=^/public/\"]\napi_routes = [\"^/api/\"]\n");
+    let check = |uri: &'static str| {
+        let url = g.url("/oauth2/auth");
+        async move { send("GET", &url, &[("X-Forwarded-Uri", uri), ("X-Forwarded-Method", "GET")]).await.0 }
+    };
+    assert_eq!(check("/public/page").await, 202, "the rule itself works");
+    assert_eq!(check("/public/a/../b").await, 202, "still under /public/");
+    for bypass in [
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/public/%2E%2E%2fadmin",
+        "/public/./../admin",
+        "/admin;/public/",
+        "/admin%23/public/",
+        "/admin?/public/",
+        "/admin#/public/",
+        "//public/../admin",
+        "/public/..;/admin",
+    ] {
+        assert_eq!(check(bypass).await, 401, "{bypass} must not borrow the /public/ rule");
+    }
+}
