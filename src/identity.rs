@@ -224,7 +224,41 @@ pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(String, St
     out
 }
 
-/// Is `name` one of the identity headers Gatehouse sets, in any case and with `_` for `-`?
+/// Identity headers oauth2-proxy or Gatehouse set in some configuration. A client-sent copy
+/// of any of them is removed on the way to an upstream even when this configuration does not
+/// set it: an app may trust a header that the proxy in front happens not to manage.
+const WELL_KNOWN: [&str; 13] = [
+    "X-Forwarded-User",
+    "X-Forwarded-Email",
+    "X-Forwarded-Preferred-Username",
+    "X-Forwarded-Groups",
+    "X-Forwarded-Access-Token",
+    "X-Auth-Request-User",
+    "X-Auth-Request-Email",
+    "X-Auth-Request-Preferred-Username",
+    "X-Auth-Request-Groups",
+    "X-Auth-Request-Access-Token",
+    "X-Auth-Request-Id-Token",
+    "Gap-Auth",
+    "Gap-Signature",
+];
+
+impl Config {
+    /// Request headers whose client-sent copies never reach an upstream: the configured ones
+    /// (unless `preserveRequestValue` / `skip_auth_strip_headers = false` keeps them) and
+    /// every [`WELL_KNOWN`] name that no rule preserves.
+    pub fn request_strip(&self) -> Vec<String> {
+        let preserved = |name: &str| self.request.iter().any(|r| r.preserve_request_value && same_header(&r.name, name));
+        self.request
+            .iter()
+            .filter(|r| !r.preserve_request_value)
+            .map(|r| r.name.clone())
+            .chain(WELL_KNOWN.iter().filter(|n| !preserved(n)).map(|n| n.to_string()))
+            .collect()
+    }
+}
+
+/// Do two header names match, in any case and with `_` for `-`?
 /// Client-sent copies of these are removed before any are added (GHSA-vjrc-mh2v-45x6).
 pub fn same_header(a: &str, b: &str) -> bool {
     a.len() == b.len()

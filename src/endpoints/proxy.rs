@@ -82,7 +82,7 @@ pub async fn proxy(
     let identity = session.map(|s| (s.identity(), s));
     let claims = identity.as_ref().map(|(id, s)| s.claim_values(id));
     let add = claims.as_ref().map(|c| identity::render(&state.headers.request, c)).unwrap_or_default();
-    let strip: Vec<String> = state.headers.request.iter().filter(|r| !r.preserve_request_value).map(|r| r.name.clone()).collect();
+    let strip = state.headers.request_strip();
 
     let mut res = match &up.target {
         Target::Static(code) => HttpResponse::build(StatusCode::from_u16(*code).unwrap_or(StatusCode::OK))

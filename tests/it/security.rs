@@ -1,7 +1,7 @@
 //! Hardening checks over HTTP: what an attacker can send and what Gatehouse must do with it.
 //! (Open redirects have their own corpus in `redirects.rs`.)
 
-use crate::support::{gate, send, session_cookie};
+use crate::support::{Gate, MINIMAL, gate, header, send, session_cookie};
 
 #[actix_web::test]
 async fn cookie_bombs_cost_bounded_work_and_never_authenticate() {
@@ -47,4 +47,183 @@ async fn skip_rules_match_the_normalised_path() {
     ] {
         assert_eq!(check(bypass).await, 401, "{bypass} must not borrow the /public/ rule");
     }
+}
+
+// One test per oauth2-proxy advisory, named after it. Each runs over HTTP against a started
+// Gatehouse, where the advisory's attacker was.
+
+/// Where `/oauth2/sign_out?rd=<rd>` sends the browser.
+async fn sign_out_target(g: &Gate, rd: &str) -> String {
+    let rd: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+    let (status, headers, _) = send("GET", &g.url(&format!("/oauth2/sign_out?rd={rd}")), &[]).await;
+    assert_eq!(status, 302);
+    header(&headers, "location").unwrap_or("").to_string()
+}
+
+#[actix_web::test]
+async fn ghsa_qqxw_m5fj_f7gv_backslash_and_scheme_relative_redirects() {
+    let g = gate("");
+    for rd in ["/\\evil.com", "//evil.com", "\\\\evil.com", "/\\/evil.com", "\\/evil.com", "///evil.com"] {
+        assert_eq!(sign_out_target(&g, rd).await, "/", "{rd}");
+    }
+    assert_eq!(sign_out_target(&g, "/app/page").await, "/app/page", "a local path still works");
+}
+
+#[actix_web::test]
+async fn ghsa_j7px_6hwj_hpjg_encoded_whitespace_between_slashes() {
+    let g = gate("");
+    for rd in ["/%09/evil.com", "/%0a/evil.com", "/%0b/evil.com", "/%0d/evil.com", "/\t/evil.com", "/%2509/evil.com", "/%20/evil.com"] {
+        assert_eq!(sign_out_target(&g, rd).await, "/", "{rd}");
+    }
+}
+
+#[actix_web::test]
+async fn ghsa_5m6c_jp6f_2vcv_redirect_variants() {
+    let g = gate("whitelist_domains = [\"good.example.com\"]\n");
+    for rd in [
+        "https://good.example.com@evil.com/",
+        "https://evil.com\\@good.example.com/",
+        "https://evil.com#good.example.com",
+        "https://good.example.com.evil.com/",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "https://xn--gd-0ia.example.com/",
+        "https://good.example.com:8443/",
+        "https://0x7f000001/",
+        "/%2F%2Fevil.com",
+        "/%5Cevil.com",
+    ] {
+        assert_eq!(sign_out_target(&g, rd).await, "/", "{rd}");
+    }
+    assert_eq!(sign_out_target(&g, "https://good.example.com/x").await, "https://good.example.com/x");
+}
+
+#[actix_web::test]
+async fn ghsa_4mf2_f3wh_gvf2_whitelist_label_boundary_and_ports() {
+    let g = gate("whitelist_domains = [\".example.com\", \"ports.test:8443\", \"any.test:*\"]\n");
+    for rd in
+        ["https://badexample.com/", "https://example.com.evil/", "https://ports.test/", "https://ports.test:9443/", "https://xany.test:1/"]
+    {
+        assert_eq!(sign_out_target(&g, rd).await, "/", "{rd}");
+    }
+    for rd in ["https://example.com/", "https://a.b.example.com/x", "https://ports.test:8443/", "https://any.test:1234/"] {
+        assert_eq!(sign_out_target(&g, rd).await, rd, "{rd}");
+    }
+}
+
+#[actix_web::test]
+async fn ghsa_652x_m2gr_hppm_configured_group_check_fails_closed() {
+    let g = gate("allowed_groups = [\"admins\"]\n");
+    let no_groups = session_cookie("alice", "alice@example.com", &[]).await;
+    let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &no_groups)]).await;
+    assert!(!(200..300).contains(&status), "a session without groups passed an allowed_groups check: {status}");
+    let admin = session_cookie("alice", "alice@example.com", &["admins"]).await;
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &[("Cookie", &admin)]).await.0, 202);
+    // A per-route group constraint with a group-less session: refused too.
+    let g = gate("");
+    let (status, _, _) = send("GET", &g.url("/oauth2/auth?allowed_groups=admins"), &[("Cookie", &no_groups)]).await;
+    assert_eq!(status, 403);
+}
+
+/// A forward-auth check of `uri` from a trusted proxy, without a session.
+async fn check(g: &Gate, uri: &str, extra: &[(&str, &str)]) -> u16 {
+    let mut headers = vec![("X-Forwarded-Uri", uri), ("X-Forwarded-Method", "GET")];
+    headers.extend_from_slice(extra);
+    send("GET", &g.url("/oauth2/auth"), &headers).await.0
+}
+
+#[actix_web::test]
+async fn ghsa_7rh7_c77v_6434_skip_routes_ignore_the_query() {
+    let g = gate("reverse_proxy = true\nskip_auth_routes = [\"GET=^/status\", \"GET=/public$\"]\n");
+    assert_eq!(check(&g, "/status", &[]).await, 202);
+    assert_eq!(check(&g, "/public", &[]).await, 202);
+    for uri in ["/private?x=/status", "/private?/public", "/private?q=/public"] {
+        assert_eq!(check(&g, uri, &[]).await, 401, "{uri}");
+    }
+}
+
+#[actix_web::test]
+async fn ghsa_pxq7_h93f_9jrg_fragments_in_allowed_routes() {
+    let g = gate("reverse_proxy = true\nskip_auth_routes = [\"GET=/public$\", \"GET=^/open/\"]\n");
+    for uri in ["/admin#/public", "/admin%23/public", "/open%23/../admin", "/admin#/open/"] {
+        assert_eq!(check(&g, uri, &[]).await, 401, "{uri}");
+    }
+}
+
+#[actix_web::test]
+async fn ghsa_7x63_xv5r_3p2x_forwarded_uri_from_untrusted_peers() {
+    // Loopback is not a trusted proxy here, so X-Forwarded-Uri cannot pick the public route.
+    let g = gate("reverse_proxy = true\ntrusted_proxy_ips = [\"10.0.0.1\"]\nskip_auth_routes = [\"GET=^/public/\"]\n");
+    assert_eq!(check(&g, "/public/x", &[("X-Original-URI", "/public/x"), ("X-Forwarded-Prefix", "/public")]).await, 401);
+    // Nor without reverse_proxy at all (oauth2-proxy's default trusts everyone).
+    let g = gate("skip_auth_routes = [\"GET=^/public/\"]\n");
+    assert_eq!(check(&g, "/public/x", &[]).await, 401);
+    // From a trusted peer with reverse_proxy, the rule applies.
+    let g = gate("reverse_proxy = true\nskip_auth_routes = [\"GET=^/public/\"]\n");
+    assert_eq!(check(&g, "/public/x", &[]).await, 202);
+}
+
+#[actix_web::test]
+async fn ghsa_5hvv_m4w4_gf6v_health_user_agent_never_authorises() {
+    let g = gate("ping_user_agent = \"kube-probe/1.30\"\n");
+    for path in ["/oauth2/auth", "/oauth2/userinfo", "/private"] {
+        let (status, _, _) = send("GET", &g.url(path), &[("User-Agent", "kube-probe/1.30")]).await;
+        assert!(!(200..300).contains(&status), "{path} answered {status} to the probe's User-Agent");
+    }
+    assert_eq!(send("GET", &g.url("/ping"), &[("User-Agent", "kube-probe/1.30")]).await.0, 200);
+}
+
+#[actix_web::test]
+async fn ghsa_c5c4_8r6x_56w3_multi_at_emails() {
+    let text = format!(
+        "{}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n",
+        MINIMAL.replace("email_domains = [\"*\"]", "email_domains = [\"corp.com\"]")
+    );
+    let g = Gate::start(&text, &[], "127.0.0.1");
+    for email in ["a@evil.com@corp.com", "a@corp.com@evil.com", "\"a@corp.com\"@evil.com", "a@evil.com\n@corp.com", "a@evilcorp.com"] {
+        let cookie = session_cookie("a", email, &[]).await;
+        let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &cookie)]).await;
+        assert!(!(200..300).contains(&status), "{email:?} passed email_domains = corp.com ({status})");
+    }
+    let cookie = session_cookie("a", "A@Corp.COM", &[]).await;
+    assert_eq!(send("GET", &g.url("/oauth2/auth"), &[("Cookie", &cookie)]).await.0, 202);
+}
+
+#[actix_web::test]
+async fn ghsa_f24x_5g9q_753f_sign_in_clears_the_old_session() {
+    let g = gate("");
+    let old = session_cookie("alice", "alice@example.com", &[]).await;
+    // (A completed login writes a new session over any old one at the callback.)
+    let (status, headers, _) = send("GET", &g.url("/oauth2/sign_in"), &[("Cookie", &old)]).await;
+    assert_eq!(status, 200);
+    let cleared =
+        headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("set-cookie") && v.starts_with("_oauth2_proxy=;") && v.contains("Max-Age=0"));
+    assert!(cleared, "the sign-in page must clear the existing session cookie: {headers:?}");
+}
+
+#[actix_web::test]
+async fn ghsa_vjrc_mh2v_45x6_identity_header_variants_are_stripped() {
+    let app = crate::support::peers::Upstream::start();
+    let g = gate(&format!("upstreams = [\"http://127.0.0.1:{}/\"]\npass_access_token = true\n", app.port));
+    let cookie = session_cookie("alice", "alice@example.com", &["users"]).await;
+    let forged = [
+        ("Cookie", cookie.as_str()),
+        ("X_Forwarded_User", "mallory"),
+        ("x_forwarded_email", "mallory@evil.example"),
+        ("X-FORWARDED-USER", "mallory"),
+        ("X-Forwarded_Preferred-Username", "mallory"),
+        ("X-Auth-Request-User", "mallory"),
+        ("X_Auth_Request_Email", "mallory@evil.example"),
+        ("X-Forwarded-Groups", "mallory-admins"),
+        ("X_Forwarded_Access_Token", "mallory-token"),
+        ("Gap-Auth", "mallory"),
+        // Naming our own headers hop-by-hop must not make Gatehouse drop what it adds.
+        ("Connection", "keep-alive, X-Forwarded-User, X-Forwarded-Email"),
+    ];
+    assert_eq!(send("GET", &g.url("/app"), &forged).await.0, 200);
+    let seen = app.requests().pop().unwrap();
+    assert!(seen.headers.iter().all(|(_, v)| !v.contains("mallory")), "a forged header reached the app: {:?}", seen.headers);
+    assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
+    assert_eq!(seen.header("x-forwarded-email"), Some("alice@example.com"));
 }
