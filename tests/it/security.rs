@@ -227,3 +227,72 @@ async fn ghsa_vjrc_mh2v_45x6_identity_header_variants_are_stripped() {
     assert_eq!(seen.header("x-forwarded-user"), Some("alice"));
     assert_eq!(seen.header("x-forwarded-email"), Some("alice@example.com"));
 }
+
+// Forward-auth failures of other projects (security.md, section 3), and mod_auth_openidc's.
+
+#[actix_web::test]
+async fn authelia_ghsa_68wm_pfjf_wqp6_malformed_forwarded_uri_is_never_2xx() {
+    let g = gate("reverse_proxy = true\nskip_auth_routes = [\"GET=^/public/\"]\n");
+    for uri in
+        ["", " ", "%", "%zz", "not a uri", "http://[::1", "http://", "*", "..", "/%", "//", "?", "#", "https://evil.example/public/x"]
+    {
+        let status = check(&g, uri, &[("X-Original-URL", uri)]).await;
+        assert!((400..500).contains(&status), "X-Forwarded-Uri {uri:?} → {status}");
+    }
+}
+
+#[actix_web::test]
+async fn authentik_ghsa_fj56_pfjf_malformed_session_cookies_are_unauthenticated() {
+    let g = gate("set_xauthrequest = true\n");
+    let good = session_cookie("alice", "alice@example.com", &[]).await;
+    let value = good.split_once('=').unwrap().1.to_string();
+    let mut flipped = value.clone().into_bytes();
+    let mid = flipped.len() / 2;
+    flipped[mid] = if flipped[mid] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let cookies = [
+        "_oauth2_proxy=".to_string(),
+        "_oauth2_proxy=garbage".to_string(),
+        "_oauth2_proxy===".to_string(),
+        format!("_oauth2_proxy={}", &value[..value.len() / 2]),
+        format!("_oauth2_proxy={flipped}"),
+        format!("_oauth2_proxy={value}{value}"),
+        format!("_oauth2_proxy_1={value}"),
+        format!("_oauth2_proxy_0={}; _oauth2_proxy_2={}", &value[..10], &value[10..]),
+        "_oauth2_proxy_0=; _oauth2_proxy_1=".to_string(),
+        ";;;=;_oauth2_proxy".to_string(),
+    ];
+    for cookie in &cookies {
+        let (status, headers, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", cookie)]).await;
+        assert_eq!(status, 401, "{cookie:.40}");
+        assert_eq!(header(&headers, "x-auth-request-user"), None);
+    }
+    // The same value correctly split into chunks is a session (the gap above was not).
+    let chunks = format!("_oauth2_proxy_0={}; _oauth2_proxy_1={}", &value[..10], &value[10..]);
+    let (status, headers, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &chunks)]).await;
+    assert_eq!((status, header(&headers, "x-auth-request-user")), (202, Some("alice")));
+    let (status, headers, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &good)]).await;
+    assert_eq!((status, header(&headers, "x-auth-request-user")), (202, Some("alice")), "a 2xx always carries the identity");
+}
+
+#[actix_web::test]
+async fn traefik_ghsa_6384_m2mw_rf54_forwarded_prefix_never_decides() {
+    let g = gate("reverse_proxy = true\nskip_auth_routes = [\"GET=^/public/\"]\n");
+    for (name, value) in [
+        ("X-Forwarded-Prefix", "/public"),
+        ("X-Forwarded-Prefix", "/public/"),
+        ("X-Original-URI", "/public/x"),
+        ("X-Rewrite-URL", "/public/x"),
+    ] {
+        assert_eq!(check(&g, "/admin", &[(name, value)]).await, 401, "{name}: {value}");
+    }
+}
+
+#[actix_web::test]
+async fn mod_auth_openidc_duplicated_callback_parameters_are_refused() {
+    let g = gate("");
+    for query in ["state=a&state=b&code=c", "state=a&code=c&code=d", "code=c&state=a&state=a"] {
+        let (status, _, _) = send("GET", &g.url(&format!("/oauth2/callback?{query}")), &[]).await;
+        assert_eq!(status, 400, "{query}");
+    }
+}
