@@ -77,6 +77,7 @@ impl App {
             cookie: session.cookie.clone(),
             authz,
             allowed_emails,
+            request_strip: headers.request_strip(),
             headers,
             pages,
             proxy_prefix: server.proxy_prefix.clone(),

@@ -82,7 +82,6 @@ pub async fn proxy(
     let identity = session.map(|s| (s.identity(), s));
     let claims = identity.as_ref().map(|(id, s)| s.claim_values(id));
     let add = claims.as_ref().map(|c| identity::render(&state.headers.request, c)).unwrap_or_default();
-    let strip = state.headers.request_strip();
 
     let mut res = match &up.target {
         Target::Static(code) => HttpResponse::build(StatusCode::from_u16(*code).unwrap_or(StatusCode::OK))
@@ -102,7 +101,7 @@ pub async fn proxy(
                 forwarded_for: if original.trusted { request::header(&req, "X-Forwarded-For") } else { None },
                 proto: &original.proto,
                 host: &original.host,
-                strip: &strip,
+                strip: &state.request_strip,
                 add,
             };
             let result = if up.proxy_websockets && websocket::is_upgrade(&req) {

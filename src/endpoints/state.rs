@@ -22,6 +22,8 @@ pub struct State {
     /// `authenticated_emails_file`, lower-cased, reloaded when the file changes.
     pub allowed_emails: Option<Arc<Watched<HashSet<String>>>>,
     pub headers: identity::Config,
+    /// `headers.request_strip()`, computed once: client headers never passed upstream.
+    pub request_strip: Vec<String>,
     pub pages: PagesConfig,
     pub proxy_prefix: String,
     /// Which peers' forwarded headers are believed.
