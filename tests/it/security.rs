@@ -296,3 +296,28 @@ async fn mod_auth_openidc_duplicated_callback_parameters_are_refused() {
         assert_eq!(status, 400, "{query}");
     }
 }
+
+#[actix_web::test]
+async fn mod_auth_openidc_ghsa_59jp_unauthenticated_requests_never_reach_the_upstream() {
+    let app = crate::support::peers::Upstream::start();
+    let g = gate(&format!("upstreams = [\"http://127.0.0.1:{}/\"]\n", app.port));
+    for (method, accept) in [("GET", "text/html"), ("POST", "application/json"), ("HEAD", "*/*"), ("PUT", "text/html"), ("OPTIONS", "*/*")]
+    {
+        let (status, _, body) = send(method, &g.url("/secret/page"), &[("Accept", accept)]).await;
+        assert!(!(200..300).contains(&status), "{method} → {status}");
+        assert!(!body.contains("app saw"), "{method}: {body:.200}");
+    }
+    assert!(app.requests().is_empty(), "the upstream saw {:?}", app.requests());
+}
+
+#[actix_web::test]
+async fn mod_auth_openidc_reflected_values_are_escaped() {
+    let g = gate("");
+    let payload = "/\"><script>alert(1)</script><img src=x onerror=alert(2)>";
+    let rd: String = url::form_urlencoded::byte_serialize(payload.as_bytes()).collect();
+    let (status, _, body) = send("GET", &g.url(&format!("/oauth2/sign_in?rd={rd}")), &[]).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("<script>alert(1)") && !body.contains("<img src=x"), "{body}");
+    let (_, _, body) = send("GET", &g.url(&format!("/oauth2/sign_out?rd={rd}")), &[]).await;
+    assert!(!body.contains("<script>alert(1)"), "{body}");
+}
