@@ -701,6 +701,33 @@ fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
         );
     }
 
+    // Browsers silently drop a prefixed cookie whose attributes break the prefix's rules (RFC
+    // 6265bis 4.1.3), which users see as an endless sign-in loop; say so at start instead.
+    let lower = name.to_ascii_lowercase();
+    if (lower.starts_with("__secure-") || lower.starts_with("__host-")) && !secure {
+        r.error(
+            "cookie_secure",
+            format!("is false, but cookie_name \"{name}\" has a prefix that browsers accept only on Secure cookies"),
+            "set cookie_secure = true (and serve over HTTPS), or drop the __Secure-/__Host- prefix",
+        );
+    }
+    if lower.starts_with("__host-") {
+        if !domains.is_empty() {
+            r.error(
+                "cookie_domains",
+                format!("is set, but cookie_name \"{name}\" is a __Host- cookie, which browsers refuse with a Domain"),
+                "remove cookie_domains, or drop the __Host- prefix",
+            );
+        }
+        if path != "/" {
+            r.error(
+                "cookie_path",
+                format!("is \"{path}\", but cookie_name \"{name}\" is a __Host- cookie, which browsers accept only with Path=/"),
+                "leave cookie_path unset (\"/\"), or drop the __Host- prefix",
+            );
+        }
+    }
+
     let store = redis_or_cookie(r);
     let minimal = r.get("session_cookie_minimal");
     let (secret, key) = cookie_keys?;
