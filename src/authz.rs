@@ -84,9 +84,8 @@ impl Constraints {
 
     /// Does the session satisfy every constraint given?
     pub fn allow(&self, email: &str, groups: &[String]) -> bool {
-        let email_lc = email.to_ascii_lowercase();
-        (self.groups.is_empty() || groups.iter().any(|g| self.groups.contains(g)))
-            && (self.emails.is_empty() || self.emails.iter().any(|e| e.eq_ignore_ascii_case(&email_lc)))
+        groups_allowed(groups, &self.groups)
+            && (self.emails.is_empty() || self.emails.iter().any(|e| e.eq_ignore_ascii_case(email)))
             && (self.email_domains.is_empty() || email_allowed(email, &self.email_domains, &std::collections::HashSet::new()))
     }
 }
@@ -119,7 +118,7 @@ pub fn email_allowed(email: &str, domains: &[String], allowed_emails: &std::coll
         }
         match d.strip_prefix("*.").or_else(|| d.strip_prefix('.')) {
             // `.example.com` and `*.example.com` allow subdomains of example.com.
-            Some(parent) => domain.ends_with(&format!(".{parent}")),
+            Some(parent) => domain.strip_suffix(parent).is_some_and(|head| head.ends_with('.')),
             None => domain == d.as_str(),
         }
     })

@@ -111,9 +111,12 @@ fn constraints(req: &HttpRequest, path_form: bool) -> Constraints {
             c.add(&k, &v);
         }
     }
-    for name in ["allowed_groups", "allowed_emails", "allowed_email_domains"] {
-        let header = format!("x-gatehouse-{}", name.replace('_', "-"));
-        for v in req.headers().get_all(header.as_str()).filter_map(|v| v.to_str().ok()) {
+    for (name, header) in [
+        ("allowed_groups", "x-gatehouse-allowed-groups"),
+        ("allowed_emails", "x-gatehouse-allowed-emails"),
+        ("allowed_email_domains", "x-gatehouse-allowed-email-domains"),
+    ] {
+        for v in req.headers().get_all(header).filter_map(|v| v.to_str().ok()) {
             c.add(name, v);
         }
     }

@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::browser::Browser;
 use crate::support::op::{Op, tutorial_cert};
-use crate::support::{Gate, fixture, free_port};
-
-const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+use crate::support::{Gate, fixture, free_port, plain_config};
 
 fn client(port: u16, require_pkce: bool) -> Value {
     json!({"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")], "require_pkce": require_pkce})
@@ -26,23 +24,6 @@ fn plain(op_extra: Value, gate_extra: &str) -> (Op, Gate) {
     let op = Op::start(cfg);
     let gate = Gate::start(&plain_config(&op.issuer, port, gate_extra), &[], "localhost");
     (op, gate)
-}
-
-fn plain_config(issuer: &str, port: u16, extra: &str) -> String {
-    format!(
-        r#"provider = "oidc"
-oidc_issuer_url = "{issuer}"
-client_id = "gatehouse"
-client_secret = "gatehouse-secret"
-cookie_secret = "{SECRET}"
-email_domains = ["*"]
-cookie_secure = false
-http_address = "127.0.0.1:{port}"
-redirect_url = "http://localhost:{port}/oauth2/callback"
-code_challenge_method = "S256"
-{extra}
-"#
-    )
 }
 
 /// The tutorial's file with only ports, client credentials, cookie secret and CA substituted.

@@ -13,7 +13,7 @@ use crate::support::browser::Browser;
 use crate::support::echo;
 use crate::support::op::Op;
 use crate::support::redis::Redis;
-use crate::support::{Gate, MINIMAL, free_port, load_text};
+use crate::support::{Gate, MINIMAL, free_port, load_text, plain_config};
 
 fn session(user: &str) -> SessionState {
     SessionState {
@@ -94,22 +94,10 @@ async fn redis_holds_only_ciphertext_and_sign_out_revokes() {
 }
 
 fn gate_config(op: &Op, port: u16, redis_url: &str) -> String {
-    format!(
-        r#"provider = "oidc"
-oidc_issuer_url = "{}"
-client_id = "gatehouse"
-client_secret = "gatehouse-secret"
-cookie_secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-email_domains = ["*"]
-cookie_secure = false
-http_address = "127.0.0.1:{port}"
-redirect_url = "http://localhost:{port}/oauth2/callback"
-code_challenge_method = "S256"
-set_xauthrequest = true
-session_store_type = "redis"
-redis_connection_url = "{redis_url}"
-"#,
-        op.issuer
+    plain_config(
+        &op.issuer,
+        port,
+        &format!("set_xauthrequest = true\nsession_store_type = \"redis\"\nredis_connection_url = \"{redis_url}\"\n"),
     )
 }
 

@@ -155,3 +155,22 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Ve
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
+
+/// Gatehouse against a test provider at `issuer`, on `port`, with the callback on `localhost`
+/// (PKCE S256) and `extra` appended.
+pub fn plain_config(issuer: &str, port: u16, extra: &str) -> String {
+    format!(
+        r#"provider = "oidc"
+oidc_issuer_url = "{issuer}"
+client_id = "gatehouse"
+client_secret = "gatehouse-secret"
+cookie_secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+email_domains = ["*"]
+cookie_secure = false
+http_address = "127.0.0.1:{port}"
+redirect_url = "http://localhost:{port}/oauth2/callback"
+code_challenge_method = "S256"
+{extra}
+"#
+    )
+}
