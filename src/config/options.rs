@@ -240,7 +240,7 @@ pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
 
 pub static AUTHORIZATION: &[OptionSpec] = &[
     o("email_domains", List, "", "Email domains allowed to log in; \"*\" allows any").flag_name("email-domain"),
-    o("authenticated_emails_file", Str, "", "File of allowed emails, one per line"),
+    o("authenticated_emails_file", Str, "", "File of allowed emails, one per line (reloaded on change and SIGHUP)"),
     o(
         "whitelist_domains",
         List,
@@ -248,8 +248,13 @@ pub static AUTHORIZATION: &[OptionSpec] = &[
         "Domains allowed as redirect targets after login and logout (.example.com for subdomains, host:port, host:*)",
     )
     .flag_name("whitelist-domain"),
-    o("skip_auth_routes", List, "", "Routes that need no login: METHOD=regex, METHOD!=regex, regex or !=regex")
-        .flag_name("skip-auth-route"),
+    o(
+        "skip_auth_routes",
+        List,
+        "",
+        "Routes that need no login: METHOD=regex, METHOD!=regex, regex or !=regex (matched on the normalised path)",
+    )
+    .flag_name("skip-auth-route"),
     o("skip_auth_regex", List, "", "Deprecated: path regexes that need no login (use skip_auth_routes)"),
     o("skip_auth_preflight", Bool, "false", "Let OPTIONS requests through without login"),
     o("api_routes", List, "", "Path regexes answered with 401 JSON instead of the sign-in page").flag_name("api-route"),
@@ -348,8 +353,8 @@ pub static SESSION: &[OptionSpec] = &[
     o("redis_sentinel_connection_urls", List, "", "Sentinel addresses as redis:// URLs"),
     o("redis_use_cluster", Bool, "false", "Connect to a Redis Cluster"),
     o("redis_cluster_connection_urls", List, "", "Cluster node addresses as redis:// URLs"),
-    o("redis_ca_path", Str, "", "CA certificate for rediss:// (added to the system store)"),
-    o("redis_insecure_skip_tls_verify", Bool, "false", "Do not verify Redis TLS certificates"),
+    o("redis_ca_path", Str, "", "CA certificate for rediss:// (added to the system store; standalone Redis only)"),
+    o("redis_insecure_skip_tls_verify", Bool, "false", "Do not verify Redis TLS certificates (standalone Redis only)"),
     o("redis_connection_idle_timeout", Int, "0", "Seconds before an idle Redis connection is closed (0: never)"),
 ];
 
