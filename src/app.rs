@@ -42,6 +42,8 @@ impl App {
             }
             None => None,
         };
+        let htpasswd = authz.htpasswd_file.as_deref().map(crate::htpasswd::Htpasswd::load).transpose()?;
+        let bearer = authz.skip_jwt_bearer_tokens.then(|| crate::oidc::bearer::Bearer::new(&authz.extra_jwt_issuers));
         log::info!(
             "provider: {:?}, issuer {}, client_id {}",
             oidc.kind,
@@ -77,6 +79,8 @@ impl App {
             cookie: session.cookie.clone(),
             authz,
             allowed_emails,
+            bearer,
+            htpasswd,
             request_strip: headers.request_strip(),
             headers,
             pages,

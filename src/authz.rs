@@ -97,12 +97,19 @@ pub enum Denied {
     Email,
     #[error("the user is in none of the allowed groups")]
     Groups,
+    #[error("the user is no longer in htpasswd_file")]
+    Gone,
 }
 
 /// Is `email` allowed by `email_domains` or the authenticated-emails list?
 /// The address must have exactly one `@`: `a@evil.com@corp.com` belongs to no domain.
 pub fn email_allowed(email: &str, domains: &[String], allowed_emails: &std::collections::HashSet<String>) -> bool {
     let email = email.trim().to_ascii_lowercase();
+    // `*` allows any non-empty value, as oauth2-proxy: with everyone allowed there is no
+    // domain to check, and a bearer token's subject may stand in for the email.
+    if !email.is_empty() && domains.iter().any(|d| d == "*") {
+        return true;
+    }
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -113,9 +120,6 @@ pub fn email_allowed(email: &str, domains: &[String], allowed_emails: &std::coll
         return true;
     }
     domains.iter().any(|d| {
-        if d == "*" {
-            return true;
-        }
         match d.strip_prefix("*.").or_else(|| d.strip_prefix('.')) {
             // `.example.com` and `*.example.com` allow subdomains of example.com.
             Some(parent) => domain.strip_suffix(parent).is_some_and(|head| head.ends_with('.')),
@@ -138,6 +142,12 @@ pub fn authorize(cfg: &Config, allowed_emails: &std::collections::HashSet<String
         return Err(Denied::Groups);
     }
     Ok(())
+}
+
+/// The policy for htpasswd users: no provider vouches for an email, so `allowed_groups`
+/// (met with `htpasswd_user_groups`) decides, as in oauth2-proxy.
+pub fn authorize_htpasswd(cfg: &Config, groups: &[String]) -> Result<(), Denied> {
+    if groups_allowed(groups, &cfg.allowed_groups) { Ok(()) } else { Err(Denied::Groups) }
 }
 
 /// Is `rd` a safe place to send the browser after login or logout?

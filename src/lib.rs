@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod endpoints;
+pub mod htpasswd;
 pub mod identity;
 pub mod metrics;
 pub mod oidc;

@@ -23,6 +23,8 @@ pub struct Metrics {
     auth: Family<Labels, Counter>,
     logins: Family<Labels, Counter>,
     refreshes: Family<Labels, Counter>,
+    bearer: Family<Labels, Counter>,
+    basic: Family<Labels, Counter>,
     upstream_errors: Family<Labels, Counter>,
     pub store_errors: Counter,
 }
@@ -43,6 +45,8 @@ impl Default for Metrics {
             auth: Family::default(),
             logins: Family::default(),
             refreshes: Family::default(),
+            bearer: Family::default(),
+            basic: Family::default(),
             upstream_errors: Family::default(),
             store_errors: Counter::default(),
         };
@@ -56,6 +60,16 @@ impl Default for Metrics {
         );
         r.register("gatehouse_logins", "Logins at the callback, by result", m.logins.clone());
         r.register("gatehouse_refreshes", "Session refreshes with the refresh token, by result", m.refreshes.clone());
+        r.register(
+            "gatehouse_bearer_tokens",
+            "Bearer tokens: cached (no signature check), verified (one check), refused",
+            m.bearer.clone(),
+        );
+        r.register(
+            "gatehouse_htpasswd_checks",
+            "htpasswd credentials (Basic auth and the sign-in form): accepted, refused",
+            m.basic.clone(),
+        );
         r.register("gatehouse_upstream_errors", "Upstream failures, by kind", m.upstream_errors.clone());
         r.register("gatehouse_session_store_errors", "Session store failures (Redis unreachable)", m.store_errors.clone());
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = r;
@@ -86,6 +100,16 @@ impl Metrics {
     /// `refreshed`, `ended` or `failed`.
     pub fn refresh(&self, result: &'static str) {
         self.refreshes.get_or_create(&vec![("result", result.to_string())]).inc();
+    }
+
+    /// `cached`, `verified` or `refused`.
+    pub fn bearer(&self, result: &'static str) {
+        self.bearer.get_or_create(&vec![("result", result.to_string())]).inc();
+    }
+
+    /// `accepted` or `refused`.
+    pub fn htpasswd(&self, result: &'static str) {
+        self.basic.get_or_create(&vec![("result", result.to_string())]).inc();
     }
 
     /// `unreachable` or `timeout`.

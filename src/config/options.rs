@@ -161,7 +161,6 @@ use Kind::{Bool, Dur, Int, List, Str};
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
-const SECURITY: &str = "bearer tokens and htpasswd";
 const OPERATIONS: &str = "metrics, readiness and logging options";
 const PAGES: &str = "custom pages and templates";
 
@@ -259,12 +258,12 @@ pub static AUTHORIZATION: &[OptionSpec] = &[
     o("skip_auth_preflight", Bool, "false", "Let OPTIONS requests through without login"),
     o("api_routes", List, "", "Path regexes answered with 401 JSON instead of the sign-in page").flag_name("api-route"),
     o("skip_provider_button", Bool, "false", "Go straight to the provider instead of showing the sign-in page"),
-    o("skip_jwt_bearer_tokens", Bool, "false", "Accept verified ID tokens in Authorization: Bearer").planned(SECURITY),
-    o("extra_jwt_issuers", List, "", "More bearer token issuers, as issuer=audience").planned(SECURITY),
-    o("bearer_token_login_fallback", Bool, "true", "On an invalid bearer token, fall back to login (false: 403)").planned(SECURITY),
-    o("htpasswd_file", Str, "", "htpasswd file (bcrypt or {SHA}) for Basic auth and the sign-in form").planned(SECURITY),
-    o("htpasswd_user_groups", List, "", "Groups given to htpasswd users").flag_name("htpasswd-user-group").planned(SECURITY),
-    o("display_htpasswd_form", Bool, "true", "Show the htpasswd form on the sign-in page").planned(SECURITY),
+    o("skip_jwt_bearer_tokens", Bool, "false", "Accept verified ID tokens in Authorization: Bearer"),
+    o("extra_jwt_issuers", List, "", "More bearer token issuers, as issuer=audience"),
+    o("bearer_token_login_fallback", Bool, "true", "On an invalid bearer token, fall back to login (false: 403)"),
+    o("htpasswd_file", Str, "", "htpasswd file (bcrypt or {SHA}) for Basic auth and the sign-in form"),
+    o("htpasswd_user_groups", List, "", "Groups given to htpasswd users").flag_name("htpasswd-user-group"),
+    o("display_htpasswd_form", Bool, "true", "Show the htpasswd form on the sign-in page"),
     o("trusted_ips", List, "", "Client IPs or CIDRs let through without login").flag_name("trusted-ip"),
     o("force_json_errors", Bool, "false", "Answer unauthenticated requests with 401 JSON, never the sign-in page"),
     o("encode_state", Bool, "false", "base64url-encode the OAuth state parameter"),

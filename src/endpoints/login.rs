@@ -1,6 +1,7 @@
 //! The login: `/oauth2/sign_in` (page), `/oauth2/start` (to the provider), `/oauth2/callback`
 //! (back from the provider, session created).
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -90,13 +91,72 @@ fn callback_url(state: &State, req: &HttpRequest) -> String {
     }
 }
 
-pub async fn sign_in(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    if state.authz.skip_provider_button {
-        return start(state, req).await;
+/// `/oauth2/sign_in`: the page, or with `htpasswd_file` a `POST` of its form (`username`,
+/// `password`), which signs the user in without the provider, as oauth2-proxy's: 302 to the
+/// redirect on success, the page again with 400 (no username) or 401 (wrong credentials).
+pub async fn sign_in(state: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, HttpError> {
+    let mut pairs = request::query(&req, &[]).unwrap_or_default();
+    let form_post = req.method() == actix_web::http::Method::POST && state.htpasswd.is_some();
+    if form_post {
+        pairs.extend(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
     }
-    let pairs = request::query(&req, &[]).unwrap_or_default();
     let rd = app_redirect(&state, &req, &pairs);
-    sign_in_page(&state, &req, &rd, actix_web::http::StatusCode::OK).await
+    let failure = if form_post {
+        match form_login(&state, &req, &pairs).await? {
+            Ok(res) => return Ok(res),
+            Err(failure) => Some(failure),
+        }
+    } else {
+        None
+    };
+    if state.authz.skip_provider_button {
+        return begin(&state, &req, &rd);
+    }
+    match failure {
+        Some((status, why)) => sign_in_page(&state, &req, &rd, status, Some(why)).await,
+        None => sign_in_page(&state, &req, &rd, StatusCode::OK, None).await,
+    }
+}
+
+/// Checks the htpasswd form. `Ok(Err(..))` is a refusal to show on the page again.
+async fn form_login(
+    state: &State,
+    req: &HttpRequest,
+    pairs: &[(String, String)],
+) -> Result<Result<HttpResponse, (StatusCode, &'static str)>, HttpError> {
+    let Some(htpasswd) = &state.htpasswd else { return Ok(Err((StatusCode::OK, ""))) };
+    let user = param(pairs, "username").unwrap_or("");
+    let client = req.peer_addr().map_or("-".to_string(), |p| p.to_string());
+    let id = request_id(req);
+    if user.is_empty() {
+        return Ok(Err((StatusCode::BAD_REQUEST, "Enter a username.")));
+    }
+    if !htpasswd.check(user, param(pairs, "password").unwrap_or("")).await {
+        state.metrics.htpasswd("refused");
+        state.log.auth(&client, &id, user, "AuthFailure", "Invalid authentication via HtpasswdFile");
+        return Ok(Err((StatusCode::UNAUTHORIZED, "The username or password is not right.")));
+    }
+    state.metrics.htpasswd("accepted");
+    let session = super::session::htpasswd_session(state, user);
+    if let Err(denied) = authz::authorize_htpasswd(&state.authz, &session.groups) {
+        return Err(HttpError::forbidden(
+            "You signed in, but this account is not allowed here. Ask your administrator for access.",
+            format!("htpasswd login of {user} refused: {denied}"),
+        ));
+    }
+    state.log.auth(&client, &id, user, "AuthSuccess", "Authenticated via HtpasswdFile");
+    let cookies = state.store.save_new(&request::cookies(req), &request::host(req), &session).await.map_err(|e| {
+        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Sessions are unavailable right now. Please try again in a moment.", e.to_string())
+    })?;
+    let mut res = redirect(&app_redirect(state, req, pairs));
+    add_cookies(&mut res, cookies);
+    no_cache(&mut res);
+    Ok(Ok(res))
+}
+
+fn request_id(req: &HttpRequest) -> String {
+    use actix_web::HttpMessage;
+    req.extensions().get::<crate::telemetry::RequestId>().map_or("-".to_string(), |r| r.0.clone())
 }
 
 /// The sign-in page, returning to `rd` after login. The session cookie is cleared: a new login
@@ -105,11 +165,18 @@ pub async fn sign_in_page(
     state: &State,
     req: &HttpRequest,
     rd: &str,
-    status: actix_web::http::StatusCode,
+    status: StatusCode,
+    error: Option<&str>,
 ) -> Result<HttpResponse, HttpError> {
-    let name = if state.pages.provider_display_name.is_empty() { "OpenID Connect" } else { state.pages.provider_display_name.as_str() };
-    let mut res =
-        HttpResponse::build(status).content_type("text/html; charset=utf-8").body(pages::sign_in_page(&state.path("start"), rd, name));
+    let sign_in_path = state.path("sign_in");
+    let page = pages::sign_in_page(&pages::SignIn {
+        start_path: &state.path("start"),
+        rd,
+        provider_name: &state.pages.provider_display_name,
+        htpasswd_form: (state.htpasswd.is_some() && state.pages.display_htpasswd_form).then_some(sign_in_path.as_str()),
+        error: error.filter(|e| !e.is_empty()),
+    });
+    let mut res = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page);
     let clear = state.store.clear(&request::cookies(req), &request::host(req)).await.unwrap_or_default();
     add_cookies(&mut res, clear);
     no_cache(&mut res);
@@ -156,9 +223,8 @@ pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
     let result = finish_login(&state, &req).await;
     {
         use actix_web::HttpMessage;
-        let ext = req.extensions();
-        let id = ext.get::<crate::telemetry::RequestId>().map_or("-".to_string(), |r| r.0.clone());
-        let who = ext.get::<crate::telemetry::LoggedUser>().map_or("-".to_string(), |u| u.0.clone());
+        let id = request_id(&req);
+        let who = req.extensions().get::<crate::telemetry::LoggedUser>().map_or("-".to_string(), |u| u.0.clone());
         let client = req.peer_addr().map_or("-".to_string(), |p| p.to_string());
         match &result {
             Ok(_) => state.log.auth(&client, &id, &who, "AuthSuccess", "Authenticated via OAuth2"),
@@ -252,12 +318,13 @@ async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<Htt
         created_at: now,
         expires_on: tokens.expires_in.map(|s| now + s),
         nonce,
+        htpasswd: false,
     };
     {
         use actix_web::HttpMessage;
         req.extensions_mut().insert(crate::telemetry::LoggedUser(new_session.email.clone()));
     }
-    let session_cookies = state.store.save(&cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
+    let session_cookies = state.store.save_new(&cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 
     let target = if authz::is_valid_redirect(rd, &state.authz.whitelist_domains) { rd } else { "/" };

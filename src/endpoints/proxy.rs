@@ -148,5 +148,5 @@ async fn unauthenticated(state: &State, req: &HttpRequest, uri: &str) -> Result<
     if state.authz.skip_provider_button {
         return login::begin(state, req, rd);
     }
-    login::sign_in_page(state, req, rd, StatusCode::FORBIDDEN).await
+    login::sign_in_page(state, req, rd, StatusCode::FORBIDDEN, None).await
 }

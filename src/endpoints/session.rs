@@ -11,9 +11,10 @@ use actix_web::http::StatusCode;
 use super::refresh::Outcome;
 use super::state::State;
 use crate::authz;
+use crate::oidc::bearer::Path;
 use crate::oidc::{self, flow};
 use crate::server::error::HttpError;
-use crate::server::request;
+use crate::server::request::{self, Credentials};
 use crate::session::cookie::RequestCookies;
 use crate::session::redis::LockAttempt;
 use crate::session::{self, Loaded, SessionState, SessionStore, Store, StoreError};
@@ -41,7 +42,95 @@ fn due(state: &State, s: &SessionState, now: u64) -> bool {
     !state.cookie.refresh.is_zero() && s.age(now) > state.cookie.refresh && s.refresh_token.is_some()
 }
 
+/// The request's session, from oauth2-proxy's chain of loaders in its order: a bearer JWT
+/// (`skip_jwt_bearer_tokens`), htpasswd Basic auth, then the stored session (cookie or Redis).
 pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
+    if let Some(creds) = request::credentials(req)
+        && let Some(found) = from_credentials(state, req, &creds).await?
+    {
+        return Ok(found);
+    }
+    stored(state, req).await
+}
+
+/// A session from the `Authorization` header. Never saved: the client sends its credentials
+/// with every request, so no cookie is set.
+async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials) -> Result<Option<Current>, HttpError> {
+    if let (Some(bearer), Some(token)) = (&state.bearer, creds.jwt()) {
+        let now = session::now();
+        match bearer.verify(&state.provider, token, now).await {
+            Ok((v, path)) => {
+                state.metrics.bearer(if path == Path::Cached { "cached" } else { "verified" });
+                let id = &*v.identity;
+                let s = SessionState {
+                    user: id.user.clone(),
+                    email: id.email.clone(),
+                    groups: id.groups.clone(),
+                    preferred_username: id.preferred_username.clone(),
+                    access_token: Some(token.to_string()),
+                    id_token: Some(token.to_string()),
+                    created_at: now,
+                    expires_on: Some(v.expires_at),
+                    ..SessionState::default()
+                };
+                let verdict = authz::authorize(&state.authz, &state.allowed_emails(), &s.email, &s.groups);
+                return Ok(Some(accepted(req, s, verdict)));
+            }
+            Err(e) => {
+                state.metrics.bearer("refused");
+                log::info!("bearer token refused: {e}");
+                if !state.authz.bearer_token_login_fallback {
+                    return Err(HttpError::forbidden(
+                        "The token sent with this request is not valid here.",
+                        format!("bearer token refused: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+    if let (Some(htpasswd), Credentials::Basic { user, password }) = (&state.htpasswd, creds)
+        && creds.jwt().is_none()
+    {
+        if htpasswd.check(user, password).await {
+            state.metrics.htpasswd("accepted");
+            let s = htpasswd_session(state, user);
+            let verdict = authz::authorize_htpasswd(&state.authz, &s.groups);
+            return Ok(Some(accepted(req, s, verdict)));
+        }
+        state.metrics.htpasswd("refused");
+        log::info!("Basic auth refused for user {user:?}");
+    }
+    Ok(None)
+}
+
+/// The session of an htpasswd user: the name, and `htpasswd_user_groups`.
+pub fn htpasswd_session(state: &State, user: &str) -> SessionState {
+    SessionState {
+        user: user.to_string(),
+        groups: state.authz.htpasswd_user_groups.clone(),
+        created_at: session::now(),
+        htpasswd: true,
+        ..SessionState::default()
+    }
+}
+
+/// A session from credentials, after the policy's verdict.
+fn accepted(req: &HttpRequest, s: SessionState, verdict: Result<(), authz::Denied>) -> Current {
+    if let Err(denied) = verdict {
+        log::info!("credentials of {} not authorized ({denied})", s.user);
+        return Current { session: None, set_cookies: vec![], denied: true };
+    }
+    logged_user(req, &s);
+    Current { session: Some(s), set_cookies: vec![], denied: false }
+}
+
+fn logged_user(req: &HttpRequest, s: &SessionState) {
+    use actix_web::HttpMessage;
+    let who = if s.email.is_empty() { s.user.clone() } else { s.email.clone() };
+    req.extensions_mut().insert(crate::telemetry::LoggedUser(who));
+}
+
+async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
     let cookies = request::cookies(req);
     let host = request::host(req);
     let mut session = match state.store.load(&cookies).await.map_err(|e| store_error(state, e))? {
@@ -50,7 +139,7 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
             log::info!("session cookie refused ({why}); clearing it");
             return ended(state, &cookies, &host).await;
         }
-        Loaded::Valid(s) => s,
+        Loaded::Valid(s) => *s,
     };
 
     let mut set_cookies = Vec::new();
@@ -67,12 +156,17 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
         }
     }
 
-    {
-        use actix_web::HttpMessage;
-        let who = if session.email.is_empty() { session.user.clone() } else { session.email.clone() };
-        req.extensions_mut().insert(crate::telemetry::LoggedUser(who));
-    }
-    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &session.email, &session.groups) {
+    logged_user(req, &session);
+    let verdict = if session.htpasswd {
+        // A user removed from the file is signed out at their next request.
+        match &state.htpasswd {
+            Some(h) if h.has_user(&session.user) => authz::authorize_htpasswd(&state.authz, &session.groups),
+            _ => Err(authz::Denied::Gone),
+        }
+    } else {
+        authz::authorize(&state.authz, &state.allowed_emails(), &session.email, &session.groups)
+    };
+    if let Err(denied) = verdict {
         log::info!("session of {} no longer authorized ({denied}); clearing it", session.user);
         return ended(state, &cookies, &host).await.map(|c| Current { denied: true, ..c });
     }
@@ -107,7 +201,7 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
                         && !due(state, &fresh, session::now())
                     {
                         store.unlock(lock).await;
-                        return Outcome::Reloaded(Arc::new(fresh));
+                        return Outcome::Reloaded(Arc::new(*fresh));
                     }
                     let outcome = grant(state, &rt, session.nonce.as_deref()).await;
                     if let Outcome::Refreshed(tokens) = &outcome {
@@ -123,7 +217,7 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
                 Ok(LockAttempt::Busy(key)) => {
                     store.wait_unlocked(&key).await;
                     match store.load(cookies).await {
-                        Ok(Loaded::Valid(fresh)) if !due(state, &fresh, session::now()) => Outcome::Reloaded(Arc::new(fresh)),
+                        Ok(Loaded::Valid(fresh)) if !due(state, &fresh, session::now()) => Outcome::Reloaded(Arc::new(*fresh)),
                         Ok(Loaded::Valid(_)) => Outcome::Keep,
                         Ok(_) => Outcome::EndSession,
                         Err(_) => Outcome::Keep,

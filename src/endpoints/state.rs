@@ -21,6 +21,10 @@ pub struct State {
     pub authz: authz::Config,
     /// `authenticated_emails_file`, lower-cased, reloaded when the file changes.
     pub allowed_emails: Option<Arc<Watched<HashSet<String>>>>,
+    /// `skip_jwt_bearer_tokens`: the bearer token verifier and its memory.
+    pub bearer: Option<crate::oidc::bearer::Bearer>,
+    /// `htpasswd_file`, reloaded when the file changes.
+    pub htpasswd: Option<crate::htpasswd::Htpasswd>,
     pub headers: identity::Config,
     /// `headers.request_strip()`, computed once: client headers never passed upstream.
     pub request_strip: Vec<String>,

@@ -4,6 +4,7 @@
 //! Invariant: the only module that talks to the identity provider. It never touches cookies or
 //! HTTP responses to the browser; it returns typed results and typed errors.
 
+pub mod bearer;
 pub mod claims;
 pub mod flow;
 pub mod http;

@@ -66,3 +66,46 @@ pub fn percent_decode(s: &str, strict: bool) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+/// What an `Authorization` header carries, split as oauth2-proxy splits it: exactly
+/// `<Type> <value>` with one space, the type case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Bearer(String),
+    Basic { user: String, password: String },
+}
+
+impl Credentials {
+    /// The JWT these credentials carry, as oauth2-proxy finds it: the bearer token, or in
+    /// Basic the user (with an empty or `x-oauth-basic` password) or else the password.
+    pub fn jwt(&self) -> Option<&str> {
+        use crate::oidc::bearer::looks_like_jwt;
+        match self {
+            Credentials::Bearer(t) => Some(t.as_str()),
+            Credentials::Basic { user, password } if looks_like_jwt(user) && matches!(password.as_str(), "" | "x-oauth-basic") => {
+                Some(user.as_str())
+            }
+            Credentials::Basic { password, .. } if looks_like_jwt(password) => Some(password.as_str()),
+            Credentials::Basic { .. } => None,
+        }
+    }
+}
+
+/// The request's `Authorization` credentials; `None` when absent or not of a known form.
+pub fn credentials(req: &HttpRequest) -> Option<Credentials> {
+    use base64::Engine;
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (kind, rest) = value.split_once(' ')?;
+    if rest.contains(' ') {
+        return None;
+    }
+    match kind {
+        "Bearer" => Some(Credentials::Bearer(rest.to_string())),
+        "Basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+            let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+            Some(Credentials::Basic { user: user.to_string(), password: password.to_string() })
+        }
+        _ => None,
+    }
+}

@@ -95,7 +95,7 @@ pub fn now() -> u64 {
 pub(crate) const FUTURE_SKEW_SECS: u64 = 300;
 
 /// A logged-in user's session. Short field names keep the cookie small.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionState {
     #[serde(rename = "u")]
     pub user: String,
@@ -120,6 +120,10 @@ pub struct SessionState {
     /// The nonce hash the ID token must carry, when nonces are checked.
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// Signed in with the htpasswd form, not the provider: no tokens, no refresh, and the
+    /// user must still be in the file.
+    #[serde(rename = "hp", default, skip_serializing_if = "std::ops::Not::not")]
+    pub htpasswd: bool,
 }
 
 impl fmt::Debug for SessionState {
@@ -168,7 +172,7 @@ impl SessionState {
 pub enum Loaded {
     /// No session cookie.
     None,
-    Valid(SessionState),
+    Valid(Box<SessionState>),
     /// A cookie that is tampered, truncated, sealed with another secret, expired or oversized.
     /// Treated as no session, and cleared.
     Invalid(&'static str),
@@ -218,7 +222,7 @@ impl CookieStore {
         if !cfg.expire.is_zero() && session.age(now) > cfg.expire {
             return Loaded::Invalid("expired");
         }
-        Loaded::Valid(session)
+        Loaded::Valid(Box::new(session))
     }
 }
 
@@ -334,6 +338,17 @@ impl Store {
             StoreConfig::Cookie => Store::Cookie(CookieStore::new(&cfg.cookie)),
             StoreConfig::Redis(r) => Store::Redis(std::sync::Arc::new(redis::RedisStore::new(&cfg.cookie, r)?)),
         })
+    }
+}
+
+impl Store {
+    /// Saves a session just created by a login: never under an identifier the request
+    /// brought (session fixation). Cookie sessions carry no identifier, so this is `save`.
+    pub async fn save_new(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        match self {
+            Store::Cookie(s) => s.save(cookies, host, session).await,
+            Store::Redis(s) => s.save_new(cookies, host, session).await,
+        }
     }
 }
 

@@ -362,12 +362,40 @@ impl SessionStore for RedisStore {
         if session.created_at > now + FUTURE_SKEW_SECS || (!cfg.expire.is_zero() && session.age(now) > cfg.expire) {
             return Ok(Loaded::Invalid("expired"));
         }
-        Ok(Loaded::Valid(session))
+        Ok(Loaded::Valid(Box::new(session)))
     }
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
         // A refresh keeps the ticket, so every instance and tab keeps finding the session.
         let ticket = self.ticket(cookies).unwrap_or_else(|| Ticket::new(&self.cookies.config().name));
+        self.write(ticket, cookies, host, session).await
+    }
+
+    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
+        if let Some(ticket) = self.ticket(cookies) {
+            self.query::<()>(redis::cmd("DEL").arg(&ticket.id)).await?;
+        }
+        Ok(self.cookies.clear_session(cookies, host))
+    }
+}
+
+impl RedisStore {
+    /// A login's new session: under a new ticket, the request's old one deleted. A ticket
+    /// planted in the browser before the login never carries the new session (fixation).
+    pub async fn save_new(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        if let Some(old) = self.ticket(cookies) {
+            self.query::<()>(redis::cmd("DEL").arg(&old.id)).await?;
+        }
+        self.write(Ticket::new(&self.cookies.config().name), cookies, host, session).await
+    }
+
+    async fn write(
+        &self,
+        ticket: Ticket,
+        cookies: &RequestCookies,
+        host: &str,
+        session: &SessionState,
+    ) -> Result<Vec<Cookie<'static>>, StoreError> {
         let json = serde_json::to_vec(session).map_err(|e| StoreError(e.to_string()))?;
         let value = ticket.sealer().seal(&ticket.id, &json);
         let mut cmd = redis::cmd("SET");
@@ -380,13 +408,6 @@ impl SessionStore for RedisStore {
         let name = self.cookies.config().name.clone();
         let sealed = self.tickets.seal(&name, ticket.encode().as_bytes());
         Ok(self.cookies.session_cookies(sealed, host, cookies))
-    }
-
-    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
-        if let Some(ticket) = self.ticket(cookies) {
-            self.query::<()>(redis::cmd("DEL").arg(&ticket.id)).await?;
-        }
-        Ok(self.cookies.clear_session(cookies, host))
     }
 }
 

@@ -103,10 +103,10 @@ fn help_lists_every_option_under_its_topic() {
 
 #[test]
 fn refuses_to_start_with_options_it_does_not_implement_yet() {
-    let out = gatehouse(&["--config", "tests/fixtures/config/valid/minimal.cfg", "--skip-jwt-bearer-tokens"]);
+    let out = gatehouse(&["--config", "tests/fixtures/config/valid/minimal.cfg", "--banner=hello"]);
     assert_eq!(out.status.code(), Some(64));
     let err = text(&out.stderr);
-    assert!(err.contains("skip_jwt_bearer_tokens (flag --skip-jwt-bearer-tokens): needs bearer tokens"), "{err}");
+    assert!(err.contains("banner (flag --banner): needs custom pages and templates"), "{err}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use crate::support::browser::Browser;
 use crate::support::free_port;
-use crate::support::peers::{Shipped, wait_for_port};
+use crate::support::peers::Shipped;
 
 #[actix_web::test]
 async fn the_demo_logs_in_any_name_and_the_echo_app_shows_it() {
@@ -27,7 +27,14 @@ async fn the_demo_logs_in_any_name_and_the_echo_app_shows_it() {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let log = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    wait_for_port(gate, "gatehouse");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", gate)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the demo exited ({status}) before listening:\n{}", log.join().unwrap());
+        }
+        assert!(std::time::Instant::now() < deadline, "the demo did not listen on {gate}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let base = format!("http://127.0.0.1:{gate}");
 
     let mut b = Browser::new(None);

@@ -29,3 +29,5 @@ mod deploy;
 mod redirects;
 // Hardening: cookie bounds, header trust, advisories.
 mod security;
+// Bearer tokens and htpasswd users in the Authorization header and the sign-in form.
+mod credentials;

@@ -27,6 +27,7 @@ fn session(user: &str) -> SessionState {
         created_at: now(),
         expires_on: None,
         nonce: None,
+        htpasswd: false,
     }
 }
 
@@ -41,7 +42,7 @@ async fn conformance(store: &Store) {
     let set = store.save(&RequestCookies::default(), "h", &s).await.unwrap();
     let req = echo(&set);
     match store.load(&req).await.unwrap() {
-        Loaded::Valid(back) => assert_eq!(back, s),
+        Loaded::Valid(back) => assert_eq!(*back, s),
         other => panic!("round trip: {other:?}"),
     }
     // Saving again with the request's cookies updates the same session.
@@ -410,4 +411,33 @@ async fn rediss_with_a_private_ca_or_without_verification() {
     assert!(matches!(insecure.load(&echo(&set)).await.unwrap(), Loaded::Valid(_)));
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// Session fixation (GHSA-f24x-5g9q-753f) where Redis makes it possible: an attacker plants
+/// their own ticket cookie in the victim's browser, the victim logs in (straight through
+/// `/oauth2/start`, past the sign-in page that would clear it); the attacker's ticket must not
+/// now hold the victim's session.
+#[actix_web::test]
+async fn ghsa_f24x_a_planted_redis_ticket_never_carries_the_next_login() {
+    let redis = Redis::start(&[]);
+    let port = free_port();
+    let op = op_for(&[port]);
+    let gate = Gate::start(&gate_config(&op, port, &redis.url(4)), &[], "localhost");
+    gate.wait_ready().await;
+
+    let mut attacker = Browser::new(None);
+    assert_eq!(attacker.login(&gate.url("/oauth2/start?rd=%2F"), "bob").await.status, 302);
+    let planted = attacker.cookie("_oauth2_proxy").unwrap();
+
+    let mut victim = Browser::new(None);
+    victim.add_cookie("localhost", "_oauth2_proxy", &planted);
+    assert_eq!(victim.login(&gate.url("/oauth2/start?rd=%2F"), "alice").await.status, 302);
+    let fresh = victim.cookie("_oauth2_proxy").unwrap();
+    assert_ne!(fresh, planted, "the login made a new ticket");
+    let r = victim.get(&gate.url("/oauth2/auth")).await;
+    assert_eq!(r.header("x-auth-request-user"), Some("alice"));
+
+    let r = attacker.get(&gate.url("/oauth2/auth")).await;
+    assert_eq!(r.status, 401, "the planted ticket was deleted: {:?}", r.header("x-auth-request-user"));
+    assert_eq!(redis.cli(&["-n", "4", "DBSIZE"]), "1", "only the victim's session is stored");
 }

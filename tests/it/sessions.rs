@@ -25,6 +25,7 @@ fn session(token_len: usize) -> SessionState {
         created_at: now(),
         expires_on: None,
         nonce: None,
+        htpasswd: false,
     }
 }
 
@@ -44,7 +45,7 @@ async fn a_small_session_round_trips_in_one_cookie() {
     assert_eq!(c.secure(), Some(true));
     assert_eq!(c.max_age(), Some(actix_web::cookie::time::Duration::hours(168)));
     match load(&store, &echo(&set)).await {
-        Loaded::Valid(back) => assert_eq!(back, s),
+        Loaded::Valid(back) => assert_eq!(*back, s),
         other => panic!("{other:?}"),
     }
     assert!(!c.value().contains("alice"), "the session is sealed, not readable");
@@ -62,7 +63,7 @@ async fn three_big_tokens_split_into_chunks_and_rejoin() {
         assert!(c.to_string().len() <= MAX_COOKIE_LINE, "every Set-Cookie line fits");
     }
     match load(&store, &echo(&set)).await {
-        Loaded::Valid(back) => assert_eq!(back, s),
+        Loaded::Valid(back) => assert_eq!(*back, s),
         other => panic!("{other:?}"),
     }
     // Saving a small session later deletes the leftover chunks.

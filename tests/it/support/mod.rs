@@ -122,6 +122,7 @@ pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String 
         created_at: now(),
         expires_on: None,
         nonce: None,
+        htpasswd: false,
     };
     let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();
     format!("_oauth2_proxy={}", set[0].value())

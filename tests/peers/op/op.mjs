@@ -434,6 +434,22 @@ async function control(req, res, pathname) {
         pendingTamper = mode;
         return sendJson(res, 200, { ok: true, mode });
       }
+      case 'POST /__test/tamper-token': {
+        // Tampers a token the caller already holds (a bearer-token test), with the same modes.
+        const { token, mode } = await readJsonBody(req);
+        if (!TAMPER_MODES.has(mode)) {
+          return sendJson(res, 400, { error: 'unknown mode', modes: [...TAMPER_MODES] });
+        }
+        return sendJson(res, 200, { token: await tamperIdToken(token, mode) });
+      }
+      case 'POST /__test/sign': {
+        // Signs arbitrary claims with the current key: tokens this issuer really issues,
+        // for audiences and shapes no login produces (extra_jwt_issuers tests).
+        const { claims } = await readJsonBody(req);
+        const now = Math.floor(Date.now() / 1000);
+        const payload = { iss: issuer, iat: now, exp: now + 300, ...claims };
+        return sendJson(res, 200, { token: await signWith(signingKey, { typ: 'JWT' }, payload) });
+      }
       case 'POST /__test/revoke-refresh-tokens':
         return sendJson(res, 200, { ok: true, revoked: revokeAllRefreshTokens() });
       default:
