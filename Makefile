@@ -6,8 +6,9 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 BIN := $(CARGO_TARGET_DIR)/release/gatehouse
 
+SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help build run test deps lint fmt bench
+.PHONY: help build run test deps lint fmt bench fuzz
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,6 +35,23 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 fmt: ## Format the code
 	$(CARGO) fmt
+
+# Fuzzing: every target in fuzz/fuzz_targets for FUZZ_SECONDS each (CI runs `make fuzz FUZZ_SECONDS=30`).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := cookies redirects paths config tokens
+
+fuzz: ## Fuzz each target for FUZZ_SECONDS (default 300); a crash stops with the input in fuzz/artifacts
+	tests/deps/install.sh fuzz
+	cargo +nightly fuzz build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t; \
+		cp -n fuzz/seeds/$$t/* fuzz/corpus/$$t/ 2>/dev/null || true; \
+		[ $$t != config ] || cp -n tests/fixtures/config/*/*.cfg tests/fixtures/alpha/* fuzz/corpus/config/; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		cargo +nightly fuzz run $$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+			| grep -E '^(stat::number_of_executed_units|INFO: Seed|==|SUMMARY|Test unit written|thread .* panicked|Done)' ; \
+		test $${PIPESTATUS[0]} -eq 0 || { echo "fuzz: $$t FAILED (input in fuzz/artifacts/$$t)"; exit 1; }; \
+	done
 
 bench: ## Benchmarks (not written yet: see README "Status")
 	@echo "make bench: no benchmark yet; the performance work adds it (README, Status)"

@@ -93,8 +93,12 @@ impl Credentials {
 
 /// The request's `Authorization` credentials; `None` when absent or not of a known form.
 pub fn credentials(req: &HttpRequest) -> Option<Credentials> {
+    parse_authorization(req.headers().get(header::AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// Splits an `Authorization` value into credentials.
+pub fn parse_authorization(value: &str) -> Option<Credentials> {
     use base64::Engine;
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (kind, rest) = value.split_once(' ')?;
     if rest.contains(' ') {
         return None;

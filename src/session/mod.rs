@@ -226,13 +226,21 @@ impl CookieStore {
     }
 }
 
-impl SessionStore for CookieStore {
-    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
-        Ok(match cookie::read_chunked(cookies, &self.cookies.config().name) {
+impl CookieStore {
+    /// `load` without the async wrapper: a cookie session needs no I/O (the fuzz targets and
+    /// the benchmarks call this directly).
+    pub fn read(&self, cookies: &RequestCookies) -> Loaded {
+        match cookie::read_chunked(cookies, &self.cookies.config().name) {
             Ok(None) => Loaded::None,
             Ok(Some(value)) => self.open(&value),
             Err(_) => Loaded::Invalid("too many chunks"),
-        })
+        }
+    }
+}
+
+impl SessionStore for CookieStore {
+    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+        Ok(self.read(cookies))
     }
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {

@@ -10,6 +10,7 @@
 #                                 clones (CI) reuse it instead of downloading it again
 #
 # Add a peer by adding one line at the bottom, using the helpers below.
+# `install.sh fuzz` installs what `make fuzz` needs instead (nightly Rust and cargo-fuzz).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -74,6 +75,26 @@ need_pip() {
 need_cargo() {
     command -v cargo >/dev/null 2>&1 || die "cargo is missing; install Rust 1.89+ (https://rustup.rs) and re-run"
 }
+
+# need_fuzz: a nightly toolchain and cargo-fuzz (pinned), for `make fuzz` only.
+need_fuzz() {
+    command -v rustup >/dev/null 2>&1 || die "rustup is missing; cargo fuzz needs a nightly toolchain (https://rustup.rs)"
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        say "rustup toolchain install nightly"
+        rustup toolchain install nightly --profile minimal >/dev/null || die "rustup toolchain install nightly failed"
+    fi
+    if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
+        say "cargo install cargo-fuzz@0.13.2"
+        cargo install --locked --quiet cargo-fuzz@0.13.2 || die "cargo install cargo-fuzz failed"
+    fi
+}
+
+if [ "${1:-}" = "fuzz" ]; then
+    need_cargo
+    need_fuzz
+    say "fuzzing ready"
+    exit 0
+fi
 
 need_cargo
 need_npm tests/peers/op                              # OpenID Provider (oidc-provider 9.13.3): login tests

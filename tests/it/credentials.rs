@@ -55,6 +55,8 @@ async fn tampered(op: &Op, token: &str, mode: &str) -> String {
 
 const REFUSED: [&str; 7] = ["expired", "wrong_aud", "wrong_iss", "alg_none", "hs256_confusion", "bad_sig", "unknown_kid"];
 
+/// Also lua-resty-openidc's bearer advisories (#485 JWE confusion, #513 invalid bearer → 500,
+/// unsupported algorithms accepted): each case is a 401 here.
 #[actix_web::test]
 async fn bearer_id_tokens_authenticate_without_a_cookie_and_are_verified_once() {
     let (op, gate, token, metrics) = bearer_setup("").await;
@@ -85,8 +87,23 @@ async fn bearer_id_tokens_authenticate_without_a_cookie_and_are_verified_once() 
         assert_eq!(status, 401, "{mode} must be refused");
         assert!(header(&headers, "x-auth-request-user").is_none());
     }
-    // An opaque access token, a JWT-looking string, a lower-case scheme, two spaces.
-    for auth in ["Bearer not-a-jwt", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "bearer x", &format!("Bearer  {token}")] {
+    // lua-resty-openidc (#485, #513, accept_unsupported_alg): a JWE-wrapped token, an
+    // algorithm nobody supports, an opaque access token, `none` without a signature, a
+    // lower-case scheme, two spaces: all 401, never a 500 and never a pass.
+    let (h, rest) = token.split_once('.').unwrap();
+    let odd_alg =
+        format!("{}.{rest}", STANDARD.encode(r#"{"alg":"RS1","kid":"x"}"#).trim_end_matches('=').replace('+', "-").replace('/', "_"));
+    let jwe = format!("{h}.{rest}.AAAA.BBBB");
+    assert!(h.starts_with("ey"));
+    for auth in [
+        format!("Bearer {jwe}"),
+        format!("Bearer {odd_alg}"),
+        "Bearer not-a-jwt".to_string(),
+        "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".to_string(),
+        "bearer x".to_string(),
+        format!("Bearer  {token}"),
+    ] {
+        let auth = auth.as_str();
         assert_eq!(check(&gate, auth).await.0, 401, "{auth:.30}");
     }
     assert_eq!(counter(metrics, "gatehouse_bearer_tokens_total{result=\"verified\"}").await, 1, "refusals are never remembered");
@@ -104,8 +121,10 @@ async fn without_login_fallback_an_invalid_bearer_token_is_403_even_with_a_sessi
     assert_eq!(send("GET", &gate.url("/oauth2/auth"), &[]).await.0, 401);
 }
 
+/// mod_auth_openidc GHSA-wcvh-g65p-v576: locally verified JWTs not bound to an audience, with
+/// `exp` optional. Here every issuer's tokens need its audience, `exp` and `iss`.
 #[actix_web::test]
-async fn extra_jwt_issuers_need_their_own_audience() {
+async fn mod_auth_openidc_ghsa_wcvh_g65p_v576_extra_issuers_need_their_audience_exp_and_iss() {
     let other = Op::start(json!({}));
     let (op, gate, _, _) = bearer_setup(&format!("extra_jwt_issuers = [\"{}=api\"]\n", other.issuer)).await;
 
