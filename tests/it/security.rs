@@ -3,6 +3,9 @@
 
 use crate::support::{Gate, MINIMAL, gate, header, send, session_cookie};
 
+/// mod_auth_openidc CVE-2023-28625 (crash on a crafted `Cookie` header) and CVE-2024-24814
+/// (a chunk count of 99999999 allocated before checking): bounded, never a crash, never a pass.
+/// The `cookies` fuzz target covers the rest of the input space.
 #[actix_web::test]
 async fn cookie_bombs_cost_bounded_work_and_never_authenticate() {
     let g = gate("");
@@ -18,6 +21,11 @@ async fn cookie_bombs_cost_bounded_work_and_never_authenticate() {
     let huge = format!("{}{session}", "j=x; ".repeat(40_000));
     let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &huge)]).await;
     assert!((400..500).contains(&status), "{status}");
+    // Empty names, bare separators, a huge chunk number.
+    for odd in [";;;;", "=; =x; ;=;", "_oauth2_proxy_99999999=AAAA", "_oauth2_proxy_0=A; _oauth2_proxy_99999999=B", "\"\"=\"\""] {
+        let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", odd)]).await;
+        assert_eq!(status, 401, "{odd}");
+    }
     // Too many session chunks: refused without being joined.
     let chunks: String = (0..20).map(|i| format!("_oauth2_proxy_{i}=AAAA; ")).collect();
     let (status, _, _) = send("GET", &g.url("/oauth2/auth"), &[("Cookie", &chunks)]).await;
@@ -67,6 +75,36 @@ async fn ghsa_qqxw_m5fj_f7gv_backslash_and_scheme_relative_redirects() {
         assert_eq!(sign_out_target(&g, rd).await, "/", "{rd}");
     }
     assert_eq!(sign_out_target(&g, "/app/page").await, "/app/page", "a local path still works");
+}
+
+/// mod_auth_openidc #449/#453 and #565, Authelia GHSA-36f2-fcrx-fp4j: open redirects on logout
+/// (`/\\phish`, `%2f%5c…`). Sign-out validates its target like every other redirect.
+#[actix_web::test]
+async fn mod_auth_openidc_449_565_authelia_ghsa_36f2_logout_redirects() {
+    let g = gate("");
+    for rd in [
+        "/\\phish.example",
+        "%2f%5cphish.example",
+        "/%2f%5cphish.example",
+        "/%5c%5cphish.example",
+        "https://phish.example/",
+        "\\/phish.example",
+    ] {
+        assert_eq!(sign_out_target(&g, rd).await, "/", "{rd}");
+    }
+}
+
+/// mod_auth_openidc CVE-2022-23527: open redirect in the default setup, where no allow-list was
+/// configured. Without `whitelist_domains`, no absolute URL is a redirect target, at any entry.
+#[actix_web::test]
+async fn mod_auth_openidc_cve_2022_23527_no_allow_list_means_same_host_only() {
+    let g = gate("");
+    for rd in ["https://evil.example/", "http://127.0.0.1/", "https://localhost/"] {
+        assert_eq!(sign_out_target(&g, rd).await, "/", "{rd}");
+        let enc: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
+        let (_, _, body) = send("GET", &g.url(&format!("/oauth2/sign_in?rd={enc}")), &[]).await;
+        assert!(!body.contains("evil.example") && !body.contains("value=\"http"), "sign-in keeps no absolute rd: {body}");
+    }
 }
 
 #[actix_web::test]
