@@ -90,7 +90,7 @@ impl App {
             minimal: session.minimal,
             router: crate::proxy::Router::new(proxy.upstreams),
             metrics: metrics.clone(),
-            log: Arc::new(crate::telemetry::Logger::new(logging)),
+            log: Arc::new(crate::telemetry::Logger::new(logging)?),
             health_paths: vec![server.ping_path.clone(), server.ready_path.clone()],
             ping_user_agent: server.ping_user_agent.clone(),
         });

@@ -29,6 +29,12 @@ fn main() -> ExitCode {
             return ExitCode::from(if cli.config_test { 1 } else { EX_USAGE });
         }
     };
+    if !cli.config_test
+        && let Err(e) = telemetry::configure(&loaded.config.logging)
+    {
+        eprintln!("{e:#}");
+        return ExitCode::from(EX_USAGE);
+    }
     for w in &loaded.warnings {
         log::warn!("{w}");
     }

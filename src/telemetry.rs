@@ -1,9 +1,16 @@
-//! Logging setup: env_logger with `RUST_LOG`-style levels, plus oauth2-proxy's logging options.
+//! Logging: the standard log (the `log` crate's records, filtered by env_logger with
+//! `RUST_LOG`-style levels, written in oauth2-proxy's standard format), and the request and auth
+//! logs, in oauth2-proxy's templates or as JSON lines; all to stdout (errors to stderr unless
+//! `errors_to_info_log`) or to `logging_filename`, rotated (`output`).
 //!
 //! Invariant: nothing logged here or anywhere else contains a secret, a cookie value or a token;
 //! secrets are `Secret<T>` and print as `<redacted>`.
 
-use std::path::PathBuf;
+pub mod output;
+
+use std::sync::{Arc, RwLock};
+
+use output::{FileConfig, Output};
 
 /// Validated logging settings (oauth2-proxy's names).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,16 +26,113 @@ pub struct Config {
     pub local_time: bool,
     pub silence_ping_logging: bool,
     pub request_id_header: String,
-    pub file: Option<PathBuf>,
+    /// `logging_filename` and its rotation settings.
+    pub file: Option<FileConfig>,
     /// Gatehouse's `log_format = "json"`: one JSON object per line instead of the templates.
     pub json: bool,
 }
 
-/// Starts env_logger. `RUST_LOG` overrides the default level (`info`).
+/// oauth2-proxy's default standard log line.
+pub const DEFAULT_STANDARD_FORMAT: &str = "[{{.Timestamp}}] [{{.File}}] {{.Message}}";
+
+/// How standard lines are written; replaced once the configuration is known.
+struct Standard {
+    enabled: bool,
+    format: Option<String>,
+    errors_to_info: bool,
+    json: bool,
+    local_time: bool,
+    output: Arc<Output>,
+}
+
+/// The standard logger: env_logger decides which records pass (`RUST_LOG`, default `info`);
+/// the line is ours.
+struct StandardLog {
+    filter: env_logger::Logger,
+    settings: RwLock<Arc<Standard>>,
+}
+
+static STANDARD: std::sync::OnceLock<StandardLog> = std::sync::OnceLock::new();
+
+impl log::Log for StandardLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.filter.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.filter.matches(record) {
+            return;
+        }
+        let s = self.settings.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let error = record.level() == log::Level::Error;
+        // Turning the standard log off silences it, except errors: an operator who asked for
+        // quiet still needs to hear that Redis or the provider is gone.
+        if !s.enabled && !error {
+            return;
+        }
+        let file = format!("{}:{}", record.file().map_or("-", |f| f.rsplit('/').next().unwrap_or(f)), record.line().unwrap_or(0));
+        let ts = timestamp(s.local_time);
+        let message = record.args().to_string();
+        let line = if s.json {
+            serde_json::json!({"type": "standard", "level": record.level().as_str().to_ascii_lowercase(), "timestamp": ts, "file": file, "message": message}).to_string()
+        } else {
+            let fields = [("Timestamp", ts), ("File", file), ("Message", message), ("Level", record.level().to_string())];
+            render(s.format.as_deref().unwrap_or(DEFAULT_STANDARD_FORMAT), &fields)
+        };
+        s.output.line(&line, error && !s.errors_to_info);
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the standard logger with defaults (stdout, errors to stderr). `RUST_LOG` sets the
+/// levels (default `info`). A second call (tests start many apps in one process) changes nothing.
 pub fn init() {
-    let env = env_logger::Env::default().default_filter_or("info");
-    // A second init (tests start many apps in one process) is harmless: keep the first logger.
-    let _ = env_logger::Builder::from_env(env).format_timestamp(None).try_init();
+    let filter = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max = filter.filter();
+    let standard = StandardLog {
+        filter,
+        settings: RwLock::new(Arc::new(Standard {
+            enabled: true,
+            format: None,
+            errors_to_info: false,
+            json: false,
+            local_time: false,
+            output: Arc::new(Output::Stdio),
+        })),
+    };
+    if STANDARD.set(standard).is_ok()
+        && let Some(logger) = STANDARD.get()
+        && log::set_logger(logger).is_ok()
+    {
+        log::set_max_level(max);
+    }
+}
+
+/// Applies the configuration's standard-log settings (`standard_logging`,
+/// `standard_logging_format`, `errors_to_info_log`, `log_format`, `logging_filename`).
+/// Fails when the log file cannot be opened.
+pub fn configure(cfg: &Config) -> anyhow::Result<()> {
+    let output = Output::open(cfg.file.as_ref())?;
+    if let Some(std) = STANDARD.get() {
+        *std.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Standard {
+            enabled: cfg.standard_logging,
+            format: cfg.standard_logging_format.clone(),
+            errors_to_info: cfg.errors_to_info_log,
+            json: cfg.json,
+            local_time: cfg.local_time,
+            output,
+        });
+    }
+    Ok(())
+}
+
+fn timestamp(local: bool) -> String {
+    if local {
+        chrono::Local::now().format("%Y/%m/%d %H:%M:%S").to_string()
+    } else {
+        chrono::Utc::now().format("%Y/%m/%d %H:%M:%S").to_string()
+    }
 }
 
 /// oauth2-proxy's default request log line.
@@ -36,10 +140,11 @@ pub const DEFAULT_REQUEST_FORMAT: &str = "{{.Client}} - {{.RequestID}} - {{.User
 /// oauth2-proxy's default auth log line.
 pub const DEFAULT_AUTH_FORMAT: &str = "{{.Client}} - {{.RequestID}} - {{.Username}} [{{.Timestamp}}] [{{.Status}}] {{.Message}}";
 
-/// Writes request and auth lines to stdout, in oauth2-proxy's templates or as JSON objects.
+/// Writes request and auth lines to stdout (or the log file), in oauth2-proxy's templates or
+/// as JSON objects.
 pub struct Logger {
     cfg: Config,
-    out: std::sync::Mutex<std::io::Stdout>,
+    out: Arc<Output>,
 }
 
 /// One request, for the request log.
@@ -85,8 +190,9 @@ fn render(template: &str, fields: &[(&str, String)]) -> String {
 }
 
 impl Logger {
-    pub fn new(cfg: Config) -> Logger {
-        Logger { cfg, out: std::sync::Mutex::new(std::io::stdout()) }
+    /// Fails when `logging_filename` cannot be opened.
+    pub fn new(cfg: Config) -> anyhow::Result<Logger> {
+        Ok(Logger { out: Output::open(cfg.file.as_ref())?, cfg })
     }
 
     pub fn config(&self) -> &Config {
@@ -94,17 +200,11 @@ impl Logger {
     }
 
     fn timestamp(&self) -> String {
-        if self.cfg.local_time {
-            chrono::Local::now().format("%Y/%m/%d %H:%M:%S").to_string()
-        } else {
-            chrono::Utc::now().format("%Y/%m/%d %H:%M:%S").to_string()
-        }
+        timestamp(self.cfg.local_time)
     }
 
     fn write(&self, line: &str) {
-        use std::io::Write;
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(out, "{line}");
+        self.out.line(line, false);
     }
 
     /// Whether this path is logged at all.

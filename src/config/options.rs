@@ -161,7 +161,6 @@ use Kind::{Bool, Dur, Int, List, Str};
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
-const OPERATIONS: &str = "metrics, readiness and logging options";
 const PAGES: &str = "custom pages and templates";
 
 const OTHER_PROVIDER: &str = "Gatehouse implements the generic `oidc` provider only; \
@@ -362,19 +361,19 @@ pub static LOGGING: &[OptionSpec] = &[
     o("auth_logging_format", Str, "", "Template of auth log lines (oauth2-proxy syntax)"),
     o("request_logging", Bool, "true", "Log requests"),
     o("request_logging_format", Str, "", "Template of request log lines"),
-    o("standard_logging", Bool, "true", "Log standard messages").planned(OPERATIONS),
-    o("standard_logging_format", Str, "", "Template of standard log lines").planned(OPERATIONS),
-    o("errors_to_info_log", Bool, "false", "Send error lines to stdout instead of stderr").planned(OPERATIONS),
+    o("standard_logging", Bool, "true", "Log standard messages"),
+    o("standard_logging_format", Str, "", "Template of standard log lines"),
+    o("errors_to_info_log", Bool, "false", "Send error lines to stdout instead of stderr"),
     o("exclude_logging_paths", List, "", "Paths not to log").flag_name("exclude-logging-path"),
     o("logging_local_time", Bool, "true", "Log local time instead of UTC"),
     o("silence_ping_logging", Bool, "false", "Do not log ping and ready requests"),
     o("request_id_header", Str, "X-Request-Id", "Header carrying the request ID"),
     o("log_format", Str, "text", "Gatehouse only: text (oauth2-proxy's templates) or json (one object per line)"),
-    o("logging_filename", Str, "", "Write logs to this file instead of stdout").planned(OPERATIONS),
-    o("logging_max_size", Int, "100", "Rotate the log file at this many megabytes").planned(OPERATIONS),
-    o("logging_max_age", Int, "7", "Days to keep rotated log files").planned(OPERATIONS),
-    o("logging_max_backups", Int, "0", "Rotated log files to keep (0: all)").planned(OPERATIONS),
-    o("logging_compress", Bool, "false", "Compress rotated log files").planned(OPERATIONS),
+    o("logging_filename", Str, "", "Write logs to this file instead of stdout"),
+    o("logging_max_size", Int, "100", "Rotate the log file at this many megabytes"),
+    o("logging_max_age", Int, "7", "Days to keep rotated log files"),
+    o("logging_max_backups", Int, "0", "Rotated log files to keep (0: all)"),
+    o("logging_compress", Bool, "false", "Compress rotated log files"),
 ];
 
 pub static PAGES_OPTS: &[OptionSpec] = &[

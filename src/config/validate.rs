@@ -1285,7 +1285,15 @@ fn logging_config(r: &mut Reader<'_>) -> telemetry::Config {
             r.error(key, "cannot be negative", "use 0 or a positive number");
         }
     }
-    let _: bool = r.get("logging_compress");
+    // Read whether or not a file is set: every option is read once by validation.
+    let rotation = telemetry::output::FileConfig {
+        path: PathBuf::new(),
+        max_size: r.get::<i64>("logging_max_size").max(0) as u64 * 1024 * 1024,
+        max_backups: r.get::<i64>("logging_max_backups").max(0) as usize,
+        max_age: std::time::Duration::from_secs(r.get::<i64>("logging_max_age").max(0) as u64 * 86_400),
+        compress: r.get("logging_compress"),
+        local_time: r.get("logging_local_time"),
+    };
     telemetry::Config {
         auth_logging: r.get("auth_logging"),
         auth_logging_format: r.string("auth_logging_format"),
@@ -1298,7 +1306,7 @@ fn logging_config(r: &mut Reader<'_>) -> telemetry::Config {
         local_time: r.get("logging_local_time"),
         silence_ping_logging: r.get("silence_ping_logging"),
         request_id_header: r.get("request_id_header"),
-        file: r.string("logging_filename").map(PathBuf::from),
+        file: r.string("logging_filename").map(|f| telemetry::output::FileConfig { path: PathBuf::from(f), ..rotation }),
         json: match r.get::<String>("log_format").as_str() {
             "text" => false,
             "json" => true,

@@ -122,11 +122,12 @@ fn serves_ping_and_logs_where_it_listens() {
         .args(["--config", "tests/fixtures/config/valid/minimal.cfg", "--http-address=127.0.0.1:0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
+    // Standard log lines go to stdout, as oauth2-proxy's.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut log = String::new();
     let addr = loop {

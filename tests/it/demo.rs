@@ -22,11 +22,12 @@ async fn the_demo_logs_in_any_name_and_the_echo_app_shows_it() {
         .arg("--config")
         .arg(files.path("demo.cfg"))
         .env("RUST_LOG", "warn")
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    // Standard log lines (warnings included) go to stdout, as oauth2-proxy's.
+    let stdout = child.stdout.take().unwrap();
+    let log = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", gate)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {

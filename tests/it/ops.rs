@@ -247,7 +247,36 @@ async fn json_logs_are_one_object_per_line() {
             assert_eq!(v["status"], 200);
         }
     }
-    assert_eq!(kinds, ["auth".to_string(), "request".to_string()].into_iter().collect());
+    assert_eq!(kinds, ["auth", "request", "standard"].into_iter().map(String::from).collect());
+}
+
+#[actix_web::test]
+async fn standard_lines_follow_standard_logging_format_and_everything_can_go_to_a_file() {
+    // Standard lines on stdout, in the configured template.
+    let (out, _, _) = logged_run("standard_logging_format = \"STD <{{.File}}> {{.Message}}\"\n").await;
+    let std_line = regex::Regex::new(r"^STD <app\.rs:\d+> provider: Oidc, issuer http://localhost:\d+, client_id gatehouse$").unwrap();
+    assert!(out.lines().any(|l| std_line.is_match(l)), "no standard line in the template in:\n{out}");
+
+    // The default template is oauth2-proxy's `[{{.Timestamp}}] [{{.File}}] {{.Message}}`.
+    let (out, _, _) = logged_run("").await;
+    let default = regex::Regex::new(r"^\[\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\] \[app\.rs:\d+\] provider: Oidc").unwrap();
+    assert!(out.lines().any(|l| default.is_match(l)), "{out}");
+
+    // standard_logging = false: no standard lines; request lines stay.
+    let (out, _, _) = logged_run("standard_logging = false\n").await;
+    assert!(!out.contains("provider: Oidc"), "{out}");
+    assert!(out.contains("\"/app/page?x=1\""), "{out}");
+
+    // logging_filename: every kind of line in the file (created with its directory), none on stdout.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("logs/gatehouse.log");
+    let (out, _, cookie) = logged_run(&format!("logging_filename = \"{}\"\n", file.display())).await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    for want in ["provider: Oidc", "[AuthSuccess]", "\"/app/page?x=1\""] {
+        assert!(text.contains(want), "{want} not in the log file:\n{text}");
+        assert!(!out.contains(want), "{want} still on stdout");
+    }
+    assert!(!text.contains(&cookie) && !text.contains("CLIENT-SECRET-MARKER"));
 }
 
 #[actix_web::test]
@@ -281,4 +310,39 @@ async fn ping_user_agent_narrows_the_ping_and_opens_nothing() {
         .unwrap();
     assert_eq!(res.status(), 401, "the User-Agent opens no other path");
     assert!(app.requests().is_empty());
+}
+
+/// Error lines go to stderr, or to stdout with `errors_to_info_log`; `standard_logging = false`
+/// silences the rest but not errors. The error here is a broken htpasswd file at a reload.
+#[test]
+fn error_lines_go_to_stderr_unless_errors_to_info_log() {
+    use std::io::Read;
+    for (extra, want_on_stdout) in [(vec![], false), (vec!["--errors-to-info-log"], true), (vec!["--standard-logging=false"], false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users");
+        std::fs::write(&file, "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n").unwrap();
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["--config", "tests/fixtures/config/valid/minimal.cfg", &format!("--http-address=127.0.0.1:{port}")])
+            .arg(format!("--htpasswd-file={}", file.display()))
+            .args(&extra)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_port(port, "gatehouse");
+        std::fs::write(&file, "alice:not-a-hash\n").unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (mut out, mut err) = (String::new(), String::new());
+        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        let (errors_in, other) = if want_on_stdout { (&out, &err) } else { (&err, &out) };
+        assert!(errors_in.contains("htpasswd_file not reloaded"), "{extra:?}: stdout:\n{out}\nstderr:\n{err}");
+        assert!(!other.contains("htpasswd_file not reloaded"), "{extra:?}");
+        assert_eq!(out.contains("listening on"), extra.first() != Some(&"--standard-logging=false"), "{extra:?}: {out}");
+    }
 }
