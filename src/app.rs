@@ -70,11 +70,11 @@ impl App {
         if proxy.upstreams.iter().any(|u| u.insecure_skip_tls_verify) {
             log::warn!("ssl_upstream_insecure_skip_verify is set: upstream TLS certificates are NOT verified");
         }
-        let provider = Arc::new(Provider::new(oidc)?);
+        let provider = Arc::new(Provider::new(oidc, metrics.clone())?);
         provider.spawn_discovery();
         let state = web::Data::new(State {
             provider: provider.clone(),
-            store: Store::new(&session)?,
+            store: Store::new(&session, metrics.clone())?,
             csrf: CsrfCookies::new(&session.cookie),
             cookie: session.cookie.clone(),
             authz,
@@ -125,7 +125,7 @@ impl App {
 /// Checks what validation cannot: that the Redis store answers (`--config-test`).
 pub async fn probe(config: &Config) -> anyhow::Result<()> {
     if let crate::session::StoreConfig::Redis(r) = &config.session.store {
-        let store = crate::session::redis::RedisStore::new(&config.session.cookie, r)?;
+        let store = crate::session::redis::RedisStore::new(&config.session.cookie, r, Default::default())?;
         store.probe().await.map_err(|e| anyhow::anyhow!("session_store_type = \"redis\": {e}"))?;
     }
     Ok(())

@@ -27,6 +27,15 @@ pub struct Metrics {
     basic: Family<Labels, Counter>,
     upstream_errors: Family<Labels, Counter>,
     pub store_errors: Counter,
+    idp: Family<Labels, Histogram, fn() -> Histogram>,
+    jwks: Family<Labels, Counter>,
+    redis: Histogram,
+    redis_errors: Counter,
+}
+
+/// Sub-millisecond buckets for Redis, where the default buckets would put everything in the first.
+fn fast_buckets() -> Histogram {
+    Histogram::new([0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0])
 }
 
 fn buckets() -> Histogram {
@@ -49,6 +58,10 @@ impl Default for Metrics {
             basic: Family::default(),
             upstream_errors: Family::default(),
             store_errors: Counter::default(),
+            idp: Family::new_with_constructor(buckets as fn() -> Histogram),
+            jwks: Family::default(),
+            redis: fast_buckets(),
+            redis_errors: Counter::default(),
         };
         r.register("oauth2_proxy_requests", "Requests served, by status code", m.requests.clone());
         r.register("oauth2_proxy_requests_in_flight", "Requests being served", m.in_flight.clone());
@@ -72,6 +85,14 @@ impl Default for Metrics {
         );
         r.register("gatehouse_upstream_errors", "Upstream failures, by kind", m.upstream_errors.clone());
         r.register("gatehouse_session_store_errors", "Session store failures (Redis unreachable)", m.store_errors.clone());
+        r.register(
+            "gatehouse_idp_request_duration_seconds",
+            "Calls to the identity provider, by endpoint (discovery, jwks, token, userinfo, logout) and result (ok, error)",
+            m.idp.clone(),
+        );
+        r.register("gatehouse_jwks_refreshes", "Signing key refetches for an unknown key id, by result", m.jwks.clone());
+        r.register("gatehouse_redis_command_duration_seconds", "Redis command latency", m.redis.clone());
+        r.register("gatehouse_redis_errors", "Redis commands that failed or timed out", m.redis_errors.clone());
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = r;
         m
     }
@@ -110,6 +131,25 @@ impl Metrics {
     /// `accepted` or `refused`.
     pub fn htpasswd(&self, result: &'static str) {
         self.basic.get_or_create(&vec![("result", result.to_string())]).inc();
+    }
+
+    /// A call to the identity provider.
+    pub fn idp(&self, endpoint: &'static str, seconds: f64, ok: bool) {
+        let labels = vec![("endpoint", endpoint.to_string()), ("result", if ok { "ok" } else { "error" }.to_string())];
+        self.idp.get_or_create(&labels).observe(seconds);
+    }
+
+    /// `ok` or `failed`.
+    pub fn jwks_refresh(&self, result: &'static str) {
+        self.jwks.get_or_create(&vec![("result", result.to_string())]).inc();
+    }
+
+    /// One Redis command.
+    pub fn redis(&self, seconds: f64, ok: bool) {
+        self.redis.observe(seconds);
+        if !ok {
+            self.redis_errors.inc();
+        }
     }
 
     /// `unreachable` or `timeout`.

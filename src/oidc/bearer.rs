@@ -188,7 +188,7 @@ async fn discover_jwks(provider: &Provider, issuer: &str) -> Result<Url, Error> 
     let base = issuer.trim_end_matches('/');
     let bad = |e: url::ParseError| Error::Internal(format!("extra_jwt_issuers {issuer}: {e}"));
     let discovery = Url::parse(&format!("{base}/.well-known/openid-configuration")).map_err(bad)?;
-    if let Ok(res) = provider.http.get(&discovery, None).await
+    if let Ok(res) = provider.http.get(super::http::Call::Discovery, &discovery, None).await
         && res.status == 200
         && let Ok(doc) = serde_json::from_slice::<Value>(&res.body)
         && doc.get("issuer").and_then(Value::as_str) == Some(issuer)

@@ -6,7 +6,7 @@
 //! from a token endpoint would send the client secret elsewhere.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use awc::{Client, Connector};
@@ -15,6 +15,7 @@ use rustls::ClientConfig;
 use url::Url;
 
 use super::Error;
+use crate::metrics::Metrics;
 
 /// The largest provider response read (discovery documents and key sets are a few KB).
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -22,6 +23,29 @@ const BODY_LIMIT: usize = 1024 * 1024;
 pub struct Http {
     tls: Arc<ClientConfig>,
     timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// Which provider endpoint a call is for: the `endpoint` label of the latency metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Discovery,
+    Keys,
+    Token,
+    Userinfo,
+    Logout,
+}
+
+impl Call {
+    fn label(self) -> &'static str {
+        match self {
+            Call::Discovery => "discovery",
+            Call::Keys => "jwks",
+            Call::Token => "token",
+            Call::Userinfo => "userinfo",
+            Call::Logout => "logout",
+        }
+    }
 }
 
 /// A provider response: status, content type and body.
@@ -38,8 +62,12 @@ pub enum ClientAuth<'a> {
 }
 
 impl Http {
-    pub fn new(tls: Arc<ClientConfig>, timeout: Duration) -> Self {
-        Http { tls, timeout }
+    pub fn new(tls: Arc<ClientConfig>, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+        Http { tls, timeout, metrics }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     fn client(&self) -> Client {
@@ -47,7 +75,14 @@ impl Http {
         Client::builder().connector(connector).disable_redirects().timeout(self.timeout).finish()
     }
 
-    pub async fn get(&self, url: &Url, bearer: Option<&str>) -> Result<Response, Error> {
+    pub async fn get(&self, call: Call, url: &Url, bearer: Option<&str>) -> Result<Response, Error> {
+        let start = Instant::now();
+        let res = self.get_inner(url, bearer).await;
+        self.metrics.idp(call.label(), start.elapsed().as_secs_f64(), res.is_ok());
+        res
+    }
+
+    async fn get_inner(&self, url: &Url, bearer: Option<&str>) -> Result<Response, Error> {
         let mut req = self.client().get(url.as_str()).insert_header((header::ACCEPT, "application/json"));
         if let Some(token) = bearer {
             req = req.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
@@ -56,7 +91,14 @@ impl Http {
         read(res, url).await
     }
 
-    pub async fn post_form(&self, url: &Url, form: &[(&str, &str)], auth: ClientAuth<'_>) -> Result<Response, Error> {
+    pub async fn post_form(&self, call: Call, url: &Url, form: &[(&str, &str)], auth: ClientAuth<'_>) -> Result<Response, Error> {
+        let start = Instant::now();
+        let res = self.post_form_inner(url, form, auth).await;
+        self.metrics.idp(call.label(), start.elapsed().as_secs_f64(), res.is_ok());
+        res
+    }
+
+    async fn post_form_inner(&self, url: &Url, form: &[(&str, &str)], auth: ClientAuth<'_>) -> Result<Response, Error> {
         let mut fields: Vec<(&str, &str)> = form.to_vec();
         let mut req = self.client().post(url.as_str()).insert_header((header::ACCEPT, "application/json"));
         match auth {

@@ -67,12 +67,14 @@ impl KeyCache {
             }
             *last = Some(Instant::now());
         }
-        self.load(http, source).await.map(|_| true)
+        let res = self.load(http, source).await;
+        http.metrics().jwks_refresh(if res.is_ok() { "ok" } else { "failed" });
+        res.map(|_| true)
     }
 }
 
 async fn fetch_jwks(http: &Http, url: &Url) -> Result<Vec<Key>, Error> {
-    let res = http.get(url, None).await?;
+    let res = http.get(super::http::Call::Keys, url, None).await?;
     if res.status != 200 {
         return Err(Error::BadResponse(format!("the JWKS URL answered {}", res.status)));
     }

@@ -26,7 +26,7 @@ use url::Url;
 use crate::config::Secret;
 use crate::identity::Identity;
 use claims::ClaimsError;
-use http::{ClientAuth, Http};
+use http::{Call, ClientAuth, Http};
 use keys::{KeyCache, KeySource};
 use verify::{Expectations, VerifyError};
 
@@ -181,7 +181,7 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn new(cfg: Config) -> anyhow::Result<Provider> {
+    pub fn new(cfg: Config, metrics: Arc<crate::metrics::Metrics>) -> anyhow::Result<Provider> {
         let trust = tls::Trust {
             ca_files: cfg.ca_files.clone(),
             use_system_trust_store: cfg.use_system_trust_store,
@@ -193,7 +193,7 @@ impl Provider {
                 "ssl_insecure_skip_verify is set: the identity provider's TLS certificate is NOT verified; anyone on the network path can impersonate it"
             );
         }
-        let http = Http::new(tls::client_config(&trust)?, Duration::from_secs(10));
+        let http = Http::new(tls::client_config(&trust)?, Duration::from_secs(10), metrics);
         Ok(Provider {
             cfg,
             http,
@@ -305,7 +305,7 @@ impl Provider {
         }
         let discovery = Url::parse(&format!("{}/.well-known/openid-configuration", issuer_str.trim_end_matches('/')))
             .map_err(|e| Error::Internal(format!("discovery URL: {e}")))?;
-        let res = self.http.get(&discovery, None).await?;
+        let res = self.http.get(Call::Discovery, &discovery, None).await?;
         if res.status != 200 {
             return Err(Error::BadResponse(format!("discovery at {} answered {}", http::without_query(&discovery), res.status)));
         }
@@ -364,9 +364,9 @@ impl Provider {
         let auth = |form: bool| {
             if form { ClientAuth::Post { id, secret: &secret } } else { ClientAuth::Basic { id, secret: &secret } }
         };
-        let mut res = self.http.post_form(&endpoints.token, form, auth(in_form)).await?;
+        let mut res = self.http.post_form(Call::Token, &endpoints.token, form, auth(in_form)).await?;
         if !in_form && (res.status == 401 || oauth_error(&res.body).is_some_and(|e| e.0 == CoreErrorResponseType::InvalidClient)) {
-            let retry = self.http.post_form(&endpoints.token, form, auth(true)).await?;
+            let retry = self.http.post_form(Call::Token, &endpoints.token, form, auth(true)).await?;
             if retry.status == 200 {
                 self.auth_in_form.store(true, Ordering::Relaxed);
             }
@@ -424,7 +424,7 @@ impl Provider {
         let Some(url) = &endpoints.userinfo else {
             return Ok(None);
         };
-        let res = self.http.get(url, Some(access_token)).await?;
+        let res = self.http.get(Call::Userinfo, url, Some(access_token)).await?;
         if res.status != 200 {
             return Err(Error::BadResponse(format!("the userinfo endpoint answered {}", res.status)));
         }
@@ -466,7 +466,7 @@ impl Provider {
             log::warn!("backend_logout_url does not form a URL");
             return;
         };
-        match self.http.get(&url, None).await {
+        match self.http.get(Call::Logout, &url, None).await {
             Ok(res) if matches!(res.status, 200 | 204) => {}
             Ok(res) => log::warn!("backend logout at {} answered {}", http::without_query(&url), res.status),
             Err(e) => log::warn!("backend logout failed: {e}"),

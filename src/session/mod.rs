@@ -341,10 +341,10 @@ pub enum Store {
 }
 
 impl Store {
-    pub fn new(cfg: &Config) -> anyhow::Result<Store> {
+    pub fn new(cfg: &Config, metrics: std::sync::Arc<crate::metrics::Metrics>) -> anyhow::Result<Store> {
         Ok(match &cfg.store {
             StoreConfig::Cookie => Store::Cookie(CookieStore::new(&cfg.cookie)),
-            StoreConfig::Redis(r) => Store::Redis(std::sync::Arc::new(redis::RedisStore::new(&cfg.cookie, r)?)),
+            StoreConfig::Redis(r) => Store::Redis(std::sync::Arc::new(redis::RedisStore::new(&cfg.cookie, r, metrics)?)),
         })
     }
 }

@@ -222,6 +222,8 @@ pub struct RedisStore {
     cookies: CookieFactory,
     /// Seals the ticket in the cookie (under `cookie_secret`).
     tickets: Sealer,
+    /// Command latency and errors.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 fn store_error(e: redis::RedisError) -> StoreError {
@@ -231,8 +233,9 @@ fn store_error(e: redis::RedisError) -> StoreError {
 impl RedisStore {
     /// Prepares the connection; it is made on first use and remade after failures, each try
     /// bounded, so a Redis outage fails requests quickly (503) instead of hanging them.
-    pub fn new(cookie: &CookieConfig, cfg: &RedisConfig) -> anyhow::Result<RedisStore> {
+    pub fn new(cookie: &CookieConfig, cfg: &RedisConfig, metrics: std::sync::Arc<crate::metrics::Metrics>) -> anyhow::Result<RedisStore> {
         Ok(RedisStore {
+            metrics,
             healthy: std::sync::atomic::AtomicBool::new(true),
             conn: connect(cfg)?,
             cookies: CookieFactory::new(cookie.clone()),
@@ -243,7 +246,10 @@ impl RedisStore {
     /// Runs a command, logging the first failure of an outage and the first success after it.
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
         use std::sync::atomic::Ordering;
-        match self.conn.query(cmd).await {
+        let start = std::time::Instant::now();
+        let result = self.conn.query(cmd).await;
+        self.metrics.redis(start.elapsed().as_secs_f64(), result.is_ok());
+        match result {
             Ok(v) => {
                 if !self.healthy.swap(true, Ordering::Relaxed) {
                     log::info!("Redis is reachable again");

@@ -148,6 +148,10 @@ async fn metrics_count_what_happened() {
         "oauth2_proxy_requests_total{code=\"401\"} 1",
         "oauth2_proxy_requests_in_flight 0",
         "oauth2_proxy_response_duration_seconds_count{method=\"GET\"}",
+        // The login's calls to the provider: one code redemption, timed.
+        "gatehouse_idp_request_duration_seconds_count{endpoint=\"token\",result=\"ok\"} 1",
+        "gatehouse_idp_request_duration_seconds_count{endpoint=\"discovery\",result=\"ok\"} 1",
+        "gatehouse_idp_request_duration_seconds_count{endpoint=\"jwks\",result=\"ok\"} 1",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }

@@ -33,7 +33,7 @@ fn session(user: &str) -> SessionState {
 
 fn store(extra: &str) -> Store {
     let cfg = load_text(&format!("{MINIMAL}{extra}"), &[], vec![]).unwrap().config;
-    Store::new(&cfg.session).unwrap()
+    Store::new(&cfg.session, Default::default()).unwrap()
 }
 
 /// What every store must do (oauth2-proxy's RunSessionStoreTests, in spirit).
@@ -186,9 +186,10 @@ async fn two_instances_share_sessions_through_redis() {
 #[actix_web::test]
 async fn a_stalled_redis_fails_closed_and_recovers() {
     let redis = Redis::start(&[]);
+    let metrics_port = free_port();
     let g = Gate::start(
         &format!(
-            "{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nsession_store_type = \"redis\"\nredis_connection_url = \"{}\"\n",
+            "{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nsession_store_type = \"redis\"\nredis_connection_url = \"{}\"\nmetrics_address = \"127.0.0.1:{metrics_port}\"\n",
             redis.url(0)
         ),
         &[],
@@ -225,6 +226,13 @@ async fn a_stalled_redis_fails_closed_and_recovers() {
         assert!(resumed.elapsed() < Duration::from_secs(1), "not back within 1 s of SIGCONT: {status}");
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
+    // The outage is in the metrics: commands timed, failures counted.
+    let mut res = client.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+    let text = String::from_utf8(res.body().await.unwrap().to_vec()).unwrap();
+    let value = |series: &str| text.lines().find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
+    assert!(value("gatehouse_redis_errors_total") >= 1.0, "{text}");
+    assert!(value("gatehouse_redis_command_duration_seconds_count") >= 3.0, "{text}");
+    assert!(value("gatehouse_session_store_errors_total") >= 1.0, "{text}");
 }
 
 #[test]
