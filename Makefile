@@ -53,5 +53,5 @@ fuzz: ## Fuzz each target for FUZZ_SECONDS (default 300); a crash stops with the
 		test $${PIPESTATUS[0]} -eq 0 || { echo "fuzz: $$t FAILED (input in fuzz/artifacts/$$t)"; exit 1; }; \
 	done
 
-bench: ## Benchmarks (not written yet: see README "Status")
-	@echo "make bench: no benchmark yet; the performance work adds it (README, Status)"
+bench: deps ## Benchmark Gatehouse against nginx with wrk (release build, about 4 minutes); table in README "Performance"
+	$(CARGO) test --release --locked --test bench -- --full

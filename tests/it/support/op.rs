@@ -93,7 +93,7 @@ impl Op {
             "GET" => client.get(&url).send().await.unwrap(),
             _ => client.post(&url).send_json(&body).await.unwrap(),
         };
-        res.json::<Value>().limit(1 << 20).await.unwrap()
+        res.json::<Value>().limit(64 << 20).await.unwrap()
     }
 
     /// Counts of token-endpoint grants: (authorization_code ok, refresh_token ok, refresh_token failed).

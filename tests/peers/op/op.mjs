@@ -445,9 +445,17 @@ async function control(req, res, pathname) {
       case 'POST /__test/sign': {
         // Signs arbitrary claims with the current key: tokens this issuer really issues,
         // for audiences and shapes no login produces (extra_jwt_issuers tests).
-        const { claims } = await readJsonBody(req);
+        // With `count`, that many distinct tokens (a `jti` each): the benchmark's cold rung.
+        const { claims, count } = await readJsonBody(req);
         const now = Math.floor(Date.now() / 1000);
         const payload = { iss: issuer, iat: now, exp: now + 300, ...claims };
+        if (count !== undefined) {
+          const tokens = [];
+          for (let i = 0; i < Math.min(count, 100000); i += 1) {
+            tokens.push(await signWith(signingKey, { typ: 'JWT' }, { ...payload, jti: `t${i}` }));
+          }
+          return sendJson(res, 200, { tokens });
+        }
         return sendJson(res, 200, { token: await signWith(signingKey, { typ: 'JWT' }, payload) });
       }
       case 'POST /__test/revoke-refresh-tokens':
