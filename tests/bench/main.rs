@@ -224,10 +224,21 @@ async fn main() {
     // Bearer tokens: one repeated, and many distinct ones for the cold rung.
     let claims = json!({"sub": "svc", "aud": "gatehouse", "email": "svc@example.com", "exp": (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600)});
     let token = op.control("POST", "sign", json!({ "claims": claims })).await["token"].as_str().unwrap().to_string();
-    let cold_count = if full { 30_000 } else { 2_000 };
+    let cold_count = if full { 25_000 } else { 2_000 };
     let tokens_dir = tempfile::tempdir().unwrap();
     let tokens_file = tokens_dir.path().join("tokens");
-    let minted = op.control("POST", "sign", json!({ "claims": claims, "count": cold_count })).await;
+    // RS256 signing takes the provider about a millisecond a token: give it time.
+    let minted: Value = awc::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .finish()
+        .post(format!("{}/__test/sign", op.origin()))
+        .send_json(&json!({ "claims": claims, "count": cold_count }))
+        .await
+        .unwrap()
+        .json()
+        .limit(64 << 20)
+        .await
+        .unwrap();
     let list: Vec<&str> = minted["tokens"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     std::fs::write(&tokens_file, list.join("\n")).unwrap();
 
@@ -250,11 +261,12 @@ async fn main() {
         },
     ];
     // Cold: every request a token never seen; one short run, as the token list is finite.
-    let cold_mode = Mode { full: false, seconds: if full { 3 } else { 1 }, runs: 1, connections: mode.connections };
-    rows.push(Row {
-        name: "5b gatehouse /oauth2/auth, bearer (all distinct)",
-        r: rung(&cold_mode, &gate.url("/oauth2/auth"), &[], Some(&tokens_file), pid),
-    });
+    let cold_mode = Mode { full: false, seconds: 1, runs: 1, connections: mode.connections };
+    let cold = rung(&cold_mode, &gate.url("/oauth2/auth"), &[], Some(&tokens_file), pid);
+    if cold.rps > cold_count as f64 {
+        println!("note: the cold bearer rung ran out of distinct tokens ({cold_count}); its rate includes cached ones");
+    }
+    rows.push(Row { name: "5b gatehouse /oauth2/auth, bearer (all distinct)", r: cold });
     rows.push(Row {
         name: "6 nginx auth_request -> gatehouse -> app",
         r: rung(&mode, &format!("http://127.0.0.1:{p_front}/"), &[("Cookie", &cookie)], None, pid),
