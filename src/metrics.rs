@@ -31,6 +31,30 @@ pub struct Metrics {
     jwks: Family<Labels, Counter>,
     redis: Histogram,
     redis_errors: Counter,
+    hot: Hot,
+}
+
+/// Handles already looked up for the per-request series, so counting a request allocates no
+/// label set (the families hand out shared handles: a clone counts into the same series).
+#[derive(Default)]
+struct Hot {
+    codes: HotSlots<Counter, 600>,
+    methods: HotSlots<Histogram, 8>,
+    auth: HotSlots<Counter, 4>,
+}
+
+struct HotSlots<T, const N: usize>([std::sync::OnceLock<T>; N]);
+
+impl<T, const N: usize> Default for HotSlots<T, N> {
+    fn default() -> Self {
+        HotSlots(std::array::from_fn(|_| std::sync::OnceLock::new()))
+    }
+}
+
+impl<T: Clone, const N: usize> HotSlots<T, N> {
+    fn get(&self, i: usize, make: impl FnOnce() -> T) -> Option<&T> {
+        self.0.get(i).map(|slot| slot.get_or_init(make))
+    }
 }
 
 /// Sub-millisecond buckets for Redis, where the default buckets would put everything in the first.
@@ -62,6 +86,7 @@ impl Default for Metrics {
             jwks: Family::default(),
             redis: fast_buckets(),
             redis_errors: Counter::default(),
+            hot: Hot::default(),
         };
         r.register("oauth2_proxy_requests", "Requests served, by status code", m.requests.clone());
         r.register("oauth2_proxy_requests_in_flight", "Requests being served", m.in_flight.clone());
@@ -100,17 +125,27 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn request(&self, code: u16, method: &str, seconds: f64) {
-        self.requests.get_or_create(&vec![("code", code.to_string())]).inc();
-        let method = match method {
-            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
-            _ => "other",
+        let make = || self.requests.get_or_create(&vec![("code", code.to_string())]).clone();
+        match self.hot.codes.get(code as usize, make) {
+            Some(c) => c.inc(),
+            None => make().inc(),
         };
-        self.duration.get_or_create(&vec![("method", method.to_string())]).observe(seconds);
+        const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"];
+        let i = METHODS.iter().position(|m| *m == method).unwrap_or(METHODS.len() - 1);
+        let make = || self.duration.get_or_create(&vec![("method", METHODS[i].to_string())]).clone();
+        if let Some(h) = self.hot.methods.get(i, make) {
+            h.observe(seconds);
+        }
     }
 
     /// `authenticated`, `unauthenticated`, `forbidden` or `skipped`.
     pub fn auth(&self, result: &'static str) {
-        self.auth.get_or_create(&vec![("result", result.to_string())]).inc();
+        const RESULTS: [&str; 4] = ["authenticated", "unauthenticated", "forbidden", "skipped"];
+        let make = || self.auth.get_or_create(&vec![("result", result.to_string())]).clone();
+        match RESULTS.iter().position(|r| *r == result).and_then(|i| self.hot.auth.get(i, make)) {
+            Some(c) => c.inc(),
+            None => make().inc(),
+        };
     }
 
     /// `success`, or the failure's class.

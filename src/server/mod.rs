@@ -152,20 +152,26 @@ async fn access_log(
     use actix_web::HttpMessage;
     use actix_web::http::header::{HeaderName, HeaderValue};
     let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return next.call(req).await };
-    let header = state.log.config().request_id_header.clone();
+    let header = state.log.config().request_id_header.as_str();
     let id = req
         .headers()
-        .get(header.as_str())
+        .get(header)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| crate::oidc::flow::random_b64(12));
-    if let (Ok(name), Ok(value)) = (HeaderName::try_from(header.as_str()), HeaderValue::from_str(&id)) {
+    if let (Ok(name), Ok(value)) = (HeaderName::try_from(header), HeaderValue::from_str(&id)) {
         req.headers_mut().insert(name, value);
+    }
+    let health = state.health_paths.iter().any(|p| p == req.path());
+    if !state.log.logs_path(req.path(), health) {
+        // Not logged: only the request ID is needed (for the auth log and the upstream). The
+        // request line's fields are not even collected: this is the hot path of every check.
+        req.extensions_mut().insert(crate::telemetry::RequestId(id));
+        return next.call(req).await;
     }
     req.extensions_mut().insert(crate::telemetry::RequestId(id.clone()));
     let started = std::time::Instant::now();
-    let path = req.path().to_string();
     let method = req.method().as_str().to_string();
     let uri = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
     let protocol = format!("{:?}", req.version());
@@ -177,8 +183,7 @@ async fn access_log(
         _ => "-".to_string(),
     };
     let res = next.call(req).await?;
-    let health = state.health_paths.contains(&path);
-    if state.log.logs_path(&path, health) {
+    {
         let ext = res.request().extensions();
         let username = ext.get::<crate::telemetry::LoggedUser>().map_or("-".to_string(), |u| u.0.clone());
         let upstream = ext.get::<crate::telemetry::LoggedUpstream>().map_or("-".to_string(), |u| u.0.clone());

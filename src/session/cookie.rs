@@ -17,10 +17,12 @@ pub const MAX_CHUNKS: usize = 8;
 /// How many cookies of one request are looked at.
 pub const MAX_REQUEST_COOKIES: usize = 256;
 
-/// The request's cookies, parsed once.
+/// The request's cookies, parsed once: the headers' text, and where each name and value is in
+/// it (one allocation for the text and one for the index, whatever the number of cookies).
 #[derive(Debug, Default, Clone)]
 pub struct RequestCookies {
-    pairs: Vec<(String, String)>,
+    raw: String,
+    pairs: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
 }
 
 impl RequestCookies {
@@ -28,26 +30,35 @@ impl RequestCookies {
     /// the first [`MAX_REQUEST_COOKIES`] are ignored, so a cookie bomb costs bounded work
     /// (lookups are linear) and can only make a request less authenticated, never more.
     pub fn parse<'a>(headers: impl IntoIterator<Item = &'a str>) -> RequestCookies {
-        let mut pairs = Vec::new();
+        let mut raw = String::new();
         for header in headers {
-            for piece in header.split(';').take(MAX_REQUEST_COOKIES - pairs.len().min(MAX_REQUEST_COOKIES)) {
-                if let Some((name, value)) = piece.trim().split_once('=') {
-                    let name = name.trim();
-                    if !name.is_empty() {
-                        pairs.push((name.to_string(), value.trim().trim_matches('"').to_string()));
-                    }
+            if !raw.is_empty() {
+                raw.push(';');
+            }
+            raw.push_str(header);
+        }
+        let at = |sub: &str| {
+            let start = sub.as_ptr() as usize - raw.as_ptr() as usize;
+            start..start + sub.len()
+        };
+        let mut pairs = Vec::new();
+        for piece in raw.split(';').take(MAX_REQUEST_COOKIES) {
+            if let Some((name, value)) = piece.trim().split_once('=') {
+                let name = name.trim();
+                if !name.is_empty() {
+                    pairs.push((at(name), at(value.trim().trim_matches('"'))));
                 }
             }
         }
-        RequestCookies { pairs }
+        RequestCookies { pairs, raw }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(n, _)| &self.raw[n.clone()] == name).map(|(_, v)| &self.raw[v.clone()])
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.pairs.iter().map(|(n, _)| n.as_str())
+        self.pairs.iter().map(|(n, _)| &self.raw[n.clone()])
     }
 }
 
