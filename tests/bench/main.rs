@@ -164,6 +164,67 @@ fn idle_connections(port: u16, n: usize) -> Vec<std::net::TcpStream> {
     conns
 }
 
+/// Apache with mod_auth_openidc (Debian's packages), protecting the same page.
+struct Apache {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Apache {
+    fn start(op: &Op, port: u16) -> Apache {
+        let module = Path::new("/usr/lib/apache2/modules/mod_auth_openidc.so");
+        assert!(
+            module.exists(),
+            "mod_auth_openidc is not installed: run `make deps` (Debian: apt-get install apache2 libapache2-mod-auth-openidc)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap().to_string();
+        let conf = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/apache/httpd.conf"))
+            .unwrap()
+            .replace("BENCH_DIR", &root)
+            .replace("OP_ISSUER", &op.issuer)
+            .replace("9380", &port.to_string());
+        std::fs::write(dir.path().join("httpd.conf"), conf).unwrap();
+        std::fs::create_dir_all(dir.path().join("html/protected")).unwrap();
+        let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/nginx/index.html");
+        std::fs::copy(page, dir.path().join("html/protected/index.html")).unwrap();
+        // Apache's workers run as www-data: they must read the page.
+        let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(dir.path()).status();
+        let child = Command::new("apache2")
+            .arg("-f")
+            .arg(dir.path().join("httpd.conf"))
+            .arg("-DFOREGROUND")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("apache2 is not installed: run `make deps` (Debian: apt-get install apache2 libapache2-mod-auth-openidc)");
+        wait_for_port(port, "apache2");
+        Apache { child, port, _dir: dir }
+    }
+
+    /// A real login through mod_auth_openidc; its session cookie.
+    async fn login(&self) -> String {
+        let mut b = Browser::new(None);
+        let page = b.login(&format!("http://localhost:{}/protected/index.html", self.port), "alice").await;
+        assert_eq!(page.status, 200, "mod_auth_openidc login: {}", page.body);
+        // The page answers 200 to the same session without a browser's Accept header, as wrk sends it.
+        let again = b.get_with(&format!("http://localhost:{}/protected/index.html", self.port), &[("Accept", "*/*")]).await;
+        assert_eq!(again.status, 200, "mod_auth_openidc with the session: {}", again.body);
+        let names = b.cookie_names();
+        let name =
+            names.iter().find(|n| n.starts_with("mod_auth_openidc_session")).unwrap_or_else(|| panic!("no session cookie: {names:?}"));
+        format!("{name}={}", b.cookie(name).unwrap())
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
 struct Row {
     name: &'static str,
     r: Result1,
@@ -189,9 +250,10 @@ async fn main() {
     std::fs::create_dir_all(bench_nginx.path("html")).unwrap();
     std::fs::copy(bench_nginx.path("index.html"), bench_nginx.path("html/index.html")).unwrap();
     let _nginx = nginx(bench_nginx, p_pass);
-    let (p_gate, p_redis_gate, p_front) = (free_port(), free_port(), free_port());
+    let (p_gate, p_redis_gate, p_front, p_apache) = (free_port(), free_port(), free_port(), free_port());
     let op = Op::start(json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [
-        format!("http://localhost:{p_gate}/oauth2/callback"), format!("http://localhost:{p_redis_gate}/oauth2/callback")]}]}));
+        format!("http://localhost:{p_gate}/oauth2/callback"), format!("http://localhost:{p_redis_gate}/oauth2/callback"),
+        format!("http://localhost:{p_apache}/protected/redirect_uri")]}]}));
     let redis = Redis::start(&[]);
 
     let common = format!(
@@ -220,6 +282,8 @@ async fn main() {
         ],
     );
     let _front = nginx(front, p_front);
+    let apache = Apache::start(&op, p_apache);
+    let apache_cookie = apache.login().await;
 
     // Bearer tokens: one repeated, and many distinct ones for the cold rung.
     let claims = json!({"sub": "svc", "aud": "gatehouse", "email": "svc@example.com", "exp": (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600)});
@@ -274,6 +338,17 @@ async fn main() {
     rows.push(Row { name: "6 baseline: nginx serving the app", r: rung(&mode, &format!("http://127.0.0.1:{p_app}/"), &[], None, None) });
     rows.push(Row { name: "7 gatehouse standalone -> app", r: rung(&mode, &gate.url("/"), &[("Cookie", &cookie)], None, pid) });
     rows.push(Row { name: "7 baseline: nginx proxy_pass -> app", r: rung(&mode, &format!("http://127.0.0.1:{p_pass}/"), &[], None, None) });
+    rows.push(Row {
+        name: "8 apache + mod_auth_openidc, valid session",
+        // The session is for the host the login used (its redirect URI's), as a browser's is.
+        r: rung(
+            &mode,
+            &format!("http://127.0.0.1:{p_apache}/protected/index.html"),
+            &[("Cookie", &apache_cookie), ("Host", &format!("localhost:{p_apache}"))],
+            None,
+            None,
+        ),
+    });
 
     // Rung 9: memory with 10,000 idle keep-alive connections.
     let conns = idle_connections(gate.port, if full { 10_000 } else { 500 });
@@ -310,6 +385,9 @@ fn report(mode: &Mode, rows: &[Row], idle_rss: f64, loaded_rss: f64, open: usize
             format!("rung 7 >= 1.0 x nginx proxy_pass: {:.2}", ratio(r("7 gatehouse"), r("7 baseline"))),
             ratio(r("7 gatehouse"), r("7 baseline")) >= 1.0,
         ),
+        (format!("rung 3 >= 10 x mod_auth_openidc (rung 8): {:.2}", ratio(r("3 "), r("8 "))), ratio(r("3 "), r("8 ")) >= 10.0),
+        (format!("rung 6 >= 3 x mod_auth_openidc: {:.2}", ratio(r("6 nginx"), r("8 "))), ratio(r("6 nginx"), r("8 ")) >= 3.0),
+        (format!("rung 7 >= 3 x mod_auth_openidc: {:.2}", ratio(r("7 gatehouse"), r("8 "))), ratio(r("7 gatehouse"), r("8 ")) >= 3.0),
         (format!("rung 3 p99 <= 1 ms: {:.3} ms", find(rows, "3 ").p99), find(rows, "3 ").p99 <= 1.0),
         (format!("RSS idle <= 12 MB: {idle_rss:.1} MB"), idle_rss <= 12.0),
         (format!("RSS with {open} connections <= 64 MB: {loaded_rss:.1} MB"), loaded_rss <= 64.0),
@@ -318,7 +396,6 @@ fn report(mode: &Mode, rows: &[Row], idle_rss: f64, loaded_rss: f64, open: usize
     for (what, ok) in &checks {
         println!("{} {what}", if *ok { "PASS" } else { "FAIL" });
     }
-    println!("NOT MEASURED rung 8 (Apache + mod_auth_openidc) and its ratios: not built yet (issue #9)");
 
     let json = json!({
         "mode": if mode.full { "full" } else { "smoke" },

