@@ -70,15 +70,7 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
         Some(s) => {
             let id = s.identity();
             let mut res = HttpResponse::build(success).finish();
-            for (name, value) in identity::render(&state.headers.response, &s.claim_values(&id)) {
-                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(&value)) {
-                    res.headers_mut().insert(n, v);
-                }
-            }
-            let gap = if s.email.is_empty() { &s.user } else { &s.email };
-            if let Ok(v) = HeaderValue::from_str(gap) {
-                res.headers_mut().insert(HeaderName::from_static("gap-auth"), v);
-            }
+            response_identity(state, &mut res, &s.claim_values(&id));
             res
         }
         None if authz::allowed_without_auth(&state.authz, &original.method, &original.path(), original.client_ip) => {
@@ -121,6 +113,22 @@ fn constraints(req: &HttpRequest, path_form: bool) -> Constraints {
         }
     }
     c
+}
+
+/// The identity headers of an answer to a request with a session (the check's 202, a proxied
+/// response): the configured response headers, and `GAP-Auth` (email, else user), which
+/// oauth2-proxy always sets.
+pub fn response_identity(state: &State, res: &mut HttpResponse, values: &identity::ClaimValues<'_>) {
+    for (name, value) in identity::render(&state.headers.response, values) {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(&value)) {
+            res.headers_mut().insert(n, v);
+        }
+    }
+    let who = &values.identity;
+    let gap = if who.email.is_empty() { &who.user } else { &who.email };
+    if let Ok(v) = HeaderValue::from_str(gap) {
+        res.headers_mut().insert(HeaderName::from_static("gap-auth"), v);
+    }
 }
 
 fn forbidden() -> HttpResponse {

@@ -37,8 +37,12 @@ pub fn unauthorized() -> HttpResponse {
     HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("Unauthorized\n")
 }
 
-fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::Found().insert_header((header::LOCATION, location_value(location))).finish()
+/// A 302 as oauth2-proxy's (Go's `http.Redirect`) looks: `Location`, and a one-line HTML
+/// body with its content type, for clients that show the body.
+pub fn redirect(location: &str) -> HttpResponse {
+    let location = location_value(location);
+    let body = format!("<a href=\"{}\">Found</a>.\n\n", super::pages::escape(&location));
+    HttpResponse::Found().insert_header((header::LOCATION, location)).content_type("text/html; charset=utf-8").body(body)
 }
 
 /// A redirect target as a `Location` value: bytes outside printable ASCII percent-encoded
@@ -241,7 +245,27 @@ pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
         Err(e) if e.status.is_server_error() && e.status.as_u16() != 500 => "provider_unavailable",
         Err(_) => "internal",
     });
-    result
+    // A refused login still ends this login attempt: its CSRF cookie goes, as in oauth2-proxy.
+    result.or_else(|e| match callback_state_hash(&state, &req) {
+        Some(hash) if e.status.is_client_error() => {
+            let mut res = actix_web::ResponseError::error_response(&e);
+            add_cookies(&mut res, [state.csrf.clear(&hash, &request::host(&req))]);
+            Ok(res)
+        }
+        _ => Err(e),
+    })
+}
+
+/// The CSRF hash the callback's `state` names, when it has one.
+fn callback_state_hash(state: &State, req: &HttpRequest) -> Option<String> {
+    let pairs = request::query(req, &["state"]).ok()?;
+    split_state(state.provider.config().encode_state, param(&pairs, "state")?).map(|(hash, _)| hash)
+}
+
+/// `state` as `/oauth2/start` made it: `<csrf hash>:<rd>`, base64url-encoded with `encode_state`.
+fn split_state(encoded: bool, raw: &str) -> Option<(String, String)> {
+    let text = if encoded { String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()? } else { raw.to_string() };
+    text.split_once(':').map(|(hash, rd)| (hash.to_string(), rd.to_string()))
 }
 
 async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
@@ -263,16 +287,10 @@ async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<Htt
     let raw_state = param(&pairs, "state").ok_or_else(|| {
         HttpError::forbidden("The login response was not for this browser. Please sign in again.", "callback without state")
     })?;
-    let decoded;
-    let oauth_state = if cfg.encode_state {
-        decoded = URL_SAFE_NO_PAD.decode(raw_state).ok().and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
-        decoded.as_str()
-    } else {
-        raw_state
-    };
-    let (state_hash, rd) = oauth_state.split_once(':').ok_or_else(|| {
+    let (state_hash, rd) = split_state(cfg.encode_state, raw_state).ok_or_else(|| {
         HttpError::forbidden("The login response was not for this browser. Please sign in again.", "callback state has no ':'")
     })?;
+    let (state_hash, rd) = (state_hash.as_str(), rd.as_str());
     let cookies = request::cookies(&req);
     let host = request::host(&req);
     let login = state

@@ -4,7 +4,7 @@
 //! with no identity.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::login::{self, add_cookies};
@@ -124,11 +124,7 @@ pub async fn proxy(
         }
     };
     if let Some(c) = &claims {
-        for (name, value) in identity::render(&state.headers.response, c) {
-            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(&value)) {
-                res.headers_mut().insert(n, v);
-            }
-        }
+        super::auth::response_identity(&state, &mut res, c);
     }
     add_cookies(&mut res, current.set_cookies);
     Ok(res)

@@ -1,7 +1,6 @@
 //! `/oauth2/sign_out`: clears every session cookie and redirects to a validated `rd` (with
 //! `{id_token}` replaced, for a provider logout URL), calling `backend_logout_url` first.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::login::{add_cookies, app_redirect, no_cache};
@@ -35,7 +34,7 @@ pub async fn sign_out(
     if let Some(s) = &current {
         log::info!("sign-out: {}", s.user);
     }
-    let mut res = HttpResponse::Found().insert_header((header::LOCATION, super::login::location_value(&target))).finish();
+    let mut res = super::login::redirect(&target);
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)

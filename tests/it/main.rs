@@ -31,3 +31,5 @@ mod redirects;
 mod security;
 // Bearer tokens and htpasswd users in the Authorization header and the sign-in form.
 mod credentials;
+// The real oauth2-proxy beside Gatehouse: same configuration, same client, same observations.
+mod differential;
