@@ -170,6 +170,17 @@ async fn script(run: &Running, app: &Upstream) -> Vec<String> {
     observe("callback", base, r.status, &r.headers, &mut out);
     let r = b.get(&format!("{base}/oauth2/auth")).await;
     observe("auth with session", base, r.status, &r.headers, &mut out);
+    for (label, query) in [
+        ("auth with a met group constraint", "allowed_groups=admins"),
+        ("auth with an unmet group constraint", "allowed_groups=nobody"),
+        ("auth with an email constraint", "allowed_emails=alice@example.com"),
+        ("auth with an unmet domain constraint", "allowed_email_domains=example.org"),
+    ] {
+        let r = b.get_with(&format!("{base}/oauth2/auth?{query}"), &[("Accept", "*/*")]).await;
+        observe(label, base, r.status, &r.headers, &mut out);
+    }
+    let r = b.get_with(&format!("{base}/oauth2/auth"), &[("Accept", "application/json"), ("Cookie", "_oauth2_proxy=AAAA")]).await;
+    observe("auth with a damaged session cookie", base, r.status, &r.headers, &mut out);
     let r = b.get(&format!("{base}/oauth2/userinfo")).await;
     observe("userinfo", base, r.status, &r.headers, &mut out);
     out.push(format!("userinfo body {}", serde_json::from_str::<serde_json::Value>(&r.body).unwrap_or_default()));
