@@ -79,8 +79,10 @@ need_go() {
     local module="$1" binary="$2"
     local version="${module##*@}"
     local bin="$deps/go/bin/$binary"
-    if [ -x "$bin" ] && "$bin" --version 2>&1 | grep -q "${version#v}"; then return 0; fi
     command -v go >/dev/null 2>&1 || die "go is missing; install Go 1.22+ (https://go.dev/dl/) to test against $binary"
+    # `go install` leaves the version unstamped (`--version` says "undefined"); the module
+    # version is in the binary's build information.
+    if [ -x "$bin" ] && go version -m "$bin" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]].*[[:space:]]$version([[:space:]]|\$)"; then return 0; fi
     say "go install $module"
     mkdir -p "$deps/go/bin"
     GOBIN="$deps/go/bin" GOFLAGS=-mod=mod go install "$module" || die "go install $module failed"
