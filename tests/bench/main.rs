@@ -102,12 +102,17 @@ struct Gatehouse {
 
 impl Gatehouse {
     fn start(config: &str, port: u16) -> Gatehouse {
+        Gatehouse::start_binary(Path::new(env!("CARGO_BIN_EXE_gatehouse")), config, port)
+    }
+
+    /// The same, for another binary reading the same configuration file (oauth2-proxy).
+    fn start_binary(bin: &Path, config: &str, port: u16) -> Gatehouse {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("gatehouse.cfg");
         std::fs::write(&file, config).unwrap();
         let child = Command::new("prlimit")
             .arg("--nofile=20000:20000")
-            .arg(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg(bin)
             .arg("--config")
             .arg(&file)
             .env("RUST_LOG", "warn")
@@ -250,10 +255,10 @@ async fn main() {
     std::fs::create_dir_all(bench_nginx.path("html")).unwrap();
     std::fs::copy(bench_nginx.path("index.html"), bench_nginx.path("html/index.html")).unwrap();
     let _nginx = nginx(bench_nginx, p_pass);
-    let (p_gate, p_redis_gate, p_front, p_apache) = (free_port(), free_port(), free_port(), free_port());
+    let (p_gate, p_redis_gate, p_front, p_apache, p_o2p) = (free_port(), free_port(), free_port(), free_port(), free_port());
     let op = Op::start(json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [
         format!("http://localhost:{p_gate}/oauth2/callback"), format!("http://localhost:{p_redis_gate}/oauth2/callback"),
-        format!("http://localhost:{p_apache}/protected/redirect_uri")]}]}));
+        format!("http://localhost:{p_apache}/protected/redirect_uri"), format!("http://localhost:{p_o2p}/oauth2/callback")]}]}));
     let redis = Redis::start(&[]);
 
     let common = format!(
@@ -282,6 +287,12 @@ async fn main() {
         ],
     );
     let _front = nginx(front, p_front);
+    // oauth2-proxy itself, with the same configuration as Gatehouse (installed by `make deps`).
+    let o2p_bin = support::peers::deps_dir().join("go/bin/oauth2-proxy");
+    assert!(o2p_bin.exists(), "oauth2-proxy is not installed ({}): run `make deps`", o2p_bin.display());
+    let o2p =
+        Gatehouse::start_binary(&o2p_bin, &plain_config(&op.issuer, p_o2p, &common.replace("skip_jwt_bearer_tokens = true\n", "")), p_o2p);
+    let o2p_cookie = login(&o2p).await;
     let apache = Apache::start(&op, p_apache);
     let apache_cookie = apache.login().await;
 
@@ -339,6 +350,14 @@ async fn main() {
     rows.push(Row { name: "7 gatehouse standalone -> app", r: rung(&mode, &gate.url("/"), &[("Cookie", &cookie)], None, pid) });
     rows.push(Row { name: "7 baseline: nginx proxy_pass -> app", r: rung(&mode, &format!("http://127.0.0.1:{p_pass}/"), &[], None, None) });
     rows.push(Row {
+        name: "10 oauth2-proxy /oauth2/auth, cookie session",
+        r: rung(&mode, &o2p.url("/oauth2/auth"), &[("Cookie", &o2p_cookie)], None, Some(o2p.pid())),
+    });
+    rows.push(Row {
+        name: "10 oauth2-proxy standalone -> app",
+        r: rung(&mode, &o2p.url("/"), &[("Cookie", &o2p_cookie)], None, Some(o2p.pid())),
+    });
+    rows.push(Row {
         name: "8 apache + mod_auth_openidc, valid session",
         // The session is for the host the login used (its redirect URI's), as a browser's is.
         r: rung(
@@ -388,6 +407,10 @@ fn report(mode: &Mode, rows: &[Row], idle_rss: f64, loaded_rss: f64, open: usize
         (format!("rung 3 >= 10 x mod_auth_openidc (rung 8): {:.2}", ratio(r("3 "), r("8 "))), ratio(r("3 "), r("8 ")) >= 10.0),
         (format!("rung 6 >= 3 x mod_auth_openidc: {:.2}", ratio(r("6 nginx"), r("8 "))), ratio(r("6 nginx"), r("8 ")) >= 3.0),
         (format!("rung 7 >= 3 x mod_auth_openidc: {:.2}", ratio(r("7 gatehouse"), r("8 "))), ratio(r("7 gatehouse"), r("8 ")) >= 3.0),
+        (
+            format!("rung 3 >= 3 x oauth2-proxy's /oauth2/auth: {:.2}", ratio(r("3 "), r("10 oauth2-proxy /oauth2"))),
+            ratio(r("3 "), r("10 oauth2-proxy /oauth2")) >= 3.0,
+        ),
         (format!("rung 3 p99 <= 1 ms: {:.3} ms", find(rows, "3 ").p99), find(rows, "3 ").p99 <= 1.0),
         (format!("RSS idle <= 12 MB: {idle_rss:.1} MB"), idle_rss <= 12.0),
         (format!("RSS with {open} connections <= 64 MB: {loaded_rss:.1} MB"), loaded_rss <= 64.0),
