@@ -182,7 +182,8 @@ async fn tampered_id_tokens_are_refused_and_make_no_session() {
 
 #[actix_web::test]
 async fn a_rotated_signing_key_is_fetched_when_a_token_names_it() {
-    let (op, gate) = plain(json!({}), "");
+    let metrics = free_port();
+    let (op, gate) = plain(json!({}), &format!("metrics_address = \"127.0.0.1:{metrics}\"\n"));
     gate.wait_ready().await;
     let mut b = Browser::new(None);
     assert_eq!(b.login(&start_url(&gate, "/"), "alice").await.status, 302);
@@ -190,6 +191,9 @@ async fn a_rotated_signing_key_is_fetched_when_a_token_names_it() {
     let mut b = Browser::new(None);
     let resp = b.login(&start_url(&gate, "/"), "alice").await;
     assert_eq!(resp.status, 302, "new kid after rotation: {}", resp.body);
+    // The refetch is counted (and the initial load is not a refetch).
+    let text = b.get(&format!("http://127.0.0.1:{metrics}/metrics")).await.body;
+    assert!(text.contains("gatehouse_jwks_refreshes_total{result=\"ok\"} 1"), "{text}");
 }
 
 #[actix_web::test]
