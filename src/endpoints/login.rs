@@ -149,9 +149,11 @@ async fn form_login(
         ));
     }
     state.log.auth(&client, &id, user, "AuthSuccess", "Authenticated via HtpasswdFile");
-    let cookies = state.store.save_new(&request::cookies(req), &request::host(req), &session).await.map_err(|e| {
-        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Sessions are unavailable right now. Please try again in a moment.", e.to_string())
-    })?;
+    let cookies = state
+        .store
+        .save_new(&request::cookies(req), &request::host(req), &session)
+        .await
+        .map_err(|e| super::session::store_error(state, e))?;
     let mut res = redirect(&app_redirect(state, req, pairs));
     add_cookies(&mut res, cookies);
     no_cache(&mut res);

@@ -27,7 +27,7 @@ pub struct Current {
     pub denied: bool,
 }
 
-fn store_error(state: &State, e: StoreError) -> HttpError {
+pub(super) fn store_error(state: &State, e: StoreError) -> HttpError {
     state.metrics.store_errors.inc();
     HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Sessions are unavailable right now. Please try again in a moment.", e.to_string())
 }
@@ -45,7 +45,9 @@ fn due(state: &State, s: &SessionState, now: u64) -> bool {
 /// The request's session, from oauth2-proxy's chain of loaders in its order: a bearer JWT
 /// (`skip_jwt_bearer_tokens`), htpasswd Basic auth, then the stored session (cookie or Redis).
 pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
-    if let Some(creds) = request::credentials(req)
+    let reads_credentials = state.bearer.is_some() || state.htpasswd.is_some();
+    if reads_credentials
+        && let Some(creds) = request::credentials(req)
         && let Some(found) = from_credentials(state, req, &creds).await?
     {
         return Ok(found);

@@ -119,20 +119,12 @@ impl Bearer {
         let (claims, identity) = if iss == endpoints.issuer || cfg.skip_issuer_verification && self.extra_for(&iss).is_none() {
             self.signature_checks.fetch_add(1, Ordering::Relaxed);
             let claims = provider.verify_id_token(token, None).await?;
-            // oauth2-proxy's bearer sessions: the configured claims, the email falling back
-            // to the subject (access-token-like ID tokens often carry no email).
-            let identity = match claims::identity(&claims, None, &cfg.email_claim, &cfg.groups_claim, cfg.allow_unverified_email) {
-                Err(claims::ClaimsError::NoEmail(_)) => claims::identity(&claims, None, "sub", &cfg.groups_claim, true)?,
-                other => other?,
-            };
+            let identity = bearer_identity(&claims, &cfg.email_claim, &cfg.groups_claim, cfg.allow_unverified_email)?;
             (claims, identity)
         } else if let Some(extra) = self.extra_for(&iss) {
             let claims = self.verify_extra(provider, extra, token).await?;
-            // Fixed claims for other issuers, as oauth2-proxy: email (else sub) and groups.
-            let identity = match claims::identity(&claims, None, "email", "groups", false) {
-                Err(claims::ClaimsError::NoEmail(_)) => claims::identity(&claims, None, "sub", "groups", true)?,
-                other => other?,
-            };
+            // Fixed claims for other issuers, as oauth2-proxy: email and groups.
+            let identity = bearer_identity(&claims, "email", "groups", false)?;
             (claims, identity)
         } else {
             return Err(VerifyError::Issuer.into());
@@ -181,6 +173,20 @@ impl Bearer {
             }
         };
         extra.keys.refetch(&provider.http, &source).await.map(|_| ())
+    }
+}
+
+/// oauth2-proxy's bearer sessions: the claims mapped as for a login, the email falling back to
+/// the subject (access-token-like JWTs often carry no email).
+fn bearer_identity(
+    claims: &Map<String, Value>,
+    email: &str,
+    groups: &str,
+    allow_unverified: bool,
+) -> Result<Identity, claims::ClaimsError> {
+    match claims::identity(claims, None, email, groups, allow_unverified) {
+        Err(claims::ClaimsError::NoEmail(_)) => claims::identity(claims, None, "sub", groups, true),
+        other => other,
     }
 }
 

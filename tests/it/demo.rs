@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use crate::support::browser::Browser;
 use crate::support::free_port;
-use crate::support::peers::Shipped;
+use crate::support::peers::{Shipped, wait_for_child};
 
 #[actix_web::test]
 async fn the_demo_logs_in_any_name_and_the_echo_app_shows_it() {
@@ -28,14 +28,9 @@ async fn the_demo_logs_in_any_name_and_the_echo_app_shows_it() {
     // Standard log lines (warnings included) go to stdout, as oauth2-proxy's.
     let stdout = child.stdout.take().unwrap();
     let log = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", gate)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the demo exited ({status}) before listening:\n{}", log.join().unwrap());
-        }
-        assert!(std::time::Instant::now() < deadline, "the demo did not listen on {gate}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut log = Some(log);
+    wait_for_child(&mut child, gate, "the demo", || log.take().map(|l| l.join().unwrap()).unwrap_or_default());
+    let log = log.expect("still running, so its log is still being read");
     let base = format!("http://127.0.0.1:{gate}");
 
     let mut b = Browser::new(None);

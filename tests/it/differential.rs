@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::support::browser::Browser;
 use crate::support::op::Op;
-use crate::support::peers::{Upstream, deps_dir};
-use crate::support::{free_port, send};
+use crate::support::peers::{Upstream, deps_dir, wait_for_child};
+use crate::support::{free_port, send, wait_discovered};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
@@ -63,26 +63,15 @@ fn start(peer: Peer, op: &Op, app: &Upstream, port: u16, extra: &str) -> Running
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child =
         Command::new(bin).arg("--config").arg(&cfg).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{peer:?} exited ({status}) with {extra:?}:\n{}", log());
-        }
-        assert!(std::time::Instant::now() < deadline, "{peer:?} did not listen with {extra:?}:\n{}", log());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let what = format!("{peer:?} with {extra:?}");
+    wait_for_child(&mut child, port, &what, || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default());
     Running { child, base: format!("http://localhost:{port}"), _dir: dir }
 }
 
 /// Gatehouse discovers the provider in the background (oauth2-proxy before listening, an
 /// intended difference); the comparison starts once both are ready.
 async fn ready(run: &Running) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while send("GET", &format!("{}/oauth2/start", run.base), &[]).await.0 == 503 {
-        assert!(std::time::Instant::now() < deadline, "the proxy did not discover the provider");
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    wait_discovered(&run.base).await;
 }
 
 /// What a client can observe of one answer: status, a normalised `Location`, the content type

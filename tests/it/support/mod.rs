@@ -85,17 +85,23 @@ impl Gate {
 
     /// Waits until the provider is discovered (start answers something other than 503).
     pub async fn wait_ready(&self) {
-        let client = awc::Client::builder().disable_redirects().finish();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            if let Ok(res) = client.get(self.url("/oauth2/start")).send().await
-                && res.status() != 503
-            {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "Gatehouse did not discover the provider in time");
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        wait_discovered(&self.base).await;
+    }
+}
+
+/// Waits until the proxy at `base` has discovered its provider (`/oauth2/start` answers
+/// something other than 503).
+pub async fn wait_discovered(base: &str) {
+    let client = awc::Client::builder().disable_redirects().finish();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(res) = client.get(format!("{base}/oauth2/start")).send().await
+            && res.status() != 503
+        {
+            return;
         }
+        assert!(std::time::Instant::now() < deadline, "{base} did not discover the provider in time");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
