@@ -53,8 +53,22 @@ pub mod redis;
 
 /// A free loopback port, for when a port must be known before its server starts (a callback
 /// URL registered at the provider). The tiny race with other processes is acceptable in tests.
+/// A loopback port nobody listens on, for a server a test starts next. Taken below Linux's
+/// ephemeral range (32768 and up), so no outgoing connection of a parallel test can grab it as
+/// its source port before the server binds; each port is handed out once per process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Processes (the test binaries, a second `make test`) start at different places.
+    let _ = NEXT.compare_exchange(u32::MAX, std::process::id() * 97 % SPAN, Ordering::Relaxed, Ordering::Relaxed);
+    loop {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A Gatehouse started in-process from config text, served until dropped.
