@@ -1,6 +1,9 @@
 //! Sealing: AES-256-GCM with keys derived from `cookie_secret` by HKDF-SHA256, one key per
 //! purpose (session, CSRF), so a value sealed for one purpose never opens as another.
 //!
+//! `oauth2_proxy` holds the primitives of oauth2-proxy's formats, only for *reading* the
+//! sessions it wrote (see `session::oauth2_proxy`).
+//!
 //! Invariant: the only module that touches cipher primitives.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -71,6 +74,71 @@ impl Sealer {
         let nonce = Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| OpenError)?;
         let plain = self.key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut bytes[NONCE_LEN..]).map_err(|_| OpenError)?;
         Ok(plain.to_vec())
+    }
+}
+
+/// oauth2-proxy's primitives, to open what it wrote; Gatehouse never seals with them.
+pub mod oauth2_proxy {
+    use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+    use aws_lc_rs::cipher::{AES_128, AES_192, AES_256, DecryptingKey, DecryptionContext, UnboundCipherKey};
+    use aws_lc_rs::hmac;
+    use aws_lc_rs::iv::FixedLength;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE;
+
+    /// Opens oauth2-proxy's signed value `b64(payload)|unix_seconds|b64(HMAC-SHA256)`: the MAC
+    /// is keyed by the configured secret *string* over `name ‖ b64(payload) ‖ seconds`.
+    /// Returns the payload and the signed time; the caller checks the time window.
+    pub fn open_signed(secret: &[u8], name: &str, value: &str) -> Option<(Vec<u8>, u64)> {
+        let mut parts = value.split('|');
+        let (payload, time, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let tag = URL_SAFE.decode(mac).ok()?;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        let mut ctx = hmac::Context::with_key(&key);
+        for part in [name, payload, time] {
+            ctx.update(part.as_bytes());
+        }
+        // Constant-time comparison of the whole tag.
+        let expected = ctx.sign();
+        if expected.as_ref().len() != tag.len() || aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), &tag).is_err() {
+            return None;
+        }
+        let time: u64 = time.parse().ok()?;
+        Some((URL_SAFE.decode(payload).ok()?, time))
+    }
+
+    /// AES-CFB128 with the 16-byte IV in front, as oauth2-proxy's cookie cipher.
+    pub fn cfb_decrypt(key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        let alg = match key.len() {
+            16 => &AES_128,
+            24 => &AES_192,
+            32 => &AES_256,
+            _ => return None,
+        };
+        if data.len() < 16 {
+            return None;
+        }
+        let (iv, body) = data.split_at(16);
+        let iv: [u8; 16] = iv.try_into().ok()?;
+        let key = DecryptingKey::cfb128(UnboundCipherKey::new(alg, key).ok()?).ok()?;
+        let mut buf = body.to_vec();
+        let plain = key.decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv))).ok()?;
+        Some(plain.to_vec())
+    }
+
+    /// AES-128-GCM with the 12-byte nonce in front and no associated data, as oauth2-proxy's
+    /// Redis values under their ticket's 16-byte secret.
+    pub fn gcm_open(key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        if data.len() < NONCE_LEN + AES_128_GCM.tag_len() {
+            return None;
+        }
+        let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, key).ok()?);
+        let nonce = Nonce::try_assume_unique_for_key(&data[..NONCE_LEN]).ok()?;
+        let mut buf = data[NONCE_LEN..].to_vec();
+        Some(key.open_in_place(nonce, Aad::empty(), &mut buf).ok()?.to_vec())
     }
 }
 

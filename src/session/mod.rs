@@ -6,6 +6,7 @@
 
 pub mod cookie;
 pub mod crypto;
+pub mod oauth2_proxy;
 pub mod redis;
 
 use std::fmt;
@@ -209,21 +210,34 @@ impl CookieStore {
 
     fn open(&self, value: &str) -> Loaded {
         let cfg = self.cookies.config();
+        let now = now();
+        // A cookie oauth2-proxy wrote (a switch from it logs nobody out).
+        if oauth2_proxy::is_theirs(value) {
+            return match oauth2_proxy::open_cookie(cfg, value, now) {
+                Ok(session) => fresh(cfg, session, now),
+                Err(why) => Loaded::Invalid(why),
+            };
+        }
         let Ok(plain) = self.sealer.open(&cfg.name, value) else {
             return Loaded::Invalid("does not open");
         };
         let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else {
             return Loaded::Invalid("unreadable");
         };
-        let now = now();
-        if session.created_at > now + FUTURE_SKEW_SECS {
-            return Loaded::Invalid("created in the future");
-        }
-        if !cfg.expire.is_zero() && session.age(now) > cfg.expire {
-            return Loaded::Invalid("expired");
-        }
-        Loaded::Valid(Box::new(session))
+        fresh(cfg, session, now)
     }
+}
+
+/// A session that opened, unless it was created in the future or is older than
+/// `cookie_expire` (0: no limit).
+fn fresh(cfg: &CookieConfig, session: SessionState, now: u64) -> Loaded {
+    if session.created_at > now + FUTURE_SKEW_SECS {
+        return Loaded::Invalid("created in the future");
+    }
+    if !cfg.expire.is_zero() && session.age(now) > cfg.expire {
+        return Loaded::Invalid("expired");
+    }
+    Loaded::Valid(Box::new(session))
 }
 
 impl CookieStore {

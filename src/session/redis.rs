@@ -17,7 +17,8 @@ use url::Url;
 
 use super::cookie::{CookieFactory, RequestCookies};
 use super::crypto::{Purpose, Sealer};
-use super::{CookieConfig, FUTURE_SKEW_SECS, Loaded, RedisConfig, RedisTopology, SessionState, SessionStore, StoreError, now};
+use super::oauth2_proxy;
+use super::{CookieConfig, Loaded, RedisConfig, RedisTopology, SessionState, SessionStore, StoreError, now};
 
 /// A session's address in Redis and its key.
 struct Ticket {
@@ -53,6 +54,23 @@ impl Ticket {
 
     fn sealer(&self) -> Sealer {
         Sealer::new(&self.secret, Purpose::RedisValue)
+    }
+}
+
+/// What a request's session cookie points at.
+enum Presented {
+    Ours(Ticket),
+    /// A session oauth2-proxy stored (read so a switch from it logs nobody out; a save moves
+    /// it to a Gatehouse ticket and deletes the old key).
+    Theirs(oauth2_proxy::Ticket),
+}
+
+impl Presented {
+    fn id(&self) -> &str {
+        match self {
+            Presented::Ours(t) => &t.id,
+            Presented::Theirs(t) => &t.id,
+        }
     }
 }
 
@@ -265,11 +283,15 @@ impl RedisStore {
         }
     }
 
-    fn ticket(&self, cookies: &RequestCookies) -> Option<Ticket> {
-        let name = &self.cookies.config().name;
-        let sealed = cookies.get(name)?;
-        let plain = self.tickets.open(name, sealed).ok()?;
-        Ticket::decode(std::str::from_utf8(&plain).ok()?, name)
+    /// The ticket the request's cookie carries: Gatehouse's, or one oauth2-proxy wrote.
+    fn presented(&self, cookies: &RequestCookies) -> Option<Presented> {
+        let cfg = self.cookies.config();
+        let sealed = cookies.get(&cfg.name)?;
+        if oauth2_proxy::is_theirs(sealed) {
+            return oauth2_proxy::Ticket::from_cookie(cfg, sealed, now()).ok().map(Presented::Theirs);
+        }
+        let plain = self.tickets.open(&cfg.name, sealed).ok()?;
+        Ticket::decode(std::str::from_utf8(&plain).ok()?, &cfg.name).map(Presented::Ours)
     }
 
     /// `PING`, for readiness.
@@ -318,8 +340,10 @@ impl RedisStore {
     /// Tries to take the session's refresh lock (`<ticket>.lock`, `SET NX PX`), renewing it in
     /// the background until released.
     pub async fn lock(self: &std::sync::Arc<Self>, cookies: &RequestCookies) -> Result<LockAttempt, StoreError> {
-        let Some(ticket) = self.ticket(cookies) else { return Ok(LockAttempt::NoTicket) };
-        let key = format!("{}.lock", ticket.id);
+        // oauth2-proxy locks `<ticket id>.lock` too: during a switch, neither refreshes a
+        // session the other is refreshing.
+        let Some(ticket) = self.presented(cookies) else { return Ok(LockAttempt::NoTicket) };
+        let key = format!("{}.lock", ticket.id());
         let token = super::super::oidc::flow::random_b64(16);
         let lease = LOCK_LEASE.as_millis() as u64;
         let got: Option<String> = self.query(redis::cmd("SET").arg(&key).arg(&token).arg("NX").arg("PX").arg(lease)).await?;
@@ -358,28 +382,38 @@ impl SessionStore for RedisStore {
         if cookies.get(&self.cookies.config().name).is_none() {
             return Ok(Loaded::None);
         }
-        let Some(ticket) = self.ticket(cookies) else { return Ok(Loaded::Invalid("not a valid ticket")) };
-        let value: Option<String> = self.query(redis::cmd("GET").arg(&ticket.id)).await?;
+        let Some(ticket) = self.presented(cookies) else { return Ok(Loaded::Invalid("not a valid ticket")) };
+        // Bytes: oauth2-proxy stores raw ciphertext, Gatehouse base64url text.
+        let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(ticket.id())).await?;
         let Some(value) = value else { return Ok(Loaded::Invalid("signed out or expired")) };
-        let Ok(plain) = ticket.sealer().open(&ticket.id, &value) else { return Ok(Loaded::Invalid("does not open")) };
-        let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Ok(Loaded::Invalid("unreadable")) };
-        let cfg = self.cookies.config();
-        let now = now();
-        if session.created_at > now + FUTURE_SKEW_SECS || (!cfg.expire.is_zero() && session.age(now) > cfg.expire) {
-            return Ok(Loaded::Invalid("expired"));
-        }
-        Ok(Loaded::Valid(Box::new(session)))
+        let session = match &ticket {
+            Presented::Ours(t) => {
+                let Some(plain) = std::str::from_utf8(&value).ok().and_then(|v| t.sealer().open(&t.id, v).ok()) else {
+                    return Ok(Loaded::Invalid("does not open"));
+                };
+                let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Ok(Loaded::Invalid("unreadable")) };
+                session
+            }
+            Presented::Theirs(t) => match t.open(&value) {
+                Ok(session) => session,
+                Err(why) => return Ok(Loaded::Invalid(why)),
+            },
+        };
+        Ok(super::fresh(self.cookies.config(), session, now()))
     }
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
-        // A refresh keeps the ticket, so every instance and tab keeps finding the session.
-        let ticket = self.ticket(cookies).unwrap_or_else(|| Ticket::new(&self.cookies.config().name));
-        self.write(ticket, cookies, host, session).await
+        // A refresh keeps the ticket, so every instance and tab keeps finding the session. A
+        // session oauth2-proxy stored moves to a Gatehouse ticket (its format is read-only).
+        match self.presented(cookies) {
+            Some(Presented::Ours(ticket)) => self.write(ticket, cookies, host, session).await,
+            other => self.replace(other, cookies, host, session).await,
+        }
     }
 
     async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
-        if let Some(ticket) = self.ticket(cookies) {
-            self.query::<()>(redis::cmd("DEL").arg(&ticket.id)).await?;
+        if let Some(ticket) = self.presented(cookies) {
+            self.query::<()>(redis::cmd("DEL").arg(ticket.id())).await?;
         }
         Ok(self.cookies.clear_session(cookies, host))
     }
@@ -389,8 +423,19 @@ impl RedisStore {
     /// A login's new session: under a new ticket, the request's old one deleted. A ticket
     /// planted in the browser before the login never carries the new session (fixation).
     pub async fn save_new(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
-        if let Some(old) = self.ticket(cookies) {
-            self.query::<()>(redis::cmd("DEL").arg(&old.id)).await?;
+        self.replace(self.presented(cookies), cookies, host, session).await
+    }
+
+    /// Saves under a new ticket and deletes the old one's key.
+    async fn replace(
+        &self,
+        old: Option<Presented>,
+        cookies: &RequestCookies,
+        host: &str,
+        session: &SessionState,
+    ) -> Result<Vec<Cookie<'static>>, StoreError> {
+        if let Some(old) = old {
+            self.query::<()>(redis::cmd("DEL").arg(old.id())).await?;
         }
         self.write(Ticket::new(&self.cookies.config().name), cookies, host, session).await
     }

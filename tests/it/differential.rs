@@ -261,3 +261,55 @@ async fn single_options_behave_like_oauth2_proxy() {
         compare(extra, &[]).await;
     }
 }
+
+/// The sessions oauth2-proxy wrote (cookie store, then Redis) open in Gatehouse with the same
+/// `cookie_secret`: a rolling switch from oauth2-proxy logs nobody out.
+#[actix_web::test]
+async fn sessions_oauth2_proxy_wrote_open_in_gatehouse() {
+    let redis = crate::support::redis::Redis::start(&[]);
+    for store in ["", &format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0))] {
+        let extra = format!("set_xauthrequest = true\npass_access_token = true\n{store}");
+        let port = free_port();
+        let op = Op::start(
+            json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]}),
+        );
+        let app = Upstream::start();
+        let theirs = start(Peer::OAuth2Proxy, &op, &app, port, &extra);
+        let mut b = Browser::new(None);
+        let r = b.login(&format!("{}/oauth2/start?rd=%2F", theirs.base), "alice").await;
+        assert_eq!(r.status, 302, "oauth2-proxy login failed: {}", r.body);
+        let cookie = b.cookie("_oauth2_proxy").expect("oauth2-proxy set its session cookie");
+        let r = b.get(&format!("{}/app", theirs.base)).await;
+        assert_eq!(r.status, 200);
+        let their_token = app.requests().last().and_then(|s| s.header("x-forwarded-access-token").map(str::to_string));
+        assert!(their_token.is_some(), "oauth2-proxy forwarded the access token");
+        drop(theirs);
+        app.clear();
+
+        // Gatehouse in its place, same port, same configuration, same browser.
+        let ours = start(Peer::Gatehouse, &op, &app, port, &extra);
+        ready(&ours).await;
+        let r = b.get(&format!("{}/oauth2/auth", ours.base)).await;
+        assert_eq!((r.status, r.header("x-auth-request-user")), (202, Some("alice")), "{store:?}: {:?}", r.headers);
+        assert_eq!(r.header("x-auth-request-email"), Some("alice@example.com"));
+        let r = b.get(&format!("{}/app", ours.base)).await;
+        assert_eq!(r.status, 200, "{store:?}");
+        let seen = app.requests();
+        let last = seen.last().expect("the app saw the request");
+        assert_eq!(last.header("x-forwarded-user"), Some("alice"));
+        assert_eq!(last.header("x-forwarded-access-token").map(str::to_string), their_token, "the access token oauth2-proxy stored");
+        // A damaged one still does not open.
+        let mut bad = cookie.clone();
+        bad.insert(3, 'x');
+        let (status, _, _) = send("GET", &format!("{}/oauth2/auth", ours.base), &[("Cookie", &format!("_oauth2_proxy={bad}"))]).await;
+        assert_eq!(status, 401, "{store:?}");
+        // Signing out at Gatehouse ends the session oauth2-proxy stored, key and all.
+        let r = b.get(&format!("{}/oauth2/sign_out", ours.base)).await;
+        assert_eq!(r.status, 302);
+        if !store.is_empty() {
+            assert_eq!(redis.cli(&["KEYS", "_oauth2_proxy-*"]).trim(), "", "the oauth2-proxy session key is deleted");
+        }
+        let (status, _, _) = send("GET", &format!("{}/oauth2/auth", ours.base), &[("Cookie", &format!("_oauth2_proxy={cookie}"))]).await;
+        assert_eq!(status, if store.is_empty() { 202 } else { 401 }, "{store:?}: a cookie session cannot be revoked, a Redis one can");
+    }
+}
