@@ -64,7 +64,9 @@ pub enum HeaderValueSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderRule {
     pub name: String,
-    /// Keep a client-sent value instead of removing it first (`skip_auth_strip_headers = false`).
+    /// Keep a client-sent copy instead of removing it first (`skip_auth_strip_headers = false`,
+    /// `preserveRequestValue`). A value Gatehouse sets still replaces it: oauth2-proxy appends
+    /// (`forged,alice`), which lets an app that reads the first value trust the client.
     pub preserve_request_value: bool,
     pub values: Vec<HeaderValueSource>,
 }

@@ -226,7 +226,7 @@ pub fn begin(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse,
 }
 
 pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let result = finish_login(&state, &req).await;
+    let (result, clear_csrf) = finish_login(&state, &req).await;
     {
         use actix_web::HttpMessage;
         let id = request_id(&req);
@@ -247,21 +247,20 @@ pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
         Err(e) if e.status.is_server_error() && e.status.as_u16() != 500 => "provider_unavailable",
         Err(_) => "internal",
     });
-    // A refused login still ends this login attempt: its CSRF cookie goes, as in oauth2-proxy.
-    result.or_else(|e| match callback_state_hash(&state, &req) {
-        Some(hash) if e.status.is_client_error() => {
-            let mut res = actix_web::ResponseError::error_response(&e);
-            add_cookies(&mut res, [state.csrf.clear(&hash, &request::host(&req))]);
+    // Once its CSRF cookie was read, the login attempt is over whatever the outcome: the
+    // cookie goes (as in oauth2-proxy, which keeps it when the callback fails earlier).
+    match (result, clear_csrf) {
+        (Ok(mut res), Some(clear)) => {
+            add_cookies(&mut res, [clear]);
             Ok(res)
         }
-        _ => Err(e),
-    })
-}
-
-/// The CSRF hash the callback's `state` names, when it has one.
-fn callback_state_hash(state: &State, req: &HttpRequest) -> Option<String> {
-    let pairs = request::query(req, &["state"]).ok()?;
-    split_state(state.provider.config().encode_state, param(&pairs, "state")?).map(|(hash, _)| hash)
+        (Err(e), Some(clear)) => {
+            let mut res = actix_web::ResponseError::error_response(&e);
+            add_cookies(&mut res, [clear]);
+            Ok(res)
+        }
+        (result, None) => result,
+    }
 }
 
 /// `state` as `/oauth2/start` made it: `<csrf hash>:<rd>`, base64url-encoded with `encode_state`.
@@ -270,9 +269,31 @@ fn split_state(encoded: bool, raw: &str) -> Option<(String, String)> {
     text.split_once(':').map(|(hash, rd)| (hash.to_string(), rd.to_string()))
 }
 
-async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
-    let (state, req) = (state.clone(), req.clone());
-    let pairs = request::query(&req, &["state", "code", "error", "iss"]).map_err(|name| {
+/// The callback's outcome, and the CSRF cookie's deletion once that cookie was read.
+async fn finish_login(
+    state: &web::Data<State>,
+    req: &HttpRequest,
+) -> (Result<HttpResponse, HttpError>, Option<actix_web::cookie::Cookie<'static>>) {
+    let callback = match read_callback(state, req) {
+        Ok(read) => read,
+        Err(e) => return (Err(e), None),
+    };
+    let clear = state.csrf.clear(&callback.state_hash, &request::host(req));
+    (complete_login(state, req, callback).await, Some(clear))
+}
+
+/// A callback's parameters and the login state its CSRF cookie held.
+struct Callback {
+    state_hash: String,
+    rd: String,
+    code: Option<String>,
+    iss: Option<String>,
+    login: LoginState,
+}
+
+/// The callback's parameters checked and its login state read from the CSRF cookie.
+fn read_callback(state: &State, req: &HttpRequest) -> Result<Callback, HttpError> {
+    let pairs = request::query(req, &["state", "code", "error", "iss"]).map_err(|name| {
         HttpError::bad_request(if name == "state" || name == "code" {
             "The login response was malformed. Please sign in again."
         } else {
@@ -292,20 +313,28 @@ async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<Htt
     let (state_hash, rd) = split_state(cfg.encode_state, raw_state).ok_or_else(|| {
         HttpError::forbidden("The login response was not for this browser. Please sign in again.", "callback state has no ':'")
     })?;
-    let (state_hash, rd) = (state_hash.as_str(), rd.as_str());
-    let cookies = request::cookies(&req);
-    let host = request::host(&req);
     let login = state
         .csrf
-        .read(&cookies, state_hash)
+        .read(&request::cookies(req), &state_hash)
         .map_err(|e| HttpError::forbidden("Unable to find a valid CSRF token for this login. Please sign in again.", e.to_string()))?;
+    Ok(Callback { state_hash, rd, code: param(&pairs, "code").map(str::to_string), iss: param(&pairs, "iss").map(str::to_string), login })
+}
+
+/// The rest of the callback, after the CSRF cookie was read: state check, code redemption,
+/// verification, policy, the new session.
+async fn complete_login(state: &web::Data<State>, req: &HttpRequest, callback: Callback) -> Result<HttpResponse, HttpError> {
+    let (state, req) = (state.clone(), req.clone());
+    let Callback { state_hash, rd, code, iss, login } = callback;
+    let cookies = request::cookies(&req);
+    let host = request::host(&req);
     if !constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
         return Err(HttpError::forbidden("CSRF token mismatch. Please sign in again.", "callback state does not match the CSRF cookie"));
     }
-    let code = param(&pairs, "code")
+    let cfg = state.provider.config();
+    let code = code
         .filter(|c| !c.is_empty())
         .ok_or_else(|| HttpError::bad_request("The login response had no authorization code. Please sign in again."))?;
-    if let (Some(iss), Ok(endpoints)) = (param(&pairs, "iss"), state.provider.endpoints())
+    if let (Some(iss), Ok(endpoints)) = (iss, state.provider.endpoints())
         && !cfg.skip_issuer_verification
         && iss != endpoints.issuer
     {
@@ -316,7 +345,7 @@ async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<Htt
         ));
     }
 
-    let tokens = state.provider.redeem(code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
+    let tokens = state.provider.redeem(&code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
     let identity = state.provider.identity(&tokens, nonce.as_deref()).await?;
     if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &identity.email, &identity.groups) {
@@ -347,10 +376,9 @@ async fn finish_login(state: &web::Data<State>, req: &HttpRequest) -> Result<Htt
     let session_cookies = state.store.save_new(&cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 
-    let target = if authz::is_valid_redirect(rd, &state.authz.whitelist_domains) { rd } else { "/" };
+    let target = if authz::is_valid_redirect(&rd, &state.authz.whitelist_domains) { rd.as_str() } else { "/" };
     let mut res = redirect(target);
     add_cookies(&mut res, session_cookies);
-    add_cookies(&mut res, [state.csrf.clear(state_hash, &host)]);
     no_cache(&mut res);
     Ok(res)
 }

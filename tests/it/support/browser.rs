@@ -180,11 +180,16 @@ impl Browser {
     /// URL that leads to the provider) through the provider's login and consent forms, up to
     /// and including Gatehouse's callback, whose response is returned.
     pub async fn login(&mut self, start: &str, account: &str) -> Resp {
-        let mut resp = self.get(start).await;
+        self.login_with(start, &[], account).await
+    }
+
+    /// `login`, with `headers` on the first request (what an edge proxy adds to it).
+    pub async fn login_with(&mut self, start: &str, headers: &[(&str, &str)], account: &str) -> Resp {
+        let mut resp = self.get_with(start, headers).await;
         for _ in 0..20 {
             if (300..400).contains(&resp.status) {
                 let next = resp.location().expect("redirect without Location");
-                let at_callback = next.path().ends_with("/oauth2/callback");
+                let at_callback = next.path().ends_with("/callback");
                 resp = self.get(next.as_str()).await;
                 if at_callback {
                     return resp;

@@ -115,7 +115,14 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Cluster {
-        let nodes: Vec<Redis> = (0..3).map(|_| Redis::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])).collect();
+        // The bus port defaults to port + 10000, inside the ephemeral range where a parallel
+        // test's outgoing connection may hold it: it gets a free port of its own.
+        let nodes: Vec<Redis> = (0..3)
+            .map(|_| {
+                let bus = free_port().to_string();
+                Redis::start(&["--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--cluster-port", &bus])
+            })
+            .collect();
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
