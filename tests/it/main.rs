@@ -27,6 +27,8 @@ mod ops;
 mod deploy;
 // Open redirects: a hostile corpus against every entry point that takes a redirect.
 mod redirects;
+// The sign-in experience in headless Chromium: pages, the provider's forms, every proxy.
+mod e2e;
 // Hardening: cookie bounds, header trust, advisories.
 mod security;
 // Bearer tokens and htpasswd users in the Authorization header and the sign-in form.

@@ -65,10 +65,27 @@ pub struct Upstream {
     handle: actix_web::dev::ServerHandle,
 }
 
+/// The page an app shows a signed-in user: who the proxy said they are.
+async fn profile(req: HttpRequest) -> HttpResponse {
+    // Standalone Gatehouse says X-Forwarded-*; behind nginx, Traefik or Envoy the app gets X-Auth-Request-*.
+    let h = |name: &str| {
+        let alt = name.replace("x-forwarded-", "x-auth-request-");
+        [name, alt.as_str()].iter().find_map(|n| req.headers().get(*n).and_then(|v| v.to_str().ok())).unwrap_or("-").to_string()
+    };
+    let escape = |s: String| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
+        "<!doctype html><title>Profile</title><h1>Profile</h1><p id=\"who\">Signed in as {} ({})</p><p id=\"query\">{}</p>",
+        escape(h("x-forwarded-user")),
+        escape(h("x-forwarded-email")),
+        escape(req.query_string().to_string())
+    ))
+}
+
 impl Upstream {
     /// Besides recording, the app has a few endpoints for streaming tests: `GET /download/<n>`
     /// (n zero bytes, streamed), `POST /upload` (counts the body it streams in), `GET /sse`
-    /// (three Server-Sent Events, 300 ms apart) and `GET /slow` (answers after 3 s), `GET /ws` (a WebSocket echo that also reports the user it saw).
+    /// (three Server-Sent Events, 300 ms apart) and `GET /slow` (answers after 3 s), `GET /ws` (a WebSocket echo that also reports the user it saw),
+    /// `GET /profile` (an HTML page naming the user it was told about, for the browser tests).
     pub fn start() -> Upstream {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let record = seen.clone();
@@ -80,6 +97,8 @@ impl Upstream {
                 .route("/sse", web::get().to(sse))
                 .route("/slow", web::get().to(slow))
                 .route("/ws", web::get().to(ws_echo))
+                .route("/profile", web::get().to(profile))
+                .route("/app/profile", web::get().to(profile))
                 .default_service(web::to(move |req: HttpRequest| {
                     let record = record.clone();
                     async move {
