@@ -8,7 +8,7 @@ BIN := $(CARGO_TARGET_DIR)/release/gatehouse
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help build run test deps lint fmt bench fuzz
+.PHONY: help build run test deps lint fmt bench fuzz screenshots
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ fuzz: ## Fuzz each target for FUZZ_SECONDS (default 300); a crash stops with the
 			| grep -E '^(stat::number_of_executed_units|INFO: Seed|==|SUMMARY|Test unit written|thread .* panicked|Done)' ; \
 		test $${PIPESTATUS[0]} -eq 0 || { echo "fuzz: $$t FAILED (input in fuzz/artifacts/$$t)"; exit 1; }; \
 	done
+
+screenshots: deps ## Sign-in page screenshots at 390 px and 1280 px (headless Chromium) into tests/screenshots/
+	cargo test --test it -- --exact e2e::sign_in_page_at_phone_and_desktop_width
+	mkdir -p tests/screenshots
+	cp $(CARGO_TARGET_DIR)/tmp/screenshots/sign-in-390.png $(CARGO_TARGET_DIR)/tmp/screenshots/sign-in-1280.png tests/screenshots/
 
 bench: deps ## Benchmark Gatehouse against nginx with wrk (release build, about 4 minutes); table in README "Performance"
 	$(CARGO) test --release --locked --test bench -- --full

@@ -161,7 +161,6 @@ use Kind::{Bool, Dur, Int, List, Str};
 // The features later work brings; an option waiting for one names it.
 const LOGIN: &str = "OpenID Connect login and sessions";
 const PROXY: &str = "reverse-proxy mode";
-const PAGES: &str = "custom pages and templates";
 
 const OTHER_PROVIDER: &str = "Gatehouse implements the generic `oidc` provider only; \
     use your identity provider's OpenID Connect endpoint with provider = \"oidc\"";
@@ -377,11 +376,11 @@ pub static LOGGING: &[OptionSpec] = &[
 ];
 
 pub static PAGES_OPTS: &[OptionSpec] = &[
-    o("custom_templates_dir", Str, "", "Directory with sign_in.html and error.html overrides").planned(PAGES),
-    o("custom_sign_in_logo", Str, "", "Logo on the sign-in page (path or URL; \"-\" hides it)").planned(PAGES),
-    o("banner", Str, "", "Text above the sign-in button (\"-\" hides the default)").planned(PAGES),
-    o("footer", Str, "", "Footer text (\"-\" hides it)").planned(PAGES),
-    o("show_debug_on_error", Bool, "false", "Show error details on error pages").planned(PAGES),
+    o("custom_templates_dir", Str, "", "Directory with sign_in.html, error.html and robots.txt overrides (oauth2-proxy template syntax)"),
+    o("custom_sign_in_logo", Str, "", "Logo on the sign-in page (path or URL; \"-\" hides it)"),
+    o("banner", Str, "", "Text above the sign-in button, shown as text (\"-\" hides the default, which names the email domains)"),
+    o("footer", Str, "", "Footer text (\"-\" hides it)"),
+    o("show_debug_on_error", Bool, "false", "Show error details on error pages"),
 ];
 
 /// Gatehouse's own options for the one-command demo: not oauth2-proxy's.

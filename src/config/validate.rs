@@ -226,7 +226,7 @@ pub fn validate(
     let headers = headers_config(&mut r, alpha.map(|(_, a)| a));
     let proxy = proxy_config(&mut r, alpha.map(|(_, a)| a));
     let logging = logging_config(&mut r);
-    let pages = pages_config(&mut r);
+    let pages = pages_config(&mut r, &authz);
     let dev = dev_config(&mut r);
     cross_checks(&mut r, &session, &headers);
     let not_implemented = status_checks(&mut r);
@@ -1318,18 +1318,63 @@ fn logging_config(r: &mut Reader<'_>) -> telemetry::Config {
     }
 }
 
-fn pages_config(r: &mut Reader<'_>) -> PagesConfig {
+fn pages_config(r: &mut Reader<'_>, authz: &crate::authz::Config) -> PagesConfig {
+    use crate::endpoints::pages;
     let dir = r.string("custom_templates_dir").map(PathBuf::from);
     if let Some(d) = &dir
         && !d.is_dir()
     {
         r.error("custom_templates_dir", "no such directory", "check the path");
     }
+    // A template that does not load stops the start, with its line (oauth2-proxy's rule too).
+    let mut template = |name: &str, fields: &[&str]| {
+        let path = dir.as_ref()?.join(name);
+        let text = std::fs::read_to_string(&path).ok()?;
+        match crate::endpoints::template::Template::parse(&text, name, fields) {
+            Ok(t) => Some(t),
+            Err(problem) => {
+                r.error(
+                    "custom_templates_dir",
+                    format!("{}: {problem}", path.display()),
+                    "fix the template, or remove it to use the built-in page",
+                );
+                None
+            }
+        }
+    };
+    let sign_in_template = template("sign_in.html", pages::SIGN_IN_FIELDS);
+    let robots = dir.as_ref().and_then(|d| std::fs::read_to_string(d.join("robots.txt")).ok());
+    let error_template = template("error.html", pages::ERROR_FIELDS);
+    let logo = match r.string("custom_sign_in_logo") {
+        None => String::new(),
+        Some(v) => match pages::logo_markup(&v) {
+            Ok(markup) => markup,
+            Err(problem) => {
+                r.error("custom_sign_in_logo", problem, "give an https:// URL or a .svg, .png, .jpg or .jpeg file, or \"-\" for none");
+                String::new()
+            }
+        },
+    };
+    let banner = match r.string("banner") {
+        Some(b) if b == "-" => String::new(),
+        Some(b) => b,
+        // oauth2-proxy's default banner names the allowed domains.
+        None if authz.authenticated_emails_file.is_none() => match authz.email_domains.as_slice() {
+            [] => String::new(),
+            [one] if one == "*" => String::new(),
+            [one] => format!("Authenticate using {one}"),
+            many => format!("Authenticate using one of the following domains: {}", many.join(", ")),
+        },
+        None => String::new(),
+    };
     PagesConfig {
         provider_display_name: r.get("provider_display_name"),
         custom_templates_dir: dir,
-        custom_sign_in_logo: r.string("custom_sign_in_logo"),
-        banner: r.string("banner"),
+        robots,
+        sign_in_template,
+        error_template,
+        logo,
+        banner,
         footer: r.string("footer"),
         show_debug_on_error: r.get("show_debug_on_error"),
         display_htpasswd_form: r.get("display_htpasswd_form"),

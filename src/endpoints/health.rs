@@ -40,6 +40,8 @@ pub async fn ready(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::plaintext()).body("OK")
 }
 
-pub async fn robots() -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::plaintext()).body("User-agent: *\nDisallow: /")
+/// `robots.txt`: `custom_templates_dir/robots.txt` when there is one, else "keep out".
+pub async fn robots(state: web::Data<State>) -> HttpResponse {
+    let body = state.pages.robots.clone().unwrap_or_else(|| "User-agent: *\nDisallow: /".to_string());
+    HttpResponse::Ok().content_type(ContentType::plaintext()).body(body)
 }

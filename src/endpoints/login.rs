@@ -175,14 +175,21 @@ pub async fn sign_in_page(
     error: Option<&str>,
 ) -> Result<HttpResponse, HttpError> {
     let sign_in_path = state.path("sign_in");
-    let page = pages::sign_in_page(&pages::SignIn {
-        start_path: &state.path("start"),
-        rd,
-        provider_name: &state.pages.provider_display_name,
-        htpasswd_form: (state.htpasswd.is_some() && state.pages.display_htpasswd_form).then_some(sign_in_path.as_str()),
-        error: error.filter(|e| !e.is_empty()),
-    });
-    let mut res = HttpResponse::build(status).content_type("text/html; charset=utf-8").body(page);
+    let page = pages::sign_in_page(
+        &state.pages,
+        &pages::SignIn {
+            start_path: &state.path("start"),
+            prefix: &state.proxy_prefix,
+            rd,
+            status,
+            htpasswd_form: (state.htpasswd.is_some() && state.pages.display_htpasswd_form).then_some(sign_in_path.as_str()),
+            error: error.filter(|e| !e.is_empty()),
+        },
+    );
+    let mut res = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", pages::content_security_policy(&state.pages, state.pages.sign_in_template.is_some())))
+        .body(page);
     let clear = state.store.clear(&request::cookies(req), &request::host(req)).await.unwrap_or_default();
     add_cookies(&mut res, clear);
     no_cache(&mut res);

@@ -1,7 +1,23 @@
-//! HTML pages: sign-in and errors. Self-contained (no external fonts, scripts or styles) and
-//! every value from configuration or the request is escaped.
+//! HTML pages: sign-in and errors, built in or from `custom_templates_dir` (oauth2-proxy's
+//! template names and fields), with the banner, footer and logo options. The built-in pages are
+//! self-contained (no external fonts, scripts or styles) under a strict Content-Security-Policy;
+//! every value from configuration or the request is escaped, the banner and footer included.
+
+use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::PagesConfig;
+use super::template::Value;
+
+/// The fields oauth2-proxy gives `sign_in.html`.
+pub const SIGN_IN_FIELDS: &[&str] =
+    &["ProviderName", "SignInMessage", "StatusCode", "CustomLogin", "Redirect", "Version", "ProxyPrefix", "Footer", "LogoData"];
+/// The fields oauth2-proxy gives `error.html`.
+pub const ERROR_FIELDS: &[&str] = &["Title", "Message", "ProxyPrefix", "StatusCode", "Redirect", "RequestID", "Footer", "Version"];
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -25,35 +41,118 @@ h1{font-size:1.4rem;margin:0 0 1rem}p{line-height:1.5}button,a.button{display:in
 button:focus,a.button:focus{outline:3px solid #f0a000;outline-offset:2px}.code{color:#5b6475;font-size:.9rem}\
 hr{border:0;border-top:1px solid #dde1e8;margin:1.5rem 0}form.local{display:grid;gap:.5rem;text-align:left}\
 form.local input{font-size:1rem;padding:.6rem;border:1px solid #8a93a6;border-radius:6px}form.local button{margin-top:.5rem}\
-.error{color:#a31515;font-weight:600}";
+.error{color:#a31515;font-weight:600}.banner{background:#eef3fb;border-radius:8px;padding:.6rem .8rem}\
+.logo{max-width:10rem;max-height:5rem;margin:0 auto 1rem;display:block}\
+footer{position:fixed;bottom:0;left:0;right:0;text-align:center;color:#4b5466;font-size:.85rem;padding:.8rem}\
+@media (max-width:480px){main{padding:1.5rem;border-radius:0;box-shadow:none;width:100%}body{align-items:flex-start;background:#fff}button,a.button{width:100%}}";
 
-fn page(title: &str, body: &str) -> String {
+fn page(title: &str, body: &str, cfg: &PagesConfig) -> String {
+    let footer = match cfg.footer.as_deref() {
+        Some("-") => String::new(),
+        Some(text) => format!("<footer>{}</footer>", escape(text)),
+        None => "<footer>Secured with Gatehouse</footer>".to_string(),
+    };
     format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><main>{body}</main>{footer}</body></html>",
         escape(title)
     )
+}
+
+/// The Content-Security-Policy of Gatehouse's pages. The built-in ones allow only their own
+/// inline style (by hash) and images from `data:` (the logo) or the logo's https origin;
+/// custom templates may use files and styles of this origin, and no inline script.
+pub fn content_security_policy(cfg: &PagesConfig, custom: bool) -> HeaderValue {
+    let logo_origin = logo_origin(&cfg.logo);
+    let policy = if custom {
+        format!(
+            "default-src 'self'; img-src 'self' data: {logo_origin}; style-src 'self' 'unsafe-inline'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+        )
+    } else {
+        let hash = STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes()));
+        format!("default-src 'none'; style-src 'sha256-{hash}'; img-src data: {logo_origin}; base-uri 'none'; frame-ancestors 'none'")
+    };
+    HeaderValue::from_str(policy.trim()).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+}
+
+/// The https origin of a logo given by URL (the only remote thing a page loads).
+fn logo_origin(markup: &str) -> String {
+    markup
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|src| src.starts_with("https://"))
+        .and_then(|src| url::Url::parse(src).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
+/// The logo's markup from `custom_sign_in_logo`: `-` for none, an `https://` URL, or an SVG,
+/// PNG or JPEG file, embedded as a `data:` image (an SVG as an image runs no script).
+pub fn logo_markup(value: &str) -> Result<String, String> {
+    if value == "-" {
+        return Ok(String::new());
+    }
+    if value.starts_with("https://") {
+        return Ok(format!("<img class=\"logo\" src=\"{}\" alt=\"Logo\">", escape(value)));
+    }
+    let path = std::path::Path::new(value);
+    let kind = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        _ => return Err(format!("\"{value}\" is neither an https:// URL nor a .svg, .png, .jpg or .jpeg file")),
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read \"{value}\": {e}"))?;
+    if bytes.len() > 1 << 20 {
+        return Err(format!("\"{value}\" is larger than 1 MiB"));
+    }
+    Ok(format!("<img class=\"logo\" src=\"data:{kind};base64,{}\" alt=\"Logo\">", STANDARD.encode(bytes)))
 }
 
 /// What the sign-in page shows.
 pub struct SignIn<'a> {
     pub start_path: &'a str,
+    pub prefix: &'a str,
     pub rd: &'a str,
-    pub provider_name: &'a str,
+    pub status: StatusCode,
     /// The htpasswd form's action (`<prefix>/sign_in`), when the form is shown.
     pub htpasswd_form: Option<&'a str>,
     /// Why the last form submission failed.
     pub error: Option<&'a str>,
 }
 
+fn footer_value(cfg: &PagesConfig) -> Value {
+    Value::Text(cfg.footer.clone().unwrap_or_default())
+}
+
+fn provider_name(cfg: &PagesConfig) -> &str {
+    if cfg.provider_display_name.is_empty() { "OpenID Connect" } else { &cfg.provider_display_name }
+}
+
 /// The sign-in page: a button that starts the login, returning to `rd` afterwards, and the
-/// htpasswd form when there is one.
-pub fn sign_in_page(p: &SignIn<'_>) -> String {
-    let name = if p.provider_name.is_empty() { "OpenID Connect" } else { p.provider_name };
+/// htpasswd form when there is one; or the custom `sign_in.html`.
+pub fn sign_in_page(cfg: &PagesConfig, p: &SignIn<'_>) -> String {
+    if let Some(t) = &cfg.sign_in_template {
+        let data = HashMap::from([
+            ("ProviderName", Value::Text(provider_name(cfg).to_string())),
+            ("SignInMessage", Value::Text(cfg.banner.clone())),
+            ("StatusCode", Value::Int(i64::from(p.status.as_u16()))),
+            ("CustomLogin", Value::Bool(p.htpasswd_form.is_some())),
+            ("Redirect", Value::Text(p.rd.to_string())),
+            ("Version", Value::Text(env!("CARGO_PKG_VERSION").to_string())),
+            ("ProxyPrefix", Value::Text(p.prefix.to_string())),
+            ("Footer", footer_value(cfg)),
+            ("LogoData", Value::Markup(cfg.logo.clone())),
+        ]);
+        return t.render(&data);
+    }
     let rd = escape(p.rd);
+    let banner = if cfg.banner.is_empty() { String::new() } else { format!("<p class=\"banner\">{}</p>", escape(&cfg.banner)) };
     let mut body = format!(
-        "<h1>Sign in</h1><p>You need to sign in to continue.</p><form method=\"GET\" action=\"{}\"><input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Sign in with {}</button></form>",
+        "{}<h1>Sign in</h1><p>You need to sign in to continue.</p>{banner}<form method=\"GET\" action=\"{}\"><input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Sign in with {}</button></form>",
+        cfg.logo,
         escape(p.start_path),
-        escape(name)
+        escape(provider_name(cfg))
     );
     if let Some(action) = p.htpasswd_form {
         if let Some(error) = p.error {
@@ -67,31 +166,117 @@ pub fn sign_in_page(p: &SignIn<'_>) -> String {
             escape(action)
         ));
     }
-    page("Sign in", &body)
+    page("Sign in", &body, cfg)
 }
 
-/// An error page: the status, what happened, what to do.
-pub fn error_page(status: StatusCode, message: &str) -> String {
-    let title = status.canonical_reason().unwrap_or("Error");
-    page(title, &format!("<h1>{}</h1><p>{}</p><p class=\"code\">{}</p>", escape(title), escape(message), status.as_u16()))
+/// What an error page tells.
+pub struct ErrorInfo<'a> {
+    pub status: StatusCode,
+    /// What the user is told.
+    pub message: &'a str,
+    /// What the log is told; shown only with `show_debug_on_error`.
+    pub detail: &'a str,
+    pub request_id: &'a str,
+    pub prefix: &'a str,
+}
+
+/// An error page: the status, what happened, what to do; or the custom `error.html`.
+pub fn error_page(cfg: &PagesConfig, e: &ErrorInfo<'_>) -> String {
+    let title = e.status.canonical_reason().unwrap_or("Error");
+    let message = if cfg.show_debug_on_error { e.detail } else { e.message };
+    if let Some(t) = &cfg.error_template {
+        let data = HashMap::from([
+            ("Title", Value::Text(title.to_string())),
+            ("Message", Value::Text(message.to_string())),
+            ("ProxyPrefix", Value::Text(e.prefix.to_string())),
+            ("StatusCode", Value::Int(i64::from(e.status.as_u16()))),
+            ("Redirect", Value::Text(String::new())),
+            ("RequestID", Value::Text(e.request_id.to_string())),
+            ("Footer", footer_value(cfg)),
+            ("Version", Value::Text(env!("CARGO_PKG_VERSION").to_string())),
+        ]);
+        return t.render(&data);
+    }
+    let id = if e.request_id.is_empty() { String::new() } else { format!(" · request {}", escape(e.request_id)) };
+    page(title, &format!("<h1>{}</h1><p>{}</p><p class=\"code\">{}{id}</p>", escape(title), escape(message), e.status.as_u16()), cfg)
+}
+
+/// The error page before any configuration applies (built-in, no request ID).
+pub fn plain_error_page(status: StatusCode, message: &str) -> String {
+    error_page(&PagesConfig::default(), &ErrorInfo { status, message, detail: "", request_id: "", prefix: "" })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sign_in(cfg: &PagesConfig, rd: &str) -> String {
+        sign_in_page(
+            cfg,
+            &SignIn {
+                start_path: "/oauth2/start",
+                prefix: "/oauth2",
+                rd,
+                status: StatusCode::FORBIDDEN,
+                htpasswd_form: Some("/oauth2/sign_in"),
+                error: Some("<i>no</i>"),
+            },
+        )
+    }
+
     #[test]
     fn values_are_escaped() {
-        let p = sign_in_page(&SignIn {
-            start_path: "/oauth2/start",
-            rd: "/x\"><script>alert(1)</script>",
-            provider_name: "<b>IdP</b>",
-            htpasswd_form: Some("/oauth2/sign_in"),
-            error: Some("<i>no</i>"),
-        });
-        assert!(!p.contains("<script>"));
+        let cfg = PagesConfig {
+            provider_display_name: "<b>IdP</b>".into(),
+            banner: "<script>alert(1)</script>".into(),
+            footer: Some("<a href=x>f</a>".into()),
+            ..Default::default()
+        };
+        let p = sign_in(&cfg, "/x\"><script>alert(1)</script>");
+        assert!(!p.contains("<script>") && !p.contains("<a href"));
         assert!(p.contains("&lt;b&gt;IdP&lt;/b&gt;"));
         assert!(p.contains("&lt;i&gt;no&lt;/i&gt;"));
+        assert!(p.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the banner is shown as text");
         assert!(p.contains("<label for=\"password\">"));
+    }
+
+    #[test]
+    fn footer_default_hidden_and_text() {
+        assert!(sign_in(&PagesConfig::default(), "/").contains("<footer>Secured with Gatehouse</footer>"));
+        assert!(!sign_in(&PagesConfig { footer: Some("-".into()), ..Default::default() }, "/").contains("<footer>"));
+        let e = error_page(
+            &PagesConfig { footer: Some("Acme IT".into()), show_debug_on_error: true, ..Default::default() },
+            &ErrorInfo {
+                status: StatusCode::BAD_GATEWAY,
+                message: "try again",
+                detail: "provider said <nope>",
+                request_id: "r1",
+                prefix: "/oauth2",
+            },
+        );
+        assert!(e.contains("<footer>Acme IT</footer>") && e.contains("provider said &lt;nope&gt;") && e.contains("request r1"));
+    }
+
+    #[test]
+    fn logos_are_data_images_or_https_urls() {
+        assert_eq!(logo_markup("-").unwrap(), "");
+        assert!(logo_markup("https://cdn.example/l.png").unwrap().contains("src=\"https://cdn.example/l.png\""));
+        assert!(logo_markup("/etc/passwd").unwrap_err().contains("neither"));
+        assert!(logo_markup("/nonexistent/l.svg").unwrap_err().contains("cannot read"));
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("l.svg");
+        std::fs::write(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>x</script></svg>").unwrap();
+        let m = logo_markup(svg.to_str().unwrap()).unwrap();
+        assert!(m.starts_with("<img class=\"logo\" src=\"data:image/svg+xml;base64,") && !m.contains("<script>"));
+        let cfg = PagesConfig { logo: logo_markup("https://cdn.example/l.png").unwrap(), ..Default::default() };
+        assert!(content_security_policy(&cfg, false).to_str().unwrap().contains("img-src data: https://cdn.example;"));
+    }
+
+    #[test]
+    fn the_built_in_style_is_allowed_by_its_hash_and_nothing_else() {
+        let csp = content_security_policy(&PagesConfig::default(), false);
+        let csp = csp.to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; style-src 'sha256-") && csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe"));
     }
 }

@@ -62,11 +62,23 @@ impl ResponseError for HttpError {
         } else {
             log::info!("{}: {}", self.status.as_u16(), self.detail);
         }
-        let mut res =
-            HttpResponse::build(self.status).content_type("text/html; charset=utf-8").body(pages::error_page(self.status, self.message));
+        let mut res = HttpResponse::build(self.status)
+            .content_type("text/html; charset=utf-8")
+            .body(pages::plain_error_page(self.status, self.message));
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"));
+        // `server::pages` renders it again with the configured pages and the request ID.
+        res.extensions_mut().insert(ErrorPage { status: self.status, message: self.message, detail: self.detail.clone() });
         res
     }
+}
+
+/// An error page to render with the configured pages (custom `error.html`, footer,
+/// `show_debug_on_error`), carried in the response's extensions.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub status: StatusCode,
+    pub message: &'static str,
+    pub detail: String,
 }
 
 impl From<oidc::Error> for HttpError {

@@ -115,6 +115,7 @@ pub fn start(
         let clients = web::Data::new(crate::proxy::forward::Clients::new(upstream_tls.0.clone(), upstream_tls.1.clone()));
         let redirect = redirect.clone();
         App::new()
+            .wrap(actix_web::middleware::from_fn(error_pages))
             .wrap(actix_web::middleware::from_fn(move |req, next| force_https(redirect.clone(), req, next)))
             .wrap(actix_web::middleware::from_fn(count))
             .wrap(actix_web::middleware::from_fn(access_log))
@@ -141,6 +142,35 @@ pub fn start(
         log::info!("listening on {scheme}://{a}");
     }
     Ok((http.run(), addrs))
+}
+
+/// Error pages in the configured form: an `HttpError`'s page is rendered again with the
+/// custom `error.html` or the footer, `show_debug_on_error` and the request ID, under the
+/// pages' Content-Security-Policy. Other responses pass untouched.
+async fn error_pages(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody, String>>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let res = next.call(req).await?;
+    let Some(page) = res.response().extensions().get::<error::ErrorPage>().cloned() else { return Ok(res.map_into_left_body()) };
+    let Some(state) = res.request().app_data::<web::Data<State>>().cloned() else { return Ok(res.map_into_left_body()) };
+    let request_id = res.request().extensions().get::<crate::telemetry::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let body = crate::endpoints::pages::error_page(
+        &state.pages,
+        &crate::endpoints::pages::ErrorInfo {
+            status: page.status,
+            message: page.message,
+            detail: &page.detail,
+            request_id: &request_id,
+            prefix: &state.proxy_prefix,
+        },
+    );
+    let csp = crate::endpoints::pages::content_security_policy(&state.pages, state.pages.error_template.is_some());
+    let mut res = res.map_body(|_, _| body).map_into_right_body();
+    res.headers_mut().insert(actix_web::http::header::CONTENT_SECURITY_POLICY, csp);
+    res.headers_mut().remove(actix_web::http::header::CONTENT_LENGTH);
+    Ok(res)
 }
 
 /// The request log, and the request ID: taken from `request_id_header` or generated, passed

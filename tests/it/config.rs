@@ -382,3 +382,29 @@ fn development_servers_are_loopback_only_and_must_be_the_issuer() {
     let errors = load_text(&format!("{MINIMAL}dev_issuer_address = \"127.0.0.1:4181\"\n"), &[], vec![]).unwrap_err();
     assert!(errors.to_string().contains("set oidc_issuer_url = \"http://127.0.0.1:4181\""), "{errors}");
 }
+
+/// Page options are checked at load, each mistake naming its key, all at once: a template
+/// that does not parse (with its file and line), a logo that is neither a URL nor an image.
+#[test]
+fn broken_page_templates_and_logos_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sign_in.html"), "{{define \"sign_in.html\"}}\n<p>{{.Nope}}</p>{{end}}").unwrap();
+    std::fs::write(dir.path().join("error.html"), "{{ if .Message }}unclosed").unwrap();
+    let text = format!("{MINIMAL}custom_templates_dir = \"{}\"\ncustom_sign_in_logo = \"logo.gif\"\n", dir.path().display());
+    let errors = load_text(&text, &[], vec![]).unwrap_err();
+    let shown = errors.to_string();
+    assert_eq!(errors.keys(), ["custom_templates_dir", "custom_templates_dir", "custom_sign_in_logo"], "{shown}");
+    assert!(shown.contains("sign_in.html: line 2: unknown field `.Nope`"), "{shown}");
+    assert!(shown.contains("error.html: line 1: `if` without its `end`"), "{shown}");
+    assert!(shown.contains("\"logo.gif\" is neither an https:// URL nor a .svg, .png, .jpg or .jpeg file"), "{shown}");
+
+    // Good templates load; the banner defaults to the allowed domain, as in oauth2-proxy.
+    std::fs::write(dir.path().join("sign_in.html"), "<p>{{.SignInMessage}}</p>").unwrap();
+    std::fs::write(dir.path().join("error.html"), "<p>{{.Message}}</p>").unwrap();
+    std::fs::write(dir.path().join("robots.txt"), "User-agent: *\nAllow: /\n").unwrap();
+    let text = format!("{MINIMAL}custom_templates_dir = \"{}\"\nemail_domains = [\"example.com\"]\n", dir.path().display());
+    let pages = load_text(&text.replace("email_domains = [\"*\"]\n", ""), &[], vec![]).unwrap().config.pages;
+    assert!(pages.sign_in_template.is_some() && pages.error_template.is_some());
+    assert_eq!(pages.banner, "Authenticate using example.com");
+    assert_eq!(pages.robots.as_deref(), Some("User-agent: *\nAllow: /\n"));
+}

@@ -113,3 +113,107 @@ async fn browser_login_through_traefik() {
 async fn browser_login_through_envoy() {
     browser_login_through(Kind::Envoy).await;
 }
+
+/// `custom_templates_dir` (oauth2-proxy's template names and syntax) changes the sign-in page
+/// and the error page; the banner, even with markup, is shown as text and runs nothing.
+#[actix_web::test]
+async fn custom_templates_and_a_banner_with_markup_in_chromium() {
+    let port = free_port();
+    let op = provider(port);
+    let app = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sign_in.html"),
+        "{{define \"sign_in.html\"}}<!DOCTYPE html><html><head><title>Acme login</title></head><body>\n\
+         <h1 id=\"custom\">Acme staff only</h1>{{ if .SignInMessage }}<p id=\"banner\">{{.SignInMessage}}</p>{{ end }}\n\
+         <form method=\"GET\" action=\"{{.ProxyPrefix}}/start\"><input type=\"hidden\" name=\"rd\" value=\"{{.Redirect}}\">\n\
+         <button type=\"submit\">Continue with {{.ProviderName}}</button></form>\n\
+         {{ if eq .Footer \"-\" }}{{ else }}<footer>{{.Footer}}</footer>{{ end }}</body></html>{{end}}",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("error.html"),
+        "{{define \"error.html\"}}<!DOCTYPE html><title>{{.StatusCode}}</title><h1 id=\"err\">Acme error {{.StatusCode}}: {{.Title}}</h1><p>{{.Message}}</p><p>{{.RequestID}}</p>{{end}}",
+    )
+    .unwrap();
+    let extra = format!(
+        "upstreams = [\"http://127.0.0.1:{}/\"]\ncustom_templates_dir = \"{}\"\nbanner = \"<script>document.title='pwned'</script> Staff only\"\nfooter = \"Acme IT\"\nprovider_display_name = \"Acme SSO\"\n",
+        app.port,
+        dir.path().display()
+    );
+    let g = Gate::start(&plain_config(&op.issuer, port, &extra), &[], "localhost");
+    g.wait_ready().await;
+    let chromium = Chromium::start();
+    let tab = chromium.tab(1280).await;
+
+    assert_eq!(tab.goto(&g.url("/profile")).await, 403);
+    let page = tab.shown().await;
+    assert_eq!(page.title, "Acme login", "the custom template, and the banner's script did not run");
+    assert!(
+        page.text.contains("Acme staff only") && page.text.contains("Continue with Acme SSO") && page.text.contains("Acme IT"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("<script>document.title='pwned'</script> Staff only"), "the banner is shown as text: {}", page.text);
+    tab.screenshot("custom-sign-in.png").await;
+    // The custom page still logs in.
+    tab.click("button[type=submit]").await;
+    tab.sign_in_at_provider("alice").await;
+    assert!(tab.shown().await.text.contains("(alice@example.com)"));
+
+    // A callback that was not started here: the custom error page, with the request ID.
+    assert_eq!(tab.goto(&g.url("/oauth2/callback?code=x&state=y:%2F")).await, 403);
+    let page = tab.shown().await;
+    assert!(page.text.contains("Acme error 403: Forbidden"), "{}", page.text);
+}
+
+/// The built-in sign-in page at phone and desktop width (`make screenshots` copies these into
+/// `tests/screenshots/` for the README): nothing overflows a 390 px screen, the button is
+/// reachable by keyboard, and the page keeps to its Content-Security-Policy.
+#[actix_web::test]
+async fn sign_in_page_at_phone_and_desktop_width() {
+    let port = free_port();
+    let op = provider(port);
+    let app = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n").unwrap();
+    let extra = format!(
+        "upstreams = [\"http://127.0.0.1:{}/\"]\nbanner = \"Use your Acme account.\"\nprovider_display_name = \"Acme SSO\"\ndisplay_htpasswd_form = true\nhtpasswd_file = \"{}\"\n",
+        app.port,
+        users.display()
+    );
+    let g = Gate::start(&plain_config(&op.issuer, port, &extra), &[], "localhost");
+    g.wait_ready().await;
+    let chromium = Chromium::start();
+    for width in [390, 1280] {
+        let tab = chromium.tab(width).await;
+        assert_eq!(tab.goto(&g.url("/profile?from=screenshot")).await, 403);
+        let page = tab.shown().await;
+        assert!(page.text.contains("Use your Acme account.") && page.text.contains("Sign in with Acme SSO"), "{}", page.text);
+        assert!(page.html.contains("<label for=\"username\">") && page.html.contains("<label for=\"password\">"), "labelled form fields");
+        let refused: Vec<&String> =
+            page.console.iter().filter(|m| m.contains("Content Security Policy") || m.contains("Refused to")).collect();
+        assert!(refused.is_empty(), "{width}px: {refused:?}");
+        assert!(tab.fits_width().await, "{width}px: the page scrolls sideways");
+        assert_eq!(tab.focus_first().await, "BUTTON", "{width}px: Tab reaches the sign-in button first");
+        tab.screenshot(&format!("sign-in-{width}.png")).await;
+    }
+}
+
+/// With the provider down, the browser gets a page that says what happened and what to do,
+/// and nothing about Gatehouse's insides (addresses, errors).
+#[actix_web::test]
+async fn an_unreachable_provider_is_a_plain_503_page_in_chromium() {
+    let port = free_port();
+    let dead = format!("http://127.0.0.1:{}/oauth2/token", free_port());
+    let g = Gate::start(&plain_config(&dead, port, "upstreams = [\"static://200\"]\nfooter = \"Acme IT\"\n"), &[], "localhost");
+    let chromium = Chromium::start();
+    let tab = chromium.tab(390).await;
+    assert_eq!(tab.goto(&g.url("/oauth2/start")).await, 503);
+    let page = tab.shown().await;
+    assert!(page.text.contains("Service Unavailable") && page.text.contains("try again in a moment"), "{}", page.text);
+    assert!(page.text.contains("Acme IT") && page.text.contains("request "), "footer and request ID: {}", page.text);
+    assert!(!page.html.contains("127.0.0.1") && !page.html.to_lowercase().contains("connect"), "no internals: {}", page.html);
+    tab.screenshot("error-503.png").await;
+}

@@ -146,6 +146,21 @@ impl Tab<'_> {
         }
     }
 
+    async fn evaluate(&self, expression: &str) -> Value {
+        self.chromium.cmd(json!({"op": "evaluate", "page": self.page, "expression": expression})).await["value"].clone()
+    }
+
+    /// Nothing wider than the viewport (no sideways scrolling on a phone).
+    pub async fn fits_width(&self) -> bool {
+        self.evaluate("document.documentElement.scrollWidth <= window.innerWidth").await == Value::Bool(true)
+    }
+
+    /// Presses Tab once on the loaded page and says which element has the focus.
+    pub async fn focus_first(&self) -> String {
+        self.chromium.cmd(json!({"op": "press", "page": self.page, "key": "Tab"})).await;
+        self.evaluate("document.activeElement ? document.activeElement.tagName : ''").await.as_str().unwrap_or("").to_string()
+    }
+
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let path = artifacts().join(name);
         self.chromium.cmd(json!({"op": "screenshot", "page": self.page, "path": path})).await;

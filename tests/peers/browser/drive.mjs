@@ -6,7 +6,8 @@
 // Commands (`op`): context {width,height} -> {id} (a fresh profile: its own cookies);
 // page {context} -> {id} (a tab); goto {page,url} -> {status,url}; click {page,selector}
 // (waits for the navigation it causes) -> {url}; fill {page,selector,value}; state {page}
-// -> {url,title,text,html,console}; screenshot {page,path}; close {context}.
+// -> {url,title,text,html,console}; evaluate {page,expression} -> {value}; press {page,key};
+// screenshot {page,path}; close {context}.
 import http from 'node:http';
 import { chromium } from 'playwright-core';
 
@@ -60,6 +61,13 @@ const ops = {
       html: await p.content(),
       console: p.consoleErrors,
     };
+  },
+  async evaluate({ page, expression }) {
+    return { value: await pages.get(page).evaluate(expression) };
+  },
+  async press({ page, key }) {
+    await pages.get(page).keyboard.press(key);
+    return {};
   },
   async screenshot({ page, path }) {
     await pages.get(page).screenshot({ path, fullPage: true });
