@@ -103,10 +103,10 @@ fn help_lists_every_option_under_its_topic() {
 
 #[test]
 fn refuses_to_start_with_options_it_does_not_implement_yet() {
-    let out = gatehouse(&["--config", "tests/fixtures/config/valid/minimal.cfg", "--banner=hello"]);
+    let out = gatehouse(&["--config", "tests/fixtures/config/valid/minimal.cfg", "--allow-query-semicolons=true"]);
     assert_eq!(out.status.code(), Some(64));
     let err = text(&out.stderr);
-    assert!(err.contains("banner (flag --banner): needs custom pages and templates"), "{err}");
+    assert!(err.contains("allow_query_semicolons (flag --allow-query-semicolons): needs reverse-proxy mode"), "{err}");
 }
 
 #[test]
