@@ -285,7 +285,7 @@ async fn finish_login(
         Ok(read) => read,
         Err(e) => return (Err(e), None),
     };
-    let clear = state.csrf.clear(&callback.state_hash, &request::host(req));
+    let clear = state.csrf.clear(&callback.state_hash, &request::host(req), &request::cookies(req));
     (complete_login(state, req, callback).await, Some(clear))
 }
 
@@ -334,7 +334,7 @@ async fn complete_login(state: &web::Data<State>, req: &HttpRequest, callback: C
     let Callback { state_hash, rd, code, iss, login } = callback;
     let cookies = request::cookies(&req);
     let host = request::host(&req);
-    if !constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
+    if !session::constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
         return Err(HttpError::forbidden("CSRF token mismatch. Please sign in again.", "callback state does not match the CSRF cookie"));
     }
     let cfg = state.provider.config();
@@ -388,8 +388,4 @@ async fn complete_login(state: &web::Data<State>, req: &HttpRequest, callback: C
     add_cookies(&mut res, session_cookies);
     no_cache(&mut res);
     Ok(res)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

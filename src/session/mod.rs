@@ -315,12 +315,18 @@ impl CsrfCookies {
     }
 
     /// The cookie to set at `/oauth2/start`, plus deletions of the oldest per-request CSRF
-    /// cookies beyond `cookie_csrf_per_request_limit`.
+    /// cookies beyond `cookie_csrf_per_request_limit`. With the single CSRF cookie (the
+    /// default), the logins still pending in it are kept beside the new one (at most
+    /// [`PENDING_LOGINS`]), so two tabs signing in at once both come back.
     pub fn set(&self, login: &LoginState, state_hash: &str, host: &str, request: &RequestCookies) -> Vec<Cookie<'static>> {
         let cfg = self.cookies.config();
         let name = self.name(state_hash);
-        let json = serde_json::to_vec(login).expect("login state serialises");
-        let mut out = vec![self.cookies.build(&name, self.sealer.seal(&name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)];
+        let mut pending = if cfg.csrf_per_request { Vec::new() } else { self.pending(request, &name) };
+        pending.retain(|p| p.csrf != login.csrf);
+        let keep = pending.len().saturating_sub(PENDING_LOGINS - 1);
+        pending.drain(..keep);
+        pending.push(login.clone());
+        let mut out = vec![self.write(&name, &pending, host)];
         if cfg.csrf_per_request && cfg.csrf_per_request_limit > 0 {
             let prefix = format!("{}_", cfg.name);
             let existing: Vec<&str> =
@@ -332,20 +338,71 @@ impl CsrfCookies {
         out
     }
 
+    fn write(&self, name: &str, pending: &[LoginState], host: &str) -> Cookie<'static> {
+        let cfg = self.cookies.config();
+        let json = serde_json::to_vec(pending).expect("login states serialise");
+        self.cookies.build(name, self.sealer.seal(name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)
+    }
+
+    /// The unexpired login states in the named CSRF cookie (none if it does not open).
+    fn pending(&self, request: &RequestCookies, name: &str) -> Vec<LoginState> {
+        let Some(value) = request.get(name) else { return Vec::new() };
+        let Ok(plain) = self.sealer.open(name, value) else { return Vec::new() };
+        let max_age = self.cookies.config().csrf_expire.as_secs();
+        let states = match serde_json::from_slice::<PendingLogins>(&plain) {
+            Ok(PendingLogins::Many(v)) => v,
+            // A cookie written before pending logins were kept together.
+            Ok(PendingLogins::One(one)) => vec![one],
+            Err(_) => return Vec::new(),
+        };
+        let now = now();
+        states.into_iter().filter(|l| now.saturating_sub(l.created_at) <= max_age).collect()
+    }
+
+    /// The login state whose CSRF value `state_hash` names.
     pub fn read(&self, request: &RequestCookies, state_hash: &str) -> Result<LoginState, CsrfError> {
         let name = self.name(state_hash);
         let value = request.get(&name).ok_or(CsrfError::Missing)?;
-        let plain = self.sealer.open(&name, value).map_err(|_| CsrfError::Invalid)?;
-        let login: LoginState = serde_json::from_slice(&plain).map_err(|_| CsrfError::Invalid)?;
-        if now().saturating_sub(login.created_at) > self.cookies.config().csrf_expire.as_secs() {
+        self.sealer.open(&name, value).map_err(|_| CsrfError::Invalid)?;
+        let pending = self.pending(request, &name);
+        if pending.is_empty() {
             return Err(CsrfError::Expired);
         }
-        Ok(login)
+        // Compared in constant time; a state that matches none is the callback's mismatch.
+        let found = pending.iter().find(|l| constant_time_eq(crate::oidc::flow::hash_b64(&l.csrf).as_bytes(), state_hash.as_bytes()));
+        Ok(found.or(pending.last()).cloned().expect("not empty"))
     }
 
-    pub fn clear(&self, state_hash: &str, host: &str) -> Cookie<'static> {
-        self.cookies.expire(&self.name(state_hash), host, self.cookies.config().csrf_samesite)
+    /// Ends the login `state_hash` names: the cookie goes, or keeps the other logins still
+    /// pending in it.
+    pub fn clear(&self, state_hash: &str, host: &str, request: &RequestCookies) -> Cookie<'static> {
+        let name = self.name(state_hash);
+        let mut pending = self.pending(request, &name);
+        pending.retain(|l| !constant_time_eq(crate::oidc::flow::hash_b64(&l.csrf).as_bytes(), state_hash.as_bytes()));
+        if pending.is_empty() {
+            self.cookies.expire(&name, host, self.cookies.config().csrf_samesite)
+        } else {
+            self.write(&name, &pending, host)
+        }
     }
+}
+
+/// How many logins one browser may have pending in the single CSRF cookie (tabs signing in at
+/// once); the oldest goes first.
+pub const PENDING_LOGINS: usize = 4;
+
+/// The CSRF cookie's content: the pending logins, or (written before they were kept
+/// together) one.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PendingLogins {
+    Many(Vec<LoginState>),
+    One(LoginState),
+}
+
+/// Equality that takes the same time wherever the inputs differ (secrets, their hashes).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The configured store.

@@ -53,14 +53,20 @@ async fn standalone_login_in_chromium_returns_to_the_page_and_sign_out_ends_it()
     assert!(refused.is_empty(), "the page broke its own Content-Security-Policy: {refused:?}");
 }
 
-/// Two tabs of one browser log in at the same time: each callback finds its own CSRF cookie
-/// (`cookie_csrf_per_request`), so both land where they started.
+/// Two tabs of one browser log in at the same time and both land where they started: with
+/// the default single CSRF cookie (which keeps both pending logins) and with
+/// `cookie_csrf_per_request` (a cookie each).
 #[actix_web::test]
 async fn two_tabs_logging_in_at_once_both_succeed() {
+    two_tabs("").await;
+    two_tabs("cookie_csrf_per_request = true\n").await;
+}
+
+async fn two_tabs(option: &str) {
     let port = free_port();
     let op = provider(port);
     let app = Upstream::start();
-    let extra = format!("upstreams = [\"http://127.0.0.1:{}/\"]\ncookie_csrf_per_request = true\n", app.port);
+    let extra = format!("upstreams = [\"http://127.0.0.1:{}/\"]\n{option}", app.port);
     let g = Gate::start(&plain_config(&op.issuer, port, &extra), &[], "localhost");
     g.wait_ready().await;
     let chromium = Chromium::start();
@@ -75,7 +81,7 @@ async fn two_tabs_logging_in_at_once_both_succeed() {
     second.sign_in_at_provider("alice").await;
     for (tab, url) in [(&first, &a), (&second, &b)] {
         let page = tab.shown().await;
-        assert_eq!(&page.url, url, "{}", page.text);
+        assert_eq!(&page.url, url, "{option:?}: {}", page.text);
         assert!(page.text.contains("(alice@example.com)"), "{}", page.text);
     }
 }

@@ -129,3 +129,37 @@ fn cookie_attributes_follow_the_configuration() {
         "{line}"
     );
 }
+
+/// The single CSRF cookie keeps the logins a browser has pending (tabs signing in at once), at
+/// most `PENDING_LOGINS`, oldest out first; finishing one keeps the others.
+#[test]
+fn the_csrf_cookie_keeps_pending_logins_of_several_tabs() {
+    use gatehouse::oidc::flow::hash_b64;
+    use gatehouse::session::{CsrfCookies, CsrfError, LoginState, PENDING_LOGINS};
+    let csrf = CsrfCookies::new(&cookie_config(""));
+    let login = |n: usize| LoginState { csrf: format!("csrf-{n}"), nonce: format!("nonce-{n}"), code_verifier: None, created_at: now() };
+    let mut jar = RequestCookies::default();
+    for n in 0..=PENDING_LOGINS {
+        let set = csrf.set(&login(n), &hash_b64(&login(n).csrf), "h", &jar);
+        jar = echo(&set);
+    }
+    // The first login was pushed out; the others are all there.
+    let first = hash_b64("csrf-0");
+    assert_eq!(csrf.read(&jar, &first).unwrap().csrf, format!("csrf-{PENDING_LOGINS}"), "no match: the newest, for the mismatch check");
+    for n in 1..=PENDING_LOGINS {
+        assert_eq!(csrf.read(&jar, &hash_b64(&format!("csrf-{n}"))).unwrap().nonce, format!("nonce-{n}"));
+    }
+    // Finishing one keeps the rest; finishing the last deletes the cookie.
+    let mut left = jar;
+    for n in 1..=PENDING_LOGINS {
+        let c = csrf.clear(&hash_b64(&format!("csrf-{n}")), "h", &left);
+        if n < PENDING_LOGINS {
+            assert!(!c.value().is_empty());
+            left = echo(&[c]);
+            assert!(csrf.read(&left, &hash_b64(&format!("csrf-{}", n + 1))).is_ok());
+        } else {
+            assert!(c.value().is_empty(), "the last pending login deletes the cookie");
+        }
+    }
+    assert!(matches!(csrf.read(&RequestCookies::default(), &first), Err(CsrfError::Missing)));
+}
