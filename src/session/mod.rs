@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod oauth2_proxy;
 pub mod redis;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
@@ -201,11 +202,48 @@ pub trait SessionStore {
 pub struct CookieStore {
     cookies: CookieFactory,
     sealer: Sealer,
+    /// Tells this store's entries in the per-thread cache of opened cookies from another's.
+    id: u64,
+}
+
+/// How many opened session cookies each worker thread remembers per store.
+const OPENED_CACHE: usize = 1024;
+
+thread_local! {
+    /// Session cookies this thread opened, by store and exact value: a browser sends the same
+    /// cookie with every request, and opening it (base64, AES-GCM, JSON) is most of what a
+    /// forward-auth check costs. Per thread, so no lock; only values that opened go in, and
+    /// the expiry is checked again on every hit. Never used for Redis sessions (revocable).
+    static OPENED: std::cell::RefCell<HashMap<u64, HashMap<Box<str>, SessionState>>> = std::cell::RefCell::default();
 }
 
 impl CookieStore {
     pub fn new(cfg: &CookieConfig) -> Self {
-        CookieStore { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Session) }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        CookieStore {
+            cookies: CookieFactory::new(cfg.clone()),
+            sealer: Sealer::new(cfg.secret.expose(), Purpose::Session),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// `open`, remembering what opened (see [`OPENED`]).
+    fn open_cached(&self, value: &str) -> Loaded {
+        let hit = OPENED.with_borrow(|c| c.get(&self.id).and_then(|m| m.get(value)).cloned());
+        if let Some(session) = hit {
+            return fresh(self.cookies.config(), session, now());
+        }
+        let loaded = self.open(value);
+        if let Loaded::Valid(session) = &loaded {
+            OPENED.with_borrow_mut(|c| {
+                let mine = c.entry(self.id).or_default();
+                if mine.len() >= OPENED_CACHE {
+                    mine.clear();
+                }
+                mine.insert(value.into(), (**session).clone());
+            });
+        }
+        loaded
     }
 
     fn open(&self, value: &str) -> Loaded {
@@ -246,7 +284,7 @@ impl CookieStore {
     pub fn read(&self, cookies: &RequestCookies) -> Loaded {
         match cookie::read_chunked(cookies, &self.cookies.config().name) {
             Ok(None) => Loaded::None,
-            Ok(Some(value)) => self.open(&value),
+            Ok(Some(value)) => self.open_cached(&value),
             Err(_) => Loaded::Invalid("too many chunks"),
         }
     }
@@ -407,14 +445,14 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The configured store.
 pub enum Store {
-    Cookie(CookieStore),
+    Cookie(Box<CookieStore>),
     Redis(std::sync::Arc<redis::RedisStore>),
 }
 
 impl Store {
     pub fn new(cfg: &Config, metrics: std::sync::Arc<crate::metrics::Metrics>) -> anyhow::Result<Store> {
         Ok(match &cfg.store {
-            StoreConfig::Cookie => Store::Cookie(CookieStore::new(&cfg.cookie)),
+            StoreConfig::Cookie => Store::Cookie(Box::new(CookieStore::new(&cfg.cookie))),
             StoreConfig::Redis(r) => Store::Redis(std::sync::Arc::new(redis::RedisStore::new(&cfg.cookie, r, metrics)?)),
         })
     }

@@ -163,3 +163,22 @@ fn the_csrf_cookie_keeps_pending_logins_of_several_tabs() {
     }
     assert!(matches!(csrf.read(&RequestCookies::default(), &first), Err(CsrfError::Missing)));
 }
+
+/// Opened cookies are remembered per worker thread (opening is most of a check's cost); a
+/// remembered one still expires, and a damaged copy of it never opens.
+#[actix_web::test]
+async fn remembered_cookie_sessions_still_expire() {
+    let store = CookieStore::new(&cookie_config("cookie_expire = \"1s\"\n"));
+    let s = SessionState { user: "alice".into(), email: "alice@example.com".into(), created_at: now(), ..Default::default() };
+    let set = store.save(&RequestCookies::default(), "h", &s).await.unwrap();
+    let jar = echo(&set);
+    for _ in 0..3 {
+        assert!(matches!(store.read(&jar), Loaded::Valid(_)));
+    }
+    let value = set[0].value().to_string();
+    let other = if value.ends_with('A') { 'B' } else { 'A' };
+    let damaged = RequestCookies::parse([format!("_oauth2_proxy={}{other}", &value[..value.len() - 1]).as_str()]);
+    assert!(matches!(store.read(&damaged), Loaded::Invalid(_)));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert!(matches!(store.read(&jar), Loaded::Invalid("expired")), "the remembered session expired");
+}
