@@ -286,6 +286,7 @@ pub static SERVER: &[OptionSpec] = &[
     o("relative_redirect_url", Bool, "false", "Use a relative callback URL"),
     o("proxy_prefix", Str, "/oauth2", "Path prefix of Gatehouse's own endpoints"),
     o("force_https", Bool, "false", "Redirect plain-HTTP requests to HTTPS (308)"),
+    o("workers", Int, "0", "Gatehouse only: worker threads serving requests (0: one per CPU)"),
     o("ping_path", Str, "/ping", "Liveness path, answered 200 OK"),
     o("ready_path", Str, "/ready", "Readiness path"),
     o("ping_user_agent", Str, "", "User-Agent also answered as a ping (never authorises anything)"),

@@ -320,6 +320,10 @@ fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let ready_path = r.absolute_path("ready_path");
     let ping_user_agent = r.string("ping_user_agent");
     let force_https = r.get("force_https");
+    let workers: i64 = r.get("workers");
+    if !(0..=1024).contains(&workers) {
+        r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
+    }
 
     let reverse_proxy = r.get("reverse_proxy");
     let trusted_proxy_ips = r.nets("trusted_proxy_ips");
@@ -347,6 +351,7 @@ fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         ready_path,
         ping_user_agent,
         force_https,
+        workers: workers.clamp(0, 1024) as usize,
         trust: TrustConfig { reverse_proxy, trusted_proxy_ips, real_client_ip_header },
     })
 }

@@ -80,6 +80,8 @@ pub struct Config {
     pub ready_path: String,
     pub ping_user_agent: Option<String>,
     pub force_https: bool,
+    /// Worker threads; 0 for one per CPU (actix's default).
+    pub workers: usize,
     pub trust: TrustConfig,
 }
 
@@ -125,6 +127,9 @@ pub fn start(
     })
     // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
     .shutdown_timeout(30);
+    if config.workers > 0 {
+        http = http.workers(config.workers);
+    }
     if let Some(addr) = &config.http_address {
         let bind = addr.bind_string().with_context(|| format!("listening on {addr} is not supported yet; use host:port"))?;
         http = http.bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
