@@ -408,3 +408,13 @@ fn broken_page_templates_and_logos_are_refused_at_load() {
     assert_eq!(pages.banner, "Authenticate using example.com");
     assert_eq!(pages.robots.as_deref(), Some("User-agent: *\nAllow: /\n"));
 }
+
+/// `workers` (Gatehouse only): a number of threads, 0 for one per CPU.
+#[test]
+fn workers_is_a_thread_count() {
+    assert_eq!(load_text(&format!("{MINIMAL}workers = 3\n"), &[], vec![]).unwrap().config.server.workers, 3);
+    assert_eq!(load_text(MINIMAL, &[], vec![]).unwrap().config.server.workers, 0);
+    let errors = load_text(&format!("{MINIMAL}workers = -1\n"), &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["workers"], "{errors}");
+    assert!(errors.to_string().contains("0 (one per CPU)"), "{errors}");
+}
