@@ -10,21 +10,33 @@ use crate::support::op::Op;
 use crate::support::peers::Upstream;
 use crate::support::{Gate, free_port, plain_config};
 
-fn provider(port: u16) -> Op {
-    Op::start(
-        json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]}),
-    )
+/// Standalone Gatehouse in front of the recording app, with its own provider, ready.
+struct Standalone {
+    _op: Op,
+    _app: Upstream,
+    gate: Gate,
+}
+
+impl Standalone {
+    async fn start(extra: &str) -> Standalone {
+        let port = free_port();
+        let op = Op::start(
+            json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]}),
+        );
+        let app = Upstream::start();
+        let text = plain_config(&op.issuer, port, &format!("upstreams = [\"http://127.0.0.1:{}/\"]\n{extra}", app.port));
+        let gate = Gate::start(&text, &[], "localhost");
+        gate.wait_ready().await;
+        Standalone { _op: op, _app: app, gate }
+    }
 }
 
 /// Standalone: a protected URL with a query → the sign-in page → the provider's forms → back
 /// at that URL with alice's identity from the app; sign-out; the URL asks for a login again.
 #[actix_web::test]
 async fn standalone_login_in_chromium_returns_to_the_page_and_sign_out_ends_it() {
-    let port = free_port();
-    let op = provider(port);
-    let app = Upstream::start();
-    let g = Gate::start(&plain_config(&op.issuer, port, &format!("upstreams = [\"http://127.0.0.1:{}/\"]\n", app.port)), &[], "localhost");
-    g.wait_ready().await;
+    let running = Standalone::start("").await;
+    let g = &running.gate;
     let chromium = Chromium::start();
     let tab = chromium.tab(1280).await;
     let protected = g.url("/profile?tab=keys&x=1");
@@ -63,12 +75,8 @@ async fn two_tabs_logging_in_at_once_both_succeed() {
 }
 
 async fn two_tabs(option: &str) {
-    let port = free_port();
-    let op = provider(port);
-    let app = Upstream::start();
-    let extra = format!("upstreams = [\"http://127.0.0.1:{}/\"]\n{option}", app.port);
-    let g = Gate::start(&plain_config(&op.issuer, port, &extra), &[], "localhost");
-    g.wait_ready().await;
+    let running = Standalone::start(option).await;
+    let g = &running.gate;
     let chromium = Chromium::start();
     let first = chromium.tab(1280).await;
     let second = chromium.tab_beside(&first).await;
@@ -124,9 +132,6 @@ async fn browser_login_through_envoy() {
 /// and the error page; the banner, even with markup, is shown as text and runs nothing.
 #[actix_web::test]
 async fn custom_templates_and_a_banner_with_markup_in_chromium() {
-    let port = free_port();
-    let op = provider(port);
-    let app = Upstream::start();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("sign_in.html"),
@@ -143,12 +148,11 @@ async fn custom_templates_and_a_banner_with_markup_in_chromium() {
     )
     .unwrap();
     let extra = format!(
-        "upstreams = [\"http://127.0.0.1:{}/\"]\ncustom_templates_dir = \"{}\"\nbanner = \"<script>document.title='pwned'</script> Staff only\"\nfooter = \"Acme IT\"\nprovider_display_name = \"Acme SSO\"\n",
-        app.port,
+        "custom_templates_dir = \"{}\"\nbanner = \"<script>document.title='pwned'</script> Staff only\"\nfooter = \"Acme IT\"\nprovider_display_name = \"Acme SSO\"\n",
         dir.path().display()
     );
-    let g = Gate::start(&plain_config(&op.issuer, port, &extra), &[], "localhost");
-    g.wait_ready().await;
+    let running = Standalone::start(&extra).await;
+    let g = &running.gate;
     let chromium = Chromium::start();
     let tab = chromium.tab(1280).await;
 
@@ -178,19 +182,15 @@ async fn custom_templates_and_a_banner_with_markup_in_chromium() {
 /// reachable by keyboard, and the page keeps to its Content-Security-Policy.
 #[actix_web::test]
 async fn sign_in_page_at_phone_and_desktop_width() {
-    let port = free_port();
-    let op = provider(port);
-    let app = Upstream::start();
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users");
     std::fs::write(&users, "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n").unwrap();
     let extra = format!(
-        "upstreams = [\"http://127.0.0.1:{}/\"]\nbanner = \"Use your Acme account.\"\nprovider_display_name = \"Acme SSO\"\ndisplay_htpasswd_form = true\nhtpasswd_file = \"{}\"\n",
-        app.port,
+        "banner = \"Use your Acme account.\"\nprovider_display_name = \"Acme SSO\"\ndisplay_htpasswd_form = true\nhtpasswd_file = \"{}\"\n",
         users.display()
     );
-    let g = Gate::start(&plain_config(&op.issuer, port, &extra), &[], "localhost");
-    g.wait_ready().await;
+    let running = Standalone::start(&extra).await;
+    let g = &running.gate;
     let chromium = Chromium::start();
     for width in [390, 1280] {
         let tab = chromium.tab(width).await;
