@@ -64,6 +64,8 @@ pub enum HeaderValueSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderRule {
     pub name: String,
+    /// `name`, parsed once (a custom header name built from text allocates each time).
+    pub header: actix_web::http::header::HeaderName,
     /// Keep a client-sent copy instead of removing it first (`skip_auth_strip_headers = false`,
     /// `preserveRequestValue`). A value Gatehouse sets still replaces it: oauth2-proxy appends
     /// (`forged,alice`), which lets an app that reads the first value trust the client.
@@ -94,28 +96,34 @@ pub struct LegacyHeaders {
     pub skip_auth_strip_headers: bool,
 }
 
+impl HeaderRule {
+    /// A rule for `name`, which must be a valid header name (letters, digits, `-`, `_`).
+    pub fn new(name: &str, preserve_request_value: bool, values: Vec<HeaderValueSource>) -> Option<HeaderRule> {
+        let header = actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
+        Some(HeaderRule { name: name.to_string(), header, preserve_request_value, values })
+    }
+}
+
 fn claim(name: &str, c: Claim) -> HeaderRule {
     prefixed(name, c, "")
 }
 
 fn prefixed(name: &str, c: Claim, prefix: &str) -> HeaderRule {
-    HeaderRule {
-        name: name.to_string(),
-        preserve_request_value: false,
-        values: vec![HeaderValueSource::Claim { claim: c, prefix: prefix.to_string(), basic_auth_password: None }],
-    }
+    HeaderRule::new(name, false, vec![HeaderValueSource::Claim { claim: c, prefix: prefix.to_string(), basic_auth_password: None }])
+        .expect("Gatehouse's own header names are valid")
 }
 
 fn basic_auth(prefer_email: bool, password: Option<Secret<String>>) -> HeaderRule {
-    HeaderRule {
-        name: "Authorization".to_string(),
-        preserve_request_value: false,
-        values: vec![HeaderValueSource::Claim {
+    HeaderRule::new(
+        "Authorization",
+        false,
+        vec![HeaderValueSource::Claim {
             claim: if prefer_email { Claim::Email } else { Claim::User },
             prefix: "Basic ".to_string(),
             basic_auth_password: Some(password.unwrap_or_else(|| Secret::new(String::new()))),
         }],
-    }
+    )
+    .expect("a valid header name")
 }
 
 impl LegacyHeaders {
@@ -200,7 +208,7 @@ impl ClaimValues<'_> {
 /// The headers `rules` produce for a session: `(name, value)`, values of one header joined
 /// with `,` (oauth2-proxy's flattening, so groups arrive as `a,b,c`). A header whose claims are
 /// all empty is left out.
-pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(String, String)> {
+pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(actix_web::http::header::HeaderName, String)> {
     use base64::Engine;
     let mut out = Vec::new();
     for rule in rules {
@@ -220,7 +228,7 @@ pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(String, St
             }
         }
         if !values.is_empty() {
-            out.push((rule.name.clone(), values.join(",")));
+            out.push((rule.header.clone(), values.join(",")));
         }
     }
     out

@@ -1086,7 +1086,8 @@ fn alpha_headers(r: &mut Reader<'_>, section: &str, headers: &[alpha::Header]) -
                 )),
             }
         }
-        rules.push(HeaderRule { name: h.name.clone(), preserve_request_value: h.preserve_request_value, values });
+        // The name's characters were checked above.
+        rules.extend(HeaderRule::new(&h.name, h.preserve_request_value, values));
     }
     rules
 }

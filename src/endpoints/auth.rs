@@ -120,8 +120,8 @@ fn constraints(req: &HttpRequest, path_form: bool) -> Constraints {
 /// oauth2-proxy always sets.
 pub fn response_identity(state: &State, res: &mut HttpResponse, values: &identity::ClaimValues<'_>) {
     for (name, value) in identity::render(&state.headers.response, values) {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(&value)) {
-            res.headers_mut().insert(n, v);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(name, v);
         }
     }
     let who = &values.identity;

@@ -65,7 +65,7 @@ pub struct Forwarding<'a> {
     /// Header names whose client-sent copies are removed (every spelling).
     pub strip: &'a [String],
     /// Headers to add (identity).
-    pub add: Vec<(String, String)>,
+    pub add: Vec<(HeaderName, String)>,
 }
 
 /// The upstream URL for a request: the upstream's scheme and authority, the request's path
@@ -84,14 +84,16 @@ pub fn upstream_url(base: &Url, req: &HttpRequest) -> String {
 /// `X-Forwarded-For`, `-Proto`, `-Host`, then the identity headers. Later entries replace
 /// earlier ones of the same name.
 pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: Forwarding<'_>) -> Vec<(HeaderName, HeaderValue)> {
-    let skip = ["host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+    const SKIP: [&str; 5] = ["host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
     let mut out: Vec<(HeaderName, HeaderValue)> = headers::forwardable(req.headers(), fwd.strip)
         .into_iter()
-        .filter(|(n, _)| !skip.contains(&n.as_str()))
+        .filter(|(n, _)| !SKIP.contains(&n.as_str()))
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
-    let mut set = |name: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+    // Names parsed once per call at most: the fixed ones are static (a custom `HeaderName`
+    // built from text allocates).
+    let mut set = |n: HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
             out.retain(|(existing, _)| *existing != n);
             out.push((n, v));
         }
@@ -99,15 +101,15 @@ pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: Forwarding<'_>) -
     if up.pass_host_header
         && let Some(host) = req.headers().get(header::HOST).and_then(|h| h.to_str().ok())
     {
-        set("host", host);
+        set(header::HOST, host);
     }
     if let Some(xff) = headers::forwarded_for(fwd.forwarded_for, fwd.peer) {
-        set("x-forwarded-for", &xff);
+        set(HeaderName::from_static("x-forwarded-for"), &xff);
     }
-    set("x-forwarded-proto", fwd.proto);
-    set("x-forwarded-host", fwd.host);
+    set(HeaderName::from_static("x-forwarded-proto"), fwd.proto);
+    set(HeaderName::from_static("x-forwarded-host"), fwd.host);
     for (name, value) in &fwd.add {
-        set(name, value);
+        set(name.clone(), value);
     }
     out
 }

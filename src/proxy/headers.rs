@@ -19,22 +19,22 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// Names that must not be forwarded: the fixed hop-by-hop set and anything `Connection` names.
-pub fn hop_by_hop(headers: &HeaderMap) -> Vec<String> {
-    let mut names: Vec<String> = HOP_BY_HOP.iter().map(|s| s.to_string()).collect();
-    for v in headers.get_all("connection").filter_map(|v| v.to_str().ok()) {
-        names.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()));
-    }
-    names
+/// Whether `name` must not be forwarded: one of the fixed hop-by-hop set, or named in the
+/// message's `Connection` header. Allocates nothing (this runs for every header of every
+/// proxied request and response).
+pub fn is_hop_by_hop(headers: &HeaderMap, name: &HeaderName) -> bool {
+    let name = name.as_str();
+    HOP_BY_HOP.contains(&name)
+        || headers
+            .get_all("connection")
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case(name)))
 }
 
 /// Copies `from` into a list of headers to forward, without hop-by-hop headers and without
 /// any header whose name matches one of `strip` (case-insensitively, `_` as `-`).
 pub fn forwardable<'a>(from: &'a HeaderMap, strip: &[String]) -> Vec<(&'a HeaderName, &'a HeaderValue)> {
-    let hop = hop_by_hop(from);
-    from.iter()
-        .filter(|(name, _)| !hop.iter().any(|h| h == name.as_str()) && !strip.iter().any(|s| identity::same_header(s, name.as_str())))
-        .collect()
+    from.iter().filter(|(name, _)| !is_hop_by_hop(from, name) && !strip.iter().any(|s| identity::same_header(s, name.as_str()))).collect()
 }
 
 /// `X-Forwarded-For` with the peer appended to what a trusted proxy sent (or only the peer).
