@@ -1086,8 +1086,7 @@ fn alpha_headers(r: &mut Reader<'_>, section: &str, headers: &[alpha::Header]) -
                 )),
             }
         }
-        // The name's characters were checked above.
-        rules.extend(HeaderRule::new(&h.name, h.preserve_request_value, values));
+        rules.push(HeaderRule::new(&h.name, h.preserve_request_value, values).expect("the name's characters were checked above"));
     }
     rules
 }

@@ -60,12 +60,13 @@ fn page(title: &str, body: &str, cfg: &PagesConfig) -> String {
 
 /// The Content-Security-Policy of Gatehouse's pages. The built-in ones allow only their own
 /// inline style (by hash) and images from `data:` (the logo) or the logo's https origin;
-/// custom templates may use files and styles of this origin, and no inline script.
+/// custom templates may use files and styles of this origin, and no script at all (on a
+/// reverse proxy, "this origin" also serves the app's files).
 pub fn content_security_policy(cfg: &PagesConfig, custom: bool) -> HeaderValue {
     let logo_origin = logo_origin(&cfg.logo);
     let policy = if custom {
         format!(
-            "default-src 'self'; img-src 'self' data: {logo_origin}; style-src 'self' 'unsafe-inline'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+            "default-src 'self'; img-src 'self' data: {logo_origin}; style-src 'self' 'unsafe-inline'; script-src 'none'; base-uri 'none'; frame-ancestors 'none'"
         )
     } else {
         let hash = STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes()));
@@ -183,6 +184,8 @@ pub struct ErrorInfo<'a> {
 /// An error page: the status, what happened, what to do; or the custom `error.html`.
 pub fn error_page(cfg: &PagesConfig, e: &ErrorInfo<'_>) -> String {
     let title = e.status.canonical_reason().unwrap_or("Error");
+    // oauth2-proxy's templates get the internal reason as the message in debug mode; the
+    // built-in page shows it under the message.
     let message = if cfg.show_debug_on_error { e.detail } else { e.message };
     if let Some(t) = &cfg.error_template {
         let data = HashMap::from([
@@ -198,7 +201,12 @@ pub fn error_page(cfg: &PagesConfig, e: &ErrorInfo<'_>) -> String {
         return t.render(&data);
     }
     let id = if e.request_id.is_empty() { String::new() } else { format!(" · request {}", escape(e.request_id)) };
-    page(title, &format!("<h1>{}</h1><p>{}</p><p class=\"code\">{}{id}</p>", escape(title), escape(message), e.status.as_u16()), cfg)
+    let debug = if cfg.show_debug_on_error { format!("<p class=\"code\">{}</p>", escape(e.detail)) } else { String::new() };
+    page(
+        title,
+        &format!("<h1>{}</h1><p>{}</p>{debug}<p class=\"code\">{}{id}</p>", escape(title), escape(e.message), e.status.as_u16()),
+        cfg,
+    )
 }
 
 /// The error page before any configuration applies (built-in, no request ID).

@@ -25,10 +25,22 @@ pub enum Outcome {
     Refreshed(Arc<TokenSet>),
     /// Another instance refreshed the session; this is what it saved.
     Reloaded(Arc<crate::session::SessionState>),
+    /// Refreshed and saved under the Redis lock: the session and the cookies that save set
+    /// (a session oauth2-proxy stored moves to a new ticket then, so it is saved only once).
+    Saved(Arc<crate::session::SessionState>, Arc<SetCookies>),
     /// The provider refused the refresh token for good: the session ends.
     EndSession,
     /// A passing failure (provider unreachable): keep the session as it is for now.
     Keep,
+}
+
+/// Cookies a save set; never printed (they carry session tickets).
+pub struct SetCookies(pub Vec<actix_web::cookie::Cookie<'static>>);
+
+impl std::fmt::Debug for SetCookies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SetCookies(<{} redacted>)", self.0.len())
+    }
 }
 
 type Flight = Arc<OnceCell<Outcome>>;

@@ -8,7 +8,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 
-use super::refresh::Outcome;
+use super::refresh::{Outcome, SetCookies};
 use super::state::State;
 use crate::authz;
 use crate::oidc::bearer::Path;
@@ -153,6 +153,10 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
                 set_cookies = state.store.save(&cookies, &host, &session).await.map_err(|e| store_error(state, e))?;
             }
             Outcome::Reloaded(fresh) => session = (*fresh).clone(),
+            Outcome::Saved(saved, set) => {
+                session = (*saved).clone();
+                set_cookies = set.0.clone();
+            }
             Outcome::EndSession => return ended(state, &cookies, &host).await,
             Outcome::Keep => {}
         }
@@ -205,12 +209,14 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
                         store.unlock(lock).await;
                         return Outcome::Reloaded(Arc::new(*fresh));
                     }
-                    let outcome = grant(state, &rt, session.nonce.as_deref()).await;
+                    let mut outcome = grant(state, &rt, session.nonce.as_deref()).await;
                     if let Outcome::Refreshed(tokens) = &outcome {
                         let mut updated = session.clone();
                         apply(&mut updated, tokens, session::now());
-                        if let Err(e) = store.save(cookies, host, &updated).await {
-                            log::warn!("refreshed session not saved: {e}");
+                        match store.save(cookies, host, &updated).await {
+                            Ok(set) => outcome = Outcome::Saved(Arc::new(updated), Arc::new(SetCookies(set))),
+                            // The request saves again, and answers 503 if that fails too.
+                            Err(e) => log::warn!("refreshed session not saved: {e}"),
                         }
                     }
                     store.unlock(lock).await;
@@ -235,7 +241,7 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
 async fn grant(state: &State, refresh_token: &str, nonce: Option<&str>) -> Outcome {
     let outcome = grant_inner(state, refresh_token, nonce).await;
     state.metrics.refresh(match outcome {
-        Outcome::Refreshed(_) | Outcome::Reloaded(_) => "refreshed",
+        Outcome::Refreshed(_) | Outcome::Reloaded(_) | Outcome::Saved(..) => "refreshed",
         Outcome::EndSession => "ended",
         Outcome::Keep => "failed",
     });

@@ -5,7 +5,9 @@
 //! string and integer literals, `{{/* comments */}}` and the `{{-` / `-}}` trim markers.
 //!
 //! Every value is escaped for HTML, including the banner and footer (oauth2-proxy inserts those
-//! raw); only markup Gatehouse builds itself (the logo) is inserted as is. Unknown fields,
+//! raw), and so that it stays one token even in an unquoted attribute; only markup Gatehouse
+//! builds itself (the logo) is inserted as is. Values are not URL-encoded: a template should
+//! pass them in form fields (as oauth2-proxy's do), not inside a URL. Unknown fields,
 //! functions and syntax are refused when the template is loaded, not when a page is served.
 
 use std::collections::HashMap;
@@ -33,7 +35,9 @@ impl Value {
 
     fn render(&self) -> String {
         match self {
-            Value::Text(s) => escape(s),
+            // The value's place in the page is unknown (a template may put it in an unquoted
+            // attribute): space, `=` and backtick are escaped too, so it stays one token.
+            Value::Text(s) => escape(s).replace(' ', "&#32;").replace('=', "&#61;").replace('`', "&#96;"),
             Value::Int(i) => i.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Markup(s) => s.clone(),
@@ -358,9 +362,11 @@ mod tests {
 
     #[test]
     fn fields_are_escaped_and_gatehouse_markup_is_not() {
-        assert_eq!(render("<b>{{.ProviderName}}</b>"), "<b>Corp &lt;SSO&gt;</b>");
+        assert_eq!(render("<b>{{.ProviderName}}</b>"), "<b>Corp&#32;&lt;SSO&gt;</b>");
         assert_eq!(render("{{ .SignInMessage }}"), "&lt;script&gt;alert(1)&lt;/script&gt;");
-        assert_eq!(render("<input value=\"{{.Redirect}}\">"), "<input value=\"/a?b=1&amp;c=&quot;2&quot;\">");
+        assert_eq!(render("<input value=\"{{.Redirect}}\">"), "<input value=\"/a?b&#61;1&amp;c&#61;&quot;2&quot;\">");
+        // Even unquoted, a value cannot add an attribute.
+        assert_eq!(render("<div title={{.ProviderName}}>"), "<div title=Corp&#32;&lt;SSO&gt;>");
         assert_eq!(render("{{.LogoData}}"), "<img src=\"data:x\" alt=\"Logo\">");
         assert_eq!(render("{{ToUpper .ProxyPrefix}}"), "/OAUTH2");
     }

@@ -382,42 +382,42 @@ impl CsrfCookies {
         self.cookies.build(name, self.sealer.seal(name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)
     }
 
-    /// The unexpired login states in the named CSRF cookie (none if it does not open).
-    fn pending(&self, request: &RequestCookies, name: &str) -> Vec<LoginState> {
-        let Some(value) = request.get(name) else { return Vec::new() };
-        let Ok(plain) = self.sealer.open(name, value) else { return Vec::new() };
-        let max_age = self.cookies.config().csrf_expire.as_secs();
+    /// The login states in the named CSRF cookie, unexpired ones only; `Err` when there is no
+    /// such cookie or it does not open.
+    fn pending_or(&self, request: &RequestCookies, name: &str) -> Result<Vec<LoginState>, CsrfError> {
+        let value = request.get(name).ok_or(CsrfError::Missing)?;
+        let plain = self.sealer.open(name, value).map_err(|_| CsrfError::Invalid)?;
         let states = match serde_json::from_slice::<PendingLogins>(&plain) {
             Ok(PendingLogins::Many(v)) => v,
             // A cookie written before pending logins were kept together.
             Ok(PendingLogins::One(one)) => vec![one],
-            Err(_) => return Vec::new(),
+            Err(_) => return Err(CsrfError::Invalid),
         };
-        let now = now();
-        states.into_iter().filter(|l| now.saturating_sub(l.created_at) <= max_age).collect()
+        let (max_age, now) = (self.cookies.config().csrf_expire.as_secs(), now());
+        Ok(states.into_iter().filter(|l| now.saturating_sub(l.created_at) <= max_age).collect())
+    }
+
+    fn pending(&self, request: &RequestCookies, name: &str) -> Vec<LoginState> {
+        self.pending_or(request, name).unwrap_or_default()
     }
 
     /// The login state whose CSRF value `state_hash` names.
     pub fn read(&self, request: &RequestCookies, state_hash: &str) -> Result<LoginState, CsrfError> {
-        let name = self.name(state_hash);
-        let value = request.get(&name).ok_or(CsrfError::Missing)?;
-        self.sealer.open(&name, value).map_err(|_| CsrfError::Invalid)?;
-        let pending = self.pending(request, &name);
-        if pending.is_empty() {
-            return Err(CsrfError::Expired);
-        }
+        let pending = self.pending_or(request, &self.name(state_hash))?;
         // Compared in constant time; a state that matches none is the callback's mismatch.
         let found = pending.iter().find(|l| constant_time_eq(crate::oidc::flow::hash_b64(&l.csrf).as_bytes(), state_hash.as_bytes()));
-        Ok(found.or(pending.last()).cloned().expect("not empty"))
+        found.or(pending.last()).cloned().ok_or(CsrfError::Expired)
     }
 
     /// Ends the login `state_hash` names: the cookie goes, or keeps the other logins still
-    /// pending in it.
+    /// pending in it. A state that names none of them (a mismatch) ends them all, as in
+    /// oauth2-proxy.
     pub fn clear(&self, state_hash: &str, host: &str, request: &RequestCookies) -> Cookie<'static> {
         let name = self.name(state_hash);
         let mut pending = self.pending(request, &name);
+        let before = pending.len();
         pending.retain(|l| !constant_time_eq(crate::oidc::flow::hash_b64(&l.csrf).as_bytes(), state_hash.as_bytes()));
-        if pending.is_empty() {
+        if pending.is_empty() || pending.len() == before {
             self.cookies.expire(&name, host, self.cookies.config().csrf_samesite)
         } else {
             self.write(&name, &pending, host)

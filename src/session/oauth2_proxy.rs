@@ -123,10 +123,25 @@ fn decode_state(packed: &[u8]) -> Result<SessionState, &'static str> {
     if s.created_at == 0 {
         return Err("unreadable");
     }
-    // A session without provider tokens came from oauth2-proxy's htpasswd form: Gatehouse
-    // keeps holding its user to the htpasswd file.
-    s.htpasswd = s.access_token.is_none() && s.id_token.is_none() && s.refresh_token.is_none();
+    // oauth2-proxy keeps the nonce even when it did not send it (its default
+    // `insecure_oidc_skip_nonce = true`); a refreshed ID token is held to it only when the
+    // login's ID token carries it.
+    if s.nonce.is_some() && s.nonce != s.id_token.as_deref().and_then(nonce_claim) {
+        s.nonce = None;
+    }
+    // oauth2-proxy's htpasswd sessions carry a user and groups only: no token and no email
+    // (a provider login with `session_cookie_minimal` has no tokens but has the email, and
+    // keeps the full email and domain checks). Gatehouse holds such a user to the file.
+    s.htpasswd = s.access_token.is_none() && s.id_token.is_none() && s.refresh_token.is_none() && s.email.is_empty();
     Ok(s)
+}
+
+/// The `nonce` claim of a JWT this session holds (read, not verified: the session itself is
+/// authenticated, and the claim only decides what a refreshed token is held to).
+fn nonce_claim(jwt: &str) -> Option<String> {
+    let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1)?).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    claims.get("nonce")?.as_str().map(str::to_string)
 }
 
 /// Unix seconds of a msgpack timestamp (extension -1: 4, 8 or 12 bytes).
@@ -188,7 +203,8 @@ mod tests {
         assert_eq!(s.created_at, at);
         assert!(s.expires_on.is_some_and(|e| e > at));
         assert!(s.access_token.is_some() && s.id_token.as_deref().is_some_and(|t| t.starts_with("ey")));
-        assert!(s.nonce.is_some() && !s.htpasswd);
+        // This login sent no nonce (oauth2-proxy's default), so none is required later.
+        assert!(s.nonce.is_none() && !s.htpasswd);
     }
 
     #[test]
@@ -228,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn sessions_without_tokens_are_htpasswd_sessions_and_without_a_time_unreadable() {
+    fn sessions_without_tokens_or_email_are_htpasswd_sessions_and_without_a_time_unreadable() {
         let mut buf = Vec::new();
         let map = Value::Map(vec![
             (Value::from("u"), Value::from("bob")),
@@ -238,6 +254,15 @@ mod tests {
         rmpv::encode::write_value(&mut buf, &map).unwrap();
         let s = decode_state(&buf).unwrap();
         assert!(s.htpasswd && s.user == "bob");
+        // A provider login stored minimal (no tokens) still has its email: not htpasswd.
+        let mut buf = Vec::new();
+        let minimal = Value::Map(vec![
+            (Value::from("u"), Value::from("carol")),
+            (Value::from("e"), Value::from("carol@example.com")),
+            (Value::from("ca"), Value::Ext(-1, 1_700_000_000u32.to_be_bytes().to_vec())),
+        ]);
+        rmpv::encode::write_value(&mut buf, &minimal).unwrap();
+        assert!(!decode_state(&buf).unwrap().htpasswd);
         let mut buf = Vec::new();
         rmpv::encode::write_value(&mut buf, &Value::Map(vec![(Value::from("u"), Value::from("bob"))])).unwrap();
         assert!(decode_state(&buf).is_err());

@@ -74,6 +74,10 @@ impl Presented {
     }
 }
 
+/// How long the key of a session oauth2-proxy stored lives on after Gatehouse moved it to a
+/// ticket of its own (requests already in flight with the old cookie).
+const MOVED_GRACE: Duration = Duration::from_secs(60);
+
 /// Each Redis operation waits at most this long: a stalled Redis fails the request (503)
 /// quickly instead of hanging it.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -407,12 +411,31 @@ impl SessionStore for RedisStore {
         // session oauth2-proxy stored moves to a Gatehouse ticket (its format is read-only).
         match self.presented(cookies) {
             Some(Presented::Ours(ticket)) => self.write(ticket, cookies, host, session).await,
-            other => self.replace(other, cookies, host, session).await,
+            // Parallel requests may still carry the old cookie: its key lives on a minute,
+            // so they are not logged out by the move.
+            // A sign-out within that minute deletes it too (`<new id>.from` names it).
+            Some(theirs @ Presented::Theirs(_)) => {
+                let ticket = Ticket::new(&self.cookies.config().name);
+                let from = format!("{}.from", ticket.id);
+                let cookies_out = self.write(ticket, cookies, host, session).await?;
+                self.query::<()>(redis::cmd("SET").arg(&from).arg(theirs.id()).arg("EX").arg(MOVED_GRACE.as_secs())).await?;
+                self.query::<()>(redis::cmd("EXPIRE").arg(theirs.id()).arg(MOVED_GRACE.as_secs())).await?;
+                Ok(cookies_out)
+            }
+            None => self.replace(None, cookies, host, session).await,
         }
     }
 
     async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
         if let Some(ticket) = self.presented(cookies) {
+            if let Presented::Ours(t) = &ticket {
+                // The oauth2-proxy session this one was moved from, if that was under a minute ago.
+                let from = format!("{}.from", t.id);
+                let moved: Option<String> = self.query(redis::cmd("GET").arg(&from)).await?;
+                if let Some(old) = moved.filter(|o| o.starts_with(&format!("{}-", self.cookies.config().name))) {
+                    self.query::<()>(redis::cmd("DEL").arg(old).arg(&from)).await?;
+                }
+            }
             self.query::<()>(redis::cmd("DEL").arg(ticket.id())).await?;
         }
         Ok(self.cookies.clear_session(cookies, host))

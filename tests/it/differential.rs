@@ -547,7 +547,8 @@ async fn an_unreachable_provider_at_start_is_an_intended_difference() {
 async fn sessions_oauth2_proxy_wrote_open_in_gatehouse() {
     let redis = crate::support::redis::Redis::start(&[]);
     for store in ["", &format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0))] {
-        let extra = format!("set_xauthrequest = true\npass_access_token = true\n{store}");
+        let refresh = if store.is_empty() { "" } else { "cookie_refresh = \"1s\"\n" };
+        let extra = format!("set_xauthrequest = true\npass_access_token = true\n{refresh}{store}");
         let port = free_port();
         let op = Op::start(
             json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]}),
@@ -568,6 +569,26 @@ async fn sessions_oauth2_proxy_wrote_open_in_gatehouse() {
         // Gatehouse in its place, same port, same configuration, same browser.
         let ours = start(Peer::Gatehouse, &op, &app, port, &extra);
         ready(&ours).await;
+        if !store.is_empty() {
+            // Due for refresh (cookie_refresh 1s): Gatehouse refreshes the session oauth2-proxy
+            // stored and moves it to a ticket of its own; the old key lives on a minute, so a
+            // request already in flight with the old cookie is not logged out.
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+            let r = b.get(&format!("{}/oauth2/auth", ours.base)).await;
+            assert_eq!(r.status, 202, "refreshed: {:?}", r.headers);
+            let moved = b.cookie("_oauth2_proxy").unwrap();
+            assert!(moved != cookie && !moved.contains('|'), "a Gatehouse ticket now");
+            let ttls: Vec<i64> = redis
+                .cli(&["KEYS", "_oauth2_proxy-*"])
+                .lines()
+                .filter(|k| !k.ends_with(".from"))
+                .map(|k| redis.cli(&["TTL", k]).parse().unwrap())
+                .collect();
+            assert!(ttls.iter().any(|t| (1..=60).contains(t)) && ttls.iter().any(|t| *t > 60), "old key expiring, new key kept: {ttls:?}");
+            let (status, _, _) =
+                send("GET", &format!("{}/oauth2/auth", ours.base), &[("Cookie", &format!("_oauth2_proxy={cookie}"))]).await;
+            assert_eq!(status, 202, "the old cookie still works during the grace minute");
+        }
         let r = b.get(&format!("{}/oauth2/auth", ours.base)).await;
         assert_eq!((r.status, r.header("x-auth-request-user")), (202, Some("alice")), "{store:?}: {:?}", r.headers);
         assert_eq!(r.header("x-auth-request-email"), Some("alice@example.com"));
@@ -576,7 +597,12 @@ async fn sessions_oauth2_proxy_wrote_open_in_gatehouse() {
         let seen = app.requests();
         let last = seen.last().expect("the app saw the request");
         assert_eq!(last.header("x-forwarded-user"), Some("alice"));
-        assert_eq!(last.header("x-forwarded-access-token").map(str::to_string), their_token, "the access token oauth2-proxy stored");
+        if store.is_empty() {
+            assert_eq!(last.header("x-forwarded-access-token").map(str::to_string), their_token, "the access token oauth2-proxy stored");
+        } else {
+            // Refreshed above: the provider's new access token.
+            assert!(last.header("x-forwarded-access-token").is_some_and(|t| Some(t.to_string()) != their_token));
+        }
         // A damaged one still does not open.
         let mut bad = cookie.clone();
         bad.insert(3, 'x');
@@ -586,7 +612,7 @@ async fn sessions_oauth2_proxy_wrote_open_in_gatehouse() {
         let r = b.get(&format!("{}/oauth2/sign_out", ours.base)).await;
         assert_eq!(r.status, 302);
         if !store.is_empty() {
-            assert_eq!(redis.cli(&["KEYS", "_oauth2_proxy-*"]).trim(), "", "the oauth2-proxy session key is deleted");
+            assert_eq!(redis.cli(&["KEYS", "_oauth2_proxy-*"]).trim(), "", "every key of the session is deleted, the moved-from one too");
         }
         let (status, _, _) = send("GET", &format!("{}/oauth2/auth", ours.base), &[("Cookie", &format!("_oauth2_proxy={cookie}"))]).await;
         assert_eq!(status, if store.is_empty() { 202 } else { 401 }, "{store:?}: a cookie session cannot be revoked, a Redis one can");

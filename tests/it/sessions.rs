@@ -149,6 +149,8 @@ fn the_csrf_cookie_keeps_pending_logins_of_several_tabs() {
     for n in 1..=PENDING_LOGINS {
         assert_eq!(csrf.read(&jar, &hash_b64(&format!("csrf-{n}"))).unwrap().nonce, format!("nonce-{n}"));
     }
+    // A callback whose state names none of them (a mismatch) ends them all, as oauth2-proxy.
+    assert!(csrf.clear(&hash_b64("csrf-unknown"), "h", &jar).value().is_empty());
     // Finishing one keeps the rest; finishing the last deletes the cookie.
     let mut left = jar;
     for n in 1..=PENDING_LOGINS {
