@@ -13,6 +13,7 @@ use crate::authz;
 use crate::oidc::flow;
 use crate::server::error::HttpError;
 use crate::server::request::{self, param};
+use crate::session::cookie::RequestCookies;
 use crate::session::{self, LoginState, SessionState, SessionStore};
 
 /// `no-cache` headers for every `/oauth2/*` answer except `/oauth2/auth` (oauth2-proxy's set).
@@ -256,18 +257,10 @@ pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
     });
     // Once its CSRF cookie was read, the login attempt is over whatever the outcome: the
     // cookie goes (as in oauth2-proxy, which keeps it when the callback fails earlier).
-    match (result, clear_csrf) {
-        (Ok(mut res), Some(clear)) => {
-            add_cookies(&mut res, [clear]);
-            Ok(res)
-        }
-        (Err(e), Some(clear)) => {
-            let mut res = actix_web::ResponseError::error_response(&e);
-            add_cookies(&mut res, [clear]);
-            Ok(res)
-        }
-        (result, None) => result,
-    }
+    let Some(clear) = clear_csrf else { return result };
+    let mut res = result.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
+    add_cookies(&mut res, [clear]);
+    Ok(res)
 }
 
 /// `state` as `/oauth2/start` made it: `<csrf hash>:<rd>`, base64url-encoded with `encode_state`.
@@ -281,12 +274,14 @@ async fn finish_login(
     state: &web::Data<State>,
     req: &HttpRequest,
 ) -> (Result<HttpResponse, HttpError>, Option<actix_web::cookie::Cookie<'static>>) {
-    let callback = match read_callback(state, req) {
+    // The request's cookies, parsed once for the CSRF read, its deletion and the new session.
+    let cookies = request::cookies(req);
+    let callback = match read_callback(state, req, &cookies) {
         Ok(read) => read,
         Err(e) => return (Err(e), None),
     };
-    let clear = state.csrf.clear(&callback.state_hash, &request::host(req), &request::cookies(req));
-    (complete_login(state, req, callback).await, Some(clear))
+    let clear = state.csrf.clear(&callback.state_hash, &request::host(req), &cookies);
+    (complete_login(state, req, &cookies, callback).await, Some(clear))
 }
 
 /// A callback's parameters and the login state its CSRF cookie held.
@@ -299,7 +294,7 @@ struct Callback {
 }
 
 /// The callback's parameters checked and its login state read from the CSRF cookie.
-fn read_callback(state: &State, req: &HttpRequest) -> Result<Callback, HttpError> {
+fn read_callback(state: &State, req: &HttpRequest, cookies: &RequestCookies) -> Result<Callback, HttpError> {
     let pairs = request::query(req, &["state", "code", "error", "iss"]).map_err(|name| {
         HttpError::bad_request(if name == "state" || name == "code" {
             "The login response was malformed. Please sign in again."
@@ -322,17 +317,21 @@ fn read_callback(state: &State, req: &HttpRequest) -> Result<Callback, HttpError
     })?;
     let login = state
         .csrf
-        .read(&request::cookies(req), &state_hash)
+        .read(cookies, &state_hash)
         .map_err(|e| HttpError::forbidden("Unable to find a valid CSRF token for this login. Please sign in again.", e.to_string()))?;
     Ok(Callback { state_hash, rd, code: param(&pairs, "code").map(str::to_string), iss: param(&pairs, "iss").map(str::to_string), login })
 }
 
 /// The rest of the callback, after the CSRF cookie was read: state check, code redemption,
 /// verification, policy, the new session.
-async fn complete_login(state: &web::Data<State>, req: &HttpRequest, callback: Callback) -> Result<HttpResponse, HttpError> {
+async fn complete_login(
+    state: &web::Data<State>,
+    req: &HttpRequest,
+    cookies: &RequestCookies,
+    callback: Callback,
+) -> Result<HttpResponse, HttpError> {
     let (state, req) = (state.clone(), req.clone());
     let Callback { state_hash, rd, code, iss, login } = callback;
-    let cookies = request::cookies(&req);
     let host = request::host(&req);
     if !session::constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
         return Err(HttpError::forbidden("CSRF token mismatch. Please sign in again.", "callback state does not match the CSRF cookie"));
@@ -380,7 +379,7 @@ async fn complete_login(state: &web::Data<State>, req: &HttpRequest, callback: C
         use actix_web::HttpMessage;
         req.extensions_mut().insert(crate::telemetry::LoggedUser(new_session.email.clone()));
     }
-    let session_cookies = state.store.save_new(&cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
+    let session_cookies = state.store.save_new(cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 
     let target = if authz::is_valid_redirect(&rd, &state.authz.whitelist_domains) { rd.as_str() } else { "/" };

@@ -69,7 +69,10 @@ pub fn content_security_policy(cfg: &PagesConfig, custom: bool) -> HeaderValue {
             "default-src 'self'; img-src 'self' data: {logo_origin}; style-src 'self' 'unsafe-inline'; script-src 'none'; base-uri 'none'; frame-ancestors 'none'"
         )
     } else {
-        let hash = STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes()));
+        // The stylesheet is a constant: its hash is computed once.
+        static STYLE_HASH: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes())));
+        let hash = &*STYLE_HASH;
         format!("default-src 'none'; style-src 'sha256-{hash}'; img-src data: {logo_origin}; base-uri 'none'; frame-ancestors 'none'")
     };
     HeaderValue::from_str(policy.trim()).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))

@@ -266,15 +266,14 @@ async fn main() {
     );
     // Gatehouse's default worker count (one per core). One worker, like nginx's one process,
     // was measured too: /ping stays where it is and the checks lose a third (README).
-    let ours = common.clone();
-    let gate = Gatehouse::start(&plain_config(&op.issuer, p_gate, &ours), p_gate);
+    let gate = Gatehouse::start(&plain_config(&op.issuer, p_gate, &common), p_gate);
     let idle_rss = rss_mb(gate.pid());
     let cookie = login(&gate).await;
     let redis_gate = Gatehouse::start(
         &plain_config(
             &op.issuer,
             p_redis_gate,
-            &format!("{ours}session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0)),
+            &format!("{common}session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0)),
         ),
         p_redis_gate,
     );
