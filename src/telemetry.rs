@@ -25,7 +25,8 @@ pub struct Config {
     pub exclude_paths: Vec<String>,
     pub local_time: bool,
     pub silence_ping_logging: bool,
-    pub request_id_header: String,
+    /// Validated at load: a request ID header that is not a header name is a config error.
+    pub request_id_header: actix_web::http::header::HeaderName,
     /// `logging_filename` and its rotation settings.
     pub file: Option<FileConfig>,
     /// Gatehouse's `log_format = "json"`: one JSON object per line instead of the templates.
@@ -268,6 +269,31 @@ impl Logger {
 /// The request's ID (from `request_id_header`, or generated), kept in request extensions.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
+
+impl RequestId {
+    /// A new ID: 12 random bytes, base64url (16 characters). The bytes come from the system's
+    /// generator 1 KiB at a time per thread: asking it for 12 bytes per request cost about 2%
+    /// of a forward-auth check (its generator is re-keyed per call). The IDs are unique and
+    /// unguessable, but nothing relies on that: they only tie log lines together.
+    pub fn generate() -> RequestId {
+        use base64::Engine;
+        const BATCH: usize = 1024;
+        const LEN: usize = 12;
+        thread_local! {
+            static POOL: std::cell::RefCell<(Box<[u8; BATCH]>, usize)> = std::cell::RefCell::new((Box::new([0; BATCH]), BATCH));
+        }
+        POOL.with(|pool| {
+            let (bytes, used) = &mut *pool.borrow_mut();
+            if *used + LEN > BATCH {
+                aws_lc_rs::rand::fill(&mut bytes[..]).expect("the system random generator is available");
+                *used = 0;
+            }
+            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[*used..*used + LEN]);
+            *used += LEN;
+            RequestId(id)
+        })
+    }
+}
 
 /// Who the request's session belongs to, for the log (email, else user).
 #[derive(Clone, Debug)]

@@ -1299,6 +1299,10 @@ fn logging_config(r: &mut Reader<'_>) -> telemetry::Config {
         compress: r.get("logging_compress"),
         local_time: r.get("logging_local_time"),
     };
+    let request_id_header = actix_web::http::header::HeaderName::try_from(r.get::<String>("request_id_header")).unwrap_or_else(|_| {
+        r.error("request_id_header", "is not a header name", "use letters, digits and - (the default is X-Request-Id)");
+        actix_web::http::header::HeaderName::from_static("x-request-id")
+    });
     telemetry::Config {
         auth_logging: r.get("auth_logging"),
         auth_logging_format: r.string("auth_logging_format"),
@@ -1310,7 +1314,7 @@ fn logging_config(r: &mut Reader<'_>) -> telemetry::Config {
         exclude_paths: r.get("exclude_logging_paths"),
         local_time: r.get("logging_local_time"),
         silence_ping_logging: r.get("silence_ping_logging"),
-        request_id_header: r.get("request_id_header"),
+        request_id_header,
         file: r.string("logging_filename").map(|f| telemetry::output::FileConfig { path: PathBuf::from(f), ..rotation }),
         json: match r.get::<String>("log_format").as_str() {
             "text" => false,

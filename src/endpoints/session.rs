@@ -21,7 +21,7 @@ use crate::session::{self, Loaded, SessionState, SessionStore, Store, StoreError
 
 /// The request's session, if any, and the cookies to set on the response.
 pub struct Current {
-    pub session: Option<SessionState>,
+    pub session: Option<Arc<SessionState>>,
     pub set_cookies: Vec<Cookie<'static>>,
     /// A valid session was refused by the policy (email or groups) and cleared.
     pub denied: bool,
@@ -123,7 +123,7 @@ fn accepted(req: &HttpRequest, s: SessionState, verdict: Result<(), authz::Denie
         return Current { session: None, set_cookies: vec![], denied: true };
     }
     logged_user(req, &s);
-    Current { session: Some(s), set_cookies: vec![], denied: false }
+    Current { session: Some(Arc::new(s)), set_cookies: vec![], denied: false }
 }
 
 fn logged_user(req: &HttpRequest, s: &SessionState) {
@@ -141,7 +141,7 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
             log::info!("session cookie refused ({why}); clearing it");
             return ended(state, &cookies, &host).await;
         }
-        Loaded::Valid(s) => *s,
+        Loaded::Valid(s) => s,
     };
 
     let mut set_cookies = Vec::new();
@@ -149,12 +149,12 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
     if due(state, &session, now) {
         match refresh(state, &session, &cookies, &host).await {
             Outcome::Refreshed(tokens) => {
-                apply(&mut session, &tokens, now);
+                apply(Arc::make_mut(&mut session), &tokens, now);
                 set_cookies = state.store.save(&cookies, &host, &session).await.map_err(|e| store_error(state, e))?;
             }
-            Outcome::Reloaded(fresh) => session = (*fresh).clone(),
+            Outcome::Reloaded(fresh) => session = fresh,
             Outcome::Saved(saved, set) => {
-                session = (*saved).clone();
+                session = saved;
                 set_cookies = set.0.clone();
             }
             Outcome::EndSession => return ended(state, &cookies, &host).await,
@@ -207,7 +207,7 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
                         && !due(state, &fresh, session::now())
                     {
                         store.unlock(lock).await;
-                        return Outcome::Reloaded(Arc::new(*fresh));
+                        return Outcome::Reloaded(fresh);
                     }
                     let mut outcome = grant(state, &rt, session.nonce.as_deref()).await;
                     if let Outcome::Refreshed(tokens) = &outcome {
@@ -225,7 +225,7 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
                 Ok(LockAttempt::Busy(key)) => {
                     store.wait_unlocked(&key).await;
                     match store.load(cookies).await {
-                        Ok(Loaded::Valid(fresh)) if !due(state, &fresh, session::now()) => Outcome::Reloaded(Arc::new(*fresh)),
+                        Ok(Loaded::Valid(fresh)) if !due(state, &fresh, session::now()) => Outcome::Reloaded(fresh),
                         Ok(Loaded::Valid(_)) => Outcome::Keep,
                         Ok(_) => Outcome::EndSession,
                         Err(_) => Outcome::Keep,

@@ -185,19 +185,25 @@ async fn access_log(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     use actix_web::HttpMessage;
-    use actix_web::http::header::{HeaderName, HeaderValue};
+    use actix_web::http::header::HeaderValue;
     let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return next.call(req).await };
-    let header = state.log.config().request_id_header.as_str();
-    let id = req
+    let header = &state.log.config().request_id_header;
+    let given = req
         .headers()
         .get(header)
-        .and_then(|v| v.to_str().ok())
+        .and_then(request::visible_ascii)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| crate::oidc::flow::random_b64(12));
-    if let (Ok(name), Ok(value)) = (HeaderName::try_from(header), HeaderValue::from_str(&id)) {
-        req.headers_mut().insert(name, value);
-    }
+        .map(str::to_string);
+    let id = match given {
+        Some(id) => id,
+        None => {
+            let id = crate::telemetry::RequestId::generate().0;
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                req.headers_mut().insert(header.clone(), value);
+            }
+            id
+        }
+    };
     let health = state.health_paths.iter().any(|p| p == req.path());
     if !state.log.logs_path(req.path(), health) {
         // Not logged: only the request ID is needed (for the auth log and the upstream). The
@@ -251,7 +257,8 @@ async fn count(
     let state = req.app_data::<web::Data<State>>().cloned();
     let health = req.path() == "/robots.txt" || state.as_ref().is_some_and(|s| s.health_paths.iter().any(|p| p == req.path()));
     let Some(state) = state.filter(|_| !health) else { return next.call(req).await };
-    let method = req.method().as_str().to_string();
+    // A standard method clones without allocating.
+    let method = req.method().clone();
     let started = std::time::Instant::now();
     state.metrics.in_flight.inc();
     let res = next.call(req).await;
@@ -260,7 +267,7 @@ async fn count(
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    state.metrics.request(code, &method, started.elapsed().as_secs_f64());
+    state.metrics.request(code, method.as_str(), started.elapsed().as_secs_f64());
     res
 }
 

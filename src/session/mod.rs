@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::cookie::Cookie;
@@ -174,7 +175,8 @@ impl SessionState {
 pub enum Loaded {
     /// No session cookie.
     None,
-    Valid(Box<SessionState>),
+    /// Shared, so a remembered session is handed out without copying its tokens.
+    Valid(Arc<SessionState>),
     /// A cookie that is tampered, truncated, sealed with another secret, expired or oversized.
     /// Treated as no session, and cleared.
     Invalid(&'static str),
@@ -209,12 +211,15 @@ pub struct CookieStore {
 /// How many opened session cookies each worker thread remembers per store.
 const OPENED_CACHE: usize = 1024;
 
+/// One store's remembered sessions, by exact cookie value.
+type Opened = HashMap<Box<str>, Arc<SessionState>>;
+
 thread_local! {
     /// Session cookies this thread opened, by store and exact value: a browser sends the same
     /// cookie with every request, and opening it (base64, AES-GCM, JSON) is most of what a
     /// forward-auth check costs. Per thread, so no lock; only values that opened go in, and
     /// the expiry is checked again on every hit. Never used for Redis sessions (revocable).
-    static OPENED: std::cell::RefCell<HashMap<u64, HashMap<Box<str>, SessionState>>> = std::cell::RefCell::default();
+    static OPENED: std::cell::RefCell<HashMap<u64, Opened>> = std::cell::RefCell::default();
 }
 
 impl CookieStore {
@@ -240,7 +245,7 @@ impl CookieStore {
                 if mine.len() >= OPENED_CACHE {
                     mine.clear();
                 }
-                mine.insert(value.into(), (**session).clone());
+                mine.insert(value.into(), session.clone());
             });
         }
         loaded
@@ -252,7 +257,7 @@ impl CookieStore {
         // A cookie oauth2-proxy wrote (a switch from it logs nobody out).
         if oauth2_proxy::is_theirs(value) {
             return match oauth2_proxy::open_cookie(cfg, value, now) {
-                Ok(session) => fresh(cfg, session, now),
+                Ok(session) => fresh(cfg, Arc::new(session), now),
                 Err(why) => Loaded::Invalid(why),
             };
         }
@@ -262,20 +267,20 @@ impl CookieStore {
         let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else {
             return Loaded::Invalid("unreadable");
         };
-        fresh(cfg, session, now)
+        fresh(cfg, Arc::new(session), now)
     }
 }
 
 /// A session that opened, unless it was created in the future or is older than
 /// `cookie_expire` (0: no limit).
-fn fresh(cfg: &CookieConfig, session: SessionState, now: u64) -> Loaded {
+fn fresh(cfg: &CookieConfig, session: Arc<SessionState>, now: u64) -> Loaded {
     if session.created_at > now + FUTURE_SKEW_SECS {
         return Loaded::Invalid("created in the future");
     }
     if !cfg.expire.is_zero() && session.age(now) > cfg.expire {
         return Loaded::Invalid("expired");
     }
-    Loaded::Valid(Box::new(session))
+    Loaded::Valid(session)
 }
 
 impl CookieStore {

@@ -403,7 +403,7 @@ impl SessionStore for RedisStore {
                 Err(why) => return Ok(Loaded::Invalid(why)),
             },
         };
-        Ok(super::fresh(self.cookies.config(), session, now()))
+        Ok(super::fresh(self.cookies.config(), std::sync::Arc::new(session), now()))
     }
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
