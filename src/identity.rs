@@ -186,21 +186,25 @@ pub struct ClaimValues<'a> {
 }
 
 impl ClaimValues<'_> {
-    fn get(&self, claim: &Claim) -> Vec<String> {
-        let one = |s: &str| {
-            if s.is_empty() { vec![] } else { vec![s.to_string()] }
+    /// Calls `f` with each value of `claim`, skipping empty ones, without copying them.
+    fn each(&self, claim: &Claim, mut f: impl FnMut(&str)) {
+        let mut one = |s: &str| {
+            if !s.is_empty() {
+                f(s)
+            }
         };
         match claim {
             Claim::User => one(&self.identity.user),
             Claim::Email => one(&self.identity.email),
-            Claim::Groups => self.identity.groups.clone(),
+            // Each group as it is, as oauth2-proxy flattens a list claim.
+            Claim::Groups => self.identity.groups.iter().for_each(|g| f(g)),
             Claim::PreferredUsername => one(&self.identity.preferred_username),
-            Claim::AccessToken => self.access_token.map(one).unwrap_or_default(),
-            Claim::IdToken => self.id_token.map(one).unwrap_or_default(),
-            Claim::RefreshToken => self.refresh_token.map(one).unwrap_or_default(),
-            Claim::CreatedAt => vec![self.created_at.to_string()],
-            Claim::ExpiresOn => self.expires_on.map(|e| vec![e.to_string()]).unwrap_or_default(),
-            Claim::Other(_) => vec![],
+            Claim::AccessToken => one(self.access_token.unwrap_or_default()),
+            Claim::IdToken => one(self.id_token.unwrap_or_default()),
+            Claim::RefreshToken => one(self.refresh_token.unwrap_or_default()),
+            Claim::CreatedAt => one(&self.created_at.to_string()),
+            Claim::ExpiresOn => one(&self.expires_on.map(|e| e.to_string()).unwrap_or_default()),
+            Claim::Other(_) => {}
         }
     }
 }
@@ -210,25 +214,32 @@ impl ClaimValues<'_> {
 /// all empty is left out.
 pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(actix_web::http::header::HeaderName, String)> {
     use base64::Engine;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(rules.len());
     for rule in rules {
-        let mut values = Vec::new();
+        // Built in place: this runs for every check and every proxied request.
+        let mut joined = String::new();
+        let mut count = 0;
+        let mut push = |joined: &mut String, prefix: &str, v: &str| {
+            if count > 0 {
+                joined.push(',');
+            }
+            count += 1;
+            joined.push_str(prefix);
+            joined.push_str(v);
+        };
         for source in &rule.values {
             match source {
-                HeaderValueSource::Secret(s) => values.push(s.expose().clone()),
-                HeaderValueSource::Claim { claim, prefix, basic_auth_password } => {
-                    for v in claims.get(claim) {
-                        let v = match basic_auth_password {
-                            Some(password) => base64::engine::general_purpose::STANDARD.encode(format!("{v}:{}", password.expose())),
-                            None => v,
-                        };
-                        values.push(format!("{prefix}{v}"));
+                HeaderValueSource::Secret(s) => push(&mut joined, "", s.expose()),
+                HeaderValueSource::Claim { claim, prefix, basic_auth_password } => claims.each(claim, |v| match basic_auth_password {
+                    Some(password) => {
+                        push(&mut joined, prefix, &base64::engine::general_purpose::STANDARD.encode(format!("{v}:{}", password.expose())))
                     }
-                }
+                    None => push(&mut joined, prefix, v),
+                }),
             }
         }
-        if !values.is_empty() {
-            out.push((rule.header.clone(), values.join(",")));
+        if count > 0 {
+            out.push((rule.header.clone(), joined));
         }
     }
     out

@@ -330,10 +330,10 @@ fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let real_client_ip_header: String = r.get("real_client_ip_header");
     const REAL_IP_HEADERS: [&str; 5] = ["X-Real-IP", "X-Forwarded-For", "X-ProxyUser-IP", "X-Envoy-External-Address", "CF-Connecting-IP"];
     let real_client_ip_header = match REAL_IP_HEADERS.iter().find(|h| h.eq_ignore_ascii_case(&real_client_ip_header)) {
-        Some(h) => h.to_string(),
+        Some(h) => actix_web::http::header::HeaderName::from_bytes(h.as_bytes()).expect("the supported names are header names"),
         None => {
             r.error("real_client_ip_header", "is not a supported client-IP header", format!("use one of {}", REAL_IP_HEADERS.join(", ")));
-            real_client_ip_header
+            actix_web::http::header::HeaderName::from_static("x-real-ip")
         }
     };
     if http.is_none() && https.is_none() {

@@ -104,11 +104,11 @@ fn constraints(req: &HttpRequest, path_form: bool) -> Constraints {
         }
     }
     for (name, header) in [
-        ("allowed_groups", "x-gatehouse-allowed-groups"),
-        ("allowed_emails", "x-gatehouse-allowed-emails"),
-        ("allowed_email_domains", "x-gatehouse-allowed-email-domains"),
+        ("allowed_groups", request::names::X_GATEHOUSE_ALLOWED_GROUPS),
+        ("allowed_emails", request::names::X_GATEHOUSE_ALLOWED_EMAILS),
+        ("allowed_email_domains", request::names::X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS),
     ] {
-        for v in req.headers().get_all(header).filter_map(|v| v.to_str().ok()) {
+        for v in req.headers().get_all(header).filter_map(request::visible_ascii) {
             c.add(name, v);
         }
     }
@@ -120,7 +120,8 @@ fn constraints(req: &HttpRequest, path_form: bool) -> Constraints {
 /// oauth2-proxy always sets.
 pub fn response_identity(state: &State, res: &mut HttpResponse, values: &identity::ClaimValues<'_>) {
     for (name, value) in identity::render(&state.headers.response, values) {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        // From the `String` itself: no copy.
+        if let Ok(v) = HeaderValue::try_from(value) {
             res.headers_mut().insert(name, v);
         }
     }

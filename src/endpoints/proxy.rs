@@ -98,7 +98,7 @@ pub async fn proxy(
         Target::Http(base) => {
             let fwd = Forwarding {
                 peer: req.peer_addr().map(|p| p.ip()),
-                forwarded_for: if original.trusted { request::header(&req, "X-Forwarded-For") } else { None },
+                forwarded_for: if original.trusted { request::header(&req, request::names::X_FORWARDED_FOR) } else { None },
                 proto: &original.proto,
                 host: &original.host,
                 strip: &state.request_strip,

@@ -9,9 +9,11 @@
 use std::net::IpAddr;
 
 use actix_web::HttpRequest;
+use actix_web::http::header::HeaderName;
 
 use super::TrustConfig;
 use super::request;
+use super::request::names::*;
 
 /// What a check is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +45,13 @@ pub fn trusted(req: &HttpRequest, trust: &TrustConfig) -> bool {
 /// original method in that form.
 pub fn original(req: &HttpRequest, trust: &TrustConfig, path_tail: Option<&str>) -> Original {
     let trusted = trusted(req, trust);
-    let fwd = |names: &[&str]| -> Option<String> {
+    let fwd = |names: &[&HeaderName]| -> Option<String> {
         if !trusted {
             return None;
         }
         names
             .iter()
-            .find_map(|n| request::header(req, n))
+            .find_map(|n| request::header(req, *n))
             .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
             .filter(|v| !v.is_empty())
     };
@@ -63,21 +65,21 @@ pub fn original(req: &HttpRequest, trust: &TrustConfig, path_tail: Option<&str>)
             (req.method().as_str().to_string(), uri)
         }
         None => (
-            fwd(&["X-Forwarded-Method", "X-Original-Method"]).unwrap_or_else(|| req.method().as_str().to_string()),
-            fwd(&["X-Forwarded-Uri", "X-Original-URI"])
+            fwd(&[&X_FORWARDED_METHOD, &X_ORIGINAL_METHOD]).unwrap_or_else(|| req.method().as_str().to_string()),
+            fwd(&[&X_FORWARDED_URI, &X_ORIGINAL_URI])
                 .unwrap_or_else(|| req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string())),
         ),
     };
     let peer = req.peer_addr().map(|p| p.ip());
-    let client_ip = match fwd(&[trust.real_client_ip_header.as_str()]) {
+    let client_ip = match fwd(&[&trust.real_client_ip_header]) {
         Some(v) => v.parse().ok().or(peer),
         None => peer,
     };
     Original {
         method: method.to_ascii_uppercase(),
         uri,
-        host: fwd(&["X-Forwarded-Host"]).unwrap_or_else(|| request::host(req)),
-        proto: fwd(&["X-Forwarded-Proto"]).unwrap_or_else(|| if req.app_config().secure() { "https".into() } else { "http".into() }),
+        host: fwd(&[&X_FORWARDED_HOST]).unwrap_or_else(|| request::host(req)),
+        proto: fwd(&[&X_FORWARDED_PROTO]).unwrap_or_else(|| if req.app_config().secure() { "https".into() } else { "http".into() }),
         client_ip,
         trusted,
     }

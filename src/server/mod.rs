@@ -61,7 +61,7 @@ pub struct TlsConfig {
 pub struct TrustConfig {
     pub reverse_proxy: bool,
     pub trusted_proxy_ips: Vec<IpNet>,
-    pub real_client_ip_header: String,
+    pub real_client_ip_header: actix_web::http::header::HeaderName,
 }
 
 /// Validated server settings.

@@ -22,8 +22,26 @@ pub fn cookies(req: &HttpRequest) -> RequestCookies {
     RequestCookies::parse(req.headers().get_all(header::COOKIE).filter_map(visible_ascii))
 }
 
-pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+/// A header's value as text. Hot paths pass a [`names`] constant: a `&str` name is parsed into
+/// a header name on every lookup.
+pub fn header(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(visible_ascii)
+}
+
+/// Names of the request headers read on every check, parsed once.
+pub mod names {
+    use actix_web::http::header::HeaderName;
+
+    pub const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+    pub const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+    pub const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+    pub const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+    pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    pub const X_GATEHOUSE_ALLOWED_GROUPS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-groups");
+    pub const X_GATEHOUSE_ALLOWED_EMAILS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-emails");
+    pub const X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-email-domains");
 }
 
 /// `HeaderValue::to_str`, with the same rule (visible ASCII and tab, else `None`), checked
@@ -102,7 +120,7 @@ impl Credentials {
 
 /// The request's `Authorization` credentials; `None` when absent or not of a known form.
 pub fn credentials(req: &HttpRequest) -> Option<Credentials> {
-    parse_authorization(req.headers().get(header::AUTHORIZATION)?.to_str().ok()?)
+    parse_authorization(visible_ascii(req.headers().get(header::AUTHORIZATION)?)?)
 }
 
 /// Splits an `Authorization` value into credentials.

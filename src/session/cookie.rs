@@ -69,9 +69,9 @@ pub enum ChunkError {
 }
 
 /// Reads `name`, or joins `name_0`, `name_1`, … (bounded by [`MAX_CHUNKS`]).
-pub fn read_chunked(cookies: &RequestCookies, name: &str) -> Result<Option<String>, ChunkError> {
+pub fn read_chunked<'a>(cookies: &'a RequestCookies, name: &str) -> Result<Option<std::borrow::Cow<'a, str>>, ChunkError> {
     if let Some(v) = cookies.get(name) {
-        return Ok(Some(v.to_string()));
+        return Ok(Some(v.into()));
     }
     let mut joined = String::new();
     for i in 0..=MAX_CHUNKS {
@@ -82,7 +82,7 @@ pub fn read_chunked(cookies: &RequestCookies, name: &str) -> Result<Option<Strin
             None => break,
         }
     }
-    Ok(Some(joined))
+    Ok(Some(joined.into()))
 }
 
 /// Builds cookies with the configured attributes.
