@@ -26,7 +26,7 @@ pub fn is_hop_by_hop(headers: &HeaderMap, name: &HeaderName) -> bool {
     let name = name.as_str();
     HOP_BY_HOP.contains(&name)
         || headers
-            .get_all("connection")
+            .get_all(actix_web::http::header::CONNECTION)
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case(name)))
 }

@@ -216,7 +216,7 @@ async fn access_log(
     let method = req.method().as_str().to_string();
     let uri = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
     let protocol = format!("{:?}", req.version());
-    let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let original = forwarded::original(req.request(), &state.trust, None);
     let client = match (original.trusted, original.client_ip, req.peer_addr()) {
         (true, Some(ip), _) => ip.to_string(),
@@ -229,7 +229,12 @@ async fn access_log(
         let username = ext.get::<crate::telemetry::LoggedUser>().map_or("-".to_string(), |u| u.0.clone());
         let upstream = ext.get::<crate::telemetry::LoggedUpstream>().map_or("-".to_string(), |u| u.0.clone());
         drop(ext);
-        let size = res.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let size = res
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         state.log.request(&crate::telemetry::RequestRecord {
             client: &client,
             request_id: &id,
