@@ -335,7 +335,7 @@ async fn main() {
         },
         Row {
             // Same secret, so the same cookie opens there.
-            name: "3b the same, one worker per core (the default)",
+            name: "3b gatehouse /oauth2/auth, one worker per core",
             r: rung(&mode, &gate_default.url("/oauth2/auth"), &[("Cookie", &cookie)], None, Some(gate_default.pid())),
         },
         Row {
@@ -426,7 +426,7 @@ fn report(mode: &Mode, rows: &[Row], idle_rss: f64, loaded_rss: f64, open: usize
         (format!("rung 3 p99 <= 1 ms: {:.3} ms", find(rows, "3 ").p99), find(rows, "3 ").p99 <= 1.0),
         (format!("RSS idle <= 12 MB: {idle_rss:.1} MB"), idle_rss <= 12.0),
         (format!("RSS with {open} connections <= 64 MB: {loaded_rss:.1} MB"), loaded_rss <= 64.0),
-        (format!("no errors in any rung: {}", rows.iter().map(|r| r.r.errors).sum::<u64>()), rows.iter().all(|r| r.r.errors == 0)),
+        (format!("no errors in Gatehouse's rungs: {}", ours(rows).map(|r| r.r.errors).sum::<u64>()), ours(rows).all(|r| r.r.errors == 0)),
     ];
     for (what, ok) in &checks {
         println!("{} {what}", if *ok { "PASS" } else { "FAIL" });
@@ -444,6 +444,13 @@ fn report(mode: &Mode, rows: &[Row], idle_rss: f64, loaded_rss: f64, open: usize
     let out: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench.json");
     let _ = std::fs::write(&out, serde_json::to_vec_pretty(&json).unwrap());
     println!("results: {}", out.display());
-    // The smoke run checks the benchmark works, not the machine: every rung must have answered.
-    assert!(rows.iter().all(|r| r.r.rps > 0.0 && r.r.errors == 0), "a rung failed: see the table above");
+    // The smoke run checks the benchmark works, not the machine: every rung must have answered,
+    // and Gatehouse without an error (a peer's timeouts under load are its own, and shown).
+    assert!(rows.iter().all(|r| r.r.rps > 0.0), "a rung did not run: see the table above");
+    assert!(ours(rows).all(|r| r.r.errors == 0), "Gatehouse answered with errors: see the table above");
+}
+
+/// The rungs Gatehouse answers in (alone or behind nginx).
+fn ours(rows: &[Row]) -> impl Iterator<Item = &Row> {
+    rows.iter().filter(|r| r.name.contains("gatehouse"))
 }
