@@ -208,11 +208,21 @@ pub struct CookieStore {
     id: u64,
 }
 
-/// How many opened session cookies each worker thread remembers per store.
+/// How many opened sessions each worker thread remembers per store.
 const OPENED_CACHE: usize = 1024;
 
+/// A session a worker thread opened, remembered by its store and exact cookie value.
+#[derive(Clone)]
+struct Remembered {
+    session: Arc<SessionState>,
+    /// For a Redis session: its key and the stored value that opened. The key is read on every
+    /// request (a sign-out or expiry must take effect at once); the session is reused only
+    /// while the stored value is byte-for-byte this one.
+    stored: Option<Arc<(String, Vec<u8>)>>,
+}
+
 /// One store's remembered sessions, by exact cookie value.
-type Opened = HashMap<Box<str>, Arc<SessionState>, ByTail>;
+type Opened = HashMap<Box<str>, Remembered, ByTail>;
 
 /// Hashes a cookie value by its last 32 bytes only (equality still compares all of it):
 /// hashing all 800 and more bytes of a session cookie was 1.5% of a check. The tail of a sealed
@@ -241,38 +251,47 @@ impl std::hash::Hasher for TailHasher {
 }
 
 thread_local! {
-    /// Session cookies this thread opened, by store and exact value: a browser sends the same
+    /// Sessions this thread opened, by store and exact cookie value: a browser sends the same
     /// cookie with every request, and opening it (base64, AES-GCM, JSON) is most of what a
     /// forward-auth check costs. Per thread, so no lock; only values that opened go in, and
-    /// the expiry is checked again on every hit. Never used for Redis sessions (revocable).
+    /// the expiry is checked again on every hit. A Redis session is still read from Redis on
+    /// every request ([`Remembered::stored`]).
     static OPENED: std::cell::RefCell<HashMap<u64, Opened>> = std::cell::RefCell::default();
+}
+
+/// A store's identity in [`OPENED`], unique per process.
+fn store_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn remembered(store: u64, cookie: &str) -> Option<Remembered> {
+    OPENED.with_borrow(|c| c.get(&store).and_then(|m| m.get(cookie)).cloned())
+}
+
+fn remember(store: u64, cookie: &str, entry: Remembered) {
+    OPENED.with_borrow_mut(|c| {
+        let mine = c.entry(store).or_default();
+        if mine.len() >= OPENED_CACHE {
+            mine.clear();
+        }
+        mine.insert(cookie.into(), entry);
+    });
 }
 
 impl CookieStore {
     pub fn new(cfg: &CookieConfig) -> Self {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        CookieStore {
-            cookies: CookieFactory::new(cfg.clone()),
-            sealer: Sealer::new(cfg.secret.expose(), Purpose::Session),
-            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        }
+        CookieStore { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Session), id: store_id() }
     }
 
     /// `open`, remembering what opened (see [`OPENED`]).
     fn open_cached(&self, value: &str) -> Loaded {
-        let hit = OPENED.with_borrow(|c| c.get(&self.id).and_then(|m| m.get(value)).cloned());
-        if let Some(session) = hit {
-            return fresh(self.cookies.config(), session, now());
+        if let Some(hit) = remembered(self.id, value) {
+            return fresh(self.cookies.config(), hit.session, now());
         }
         let loaded = self.open(value);
         if let Loaded::Valid(session) = &loaded {
-            OPENED.with_borrow_mut(|c| {
-                let mine = c.entry(self.id).or_default();
-                if mine.len() >= OPENED_CACHE {
-                    mine.clear();
-                }
-                mine.insert(value.into(), session.clone());
-            });
+            remember(self.id, value, Remembered { session: session.clone(), stored: None });
         }
         loaded
     }
@@ -532,8 +551,9 @@ mod tests {
         let tail = "T".repeat(32);
         let (a, b) = (format!("first-{tail}"), format!("second-{tail}"));
         let mut opened = Opened::default();
-        opened.insert(a.as_str().into(), Arc::new(SessionState { user: "alice".into(), ..SessionState::default() }));
-        assert_eq!(opened.get(a.as_str()).map(|s| s.user.as_str()), Some("alice"));
+        let session = Arc::new(SessionState { user: "alice".into(), ..SessionState::default() });
+        opened.insert(a.as_str().into(), Remembered { session, stored: None });
+        assert_eq!(opened.get(a.as_str()).map(|r| r.session.user.as_str()), Some("alice"));
         // Same tail, so the same hash: still not the same cookie.
         assert!(!opened.contains_key(b.as_str()));
         assert!(!opened.contains_key(tail.as_str()));

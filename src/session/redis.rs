@@ -246,6 +246,8 @@ pub struct RedisStore {
     tickets: Sealer,
     /// Command latency and errors.
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// This store's sessions in the per-thread memory of opened sessions (`super::OPENED`).
+    id: u64,
 }
 
 fn store_error(e: redis::RedisError) -> StoreError {
@@ -262,6 +264,7 @@ impl RedisStore {
             conn: connect(cfg)?,
             cookies: CookieFactory::new(cookie.clone()),
             tickets: Sealer::new(cookie.secret.expose(), Purpose::Ticket),
+            id: super::store_id(),
         })
     }
 
@@ -296,6 +299,29 @@ impl RedisStore {
         }
         let plain = self.tickets.open(&cfg.name, sealed).ok()?;
         Ticket::decode(std::str::from_utf8(&plain).ok()?, &cfg.name).map(Presented::Ours)
+    }
+
+    /// The session in a stored value, remembered for this cookie when it opens.
+    fn open_stored(&self, cookie: &str, ticket: &Presented, value: Vec<u8>) -> Loaded {
+        let session = match ticket {
+            Presented::Ours(t) => {
+                let Some(plain) = std::str::from_utf8(&value).ok().and_then(|v| t.sealer().open(&t.id, v).ok()) else {
+                    return Loaded::Invalid("does not open");
+                };
+                let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Loaded::Invalid("unreadable") };
+                session
+            }
+            Presented::Theirs(t) => match t.open(&value) {
+                Ok(session) => session,
+                Err(why) => return Loaded::Invalid(why),
+            },
+        };
+        let loaded = super::fresh(self.cookies.config(), std::sync::Arc::new(session), now());
+        if let Loaded::Valid(session) = &loaded {
+            let stored = Some(std::sync::Arc::new((ticket.id().to_string(), value)));
+            super::remember(self.id, cookie, super::Remembered { session: session.clone(), stored });
+        }
+        loaded
     }
 
     /// `PING`, for readiness.
@@ -383,27 +409,27 @@ impl RedisStore {
 
 impl SessionStore for RedisStore {
     async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
-        if cookies.get(&self.cookies.config().name).is_none() {
-            return Ok(Loaded::None);
+        let Some(cookie) = cookies.get(&self.cookies.config().name) else { return Ok(Loaded::None) };
+        // A session this thread opened before: its key is still read, and the session reused
+        // only if the stored value is unchanged (a refresh elsewhere changes it).
+        if let Some(hit) = super::remembered(self.id, cookie)
+            && let Some(stored) = &hit.stored
+        {
+            let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&stored.0)).await?;
+            return Ok(match value {
+                None => Loaded::Invalid("signed out or expired"),
+                Some(value) if value == stored.1 => super::fresh(self.cookies.config(), hit.session, now()),
+                Some(value) => match self.presented(cookies) {
+                    Some(ticket) => self.open_stored(cookie, &ticket, value),
+                    None => Loaded::Invalid("not a valid ticket"),
+                },
+            });
         }
         let Some(ticket) = self.presented(cookies) else { return Ok(Loaded::Invalid("not a valid ticket")) };
         // Bytes: oauth2-proxy stores raw ciphertext, Gatehouse base64url text.
         let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(ticket.id())).await?;
         let Some(value) = value else { return Ok(Loaded::Invalid("signed out or expired")) };
-        let session = match &ticket {
-            Presented::Ours(t) => {
-                let Some(plain) = std::str::from_utf8(&value).ok().and_then(|v| t.sealer().open(&t.id, v).ok()) else {
-                    return Ok(Loaded::Invalid("does not open"));
-                };
-                let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Ok(Loaded::Invalid("unreadable")) };
-                session
-            }
-            Presented::Theirs(t) => match t.open(&value) {
-                Ok(session) => session,
-                Err(why) => return Ok(Loaded::Invalid(why)),
-            },
-        };
-        Ok(super::fresh(self.cookies.config(), std::sync::Arc::new(session), now()))
+        Ok(self.open_stored(cookie, &ticket, value))
     }
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {

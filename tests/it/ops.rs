@@ -212,12 +212,24 @@ async fn logged_run(extra: &str) -> (String, String, String) {
         b.get_with(&format!("{base}/app/page?x=1"), &[("User-Agent", "test \"agent\""), ("X-Request-Id", "req-123")]).await.status,
         200
     );
+    // No ID, or one that is not sane: Gatehouse makes one up and the app gets that instead.
+    assert_eq!(b.get(&format!("{base}/app/generated-id")).await.status, 200);
+    assert_eq!(b.get_with(&format!("{base}/app/replaced-id"), &[("X-Request-Id", "not a sane id")]).await.status, 200);
     assert_eq!(b.get(&format!("{base}/oauth2/userinfo")).await.status, 200);
     get(&format!("{base}/ping")).await;
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
     let seen = app.requests();
     assert!(seen.iter().any(|r| r.header("x-request-id") == Some("req-123")), "the request ID is passed upstream");
+    let made: Vec<String> = ["generated-id", "replaced-id"]
+        .iter()
+        .map(|path| {
+            let r = seen.iter().find(|r| r.uri.contains(path)).unwrap_or_else(|| panic!("{path} reached the app"));
+            r.header("x-request-id").unwrap_or_else(|| panic!("{path} came without a request ID")).to_string()
+        })
+        .collect();
+    let generated = regex::Regex::new("^[A-Za-z0-9_-]{16}$").unwrap();
+    assert!(made.iter().all(|id| generated.is_match(id)) && made[0] != made[1], "generated request IDs: {made:?}");
     (out_t.join().unwrap(), err_t.join().unwrap(), cookie)
 }
 
