@@ -2,9 +2,10 @@
 //!
 //! Everything starts on loopback: the real OpenID Provider (sessions come from a real login),
 //! Redis, nginx (the ceiling, the static app and its own proxy_pass), nginx with the shipped
-//! `nginx/` configuration in front of Gatehouse, and the release `gatehouse` binary. Each rung
-//! is warmed up, run three times, and the median reported; the targets are ratios between rungs
-//! of the same run, so a noisy machine moves both sides.
+//! `nginx/` configuration in front of Gatehouse, and the release `gatehouse` binary. Every rung
+//! is warmed up, then run in three rounds (each round runs every rung once), and the median
+//! reported; the targets are ratios between rungs of the same run, so a noisy machine moves
+//! both sides.
 //!
 //! Without `--full` (as `cargo test` runs it) every rung runs once for one second: a smoke run
 //! so the benchmark cannot rot; the table is printed but no target is enforced.
@@ -70,16 +71,51 @@ fn wrk(mode: &Mode, url: &str, headers: &[(&str, &str)], tokens: Option<&Path>, 
 }
 
 /// Warm up, run `mode.runs` times, keep the run with the median rate.
-fn rung(mode: &Mode, url: &str, headers: &[(&str, &str)], tokens: Option<&Path>, pid: Option<u32>) -> Result1 {
-    if mode.full {
-        wrk(mode, url, headers, tokens, 2);
+/// One rung: what wrk requests, and whose memory to report.
+struct Spec {
+    name: &'static str,
+    url: String,
+    headers: Vec<(String, String)>,
+    tokens: Option<PathBuf>,
+    pid: Option<u32>,
+}
+
+impl Spec {
+    fn new(name: &'static str, url: String, headers: &[(&str, &str)], pid: Option<u32>) -> Spec {
+        Spec { name, url, headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), tokens: None, pid }
     }
-    let mut runs: Vec<Result1> = (0..mode.runs).map(|_| wrk(mode, url, headers, tokens, mode.seconds)).collect();
-    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-    let mut median = runs[runs.len() / 2].clone();
-    median.errors = runs.iter().map(|r| r.errors).sum();
-    median.rss_mb = pid.map_or(0.0, rss_mb);
-    median
+}
+
+/// Every rung warmed up, then run `mode.runs` times in rounds (each round runs every rung
+/// once), and each rung's median kept: a machine that slows down for a minute slows every
+/// rung alike, so the ratios between rungs hold.
+fn measure(mode: &Mode, specs: &[Spec]) -> Vec<Row> {
+    let run = |spec: &Spec, seconds: u32| {
+        let headers: Vec<(&str, &str)> = spec.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        wrk(mode, &spec.url, &headers, spec.tokens.as_deref(), seconds)
+    };
+    if mode.full {
+        for spec in specs {
+            run(spec, 2);
+        }
+    }
+    let mut runs: Vec<Vec<Result1>> = specs.iter().map(|_| Vec::new()).collect();
+    for _ in 0..mode.runs {
+        for (spec, results) in specs.iter().zip(&mut runs) {
+            results.push(run(spec, mode.seconds));
+        }
+    }
+    specs
+        .iter()
+        .zip(runs)
+        .map(|(spec, mut results)| {
+            results.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            let mut median = results[results.len() / 2].clone();
+            median.errors = results.iter().map(|r| r.errors).sum();
+            median.rss_mb = spec.pid.map_or(0.0, rss_mb);
+            Row { name: spec.name, r: median }
+        })
+        .collect()
 }
 
 fn rss_mb(pid: u32) -> f64 {
@@ -326,60 +362,54 @@ async fn main() {
 
     let bearer = format!("Bearer {token}");
     let pid = Some(gate.pid());
-    let mut rows = vec![
-        Row { name: "1 nginx return 202", r: rung(&mode, &format!("http://127.0.0.1:{p_ceiling}/"), &[], None, None) },
-        Row { name: "2 gatehouse /ping", r: rung(&mode, &gate.url("/ping"), &[], None, pid) },
-        Row {
-            name: "3 gatehouse /oauth2/auth, cookie session",
-            r: rung(&mode, &gate.url("/oauth2/auth"), &[("Cookie", &cookie)], None, pid),
-        },
-        Row {
-            // Same secret, so the same cookie opens there.
-            name: "3b gatehouse /oauth2/auth, one worker per core",
-            r: rung(&mode, &gate_default.url("/oauth2/auth"), &[("Cookie", &cookie)], None, Some(gate_default.pid())),
-        },
-        Row {
-            name: "4 gatehouse /oauth2/auth, Redis session",
-            r: rung(&mode, &redis_gate.url("/oauth2/auth"), &[("Cookie", &redis_cookie)], None, Some(redis_gate.pid())),
-        },
-        Row {
-            name: "5a gatehouse /oauth2/auth, bearer (repeated)",
-            r: rung(&mode, &gate.url("/oauth2/auth"), &[("Authorization", &bearer)], None, pid),
-        },
-    ];
-    // Cold: every request a token never seen; one short run, as the token list is finite.
-    let cold_mode = Mode { full: false, seconds: 1, runs: 1, connections: mode.connections };
-    let cold = rung(&cold_mode, &gate.url("/oauth2/auth"), &[], Some(&tokens_file), pid);
-    if cold.rps > cold_count as f64 {
-        println!("note: the cold bearer rung ran out of distinct tokens ({cold_count}); its rate includes cached ones");
-    }
-    rows.push(Row { name: "5b gatehouse /oauth2/auth, bearer (all distinct)", r: cold });
-    rows.push(Row {
-        name: "6 nginx auth_request -> gatehouse -> app",
-        r: rung(&mode, &format!("http://127.0.0.1:{p_front}/"), &[("Cookie", &cookie)], None, pid),
-    });
-    rows.push(Row { name: "6 baseline: nginx serving the app", r: rung(&mode, &format!("http://127.0.0.1:{p_app}/"), &[], None, None) });
-    rows.push(Row { name: "7 gatehouse standalone -> app", r: rung(&mode, &gate.url("/"), &[("Cookie", &cookie)], None, pid) });
-    rows.push(Row { name: "7 baseline: nginx proxy_pass -> app", r: rung(&mode, &format!("http://127.0.0.1:{p_pass}/"), &[], None, None) });
-    rows.push(Row {
-        name: "10 oauth2-proxy /oauth2/auth, cookie session",
-        r: rung(&mode, &o2p.url("/oauth2/auth"), &[("Cookie", &o2p_cookie)], None, Some(o2p.pid())),
-    });
-    rows.push(Row {
-        name: "10 oauth2-proxy standalone -> app",
-        r: rung(&mode, &o2p.url("/"), &[("Cookie", &o2p_cookie)], None, Some(o2p.pid())),
-    });
-    rows.push(Row {
-        name: "8 apache + mod_auth_openidc, valid session",
+    let host_apache = format!("localhost:{p_apache}");
+    let specs = vec![
+        Spec::new("1 nginx return 202", format!("http://127.0.0.1:{p_ceiling}/"), &[], None),
+        Spec::new("2 gatehouse /ping", gate.url("/ping"), &[], pid),
+        Spec::new("3 gatehouse /oauth2/auth, cookie session", gate.url("/oauth2/auth"), &[("Cookie", &cookie)], pid),
+        // Same secret, so the same cookie opens there.
+        Spec::new(
+            "3b gatehouse /oauth2/auth, one worker per core",
+            gate_default.url("/oauth2/auth"),
+            &[("Cookie", &cookie)],
+            Some(gate_default.pid()),
+        ),
+        Spec::new(
+            "4 gatehouse /oauth2/auth, Redis session",
+            redis_gate.url("/oauth2/auth"),
+            &[("Cookie", &redis_cookie)],
+            Some(redis_gate.pid()),
+        ),
+        Spec::new("5a gatehouse /oauth2/auth, bearer (repeated)", gate.url("/oauth2/auth"), &[("Authorization", &bearer)], pid),
+        Spec::new("6 nginx auth_request -> gatehouse -> app", format!("http://127.0.0.1:{p_front}/"), &[("Cookie", &cookie)], pid),
+        Spec::new("6 baseline: nginx serving the app", format!("http://127.0.0.1:{p_app}/"), &[], None),
+        Spec::new("7 gatehouse standalone -> app", gate.url("/"), &[("Cookie", &cookie)], pid),
+        Spec::new("7 baseline: nginx proxy_pass -> app", format!("http://127.0.0.1:{p_pass}/"), &[], None),
+        Spec::new("10 oauth2-proxy /oauth2/auth, cookie session", o2p.url("/oauth2/auth"), &[("Cookie", &o2p_cookie)], Some(o2p.pid())),
+        Spec::new("10 oauth2-proxy standalone -> app", o2p.url("/"), &[("Cookie", &o2p_cookie)], Some(o2p.pid())),
         // The session is for the host the login used (its redirect URI's), as a browser's is.
-        r: rung(
-            &mode,
-            &format!("http://127.0.0.1:{p_apache}/protected/index.html"),
-            &[("Cookie", &apache_cookie), ("Host", &format!("localhost:{p_apache}"))],
-            None,
+        Spec::new(
+            "8 apache + mod_auth_openidc, valid session",
+            format!("http://127.0.0.1:{p_apache}/protected/index.html"),
+            &[("Cookie", &apache_cookie), ("Host", &host_apache)],
             None,
         ),
-    });
+    ];
+    let mut rows = measure(&mode, &specs);
+    // Cold: every request a token never seen; one short run, as the token list is finite.
+    let cold_mode = Mode { full: false, seconds: 1, runs: 1, connections: mode.connections };
+    let cold = measure(
+        &cold_mode,
+        &[Spec {
+            tokens: Some(tokens_file.clone()),
+            ..Spec::new("5b gatehouse /oauth2/auth, bearer (all distinct)", gate.url("/oauth2/auth"), &[], pid)
+        }],
+    );
+    if cold[0].r.rps > cold_count as f64 {
+        println!("note: the cold bearer rung ran out of distinct tokens ({cold_count}); its rate includes cached ones");
+    }
+    let at = rows.iter().position(|r| r.name.starts_with("5a")).map_or(rows.len(), |i| i + 1);
+    rows.splice(at..at, cold);
 
     // Rung 9: memory with 10,000 idle keep-alive connections.
     let conns = idle_connections(gate.port, if full { 10_000 } else { 500 });
