@@ -3,7 +3,7 @@
 //! Everything starts on loopback: the real OpenID Provider (sessions come from a real login),
 //! Redis, nginx (the ceiling, the static app and its own proxy_pass), nginx with the shipped
 //! `nginx/` configuration in front of Gatehouse, and the release `gatehouse` binary. Every rung
-//! is warmed up, then run in three rounds (each round runs every rung once), and the median
+//! is warmed up, then run in five rounds (each round runs every rung once), and the median
 //! reported; the targets are ratios between rungs of the same run, so a noisy machine moves
 //! both sides.
 //!
@@ -274,7 +274,7 @@ struct Row {
 #[actix_web::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--full");
-    let mode = if full { Mode { full, seconds: 4, runs: 3, connections: 32 } } else { Mode { full, seconds: 1, runs: 1, connections: 8 } };
+    let mode = if full { Mode { full, seconds: 3, runs: 5, connections: 32 } } else { Mode { full, seconds: 1, runs: 1, connections: 8 } };
     // The 10,000-connection rung needs more descriptors than the default 1024, here too.
     let _ = Command::new("prlimit").args(["--pid", &std::process::id().to_string(), "--nofile=20000:20000"]).status();
 
