@@ -194,10 +194,13 @@ async fn access_log(
         .and_then(request::visible_ascii)
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string);
+    // The upstream gets exactly one value, the one logged: a generated ID replaces a missing
+    // or unusable one, and a second copy the client sent is dropped.
+    let several = req.headers().get_all(header).nth(1).is_some();
     let id = match given {
-        Some(id) => id,
-        None => {
-            let id = crate::telemetry::RequestId::generate().0;
+        Some(id) if !several => id,
+        given => {
+            let id = given.unwrap_or_else(|| crate::telemetry::RequestId::generate().0);
             if let Ok(value) = HeaderValue::from_str(&id) {
                 req.headers_mut().insert(header.clone(), value);
             }

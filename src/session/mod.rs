@@ -269,6 +269,11 @@ fn remembered(store: u64, cookie: &str) -> Option<Remembered> {
     OPENED.with_borrow(|c| c.get(&store).and_then(|m| m.get(cookie)).cloned())
 }
 
+/// Drops what a cookie opened to (signed out, expired): its tokens need not stay in memory.
+fn forget(store: u64, cookie: &str) {
+    OPENED.with_borrow_mut(|c| c.get_mut(&store).and_then(|m| m.remove(cookie)));
+}
+
 fn remember(store: u64, cookie: &str, entry: Remembered) {
     OPENED.with_borrow_mut(|c| {
         let mine = c.entry(store).or_default();

@@ -317,7 +317,9 @@ impl RedisStore {
             },
         };
         let loaded = super::fresh(self.cookies.config(), std::sync::Arc::new(session), now());
-        if let Loaded::Valid(session) = &loaded {
+        // Only Gatehouse's tickets: an oauth2-proxy ticket cookie carries its own signed time,
+        // checked when it is read, which a remembered session would skip.
+        if let (Loaded::Valid(session), Presented::Ours(_)) = (&loaded, ticket) {
             let stored = Some(std::sync::Arc::new((ticket.id().to_string(), value)));
             super::remember(self.id, cookie, super::Remembered { session: session.clone(), stored });
         }
@@ -416,14 +418,18 @@ impl SessionStore for RedisStore {
             && let Some(stored) = &hit.stored
         {
             let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&stored.0)).await?;
-            return Ok(match value {
+            let loaded = match value {
                 None => Loaded::Invalid("signed out or expired"),
                 Some(value) if value == stored.1 => super::fresh(self.cookies.config(), hit.session, now()),
                 Some(value) => match self.presented(cookies) {
                     Some(ticket) => self.open_stored(cookie, &ticket, value),
                     None => Loaded::Invalid("not a valid ticket"),
                 },
-            });
+            };
+            if !matches!(loaded, Loaded::Valid(_)) {
+                super::forget(self.id, cookie);
+            }
+            return Ok(loaded);
         }
         let Some(ticket) = self.presented(cookies) else { return Ok(Loaded::Invalid("not a valid ticket")) };
         // Bytes: oauth2-proxy stores raw ciphertext, Gatehouse base64url text.

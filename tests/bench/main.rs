@@ -308,7 +308,8 @@ async fn main() {
     let cookie = login(&gate).await;
     let p_default = free_port();
     let gate_default = Gatehouse::start(&plain_config(&op.issuer, p_default, &common), p_default);
-    // The memory target is checked on the default, which has a thread more.
+    // Idle memory is checked on the default, which has a thread more; the 10,000 connections
+    // (whose memory does not depend on the worker count) are held by the one-worker instance.
     let idle_rss = rss_mb(gate_default.pid());
     let redis_gate = Gatehouse::start(
         &plain_config(

@@ -215,6 +215,18 @@ async fn logged_run(extra: &str) -> (String, String, String) {
     // No ID, or one that is not sane: Gatehouse makes one up and the app gets that instead.
     assert_eq!(b.get(&format!("{base}/app/generated-id")).await.status, 200);
     assert_eq!(b.get_with(&format!("{base}/app/replaced-id"), &[("X-Request-Id", "not a sane id")]).await.status, 200);
+    // Two copies: the app gets one, the first (the one logged).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let raw = format!(
+            "GET /app/two-ids HTTP/1.1\r\nHost: localhost:{port}\r\nCookie: _oauth2_proxy={cookie}\r\nX-Request-Id: first-id\r\nX-Request-Id: second id\r\nConnection: close\r\n\r\n"
+        );
+        tcp.write_all(raw.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
     assert_eq!(b.get(&format!("{base}/oauth2/userinfo")).await.status, 200);
     get(&format!("{base}/ping")).await;
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
@@ -228,6 +240,9 @@ async fn logged_run(extra: &str) -> (String, String, String) {
             r.header("x-request-id").unwrap_or_else(|| panic!("{path} came without a request ID")).to_string()
         })
         .collect();
+    let two = seen.iter().find(|r| r.uri.contains("two-ids")).expect("the request with two IDs reached the app");
+    let ids: Vec<&str> = two.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("x-request-id")).map(|(_, v)| v.as_str()).collect();
+    assert_eq!(ids, ["first-id"], "one request ID reaches the app");
     let generated = regex::Regex::new("^[A-Za-z0-9_-]{16}$").unwrap();
     assert!(made.iter().all(|id| generated.is_match(id)) && made[0] != made[1], "generated request IDs: {made:?}");
     (out_t.join().unwrap(), err_t.join().unwrap(), cookie)
