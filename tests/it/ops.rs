@@ -216,17 +216,11 @@ async fn logged_run(extra: &str) -> (String, String, String) {
     assert_eq!(b.get(&format!("{base}/app/generated-id")).await.status, 200);
     assert_eq!(b.get_with(&format!("{base}/app/replaced-id"), &[("X-Request-Id", "not a sane id")]).await.status, 200);
     // Two copies: the app gets one, the first (the one logged).
-    {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let raw = format!(
-            "GET /app/two-ids HTTP/1.1\r\nHost: localhost:{port}\r\nCookie: _oauth2_proxy={cookie}\r\nX-Request-Id: first-id\r\nX-Request-Id: second id\r\nConnection: close\r\n\r\n"
-        );
-        tcp.write_all(raw.as_bytes()).await.unwrap();
-        let mut answer = String::new();
-        tcp.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    }
+    let raw = format!(
+        "GET /app/two-ids HTTP/1.1\r\nHost: localhost:{port}\r\nCookie: _oauth2_proxy={cookie}\r\nX-Request-Id: first-id\r\nX-Request-Id: second id\r\nConnection: close\r\n\r\n"
+    );
+    let answer = crate::support::raw_request(&format!("127.0.0.1:{port}"), &raw).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(b.get(&format!("{base}/oauth2/userinfo")).await.status, 200);
     get(&format!("{base}/ping")).await;
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

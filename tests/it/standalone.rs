@@ -140,14 +140,10 @@ async fn headers_to_the_upstream() {
     assert!(seen.header("host").is_some_and(|h| h.starts_with("127.0.0.1:")), "pass_host_header keeps the client's Host");
 
     // awc rewrites Connection itself, so this one goes out byte for byte.
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(g.base.trim_start_matches("http://")).await.unwrap();
     let raw = format!(
         "GET /hop HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close, X-Hop\r\nX-Hop: hop-value\r\nTE: trailers\r\nUpgrade: h2c\r\n\r\n"
     );
-    tcp.write_all(raw.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
+    let answer = crate::support::raw_request(g.base.trim_start_matches("http://"), &raw).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let seen = app.requests().pop().unwrap();
     assert_eq!(seen.uri, "/hop");

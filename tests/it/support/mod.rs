@@ -160,6 +160,17 @@ pub fn gate(extra: &str) -> Gate {
     Gate::start(&format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\n{extra}"), &[], "127.0.0.1")
 }
 
+/// Sends `raw` byte for byte to `addr` (`host:port`) and returns the whole answer: for what an
+/// HTTP client would normalise (repeated headers, `Connection` tokens). `raw` should close.
+pub async fn raw_request(addr: &str, raw: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(raw.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
 /// One request, redirects not followed: status, headers, body (first MiB).
 pub async fn send(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, String) {
     let client = awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(30)).finish();
