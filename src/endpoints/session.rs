@@ -134,12 +134,13 @@ fn logged_user(req: &HttpRequest, s: &SessionState) {
 
 async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
     let cookies = request::cookies(req);
-    let host = request::host(req);
+    // Only a refresh or an ended session needs the host: not built for every check.
+    let host = || request::host(req);
     let mut session = match state.store.load(&cookies).await.map_err(|e| store_error(state, e))? {
         Loaded::None => return Ok(Current { session: None, set_cookies: vec![], denied: false }),
         Loaded::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
-            return ended(state, &cookies, &host).await;
+            return ended(state, &cookies, &host()).await;
         }
         Loaded::Valid(s) => s,
     };
@@ -147,17 +148,17 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
     let mut set_cookies = Vec::new();
     let now = session::now();
     if due(state, &session, now) {
-        match refresh(state, &session, &cookies, &host).await {
+        match refresh(state, &session, &cookies, &host()).await {
             Outcome::Refreshed(tokens) => {
                 apply(Arc::make_mut(&mut session), &tokens, now);
-                set_cookies = state.store.save(&cookies, &host, &session).await.map_err(|e| store_error(state, e))?;
+                set_cookies = state.store.save(&cookies, &host(), &session).await.map_err(|e| store_error(state, e))?;
             }
             Outcome::Reloaded(fresh) => session = fresh,
             Outcome::Saved(saved, set) => {
                 session = saved;
                 set_cookies = set.0.clone();
             }
-            Outcome::EndSession => return ended(state, &cookies, &host).await,
+            Outcome::EndSession => return ended(state, &cookies, &host()).await,
             Outcome::Keep => {}
         }
     }
@@ -174,7 +175,7 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
     };
     if let Err(denied) = verdict {
         log::info!("session of {} no longer authorized ({denied}); clearing it", session.user);
-        return ended(state, &cookies, &host).await.map(|c| Current { denied: true, ..c });
+        return ended(state, &cookies, &host()).await.map(|c| Current { denied: true, ..c });
     }
     Ok(Current { session: Some(session), set_cookies, denied: false })
 }

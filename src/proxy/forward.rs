@@ -17,6 +17,7 @@ use url::Url;
 
 use super::Upstream;
 use super::headers;
+use crate::server::request::names;
 
 /// Why forwarding failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +91,7 @@ pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: Forwarding<'_>) -
         .filter(|(n, _)| !SKIP.contains(&n.as_str()))
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
-    // Names parsed once per call at most: the fixed ones are static (a custom `HeaderName`
-    // built from text allocates).
+    // Names are constants or parsed at load: a custom `HeaderName` built from text allocates.
     let mut set = |n: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             out.retain(|(existing, _)| *existing != n);
@@ -104,10 +104,10 @@ pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: Forwarding<'_>) -
         set(header::HOST, host);
     }
     if let Some(xff) = headers::forwarded_for(fwd.forwarded_for, fwd.peer) {
-        set(HeaderName::from_static("x-forwarded-for"), &xff);
+        set(names::X_FORWARDED_FOR, &xff);
     }
-    set(HeaderName::from_static("x-forwarded-proto"), fwd.proto);
-    set(HeaderName::from_static("x-forwarded-host"), fwd.host);
+    set(names::X_FORWARDED_PROTO, fwd.proto);
+    set(names::X_FORWARDED_HOST, fwd.host);
     for (name, value) in &fwd.add {
         set(name.clone(), value);
     }
