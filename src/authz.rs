@@ -1,6 +1,7 @@
 //! Authorization policy: who may pass once authenticated, and which requests need no login.
 //!
-//! Owns email-domain and allow-list checks, group checks and the skip-auth route rules.
+//! Owns email-domain and allow-list checks, group checks, per-route constraints and the
+//! skip-auth route rules (which `gate::View` applies to the readings of a request).
 //!
 //! Invariant: pure and synchronous; no IO, no HTTP types, no clock. Callers hand it values.
 
@@ -50,17 +51,11 @@ impl RouteRule {
     }
 }
 
-/// Requests let through without a session (oauth2-proxy's `IsAllowedRequest`): preflight
-/// `OPTIONS` with `skip_auth_preflight`, a `skip_auth_routes` match on the normalised path,
-/// or a client IP in `trusted_ips`.
-pub fn allowed_without_auth(cfg: &Config, method: &str, path: &str, client_ip: Option<std::net::IpAddr>) -> bool {
-    (cfg.skip_auth_preflight && method == "OPTIONS")
-        || cfg.skip_auth_routes.iter().any(|r| r.matches(method, path))
-        || client_ip.is_some_and(|ip| cfg.trusted_ips.iter().any(|net| net.contains(&ip)))
-}
-
-/// Per-route constraints a forward-auth check may carry in its own query string
-/// (`allowed_groups`, `allowed_emails`, `allowed_email_domains`; comma-separated, repeatable).
+/// Per-route constraints from one source (`allowed_groups`, `allowed_emails`,
+/// `allowed_email_domains`; comma-separated, repeatable), compared as oauth2-proxy's
+/// `authOnlyAuthorize` compares them: items split on `,`, empty items skipped, nothing trimmed
+/// or folded (a value that differs in case or spacing meets nothing). Within one source a
+/// list is met by any item; the gate requires every source to be met.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Constraints {
     pub groups: Vec<String>,
@@ -71,22 +66,23 @@ pub struct Constraints {
 impl Constraints {
     /// Adds a constraint by its query-parameter name; other names are ignored.
     pub fn add(&mut self, name: &str, value: &str) {
-        let (list, lower) = match name {
-            "allowed_groups" => (&mut self.groups, false),
-            "allowed_emails" => (&mut self.emails, true),
-            "allowed_email_domains" => (&mut self.email_domains, true),
+        let list = match name {
+            "allowed_groups" => &mut self.groups,
+            "allowed_emails" => &mut self.emails,
+            "allowed_email_domains" => &mut self.email_domains,
             _ => return,
         };
-        list.extend(
-            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| if lower { s.to_ascii_lowercase() } else { s.to_string() }),
-        );
+        list.extend(value.split(',').filter(|s| !s.is_empty()).map(str::to_string));
     }
 
     /// Does the session satisfy every constraint given?
     pub fn allow(&self, email: &str, groups: &[String]) -> bool {
         groups_allowed(groups, &self.groups)
-            && (self.emails.is_empty() || self.emails.iter().any(|e| e.eq_ignore_ascii_case(email)))
-            && (self.email_domains.is_empty() || email_allowed(email, &self.email_domains, &std::collections::HashSet::new()))
+            && (self.emails.is_empty() || self.emails.iter().any(|e| e == email))
+            && (self.email_domains.is_empty()
+                || email.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && !domain.contains('@') && self.email_domains.iter().any(|d| endpoint_allowed(domain, None, d))
+                }))
     }
 }
 
@@ -230,30 +226,33 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// Does `host[:port]` match a whitelist entry? Entries: `host`, `.domain` (domain and
 /// subdomains), `*.domain` (subdomains), each optionally with `:port` or `:*`; an entry
-/// without a port allows only URLs without one.
+/// without a port allows only URLs without one. Host names compare without case.
 pub fn host_allowed(host: &str, port: Option<u16>, whitelist: &[String]) -> bool {
     let host = host.to_ascii_lowercase();
-    whitelist.iter().any(|entry| {
-        let (pattern, entry_port) = match entry.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() && (p == "*" || p.parse::<u16>().is_ok()) => (h, Some(p)),
-            _ => (entry.as_str(), None),
-        };
-        let name_ok = if let Some(parent) = pattern.strip_prefix("*.") {
-            host.ends_with(&format!(".{parent}"))
-        } else if let Some(parent) = pattern.strip_prefix('.') {
-            host == parent || host.ends_with(&format!(".{parent}"))
-        } else {
-            host == pattern
-        };
-        let port_ok = match (entry_port, port) {
-            (None, None) => true,
-            (None, Some(_)) => false,
-            (Some("*"), _) => true,
-            (Some(p), Some(port)) => p.parse::<u16>().ok() == Some(port),
-            (Some(_), None) => false,
-        };
-        name_ok && port_ok
-    })
+    whitelist.iter().any(|entry| endpoint_allowed(&host, port, entry))
+}
+
+/// One entry of [`host_allowed`], compared exactly (the caller folds case where it should).
+fn endpoint_allowed(host: &str, port: Option<u16>, entry: &str) -> bool {
+    let (pattern, entry_port) = match entry.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (p == "*" || p.parse::<u16>().is_ok()) => (h, Some(p)),
+        _ => (entry, None),
+    };
+    let name_ok = if let Some(parent) = pattern.strip_prefix("*.") {
+        host.strip_suffix(parent).is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+    } else if let Some(parent) = pattern.strip_prefix('.') {
+        host == parent || host.strip_suffix(parent).is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+    } else {
+        host == pattern
+    };
+    let port_ok = match (entry_port, port) {
+        (None, None) => true,
+        (None, Some(_)) => false,
+        (Some("*"), _) => true,
+        (Some(p), Some(port)) => p.parse::<u16>().ok() == Some(port),
+        (Some(_), None) => false,
+    };
+    name_ok && port_ok
 }
 
 #[cfg(test)]

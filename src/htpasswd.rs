@@ -5,12 +5,18 @@
 //! (bounded, keyed by a hash of the user, the password and the entry), so Basic auth on every
 //! forward-auth request costs one bcrypt per credential, not one per request.
 //!
+//! Guessing is bounded: at most [`BCRYPT_AT_ONCE`] bcrypt checks run at a time (others wait),
+//! and after [`FAILURES`] wrong passwords for one user from one address within [`WINDOW`],
+//! that pair is refused without a check until the window ends ([`Outcome::Limited`], a 429).
+//!
 //! Never touches HTTP and never logs a password or a hash. Reloading the file when it changes
 //! is `reload::Watched`'s job; a changed entry misses the remembered checks by construction.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -95,6 +101,29 @@ impl Users {
 pub struct Htpasswd {
     file: Arc<Watched<Users>>,
     checker: Arc<Checker>,
+    bcrypt: Arc<tokio::sync::Semaphore>,
+    failures: Mutex<HashMap<Attempt, (u32, Instant)>>,
+}
+
+/// Who is guessing: a user name and the client's address.
+type Attempt = (String, Option<IpAddr>);
+
+/// bcrypt checks running at once, across workers: each costs a core for tens of milliseconds,
+/// so a flood of wrong passwords must queue rather than take every core.
+pub const BCRYPT_AT_ONCE: usize = 4;
+/// Wrong passwords allowed for one user from one address within [`WINDOW`].
+pub const FAILURES: u32 = 5;
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// Pairs remembered at most; beyond it, entries whose window ended are dropped first.
+const FAILURE_ENTRIES: usize = 10_000;
+
+/// The answer to a password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Refused,
+    /// Too many recent failures for this user from this address: not checked.
+    Limited,
 }
 
 impl Htpasswd {
@@ -106,7 +135,12 @@ impl Htpasswd {
             Users::parse(&text).map_err(|e| anyhow::anyhow!("htpasswd_file {}: {e}", p.display()))
         })?;
         file.watch();
-        Ok(Htpasswd { file, checker: Arc::default() })
+        Ok(Htpasswd {
+            file,
+            checker: Arc::default(),
+            bcrypt: Arc::new(tokio::sync::Semaphore::new(BCRYPT_AT_ONCE)),
+            failures: Mutex::default(),
+        })
     }
 
     /// Is `user` in the file as it is now?
@@ -116,15 +150,50 @@ impl Htpasswd {
 
     /// Does `password` match `user`'s entry? A bcrypt check runs on a blocking thread: it is
     /// slow on purpose and must not stall the worker's other requests.
-    pub async fn check(&self, user: &str, password: &str) -> bool {
+    /// `client` is the address the gate read (`None` when unknown: such clients share a limit).
+    pub async fn check(&self, user: &str, password: &str, client: Option<IpAddr>) -> Outcome {
+        let key = (user.to_string(), client);
+        if self.failures_of(&key) >= FAILURES {
+            return Outcome::Limited;
+        }
         let users = self.file.get();
-        match self.checker.quick(&users, user, password) {
+        let ok = match self.checker.quick(&users, user, password) {
             Some(known) => known,
             None => {
+                let Ok(_permit) = self.bcrypt.clone().acquire_owned().await else { return Outcome::Refused };
                 let (checker, user, password) = (self.checker.clone(), user.to_string(), password.to_string());
                 tokio::task::spawn_blocking(move || checker.check(&users, &user, &password)).await.unwrap_or(false)
             }
+        };
+        if ok {
+            return Outcome::Accepted;
         }
+        self.failed(key);
+        Outcome::Refused
+    }
+
+    fn failures_of(&self, key: &Attempt) -> u32 {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).filter(|(_, since)| since.elapsed() < WINDOW).map_or(0, |(n, _)| *n)
+    }
+
+    fn failed(&self, key: Attempt) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= FAILURE_ENTRIES {
+            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            if map.len() >= FAILURE_ENTRIES {
+                // Still full of live entries: forget the oldest half rather than grow.
+                let mut ages: Vec<Instant> = map.values().map(|(_, since)| *since).collect();
+                ages.sort();
+                let cut = ages[ages.len() / 2];
+                map.retain(|_, (_, since)| *since > cut);
+            }
+        }
+        let entry = map.entry(key).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
     }
 }
 

@@ -245,6 +245,26 @@ pub fn render(rules: &[HeaderRule], claims: &ClaimValues<'_>) -> Vec<(actix_web:
     out
 }
 
+/// A header whose value would not be a valid header value (a control character in a claim).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrenderable(pub actix_web::http::header::HeaderName);
+
+/// [`render`], as header values: all of them, or the first header that cannot be one. A caller
+/// refuses the request then, so a request never passes with part of its identity missing.
+pub fn render_headers(
+    rules: &[HeaderRule],
+    claims: &ClaimValues<'_>,
+) -> Result<Vec<(actix_web::http::header::HeaderName, actix_web::http::header::HeaderValue)>, Unrenderable> {
+    render(rules, claims)
+        .into_iter()
+        // From the `String` itself: no copy.
+        .map(|(name, value)| match actix_web::http::header::HeaderValue::try_from(value) {
+            Ok(v) => Ok((name, v)),
+            Err(_) => Err(Unrenderable(name)),
+        })
+        .collect()
+}
+
 /// Identity headers oauth2-proxy or Gatehouse set in some configuration. A client-sent copy
 /// of any of them is removed on the way to an upstream even when this configuration does not
 /// set it: an app may trust a header that the proxy in front happens not to manage.

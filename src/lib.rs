@@ -5,6 +5,7 @@
 //! - `app`: [`App::build`] wires everything from a `Config`; `main` and tests both use it.
 //! - `server`: listeners, TLS, middleware order, the route table.
 //! - `endpoints`: `/ping`, `/oauth2/*` handlers.
+//! - `gate`: one view of a request, one decision on it (checks and the proxy alike).
 //! - `oidc`: talking to the identity provider.
 //! - `session`: session contents and stores.
 //! - `authz`: pure authorization policy.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod endpoints;
+pub mod gate;
 pub mod htpasswd;
 pub mod identity;
 pub mod metrics;

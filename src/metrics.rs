@@ -110,7 +110,7 @@ impl Default for Metrics {
         );
         r.register(
             "gatehouse_htpasswd_checks",
-            "htpasswd credentials (Basic auth and the sign-in form): accepted, refused",
+            "htpasswd credentials (Basic auth and the sign-in form): accepted, refused, limited",
             m.basic.clone(),
         );
         r.register("gatehouse_upstream_errors", "Upstream failures, by kind", m.upstream_errors.clone());
@@ -168,7 +168,7 @@ impl Metrics {
         inc(&self.bearer, "result", result);
     }
 
-    /// `accepted` or `refused`.
+    /// `accepted`, `refused` or `limited`.
     pub fn htpasswd(&self, result: &'static str) {
         inc(&self.basic, "result", result);
     }

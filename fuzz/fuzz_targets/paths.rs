@@ -2,7 +2,7 @@
 //! segments, so no encoding of `..` or `//` can make a skip rule match a different path.
 #![no_main]
 
-use gatehouse::server::forwarded::normalise_path;
+use gatehouse::gate::path::normalise_path;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -16,13 +16,11 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::login::{self, add_cookies, unauthorized};
-use super::session;
 use super::state::State;
-use crate::authz::{self, Constraints};
+use crate::authz;
+use crate::gate::{self, Verdict, View};
 use crate::identity;
 use crate::server::error::HttpError;
-use crate::server::forwarded::{self, Original};
-use crate::server::request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -38,128 +36,94 @@ pub async fn auth(state: web::Data<State>, req: HttpRequest) -> Result<HttpRespo
     check(&state, &req, Form::Nginx, None).await
 }
 
-pub async fn auth_path(state: web::Data<State>, req: HttpRequest, tail: web::Path<String>) -> Result<HttpResponse, HttpError> {
-    check(&state, &req, Form::Envoy, Some(&tail)).await
+pub async fn auth_path(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let tail = envoy_tail(&state, &req, "auth")?;
+    check(&state, &req, Form::Envoy, Some(tail)).await
 }
 
 pub async fn verify(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
     check(&state, &req, Form::Browser, None).await
 }
 
-pub async fn verify_path(state: web::Data<State>, req: HttpRequest, tail: web::Path<String>) -> Result<HttpResponse, HttpError> {
-    check(&state, &req, Form::Browser, Some(&tail)).await
+pub async fn verify_path(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let tail = envoy_tail(&state, &req, "verify")?;
+    check(&state, &req, Form::Browser, Some(tail)).await
+}
+
+/// The original path in Envoy's form (`/oauth2/auth` + `/original/path`), cut from the path as
+/// received, so it is decoded exactly once (by the gate). A check path whose prefix arrived
+/// percent-encoded is not Envoy's and is refused.
+fn envoy_tail<'a>(state: &State, req: &'a HttpRequest, endpoint: &str) -> Result<&'a str, HttpError> {
+    req.uri()
+        .path()
+        .strip_prefix(state.path(endpoint).as_str())
+        .filter(|tail| tail.starts_with('/'))
+        .ok_or_else(|| HttpError::bad_request("The check path is malformed."))
 }
 
 async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>) -> Result<HttpResponse, HttpError> {
-    let original = forwarded::original(req, &state.trust, tail);
-    let constraints = constraints(req, tail.is_some());
+    let view = View::check(req, &state.rules(), tail);
+    let decision = gate::decide(state, req, &view).await?;
     let success = if form == Form::Nginx { StatusCode::ACCEPTED } else { StatusCode::OK };
-    let current = session::current(state, req).await?;
-
-    let mut res = match &current.session {
+    let mut res = match &decision.verdict {
         // A person who signed in but may not see this page gets a page that says so; scripts
         // and nginx get oauth2-proxy's plain 403.
-        Some(s) if !constraints.allow(&s.email, &s.groups) && form == Form::Browser && is_navigation(state, req, &original) => {
-            state.metrics.auth("forbidden");
+        Verdict::Forbidden(s) if form == Form::Browser && view.navigation => {
             return Err(HttpError::forbidden(
                 "You are signed in, but this account may not see this page. Ask your administrator for access.",
                 format!("{} refused by a route constraint", s.user),
             ));
         }
-        Some(s) if !constraints.allow(&s.email, &s.groups) => forbidden(),
-        Some(s) => {
+        Verdict::Forbidden(_) => forbidden(),
+        Verdict::Allowed(s) => {
             let id = s.identity();
             let mut res = HttpResponse::build(success).finish();
-            response_identity(state, &mut res, &s.claim_values(&id));
+            response_identity(state, &mut res, &s.claim_values(&id))?;
             res
         }
-        None if authz::allowed_without_auth(&state.authz, &original.method, &original.path(), original.client_ip) => {
-            HttpResponse::build(success).finish()
-        }
-        None if form == Form::Browser && is_navigation(state, req, &original) => {
-            let rd = return_to(state, &original, tail.is_some());
+        Verdict::Anonymous => HttpResponse::build(success).finish(),
+        Verdict::Unauthenticated if form == Form::Browser && view.navigation => {
+            let rd = return_to(state, &view);
             login::begin(state, req, &rd)?
         }
-        None => unauthorized(),
+        Verdict::Unauthenticated | Verdict::Denied => unauthorized(),
     };
-    state.metrics.auth(match (res.status().as_u16(), current.session.is_some()) {
-        (200..=299, true) => "authenticated",
-        (200..=299, false) => "skipped",
-        (403, _) => "forbidden",
-        _ => "unauthenticated",
-    });
-    add_cookies(&mut res, current.set_cookies);
+    add_cookies(&mut res, decision.set_cookies);
     Ok(res)
 }
 
-/// Route constraints: from the check's query string (nginx, Traefik: `/oauth2/auth?allowed_groups=a`)
-/// and from `X-Gatehouse-Allowed-Groups`, `-Emails`, `-Email-Domains` headers, which an Envoy
-/// route adds to its check (in the path form the query string is the original request's).
-/// A constraint can only narrow access, so it is accepted from any sender.
-fn constraints(req: &HttpRequest, path_form: bool) -> Constraints {
-    let mut c = Constraints::default();
-    if !path_form {
-        for (k, v) in request::query(req, &[]).unwrap_or_default() {
-            c.add(&k, &v);
-        }
-    }
-    for (name, header) in [
-        ("allowed_groups", request::names::X_GATEHOUSE_ALLOWED_GROUPS),
-        ("allowed_emails", request::names::X_GATEHOUSE_ALLOWED_EMAILS),
-        ("allowed_email_domains", request::names::X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS),
-    ] {
-        for v in req.headers().get_all(header).filter_map(request::visible_ascii) {
-            c.add(name, v);
-        }
-    }
-    c
-}
-
-/// The identity headers of an answer to a request with a session (the check's 202, a proxied
+/// The identity headers of an answer to a request with a session (the check's 2xx, a proxied
 /// response): the configured response headers, and `GAP-Auth` (email, else user), which
-/// oauth2-proxy always sets.
-pub fn response_identity(state: &State, res: &mut HttpResponse, values: &identity::ClaimValues<'_>) {
-    for (name, value) in identity::render(&state.headers.response, values) {
-        // From the `String` itself: no copy.
-        if let Ok(v) = HeaderValue::try_from(value) {
-            res.headers_mut().insert(name, v);
-        }
+/// oauth2-proxy always sets. A value that cannot be a header refuses the answer: a 2xx always
+/// carries the whole identity.
+pub fn response_identity(state: &State, res: &mut HttpResponse, values: &identity::ClaimValues<'_>) -> Result<(), HttpError> {
+    for (name, value) in identity::render_headers(&state.headers.response, values).map_err(unrenderable)? {
+        res.headers_mut().insert(name, value);
     }
     let who = &values.identity;
     let gap = if who.email.is_empty() { &who.user } else { &who.email };
-    if let Ok(v) = HeaderValue::from_str(gap) {
-        res.headers_mut().insert(HeaderName::from_static("gap-auth"), v);
-    }
+    let gap = HeaderValue::from_str(gap).map_err(|_| unrenderable(identity::Unrenderable(HeaderName::from_static("gap-auth"))))?;
+    res.headers_mut().insert(HeaderName::from_static("gap-auth"), gap);
+    Ok(())
+}
+
+/// An identity that cannot travel as headers: refused, never passed with a header missing.
+pub fn unrenderable(e: identity::Unrenderable) -> HttpError {
+    HttpError::forbidden(
+        "Your account's details cannot be passed on to this application. Ask your administrator.",
+        format!("identity header {} would not be a valid header value", e.0),
+    )
 }
 
 fn forbidden() -> HttpResponse {
     HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("Forbidden\n")
 }
 
-/// A top-level page load by a person, as opposed to a script or an API client: those get a
-/// 401 they can act on instead of a login page they cannot show.
-fn is_navigation(state: &State, req: &HttpRequest, original: &Original) -> bool {
-    if state.authz.force_json_errors || !matches!(original.method.as_str(), "GET" | "HEAD") {
-        return false;
-    }
-    if state.authz.api_routes.iter().any(|r| r.is_match(&original.path())) {
-        return false;
-    }
-    if request::header(req, "X-Requested-With").is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest")) {
-        return false;
-    }
-    let accept = request::header(req, "Accept").unwrap_or("");
-    match request::header(req, "Sec-Fetch-Mode") {
-        Some(mode) => mode.eq_ignore_ascii_case("navigate"),
-        None => accept.contains("text/html"),
-    }
-}
-
 /// Where the login returns: the original path and query, relative, so the callback on the
-/// same host sends the browser back to it. Only from a trusted proxy (or Envoy's path form,
-/// whose path is the check's own); otherwise `/`.
-fn return_to(state: &State, original: &Original, path_form: bool) -> String {
-    let rd = if original.trusted || path_form { original.uri.as_str() } else { "/" };
+/// same host sends the browser back to it. Only from a trusted proxy or the request line
+/// (Envoy's path form); otherwise `/`.
+fn return_to(state: &State, view: &View) -> String {
+    let rd = if view.edge.trusted || view.path_from_request_line { view.uri.as_str() } else { "/" };
     if authz::is_valid_redirect(rd, &state.authz.whitelist_domains) && !rd.starts_with(&format!("{}/", state.proxy_prefix)) {
         rd.to_string()
     } else {

@@ -136,10 +136,18 @@ async fn form_login(
     if user.is_empty() {
         return Ok(Err((StatusCode::BAD_REQUEST, "Enter a username.")));
     }
-    if !htpasswd.check(user, param(pairs, "password").unwrap_or("")).await {
-        state.metrics.htpasswd("refused");
-        state.log.auth(&client, &id, user, "AuthFailure", "Invalid authentication via HtpasswdFile");
-        return Ok(Err((StatusCode::UNAUTHORIZED, "The username or password is not right.")));
+    let ip = crate::gate::Edge::read(req, &state.trust).client_ip;
+    match htpasswd.check(user, param(pairs, "password").unwrap_or(""), ip).await {
+        crate::htpasswd::Outcome::Accepted => {}
+        crate::htpasswd::Outcome::Refused => {
+            state.metrics.htpasswd("refused");
+            state.log.auth(&client, &id, user, "AuthFailure", "Invalid authentication via HtpasswdFile");
+            return Ok(Err((StatusCode::UNAUTHORIZED, "The username or password is not right.")));
+        }
+        crate::htpasswd::Outcome::Limited => {
+            state.metrics.htpasswd("limited");
+            return Err(HttpError::too_many_attempts(format!("htpasswd sign-in of {user:?} limited")));
+        }
     }
     state.metrics.htpasswd("accepted");
     let session = super::session::htpasswd_session(state, user);

@@ -1,5 +1,6 @@
 //! Reverse-proxy mode: every path outside Gatehouse's own is routed to an upstream after the
-//! session says yes. Without a session: JSON 401 for API clients, the sign-in page (403) or a
+//! gate says yes. The gate judges the request as itself, and exactly that method and URI are
+//! forwarded. Without a session: JSON 401 for API clients, the sign-in page (403) or a
 //! redirect to the provider for browsers; requests allowed without a session are forwarded
 //! with no identity.
 
@@ -7,15 +8,15 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::auth::{response_identity, unrenderable};
 use super::login::{self, add_cookies};
-use super::session;
 use super::state::State;
-use crate::authz::{self, Constraints};
+use crate::authz;
+use crate::gate::{self, Verdict, View};
 use crate::identity;
 use crate::proxy::forward::{self, Clients, Forwarding, ProxyError};
 use crate::proxy::{Route, Target, files, websocket};
 use crate::server::error::HttpError;
-use crate::server::forwarded;
 use crate::server::request;
 
 pub async fn proxy(
@@ -39,49 +40,39 @@ pub async fn proxy(
         use actix_web::HttpMessage;
         req.extensions_mut().insert(crate::telemetry::LoggedUpstream(up.id.clone()));
     }
-    let original = forwarded::original(&req, &state.trust, None);
-    let current = session::current(&state, &req).await?;
-    let session = match &current.session {
-        Some(s) => {
-            let mut constraints = Constraints::default();
-            for (k, v) in request::query(&req, &[]).unwrap_or_default() {
-                constraints.add(&k, &v);
-            }
-            if !constraints.allow(&s.email, &s.groups) {
-                state.metrics.auth("forbidden");
-                let mut res = HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("Forbidden\n");
-                add_cookies(&mut res, current.set_cookies);
-                return Ok(res);
-            }
-            state.metrics.auth("authenticated");
-            Some(s)
+    let view = View::proxied(&req, &state.rules());
+    let decision = gate::decide(&state, &req, &view).await?;
+    let session = match decision.verdict {
+        Verdict::Allowed(s) => Some(s),
+        Verdict::Anonymous => None,
+        Verdict::Forbidden(_) => {
+            let mut res = HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("Forbidden\n");
+            add_cookies(&mut res, decision.set_cookies);
+            return Ok(res);
         }
         // Signed in, but the policy (email domains, groups) refuses the session: a 403 page,
         // as oauth2-proxy answers, and the session is cleared.
-        None if current.denied => {
-            state.metrics.auth("forbidden");
+        Verdict::Denied => {
             let mut res = actix_web::ResponseError::error_response(&HttpError::forbidden(
                 "You are signed in, but this account is not allowed here. Ask your administrator for access.",
                 "session failed authorization checks",
             ));
-            add_cookies(&mut res, current.set_cookies);
+            add_cookies(&mut res, decision.set_cookies);
             return Ok(res);
         }
-        None if authz::allowed_without_auth(&state.authz, &original.method, &original.path(), original.client_ip) => {
-            state.metrics.auth("skipped");
-            None
-        }
-        None => {
-            state.metrics.auth("unauthenticated");
-            let mut res = unauthenticated(&state, &req, &original.uri).await?;
-            add_cookies(&mut res, current.set_cookies);
+        Verdict::Unauthenticated => {
+            let mut res = unauthenticated(&state, &req, &view).await?;
+            add_cookies(&mut res, decision.set_cookies);
             return Ok(res);
         }
     };
 
-    let identity = session.map(|s| (s.identity(), s));
+    let identity = session.as_ref().map(|s| (s.identity(), s));
     let claims = identity.as_ref().map(|(id, s)| s.claim_values(id));
-    let add = claims.as_ref().map(|c| identity::render(&state.headers.request, c)).unwrap_or_default();
+    let add = match &claims {
+        Some(c) => identity::render_headers(&state.headers.request, c).map_err(unrenderable)?,
+        None => Vec::new(),
+    };
 
     let mut res = match &up.target {
         Target::Static(code) => HttpResponse::build(StatusCode::from_u16(*code).unwrap_or(StatusCode::OK))
@@ -97,10 +88,13 @@ pub async fn proxy(
         }
         Target::Http(base) => {
             let fwd = Forwarding {
+                method: &view.method,
+                uri: &view.uri,
                 peer: req.peer_addr().map(|p| p.ip()),
-                forwarded_for: if original.trusted { request::header(&req, request::names::X_FORWARDED_FOR) } else { None },
-                proto: &original.proto,
-                host: &original.host,
+                client_ip: view.edge.client_ip,
+                forwarded_for: if view.edge.trusted { request::header(&req, request::names::X_FORWARDED_FOR) } else { None },
+                proto: &view.edge.proto,
+                host: &view.edge.host,
                 strip: &state.request_strip,
                 add,
             };
@@ -124,23 +118,19 @@ pub async fn proxy(
         }
     };
     if let Some(c) = &claims {
-        super::auth::response_identity(&state, &mut res, c);
+        response_identity(&state, &mut res, c)?;
     }
-    add_cookies(&mut res, current.set_cookies);
+    add_cookies(&mut res, decision.set_cookies);
     Ok(res)
 }
 
 /// No session: API clients get `401 {}`; browsers get the provider (with
 /// `skip_provider_button`) or the sign-in page with status 403, as oauth2-proxy answers.
-async fn unauthenticated(state: &State, req: &HttpRequest, uri: &str) -> Result<HttpResponse, HttpError> {
-    let accept = request::header(req, "Accept").unwrap_or("");
-    if state.authz.force_json_errors
-        || accept.contains("application/json")
-        || state.authz.api_routes.iter().any(|r| r.is_match(&crate::server::forwarded::normalise_path(uri)))
-    {
+async fn unauthenticated(state: &State, req: &HttpRequest, view: &View) -> Result<HttpResponse, HttpError> {
+    if view.api {
         return Ok(HttpResponse::Unauthorized().content_type("application/json").body("{}"));
     }
-    let rd = if authz::is_valid_redirect(uri, &state.authz.whitelist_domains) { uri } else { "/" };
+    let rd = if authz::is_valid_redirect(&view.uri, &state.authz.whitelist_domains) { view.uri.as_str() } else { "/" };
     if state.authz.skip_provider_button {
         return login::begin(state, req, rd);
     }

@@ -21,8 +21,9 @@ const KEEP_OUTCOME: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// New tokens (the refresh token is the new one, or the old one if none was returned).
-    Refreshed(Arc<TokenSet>),
+    /// New tokens (the refresh token is the new one, or the old one if none was returned),
+    /// and the identity their new ID token states, if one came back.
+    Refreshed(Arc<Refreshed>),
     /// Another instance refreshed the session; this is what it saved.
     Reloaded(Arc<crate::session::SessionState>),
     /// Refreshed and saved under the Redis lock: the session and the cookies that save set
@@ -32,6 +33,15 @@ pub enum Outcome {
     EndSession,
     /// A passing failure (provider unreachable): keep the session as it is for now.
     Keep,
+}
+
+/// What a refresh-token grant gave.
+#[derive(Debug)]
+pub struct Refreshed {
+    pub tokens: TokenSet,
+    /// From the new ID token (verified) and userinfo, exactly as at login; `None` when the
+    /// provider returned no ID token (the old identity stays, as in oauth2-proxy).
+    pub identity: Option<crate::identity::Identity>,
 }
 
 /// Cookies a save set; never printed (they carry session tickets).

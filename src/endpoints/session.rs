@@ -8,7 +8,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 
-use super::refresh::{Outcome, SetCookies};
+use super::refresh::{Outcome, Refreshed, SetCookies};
 use super::state::State;
 use crate::authz;
 use crate::oidc::bearer::Path;
@@ -38,8 +38,27 @@ async fn ended(state: &State, cookies: &RequestCookies, host: &str) -> Result<Cu
     Ok(Current { session: None, set_cookies, denied: false })
 }
 
+/// Is the session older than `cookie_refresh` (oauth2-proxy's `needsRefresh`)?
 fn due(state: &State, s: &SessionState, now: u64) -> bool {
-    !state.cookie.refresh.is_zero() && s.age(now) > state.cookie.refresh && s.refresh_token.is_some()
+    !state.cookie.refresh.is_zero() && s.age(now) > state.cookie.refresh
+}
+
+/// oauth2-proxy's `validateSession`, for a session that was due but not refreshed: its tokens
+/// have not expired, and its ID token (with the login's nonce) still verifies.
+async fn still_valid(state: &State, s: &SessionState, now: u64) -> bool {
+    if s.expires_on.is_some_and(|at| at < now) {
+        return false;
+    }
+    match &s.id_token {
+        Some(token) => match state.provider.verify_id_token(token, s.nonce.as_deref()).await {
+            Ok(_) => true,
+            Err(e) => {
+                log::info!("the session's ID token no longer verifies: {e}");
+                false
+            }
+        },
+        None => false,
+    }
 }
 
 /// The request's session, from oauth2-proxy's chain of loaders in its order: a bearer JWT
@@ -93,14 +112,23 @@ async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials)
     if let (Some(htpasswd), Credentials::Basic { user, password }) = (&state.htpasswd, creds)
         && creds.jwt().is_none()
     {
-        if htpasswd.check(user, password).await {
-            state.metrics.htpasswd("accepted");
-            let s = htpasswd_session(state, user);
-            let verdict = authz::authorize_htpasswd(&state.authz, &s.groups);
-            return Ok(Some(accepted(req, s, verdict)));
+        let ip = crate::gate::Edge::read(req, &state.trust).client_ip;
+        match htpasswd.check(user, password, ip).await {
+            crate::htpasswd::Outcome::Accepted => {
+                state.metrics.htpasswd("accepted");
+                let s = htpasswd_session(state, user);
+                let verdict = authz::authorize_htpasswd(&state.authz, &s.groups);
+                return Ok(Some(accepted(req, s, verdict)));
+            }
+            crate::htpasswd::Outcome::Refused => {
+                state.metrics.htpasswd("refused");
+                log::info!("Basic auth refused for user {user:?}");
+            }
+            crate::htpasswd::Outcome::Limited => {
+                state.metrics.htpasswd("limited");
+                return Err(HttpError::too_many_attempts(format!("Basic auth of {user:?} limited")));
+            }
         }
-        state.metrics.htpasswd("refused");
-        log::info!("Basic auth refused for user {user:?}");
     }
     Ok(None)
 }
@@ -148,18 +176,32 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
     let mut set_cookies = Vec::new();
     let now = session::now();
     if due(state, &session, now) {
-        match refresh(state, &session, &cookies, &host()).await {
-            Outcome::Refreshed(tokens) => {
-                apply(Arc::make_mut(&mut session), &tokens, now);
-                set_cookies = state.store.save(&cookies, &host(), &session).await.map_err(|e| store_error(state, e))?;
-            }
-            Outcome::Reloaded(fresh) => session = fresh,
-            Outcome::Saved(saved, set) => {
-                session = saved;
-                set_cookies = set.0.clone();
-            }
-            Outcome::EndSession => return ended(state, &cookies, &host()).await,
-            Outcome::Keep => {}
+        // oauth2-proxy's `refreshSessionIfNeeded`: refresh when there is a refresh token, and
+        // a session that was not refreshed must still validate (`validateSession`).
+        let refreshed = match session.refresh_token.is_some() {
+            false => false,
+            true => match refresh(state, &session, &cookies, &host()).await {
+                Outcome::Refreshed(r) => {
+                    apply(Arc::make_mut(&mut session), &r, now);
+                    set_cookies = state.store.save(&cookies, &host(), &session).await.map_err(|e| store_error(state, e))?;
+                    true
+                }
+                Outcome::Reloaded(fresh) => {
+                    session = fresh;
+                    true
+                }
+                Outcome::Saved(saved, set) => {
+                    session = saved;
+                    set_cookies = set.0.clone();
+                    true
+                }
+                Outcome::EndSession => return ended(state, &cookies, &host()).await,
+                Outcome::Keep => false,
+            },
+        };
+        if !refreshed && !session.htpasswd && !still_valid(state, &session, now).await {
+            log::info!("session of {} expired and could not be refreshed; clearing it", session.user);
+            return ended(state, &cookies, &host()).await;
         }
     }
 
@@ -180,7 +222,17 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
     Ok(Current { session: Some(session), set_cookies, denied: false })
 }
 
-fn apply(session: &mut SessionState, tokens: &oidc::TokenSet, now: u64) {
+/// A refresh's result into the session: new tokens and times, and, when a new ID token came
+/// back, the identity it states (oauth2-proxy's `redeemRefreshToken`), so a user removed from
+/// a group loses it at the next refresh.
+fn apply(session: &mut SessionState, refreshed: &Refreshed, now: u64) {
+    let tokens = &refreshed.tokens;
+    if let Some(id) = &refreshed.identity {
+        session.user = id.user.clone();
+        session.email = id.email.clone();
+        session.groups = id.groups.clone();
+        session.preferred_username = id.preferred_username.clone();
+    }
     session.access_token = Some(tokens.access_token.clone());
     if let Some(it) = &tokens.id_token {
         session.id_token = Some(it.clone());
@@ -200,7 +252,7 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
     state
         .refreshes
         .run(flow::hash_b64(&rt), || async move {
-            let Store::Redis(store) = &state.store else { return grant(state, &rt, session.nonce.as_deref()).await };
+            let Store::Redis(store) = &state.store else { return grant(state, &rt, session).await };
             match store.lock(cookies).await {
                 Ok(LockAttempt::Held(lock)) => {
                     // Another instance may have refreshed between our read and our lock.
@@ -210,10 +262,10 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
                         store.unlock(lock).await;
                         return Outcome::Reloaded(fresh);
                     }
-                    let mut outcome = grant(state, &rt, session.nonce.as_deref()).await;
-                    if let Outcome::Refreshed(tokens) = &outcome {
+                    let mut outcome = grant(state, &rt, session).await;
+                    if let Outcome::Refreshed(refreshed) = &outcome {
                         let mut updated = session.clone();
-                        apply(&mut updated, tokens, session::now());
+                        apply(&mut updated, refreshed, session::now());
                         match store.save(cookies, host, &updated).await {
                             Ok(set) => outcome = Outcome::Saved(Arc::new(updated), Arc::new(SetCookies(set))),
                             // The request saves again, and answers 503 if that fails too.
@@ -238,9 +290,9 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
         .await
 }
 
-/// The refresh-token grant, with the refreshed ID token verified.
-async fn grant(state: &State, refresh_token: &str, nonce: Option<&str>) -> Outcome {
-    let outcome = grant_inner(state, refresh_token, nonce).await;
+/// The refresh-token grant, with the refreshed ID token verified and read as at login.
+async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Outcome {
+    let outcome = grant_inner(state, refresh_token, session).await;
     state.metrics.refresh(match outcome {
         Outcome::Refreshed(_) | Outcome::Reloaded(_) | Outcome::Saved(..) => "refreshed",
         Outcome::EndSession => "ended",
@@ -249,21 +301,31 @@ async fn grant(state: &State, refresh_token: &str, nonce: Option<&str>) -> Outco
     outcome
 }
 
-async fn grant_inner(state: &State, refresh_token: &str, nonce: Option<&str>) -> Outcome {
+async fn grant_inner(state: &State, refresh_token: &str, session: &SessionState) -> Outcome {
     let provider = &state.provider;
     match provider.refresh(refresh_token).await {
         Ok(mut tokens) => {
-            if let Some(id_token) = &tokens.id_token
-                && let Err(e) = provider.verify_id_token(id_token, nonce).await
-            {
-                log::warn!("refreshed ID token refused, ending the session: {e}");
-                return Outcome::EndSession;
-            }
+            let identity = match &tokens.id_token {
+                None => None,
+                Some(_) => match provider.identity(&tokens, session.nonce.as_deref()).await {
+                    // The same subject, or the session ends: a refresh token never turns one
+                    // user's session into another's.
+                    Ok(id) if id.user != session.user => {
+                        log::warn!("refreshed ID token names another subject; ending the session");
+                        return Outcome::EndSession;
+                    }
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        log::warn!("refreshed ID token refused, ending the session: {e}");
+                        return Outcome::EndSession;
+                    }
+                },
+            };
             if tokens.refresh_token.is_none() {
                 tokens.refresh_token = Some(refresh_token.to_string());
             }
             log::info!("session refreshed");
-            Outcome::Refreshed(Arc::new(tokens))
+            Outcome::Refreshed(Arc::new(Refreshed { tokens, identity }))
         }
         Err(oidc::Error::Rejected { code }) if code.ends_session() => {
             log::info!("refresh token refused by the provider ({code}); the session ends");

@@ -16,6 +16,12 @@ pub enum ClaimsError {
     Unverified,
     #[error("the token has no subject")]
     NoSubject,
+    /// OIDC Core 5.3.2: userinfo about someone else must not be used.
+    #[error("the userinfo response is about another subject than the ID token")]
+    SubjectMismatch,
+    /// A value that would have to travel as a header cannot be one.
+    #[error("the {0} claim holds a control character, so it cannot be passed on as a header")]
+    NotHeaderSafe(String),
 }
 
 /// Looks up a dot path (`realm_access.roles`).
@@ -54,6 +60,11 @@ pub fn identity(
 ) -> Result<Identity, ClaimsError> {
     let get = |path: &str| lookup(id_claims, path).or_else(|| userinfo.and_then(|u| lookup(u, path)));
     let user = id_claims.get("sub").and_then(as_text).filter(|s| !s.is_empty()).ok_or(ClaimsError::NoSubject)?;
+    if let Some(u) = userinfo
+        && u.get("sub").and_then(as_text).as_deref() != Some(user.as_str())
+    {
+        return Err(ClaimsError::SubjectMismatch);
+    }
     let email = get(email_claim).and_then(as_text).unwrap_or_default();
     if email.is_empty() {
         return Err(ClaimsError::NoEmail(email_claim.to_string()));
@@ -71,6 +82,15 @@ pub fn identity(
         None => Vec::new(),
     };
     let preferred_username = get("preferred_username").and_then(as_text).unwrap_or_default();
+    // Every value reaches an upstream or an edge proxy as a header: one that cannot be a
+    // header refuses the login, rather than a success with part of the identity missing.
+    let unsafe_claim = [("sub", &user), (email_claim, &email), ("preferred_username", &preferred_username)]
+        .into_iter()
+        .chain(groups.iter().map(|g| (groups_claim, g)))
+        .find(|(_, v)| v.chars().any(char::is_control));
+    if let Some((claim, _)) = unsafe_claim {
+        return Err(ClaimsError::NotHeaderSafe(claim.to_string()));
+    }
     Ok(Identity { user, email, groups, preferred_username })
 }
 
@@ -99,9 +119,32 @@ mod tests {
     }
 
     #[test]
+    fn userinfo_about_another_subject_is_refused() {
+        let c = map(json!({"sub": "u1"}));
+        for ui in [json!({"sub": "u2", "email": "a@x"}), json!({"email": "a@x"}), json!({"sub": "U1", "email": "a@x"})] {
+            assert_eq!(identity(&c, Some(&map(ui.clone())), "email", "groups", true), Err(ClaimsError::SubjectMismatch), "{ui}");
+        }
+        assert!(identity(&c, Some(&map(json!({"sub": "u1", "email": "a@x"}))), "email", "groups", true).is_ok());
+    }
+
+    #[test]
+    fn claims_that_cannot_be_headers_refuse_the_login() {
+        for (claims, bad) in [
+            (json!({"sub": "u1\r\nX-Admin: 1", "email": "a@x"}), "sub"),
+            (json!({"sub": "u1", "email": "a@x\n"}), "email"),
+            (json!({"sub": "u1", "email": "a@x", "groups": ["ok", "ad\u{0}mins"]}), "groups"),
+            (json!({"sub": "u1", "email": "a@x", "preferred_username": "al\u{7f}ice"}), "preferred_username"),
+        ] {
+            assert_eq!(identity(&map(claims), None, "email", "groups", true), Err(ClaimsError::NotHeaderSafe(bad.into())));
+        }
+        // Non-ASCII text is a valid header value (UTF-8 bytes), as in oauth2-proxy.
+        assert!(identity(&map(json!({"sub": "u1", "email": "zoë@x", "groups": ["équipe"]})), None, "email", "groups", true).is_ok());
+    }
+
+    #[test]
     fn dot_paths_and_userinfo_fallback() {
         let c = map(json!({"sub": "u1", "email": "a@x"}));
-        let ui = map(json!({"realm": {"roles": ["r1", "r2"]}}));
+        let ui = map(json!({"sub": "u1", "realm": {"roles": ["r1", "r2"]}}));
         let id = identity(&c, Some(&ui), "email", "realm.roles", false).unwrap();
         assert_eq!(id.groups, ["r1", "r2"]);
     }

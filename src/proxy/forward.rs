@@ -56,9 +56,14 @@ impl Clients {
     }
 }
 
-/// What the proxy adds about the original request.
+/// The request as the gate judged it, and what the proxy adds about it.
 pub struct Forwarding<'a> {
+    /// The method and the path and query (as received) the verdict was made on.
+    pub method: &'a actix_web::http::Method,
+    pub uri: &'a str,
     pub peer: Option<IpAddr>,
+    /// The client's address as the gate read it, sent as `X-Real-IP` (none when unknown).
+    pub client_ip: Option<IpAddr>,
     /// `X-Forwarded-For` from a trusted proxy, to append to.
     pub forwarded_for: Option<&'a str>,
     pub proto: &'a str,
@@ -66,13 +71,29 @@ pub struct Forwarding<'a> {
     /// Header names whose client-sent copies are removed (every spelling).
     pub strip: &'a [String],
     /// Headers to add (identity).
-    pub add: Vec<(HeaderName, String)>,
+    pub add: Vec<(HeaderName, HeaderValue)>,
 }
 
+/// Headers that describe a request to Gatehouse: the upstream gets none of the client's copies,
+/// in any spelling (an app may read `X_Real_IP` as `X-Real-IP`). The proxy sets its own
+/// `X-Forwarded-For`, `-Proto`, `-Host` and `X-Real-IP`.
+const DESCRIBING: [&str; 11] = [
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+    "X-Forwarded-Port",
+    "X-Forwarded-Uri",
+    "X-Forwarded-Method",
+    "X-Forwarded-Prefix",
+    "X-Real-IP",
+    "X-Original-URI",
+    "X-Original-Method",
+    "X-Original-URL",
+];
+
 /// The upstream URL for a request: the upstream's scheme and authority, the request's path
-/// and query exactly as received.
-pub fn upstream_url(base: &Url, req: &HttpRequest) -> String {
-    let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+/// and query exactly as received (the gate's `View::uri`).
+pub fn upstream_url(base: &Url, path_and_query: &str) -> String {
     let authority = match base.port() {
         Some(p) => format!("{}:{p}", base.host_str().unwrap_or("")),
         None => base.host_str().unwrap_or("").to_string(),
@@ -81,14 +102,15 @@ pub fn upstream_url(base: &Url, req: &HttpRequest) -> String {
 }
 
 /// Every header to send upstream, in order: the client's forwardable headers (without
-/// `Host`, `Content-Length` and `X-Forwarded-*`), then `Host` (with `pass_host_header`),
-/// `X-Forwarded-For`, `-Proto`, `-Host`, then the identity headers. Later entries replace
-/// earlier ones of the same name.
-pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: Forwarding<'_>) -> Vec<(HeaderName, HeaderValue)> {
-    const SKIP: [&str; 5] = ["host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+/// `Host`, `Content-Length` and the [`DESCRIBING`] ones), then `Host` (with
+/// `pass_host_header`), `X-Forwarded-For`, `-Proto`, `-Host`, `X-Real-IP`, then the identity
+/// headers. Later entries replace earlier ones of the same name.
+pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: &Forwarding<'_>) -> Vec<(HeaderName, HeaderValue)> {
     let mut out: Vec<(HeaderName, HeaderValue)> = headers::forwardable(req.headers(), fwd.strip)
         .into_iter()
-        .filter(|(n, _)| !SKIP.contains(&n.as_str()))
+        .filter(|(n, _)| {
+            *n != header::HOST && *n != header::CONTENT_LENGTH && !DESCRIBING.iter().any(|d| crate::identity::same_header(d, n.as_str()))
+        })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     // Names are constants or parsed at load: a custom `HeaderName` built from text allocates.
@@ -108,8 +130,12 @@ pub fn upstream_headers(up: &Upstream, req: &HttpRequest, fwd: Forwarding<'_>) -
     }
     set(names::X_FORWARDED_PROTO, fwd.proto);
     set(names::X_FORWARDED_HOST, fwd.host);
+    if let Some(ip) = fwd.client_ip {
+        set(names::X_REAL_IP, &ip.to_string());
+    }
     for (name, value) in &fwd.add {
-        set(name.clone(), value);
+        out.retain(|(existing, _)| existing != name);
+        out.push((name.clone(), value.clone()));
     }
     out
 }
@@ -122,8 +148,8 @@ pub async fn forward(
     body: web::Payload,
     fwd: Forwarding<'_>,
 ) -> Result<HttpResponse, ProxyError> {
-    let mut out = clients.pick(up).request(req.method().clone(), upstream_url(base, req).as_str());
-    for (name, value) in upstream_headers(up, req, fwd) {
+    let mut out = clients.pick(up).request(fwd.method.clone(), upstream_url(base, fwd.uri).as_str());
+    for (name, value) in upstream_headers(up, req, &fwd) {
         out = out.append_header((name, value));
     }
     if up.disable_keep_alives {
@@ -135,6 +161,16 @@ pub async fn forward(
     let send = match (length, chunked) {
         (Some(n), false) if n > 0 => out.send_body(SizedStream::new(n, body)),
         (_, true) => out.send_stream(body),
+        // HTTP/2 has no Transfer-Encoding: a body of unannounced length is known only by its
+        // frames. Its first chunk (or its end) tells whether there is one to stream.
+        (None, false) if req.version() == actix_web::http::Version::HTTP_2 => {
+            use futures_util::StreamExt;
+            let mut body = body;
+            match body.next().await {
+                None => out.send(),
+                Some(first) => out.send_stream(futures_util::stream::once(async move { first }).chain(body)),
+            }
+        }
         _ => out.send(),
     };
     let res = match actix_web::rt::time::timeout(up.timeout, send).await {

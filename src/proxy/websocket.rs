@@ -25,9 +25,9 @@ pub async fn relay(
     body: web::Payload,
     fwd: Forwarding<'_>,
 ) -> Result<HttpResponse, ProxyError> {
-    let mut ws = clients.pick(up).ws(forward::upstream_url(base, req)).max_frame_size(16 * 1024 * 1024);
+    let mut ws = clients.pick(up).ws(forward::upstream_url(base, fwd.uri)).max_frame_size(16 * 1024 * 1024);
     // awc makes its own handshake headers.
-    for (name, value) in forward::upstream_headers(up, req, fwd).into_iter().filter(|(n, _)| !n.as_str().starts_with("sec-websocket-")) {
+    for (name, value) in forward::upstream_headers(up, req, &fwd).into_iter().filter(|(n, _)| !n.as_str().starts_with("sec-websocket-")) {
         ws = ws.set_header(name, value);
     }
     let offered: Vec<String> = req

@@ -28,6 +28,11 @@ impl HttpError {
         Self::new(StatusCode::BAD_REQUEST, message, message)
     }
 
+    /// Too many wrong passwords for one user from one address (htpasswd).
+    pub fn too_many_attempts(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many failed sign-in attempts. Wait a minute, then try again.", detail)
+    }
+
     pub fn forbidden(message: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, message, detail)
     }

@@ -86,7 +86,6 @@ pub struct Config {
 }
 
 pub mod error;
-pub mod forwarded;
 pub mod request;
 pub mod routes;
 pub mod tls;
@@ -118,6 +117,7 @@ pub fn start(
         let redirect = redirect.clone();
         App::new()
             .wrap(actix_web::middleware::from_fn(error_pages))
+            .wrap(actix_web::middleware::from_fn(bounded_headers))
             .wrap(actix_web::middleware::from_fn(move |req, next| force_https(redirect.clone(), req, next)))
             .wrap(actix_web::middleware::from_fn(count))
             .wrap(actix_web::middleware::from_fn(access_log))
@@ -147,6 +147,27 @@ pub fn start(
         log::info!("listening on {scheme}://{a}");
     }
     Ok((http.run(), addrs))
+}
+
+/// HTTP/1 requests with more than 128 KiB of head or 96 headers never reach the app
+/// (actix-http's parser refuses them); HTTP/2 requests get the same bounds here, since the h2
+/// server actix builds accepts header lists of up to 16 MiB.
+pub const MAX_HEAD_BYTES: usize = 131_072;
+pub const MAX_HEADERS: usize = 96;
+
+async fn bounded_headers(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
+    if req.version() == actix_web::http::Version::HTTP_2 {
+        let headers = req.headers();
+        let bytes: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>() + req.uri().to_string().len();
+        if headers.len() > MAX_HEADERS || bytes > MAX_HEAD_BYTES {
+            let res = actix_web::HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).finish();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    }
+    next.call(req).await.map(|r| r.map_into_left_body())
 }
 
 /// Error pages in the configured form: an `HttpError`'s page is rendered again with the
@@ -220,7 +241,7 @@ async fn access_log(
     let uri = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
     let protocol = format!("{:?}", req.version());
     let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let original = forwarded::original(req.request(), &state.trust, None);
+    let original = crate::gate::Edge::read(req.request(), &state.trust);
     let client = match (original.trusted, original.client_ip, req.peer_addr()) {
         (true, Some(ip), _) => ip.to_string(),
         (_, _, Some(peer)) => peer.to_string(),
@@ -325,7 +346,7 @@ async fn force_https(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
     if cfg.enabled {
-        let original = forwarded::original(req.request(), &cfg.trust, None);
+        let original = crate::gate::Edge::read(req.request(), &cfg.trust);
         if original.proto != "https" {
             // The port of the HTTPS listener replaces the request's, when the request had one.
             let host = match (original.host.rsplit_once(':'), cfg.https_port) {

@@ -33,12 +33,11 @@ pub mod names {
     use actix_web::http::header::HeaderName;
 
     pub const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-    pub const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
     pub const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-    pub const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
     pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
     pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
     pub const X_GATEHOUSE_ALLOWED_GROUPS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-groups");
     pub const X_GATEHOUSE_ALLOWED_EMAILS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-emails");
     pub const X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-email-domains");

@@ -15,7 +15,7 @@ fn client(port: u16, require_pkce: bool) -> Value {
 
 /// A plain-HTTP provider and a Gatehouse in front of it. `op_extra` merges into the provider's
 /// config; `gate_extra` is appended to Gatehouse's.
-fn plain(op_extra: Value, gate_extra: &str) -> (Op, Gate) {
+pub(crate) fn plain(op_extra: Value, gate_extra: &str) -> (Op, Gate) {
     let port = free_port();
     let mut cfg = json!({"clients": [client(port, true)]});
     if let (Some(base), Some(extra)) = (cfg.as_object_mut(), op_extra.as_object()) {

@@ -29,6 +29,8 @@ mod deploy;
 mod redirects;
 // The sign-in experience in headless Chromium: pages, the provider's forms, every proxy.
 mod e2e;
+// The gate: one view, one decision; each class of request that once got around it.
+mod gate;
 // Hardening: cookie bounds, header trust, advisories.
 mod security;
 // Bearer tokens and htpasswd users in the Authorization header and the sign-in form.

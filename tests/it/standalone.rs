@@ -330,6 +330,11 @@ impl rustls::client::danger::ServerCertVerifier for Capture {
     }
 }
 
+/// An HTTPS client that offers only HTTP/2 and accepts any certificate.
+pub(crate) fn h2_client() -> awc::Client {
+    tls_client(&[&rustls::version::TLS13], &[b"h2"]).0
+}
+
 fn tls_client(versions: &[&'static rustls::SupportedProtocolVersion], alpn: &[&[u8]]) -> (awc::Client, Arc<Capture>) {
     gatehouse::install_crypto_provider();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -458,6 +458,13 @@ async function control(req, res, pathname) {
         }
         return sendJson(res, 200, { token: await signWith(signingKey, { typ: 'JWT' }, payload) });
       }
+      case 'POST /__test/account': {
+        // Replaces an account's claims: what the next ID token or userinfo answer says
+        // (a user removed from a group at the provider).
+        const { id, claims } = await readJsonBody(req);
+        accounts.set(String(id), claims ?? {});
+        return sendJson(res, 200, { ok: true });
+      }
       case 'POST /__test/revoke-refresh-tokens':
         return sendJson(res, 200, { ok: true, revoked: revokeAllRefreshTokens() });
       default:

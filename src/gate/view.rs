@@ -1,0 +1,266 @@
+//! The request as the gate sees it: read once, with where each part came from.
+//!
+//! Two kinds of requests are judged. A *check* (`/oauth2/auth`, `/oauth2/verify`, Envoy's path
+//! form) describes another request, partly in forwarded headers; a *proxied* request is judged
+//! as itself, because it is the one forwarded. What a client can write may only narrow access:
+//! an input that widens it (a skip rule, a preflight, the client IP for `trusted_ips`) is
+//! believed only from the request line, or from a trusted proxy in a header our shipped edge
+//! configurations overwrite (`X-Forwarded-Uri`, `-Host`, `-Proto`, the real-IP header); and the
+//! method must agree in the request line and the forwarded header. `X-Original-*` headers are
+//! never read: oauth2-proxy does not read them, so an edge configured for it does not clear them.
+//!
+//! Never: loads sessions, decides, or builds responses.
+
+use std::net::{IpAddr, SocketAddr};
+
+use actix_web::HttpRequest;
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName};
+use ipnet::IpNet;
+
+use super::path::RequestPath;
+use crate::authz::{self, Constraints};
+use crate::server::TrustConfig;
+use crate::server::request::{self, names};
+
+/// What the connection and a trusted edge proxy say about where the request came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// The peer is a trusted proxy (`reverse_proxy` and `trusted_proxy_ips`).
+    pub trusted: bool,
+    /// `X-Forwarded-Host` from a trusted proxy, else `Host` (or the HTTP/2 authority).
+    pub host: String,
+    /// `X-Forwarded-Proto` from a trusted proxy, else the listener's scheme.
+    pub proto: String,
+    /// The client's address: the peer's, or from a trusted proxy the real-IP header; `None`
+    /// when a trusted proxy sent none, or one that does not parse (unknown is never trusted).
+    pub client_ip: Option<IpAddr>,
+}
+
+impl Edge {
+    pub fn read(req: &HttpRequest, trust: &TrustConfig) -> Edge {
+        let peer = req.peer_addr().map(|p| p.ip());
+        let trusted = trust.reverse_proxy && peer.is_some_and(|ip| contains(&trust.trusted_proxy_ips, ip));
+        let first = |name: &HeaderName| {
+            request::header(req, name).map(|v| v.split(',').next().unwrap_or("").trim().to_string()).filter(|v| !v.is_empty())
+        };
+        let host = trusted.then(|| first(&names::X_FORWARDED_HOST)).flatten().unwrap_or_else(|| request::host(req));
+        let proto = trusted
+            .then(|| first(&names::X_FORWARDED_PROTO))
+            .flatten()
+            .unwrap_or_else(|| if req.app_config().secure() { "https".into() } else { "http".into() });
+        let client_ip = if trusted { real_client_ip(req, trust) } else { peer };
+        Edge { trusted, host, proto, client_ip }
+    }
+}
+
+fn contains(nets: &[IpNet], ip: IpAddr) -> bool {
+    nets.iter().any(|n| n.contains(&ip))
+}
+
+/// The client address a trusted proxy reports. `X-Forwarded-For` (every copy, in order) is
+/// read from the right: the first address that is not a trusted proxy is the client, since
+/// everything left of it was written by whoever connected. Any other header must be exactly
+/// one address (a port allowed). Missing, repeated or unparsable: unknown.
+fn real_client_ip(req: &HttpRequest, trust: &TrustConfig) -> Option<IpAddr> {
+    let name = &trust.real_client_ip_header;
+    let mut values = req.headers().get_all(name);
+    if *name == names::X_FORWARDED_FOR {
+        let lines: Option<Vec<&str>> = values.map(request::visible_ascii).collect();
+        let joined = lines?.join(",");
+        let hops: Option<Vec<IpAddr>> = joined.split(',').map(parse_ip).collect();
+        let hops = hops?;
+        return hops.iter().rev().find(|ip| !contains(&trust.trusted_proxy_ips, **ip)).or(hops.first()).copied();
+    }
+    let value = request::visible_ascii(values.next()?)?;
+    if values.next().is_some() {
+        return None;
+    }
+    parse_ip(value)
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// A request judged by the gate.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// The method the request is about: a trusted proxy's `X-Forwarded-Method` in a check,
+    /// else the request line's. Used to narrow (API or navigation), and to widen only when
+    /// it agrees with `line_method`.
+    pub method: Method,
+    line_method: Method,
+    /// Path and query as received, still percent-encoded: what a proxied request forwards.
+    pub uri: String,
+    pub path: RequestPath,
+    /// The path is the check's own (Envoy's path form) or the proxied request's, not a
+    /// forwarded header.
+    pub path_from_request_line: bool,
+    pub edge: Edge,
+    /// Every source's constraints; all of them must hold.
+    pub constraints: Vec<Constraints>,
+    /// A person loading a page (GET or HEAD, HTML wanted, not an API route or XHR).
+    pub navigation: bool,
+    /// An API client: JSON errors (`force_json_errors`, `Accept: application/json`, `api_routes`).
+    pub api: bool,
+}
+
+/// What the policy needs to read a view.
+pub struct Rules<'a> {
+    pub trust: &'a TrustConfig,
+    pub authz: &'a authz::Config,
+}
+
+impl View {
+    /// A forward-auth check. `envoy_tail` is the original path Envoy appended to the check
+    /// path, as received (`/oauth2/auth/<tail>`): decoded once, like any path.
+    pub fn check(req: &HttpRequest, rules: &Rules<'_>, envoy_tail: Option<&str>) -> View {
+        let edge = Edge::read(req, rules.trust);
+        let line_method = req.method().clone();
+        let (method, uri, path, from_line) = match envoy_tail {
+            Some(tail) => {
+                let mut uri = tail.to_string();
+                if !req.query_string().is_empty() {
+                    uri.push('?');
+                    uri.push_str(req.query_string());
+                }
+                let path = RequestPath::parse(&uri);
+                (line_method.clone(), uri, path, true)
+            }
+            None => {
+                let method = edge
+                    .trusted
+                    .then(|| single(req, &names::X_FORWARDED_METHOD))
+                    .flatten()
+                    .and_then(|m| m.ok())
+                    .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+                    .unwrap_or_else(|| line_method.clone());
+                match edge.trusted.then(|| single(req, &names::X_FORWARDED_URI)).flatten() {
+                    Some(Ok(uri)) => {
+                        let path = RequestPath::parse(uri);
+                        (method, uri.to_string(), path, false)
+                    }
+                    Some(Err(first)) => (method, first.to_string(), RequestPath::ambiguous(first), false),
+                    None => {
+                        let uri = line_uri(req);
+                        let path = RequestPath::parse(&uri);
+                        (method, uri, path, true)
+                    }
+                }
+            }
+        };
+        let mut constraints = Vec::new();
+        if envoy_tail.is_none() {
+            // The check's own query (`/oauth2/auth?allowed_groups=admins`), written by the
+            // operator in the edge configuration. In Envoy's form the query is the client's.
+            constraints.push(query_constraints(req));
+        }
+        if edge.trusted {
+            // Each copy is its own constraint, so a client's copy next to the proxy's narrows.
+            for (key, name) in [
+                ("allowed_groups", &names::X_GATEHOUSE_ALLOWED_GROUPS),
+                ("allowed_emails", &names::X_GATEHOUSE_ALLOWED_EMAILS),
+                ("allowed_email_domains", &names::X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS),
+            ] {
+                for value in req.headers().get_all(name) {
+                    let mut c = Constraints::default();
+                    // A value that is not text cannot be met.
+                    c.add(key, request::visible_ascii(value).unwrap_or("\u{0}"));
+                    constraints.push(c);
+                }
+            }
+        }
+        View::finish(req, rules, method, line_method, uri, path, from_line, edge, constraints)
+    }
+
+    /// A request for an upstream: judged as itself, and forwarded as itself. Forwarded
+    /// URI and method headers never decide here (they describe some other request).
+    pub fn proxied(req: &HttpRequest, rules: &Rules<'_>) -> View {
+        let edge = Edge::read(req, rules.trust);
+        let uri = line_uri(req);
+        let path = RequestPath::parse(&uri);
+        let constraints = vec![query_constraints(req)];
+        let method = req.method().clone();
+        View::finish(req, rules, method.clone(), method, uri, path, true, edge, constraints)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        req: &HttpRequest,
+        rules: &Rules<'_>,
+        method: Method,
+        line_method: Method,
+        uri: String,
+        path: RequestPath,
+        path_from_request_line: bool,
+        edge: Edge,
+        constraints: Vec<Constraints>,
+    ) -> View {
+        let authz = rules.authz;
+        let api_route = authz.api_routes.iter().any(|r| r.is_match(&uri) && r.is_match(&normalised_uri(&path, &uri)));
+        let accept = request::header(req, header::ACCEPT).unwrap_or("");
+        let api = authz.force_json_errors || accept.contains("application/json") || api_route;
+        let xhr = request::header(req, "X-Requested-With").is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"));
+        let navigation = !authz.force_json_errors
+            && !api_route
+            && !xhr
+            && matches!(method, Method::GET | Method::HEAD)
+            && match request::header(req, "Sec-Fetch-Mode") {
+                Some(mode) => mode.eq_ignore_ascii_case("navigate"),
+                None => accept.contains("text/html"),
+            };
+        View { method, line_method, uri, path, path_from_request_line, edge, constraints, navigation, api }
+    }
+
+    /// Does the request pass without a session (oauth2-proxy's `IsAllowedRequest`)? Each
+    /// input must hold in every reading: the method in the request line and the forwarded
+    /// header, the path decoded and normalised (and plain, see [`RequestPath`]).
+    pub fn allowed_without_auth(&self, cfg: &authz::Config) -> bool {
+        let method = (self.method == self.line_method).then_some(self.method.as_str());
+        let preflight = cfg.skip_auth_preflight && method == Some("OPTIONS");
+        let route = method.is_some_and(|m| {
+            self.path.plain && cfg.skip_auth_routes.iter().any(|r| r.matches(m, &self.path.decoded) && r.matches(m, &self.path.normalised))
+        });
+        let ip = self.edge.client_ip.is_some_and(|ip| contains(&cfg.trusted_ips, ip));
+        preflight || route || ip
+    }
+
+    /// Do the session's email and groups meet every constraint of every source?
+    pub fn constraints_allow(&self, email: &str, groups: &[String]) -> bool {
+        self.constraints.iter().all(|c| c.allow(email, groups))
+    }
+}
+
+/// The request line's path and query, as received.
+fn line_uri(req: &HttpRequest) -> String {
+    req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string())
+}
+
+/// The normalised path with the query as received, for `api_routes` (which see the query).
+fn normalised_uri(path: &RequestPath, uri: &str) -> String {
+    match uri.split_once('?') {
+        Some((_, q)) => format!("{}?{q}", path.normalised),
+        None => path.normalised.clone(),
+    }
+}
+
+/// A forwarded header that must appear at most once: `Ok(value)`, or `Err(first)` when there
+/// are several copies (a client's and a proxy's that appended instead of replacing), or a
+/// value that is not text.
+fn single<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<Result<&'a str, &'a str>> {
+    let mut all = req.headers().get_all(name);
+    let first = all.next()?;
+    let Some(text) = request::visible_ascii(first) else { return Some(Err("/")) };
+    if all.next().is_some() { Some(Err(text)) } else { Some(Ok(text)) }
+}
+
+fn query_constraints(req: &HttpRequest) -> Constraints {
+    let mut c = Constraints::default();
+    for (k, v) in request::query(req, &[]).unwrap_or_default() {
+        c.add(&k, &v);
+    }
+    c
+}
