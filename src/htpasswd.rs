@@ -6,7 +6,7 @@
 //! forward-auth request costs one bcrypt per credential, not one per request.
 //!
 //! Guessing is bounded: at most [`BCRYPT_AT_ONCE`] bcrypt checks run at a time (others wait),
-//! and after [`FAILURES`] wrong passwords for one user from one address within [`WINDOW`],
+//! and after [`FAILURES`] wrong passwords for one (existing) user from one address within [`WINDOW`],
 //! that pair is refused without a check until the window ends ([`Outcome::Limited`], a 429).
 //!
 //! Never touches HTTP and never logs a password or a hash. Reloading the file when it changes
@@ -168,7 +168,11 @@ impl Htpasswd {
         if ok {
             return Outcome::Accepted;
         }
-        self.failed(key);
+        // Only guesses at a real user's password count: an unknown user costs nothing and
+        // can never succeed.
+        if self.file.get().users.contains_key(&key.0) {
+            self.failed(key);
+        }
         Outcome::Refused
     }
 
