@@ -39,7 +39,8 @@ pub struct Edge {
 
 impl Edge {
     pub fn read(req: &HttpRequest, trust: &TrustConfig) -> Edge {
-        let peer = req.peer_addr().map(|p| p.ip());
+        // A dual-stack listener reports IPv4 clients as `::ffff:a.b.c.d`: the same address.
+        let peer = req.peer_addr().map(|p| p.ip().to_canonical());
         let trusted = trust.reverse_proxy && peer.is_some_and(|ip| contains(&trust.trusted_proxy_ips, ip));
         let first = |name: &HeaderName| {
             request::header(req, name).map(|v| v.split(',').next().unwrap_or("").trim().to_string()).filter(|v| !v.is_empty())
@@ -80,9 +81,10 @@ fn real_client_ip(req: &HttpRequest, trust: &TrustConfig) -> Option<IpAddr> {
 }
 
 /// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+/// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are their IPv4 address, as in Go.
 fn parse_ip(s: &str) -> Option<IpAddr> {
     let s = s.trim();
-    s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+    s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip())).map(|ip| ip.to_canonical())
 }
 
 /// A request judged by the gate.

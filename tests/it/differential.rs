@@ -14,15 +14,15 @@ use crate::support::peers::{Upstream, deps_dir, wait_for_child};
 use crate::support::{free_port, send, wait_discovered};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Peer {
+pub(crate) enum Peer {
     OAuth2Proxy,
     Gatehouse,
 }
 
 /// One proxy process on a free port, with the scenario's configuration.
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
@@ -45,7 +45,7 @@ fn oauth2_proxy_bin() -> PathBuf {
 
 /// The scenario's configuration: the common lines, each replaced by a line of `extra` that
 /// sets the same key (TOML refuses a key twice, in both proxies), then `extra`.
-fn config_text(issuer: &str, app: &Upstream, port: u16, extra: &str) -> String {
+pub(crate) fn config_text(issuer: &str, app: &Upstream, port: u16, extra: &str) -> String {
     let key = |line: &str| line.split_once('=').map(|(k, _)| k.trim().to_string());
     let overridden: Vec<String> = extra.lines().filter_map(key).collect();
     let base = format!(
@@ -57,9 +57,14 @@ fn config_text(issuer: &str, app: &Upstream, port: u16, extra: &str) -> String {
 }
 
 fn start(peer: Peer, op: &Op, app: &Upstream, port: u16, extra: &str) -> Running {
+    run(peer, &config_text(&op.issuer, app, port, extra), port, &format!("{peer:?} with {extra:?}"))
+}
+
+/// `peer`'s binary with configuration `text`, listening on `port` (which the text names).
+pub(crate) fn run(peer: Peer, text: &str, port: u16, what: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("proxy.cfg");
-    std::fs::write(&cfg, config_text(&op.issuer, app, port, extra)).unwrap();
+    std::fs::write(&cfg, text).unwrap();
     let bin = match peer {
         Peer::OAuth2Proxy => oauth2_proxy_bin(),
         Peer::Gatehouse => PathBuf::from(env!("CARGO_BIN_EXE_gatehouse")),
@@ -67,8 +72,7 @@ fn start(peer: Peer, op: &Op, app: &Upstream, port: u16, extra: &str) -> Running
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child =
         Command::new(bin).arg("--config").arg(&cfg).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-    let what = format!("{peer:?} with {extra:?}");
-    wait_for_child(&mut child, port, &what, || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default());
+    wait_for_child(&mut child, port, what, || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default());
     Running { child, base: format!("http://localhost:{port}"), _dir: dir }
 }
 

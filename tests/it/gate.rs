@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::support::browser::Browser;
 use crate::support::peers::Upstream;
-use crate::support::{Gate, MINIMAL, gate, raw_request, send, session_cookie};
+use crate::support::{Gate, MINIMAL, gate, raw_status, send, session_cookie};
 
 /// The configuration every class was found with: a reverse proxy in front, preflights and
 /// `GET /public/` open, an app upstream.
@@ -24,17 +24,9 @@ async fn cookie(user: &str, groups: &[&str]) -> String {
     session_cookie(user, &format!("{user}@example.com"), groups).await
 }
 
-/// Sends `method target` byte for byte (no client normalises the path) with `headers`; the
-/// status code of the answer.
+/// Sends the request byte for byte; the status code of the answer.
 async fn raw(g: &Gate, method: &str, target: &str, headers: &[(&str, &str)]) -> u16 {
-    let addr = g.base.trim_start_matches("http://");
-    let mut text = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    text.push_str("\r\n");
-    let answer = raw_request(addr, &text).await;
-    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {answer:?}"))
+    raw_status(g.base.trim_start_matches("http://"), method, target, headers).await
 }
 
 /// Paths an app may route somewhere else than their decoded form says (Express, Flask and gin

@@ -37,3 +37,5 @@ mod security;
 mod credentials;
 // The real oauth2-proxy beside Gatehouse: same configuration, same client, same observations.
 mod differential;
+// Odd requests to oauth2-proxy and Gatehouse, directly and through the shipped edges: Gatehouse never lets more through.
+mod adversarial;

@@ -72,6 +72,11 @@ impl Browser {
         self.jar.iter().find(|c| c.name == name).map(|c| c.value.clone())
     }
 
+    /// Every cookie whose name starts with `prefix` (a split session too), as a `Cookie` header.
+    pub fn cookies_starting(&self, prefix: &str) -> String {
+        self.jar.iter().filter(|c| c.name.starts_with(prefix)).map(|c| format!("{}={}", c.name, c.value)).collect::<Vec<_>>().join("; ")
+    }
+
     pub fn cookie_names(&self) -> Vec<String> {
         self.jar.iter().map(|c| c.name.clone()).collect()
     }

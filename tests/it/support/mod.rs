@@ -166,9 +166,31 @@ pub async fn raw_request(addr: &str, raw: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(raw.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
-    answer
+    let mut answer = Vec::new();
+    // A server may reset a connection it refuses; what arrived before counts.
+    let _ = tcp.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `method target` byte for byte to `addr` (`host:port`: no client normalises the path)
+/// with `headers`, and returns the status code; 0 when the server closed without answering.
+pub async fn raw_status(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> u16 {
+    raw_exchange(addr, method, target, headers).await.0
+}
+
+/// [`raw_status`], with the `Location` of the answer.
+pub async fn raw_exchange(addr: &str, method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, Option<String>) {
+    let mut text = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    let answer = raw_request(addr, &text).await;
+    let head = answer.split("\r\n\r\n").next().unwrap_or("");
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let location =
+        head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("location")).map(|(_, v)| v.trim().to_string()));
+    (status, location)
 }
 
 /// One request, redirects not followed: status, headers, body (first MiB).
