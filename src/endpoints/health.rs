@@ -7,21 +7,11 @@ use actix_web::{HttpResponse, web};
 use super::state::State;
 use crate::session::Store;
 
-/// `OK`; with `ping_user_agent` set, only for that User-Agent: any other request to the path
-/// is handled like any request (oauth2-proxy after GHSA-5hvv-m4w4-gf6v). The User-Agent never
-/// makes another path a health check.
-pub async fn ping(
-    state: web::Data<State>,
-    clients: web::Data<crate::proxy::forward::Clients>,
-    req: actix_web::HttpRequest,
-    body: web::Payload,
-) -> Result<HttpResponse, crate::server::error::HttpError> {
-    if let Some(ua) = &state.ping_user_agent
-        && req.headers().get("user-agent").and_then(|v| v.to_str().ok()) != Some(ua.as_str())
-    {
-        return super::proxy::proxy(state, clients, req, body).await;
-    }
-    Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body("OK"))
+/// `OK`. With `ping_user_agent` set, the route table sends only that User-Agent here; any other
+/// request to the path is handled like any request (oauth2-proxy after GHSA-5hvv-m4w4-gf6v).
+/// The User-Agent never makes another path a health check.
+pub async fn ping() -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::plaintext()).body("OK")
 }
 
 /// 200 `OK` once the provider's discovery and keys are loaded and, with the Redis store,

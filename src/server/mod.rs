@@ -105,7 +105,12 @@ pub fn start(
     state: web::Data<State>,
     upstream_tls: (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>),
 ) -> anyhow::Result<(Server, Vec<SocketAddr>)> {
-    let paths = routes::Paths { ping: config.ping_path.clone(), ready: config.ready_path.clone(), prefix: config.proxy_prefix.clone() };
+    let paths = routes::Paths {
+        ping: config.ping_path.clone(),
+        ping_user_agent: config.ping_user_agent.clone(),
+        ready: config.ready_path.clone(),
+        prefix: config.proxy_prefix.clone(),
+    };
     let https_port = match &config.https_address {
         Some(ListenAddr::Tcp { port, .. }) => Some(*port),
         _ => None,

@@ -9,7 +9,15 @@ use crate::endpoints::{auth, health, login, proxy, sign_out, userinfo};
 pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
     let prefix = &paths.prefix;
     let p = |endpoint: &str| format!("{prefix}/{endpoint}");
-    cfg.route(&paths.ping, web::route().to(health::ping))
+    // With `ping_user_agent`, only that User-Agent gets the ping: any other request to the
+    // path falls through to the proxy like any request (GHSA-5hvv-m4w4-gf6v).
+    let ping = match paths.ping_user_agent.clone() {
+        Some(ua) => web::route().guard(actix_web::guard::fn_guard(move |ctx| {
+            ctx.head().headers().get(actix_web::http::header::USER_AGENT).is_some_and(|v| v.as_bytes() == ua.as_bytes())
+        })),
+        None => web::route(),
+    };
+    cfg.route(&paths.ping, ping.to(health::ping))
         .route(&paths.ready, web::route().to(health::ready))
         .route("/robots.txt", web::route().to(health::robots))
         .route(&p("auth"), web::route().to(auth::auth))
@@ -29,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
 #[derive(Clone)]
 pub struct Paths {
     pub ping: String,
+    pub ping_user_agent: Option<String>,
     pub ready: String,
     pub prefix: String,
 }
