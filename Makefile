@@ -58,5 +58,6 @@ screenshots: deps ## Sign-in page screenshots at 390 px and 1280 px (headless Ch
 	mkdir -p tests/screenshots
 	cp $(CARGO_TARGET_DIR)/tmp/screenshots/sign-in-390.png $(CARGO_TARGET_DIR)/tmp/screenshots/sign-in-1280.png tests/screenshots/
 
+# BASELINE=<path to another gatehouse binary> adds its rungs 3 and 7 to the same rounds (an earlier commit's build).
 bench: deps ## Benchmark Gatehouse against nginx, Apache + mod_auth_openidc and oauth2-proxy with wrk (release build, then about 5 minutes); table in README "Performance"
-	$(CARGO) test --release --locked --test bench -- --full
+	$(CARGO) test --release --locked --test bench -- --full $(if $(BASELINE),--baseline $(BASELINE))

@@ -153,10 +153,14 @@ impl Htpasswd {
     /// `client` is the address the gate read (`None` when unknown: such clients share a limit).
     pub async fn check(&self, user: &str, password: &str, client: Option<IpAddr>) -> Outcome {
         let key = (user.to_string(), client);
-        if self.failures_of(&key) >= FAILURES {
+        let users = self.file.get();
+        // Only guesses at a real user's password count: an unknown user costs nothing and
+        // can never succeed. The attempt is counted before the check (and taken back if it
+        // succeeds), so a thousand guesses sent at once cannot all pass the limit first.
+        let counted = users.users.contains_key(user);
+        if counted && !self.attempt(&key) {
             return Outcome::Limited;
         }
-        let users = self.file.get();
         let ok = match self.checker.quick(&users, user, password) {
             Some(known) => known,
             None => {
@@ -165,25 +169,19 @@ impl Htpasswd {
                 tokio::task::spawn_blocking(move || checker.check(&users, &user, &password)).await.unwrap_or(false)
             }
         };
-        if ok {
-            return Outcome::Accepted;
+        if !ok {
+            return Outcome::Refused;
         }
-        // Only guesses at a real user's password count: an unknown user costs nothing and
-        // can never succeed.
-        if self.file.get().users.contains_key(&key.0) {
-            self.failed(key);
+        if counted {
+            self.succeeded(&key);
         }
-        Outcome::Refused
+        Outcome::Accepted
     }
 
-    fn failures_of(&self, key: &Attempt) -> u32 {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key).filter(|(_, since)| since.elapsed() < WINDOW).map_or(0, |(n, _)| *n)
-    }
-
-    fn failed(&self, key: Attempt) {
+    /// Counts an attempt, unless the pair is already at the limit (then `false`).
+    fn attempt(&self, key: &Attempt) -> bool {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= FAILURE_ENTRIES {
+        if map.len() >= FAILURE_ENTRIES && !map.contains_key(key) {
             map.retain(|_, (_, since)| since.elapsed() < WINDOW);
             if map.len() >= FAILURE_ENTRIES {
                 // Still full of live entries: forget the oldest half rather than grow.
@@ -193,11 +191,23 @@ impl Htpasswd {
                 map.retain(|_, (_, since)| *since > cut);
             }
         }
-        let entry = map.entry(key).or_insert((0, Instant::now()));
+        let entry = map.entry(key.clone()).or_insert((0, Instant::now()));
         if entry.1.elapsed() >= WINDOW {
             *entry = (0, Instant::now());
         }
+        if entry.0 >= FAILURES {
+            return false;
+        }
         entry.0 += 1;
+        true
+    }
+
+    /// A right password: its attempt was no guess.
+    fn succeeded(&self, key: &Attempt) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = map.get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
 }
 

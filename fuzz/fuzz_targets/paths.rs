@@ -1,8 +1,10 @@
 //! Route normalisation: any URI becomes an absolute path without empty, `.` or `..`
-//! segments, so no encoding of `..` or `//` can make a skip rule match a different path.
+//! segments, so no encoding of `..` or `//` can make a skip rule match a different path; and a
+//! path the gate calls plain (the only kind that can skip authentication) reads the same
+//! decoded and normalised.
 #![no_main]
 
-use gatehouse::gate::path::normalise_path;
+use gatehouse::gate::path::{RequestPath, normalise_path};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,5 +18,9 @@ fuzz_target!(|data: &[u8]| {
             assert!(!matches!(segment, "" | "." | ".."), "{uri:?} -> {p:?} keeps segment {segment:?}");
             assert!(!segment.contains(';'), "{uri:?} -> {p:?} keeps ;params");
         }
+    }
+    let read = RequestPath::parse(uri);
+    if read.plain {
+        assert_eq!(read.decoded, read.normalised, "{uri:?} is plain but its readings differ");
     }
 });

@@ -146,7 +146,7 @@ async fn form_login(
         }
         crate::htpasswd::Outcome::Limited => {
             state.metrics.htpasswd("limited");
-            return Err(HttpError::too_many_attempts(format!("htpasswd sign-in of {user:?} limited")));
+            return Err(HttpError::too_many_attempts("htpasswd sign-in limited"));
         }
     }
     state.metrics.htpasswd("accepted");

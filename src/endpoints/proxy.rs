@@ -87,12 +87,17 @@ pub async fn proxy(
             ));
         }
         Target::Http(base) => {
+            // Every copy, in order: an edge that adds a line rather than appending to one
+            // leaves the client's copy first.
+            let forwarded_for = view.edge.trusted.then(|| {
+                req.headers().get_all(request::names::X_FORWARDED_FOR).filter_map(request::visible_ascii).collect::<Vec<_>>().join(", ")
+            });
             let fwd = Forwarding {
                 method: &view.method,
                 uri: &view.uri,
                 peer: req.peer_addr().map(|p| p.ip()),
                 client_ip: view.edge.client_ip,
-                forwarded_for: if view.edge.trusted { request::header(&req, request::names::X_FORWARDED_FOR) } else { None },
+                forwarded_for: forwarded_for.as_deref(),
                 proto: &view.edge.proto,
                 host: &view.edge.host,
                 strip: &state.request_strip,

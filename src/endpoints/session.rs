@@ -126,7 +126,7 @@ async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials)
             }
             crate::htpasswd::Outcome::Limited => {
                 state.metrics.htpasswd("limited");
-                return Err(HttpError::too_many_attempts(format!("Basic auth of {user:?} limited")));
+                return Err(HttpError::too_many_attempts("Basic auth limited"));
             }
         }
     }

@@ -129,7 +129,9 @@ mod tests {
     #[test]
     fn only_paths_every_reader_agrees_on_are_plain() {
         for plain in ["/", "/public/x", "/public/", "/p%75blic/x", "/caf%C3%A9", "/a-b_c~d/e.txt", "/a/b.c/d..e", "/x?y=../z"] {
-            assert!(RequestPath::parse(plain).plain, "{plain} should be plain");
+            let p = RequestPath::parse(plain);
+            assert!(p.plain, "{plain} should be plain");
+            assert_eq!(p.decoded, p.normalised, "a plain path reads the same either way");
         }
         for odd in [
             "",

@@ -6,7 +6,8 @@
 //! an input that widens it (a skip rule, a preflight, the client IP for `trusted_ips`) is
 //! believed only from the request line, or from a trusted proxy in a header our shipped edge
 //! configurations overwrite (`X-Forwarded-Uri`, `-Host`, `-Proto`, the real-IP header); and the
-//! method must agree in the request line and the forwarded header. `X-Original-*` headers are
+//! method must agree in the request line and the forwarded header. Constraints are read from
+//! anyone: every source must hold, so each can only narrow. `X-Original-*` headers are
 //! never read: oauth2-proxy does not read them, so an edge configured for it does not clear them.
 //!
 //! Never: loads sessions, decides, or builds responses.
@@ -71,7 +72,8 @@ fn real_client_ip(req: &HttpRequest, trust: &TrustConfig) -> Option<IpAddr> {
         let joined = lines?.join(",");
         let hops: Option<Vec<IpAddr>> = joined.split(',').map(parse_ip).collect();
         let hops = hops?;
-        return hops.iter().rev().find(|ip| !contains(&trust.trusted_proxy_ips, **ip)).or(hops.first()).copied();
+        // Every hop a trusted proxy: the edge's own peer, the one address nobody wrote.
+        return hops.iter().rev().find(|ip| !contains(&trust.trusted_proxy_ips, **ip)).or(hops.last()).copied();
     }
     let value = request::visible_ascii(values.next()?)?;
     if values.next().is_some() {
@@ -91,10 +93,12 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 #[derive(Debug, Clone)]
 pub struct View {
     /// The method the request is about: a trusted proxy's `X-Forwarded-Method` in a check,
-    /// else the request line's. Used to narrow (API or navigation), and to widen only when
-    /// it agrees with `line_method`.
+    /// else the request line's. Used to narrow (API or navigation).
     pub method: Method,
-    line_method: Method,
+    /// Every statement of the method agrees with the request line: a forwarded method (present,
+    /// single, valid and equal), and no method-override header an app would obey. Only then
+    /// may a method rule or a preflight widen access.
+    method_agrees: bool,
     /// Path and query as received, still percent-encoded: what a proxied request forwards.
     pub uri: String,
     pub path: RequestPath,
@@ -122,7 +126,7 @@ impl View {
     pub fn check(req: &HttpRequest, rules: &Rules<'_>, envoy_tail: Option<&str>) -> View {
         let edge = Edge::read(req, rules.trust);
         let line_method = req.method().clone();
-        let (method, uri, path, from_line) = match envoy_tail {
+        let (method, agrees, uri, path, from_line) = match envoy_tail {
             Some(tail) => {
                 let mut uri = tail.to_string();
                 if !req.query_string().is_empty() {
@@ -130,28 +134,34 @@ impl View {
                     uri.push_str(req.query_string());
                 }
                 let path = RequestPath::parse(&uri);
-                (line_method.clone(), uri, path, true)
+                (line_method.clone(), true, uri, path, true)
             }
             None => {
-                let method = edge
-                    .trusted
-                    .then(|| single(req, &names::X_FORWARDED_METHOD))
-                    .flatten()
-                    .and_then(|m| m.ok())
-                    .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-                    .unwrap_or_else(|| line_method.clone());
-                match edge.trusted.then(|| single(req, &names::X_FORWARDED_URI)).flatten() {
-                    Some(Ok(uri)) => {
-                        let path = RequestPath::parse(uri);
-                        (method, uri.to_string(), path, false)
-                    }
-                    Some(Err(first)) => (method, first.to_string(), RequestPath::ambiguous(first), false),
+                let forwarded = edge.trusted.then(|| single(req, &names::X_FORWARDED_METHOD)).flatten();
+                let (method, agrees) = match forwarded {
+                    None => (line_method.clone(), true),
+                    Some(Ok(m)) => match Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+                        Ok(m) => {
+                            let agrees = m == line_method;
+                            (m, agrees)
+                        }
+                        Err(_) => (line_method.clone(), false),
+                    },
+                    // Two copies, or one that is not text: it says nothing, and may not widen.
+                    Some(Err(_)) => (line_method.clone(), false),
+                };
+                let (uri, path, from_line) = match edge.trusted.then(|| single(req, &names::X_FORWARDED_URI)).flatten() {
+                    Some(Ok(uri)) => (uri.to_string(), RequestPath::parse(uri), false),
+                    Some(Err(first)) => (first.to_string(), RequestPath::ambiguous(first), false),
+                    // A check that does not say what it is about: its own path describes no
+                    // request (a negated rule would match it), so no rule may skip on it.
                     None => {
                         let uri = line_uri(req);
-                        let path = RequestPath::parse(&uri);
-                        (method, uri, path, true)
+                        let path = RequestPath::ambiguous(&uri);
+                        (uri, path, true)
                     }
-                }
+                };
+                (method, agrees, uri, path, from_line)
             }
         };
         let mut constraints = Vec::new();
@@ -160,22 +170,21 @@ impl View {
             // operator in the edge configuration. In Envoy's form the query is the client's.
             constraints.push(query_constraints(req));
         }
-        if edge.trusted {
-            // Each copy is its own constraint, so a client's copy next to the proxy's narrows.
-            for (key, name) in [
-                ("allowed_groups", &names::X_GATEHOUSE_ALLOWED_GROUPS),
-                ("allowed_emails", &names::X_GATEHOUSE_ALLOWED_EMAILS),
-                ("allowed_email_domains", &names::X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS),
-            ] {
-                for value in req.headers().get_all(name) {
-                    let mut c = Constraints::default();
-                    // A value that is not text cannot be met.
-                    c.add(key, request::visible_ascii(value).unwrap_or("\u{0}"));
-                    constraints.push(c);
-                }
+        // From any sender: each copy is its own constraint and can only narrow, and ignoring
+        // the copy of an edge that is not (yet) a trusted proxy would drop a route's rule.
+        for (key, name) in [
+            ("allowed_groups", &names::X_GATEHOUSE_ALLOWED_GROUPS),
+            ("allowed_emails", &names::X_GATEHOUSE_ALLOWED_EMAILS),
+            ("allowed_email_domains", &names::X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS),
+        ] {
+            for value in req.headers().get_all(name) {
+                let mut c = Constraints::default();
+                // A value that is not text cannot be met.
+                c.add(key, request::visible_ascii(value).unwrap_or("\u{0}"));
+                constraints.push(c);
             }
         }
-        View::finish(req, rules, method, line_method, uri, path, from_line, edge, constraints)
+        View::finish(req, rules, method, agrees, uri, path, from_line, edge, constraints)
     }
 
     /// A request for an upstream: judged as itself, and forwarded as itself. Forwarded
@@ -185,8 +194,7 @@ impl View {
         let uri = line_uri(req);
         let path = RequestPath::parse(&uri);
         let constraints = vec![query_constraints(req)];
-        let method = req.method().clone();
-        View::finish(req, rules, method.clone(), method, uri, path, true, edge, constraints)
+        View::finish(req, rules, req.method().clone(), true, uri, path, true, edge, constraints)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -194,7 +202,7 @@ impl View {
         req: &HttpRequest,
         rules: &Rules<'_>,
         method: Method,
-        line_method: Method,
+        method_agrees: bool,
         uri: String,
         path: RequestPath,
         path_from_request_line: bool,
@@ -214,18 +222,23 @@ impl View {
                 Some(mode) => mode.eq_ignore_ascii_case("navigate"),
                 None => accept.contains("text/html"),
             };
-        View { method, line_method, uri, path, path_from_request_line, edge, constraints, navigation, api }
+        // An app that obeys a method override would run another method than the one judged.
+        let overridden = METHOD_OVERRIDES.iter().any(|h| req.headers().contains_key(*h));
+        let method_agrees = method_agrees && !overridden;
+        View { method, method_agrees, uri, path, path_from_request_line, edge, constraints, navigation, api }
     }
 
     /// Does the request pass without a session (oauth2-proxy's `IsAllowedRequest`)? Each
     /// input must hold in every reading: the method in the request line and the forwarded
     /// header, the path decoded and normalised (and plain, see [`RequestPath`]).
     pub fn allowed_without_auth(&self, cfg: &authz::Config) -> bool {
-        let method = (self.method == self.line_method).then_some(self.method.as_str());
-        let preflight = cfg.skip_auth_preflight && method == Some("OPTIONS");
-        let route = method.is_some_and(|m| {
-            self.path.plain && cfg.skip_auth_routes.iter().any(|r| r.matches(m, &self.path.decoded) && r.matches(m, &self.path.normalised))
-        });
+        let m = self.method.as_str();
+        let preflight = cfg.skip_auth_preflight && self.method_agrees && m == "OPTIONS";
+        // A rule without a method does not care which one; a rule with one needs agreement.
+        let route = self.path.plain
+            && cfg.skip_auth_routes.iter().any(|r| {
+                (r.method.is_none() || self.method_agrees) && r.matches(m, &self.path.decoded) && r.matches(m, &self.path.normalised)
+            });
         let ip = self.edge.client_ip.is_some_and(|ip| contains(&cfg.trusted_ips, ip));
         preflight || route || ip
     }
@@ -235,6 +248,10 @@ impl View {
         self.constraints.iter().all(|c| c.allow(email, groups))
     }
 }
+
+/// Headers with which frameworks (Rails, Express, Laravel, ASP.NET) let a `POST` act as
+/// another method.
+const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
 /// The request line's path and query, as received.
 fn line_uri(req: &HttpRequest) -> String {

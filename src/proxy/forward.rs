@@ -64,7 +64,7 @@ pub struct Forwarding<'a> {
     pub peer: Option<IpAddr>,
     /// The client's address as the gate read it, sent as `X-Real-IP` (none when unknown).
     pub client_ip: Option<IpAddr>,
-    /// `X-Forwarded-For` from a trusted proxy, to append to.
+    /// `X-Forwarded-For` from a trusted proxy (every copy, in order), to append to.
     pub forwarded_for: Option<&'a str>,
     pub proto: &'a str,
     pub host: &'a str,
@@ -74,10 +74,11 @@ pub struct Forwarding<'a> {
     pub add: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Headers that describe a request to Gatehouse: the upstream gets none of the client's copies,
-/// in any spelling (an app may read `X_Real_IP` as `X-Real-IP`). The proxy sets its own
-/// `X-Forwarded-For`, `-Proto`, `-Host` and `X-Real-IP`.
-const DESCRIBING: [&str; 11] = [
+/// Headers that describe a request or its client (every real-IP header oauth2-proxy can be told
+/// to read among them): the upstream gets none of the client's copies, in any spelling (an app
+/// may read `X_Real_IP` as `X-Real-IP`). The proxy sets its own `X-Forwarded-For`, `-Proto`,
+/// `-Host` and `X-Real-IP`.
+const DESCRIBING: [&str; 21] = [
     "X-Forwarded-For",
     "X-Forwarded-Proto",
     "X-Forwarded-Host",
@@ -85,7 +86,17 @@ const DESCRIBING: [&str; 11] = [
     "X-Forwarded-Uri",
     "X-Forwarded-Method",
     "X-Forwarded-Prefix",
+    "X-Forwarded-Ssl",
+    "X-Forwarded-Server",
+    "X-Forwarded-Scheme",
+    "X-Url-Scheme",
+    "Forwarded",
     "X-Real-IP",
+    "X-ProxyUser-IP",
+    "X-Envoy-External-Address",
+    "CF-Connecting-IP",
+    "True-Client-IP",
+    "X-Client-IP",
     "X-Original-URI",
     "X-Original-Method",
     "X-Original-URL",

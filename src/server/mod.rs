@@ -156,7 +156,8 @@ pub fn start(
 
 /// HTTP/1 requests with more than 128 KiB of head or 96 headers never reach the app
 /// (actix-http's parser refuses them); HTTP/2 requests get the same bounds here, since the h2
-/// server actix builds accepts header lists of up to 16 MiB.
+/// server actix builds accepts header lists of up to 16 MiB. This bounds the work a request
+/// causes, not the h2 decoder's memory (actix does not expose its header-list limit).
 pub const MAX_HEAD_BYTES: usize = 131_072;
 pub const MAX_HEADERS: usize = 96;
 
@@ -167,7 +168,10 @@ async fn bounded_headers(
     if req.version() == actix_web::http::Version::HTTP_2 {
         let headers = req.headers();
         let bytes: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum::<usize>() + req.uri().to_string().len();
-        if headers.len() > MAX_HEADERS || bytes > MAX_HEAD_BYTES {
+        // Browsers send each cookie as its own field over HTTP/2 (RFC 9113 8.2.3): they count
+        // as the one `Cookie` header they are over HTTP/1.
+        let fields = headers.len() - headers.get_all(actix_web::http::header::COOKIE).count().saturating_sub(1);
+        if fields > MAX_HEADERS || bytes > MAX_HEAD_BYTES {
             let res = actix_web::HttpResponse::build(actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).finish();
             return Ok(req.into_response(res).map_into_right_body());
         }

@@ -274,6 +274,9 @@ struct Row {
 #[actix_web::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--full");
+    // `--baseline <gatehouse binary>`: another build (an earlier commit) beside this one, on the
+    // same configuration and cookie, in the same rounds (`make bench BASELINE=...`).
+    let baseline: Option<PathBuf> = std::env::args().skip_while(|a| a != "--baseline").nth(1).map(PathBuf::from);
     let mode = if full { Mode { full, seconds: 3, runs: 5, connections: 32 } } else { Mode { full, seconds: 1, runs: 1, connections: 8 } };
     // The 10,000-connection rung needs more descriptors than the default 1024, here too.
     let _ = Command::new("prlimit").args(["--pid", &std::process::id().to_string(), "--nofile=20000:20000"]).status();
@@ -311,6 +314,11 @@ async fn main() {
     // Idle memory is checked on the default, which has a thread more; the 10,000 connections
     // (whose memory does not depend on the worker count) are held by the one-worker instance.
     let idle_rss = rss_mb(gate_default.pid());
+    let base_gate = baseline.as_ref().map(|bin| {
+        assert!(bin.exists(), "--baseline {}: no such binary", bin.display());
+        let port = free_port();
+        Gatehouse::start_binary(bin, &plain_config(&op.issuer, port, &one), port)
+    });
     let redis_gate = Gatehouse::start(
         &plain_config(
             &op.issuer,
@@ -396,6 +404,15 @@ async fn main() {
             None,
         ),
     ];
+    let mut specs = specs;
+    if let Some(b) = &base_gate {
+        // Same secret, so the same cookie opens there.
+        specs.insert(
+            3,
+            Spec::new("3c baseline binary /oauth2/auth, cookie session", b.url("/oauth2/auth"), &[("Cookie", &cookie)], Some(b.pid())),
+        );
+        specs.push(Spec::new("7c baseline binary standalone -> app", b.url("/"), &[("Cookie", &cookie)], Some(b.pid())));
+    }
     let mut rows = measure(&mode, &specs);
     // Cold: every request a token never seen; one short run, as the token list is finite.
     let cold_mode = Mode { full: false, seconds: 1, runs: 1, connections: mode.connections };
@@ -459,6 +476,12 @@ fn report(mode: &Mode, rows: &[Row], idle_rss: f64, loaded_rss: f64, open: usize
         (format!("RSS with {open} connections <= 64 MB: {loaded_rss:.1} MB"), loaded_rss <= 64.0),
         (format!("no errors in Gatehouse's rungs: {}", ours(rows).map(|r| r.r.errors).sum::<u64>()), ours(rows).all(|r| r.r.errors == 0)),
     ];
+    let mut checks = checks;
+    if rows.iter().any(|r| r.name.starts_with("3c")) {
+        let (check, proxied) = (ratio(r("3 "), r("3c")), ratio(r("7 gatehouse"), r("7c")));
+        checks.push((format!("rung 3 >= 0.95 x the baseline binary: {check:.2}"), check >= 0.95));
+        checks.push((format!("rung 7 >= 0.95 x the baseline binary: {proxied:.2}"), proxied >= 0.95));
+    }
     for (what, ok) in &checks {
         println!("{} {what}", if *ok { "PASS" } else { "FAIL" });
     }

@@ -152,9 +152,11 @@ async fn class_3_a_client_cannot_widen_route_constraints() {
         assert_eq!(raw(&g, "GET", &format!("/oauth2/auth?{query}"), &[("Cookie", &alice)]).await, status, "{query}");
     }
 
-    // From a peer that is not a trusted proxy the headers are not read at all.
+    // From a peer that is not a trusted proxy too: a constraint can only narrow, and an edge
+    // not (yet) in trusted_proxy_ips must not lose its route's rule.
     let untrusted = attacked(&app, "trusted_proxy_ips = [\"10.0.0.0/8\"]\n");
-    assert_eq!(raw(&untrusted, "GET", "/oauth2/auth", &[("Cookie", &alice), ("X-Gatehouse-Allowed-Groups", "nobody")]).await, 202);
+    assert_eq!(raw(&untrusted, "GET", "/oauth2/auth", &[("Cookie", &alice), ("X-Gatehouse-Allowed-Groups", "nobody")]).await, 403);
+    assert_eq!(raw(&untrusted, "GET", "/oauth2/auth", &[("Cookie", &alice), ("X-Gatehouse-Allowed-Groups", "admins")]).await, 202);
 }
 
 #[actix_web::test]
@@ -178,6 +180,19 @@ async fn class_4_headers_oauth2_proxy_ignores_decide_nothing() {
     assert_eq!(raw(&g, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "/public/x")]).await, 202);
     assert_eq!(raw(&g, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Method", "GET")]).await, 202);
     assert_eq!(raw(&g, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Method", "POST")]).await, 401);
+    // A forwarded method that says nothing usable (two copies, not a method) may not widen,
+    // nor may a method-override header an app would obey.
+    assert_eq!(
+        raw(&g, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Method", "GET"), ("X-Forwarded-Method", "POST")])
+            .await,
+        401
+    );
+    assert_eq!(raw(&g, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Method", "G(E)T")]).await, 401);
+    assert_eq!(raw(&g, "GET", "/public/x", &[("X-HTTP-Method-Override", "DELETE")]).await, 403);
+    // A check that names no request: its own path is no request's, and opens no rule.
+    let negated = gate("reverse_proxy = true\nskip_auth_routes = [\"!=^/admin\"]\n");
+    assert_eq!(raw(&negated, "GET", "/oauth2/auth", &[]).await, 401);
+    assert_eq!(raw(&negated, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "/app")]).await, 202);
     // A second copy of the forwarded URI (one the edge appended) makes the path unknown.
     assert_eq!(raw(&g, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "/public/x"), ("X-Forwarded-Uri", "/admin/x")]).await, 401);
     assert_eq!(raw(&g, "GET", "/oauth2/auth", &[("X-Forwarded-Uri", "")]).await, 401);
