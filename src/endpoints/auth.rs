@@ -62,13 +62,13 @@ fn envoy_tail<'a>(state: &State, req: &'a HttpRequest, endpoint: &str) -> Result
 }
 
 async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>) -> Result<HttpResponse, HttpError> {
-    let view = View::check(req, &state.rules(), tail);
+    let view = View::check(req, &state.trust, tail);
     let decision = gate::decide(state, req, &view).await?;
     let success = if form == Form::Nginx { StatusCode::ACCEPTED } else { StatusCode::OK };
     let mut res = match &decision.verdict {
         // A person who signed in but may not see this page gets a page that says so; scripts
         // and nginx get oauth2-proxy's plain 403.
-        Verdict::Forbidden(s) if form == Form::Browser && view.navigation => {
+        Verdict::Forbidden(s) if form == Form::Browser && view.client(req, &state.authz).navigation => {
             return Err(HttpError::forbidden(
                 "You are signed in, but this account may not see this page. Ask your administrator for access.",
                 format!("{} refused by a route constraint", s.user),
@@ -82,7 +82,7 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
             res
         }
         Verdict::Anonymous => HttpResponse::build(success).finish(),
-        Verdict::Unauthenticated if form == Form::Browser && view.navigation => {
+        Verdict::Unauthenticated if form == Form::Browser && view.client(req, &state.authz).navigation => {
             let rd = return_to(state, &view);
             login::begin(state, req, &rd)?
         }
@@ -97,7 +97,9 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
 /// oauth2-proxy always sets. A value that cannot be a header refuses the answer: a 2xx always
 /// carries the whole identity.
 pub fn response_identity(state: &State, res: &mut HttpResponse, values: &identity::ClaimValues<'_>) -> Result<(), HttpError> {
-    for (name, value) in identity::render_headers(&state.headers.response, values).map_err(unrenderable)? {
+    // Converted as they are inserted: a value that fails discards the whole response.
+    for (name, value) in identity::render(&state.headers.response, values) {
+        let value = HeaderValue::try_from(value).map_err(|_| unrenderable(identity::Unrenderable(name.clone())))?;
         res.headers_mut().insert(name, value);
     }
     let who = &values.identity;

@@ -40,7 +40,7 @@ pub async fn proxy(
         use actix_web::HttpMessage;
         req.extensions_mut().insert(crate::telemetry::LoggedUpstream(up.id.clone()));
     }
-    let view = View::proxied(&req, &state.rules());
+    let view = View::proxied(&req, &state.trust);
     let decision = gate::decide(&state, &req, &view).await?;
     let session = match decision.verdict {
         Verdict::Allowed(s) => Some(s),
@@ -132,7 +132,7 @@ pub async fn proxy(
 /// No session: API clients get `401 {}`; browsers get the provider (with
 /// `skip_provider_button`) or the sign-in page with status 403, as oauth2-proxy answers.
 async fn unauthenticated(state: &State, req: &HttpRequest, view: &View) -> Result<HttpResponse, HttpError> {
-    if view.api {
+    if view.client(req, &state.authz).api {
         return Ok(HttpResponse::Unauthorized().content_type("application/json").body("{}"));
     }
     let rd = if authz::is_valid_redirect(&view.uri, &state.authz.whitelist_domains) { view.uri.as_str() } else { "/" };

@@ -26,7 +26,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
 
 pub use path::RequestPath;
-pub use view::{Edge, Rules, View};
+pub use view::{Client, Edge, View};
 
 use crate::endpoints::State;
 use crate::endpoints::session;
@@ -55,13 +55,6 @@ pub enum Verdict {
 pub struct Decision {
     pub verdict: Verdict,
     pub set_cookies: Vec<Cookie<'static>>,
-}
-
-impl State {
-    /// What the gate needs to read a request.
-    pub fn rules(&self) -> Rules<'_> {
-        Rules { trust: &self.trust, authz: &self.authz }
-    }
 }
 
 /// Decides on `view`: loads the request's session (oauth2-proxy's loaders, refresh included,

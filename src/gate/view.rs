@@ -12,6 +12,7 @@
 //!
 //! Never: loads sessions, decides, or builds responses.
 
+use std::cell::OnceCell;
 use std::net::{IpAddr, SocketAddr};
 
 use actix_web::HttpRequest;
@@ -101,40 +102,45 @@ pub struct View {
     method_agrees: bool,
     /// Path and query as received, still percent-encoded: what a proxied request forwards.
     pub uri: String,
-    pub path: RequestPath,
+    /// The path's readings, once a decision needs them (a request with a valid session never
+    /// does: the hot path of every check stays free of decoding).
+    path: OnceCell<RequestPath>,
+    /// The path is what it claims to be; `false` for several forwarded copies, one that is
+    /// not text, or a check that names none (no rule may skip then).
+    path_known: bool,
     /// The path is the check's own (Envoy's path form) or the proxied request's, not a
     /// forwarded header.
     pub path_from_request_line: bool,
     pub edge: Edge,
     /// Every source's constraints; all of them must hold.
     pub constraints: Vec<Constraints>,
+    /// Who is asking, once a refusal needs to know how to answer.
+    client: OnceCell<Client>,
+}
+
+/// Who is asking, for the form of an answer (never for access).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
     /// A person loading a page (GET or HEAD, HTML wanted, not an API route or XHR).
     pub navigation: bool,
     /// An API client: JSON errors (`force_json_errors`, `Accept: application/json`, `api_routes`).
     pub api: bool,
 }
 
-/// What the policy needs to read a view.
-pub struct Rules<'a> {
-    pub trust: &'a TrustConfig,
-    pub authz: &'a authz::Config,
-}
-
 impl View {
     /// A forward-auth check. `envoy_tail` is the original path Envoy appended to the check
     /// path, as received (`/oauth2/auth/<tail>`): decoded once, like any path.
-    pub fn check(req: &HttpRequest, rules: &Rules<'_>, envoy_tail: Option<&str>) -> View {
-        let edge = Edge::read(req, rules.trust);
+    pub fn check(req: &HttpRequest, trust: &TrustConfig, envoy_tail: Option<&str>) -> View {
+        let edge = Edge::read(req, trust);
         let line_method = req.method().clone();
-        let (method, agrees, uri, path, from_line) = match envoy_tail {
+        let (method, agrees, uri, known, from_line) = match envoy_tail {
             Some(tail) => {
                 let mut uri = tail.to_string();
                 if !req.query_string().is_empty() {
                     uri.push('?');
                     uri.push_str(req.query_string());
                 }
-                let path = RequestPath::parse(&uri);
-                (line_method.clone(), true, uri, path, true)
+                (line_method.clone(), true, uri, true, true)
             }
             None => {
                 let forwarded = edge.trusted.then(|| single(req, &names::X_FORWARDED_METHOD)).flatten();
@@ -150,18 +156,14 @@ impl View {
                     // Two copies, or one that is not text: it says nothing, and may not widen.
                     Some(Err(_)) => (line_method.clone(), false),
                 };
-                let (uri, path, from_line) = match edge.trusted.then(|| single(req, &names::X_FORWARDED_URI)).flatten() {
-                    Some(Ok(uri)) => (uri.to_string(), RequestPath::parse(uri), false),
-                    Some(Err(first)) => (first.to_string(), RequestPath::ambiguous(first), false),
+                let (uri, known, from_line) = match edge.trusted.then(|| single(req, &names::X_FORWARDED_URI)).flatten() {
+                    Some(Ok(uri)) => (uri.to_string(), true, false),
+                    Some(Err(first)) => (first.to_string(), false, false),
                     // A check that does not say what it is about: its own path describes no
                     // request (a negated rule would match it), so no rule may skip on it.
-                    None => {
-                        let uri = line_uri(req);
-                        let path = RequestPath::ambiguous(&uri);
-                        (uri, path, true)
-                    }
+                    None => (line_uri(req), false, true),
                 };
-                (method, agrees, uri, path, from_line)
+                (method, agrees, uri, known, from_line)
             }
         };
         let mut constraints = Vec::new();
@@ -184,48 +186,65 @@ impl View {
                 constraints.push(c);
             }
         }
-        View::finish(req, rules, method, agrees, uri, path, from_line, edge, constraints)
+        View::finish(req, method, agrees, uri, known, from_line, edge, constraints)
     }
 
     /// A request for an upstream: judged as itself, and forwarded as itself. Forwarded
     /// URI and method headers never decide here (they describe some other request).
-    pub fn proxied(req: &HttpRequest, rules: &Rules<'_>) -> View {
-        let edge = Edge::read(req, rules.trust);
-        let uri = line_uri(req);
-        let path = RequestPath::parse(&uri);
+    pub fn proxied(req: &HttpRequest, trust: &TrustConfig) -> View {
+        let edge = Edge::read(req, trust);
         let constraints = vec![query_constraints(req)];
-        View::finish(req, rules, req.method().clone(), true, uri, path, true, edge, constraints)
+        View::finish(req, req.method().clone(), true, line_uri(req), true, true, edge, constraints)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn finish(
         req: &HttpRequest,
-        rules: &Rules<'_>,
         method: Method,
         method_agrees: bool,
         uri: String,
-        path: RequestPath,
+        path_known: bool,
         path_from_request_line: bool,
         edge: Edge,
         constraints: Vec<Constraints>,
     ) -> View {
-        let authz = rules.authz;
-        let api_route = authz.api_routes.iter().any(|r| r.is_match(&uri) && r.is_match(&normalised_uri(&path, &uri)));
-        let accept = request::header(req, header::ACCEPT).unwrap_or("");
-        let api = authz.force_json_errors || accept.contains("application/json") || api_route;
-        let xhr = request::header(req, "X-Requested-With").is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"));
-        let navigation = !authz.force_json_errors
-            && !api_route
-            && !xhr
-            && matches!(method, Method::GET | Method::HEAD)
-            && match request::header(req, "Sec-Fetch-Mode") {
-                Some(mode) => mode.eq_ignore_ascii_case("navigate"),
-                None => accept.contains("text/html"),
-            };
         // An app that obeys a method override would run another method than the one judged.
-        let overridden = METHOD_OVERRIDES.iter().any(|h| req.headers().contains_key(*h));
-        let method_agrees = method_agrees && !overridden;
-        View { method, method_agrees, uri, path, path_from_request_line, edge, constraints, navigation, api }
+        let overridden = METHOD_OVERRIDES.iter().any(|h| req.headers().contains_key(h));
+        View {
+            method,
+            method_agrees: method_agrees && !overridden,
+            uri,
+            path: OnceCell::new(),
+            path_known,
+            path_from_request_line,
+            edge,
+            constraints,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// The path's readings (computed on first use).
+    pub fn path(&self) -> &RequestPath {
+        self.path.get_or_init(|| if self.path_known { RequestPath::parse(&self.uri) } else { RequestPath::ambiguous(&self.uri) })
+    }
+
+    /// Who is asking (read on first use, from the request this view was made of).
+    pub fn client(&self, req: &HttpRequest, authz: &authz::Config) -> Client {
+        *self.client.get_or_init(|| {
+            let api_route = authz.api_routes.iter().any(|r| r.is_match(&self.uri) && r.is_match(&normalised_uri(self.path(), &self.uri)));
+            let accept = request::header(req, header::ACCEPT).unwrap_or("");
+            let api = authz.force_json_errors || accept.contains("application/json") || api_route;
+            let xhr = request::header(req, &names::X_REQUESTED_WITH).is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"));
+            let navigation = !authz.force_json_errors
+                && !api_route
+                && !xhr
+                && matches!(self.method, Method::GET | Method::HEAD)
+                && match request::header(req, &names::SEC_FETCH_MODE) {
+                    Some(mode) => mode.eq_ignore_ascii_case("navigate"),
+                    None => accept.contains("text/html"),
+                };
+            Client { navigation, api }
+        })
     }
 
     /// Does the request pass without a session (oauth2-proxy's `IsAllowedRequest`)? Each
@@ -235,10 +254,14 @@ impl View {
         let m = self.method.as_str();
         let preflight = cfg.skip_auth_preflight && self.method_agrees && m == "OPTIONS";
         // A rule without a method does not care which one; a rule with one needs agreement.
-        let route = self.path.plain
-            && cfg.skip_auth_routes.iter().any(|r| {
-                (r.method.is_none() || self.method_agrees) && r.matches(m, &self.path.decoded) && r.matches(m, &self.path.normalised)
-            });
+        let route = !cfg.skip_auth_routes.is_empty() && {
+            let path = self.path();
+            path.plain
+                && cfg
+                    .skip_auth_routes
+                    .iter()
+                    .any(|r| (r.method.is_none() || self.method_agrees) && r.matches(m, &path.decoded) && r.matches(m, &path.normalised))
+        };
         let ip = self.edge.client_ip.is_some_and(|ip| contains(&cfg.trusted_ips, ip));
         preflight || route || ip
     }
@@ -251,7 +274,11 @@ impl View {
 
 /// Headers with which frameworks (Rails, Express, Laravel, ASP.NET) let a `POST` act as
 /// another method.
-const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+const METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
 
 /// The request line's path and query, as received.
 fn line_uri(req: &HttpRequest) -> String {

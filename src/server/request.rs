@@ -38,6 +38,8 @@ pub mod names {
     pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+    pub const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
+    pub const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
     pub const X_GATEHOUSE_ALLOWED_GROUPS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-groups");
     pub const X_GATEHOUSE_ALLOWED_EMAILS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-emails");
     pub const X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-email-domains");

@@ -83,7 +83,7 @@ fn refused(c: Case) -> Case {
 }
 
 /// The first paths of [`PATHS`] skip (`GET=^/public/`); every other one needs a session.
-const SKIPPING: usize = 5;
+pub(crate) const SKIPPING: usize = 5;
 
 /// The cases where Gatehouse refuses what oauth2-proxy lets through, each with its README row.
 /// Exactly these must differ: a new one fails (unexplained), and so does one that stops.
@@ -129,7 +129,7 @@ const STRICTER: &[(&str, Why)] = &[
 
 /// Paths, plain and odd: controls that must skip, and every way found to make a reader see
 /// `/public/` where an app sees something else (or the reverse).
-pub const PATHS: [&str; 48] = [
+pub(crate) const PATHS: [&str; 49] = [
     "/public/x",
     "/public/",
     "/p%75blic/x",
@@ -150,6 +150,7 @@ pub const PATHS: [&str; 48] = [
     "/admin/%252e%252e/public/x",
     "/admin/..%5Cpublic/x",
     "/admin/..%5cpublic/x",
+    "/admin/..\\public/x",
     "//public/x",
     "///public/x",
     "/./public/x",
