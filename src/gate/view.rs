@@ -170,7 +170,7 @@ impl View {
         if envoy_tail.is_none() {
             // The check's own query (`/oauth2/auth?allowed_groups=admins`), written by the
             // operator in the edge configuration. In Envoy's form the query is the client's.
-            constraints.push(query_constraints(req));
+            constraints.extend(query_constraints(req));
         }
         // From any sender: each copy is its own constraint and can only narrow, and ignoring
         // the copy of an edge that is not (yet) a trusted proxy would drop a route's rule.
@@ -193,7 +193,7 @@ impl View {
     /// URI and method headers never decide here (they describe some other request).
     pub fn proxied(req: &HttpRequest, trust: &TrustConfig) -> View {
         let edge = Edge::read(req, trust);
-        let constraints = vec![query_constraints(req)];
+        let constraints = query_constraints(req).into_iter().collect();
         View::finish(req, req.method().clone(), true, line_uri(req), true, true, edge, constraints)
     }
 
@@ -303,10 +303,14 @@ fn single<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<Result<&'a str,
     if all.next().is_some() { Some(Err(text)) } else { Some(Ok(text)) }
 }
 
-fn query_constraints(req: &HttpRequest) -> Constraints {
+/// The constraints in the query string, if it holds any (none: no allocation on the hot path).
+fn query_constraints(req: &HttpRequest) -> Option<Constraints> {
+    if req.query_string().is_empty() {
+        return None;
+    }
     let mut c = Constraints::default();
     for (k, v) in request::query(req, &[]).unwrap_or_default() {
         c.add(&k, &v);
     }
-    c
+    (c != Constraints::default()).then_some(c)
 }
