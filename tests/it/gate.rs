@@ -330,6 +330,20 @@ async fn class_6_a_refresh_updates_the_identity() {
 }
 
 #[actix_web::test]
+async fn rule_a_refresh_about_another_subject_ends_the_session() {
+    let (op, g) = crate::login::plain(json!({"access_token_ttl": 60}), "cookie_refresh = \"1s\"\n");
+    g.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=/"), "alice").await.status, 302);
+    // The next ID token the provider issues (the refresh's) is validly signed, for mallory.
+    op.control("POST", "tamper", json!({"mode": "other_sub"})).await;
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+    let r = b.get(&g.url("/oauth2/auth")).await;
+    assert_eq!(r.status, 401, "a refresh never turns alice's session into mallory's");
+    assert!(b.cookie("_oauth2_proxy").is_none(), "and the session is cleared");
+}
+
+#[actix_web::test]
 async fn rule_a_due_session_that_cannot_refresh_must_still_be_valid() {
     // oauth2-proxy's validateSession: provider down, so the refresh fails; the session lives
     // while its tokens do, and ends when they expire.

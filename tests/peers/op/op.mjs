@@ -206,7 +206,7 @@ resetStats();
 
 const TAMPER_MODES = new Set([
   'wrong_aud', 'wrong_iss', 'expired', 'bad_sig', 'alg_none', 'unknown_kid',
-  'hs256_confusion', 'wrong_nonce',
+  'hs256_confusion', 'wrong_nonce', 'other_sub',
 ]);
 let pendingTamper = null;
 
@@ -234,6 +234,9 @@ async function tamperIdToken(idToken, mode) {
       return signWith(signingKey, header, { ...payload, iat: now - 7200, exp: now - 3600 });
     case 'wrong_nonce':
       return signWith(signingKey, header, { ...payload, nonce: `wrong-nonce-${crypto.randomBytes(6).toString('hex')}` });
+    case 'other_sub':
+      // Validly signed, about someone else (a refresh that must not swap users).
+      return signWith(signingKey, header, { ...payload, sub: 'mallory' });
     case 'bad_sig': {
       const sig = Buffer.from(s, 'base64url');
       sig[Math.floor(sig.length / 2)] ^= 0x01;
