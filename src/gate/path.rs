@@ -22,7 +22,8 @@ pub struct RequestPath {
     /// As an app would route it ([`normalise_path`]).
     pub normalised: String,
     /// Every reading is the same: no dot segment (plain or encoded), no empty segment, no
-    /// `;`, `\`, no encoded `/ \ . % ; ? #`, no control character, valid UTF-8 once decoded.
+    /// `;`, `\`, no encoded `/ \ . % ; ? #`, no control character, valid UTF-8 once decoded,
+    /// and no Unicode lookalike of `/`, `\` or `.` (`／`, `∕`, `．`…).
     pub plain: bool,
 }
 
@@ -48,7 +49,10 @@ fn is_plain(raw: &str) -> bool {
         return false;
     }
     let Some(decoded) = percent_decode(raw, true) else { return false };
-    if std::str::from_utf8(&decoded).is_err() {
+    let Ok(text) = std::str::from_utf8(&decoded) else { return false };
+    // Characters some servers fold into `/`, `\` or `.` (Unicode best-fit and compatibility
+    // mappings): `／..／` could become `/../` behind us.
+    if text.chars().any(|c| LOOKALIKES.contains(&c) || c.is_control()) {
         return false;
     }
     // Every escape must stand for an ordinary character.
@@ -71,6 +75,11 @@ fn is_plain(raw: &str) -> bool {
         _ => true,
     })
 }
+
+/// Slashes, backslashes and dots in other forms: fullwidth, small, division and fraction
+/// slashes, one-dot leader.
+const LOOKALIKES: [char; 10] =
+    ['\u{FF0F}', '\u{FF3C}', '\u{FF0E}', '\u{FE52}', '\u{2215}', '\u{2044}', '\u{29F8}', '\u{29F9}', '\u{2024}', '\u{3002}'];
 
 /// The path of a request URI as an app would route it: query and fragment cut, decoded once
 /// (bytes that are not UTF-8 become U+FFFD, so they match no rule), a decoded `#` ending it,
@@ -160,6 +169,10 @@ mod tests {
             "/public/%zz",
             "/public/%",
             "/pub lic/x",
+            "/public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin",
+            "/public/x%E2%88%95..%E2%88%95admin",
+            "/public/%EF%BC%8E%EF%BC%8E/admin",
+            "/public/%C2%85/x",
         ] {
             assert!(!RequestPath::parse(odd).plain, "{odd:?} should not be plain");
         }

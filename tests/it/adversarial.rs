@@ -106,6 +106,9 @@ const STRICTER: &[(&str, Why)] = &[
     ("proxy /public/%3f/../admin", Why::Paths),
     ("envoy form /public/%3f/../admin", Why::Paths),
     ("check own path dots", Why::Paths),
+    ("check uri /public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin", Why::Paths),
+    ("proxy /public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin", Why::Paths),
+    ("envoy form /public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin", Why::Paths),
     ("envoy form /public%2Fx", Why::Paths),
     ("envoy form /public%2fx", Why::Paths),
     ("envoy form /public/%c0%af../admin", Why::Paths),
@@ -129,7 +132,7 @@ const STRICTER: &[(&str, Why)] = &[
 
 /// Paths, plain and odd: controls that must skip, and every way found to make a reader see
 /// `/public/` where an app sees something else (or the reverse).
-pub(crate) const PATHS: [&str; 49] = [
+pub(crate) const PATHS: [&str; 50] = [
     "/public/x",
     "/public/",
     "/p%75blic/x",
@@ -179,6 +182,7 @@ pub(crate) const PATHS: [&str; 49] = [
     "/public/%3f/../admin",
     "/public/%u002e%u002e/admin",
     "/%70ublic/../admin/x",
+    "/public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin",
 ];
 
 /// The requests, each sent to both. `check` cases ask `/oauth2/auth` about a forwarded
@@ -547,6 +551,10 @@ const EDGE_STRICTER: &[(Edge, &str, Why)] = &[
     (Edge::Envoy, "edge /public%2fx", Why::Paths),
     (Edge::Envoy, "edge /public/%c0%af../admin", Why::Paths),
     (Edge::Envoy, "edge /public/%ff", Why::Paths),
+    // Fullwidth solidi, which some servers fold into `/`.
+    (Edge::Nginx, "edge /public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin", Why::Paths),
+    (Edge::Traefik, "edge /public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin", Why::Paths),
+    (Edge::Envoy, "edge /public/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fadmin", Why::Paths),
     // nginx and Traefik check with GET and say the real method in X-Forwarded-Method.
     (Edge::Nginx, "edge POST public", Why::Method),
     (Edge::Traefik, "edge POST public", Why::Method),
