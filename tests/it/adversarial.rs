@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::differential::{Peer, config_text, run};
+use crate::forward::{Kind as Edge, Ports, auth_config, shipped, start_edge};
 use crate::support::browser::Browser;
 use crate::support::op::Op;
-use crate::support::peers::{self, Shipped, Upstream};
+use crate::support::peers::{self, Upstream};
 use crate::support::{free_port, raw_exchange, raw_status, wait_discovered};
 
 /// The configuration the gate's classes were found with.
@@ -449,13 +450,6 @@ async fn gatehouse_never_lets_through_what_oauth2_proxy_refuses() {
 
 // === through the shipped edge configurations ===
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Edge {
-    Nginx,
-    Traefik,
-    Envoy,
-}
-
 /// A shipped edge configuration in front of one peer and its own app.
 struct Stack {
     app: Upstream,
@@ -467,42 +461,17 @@ struct Stack {
 fn edge_stack(edge: Edge, peer: Peer, op: &Op, edge_port: u16) -> Stack {
     let (auth_port, admin_port) = (free_port(), free_port());
     let app = Upstream::start();
-    let folder = match edge {
-        Edge::Nginx => "nginx",
-        Edge::Traefik => "traefik",
-        Edge::Envoy => "envoy",
-    };
-    let mut replace = vec![
-        ("127.0.0.1:4180", format!("127.0.0.1:{auth_port}")),
-        ("127.0.0.1:8000", format!("127.0.0.1:{edge_port}")),
-        ("127.0.0.1:8080", format!("127.0.0.1:{}", app.port)),
-        ("port_value: 4180", format!("port_value: {auth_port}")),
-        ("port_value: 8000", format!("port_value: {edge_port}")),
-        ("port_value: 8080", format!("port_value: {}", app.port)),
-        ("port_value: 9901", format!("port_value: {admin_port}")),
-    ];
     // oauth2-proxy has no /oauth2/verify: its documented forms are the /oauth2/auth address
     // for Traefik, and for Envoy a check of the original path against a static upstream.
-    if peer == Peer::OAuth2Proxy {
-        replace.push(("/oauth2/verify", "/oauth2/auth".to_string()));
-        replace.push(("path_prefix: /oauth2/auth", "path_prefix: \"\"".to_string()));
-    }
-    let files = Shipped::copy(folder, &replace);
-    let mut cfg = files
-        .read("oauth2-proxy.cfg")
-        .replace("https://localhost:9443/oauth2/token", &op.issuer)
-        .replace("<your_client_id>", "gatehouse")
-        .replace("<your_client_secret>", "gatehouse-secret")
-        .replace("<output of gatehouse generate-secret>", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    let theirs = [("/oauth2/verify", "/oauth2/auth".to_string()), ("path_prefix: /oauth2/auth", "path_prefix: \"\"".to_string())];
+    let more: &[(&str, String)] = if peer == Peer::OAuth2Proxy { &theirs } else { &[] };
+    let files = shipped(edge, Ports { auth: auth_port, edge: edge_port, app: app.port, admin: admin_port }, more);
+    let mut cfg = auth_config(&files, &op.issuer);
     if peer == Peer::OAuth2Proxy && edge == Edge::Envoy {
         cfg.push_str("upstreams = [\"static://200\"]\n");
     }
     let running = run(peer, &cfg, auth_port, &format!("{peer:?} behind {edge:?}"));
-    let proxy = match edge {
-        Edge::Nginx => peers::nginx(files, edge_port),
-        Edge::Traefik => peers::traefik(files, edge_port),
-        Edge::Envoy => peers::envoy(files, edge_port),
-    };
+    let proxy = start_edge(edge, files, edge_port);
     Stack { app, _peer: Box::new(running) as Box<dyn std::any::Any>, _proxy: proxy, addr: format!("127.0.0.1:{edge_port}") }
 }
 

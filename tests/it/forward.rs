@@ -142,37 +142,59 @@ pub(crate) fn stack(kind: Kind) -> Stack {
         "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://127.0.0.1:{proxy_port}/oauth2/callback")], "require_pkce": true}],
         "rotate_refresh_tokens": true,
     }));
+    let files = shipped(kind, Ports { auth: gate_port, edge: proxy_port, app: app.port, admin: admin_port }, &[]);
+    // Short, so a refresh happens during the test.
+    let cfg = auth_config(&files, &op.issuer) + "cookie_refresh = \"2s\"\n";
+    let gate = Gate::start(&cfg, &[], "127.0.0.1");
+    let proxy = start_edge(kind, files, proxy_port);
+    Stack { op, _gate: gate, app, _proxy: proxy, base: format!("http://127.0.0.1:{proxy_port}") }
+}
+
+/// The ports a shipped edge configuration is given.
+pub(crate) struct Ports {
+    pub(crate) auth: u16,
+    pub(crate) edge: u16,
+    pub(crate) app: u16,
+    pub(crate) admin: u16,
+}
+
+/// `kind`'s shipped folder with these ports filled in, and `more` replacements after them.
+pub(crate) fn shipped(kind: Kind, p: Ports, more: &[(&str, String)]) -> Shipped {
     let folder = match kind {
         Kind::Nginx => "nginx",
         Kind::Traefik => "traefik",
         Kind::Envoy => "envoy",
     };
-    let files = Shipped::copy(
-        folder,
-        &[
-            ("127.0.0.1:4180", format!("127.0.0.1:{gate_port}")),
-            ("127.0.0.1:8000", format!("127.0.0.1:{proxy_port}")),
-            ("127.0.0.1:8080", format!("127.0.0.1:{}", app.port)),
-            ("port_value: 4180", format!("port_value: {gate_port}")),
-            ("port_value: 8000", format!("port_value: {proxy_port}")),
-            ("port_value: 8080", format!("port_value: {}", app.port)),
-            ("port_value: 9901", format!("port_value: {admin_port}")),
-        ],
-    );
-    let cfg = files.read("oauth2-proxy.cfg")
-        .replace("https://localhost:9443/oauth2/token", &op.issuer)
+    let mut replace = vec![
+        ("127.0.0.1:4180", format!("127.0.0.1:{}", p.auth)),
+        ("127.0.0.1:8000", format!("127.0.0.1:{}", p.edge)),
+        ("127.0.0.1:8080", format!("127.0.0.1:{}", p.app)),
+        ("port_value: 4180", format!("port_value: {}", p.auth)),
+        ("port_value: 8000", format!("port_value: {}", p.edge)),
+        ("port_value: 8080", format!("port_value: {}", p.app)),
+        ("port_value: 9901", format!("port_value: {}", p.admin)),
+    ];
+    replace.extend(more.iter().cloned());
+    Shipped::copy(folder, &replace)
+}
+
+/// The folder's `oauth2-proxy.cfg` with its placeholders filled for the test provider.
+pub(crate) fn auth_config(files: &Shipped, issuer: &str) -> String {
+    files
+        .read("oauth2-proxy.cfg")
+        .replace("https://localhost:9443/oauth2/token", issuer)
         .replace("<your_client_id>", "gatehouse")
         .replace("<your_client_secret>", "gatehouse-secret")
         .replace("<output of gatehouse generate-secret>", SECRET)
-        // Short, so a refresh happens during the test.
-        + "cookie_refresh = \"2s\"\n";
-    let gate = Gate::start(&cfg, &[], "127.0.0.1");
-    let proxy = match kind {
-        Kind::Nginx => peers::nginx(files, proxy_port),
-        Kind::Traefik => peers::traefik(files, proxy_port),
-        Kind::Envoy => peers::envoy(files, proxy_port),
-    };
-    Stack { op, _gate: gate, app, _proxy: proxy, base: format!("http://127.0.0.1:{proxy_port}") }
+}
+
+/// The real edge proxy of `kind` on `port`, running `files`.
+pub(crate) fn start_edge(kind: Kind, files: Shipped, port: u16) -> peers::Proxy {
+    match kind {
+        Kind::Nginx => peers::nginx(files, port),
+        Kind::Traefik => peers::traefik(files, port),
+        Kind::Envoy => peers::envoy(files, port),
+    }
 }
 
 impl Stack {
