@@ -387,7 +387,8 @@ async fn complete_login(
         use actix_web::HttpMessage;
         req.extensions_mut().insert(crate::telemetry::LoggedUser(new_session.email.clone()));
     }
-    let session_cookies = state.store.save_new(cookies, &host, &new_session).await.map_err(|e| HttpError::internal(e.to_string()))?;
+    // A store failure is a 503, as everywhere: the provider and Gatehouse did their part.
+    let session_cookies = state.store.save_new(cookies, &host, &new_session).await.map_err(|e| super::session::store_error(&state, e))?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 
     let target = if authz::is_valid_redirect(&rd, &state.authz.whitelist_domains) { rd.as_str() } else { "/" };

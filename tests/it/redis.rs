@@ -235,6 +235,22 @@ async fn a_stalled_redis_fails_closed_and_recovers() {
     assert!(value("gatehouse_session_store_errors_total") >= 1.0, "{text}");
 }
 
+#[actix_web::test]
+async fn a_store_failure_at_login_is_a_503_like_every_store_failure() {
+    let redis = Redis::start(&[]);
+    let port = free_port();
+    let op = op_for(&[port]);
+    let gate = Gate::start(&gate_config(&op, port, &redis.url(0)), &[], "localhost");
+    gate.wait_ready().await;
+    // The login itself touches only the provider; the callback's save finds Redis stalled.
+    Command::new("kill").args(["-STOP", &redis.pid().to_string()]).status().unwrap();
+    let mut b = Browser::new(None);
+    let r = b.login(&gate.url("/oauth2/start?rd=%2F"), "alice").await;
+    Command::new("kill").args(["-CONT", &redis.pid().to_string()]).status().unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(b.cookie("_oauth2_proxy").is_none(), "no session without a store");
+}
+
 #[test]
 fn config_test_probes_redis() {
     let redis = Redis::start(&[]);
