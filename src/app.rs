@@ -11,12 +11,11 @@ use actix_web::web;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::endpoints::State;
-use crate::endpoints::refresh::Refreshes;
 use crate::oidc::{Provider, tls};
 use crate::reload::Watched;
 use crate::server;
-use crate::session::{CsrfCookies, Store};
+use crate::session::{CsrfCookies, Refreshes, Store};
+use crate::state::State;
 
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
@@ -94,7 +93,14 @@ impl App {
             health_paths: vec![server.ping_path.clone(), server.ready_path.clone()],
             ping_user_agent: server.ping_user_agent.clone(),
         });
-        let (srv, addrs) = server::start(server, state, upstream_tls)?;
+        let paths = crate::endpoints::routes::Paths {
+            ping: server.ping_path.clone(),
+            ping_user_agent: server.ping_user_agent.clone(),
+            ready: server.ready_path.clone(),
+            prefix: server.proxy_prefix.clone(),
+        };
+        let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
+        let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
         Ok(App { server: srv, extra, addrs, provider })
     }
 
@@ -124,11 +130,7 @@ impl App {
 
 /// Checks what validation cannot: that the Redis store answers (`--config-test`).
 pub async fn probe(config: &Config) -> anyhow::Result<()> {
-    if let crate::session::StoreConfig::Redis(r) = &config.session.store {
-        let store = crate::session::redis::RedisStore::new(&config.session.cookie, r, Default::default())?;
-        store.probe().await.map_err(|e| anyhow::anyhow!("session_store_type = \"redis\": {e}"))?;
-    }
-    Ok(())
+    Store::probe(&config.session).await.map_err(|e| anyhow::anyhow!("session_store_type = \"redis\": {e}"))
 }
 
 /// Stops Gatehouse's servers.

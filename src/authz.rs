@@ -215,7 +215,7 @@ fn has_control_or_space(s: &str) -> bool {
 fn percent_decode(s: &str) -> Option<String> {
     let mut cur = s.to_string();
     for _ in 0..3 {
-        let next = String::from_utf8(crate::server::request::percent_decode(&cur, false)?).ok()?;
+        let next = String::from_utf8(crate::base::text::percent_decode(&cur, false)?).ok()?;
         if next == cur {
             break;
         }

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::endpoints::pages::escape;
+use crate::base::text::escape_html as escape;
 use crate::oidc::flow;
 
 /// Validated development settings (Gatehouse's own options, not oauth2-proxy's).

@@ -6,7 +6,7 @@
 //!
 //! Invariant: pure values, no IO and no HTTP types.
 
-use crate::config::Secret;
+use crate::base::Secret;
 
 /// The identity a session carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,35 +1,39 @@
 //! Gatehouse: an identity-aware proxy, drop-in compatible with oauth2-proxy.
 //!
-//! Code map (ARCHITECTURE.md has the full tour):
-//! - `config`: options from file, environment, flags and alpha YAML → validated [`Config`].
-//! - `app`: [`App::build`] wires everything from a `Config`; `main` and tests both use it.
-//! - `server`: listeners, TLS, middleware order, the route table.
-//! - `endpoints`: `/ping`, `/oauth2/*` handlers.
+//! Code map, from the bottom layer up (ARCHITECTURE.md has the full tour; the tidy test in
+//! `tests/it/tidy.rs` holds the layering: a module imports only from layers below its own):
+//! - `base`: pure helpers (secrets, text encodings).
+//! - `metrics`, `telemetry`, `reload`: counting, logging, watching files.
+//! - `pages`: the HTML pages and their templates.
+//! - `identity`, `authz`, `htpasswd`, `oidc`, `session`, `proxy`: the domain; no HTTP server.
+//! - `http`: reading requests, the one error table, plain responses.
+//! - `state`: what the gate, the middleware and the handlers share.
 //! - `gate`: one view of a request, one decision on it (checks and the proxy alike).
-//! - `oidc`: talking to the identity provider.
-//! - `session`: session contents and stores.
-//! - `authz`: pure authorization policy.
-//! - `identity`: who the user is and which headers say so.
-//! - `proxy`: reverse-proxy mode.
-//! - `telemetry`: logging.
-//! - `metrics`: Prometheus metrics.
+//! - `server`: listeners, TLS, middleware.
+//! - `endpoints`: the handlers and the route table.
 //! - `dev`: the development issuer and echo app of `make run` (loopback only).
+//! - `config`: options from file, environment, flags and alpha YAML → validated [`Config`].
+//! - `app`, `cli`: [`App::build`] wires everything from a `Config`; `main` and tests both use it.
 
 pub mod app;
 pub mod authz;
+pub mod base;
 pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod endpoints;
 pub mod gate;
 pub mod htpasswd;
+pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod oidc;
+pub mod pages;
 pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod telemetry;
 
 pub use app::App;

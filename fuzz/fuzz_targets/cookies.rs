@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use gatehouse::session::cookie::{MAX_REQUEST_COOKIES, RequestCookies};
+use gatehouse::session::jar::{MAX_REQUEST_COOKIES, RequestCookies};
 use gatehouse::session::{CookieStore, Loaded};
 use libfuzzer_sys::fuzz_target;
 

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use gatehouse::oidc::bearer::looks_like_jwt;
 use gatehouse::oidc::keys::Key;
 use gatehouse::oidc::verify::{Expectations, verify};
-use gatehouse::server::request::parse_authorization;
+use gatehouse::http::request::parse_authorization;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use libfuzzer_sys::fuzz_target;
 

@@ -11,18 +11,17 @@ pub mod alpha;
 pub mod duration;
 pub mod error;
 pub mod options;
-pub mod secret;
 pub mod source;
 pub mod validate;
 pub mod value;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::base::Secret;
 pub use error::{ConfigError, ConfigErrors, Origin};
-pub use secret::Secret;
 pub use source::{Env, FlagValues, ProcessEnv};
 
-use crate::{authz, dev, endpoints, identity, oidc, proxy, server, session, telemetry};
+use crate::{authz, dev, identity, oidc, pages, proxy, server, session, telemetry};
 
 /// The validated configuration: one part per module, handed out by `App::build`.
 #[derive(Debug, Clone)]
@@ -34,7 +33,7 @@ pub struct Config {
     pub headers: identity::Config,
     pub proxy: proxy::Config,
     pub logging: telemetry::Config,
-    pub pages: endpoints::PagesConfig,
+    pub pages: pages::Config,
     pub dev: dev::Config,
 }
 

@@ -18,12 +18,12 @@ use super::alpha::{self, AlphaConfig};
 use super::duration;
 use super::error::{ConfigError, ConfigErrors, Origin, suggest};
 use super::options::{self, Legacy, OptionSpec, Status};
-use super::secret::Secret;
 use super::source::RawConfig;
 use super::value::{OptionType, RawValue};
 use super::{Config, NotImplemented};
 use crate::authz::{self, RouteRule};
-use crate::endpoints::PagesConfig;
+use crate::base::Secret;
+use crate::base::secret::key_bytes;
 use crate::identity::{self, Claim, HeaderRule, HeaderValueSource, LegacyHeaders};
 use crate::oidc::{self, ClientSecret, PkceMethod, ProviderKind};
 use crate::proxy::{self, Target, Upstream};
@@ -609,22 +609,6 @@ fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
 
 // === session ===
 
-/// oauth2-proxy's `SecretBytes`: base64url (padding optional) when that decodes to a valid AES
-/// key length, else the raw bytes.
-pub fn secret_bytes(secret: &[u8]) -> Vec<u8> {
-    let trimmed: &[u8] = {
-        let mut end = secret.len();
-        while end > 0 && secret[end - 1] == b'=' {
-            end -= 1;
-        }
-        &secret[..end]
-    };
-    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed) {
-        Ok(decoded) if matches!(decoded.len(), 16 | 24 | 32) => decoded,
-        _ => secret.to_vec(),
-    }
-}
-
 fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
     let name: String = r.get("cookie_name");
     if name.is_empty() || name.len() > 256 || !name.bytes().all(is_cookie_name_byte) {
@@ -653,7 +637,7 @@ fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
         }
     };
     let cookie_keys = secret.and_then(|(secret, key)| {
-        let derived = secret_bytes(&secret);
+        let derived = key_bytes(&secret);
         if matches!(derived.len(), 16 | 24 | 32) {
             return Some((Secret::new(secret), Secret::new(derived)));
         }
@@ -1327,8 +1311,8 @@ fn logging_config(r: &mut Reader<'_>) -> telemetry::Config {
     }
 }
 
-fn pages_config(r: &mut Reader<'_>, authz: &crate::authz::Config) -> PagesConfig {
-    use crate::endpoints::pages;
+fn pages_config(r: &mut Reader<'_>, authz: &crate::authz::Config) -> crate::pages::Config {
+    use crate::pages;
     let dir = r.string("custom_templates_dir").map(PathBuf::from);
     if let Some(d) = &dir
         && !d.is_dir()
@@ -1339,7 +1323,7 @@ fn pages_config(r: &mut Reader<'_>, authz: &crate::authz::Config) -> PagesConfig
     let mut template = |name: &str, fields: &[&str]| {
         let path = dir.as_ref()?.join(name);
         let text = std::fs::read_to_string(&path).ok()?;
-        match crate::endpoints::template::Template::parse(&text, name, fields) {
+        match crate::pages::template::Template::parse(&text, name, fields) {
             Ok(t) => Some(t),
             Err(problem) => {
                 r.error(
@@ -1376,7 +1360,7 @@ fn pages_config(r: &mut Reader<'_>, authz: &crate::authz::Config) -> PagesConfig
         },
         None => String::new(),
     };
-    PagesConfig {
+    crate::pages::Config {
         provider_display_name: r.get("provider_display_name"),
         custom_templates_dir: dir,
         robots,

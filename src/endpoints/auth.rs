@@ -11,16 +11,16 @@
 //!   to the provider's login, returning to the original URL afterwards. Traefik and Envoy hand
 //!   the auth service's answer to the browser as is, so no error-page plumbing is needed.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::login::{self, add_cookies, unauthorized};
-use super::state::State;
+use super::login;
 use crate::authz;
 use crate::gate::{self, Verdict, View};
-use crate::identity;
-use crate::server::error::HttpError;
+use crate::http::error::{HttpError, Refusal};
+use crate::http::respond::{self, add_cookies};
+use crate::identity::{self, Unrenderable};
+use crate::state::State;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -58,35 +58,32 @@ fn envoy_tail<'a>(state: &State, req: &'a HttpRequest, endpoint: &str) -> Result
         .path()
         .strip_prefix(state.path(endpoint).as_str())
         .filter(|tail| tail.starts_with('/'))
-        .ok_or_else(|| HttpError::bad_request("The check path is malformed."))
+        .ok_or_else(|| Refusal::MalformedCheckPath.into())
 }
 
 async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>) -> Result<HttpResponse, HttpError> {
     let view = View::check(req, &state.trust, tail);
     let decision = gate::decide(state, req, &view).await?;
-    let success = if form == Form::Nginx { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let accepted = form == Form::Nginx;
     let mut res = match &decision.verdict {
         // A person who signed in but may not see this page gets a page that says so; scripts
         // and nginx get oauth2-proxy's plain 403.
         Verdict::Forbidden(s) if form == Form::Browser && view.client(req, &state.authz).navigation => {
-            return Err(HttpError::forbidden(
-                "You are signed in, but this account may not see this page. Ask your administrator for access.",
-                format!("{} refused by a route constraint", s.user),
-            ));
+            return Err(Refusal::RouteConstraint { user: s.user.clone() }.into());
         }
-        Verdict::Forbidden(_) => forbidden(),
+        Verdict::Forbidden(_) => respond::forbidden(),
         Verdict::Allowed(s) => {
             let id = s.identity();
-            let mut res = HttpResponse::build(success).finish();
+            let mut res = respond::passed(accepted);
             response_identity(state, &mut res, &s.claim_values(&id))?;
             res
         }
-        Verdict::Anonymous => HttpResponse::build(success).finish(),
+        Verdict::Anonymous => respond::passed(accepted),
         Verdict::Unauthenticated if form == Form::Browser && view.client(req, &state.authz).navigation => {
             let rd = return_to(state, &view);
             login::begin(state, req, &rd)?
         }
-        Verdict::Unauthenticated | Verdict::Denied => unauthorized(),
+        Verdict::Unauthenticated | Verdict::Denied => respond::unauthorized(),
     };
     add_cookies(&mut res, decision.set_cookies);
     Ok(res)
@@ -99,26 +96,14 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
 pub fn response_identity(state: &State, res: &mut HttpResponse, values: &identity::ClaimValues<'_>) -> Result<(), HttpError> {
     // Converted as they are inserted: a value that fails discards the whole response.
     for (name, value) in identity::render(&state.headers.response, values) {
-        let value = HeaderValue::try_from(value).map_err(|_| unrenderable(identity::Unrenderable(name.clone())))?;
+        let value = HeaderValue::try_from(value).map_err(|_| Unrenderable(name.clone()))?;
         res.headers_mut().insert(name, value);
     }
     let who = &values.identity;
     let gap = if who.email.is_empty() { &who.user } else { &who.email };
-    let gap = HeaderValue::from_str(gap).map_err(|_| unrenderable(identity::Unrenderable(HeaderName::from_static("gap-auth"))))?;
+    let gap = HeaderValue::from_str(gap).map_err(|_| Unrenderable(HeaderName::from_static("gap-auth")))?;
     res.headers_mut().insert(HeaderName::from_static("gap-auth"), gap);
     Ok(())
-}
-
-/// An identity that cannot travel as headers: refused, never passed with a header missing.
-pub fn unrenderable(e: identity::Unrenderable) -> HttpError {
-    HttpError::forbidden(
-        "Your account's details cannot be passed on to this application. Ask your administrator.",
-        format!("identity header {} would not be a valid header value", e.0),
-    )
-}
-
-fn forbidden() -> HttpResponse {
-    HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("Forbidden\n")
 }
 
 /// Where the login returns: the original path and query, relative, so the callback on the

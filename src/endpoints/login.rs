@@ -1,64 +1,21 @@
 //! The login: `/oauth2/sign_in` (page), `/oauth2/start` (to the provider), `/oauth2/callback`
 //! (back from the provider, session created).
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::pages;
-use super::state::State;
 use crate::authz;
+use crate::base::secret::constant_time_eq;
+use crate::gate::authenticate::htpasswd_session;
+use crate::http::error::{HttpError, LoginError};
+use crate::http::request::{self, param};
+use crate::http::respond::{self, SignIn, add_cookies, no_cache, redirect};
 use crate::oidc::flow;
-use crate::server::error::HttpError;
-use crate::server::request::{self, param};
-use crate::session::cookie::RequestCookies;
+use crate::pages;
+use crate::session::jar::RequestCookies;
 use crate::session::{self, LoginState, SessionState, SessionStore};
-
-/// `no-cache` headers for every `/oauth2/*` answer except `/oauth2/auth` (oauth2-proxy's set).
-pub fn no_cache(res: &mut HttpResponse) {
-    let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"));
-    h.insert(header::EXPIRES, HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"));
-    h.insert(header::HeaderName::from_static("x-accel-expires"), HeaderValue::from_static("0"));
-}
-
-pub fn add_cookies(res: &mut HttpResponse, cookies: impl IntoIterator<Item = actix_web::cookie::Cookie<'static>>) {
-    for c in cookies {
-        // Cookie values are base64url and attributes are ours: always a valid header value.
-        if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-}
-
-/// oauth2-proxy's plain-text 401.
-pub fn unauthorized() -> HttpResponse {
-    HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("Unauthorized\n")
-}
-
-/// A 302 as oauth2-proxy's (Go's `http.Redirect`) looks: `Location`, and a one-line HTML
-/// body with its content type, for clients that show the body.
-pub fn redirect(location: &str) -> HttpResponse {
-    let location = location_value(location);
-    let body = format!("<a href=\"{}\">Found</a>.\n\n", super::pages::escape(&location));
-    HttpResponse::Found().insert_header((header::LOCATION, location)).content_type("text/html; charset=utf-8").body(body)
-}
-
-/// A redirect target as a `Location` value: bytes outside printable ASCII percent-encoded
-/// (a validated target may hold non-ASCII text, which a header cannot carry raw).
-pub fn location_value(target: &str) -> String {
-    let mut out = String::with_capacity(target.len());
-    for b in target.bytes() {
-        if b.is_ascii_graphic() {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use crate::state::State;
 
 /// Where to send the browser after login: `rd`, then `X-Auth-Request-Redirect`, each only if
 /// it passes redirect validation; otherwise `/`.
@@ -106,35 +63,28 @@ pub async fn sign_in(state: web::Data<State>, req: HttpRequest, body: web::Bytes
         pairs.extend(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
     }
     let rd = app_redirect(&state, &req, &pairs);
-    let failure = if form_post {
+    let shown = if form_post {
         match form_login(&state, &req, &pairs).await? {
             Ok(res) => return Ok(res),
-            Err(failure) => Some(failure),
+            Err(refused) => refused,
         }
     } else {
-        None
+        SignIn::Asked
     };
     if state.authz.skip_provider_button {
         return begin(&state, &req, &rd);
     }
-    match failure {
-        Some((status, why)) => sign_in_page(&state, &req, &rd, status, Some(why)).await,
-        None => sign_in_page(&state, &req, &rd, StatusCode::OK, None).await,
-    }
+    sign_in_page(&state, &req, &rd, shown).await
 }
 
 /// Checks the htpasswd form. `Ok(Err(..))` is a refusal to show on the page again.
-async fn form_login(
-    state: &State,
-    req: &HttpRequest,
-    pairs: &[(String, String)],
-) -> Result<Result<HttpResponse, (StatusCode, &'static str)>, HttpError> {
-    let Some(htpasswd) = &state.htpasswd else { return Ok(Err((StatusCode::OK, ""))) };
+async fn form_login(state: &State, req: &HttpRequest, pairs: &[(String, String)]) -> Result<Result<HttpResponse, SignIn>, HttpError> {
+    let Some(htpasswd) = &state.htpasswd else { return Ok(Err(SignIn::Asked)) };
     let user = param(pairs, "username").unwrap_or("");
     let client = req.peer_addr().map_or("-".to_string(), |p| p.to_string());
     let id = request_id(req);
     if user.is_empty() {
-        return Ok(Err((StatusCode::BAD_REQUEST, "Enter a username.")));
+        return Ok(Err(SignIn::MissingUsername));
     }
     let ip = crate::gate::Edge::read(req, &state.trust).client_ip;
     match htpasswd.check(user, param(pairs, "password").unwrap_or(""), ip).await {
@@ -142,27 +92,20 @@ async fn form_login(
         crate::htpasswd::Outcome::Refused => {
             state.metrics.htpasswd("refused");
             state.log.auth(&client, &id, user, "AuthFailure", "Invalid authentication via HtpasswdFile");
-            return Ok(Err((StatusCode::UNAUTHORIZED, "The username or password is not right.")));
+            return Ok(Err(SignIn::WrongPassword));
         }
         crate::htpasswd::Outcome::Limited => {
             state.metrics.htpasswd("limited");
-            return Err(HttpError::too_many_attempts("htpasswd sign-in limited"));
+            return Err(LoginError::TooManyAttempts.into());
         }
     }
     state.metrics.htpasswd("accepted");
-    let session = super::session::htpasswd_session(state, user);
+    let session = htpasswd_session(state, user);
     if let Err(denied) = authz::authorize_htpasswd(&state.authz, &session.groups) {
-        return Err(HttpError::forbidden(
-            "You signed in, but this account is not allowed here. Ask your administrator for access.",
-            format!("htpasswd login of {user} refused: {denied}"),
-        ));
+        return Err(LoginError::NotAllowed { user: user.to_string(), denied }.into());
     }
     state.log.auth(&client, &id, user, "AuthSuccess", "Authenticated via HtpasswdFile");
-    let cookies = state
-        .store
-        .save_new(&request::cookies(req), &request::host(req), &session)
-        .await
-        .map_err(|e| super::session::store_error(state, e))?;
+    let cookies = state.store.save_new(&request::cookies(req), &request::host(req), &session).await?;
     let mut res = redirect(&app_redirect(state, req, pairs));
     add_cookies(&mut res, cookies);
     no_cache(&mut res);
@@ -176,13 +119,7 @@ fn request_id(req: &HttpRequest) -> String {
 
 /// The sign-in page, returning to `rd` after login. The session cookie is cleared: a new login
 /// must not inherit an old session (session fixation, GHSA-f24x).
-pub async fn sign_in_page(
-    state: &State,
-    req: &HttpRequest,
-    rd: &str,
-    status: StatusCode,
-    error: Option<&str>,
-) -> Result<HttpResponse, HttpError> {
+pub async fn sign_in_page(state: &State, req: &HttpRequest, rd: &str, shown: SignIn) -> Result<HttpResponse, HttpError> {
     let sign_in_path = state.path("sign_in");
     let page = pages::sign_in_page(
         &state.pages,
@@ -190,15 +127,13 @@ pub async fn sign_in_page(
             start_path: &state.path("start"),
             prefix: &state.proxy_prefix,
             rd,
-            status,
+            status: shown.status(),
             htpasswd_form: (state.htpasswd.is_some() && state.pages.display_htpasswd_form).then_some(sign_in_path.as_str()),
-            error: error.filter(|e| !e.is_empty()),
+            error: shown.message(),
         },
     );
-    let mut res = HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Content-Security-Policy", pages::content_security_policy(&state.pages, state.pages.sign_in_template.is_some())))
-        .body(page);
+    let csp = pages::content_security_policy(&state.pages, state.pages.sign_in_template.is_some());
+    let mut res = respond::page(shown.status(), csp, page);
     let clear = state.store.clear(&request::cookies(req), &request::host(req)).await.unwrap_or_default();
     add_cookies(&mut res, clear);
     no_cache(&mut res);
@@ -250,25 +185,27 @@ pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
         let client = req.peer_addr().map_or("-".to_string(), |p| p.to_string());
         match &result {
             Ok(_) => state.log.auth(&client, &id, &who, "AuthSuccess", "Authenticated via OAuth2"),
-            Err(e) if e.status.is_server_error() => {
-                state.log.auth(&client, &id, &who, "AuthError", &format!("Error completing the login: {}", e.detail))
+            Err(e) if e.metric() == "refused" || e.metric() == "bad_request" => {
+                state.log.auth(&client, &id, &who, "AuthFailure", &format!("Invalid authentication via OAuth2: {e}"))
             }
-            Err(e) => state.log.auth(&client, &id, &who, "AuthFailure", &format!("Invalid authentication via OAuth2: {}", e.detail)),
+            Err(e) => state.log.auth(&client, &id, &who, "AuthError", &format!("Error completing the login: {e}")),
         }
     }
     state.metrics.login(match &result {
         Ok(_) => "success",
-        Err(e) if e.status.as_u16() == 400 => "bad_request",
-        Err(e) if e.status.as_u16() == 403 => "refused",
-        Err(e) if e.status.is_server_error() && e.status.as_u16() != 500 => "provider_unavailable",
-        Err(_) => "internal",
+        Err(e) => e.metric(),
     });
+    let result = result.map_err(HttpError::from);
     // Once its CSRF cookie was read, the login attempt is over whatever the outcome: the
     // cookie goes (as in oauth2-proxy, which keeps it when the callback fails earlier).
     let Some(clear) = clear_csrf else { return result };
-    let mut res = result.unwrap_or_else(|e| actix_web::ResponseError::error_response(&e));
-    add_cookies(&mut res, [clear]);
-    Ok(res)
+    Ok(match result {
+        Ok(mut res) => {
+            add_cookies(&mut res, [clear]);
+            res
+        }
+        Err(e) => e.with_cookies([clear]),
+    })
 }
 
 /// `state` as `/oauth2/start` made it: `<csrf hash>:<rd>`, base64url-encoded with `encode_state`.
@@ -281,7 +218,7 @@ fn split_state(encoded: bool, raw: &str) -> Option<(String, String)> {
 async fn finish_login(
     state: &web::Data<State>,
     req: &HttpRequest,
-) -> (Result<HttpResponse, HttpError>, Option<actix_web::cookie::Cookie<'static>>) {
+) -> (Result<HttpResponse, LoginError>, Option<actix_web::cookie::Cookie<'static>>) {
     // The request's cookies, parsed once for the CSRF read, its deletion and the new session.
     let cookies = request::cookies(req);
     let callback = match read_callback(state, req, &cookies) {
@@ -302,31 +239,15 @@ struct Callback {
 }
 
 /// The callback's parameters checked and its login state read from the CSRF cookie.
-fn read_callback(state: &State, req: &HttpRequest, cookies: &RequestCookies) -> Result<Callback, HttpError> {
-    let pairs = request::query(req, &["state", "code", "error", "iss"]).map_err(|name| {
-        HttpError::bad_request(if name == "state" || name == "code" {
-            "The login response was malformed. Please sign in again."
-        } else {
-            "The login response was malformed."
-        })
-    })?;
+fn read_callback(state: &State, req: &HttpRequest, cookies: &RequestCookies) -> Result<Callback, LoginError> {
+    let pairs = request::query(req, &["state", "code", "error", "iss"]).map_err(LoginError::Repeated)?;
     if let Some(err) = param(&pairs, "error") {
-        return Err(HttpError::forbidden(
-            "The identity provider did not sign you in. Please try again, or ask your administrator.",
-            format!("the provider returned error {err:?}"),
-        ));
+        return Err(LoginError::ProviderSaidNo(err.to_string()));
     }
     let cfg = state.provider.config();
-    let raw_state = param(&pairs, "state").ok_or_else(|| {
-        HttpError::forbidden("The login response was not for this browser. Please sign in again.", "callback without state")
-    })?;
-    let (state_hash, rd) = split_state(cfg.encode_state, raw_state).ok_or_else(|| {
-        HttpError::forbidden("The login response was not for this browser. Please sign in again.", "callback state has no ':'")
-    })?;
-    let login = state
-        .csrf
-        .read(cookies, &state_hash)
-        .map_err(|e| HttpError::forbidden("Unable to find a valid CSRF token for this login. Please sign in again.", e.to_string()))?;
+    let raw_state = param(&pairs, "state").ok_or(LoginError::NoState)?;
+    let (state_hash, rd) = split_state(cfg.encode_state, raw_state).ok_or(LoginError::StateMalformed)?;
+    let login = state.csrf.read(cookies, &state_hash)?;
     Ok(Callback { state_hash, rd, code: param(&pairs, "code").map(str::to_string), iss: param(&pairs, "iss").map(str::to_string), login })
 }
 
@@ -337,36 +258,28 @@ async fn complete_login(
     req: &HttpRequest,
     cookies: &RequestCookies,
     callback: Callback,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, LoginError> {
     let (state, req) = (state.clone(), req.clone());
     let Callback { state_hash, rd, code, iss, login } = callback;
     let host = request::host(&req);
-    if !session::constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
-        return Err(HttpError::forbidden("CSRF token mismatch. Please sign in again.", "callback state does not match the CSRF cookie"));
+    if !constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
+        return Err(LoginError::CsrfMismatch);
     }
     let cfg = state.provider.config();
-    let code = code
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| HttpError::bad_request("The login response had no authorization code. Please sign in again."))?;
+    let code = code.filter(|c| !c.is_empty()).ok_or(LoginError::NoCode)?;
     if let (Some(iss), Ok(endpoints)) = (iss, state.provider.endpoints())
         && !cfg.skip_issuer_verification
         && iss != endpoints.issuer
     {
         // RFC 9207: a response from another issuer (mix-up attack) is refused.
-        return Err(HttpError::forbidden(
-            "The login response came from an unexpected identity provider. Please sign in again.",
-            format!("callback iss {iss:?} is not the provider's issuer"),
-        ));
+        return Err(LoginError::WrongIssuer(iss));
     }
 
     let tokens = state.provider.redeem(&code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
     let identity = state.provider.identity(&tokens, nonce.as_deref()).await?;
     if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &identity.email, &identity.groups) {
-        return Err(HttpError::forbidden(
-            "You signed in, but this account is not allowed here. Ask your administrator for access.",
-            format!("login of {} refused: {denied}", identity.user),
-        ));
+        return Err(LoginError::NotAllowed { user: identity.user, denied });
     }
 
     let now = session::now();
@@ -388,7 +301,7 @@ async fn complete_login(
         req.extensions_mut().insert(crate::telemetry::LoggedUser(new_session.email.clone()));
     }
     // A store failure is a 503, as everywhere: the provider and Gatehouse did their part.
-    let session_cookies = state.store.save_new(cookies, &host, &new_session).await.map_err(|e| super::session::store_error(&state, e))?;
+    let session_cookies = state.store.save_new(cookies, &host, &new_session).await?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 
     let target = if authz::is_valid_redirect(&rd, &state.authz.whitelist_domains) { rd.as_str() } else { "/" };

@@ -4,20 +4,19 @@
 //! redirect to the provider for browsers; requests allowed without a session are forwarded
 //! with no identity.
 
-use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::auth::{response_identity, unrenderable};
-use super::login::{self, add_cookies};
-use super::state::State;
+use super::auth::response_identity;
+use super::login;
 use crate::authz;
 use crate::gate::{self, Verdict, View};
+use crate::http::error::{HttpError, Refusal};
+use crate::http::request;
+use crate::http::respond::{self, SignIn, add_cookies};
 use crate::identity;
-use crate::proxy::forward::{self, Clients, Forwarding, ProxyError};
-use crate::proxy::{Route, Target, files, websocket};
-use crate::server::error::HttpError;
-use crate::server::request;
+use crate::proxy::forward::{self, Clients, Forwarding};
+use crate::proxy::{Route, Target, Upstream, files, websocket};
+use crate::state::State;
 
 pub async fn proxy(
     state: web::Data<State>,
@@ -32,9 +31,9 @@ pub async fn proxy(
             if !req.query_string().is_empty() {
                 location = format!("{location}?{}", req.query_string());
             }
-            return Ok(HttpResponse::MovedPermanently().insert_header((header::LOCATION, location)).finish());
+            return Ok(respond::moved_permanently(location));
         }
-        Route::NotFound => return Ok(HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("404 page not found\n")),
+        Route::NotFound => return Ok(respond::not_found()),
     };
     {
         use actix_web::HttpMessage;
@@ -46,20 +45,13 @@ pub async fn proxy(
         Verdict::Allowed(s) => Some(s),
         Verdict::Anonymous => None,
         Verdict::Forbidden(_) => {
-            let mut res = HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("Forbidden\n");
+            let mut res = respond::forbidden();
             add_cookies(&mut res, decision.set_cookies);
             return Ok(res);
         }
         // Signed in, but the policy (email domains, groups) refuses the session: a 403 page,
         // as oauth2-proxy answers, and the session is cleared.
-        Verdict::Denied => {
-            let mut res = actix_web::ResponseError::error_response(&HttpError::forbidden(
-                "You are signed in, but this account is not allowed here. Ask your administrator for access.",
-                "session failed authorization checks",
-            ));
-            add_cookies(&mut res, decision.set_cookies);
-            return Ok(res);
-        }
+        Verdict::Denied => return Ok(HttpError::from(Refusal::PolicyDenied).with_cookies(decision.set_cookies)),
         Verdict::Unauthenticated => {
             let mut res = unauthenticated(&state, &req, &view).await?;
             add_cookies(&mut res, decision.set_cookies);
@@ -70,58 +62,10 @@ pub async fn proxy(
     let identity = session.as_ref().map(|s| (s.identity(), s));
     let claims = identity.as_ref().map(|(id, s)| s.claim_values(id));
     let add = match &claims {
-        Some(c) => identity::render_headers(&state.headers.request, c).map_err(unrenderable)?,
+        Some(c) => identity::render_headers(&state.headers.request, c)?,
         None => Vec::new(),
     };
-
-    let mut res = match &up.target {
-        Target::Static(code) => HttpResponse::build(StatusCode::from_u16(*code).unwrap_or(StatusCode::OK))
-            .content_type("text/plain; charset=utf-8")
-            .body("Authenticated"),
-        Target::File(dir) => files::serve(&req, dir, &up.path).await,
-        Target::Unix(_) => {
-            return Err(HttpError::new(
-                StatusCode::BAD_GATEWAY,
-                "The application could not be reached.",
-                "unix upstreams are not supported",
-            ));
-        }
-        Target::Http(base) => {
-            // Every copy, in order: an edge that adds a line rather than appending to one
-            // leaves the client's copy first.
-            let forwarded_for = view.edge.trusted.then(|| {
-                req.headers().get_all(request::names::X_FORWARDED_FOR).filter_map(request::visible_ascii).collect::<Vec<_>>().join(", ")
-            });
-            let fwd = Forwarding {
-                method: &view.method,
-                uri: &view.uri,
-                peer: req.peer_addr().map(|p| p.ip()),
-                client_ip: view.edge.client_ip,
-                forwarded_for: forwarded_for.as_deref(),
-                proto: &view.edge.proto,
-                host: &view.edge.host,
-                strip: &state.request_strip,
-                add,
-            };
-            let result = if up.proxy_websockets && websocket::is_upgrade(&req) {
-                websocket::relay(&clients, up, base, &req, body, fwd).await
-            } else {
-                forward::forward(&clients, up, base, &req, body, fwd).await
-            };
-            result.map_err(|e| {
-                let (status, message, kind) = match e {
-                    ProxyError::Timeout(_) => {
-                        (StatusCode::GATEWAY_TIMEOUT, "The application took too long to answer. Please try again.", "timeout")
-                    }
-                    ProxyError::Unreachable(_) => {
-                        (StatusCode::BAD_GATEWAY, "The application could not be reached. Please try again in a moment.", "unreachable")
-                    }
-                };
-                state.metrics.upstream_error(kind);
-                HttpError::new(status, message, format!("upstream {}: {e}", up.id))
-            })?
-        }
-    };
+    let mut res = upstream(&state, &clients, up, &req, body, &view, add).await?;
     if let Some(c) = &claims {
         response_identity(&state, &mut res, c)?;
     }
@@ -129,15 +73,59 @@ pub async fn proxy(
     Ok(res)
 }
 
+/// The upstream's answer to the request the gate allowed, with `add` (the identity headers).
+async fn upstream(
+    state: &State,
+    clients: &Clients,
+    up: &Upstream,
+    req: &HttpRequest,
+    body: web::Payload,
+    view: &View,
+    add: Vec<(actix_web::http::header::HeaderName, actix_web::http::header::HeaderValue)>,
+) -> Result<HttpResponse, HttpError> {
+    let base = match &up.target {
+        Target::Static(code) => return Ok(respond::static_upstream(*code)),
+        Target::File(dir) => return Ok(files::serve(req, dir, &up.path).await),
+        Target::Unix(_) => return Err(Refusal::UnixUpstream.into()),
+        Target::Http(base) => base,
+    };
+    // Every copy, in order: an edge that adds a line rather than appending to one leaves the
+    // client's copy first.
+    let forwarded_for = view
+        .edge
+        .trusted
+        .then(|| req.headers().get_all(request::names::X_FORWARDED_FOR).filter_map(request::visible_ascii).collect::<Vec<_>>().join(", "));
+    let fwd = Forwarding {
+        method: &view.method,
+        uri: &view.uri,
+        peer: req.peer_addr().map(|p| p.ip()),
+        client_ip: view.edge.client_ip,
+        forwarded_for: forwarded_for.as_deref(),
+        proto: &view.edge.proto,
+        host: &view.edge.host,
+        strip: &state.request_strip,
+        add,
+    };
+    let result = if up.proxy_websockets && websocket::is_upgrade(req) {
+        websocket::relay(clients, up, base, req, body, fwd).await
+    } else {
+        forward::forward(clients, up, base, req, body, fwd).await
+    };
+    result.map_err(|e| {
+        state.metrics.upstream_error(e.kind());
+        e.into()
+    })
+}
+
 /// No session: API clients get `401 {}`; browsers get the provider (with
 /// `skip_provider_button`) or the sign-in page with status 403, as oauth2-proxy answers.
 async fn unauthenticated(state: &State, req: &HttpRequest, view: &View) -> Result<HttpResponse, HttpError> {
     if view.client(req, &state.authz).api {
-        return Ok(HttpResponse::Unauthorized().content_type("application/json").body("{}"));
+        return Ok(respond::unauthorized_json());
     }
     let rd = if authz::is_valid_redirect(&view.uri, &state.authz.whitelist_domains) { view.uri.as_str() } else { "/" };
     if state.authz.skip_provider_button {
         return login::begin(state, req, rd);
     }
-    login::sign_in_page(state, req, rd, StatusCode::FORBIDDEN, None).await
+    login::sign_in_page(state, req, rd, SignIn::Required).await
 }

@@ -3,12 +3,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::login::{add_cookies, app_redirect, no_cache};
-use super::session;
-use super::state::State;
-use crate::server::error::HttpError;
-use crate::server::request;
+use super::login::app_redirect;
+use crate::gate::authenticate::authenticate;
+use crate::http::error::HttpError;
+use crate::http::request;
+use crate::http::respond::{add_cookies, no_cache, redirect};
 use crate::session::SessionStore;
+use crate::state::State;
 
 pub async fn sign_out(
     state: web::Data<State>,
@@ -20,7 +21,7 @@ pub async fn sign_out(
         pairs.extend(form.into_inner());
     }
     let rd = app_redirect(&state, &req, &pairs);
-    let current = session::current(&state, &req).await.ok().and_then(|c| c.session);
+    let current = authenticate(&state, &req).await.ok().and_then(|c| c.session);
     let id_token = current.as_ref().and_then(|s| s.id_token.clone()).unwrap_or_default();
     let encoded: String = url::form_urlencoded::byte_serialize(id_token.as_bytes()).collect();
     let target = rd.replace("{id_token}", &encoded);
@@ -30,11 +31,11 @@ pub async fn sign_out(
     }
 
     let cookies = request::cookies(&req);
-    let clear = state.store.clear(&cookies, &request::host(&req)).await.map_err(|e| HttpError::internal(e.to_string()))?;
+    let clear = state.store.clear(&cookies, &request::host(&req)).await?;
     if let Some(s) = &current {
         log::info!("sign-out: {}", s.user);
     }
-    let mut res = super::login::redirect(&target);
+    let mut res = redirect(&target);
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)

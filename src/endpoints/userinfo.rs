@@ -3,10 +3,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::login::{add_cookies, no_cache, unauthorized};
-use super::session;
-use super::state::State;
-use crate::server::error::HttpError;
+use crate::gate::authenticate::authenticate;
+use crate::http::error::HttpError;
+use crate::http::respond::{self, add_cookies, no_cache};
+use crate::state::State;
 
 #[derive(Serialize)]
 struct UserInfo<'a> {
@@ -19,14 +19,14 @@ struct UserInfo<'a> {
 }
 
 pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let current = session::current(&state, &req).await?;
+    let current = authenticate(&state, &req).await?;
     let mut res = match &current.session {
-        None => unauthorized(),
+        None => respond::unauthorized(),
         Some(s) => {
             let body = UserInfo { user: &s.user, email: &s.email, groups: &s.groups, preferred_username: &s.preferred_username };
-            let mut json = serde_json::to_string(&body).map_err(|e| HttpError::internal(e.to_string()))?;
+            let mut json = serde_json::to_string(&body)?;
             json.push('\n');
-            HttpResponse::Ok().content_type("application/json").body(json)
+            respond::ok_json(json)
         }
     };
     add_cookies(&mut res, current.set_cookies);

@@ -15,8 +15,9 @@
 //! - an unknown client IP is never a trusted one.
 //!
 //! Never: builds responses or chooses status codes; those are the endpoints' (rendering) and
-//! `server::error`'s.
+//! `http::error`'s.
 
+pub mod authenticate;
 pub mod path;
 pub mod view;
 
@@ -28,10 +29,9 @@ use actix_web::cookie::Cookie;
 pub use path::RequestPath;
 pub use view::{Client, Edge, View};
 
-use crate::endpoints::State;
-use crate::endpoints::session;
-use crate::server::error::HttpError;
+use crate::http::error::AuthError;
 use crate::session::SessionState;
+use crate::state::State;
 
 /// What the gate says about a request.
 #[derive(Debug, Clone)]
@@ -60,8 +60,8 @@ pub struct Decision {
 /// Decides on `view`: loads the request's session (oauth2-proxy's loaders, refresh included,
 /// so rules see refreshed groups at once) and applies the policy, the constraints and the
 /// rules for requests that need no session.
-pub async fn decide(state: &State, req: &HttpRequest, view: &View) -> Result<Decision, HttpError> {
-    let current = session::current(state, req).await?;
+pub async fn decide(state: &State, req: &HttpRequest, view: &View) -> Result<Decision, AuthError> {
+    let current = authenticate::authenticate(state, req).await?;
     let verdict = match current.session {
         Some(s) if !view.constraints_allow(&s.email, &s.groups) => Verdict::Forbidden(s),
         Some(s) => Verdict::Allowed(s),

@@ -10,7 +10,7 @@
 //!
 //! Never: decodes twice, or decides anything; it only describes.
 
-use crate::server::request::percent_decode;
+use crate::base::text::percent_decode;
 
 /// A request path (no query), as received and as read.
 #[derive(Debug, Clone, PartialEq, Eq)]

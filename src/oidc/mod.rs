@@ -23,7 +23,7 @@ use openidconnect::core::{CoreErrorResponseType, CoreProviderMetadata};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::identity::Identity;
 use claims::ClaimsError;
 use http::{Call, ClientAuth, Http};

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 /// anything that could leave `dir` (`..`, absolute components, encoded slashes or NULs).
 pub fn resolve(dir: &Path, mount: &str, request_path: &str) -> Option<PathBuf> {
     let rest = request_path.strip_prefix(mount.trim_end_matches('/')).unwrap_or(request_path);
-    let decoded = String::from_utf8(crate::server::request::percent_decode(rest, true)?).ok()?;
+    let decoded = String::from_utf8(crate::base::text::percent_decode(rest, true)?).ok()?;
     if decoded.contains('\0') || decoded.contains('\\') {
         return None;
     }

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::Upstream;
 use super::headers;
-use crate::server::request::names;
+use crate::http::request::names;
 
 /// Why forwarding failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,16 @@ pub enum ProxyError {
     Unreachable(String),
     #[error("the upstream did not answer within {0:?}")]
     Timeout(Duration),
+}
+
+impl ProxyError {
+    /// The `gatehouse_upstream_errors_total` label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProxyError::Unreachable(_) => "unreachable",
+            ProxyError::Timeout(_) => "timeout",
+        }
+    }
 }
 
 /// The awc clients of one worker: verifying upstream certificates, and not (for upstreams

@@ -8,6 +8,8 @@ pub mod forward;
 pub mod headers;
 pub mod websocket;
 
+pub use forward::ProxyError;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -162,7 +162,7 @@ fn timestamp(v: &Value) -> Result<u64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::base::Secret;
     use std::time::Duration;
 
     /// A session cookie the real oauth2-proxy v7.15.6 wrote after a login of alice at the test
@@ -179,7 +179,7 @@ mod tests {
         CookieConfig {
             name: "_oauth2_proxy".into(),
             secret: Secret::new(secret.as_bytes().to_vec()),
-            key: Secret::new(crate::config::validate::secret_bytes(secret.as_bytes())),
+            key: Secret::new(crate::base::secret::key_bytes(secret.as_bytes())),
             domains: Vec::new(),
             path: "/".into(),
             expire: Duration::from_secs(expire),

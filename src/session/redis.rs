@@ -15,10 +15,13 @@ use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServer
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 use url::Url;
 
-use super::cookie::{CookieFactory, RequestCookies};
 use super::crypto::{Purpose, Sealer};
-use super::oauth2_proxy;
-use super::{CookieConfig, Loaded, RedisConfig, RedisTopology, SessionState, SessionStore, StoreError, now};
+use super::jar::{CookieFactory, RequestCookies};
+use super::opened::{self, Remembered};
+use super::refresh::{RefreshOutcome, SetCookies};
+use super::state::fresh;
+use super::{CookieConfig, Loaded, Operation, RedisConfig, RedisTopology, SessionState, SessionStore, StoreError, now, oauth2_proxy};
+use crate::oidc::flow::random_b64;
 
 /// A session's address in Redis and its key.
 struct Ticket {
@@ -246,12 +249,13 @@ pub struct RedisStore {
     tickets: Sealer,
     /// Command latency and errors.
     metrics: std::sync::Arc<crate::metrics::Metrics>,
-    /// This store's sessions in the per-thread memory of opened sessions (`super::OPENED`).
+    /// This store's sessions in the per-thread memory of opened sessions (`super::opened`).
     id: u64,
 }
 
+/// A Redis failure; the store's public operations name what they were doing (`during`).
 fn store_error(e: redis::RedisError) -> StoreError {
-    StoreError(format!("redis: {e}"))
+    StoreError::new(Operation::Load, format!("redis: {e}"))
 }
 
 impl RedisStore {
@@ -264,7 +268,7 @@ impl RedisStore {
             conn: connect(cfg)?,
             cookies: CookieFactory::new(cookie.clone()),
             tickets: Sealer::new(cookie.secret.expose(), Purpose::Ticket),
-            id: super::store_id(),
+            id: opened::store_id(),
         })
     }
 
@@ -316,28 +320,27 @@ impl RedisStore {
                 Err(why) => return Loaded::Invalid(why),
             },
         };
-        let loaded = super::fresh(self.cookies.config(), std::sync::Arc::new(session), now());
+        let loaded = fresh(self.cookies.config(), std::sync::Arc::new(session), now());
         // Only Gatehouse's tickets: an oauth2-proxy ticket cookie carries its own signed time,
         // checked when it is read, which a remembered session would skip.
         if let (Loaded::Valid(session), Presented::Ours(_)) = (&loaded, ticket) {
             let stored = Some(std::sync::Arc::new((ticket.id().to_string(), value)));
-            super::remember(self.id, cookie, super::Remembered { session: session.clone(), stored });
+            opened::remember(self.id, cookie, Remembered { session: session.clone(), stored });
         }
         loaded
     }
 
-    /// `PING`, for readiness.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
-    }
-
     /// A write, a read and a delete of a throw-away key: what `--config-test` runs.
     pub async fn probe(&self) -> Result<(), StoreError> {
-        let key = format!("{}-healthcheck-{}", self.cookies.config().name, super::super::oidc::flow::random_b64(8));
+        self.probe_inner().await.map_err(|e| e.during(Operation::Ping))
+    }
+
+    async fn probe_inner(&self) -> Result<(), StoreError> {
+        let key = format!("{}-healthcheck-{}", self.cookies.config().name, random_b64(8));
         self.query::<()>(redis::cmd("SET").arg(&key).arg("ok").arg("EX").arg(60)).await?;
         let got: Option<String> = self.query(redis::cmd("GET").arg(&key)).await?;
         self.query::<()>(redis::cmd("DEL").arg(&key)).await?;
-        if got.as_deref() == Some("ok") { Ok(()) } else { Err(StoreError("redis: the health key did not read back".into())) }
+        if got.as_deref() == Some("ok") { Ok(()) } else { Err(StoreError::new(Operation::Ping, "redis: the health key did not read back")) }
     }
 }
 
@@ -352,53 +355,46 @@ const UNLOCK: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis
 /// Extends the lock only if it is still ours.
 const RENEW: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
-/// A refresh lock on one session, held by this instance.
-pub struct RefreshLock {
-    key: String,
-    token: String,
-    renewer: actix_web::rt::task::JoinHandle<()>,
-}
-
-/// The outcome of asking for a refresh lock.
-pub enum LockAttempt {
-    Held(RefreshLock),
-    /// Another instance is refreshing this session.
+/// What asking for a session's refresh lock gave.
+enum LockAttempt {
+    /// Ours, under this key and token, until released.
+    Held { key: String, token: String },
+    /// Another instance is refreshing this session; its lock's key.
     Busy(String),
     /// The request has no valid ticket.
     NoTicket,
 }
 
 impl RedisStore {
-    /// Tries to take the session's refresh lock (`<ticket>.lock`, `SET NX PX`), renewing it in
-    /// the background until released.
-    pub async fn lock(self: &std::sync::Arc<Self>, cookies: &RequestCookies) -> Result<LockAttempt, StoreError> {
+    /// Tries to take the session's refresh lock (`<ticket>.lock`, `SET NX PX`).
+    async fn lock(&self, cookies: &RequestCookies) -> Result<LockAttempt, StoreError> {
         // oauth2-proxy locks `<ticket id>.lock` too: during a switch, neither refreshes a
         // session the other is refreshing.
         let Some(ticket) = self.presented(cookies) else { return Ok(LockAttempt::NoTicket) };
         let key = format!("{}.lock", ticket.id());
-        let token = super::super::oidc::flow::random_b64(16);
+        let token = random_b64(16);
         let lease = LOCK_LEASE.as_millis() as u64;
         let got: Option<String> = self.query(redis::cmd("SET").arg(&key).arg(&token).arg("NX").arg("PX").arg(lease)).await?;
-        if got.is_none() {
-            return Ok(LockAttempt::Busy(key));
-        }
-        let (me, k, t) = (self.clone(), key.clone(), token.clone());
-        let renewer = actix_web::rt::spawn(async move {
-            loop {
-                actix_web::rt::time::sleep(LOCK_LEASE / 3).await;
-                let _ = me.conn.query::<i64>(redis::cmd("EVAL").arg(RENEW).arg(1).arg(&k).arg(&t).arg(lease)).await;
-            }
-        });
-        Ok(LockAttempt::Held(RefreshLock { key, token, renewer }))
+        Ok(if got.is_some() { LockAttempt::Held { key, token } } else { LockAttempt::Busy(key) })
     }
 
-    pub async fn unlock(&self, lock: RefreshLock) {
-        lock.renewer.abort();
-        let _ = self.conn.query::<i64>(redis::cmd("EVAL").arg(UNLOCK).arg(1).arg(&lock.key).arg(&lock.token)).await;
+    /// Renews the lock every third of its lease, for as long as it is polled (the refresh
+    /// runs beside it and drops it when done), so a slow provider cannot let a second instance
+    /// in (oauth2-proxy's fixed 2 s lease can).
+    async fn keep_locked(&self, key: &str, token: &str) -> std::convert::Infallible {
+        let lease = LOCK_LEASE.as_millis() as u64;
+        loop {
+            actix_web::rt::time::sleep(LOCK_LEASE / 3).await;
+            let _ = self.conn.query::<i64>(redis::cmd("EVAL").arg(RENEW).arg(1).arg(key).arg(token).arg(lease)).await;
+        }
+    }
+
+    async fn unlock(&self, key: &str, token: &str) {
+        let _ = self.conn.query::<i64>(redis::cmd("EVAL").arg(UNLOCK).arg(1).arg(key).arg(token)).await;
     }
 
     /// Waits until another instance's lock is gone (or [`LOCK_WAIT`] passed).
-    pub async fn wait_unlocked(&self, key: &str) {
+    async fn wait_unlocked(&self, key: &str) {
         let started = std::time::Instant::now();
         while started.elapsed() < LOCK_WAIT {
             match self.conn.query::<i64>(redis::cmd("EXISTS").arg(key)).await {
@@ -407,27 +403,109 @@ impl RedisStore {
             }
         }
     }
+
+    /// The refresh under our lock: read the session again (another instance may have
+    /// refreshed it between our read and our lock), else grant and save before unlocking.
+    async fn refresh_locked<F, Fut>(&self, cookies: &RequestCookies, host: &str, session: &SessionState, grant: F) -> RefreshOutcome
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = RefreshOutcome>,
+    {
+        let refresh = self.cookies.config().refresh;
+        if let Ok(Loaded::Valid(fresh)) = self.load(cookies).await
+            && !fresh.refresh_due(refresh, now())
+        {
+            return RefreshOutcome::RefreshedElsewhere(fresh);
+        }
+        let outcome = grant().await;
+        let RefreshOutcome::Granted(granted) = &outcome else { return outcome };
+        let mut updated = session.clone();
+        updated.apply_grant(granted, now());
+        match self.save(cookies, host, &updated).await {
+            Ok(set) => RefreshOutcome::GrantedAndSaved(std::sync::Arc::new(updated), std::sync::Arc::new(SetCookies(set))),
+            // The request saves again, and answers 503 if that fails too.
+            Err(e) => {
+                log::warn!("refreshed session not saved: {e}");
+                outcome
+            }
+        }
+    }
 }
 
 impl SessionStore for RedisStore {
     async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+        self.load_inner(cookies).await.map_err(|e| e.during(Operation::Load))
+    }
+
+    async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        self.save_inner(cookies, host, session).await.map_err(|e| e.during(Operation::Save))
+    }
+
+    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
+        self.clear_inner(cookies, host).await.map_err(|e| e.during(Operation::Clear))
+    }
+
+    /// Under a new ticket, the request's old one deleted. A ticket planted in the browser
+    /// before the login never carries the new session (fixation).
+    async fn save_new(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        self.replace(self.presented(cookies), cookies, host, session).await.map_err(|e| e.during(Operation::Save))
+    }
+
+    /// The instance holding the session's lock refreshes and saves before releasing it; the
+    /// others wait, then read the refreshed session.
+    async fn refresh_once<F, Fut>(&self, cookies: &RequestCookies, host: &str, session: &SessionState, grant: F) -> RefreshOutcome
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = RefreshOutcome>,
+    {
+        match self.lock(cookies).await {
+            Ok(LockAttempt::Held { key, token }) => {
+                let outcome = tokio::select! {
+                    outcome = self.refresh_locked(cookies, host, session, grant) => outcome,
+                    never = self.keep_locked(&key, &token) => match never {},
+                };
+                self.unlock(&key, &token).await;
+                outcome
+            }
+            Ok(LockAttempt::Busy(key)) => {
+                self.wait_unlocked(&key).await;
+                match self.load(cookies).await {
+                    Ok(Loaded::Valid(fresh)) if !fresh.refresh_due(self.cookies.config().refresh, now()) => {
+                        RefreshOutcome::RefreshedElsewhere(fresh)
+                    }
+                    Ok(Loaded::Valid(_)) | Err(_) => RefreshOutcome::KeepForNow,
+                    Ok(_) => RefreshOutcome::EndSession,
+                }
+            }
+            Ok(LockAttempt::NoTicket) | Err(_) => RefreshOutcome::KeepForNow,
+        }
+    }
+
+    /// `PING`, for readiness.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>(&redis::cmd("PING")).await.map(|_| ()).map_err(|e| e.during(Operation::Ping))
+    }
+}
+
+impl RedisStore {
+    async fn load_inner(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
         let Some(cookie) = cookies.get(&self.cookies.config().name) else { return Ok(Loaded::None) };
         // A session this thread opened before: its key is still read, and the session reused
         // only if the stored value is unchanged (a refresh elsewhere changes it).
-        if let Some(hit) = super::remembered(self.id, cookie)
+        if let Some(hit) = opened::remembered(self.id, cookie)
             && let Some(stored) = &hit.stored
         {
             let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&stored.0)).await?;
             let loaded = match value {
                 None => Loaded::Invalid("signed out or expired"),
-                Some(value) if value == stored.1 => super::fresh(self.cookies.config(), hit.session, now()),
+                Some(value) if value == stored.1 => fresh(self.cookies.config(), hit.session, now()),
                 Some(value) => match self.presented(cookies) {
                     Some(ticket) => self.open_stored(cookie, &ticket, value),
                     None => Loaded::Invalid("not a valid ticket"),
                 },
             };
             if !matches!(loaded, Loaded::Valid(_)) {
-                super::forget(self.id, cookie);
+                opened::forget(self.id, cookie);
             }
             return Ok(loaded);
         }
@@ -438,7 +516,7 @@ impl SessionStore for RedisStore {
         Ok(self.open_stored(cookie, &ticket, value))
     }
 
-    async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+    async fn save_inner(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
         // A refresh keeps the ticket, so every instance and tab keeps finding the session. A
         // session oauth2-proxy stored moves to a Gatehouse ticket (its format is read-only).
         match self.presented(cookies) {
@@ -458,7 +536,7 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
+    async fn clear_inner(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
         if let Some(ticket) = self.presented(cookies) {
             if let Presented::Ours(t) = &ticket {
                 // The oauth2-proxy session this one was moved from, if that was under a minute ago.
@@ -475,12 +553,6 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
-    /// A login's new session: under a new ticket, the request's old one deleted. A ticket
-    /// planted in the browser before the login never carries the new session (fixation).
-    pub async fn save_new(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
-        self.replace(self.presented(cookies), cookies, host, session).await
-    }
-
     /// Saves under a new ticket and deletes the old one's key.
     async fn replace(
         &self,
@@ -502,7 +574,7 @@ impl RedisStore {
         host: &str,
         session: &SessionState,
     ) -> Result<Vec<Cookie<'static>>, StoreError> {
-        let json = serde_json::to_vec(session).map_err(|e| StoreError(e.to_string()))?;
+        let json = serde_json::to_vec(session).map_err(|e| StoreError::new(Operation::Save, e))?;
         let value = ticket.sealer().seal(&ticket.id, &json);
         let mut cmd = redis::cmd("SET");
         cmd.arg(&ticket.id).arg(value);

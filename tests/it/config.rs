@@ -305,7 +305,7 @@ fn alpha_yaml_parses_and_combines_with_the_legacy_file() {
         Sources { config_file: Some(fixture("alpha/oauth2-proxy.cfg")), alpha_config: Some(fixture("alpha/alpha.yaml")), flags: vec![] };
     let cfg = config::load(&sources, &env).unwrap_or_else(|e| panic!("{e}")).config;
     assert_eq!(cfg.oidc.client_id, "oauth2-proxy-app");
-    assert_eq!(cfg.oidc.client_secret, ClientSecret::Value(gatehouse::config::Secret::new("from-env-secret".into())));
+    assert_eq!(cfg.oidc.client_secret, ClientSecret::Value(gatehouse::base::Secret::new("from-env-secret".into())));
     assert_eq!(cfg.oidc.issuer_url.unwrap().as_str(), "https://localhost:9443/oauth2/token");
     assert_eq!(cfg.oidc.email_claim, "username");
     assert_eq!(cfg.oidc.pkce, Some(PkceMethod::S256));

@@ -202,7 +202,7 @@ async fn every_entry_point_refuses_every_hostile_target() {
     }
     for rd in legitimate() {
         let out = b.get(&gate.url(&format!("/oauth2/sign_out?rd={}", enc(&rd)))).await;
-        if out.header("location") != Some(gatehouse::endpoints::login::location_value(&rd).as_str()) {
+        if out.header("location") != Some(gatehouse::http::respond::location_value(&rd).as_str()) {
             failures.push(format!("legitimate sign_out rd={rd:?} → {:?}", out.header("location")));
         }
     }

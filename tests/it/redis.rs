@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use gatehouse::session::cookie::RequestCookies;
+use gatehouse::session::jar::RequestCookies;
 use gatehouse::session::{Loaded, SessionState, SessionStore, Store, now};
 use serde_json::json;
 

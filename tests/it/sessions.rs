@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use gatehouse::session::cookie::{MAX_COOKIE_LINE, RequestCookies};
+use gatehouse::session::jar::{MAX_COOKIE_LINE, RequestCookies};
 use gatehouse::session::{CookieConfig, CookieStore, Loaded, SessionState, SessionStore, now};
 
 use crate::support::echo;

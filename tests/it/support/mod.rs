@@ -129,7 +129,7 @@ impl Drop for Gate {
 
 /// A session cookie for `user`, sealed with the test secret, without a login.
 pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String {
-    use gatehouse::session::cookie::RequestCookies;
+    use gatehouse::session::jar::RequestCookies;
     use gatehouse::session::{CookieStore, SessionState, SessionStore, now};
     let cfg = load_text(MINIMAL, &[], vec![]).unwrap().config.session.cookie;
     let s = SessionState {
@@ -150,9 +150,9 @@ pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String 
 }
 
 /// The `Cookie` header a browser sends back after receiving `set` (deletions left out).
-pub fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> gatehouse::session::cookie::RequestCookies {
+pub fn echo(set: &[actix_web::cookie::Cookie<'static>]) -> gatehouse::session::jar::RequestCookies {
     let header: Vec<String> = set.iter().filter(|c| !c.value().is_empty()).map(|c| format!("{}={}", c.name(), c.value())).collect();
-    gatehouse::session::cookie::RequestCookies::parse([header.join("; ").as_str()])
+    gatehouse::session::jar::RequestCookies::parse([header.join("; ").as_str()])
 }
 
 /// A Gatehouse on a free loopback port with the minimal configuration plus `extra`.

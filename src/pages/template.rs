@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use super::pages::escape;
+use crate::base::text::escape_html as escape;
 
 /// A value a template can show or test.
 #[derive(Debug, Clone, PartialEq, Eq)]

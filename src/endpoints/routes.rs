@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use crate::endpoints::{auth, health, login, proxy, sign_out, userinfo};
+use super::{auth, health, login, proxy, sign_out, userinfo};
 
 /// Registers every route. Paths come from configuration (`ping_path`, `ready_path`,
 /// `proxy_prefix`). No route restricts the method, as in oauth2-proxy.

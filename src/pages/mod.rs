@@ -3,37 +3,44 @@
 //! self-contained (no external fonts, scripts or styles) under a strict Content-Security-Policy;
 //! every value from configuration or the request is escaped, the banner and footer included.
 
+pub mod template;
+
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::PagesConfig;
-use super::template::Value;
+use crate::base::text::escape_html as escape;
+use template::{Template, Value};
+
+/// Validated page settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    pub provider_display_name: String,
+    pub custom_templates_dir: Option<PathBuf>,
+    /// `sign_in.html` and `error.html` from `custom_templates_dir`, parsed at load.
+    pub sign_in_template: Option<Template>,
+    pub error_template: Option<Template>,
+    /// `robots.txt` from `custom_templates_dir`.
+    pub robots: Option<String>,
+    /// The logo's markup, built by Gatehouse from `custom_sign_in_logo` ("" for none).
+    pub logo: String,
+    /// The text above the sign-in button ("" for none): `banner`, or oauth2-proxy's default
+    /// naming the allowed email domains.
+    pub banner: String,
+    pub footer: Option<String>,
+    pub show_debug_on_error: bool,
+    pub display_htpasswd_form: bool,
+}
 
 /// The fields oauth2-proxy gives `sign_in.html`.
 pub const SIGN_IN_FIELDS: &[&str] =
     &["ProviderName", "SignInMessage", "StatusCode", "CustomLogin", "Redirect", "Version", "ProxyPrefix", "Footer", "LogoData"];
 /// The fields oauth2-proxy gives `error.html`.
 pub const ERROR_FIELDS: &[&str] = &["Title", "Message", "ProxyPrefix", "StatusCode", "Redirect", "RequestID", "Footer", "Version"];
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f5f7;color:#1d2330;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}\
 main{background:#fff;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:2.5rem;max-width:26rem;width:calc(100% - 3rem);text-align:center}\
@@ -46,7 +53,7 @@ form.local input{font-size:1rem;padding:.6rem;border:1px solid #8a93a6;border-ra
 footer{position:fixed;bottom:0;left:0;right:0;text-align:center;color:#4b5466;font-size:.85rem;padding:.8rem}\
 @media (max-width:480px){main{padding:1.5rem;border-radius:0;box-shadow:none;width:100%}body{align-items:flex-start;background:#fff}button,a.button{width:100%}}";
 
-fn page(title: &str, body: &str, cfg: &PagesConfig) -> String {
+fn page(title: &str, body: &str, cfg: &Config) -> String {
     let footer = match cfg.footer.as_deref() {
         Some("-") => String::new(),
         Some(text) => format!("<footer>{}</footer>", escape(text)),
@@ -62,7 +69,7 @@ fn page(title: &str, body: &str, cfg: &PagesConfig) -> String {
 /// inline style (by hash) and images from `data:` (the logo) or the logo's https origin;
 /// custom templates may use files and styles of this origin, and no script at all (on a
 /// reverse proxy, "this origin" also serves the app's files).
-pub fn content_security_policy(cfg: &PagesConfig, custom: bool) -> HeaderValue {
+pub fn content_security_policy(cfg: &Config, custom: bool) -> HeaderValue {
     let logo_origin = logo_origin(&cfg.logo);
     let policy = if custom {
         format!(
@@ -125,17 +132,17 @@ pub struct SignIn<'a> {
     pub error: Option<&'a str>,
 }
 
-fn footer_value(cfg: &PagesConfig) -> Value {
+fn footer_value(cfg: &Config) -> Value {
     Value::Text(cfg.footer.clone().unwrap_or_default())
 }
 
-fn provider_name(cfg: &PagesConfig) -> &str {
+fn provider_name(cfg: &Config) -> &str {
     if cfg.provider_display_name.is_empty() { "OpenID Connect" } else { &cfg.provider_display_name }
 }
 
 /// The sign-in page: a button that starts the login, returning to `rd` afterwards, and the
 /// htpasswd form when there is one; or the custom `sign_in.html`.
-pub fn sign_in_page(cfg: &PagesConfig, p: &SignIn<'_>) -> String {
+pub fn sign_in_page(cfg: &Config, p: &SignIn<'_>) -> String {
     if let Some(t) = &cfg.sign_in_template {
         let data = HashMap::from([
             ("ProviderName", Value::Text(provider_name(cfg).to_string())),
@@ -185,7 +192,7 @@ pub struct ErrorInfo<'a> {
 }
 
 /// An error page: the status, what happened, what to do; or the custom `error.html`.
-pub fn error_page(cfg: &PagesConfig, e: &ErrorInfo<'_>) -> String {
+pub fn error_page(cfg: &Config, e: &ErrorInfo<'_>) -> String {
     let title = e.status.canonical_reason().unwrap_or("Error");
     // oauth2-proxy's templates get the internal reason as the message in debug mode; the
     // built-in page shows it under the message.
@@ -214,14 +221,14 @@ pub fn error_page(cfg: &PagesConfig, e: &ErrorInfo<'_>) -> String {
 
 /// The error page before any configuration applies (built-in, no request ID).
 pub fn plain_error_page(status: StatusCode, message: &str) -> String {
-    error_page(&PagesConfig::default(), &ErrorInfo { status, message, detail: "", request_id: "", prefix: "" })
+    error_page(&Config::default(), &ErrorInfo { status, message, detail: "", request_id: "", prefix: "" })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sign_in(cfg: &PagesConfig, rd: &str) -> String {
+    fn sign_in(cfg: &Config, rd: &str) -> String {
         sign_in_page(
             cfg,
             &SignIn {
@@ -237,7 +244,7 @@ mod tests {
 
     #[test]
     fn values_are_escaped() {
-        let cfg = PagesConfig {
+        let cfg = Config {
             provider_display_name: "<b>IdP</b>".into(),
             banner: "<script>alert(1)</script>".into(),
             footer: Some("<a href=x>f</a>".into()),
@@ -253,10 +260,10 @@ mod tests {
 
     #[test]
     fn footer_default_hidden_and_text() {
-        assert!(sign_in(&PagesConfig::default(), "/").contains("<footer>Secured with Gatehouse</footer>"));
-        assert!(!sign_in(&PagesConfig { footer: Some("-".into()), ..Default::default() }, "/").contains("<footer>"));
+        assert!(sign_in(&Config::default(), "/").contains("<footer>Secured with Gatehouse</footer>"));
+        assert!(!sign_in(&Config { footer: Some("-".into()), ..Default::default() }, "/").contains("<footer>"));
         let e = error_page(
-            &PagesConfig { footer: Some("Acme IT".into()), show_debug_on_error: true, ..Default::default() },
+            &Config { footer: Some("Acme IT".into()), show_debug_on_error: true, ..Default::default() },
             &ErrorInfo {
                 status: StatusCode::BAD_GATEWAY,
                 message: "try again",
@@ -279,13 +286,13 @@ mod tests {
         std::fs::write(&svg, "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>x</script></svg>").unwrap();
         let m = logo_markup(svg.to_str().unwrap()).unwrap();
         assert!(m.starts_with("<img class=\"logo\" src=\"data:image/svg+xml;base64,") && !m.contains("<script>"));
-        let cfg = PagesConfig { logo: logo_markup("https://cdn.example/l.png").unwrap(), ..Default::default() };
+        let cfg = Config { logo: logo_markup("https://cdn.example/l.png").unwrap(), ..Default::default() };
         assert!(content_security_policy(&cfg, false).to_str().unwrap().contains("img-src data: https://cdn.example;"));
     }
 
     #[test]
     fn the_built_in_style_is_allowed_by_its_hash_and_nothing_else() {
-        let csp = content_security_policy(&PagesConfig::default(), false);
+        let csp = content_security_policy(&Config::default(), false);
         let csp = csp.to_str().unwrap();
         assert!(csp.starts_with("default-src 'none'; style-src 'sha256-") && csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe"));

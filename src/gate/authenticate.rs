@@ -1,46 +1,42 @@
-//! Loading the request's session: open it, refresh it when due (once per session, across
-//! requests and, with Redis, across instances), check it is still authorized, and collect the
-//! cookies the response must carry (a refreshed session, or the deletion of an invalid one).
+//! Authentication: who sent the request. oauth2-proxy's chain of loaders in its order (a
+//! bearer JWT, htpasswd Basic auth, the stored session), the stored session refreshed when due
+//! (once per session, across requests and instances), checked against the policy, and the
+//! cookies the response must carry (a refreshed session, or the deletion of an ended one).
+//!
+//! Never: builds a response or chooses a status; failures are [`AuthError`]s.
 
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
-use actix_web::http::StatusCode;
 
-use super::refresh::{Outcome, Refreshed, SetCookies};
-use super::state::State;
 use crate::authz;
+use crate::http::error::AuthError;
+use crate::http::request::{self, Credentials};
 use crate::oidc::bearer::Path;
 use crate::oidc::{self, flow};
-use crate::server::error::HttpError;
-use crate::server::request::{self, Credentials};
-use crate::session::cookie::RequestCookies;
-use crate::session::redis::LockAttempt;
-use crate::session::{self, Loaded, SessionState, SessionStore, Store, StoreError};
+use crate::session::jar::RequestCookies;
+use crate::session::{self, Grant, Loaded, RefreshOutcome, SessionState, SessionStore};
+use crate::state::State;
 
-/// The request's session, if any, and the cookies to set on the response.
-pub struct Current {
+/// Who the request is from: its session, if any, and the cookies to set on the response.
+pub struct Authenticated {
     pub session: Option<Arc<SessionState>>,
     pub set_cookies: Vec<Cookie<'static>>,
     /// A valid session was refused by the policy (email or groups) and cleared.
     pub denied: bool,
 }
 
-pub(super) fn store_error(state: &State, e: StoreError) -> HttpError {
-    state.metrics.store_errors.inc();
-    HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "Sessions are unavailable right now. Please try again in a moment.", e.to_string())
+impl Authenticated {
+    fn nobody() -> Self {
+        Authenticated { session: None, set_cookies: vec![], denied: false }
+    }
 }
 
 /// No session, and every session cookie the request carried deleted.
-async fn ended(state: &State, cookies: &RequestCookies, host: &str) -> Result<Current, HttpError> {
-    let set_cookies = state.store.clear(cookies, host).await.map_err(|e| store_error(state, e))?;
-    Ok(Current { session: None, set_cookies, denied: false })
-}
-
-/// Is the session older than `cookie_refresh` (oauth2-proxy's `needsRefresh`)?
-fn due(state: &State, s: &SessionState, now: u64) -> bool {
-    !state.cookie.refresh.is_zero() && s.age(now) > state.cookie.refresh
+async fn end_session(state: &State, cookies: &RequestCookies, host: &str) -> Result<Authenticated, AuthError> {
+    let set_cookies = state.store.clear(cookies, host).await?;
+    Ok(Authenticated { set_cookies, ..Authenticated::nobody() })
 }
 
 /// oauth2-proxy's `validateSession`, for a session that was due but not refreshed: its tokens
@@ -63,7 +59,7 @@ async fn still_valid(state: &State, s: &SessionState, now: u64) -> bool {
 
 /// The request's session, from oauth2-proxy's chain of loaders in its order: a bearer JWT
 /// (`skip_jwt_bearer_tokens`), htpasswd Basic auth, then the stored session (cookie or Redis).
-pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
+pub async fn authenticate(state: &State, req: &HttpRequest) -> Result<Authenticated, AuthError> {
     let reads_credentials = state.bearer.is_some() || state.htpasswd.is_some();
     if reads_credentials
         && let Some(creds) = request::credentials(req)
@@ -71,12 +67,12 @@ pub async fn current(state: &State, req: &HttpRequest) -> Result<Current, HttpEr
     {
         return Ok(found);
     }
-    stored(state, req).await
+    from_store(state, req).await
 }
 
 /// A session from the `Authorization` header. Never saved: the client sends its credentials
 /// with every request, so no cookie is set.
-async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials) -> Result<Option<Current>, HttpError> {
+async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials) -> Result<Option<Authenticated>, AuthError> {
     if let (Some(bearer), Some(token)) = (&state.bearer, creds.jwt()) {
         let now = session::now();
         match bearer.verify(&state.provider, token, now).await {
@@ -101,10 +97,7 @@ async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials)
                 state.metrics.bearer("refused");
                 log::info!("bearer token refused: {e}");
                 if !state.authz.bearer_token_login_fallback {
-                    return Err(HttpError::forbidden(
-                        "The token sent with this request is not valid here.",
-                        format!("bearer token refused: {e}"),
-                    ));
+                    return Err(AuthError::BearerRefused(e.to_string()));
                 }
             }
         }
@@ -126,7 +119,7 @@ async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials)
             }
             crate::htpasswd::Outcome::Limited => {
                 state.metrics.htpasswd("limited");
-                return Err(HttpError::too_many_attempts("Basic auth limited"));
+                return Err(AuthError::TooManyAttempts("Basic auth"));
             }
         }
     }
@@ -145,13 +138,13 @@ pub fn htpasswd_session(state: &State, user: &str) -> SessionState {
 }
 
 /// A session from credentials, after the policy's verdict.
-fn accepted(req: &HttpRequest, s: SessionState, verdict: Result<(), authz::Denied>) -> Current {
+fn accepted(req: &HttpRequest, s: SessionState, verdict: Result<(), authz::Denied>) -> Authenticated {
     if let Err(denied) = verdict {
         log::info!("credentials of {} not authorized ({denied})", s.user);
-        return Current { session: None, set_cookies: vec![], denied: true };
+        return Authenticated { denied: true, ..Authenticated::nobody() };
     }
     logged_user(req, &s);
-    Current { session: Some(Arc::new(s)), set_cookies: vec![], denied: false }
+    Authenticated { session: Some(Arc::new(s)), ..Authenticated::nobody() }
 }
 
 fn logged_user(req: &HttpRequest, s: &SessionState) {
@@ -160,48 +153,49 @@ fn logged_user(req: &HttpRequest, s: &SessionState) {
     req.extensions_mut().insert(crate::telemetry::LoggedUser(who));
 }
 
-async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> {
+/// The stored session (cookie or Redis), refreshed when due, checked against the policy.
+async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, AuthError> {
     let cookies = request::cookies(req);
     // Only a refresh or an ended session needs the host: not built for every check.
     let host = || request::host(req);
-    let mut session = match state.store.load(&cookies).await.map_err(|e| store_error(state, e))? {
-        Loaded::None => return Ok(Current { session: None, set_cookies: vec![], denied: false }),
+    let mut session = match state.store.load(&cookies).await? {
+        Loaded::None => return Ok(Authenticated::nobody()),
         Loaded::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
-            return ended(state, &cookies, &host()).await;
+            return end_session(state, &cookies, &host()).await;
         }
         Loaded::Valid(s) => s,
     };
 
     let mut set_cookies = Vec::new();
     let now = session::now();
-    if due(state, &session, now) {
+    if session.refresh_due(state.cookie.refresh, now) {
         // oauth2-proxy's `refreshSessionIfNeeded`: refresh when there is a refresh token, and
         // a session that was not refreshed must still validate (`validateSession`).
         let refreshed = match session.refresh_token.is_some() {
             false => false,
             true => match refresh(state, &session, &cookies, &host()).await {
-                Outcome::Refreshed(r) => {
-                    apply(Arc::make_mut(&mut session), &r, now);
-                    set_cookies = state.store.save(&cookies, &host(), &session).await.map_err(|e| store_error(state, e))?;
+                RefreshOutcome::Granted(grant) => {
+                    Arc::make_mut(&mut session).apply_grant(&grant, now);
+                    set_cookies = state.store.save(&cookies, &host(), &session).await?;
                     true
                 }
-                Outcome::Reloaded(fresh) => {
+                RefreshOutcome::RefreshedElsewhere(fresh) => {
                     session = fresh;
                     true
                 }
-                Outcome::Saved(saved, set) => {
+                RefreshOutcome::GrantedAndSaved(saved, set) => {
                     session = saved;
                     set_cookies = set.0.clone();
                     true
                 }
-                Outcome::EndSession => return ended(state, &cookies, &host()).await,
-                Outcome::Keep => false,
+                RefreshOutcome::EndSession => return end_session(state, &cookies, &host()).await,
+                RefreshOutcome::KeepForNow => false,
             },
         };
         if !refreshed && !session.htpasswd && !still_valid(state, &session, now).await {
             log::info!("session of {} expired and could not be refreshed; clearing it", session.user);
-            return ended(state, &cookies, &host()).await;
+            return end_session(state, &cookies, &host()).await;
         }
     }
 
@@ -217,91 +211,33 @@ async fn stored(state: &State, req: &HttpRequest) -> Result<Current, HttpError> 
     };
     if let Err(denied) = verdict {
         log::info!("session of {} no longer authorized ({denied}); clearing it", session.user);
-        return ended(state, &cookies, &host()).await.map(|c| Current { denied: true, ..c });
+        return end_session(state, &cookies, &host()).await.map(|a| Authenticated { denied: true, ..a });
     }
-    Ok(Current { session: Some(session), set_cookies, denied: false })
-}
-
-/// A refresh's result into the session: new tokens and times, and, when a new ID token came
-/// back, the identity it states (oauth2-proxy's `redeemRefreshToken`), so a user removed from
-/// a group loses it at the next refresh.
-fn apply(session: &mut SessionState, refreshed: &Refreshed, now: u64) {
-    let tokens = &refreshed.tokens;
-    if let Some(id) = &refreshed.identity {
-        session.user = id.user.clone();
-        session.email = id.email.clone();
-        session.groups = id.groups.clone();
-        session.preferred_username = id.preferred_username.clone();
-    }
-    session.access_token = Some(tokens.access_token.clone());
-    if let Some(it) = &tokens.id_token {
-        session.id_token = Some(it.clone());
-    }
-    if let Some(rt) = &tokens.refresh_token {
-        session.refresh_token = Some(rt.clone());
-    }
-    session.created_at = now;
-    session.expires_on = tokens.expires_in.map(|s| now + s);
+    Ok(Authenticated { session: Some(session), set_cookies, denied: false })
 }
 
 /// One refresh per session: in this process through `Refreshes`, and across instances through
-/// the Redis store's lock. The instance holding the lock refreshes and saves before releasing
-/// it; the others wait, then read the refreshed session.
-async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies, host: &str) -> Outcome {
+/// the store (`SessionStore::refresh_once`).
+async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies, host: &str) -> RefreshOutcome {
     let rt = session.refresh_token.clone().unwrap_or_default();
-    state
-        .refreshes
-        .run(flow::hash_b64(&rt), || async move {
-            let Store::Redis(store) = &state.store else { return grant(state, &rt, session).await };
-            match store.lock(cookies).await {
-                Ok(LockAttempt::Held(lock)) => {
-                    // Another instance may have refreshed between our read and our lock.
-                    if let Ok(Loaded::Valid(fresh)) = store.load(cookies).await
-                        && !due(state, &fresh, session::now())
-                    {
-                        store.unlock(lock).await;
-                        return Outcome::Reloaded(fresh);
-                    }
-                    let mut outcome = grant(state, &rt, session).await;
-                    if let Outcome::Refreshed(refreshed) = &outcome {
-                        let mut updated = session.clone();
-                        apply(&mut updated, refreshed, session::now());
-                        match store.save(cookies, host, &updated).await {
-                            Ok(set) => outcome = Outcome::Saved(Arc::new(updated), Arc::new(SetCookies(set))),
-                            // The request saves again, and answers 503 if that fails too.
-                            Err(e) => log::warn!("refreshed session not saved: {e}"),
-                        }
-                    }
-                    store.unlock(lock).await;
-                    outcome
-                }
-                Ok(LockAttempt::Busy(key)) => {
-                    store.wait_unlocked(&key).await;
-                    match store.load(cookies).await {
-                        Ok(Loaded::Valid(fresh)) if !due(state, &fresh, session::now()) => Outcome::Reloaded(fresh),
-                        Ok(Loaded::Valid(_)) => Outcome::Keep,
-                        Ok(_) => Outcome::EndSession,
-                        Err(_) => Outcome::Keep,
-                    }
-                }
-                Ok(LockAttempt::NoTicket) | Err(_) => Outcome::Keep,
-            }
-        })
-        .await
+    let key = flow::hash_b64(&rt);
+    let grant = || redeem_refresh_token(state, &rt, session);
+    state.refreshes.run(key, || state.store.refresh_once(cookies, host, session, grant)).await
 }
 
-/// The refresh-token grant, with the refreshed ID token verified and read as at login.
-async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Outcome {
-    let outcome = grant_inner(state, refresh_token, session).await;
+/// The refresh-token grant, counted in the refresh metric.
+async fn redeem_refresh_token(state: &State, refresh_token: &str, session: &SessionState) -> RefreshOutcome {
+    let outcome = grant(state, refresh_token, session).await;
     state.metrics.refresh(match outcome {
-        Outcome::Refreshed(_) | Outcome::Reloaded(_) | Outcome::Saved(..) => "refreshed",
-        Outcome::EndSession => "ended",
-        Outcome::Keep => "failed",
+        RefreshOutcome::Granted(_) | RefreshOutcome::RefreshedElsewhere(_) | RefreshOutcome::GrantedAndSaved(..) => "refreshed",
+        RefreshOutcome::EndSession => "ended",
+        RefreshOutcome::KeepForNow => "failed",
     });
     outcome
 }
 
-async fn grant_inner(state: &State, refresh_token: &str, session: &SessionState) -> Outcome {
+/// The refresh-token grant, with the refreshed ID token verified and read as at login.
+async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> RefreshOutcome {
     let provider = &state.provider;
     match provider.refresh(refresh_token).await {
         Ok(mut tokens) => {
@@ -312,12 +248,12 @@ async fn grant_inner(state: &State, refresh_token: &str, session: &SessionState)
                     // user's session into another's.
                     Ok(id) if id.user != session.user => {
                         log::warn!("refreshed ID token names another subject; ending the session");
-                        return Outcome::EndSession;
+                        return RefreshOutcome::EndSession;
                     }
                     Ok(id) => Some(id),
                     Err(e) => {
                         log::warn!("refreshed ID token refused, ending the session: {e}");
-                        return Outcome::EndSession;
+                        return RefreshOutcome::EndSession;
                     }
                 },
             };
@@ -325,15 +261,15 @@ async fn grant_inner(state: &State, refresh_token: &str, session: &SessionState)
                 tokens.refresh_token = Some(refresh_token.to_string());
             }
             log::info!("session refreshed");
-            Outcome::Refreshed(Arc::new(Refreshed { tokens, identity }))
+            RefreshOutcome::Granted(Arc::new(Grant { tokens, identity }))
         }
         Err(oidc::Error::Rejected { code }) if code.ends_session() => {
             log::info!("refresh token refused by the provider ({code}); the session ends");
-            Outcome::EndSession
+            RefreshOutcome::EndSession
         }
         Err(e) => {
             log::warn!("session refresh failed, keeping the session for now: {e}");
-            Outcome::Keep
+            RefreshOutcome::KeepForNow
         }
     }
 }

@@ -1,5 +1,5 @@
-//! What the endpoints share: the provider, the session store, the policy, and the settings
-//! they need. Built once by `App::build`, shared by every worker.
+//! What the gate, the middleware and the handlers share: the provider, the session store, the
+//! policy, and the settings they need. Built once by `App::build`, shared by every worker.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use crate::oidc::Provider;
 use crate::reload::Watched;
 use crate::session::{CookieConfig, CsrfCookies, Store};
 
-use super::PagesConfig;
-use super::refresh::Refreshes;
+use crate::pages;
+use crate::session::Refreshes;
 
 pub struct State {
     pub provider: Arc<Provider>,
@@ -28,7 +28,7 @@ pub struct State {
     pub headers: identity::Config,
     /// `headers.request_strip()`, computed once: client headers never passed upstream.
     pub request_strip: Vec<String>,
-    pub pages: PagesConfig,
+    pub pages: pages::Config,
     pub proxy_prefix: String,
     /// Which peers' forwarded headers are believed.
     pub trust: crate::server::TrustConfig,

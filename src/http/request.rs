@@ -7,7 +7,7 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 
-use crate::session::cookie::RequestCookies;
+use crate::session::jar::RequestCookies;
 
 pub fn host(req: &HttpRequest) -> String {
     req.headers()
@@ -69,30 +69,6 @@ pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>
 
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-/// Decodes `%XX` escapes once, to bytes (callers decide what non-UTF-8 means for them).
-/// With `strict`, a `%` that does not start a valid escape is `None`; otherwise it is kept as
-/// it is, as browsers do.
-pub fn percent_decode(s: &str, strict: bool) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b'%', _, _) if strict => return None,
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Some(out)
 }
 
 /// What an `Authorization` header carries, split as oauth2-proxy splits it: exactly

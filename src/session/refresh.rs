@@ -1,4 +1,5 @@
-//! Single-flight session refresh.
+//! One refresh per session. Across instances, the store sees to it
+//! (`SessionStore::refresh_once`); within this process, [`Refreshes`] does.
 //!
 //! Many requests of one browser arrive together, all carrying the same session that is due for
 //! a refresh. Only one may use the refresh token: with rotating refresh tokens a second use
@@ -19,25 +20,26 @@ use crate::oidc::TokenSet;
 /// How long an outcome is reused for requests carrying the same refresh token.
 const KEEP_OUTCOME: Duration = Duration::from_secs(30);
 
+/// How a refresh ended.
 #[derive(Debug, Clone)]
-pub enum Outcome {
+pub enum RefreshOutcome {
     /// New tokens (the refresh token is the new one, or the old one if none was returned),
-    /// and the identity their new ID token states, if one came back.
-    Refreshed(Arc<Refreshed>),
+    /// and the identity their new ID token states, if one came back. The request saves them.
+    Granted(Arc<Grant>),
     /// Another instance refreshed the session; this is what it saved.
-    Reloaded(Arc<crate::session::SessionState>),
-    /// Refreshed and saved under the Redis lock: the session and the cookies that save set
+    RefreshedElsewhere(Arc<super::SessionState>),
+    /// Refreshed and saved under the store's lock: the session and the cookies that save set
     /// (a session oauth2-proxy stored moves to a new ticket then, so it is saved only once).
-    Saved(Arc<crate::session::SessionState>, Arc<SetCookies>),
+    GrantedAndSaved(Arc<super::SessionState>, Arc<SetCookies>),
     /// The provider refused the refresh token for good: the session ends.
     EndSession,
-    /// A passing failure (provider unreachable): keep the session as it is for now.
-    Keep,
+    /// A passing failure (provider or store unreachable): keep the session as it is for now.
+    KeepForNow,
 }
 
 /// What a refresh-token grant gave.
 #[derive(Debug)]
-pub struct Refreshed {
+pub struct Grant {
     pub tokens: TokenSet,
     /// From the new ID token (verified) and userinfo, exactly as at login; `None` when the
     /// provider returned no ID token (the old identity stays, as in oauth2-proxy).
@@ -53,7 +55,7 @@ impl std::fmt::Debug for SetCookies {
     }
 }
 
-type Flight = Arc<OnceCell<Outcome>>;
+type Flight = Arc<OnceCell<RefreshOutcome>>;
 
 #[derive(Default)]
 pub struct Refreshes {
@@ -63,10 +65,10 @@ pub struct Refreshes {
 impl Refreshes {
     /// Runs `refresh` once per `key` (a hash of the refresh token); concurrent and slightly
     /// later callers with the same key get the same outcome.
-    pub async fn run<F, Fut>(&self, key: String, refresh: F) -> Outcome
+    pub async fn run<F, Fut>(&self, key: String, refresh: F) -> RefreshOutcome
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Outcome>,
+        Fut: Future<Output = RefreshOutcome>,
     {
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
@@ -74,7 +76,7 @@ impl Refreshes {
             flights.entry(key).or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new()))).1.clone()
         };
         let outcome = flight.get_or_init(refresh).await.clone();
-        if matches!(outcome, Outcome::Keep) {
+        if matches!(outcome, RefreshOutcome::KeepForNow) {
             // A passing failure should be retried by the next request, not remembered.
             self.flights.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, f)| !Arc::ptr_eq(f, &flight));
         }
@@ -98,13 +100,13 @@ mod tests {
                 r.run("k".into(), || async move {
                     c.fetch_add(1, Ordering::SeqCst);
                     actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-                    Outcome::EndSession
+                    RefreshOutcome::EndSession
                 })
                 .await
             }));
         }
         for t in tasks {
-            assert!(matches!(t.await.unwrap(), Outcome::EndSession));
+            assert!(matches!(t.await.unwrap(), RefreshOutcome::EndSession));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }

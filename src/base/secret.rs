@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use base64::Engine;
+
 /// A redacting wrapper for client secrets, cookie secrets, passwords and tokens.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T>(T);
@@ -30,6 +32,27 @@ impl<T> fmt::Display for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+/// oauth2-proxy's `SecretBytes`: base64url (padding optional) when that decodes to a valid AES
+/// key length, else the raw bytes.
+pub fn key_bytes(secret: &[u8]) -> Vec<u8> {
+    let trimmed: &[u8] = {
+        let mut end = secret.len();
+        while end > 0 && secret[end - 1] == b'=' {
+            end -= 1;
+        }
+        &secret[..end]
+    };
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed) {
+        Ok(decoded) if matches!(decoded.len(), 16 | 24 | 32) => decoded,
+        _ => secret.to_vec(),
+    }
+}
+
+/// Equality that takes the same time wherever the inputs differ (secrets, their hashes).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -1,0 +1,85 @@
+//! The server's validated settings: listeners, TLS, and which peers' forwarded headers are
+//! believed.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+/// An address to listen on, as oauth2-proxy writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `host:port`; an empty host (`:4180`) means every interface.
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Unix(PathBuf),
+    /// An inherited file descriptor (`fd:3`).
+    Fd(i32),
+}
+
+impl ListenAddr {
+    /// The `host:port` string to bind, with an empty host meaning all interfaces.
+    pub fn bind_string(&self) -> Option<String> {
+        match self {
+            ListenAddr::Tcp { host, port } if host.is_empty() => Some(format!("0.0.0.0:{port}")),
+            ListenAddr::Tcp { host, port } if host.contains(':') => Some(format!("[{host}]:{port}")),
+            ListenAddr::Tcp { host, port } => Some(format!("{host}:{port}")),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp { .. } => f.write_str(&self.bind_string().unwrap_or_default()),
+            ListenAddr::Unix(p) => write!(f, "unix://{}", p.display()),
+            ListenAddr::Fd(n) => write!(f, "fd:{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub min_version: TlsVersion,
+    pub cipher_suites: Vec<String>,
+}
+
+/// Which peers' forwarded headers are believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustConfig {
+    pub reverse_proxy: bool,
+    pub trusted_proxy_ips: Vec<IpNet>,
+    pub real_client_ip_header: actix_web::http::header::HeaderName,
+}
+
+/// Validated server settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Plain HTTP listener; `None` when TLS replaces it (oauth2-proxy serves one or the other).
+    pub http_address: Option<ListenAddr>,
+    /// HTTPS listener, present exactly when `tls` is.
+    pub https_address: Option<ListenAddr>,
+    pub tls: Option<TlsConfig>,
+    pub metrics_address: Option<ListenAddr>,
+    pub metrics_secure_address: Option<ListenAddr>,
+    pub metrics_tls: Option<TlsConfig>,
+    pub proxy_prefix: String,
+    pub ping_path: String,
+    pub ready_path: String,
+    pub ping_user_agent: Option<String>,
+    pub force_https: bool,
+    /// Worker threads; 0 for one per CPU (actix's default).
+    pub workers: usize,
+    pub trust: TrustConfig,
+}

@@ -1,0 +1,108 @@
+//! The cookie store: the whole session, sealed, in the session cookie (split when large).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::cookie::Cookie;
+
+use super::crypto::{Purpose, Sealer};
+use super::jar::{self, CookieFactory, RequestCookies};
+use super::opened::{self, Remembered};
+use super::refresh::RefreshOutcome;
+use super::state::fresh;
+use super::{CookieConfig, Loaded, Operation, SessionState, SessionStore, StoreError, now, oauth2_proxy};
+
+/// The whole session, sealed, in the session cookie (split when large).
+pub struct CookieStore {
+    cookies: CookieFactory,
+    sealer: Sealer,
+    /// Tells this store's entries in the per-thread cache of opened cookies from another's.
+    id: u64,
+}
+
+impl CookieStore {
+    pub fn new(cfg: &CookieConfig) -> Self {
+        CookieStore {
+            cookies: CookieFactory::new(cfg.clone()),
+            sealer: Sealer::new(cfg.secret.expose(), Purpose::Session),
+            id: opened::store_id(),
+        }
+    }
+
+    /// `open`, remembering what opened (see [`OPENED`]).
+    fn open_cached(&self, value: &str) -> Loaded {
+        if let Some(hit) = opened::remembered(self.id, value) {
+            return fresh(self.cookies.config(), hit.session, now());
+        }
+        let loaded = self.open(value);
+        if let Loaded::Valid(session) = &loaded {
+            opened::remember(self.id, value, Remembered { session: session.clone(), stored: None });
+        }
+        loaded
+    }
+
+    fn open(&self, value: &str) -> Loaded {
+        let cfg = self.cookies.config();
+        let now = now();
+        // A cookie oauth2-proxy wrote (a switch from it logs nobody out).
+        if oauth2_proxy::is_theirs(value) {
+            return match oauth2_proxy::open_cookie(cfg, value, now) {
+                Ok(session) => fresh(cfg, Arc::new(session), now),
+                Err(why) => Loaded::Invalid(why),
+            };
+        }
+        let Ok(plain) = self.sealer.open(&cfg.name, value) else {
+            return Loaded::Invalid("does not open");
+        };
+        let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else {
+            return Loaded::Invalid("unreadable");
+        };
+        fresh(cfg, Arc::new(session), now)
+    }
+}
+
+impl CookieStore {
+    /// `load` without the async wrapper: a cookie session needs no I/O (the fuzz targets and
+    /// the benchmarks call this directly).
+    pub fn read(&self, cookies: &RequestCookies) -> Loaded {
+        match jar::read_chunked(cookies, &self.cookies.config().name) {
+            Ok(None) => Loaded::None,
+            Ok(Some(value)) => self.open_cached(&value),
+            Err(_) => Loaded::Invalid("too many chunks"),
+        }
+    }
+}
+
+impl SessionStore for CookieStore {
+    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+        Ok(self.read(cookies))
+    }
+
+    async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        let json = serde_json::to_vec(session).map_err(|e| StoreError::new(Operation::Save, e))?;
+        let sealed = self.sealer.seal(&self.cookies.config().name, &json);
+        Ok(self.cookies.session_cookies(sealed, host, cookies))
+    }
+
+    async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
+        Ok(self.cookies.clear_session(cookies, host))
+    }
+
+    /// A cookie session carries no identifier a planted cookie could fix: this is `save`.
+    async fn save_new(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
+        self.save(cookies, host, session).await
+    }
+
+    /// Nothing is shared between instances: the grant runs, and the request saves its outcome.
+    async fn refresh_once<F, Fut>(&self, _: &RequestCookies, _: &str, _: &SessionState, grant: F) -> RefreshOutcome
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = RefreshOutcome>,
+    {
+        grant().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
