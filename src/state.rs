@@ -31,7 +31,7 @@ pub struct State {
     pub pages: pages::Config,
     pub proxy_prefix: String,
     /// Which peers' forwarded headers are believed.
-    pub trust: crate::server::TrustConfig,
+    pub trust: crate::http::request::TrustConfig,
     pub refreshes: Refreshes,
     /// Upstreams by path (reverse-proxy mode); empty in forward-auth-only deployments.
     pub router: crate::proxy::Router,

@@ -3,6 +3,7 @@
 //!
 //! Never: reads configuration, does I/O, or knows about HTTP servers, sessions or providers.
 
+pub mod names;
 pub mod secret;
 pub mod text;
 

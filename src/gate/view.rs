@@ -22,8 +22,8 @@ use ipnet::IpNet;
 
 use super::path::RequestPath;
 use crate::authz::{self, Constraints};
+use crate::http::request::TrustConfig;
 use crate::http::request::{self, names};
-use crate::server::TrustConfig;
 
 /// What the connection and a trusted edge proxy say about where the request came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

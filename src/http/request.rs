@@ -6,6 +6,7 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
+use ipnet::IpNet;
 
 use crate::session::jar::RequestCookies;
 
@@ -28,21 +29,14 @@ pub fn header(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str
     req.headers().get(name).and_then(visible_ascii)
 }
 
-/// Names of the request headers read on every check, parsed once.
-pub mod names {
-    use actix_web::http::header::HeaderName;
+pub use crate::base::names;
 
-    pub const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
-    pub const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
-    pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-    pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-    pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-    pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-    pub const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
-    pub const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
-    pub const X_GATEHOUSE_ALLOWED_GROUPS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-groups");
-    pub const X_GATEHOUSE_ALLOWED_EMAILS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-emails");
-    pub const X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS: HeaderName = HeaderName::from_static("x-gatehouse-allowed-email-domains");
+/// Which peers' forwarded headers are believed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustConfig {
+    pub reverse_proxy: bool,
+    pub trusted_proxy_ips: Vec<IpNet>,
+    pub real_client_ip_header: actix_web::http::header::HeaderName,
 }
 
 /// `HeaderValue::to_str`, with the same rule (visible ASCII and tab, else `None`), checked

@@ -52,7 +52,7 @@ impl Call {
 pub struct Response {
     pub status: u16,
     pub content_type: String,
-    pub body: actix_web::web::Bytes,
+    pub body: bytes::Bytes,
 }
 
 /// How the client authenticates at the token endpoint.
@@ -121,7 +121,7 @@ impl Http {
 
 async fn read<S>(mut res: awc::ClientResponse<S>, url: &Url) -> Result<Response, Error>
 where
-    S: futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+    S: futures_core::Stream<Item = Result<bytes::Bytes, awc::error::PayloadError>> + Unpin,
 {
     let status = res.status().as_u16();
     let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();

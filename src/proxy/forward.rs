@@ -17,7 +17,7 @@ use url::Url;
 
 use super::Upstream;
 use super::headers;
-use crate::http::request::names;
+use crate::base::names;
 
 /// Why forwarding failed.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use ipnet::IpNet;
+pub use crate::http::request::TrustConfig;
 
 /// An address to listen on, as oauth2-proxy writes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,14 +53,6 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
     pub min_version: TlsVersion,
     pub cipher_suites: Vec<String>,
-}
-
-/// Which peers' forwarded headers are believed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustConfig {
-    pub reverse_proxy: bool,
-    pub trusted_proxy_ips: Vec<IpNet>,
-    pub real_client_ip_header: actix_web::http::header::HeaderName,
 }
 
 /// Validated server settings.

@@ -39,3 +39,5 @@ mod credentials;
 mod differential;
 // Odd requests to oauth2-proxy and Gatehouse, directly and through the shipped edges: Gatehouse never lets more through.
 mod adversarial;
+// Tidy: the layering, where statuses are chosen, and the size of the rooms, read from src/.
+mod tidy;

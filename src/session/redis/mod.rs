@@ -3,25 +3,23 @@
 //! dump reveals no token or identity, a stolen cookie dies with sign-out (the key is deleted),
 //! and the cookie stays small.
 
+mod conn;
+
 use std::time::Duration;
 
 use actix_web::cookie::Cookie;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
-use url::Url;
+use redis::{Cmd, FromRedisValue};
 
-use super::crypto::{Purpose, Sealer};
 use super::jar::{CookieFactory, RequestCookies};
 use super::opened::{self, Remembered};
 use super::refresh::{RefreshOutcome, SetCookies};
 use super::state::fresh;
-use super::{CookieConfig, Loaded, Operation, RedisConfig, RedisTopology, SessionState, SessionStore, StoreError, now, oauth2_proxy};
+use super::{CookieConfig, Loaded, Operation, RedisConfig, SessionState, SessionStore, StoreError, now, oauth2_proxy};
 use crate::oidc::flow::random_b64;
+use crate::session::crypto::{Purpose, Sealer};
+use conn::{Conn, connect};
 
 /// A session's address in Redis and its key.
 struct Ticket {
@@ -80,165 +78,6 @@ impl Presented {
 /// How long the key of a session oauth2-proxy stored lives on after Gatehouse moved it to a
 /// ticket of its own (requests already in flight with the old cookie).
 const MOVED_GRACE: Duration = Duration::from_secs(60);
-
-/// Each Redis operation waits at most this long: a stalled Redis fails the request (503)
-/// quickly instead of hanging it.
-const OP_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn timed_out() -> RedisError {
-    RedisError::from((redis::ErrorKind::Io, "timed out"))
-}
-
-/// A connection to standalone Redis, the master a Sentinel set names, or a Cluster.
-enum Conn {
-    Standalone(ConnectionManager),
-    /// The master is looked up again after any error, so a failover is followed without a
-    /// restart.
-    Sentinel {
-        client: tokio::sync::Mutex<SentinelClient>,
-        master: tokio::sync::Mutex<Option<MultiplexedConnection>>,
-    },
-    Cluster {
-        client: ClusterClient,
-        conn: tokio::sync::OnceCell<ClusterConnection>,
-    },
-}
-
-impl Conn {
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
-        match self {
-            Conn::Standalone(m) => cmd.query_async(&mut m.clone()).await,
-            Conn::Sentinel { client, master } => {
-                // One retry: the first error after a failover is the old master's.
-                let mut last = timed_out();
-                for _ in 0..2 {
-                    let conn = {
-                        let mut guard = master.lock().await;
-                        if guard.is_none() {
-                            let found =
-                                actix_web::rt::time::timeout(OP_TIMEOUT, async { client.lock().await.get_async_connection().await })
-                                    .await
-                                    .map_err(|_| timed_out());
-                            match found {
-                                Ok(Ok(c)) => *guard = Some(c),
-                                Ok(Err(e)) | Err(e) => {
-                                    last = e;
-                                    continue;
-                                }
-                            }
-                        }
-                        guard.clone().expect("set above")
-                    };
-                    match actix_web::rt::time::timeout(OP_TIMEOUT, cmd.query_async(&mut conn.clone())).await {
-                        Ok(Ok(v)) => return Ok(v),
-                        Ok(Err(e)) => last = e,
-                        Err(_) => last = timed_out(),
-                    }
-                    *master.lock().await = None;
-                }
-                Err(last)
-            }
-            Conn::Cluster { client, conn } => {
-                let c = actix_web::rt::time::timeout(OP_TIMEOUT, conn.get_or_try_init(|| client.get_async_connection()))
-                    .await
-                    .map_err(|_| timed_out())??;
-                actix_web::rt::time::timeout(OP_TIMEOUT, cmd.query_async(&mut c.clone())).await.map_err(|_| timed_out())?
-            }
-        }
-    }
-}
-
-/// A URL with `redis_username` / `redis_password` applied.
-fn with_credentials(url: &str, username: Option<&str>, password: Option<&str>) -> anyhow::Result<String> {
-    let mut url = Url::parse(url)?;
-    if let Some(user) = username {
-        url.set_username(user).map_err(|_| anyhow::anyhow!("a user name cannot be set on {url}"))?;
-    }
-    if let Some(password) = password {
-        url.set_password(Some(password)).map_err(|_| anyhow::anyhow!("a password cannot be set on this URL"))?;
-    }
-    Ok(url.to_string())
-}
-
-fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
-    let user = cfg.username.as_deref();
-    let password = cfg.password.as_ref().map(|p| p.expose().as_str());
-    Ok(match &cfg.topology {
-        RedisTopology::Standalone { url } => {
-            let mut url = with_credentials(url, user, password)?;
-            let tls = url.starts_with("rediss://");
-            if tls && cfg.insecure_skip_tls_verify {
-                log::warn!("redis_insecure_skip_tls_verify is set: the Redis server's certificate is NOT verified");
-                url.push_str("#insecure");
-            }
-            let client = match (&cfg.ca_path, tls) {
-                (Some(ca), true) => redis::Client::build_with_tls(
-                    url.as_str(),
-                    redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) },
-                )?,
-                _ => redis::Client::open(url.as_str())?,
-            };
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(OP_TIMEOUT))
-                .set_response_timeout(Some(OP_TIMEOUT))
-                .set_number_of_retries(1);
-            Conn::Standalone(ConnectionManager::new_lazy_with_config(client, config)?)
-        }
-        RedisTopology::Sentinel { master_name, urls, password: sentinel_password } => {
-            // Sentinels have no databases: the URLs' path is for the master (below).
-            let sentinels: Vec<String> = urls
-                .iter()
-                .map(|u| {
-                    let mut url = Url::parse(&with_credentials(u, None, sentinel_password.as_ref().map(|p| p.expose().as_str()))?)?;
-                    url.set_path("");
-                    Ok(url.to_string())
-                })
-                .collect::<anyhow::Result<_>>()?;
-            // Unlike oauth2-proxy (its issue #2052), the database number of the URLs is used.
-            let db = urls
-                .first()
-                .and_then(|u| Url::parse(u).ok())
-                .and_then(|u| u.path().trim_start_matches('/').parse::<i64>().ok())
-                .unwrap_or(0);
-            let mut info = redis::RedisConnectionInfo::default().set_db(db);
-            if let Some(u) = user {
-                info = info.set_username(u);
-            }
-            if let Some(p) = password {
-                info = info.set_password(p);
-            }
-            let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
-            let client = SentinelClient::build(sentinels, master_name.clone(), Some(node), SentinelServerType::Master)?;
-            Conn::Sentinel { client: tokio::sync::Mutex::new(client), master: tokio::sync::Mutex::new(None) }
-        }
-        RedisTopology::Cluster { urls } => {
-            let mut b = ClusterClient::builder(urls.clone());
-            if let Some(u) = user {
-                b = b.username(u);
-            }
-            if let Some(p) = password {
-                b = b.password(p);
-            }
-            Conn::Cluster { client: b.build()?, conn: tokio::sync::OnceCell::new() }
-        }
-    })
-}
-
-/// The system's trusted roots plus `redis_ca_path`, as PEM: oauth2-proxy adds the CA to the
-/// system pool, while the redis crate's `root_cert` replaces it, so both go in.
-fn trust_with(ca: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let mut pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("redis_ca_path {}: {e}", ca.display()))?;
-    for cert in rustls_native_certs::load_native_certs().certs {
-        pem.extend_from_slice(b"\n-----BEGIN CERTIFICATE-----\n");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        for line in b64.as_bytes().chunks(64) {
-            pem.extend_from_slice(line);
-            pem.push(b'\n');
-        }
-        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    }
-    Ok(pem)
-}
 
 pub struct RedisStore {
     /// Whether the last operation worked: outages and recoveries are logged once each.

@@ -1,0 +1,135 @@
+//! Validation: Listeners, TLS, paths and trusted proxies.
+
+use super::*;
+
+pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
+    let http_address = r.listen("http_address");
+    let https_address = r.listen("https_address");
+    let cert = r.string("tls_cert_file");
+    let key = r.string("tls_key_file");
+    let min_version: String = r.get("tls_min_version");
+    let cipher_suites: Vec<String> = r.get("tls_cipher_suites");
+    let min_version = match min_version.as_str() {
+        "" | "TLS1.2" => TlsVersion::Tls12,
+        "TLS1.3" => TlsVersion::Tls13,
+        _ => {
+            r.error("tls_min_version", "is not a TLS version", "use \"TLS1.2\" or \"TLS1.3\"");
+            TlsVersion::Tls12
+        }
+    };
+    let tls = tls_pair(r, "tls_cert_file", cert, "tls_key_file", key).map(|(cert_file, key_file)| TlsConfig {
+        cert_file,
+        key_file,
+        min_version,
+        cipher_suites,
+    });
+    // With TLS, oauth2-proxy serves HTTPS only, on https_address. The tutorial's TLS snippet
+    // sets http_address = "0.0.0.0:443" instead, so an explicit http_address is the HTTPS
+    // address when https_address is left at its default.
+    let (http, https) = match &tls {
+        None => (http_address, None),
+        Some(_) if !r.is_set("https_address") && r.is_set("http_address") => (None, http_address),
+        Some(_) => (None, https_address),
+    };
+
+    let (metrics_address, metrics_secure_address, metrics_tls) = metrics_listeners(r);
+
+    let mut proxy_prefix = r.absolute_path("proxy_prefix");
+    while proxy_prefix.len() > 1 && proxy_prefix.ends_with('/') {
+        proxy_prefix.pop();
+    }
+    let ping_path = r.absolute_path("ping_path");
+    let ready_path = r.absolute_path("ready_path");
+    let ping_user_agent = r.string("ping_user_agent");
+    let force_https = r.get("force_https");
+    let workers: i64 = r.get("workers");
+    if !(0..=1024).contains(&workers) {
+        r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
+    }
+
+    let trust = trust_config(r);
+    if http.is_none() && https.is_none() {
+        return None;
+    }
+    Some(server::Config {
+        http_address: http,
+        https_address: https,
+        tls,
+        metrics_address,
+        metrics_secure_address,
+        metrics_tls,
+        proxy_prefix,
+        ping_path,
+        ready_path,
+        ping_user_agent,
+        force_https,
+        workers: workers.clamp(0, 1024) as usize,
+        trust,
+    })
+}
+
+/// `metrics_address`, and `metrics_secure_address` with its TLS files.
+fn metrics_listeners(r: &mut Reader<'_>) -> (Option<ListenAddr>, Option<ListenAddr>, Option<TlsConfig>) {
+    let metrics_address = r.listen("metrics_address");
+    let metrics_secure_address = r.listen("metrics_secure_address");
+    let mcert = r.string("metrics_tls_cert_file");
+    let mkey = r.string("metrics_tls_key_file");
+    let metrics_tls = tls_pair(r, "metrics_tls_cert_file", mcert, "metrics_tls_key_file", mkey).map(|(c, k)| TlsConfig {
+        cert_file: c,
+        key_file: k,
+        min_version: TlsVersion::Tls12,
+        cipher_suites: vec![],
+    });
+    if metrics_secure_address.is_some() && metrics_tls.is_none() {
+        r.error(
+            "metrics_secure_address",
+            "needs metrics_tls_cert_file and metrics_tls_key_file",
+            "set both files, or use metrics_address for plain HTTP",
+        );
+    }
+    (metrics_address, metrics_secure_address, metrics_tls)
+}
+
+/// Which peers' forwarded headers are believed, and which header names the client's IP.
+fn trust_config(r: &mut Reader<'_>) -> TrustConfig {
+    let reverse_proxy = r.get("reverse_proxy");
+    let trusted_proxy_ips = r.nets("trusted_proxy_ips");
+    let real_client_ip_header: String = r.get("real_client_ip_header");
+    const REAL_IP_HEADERS: [&str; 5] = ["X-Real-IP", "X-Forwarded-For", "X-ProxyUser-IP", "X-Envoy-External-Address", "CF-Connecting-IP"];
+    let real_client_ip_header = match REAL_IP_HEADERS.iter().find(|h| h.eq_ignore_ascii_case(&real_client_ip_header)) {
+        Some(h) => actix_web::http::header::HeaderName::from_bytes(h.as_bytes()).expect("the supported names are header names"),
+        None => {
+            r.error("real_client_ip_header", "is not a supported client-IP header", format!("use one of {}", REAL_IP_HEADERS.join(", ")));
+            actix_web::http::header::HeaderName::from_static("x-real-ip")
+        }
+    };
+    TrustConfig { reverse_proxy, trusted_proxy_ips, real_client_ip_header }
+}
+
+pub(super) fn tls_pair(
+    r: &mut Reader<'_>,
+    cert_key: &'static str,
+    cert: Option<String>,
+    key_key: &'static str,
+    key: Option<String>,
+) -> Option<(PathBuf, PathBuf)> {
+    match (cert, key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => {
+            for (opt, p) in [(cert_key, &c), (key_key, &k)] {
+                if !Path::new(p).is_file() {
+                    r.error(opt, "no such file", "check the path of the PEM file");
+                }
+            }
+            Some((c.into(), k.into()))
+        }
+        (Some(_), None) => {
+            r.error(cert_key, format!("is set but {key_key} is not"), format!("set {key_key} to the private key file too"));
+            None
+        }
+        (None, Some(_)) => {
+            r.error(key_key, format!("is set but {cert_key} is not"), format!("set {cert_key} to the certificate file too"));
+            None
+        }
+    }
+}

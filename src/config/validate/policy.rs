@@ -1,0 +1,115 @@
+//! Validation: Who may pass: email domains and lists, groups, skip routes, redirects.
+
+use super::*;
+
+pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
+    let mut email_domains: Vec<String> = r.get("email_domains");
+    email_domains.iter_mut().for_each(|d| *d = d.to_ascii_lowercase());
+    let authenticated_emails_file = r.existing_file("authenticated_emails_file");
+    let htpasswd_file = r.existing_file("htpasswd_file");
+    if email_domains.is_empty() && authenticated_emails_file.is_none() && htpasswd_file.is_none() {
+        r.error(
+            "email_domains",
+            "no users are allowed: set email_domains, authenticated_emails_file or htpasswd_file",
+            "set email_domains = [\"*\"] to allow any user the provider authenticates, or list your domains",
+        );
+    }
+    let mut allowed_groups: Vec<String> = r.get("allowed_groups");
+    allowed_groups.retain(|g| !g.is_empty());
+    let whitelist: Vec<String> = r.get("whitelist_domains");
+    let whitelist_domains = whitelist
+        .into_iter()
+        .filter_map(|d| match check_whitelist_entry(&d) {
+            Ok(()) => Some(d.to_ascii_lowercase()),
+            Err(problem) => {
+                r.entry_error("whitelist_domains", &d, problem, "write host, .example.com (subdomains), host:8080 or host:*");
+                None
+            }
+        })
+        .collect();
+    let routes: Vec<String> = r.get("skip_auth_routes");
+    let mut skip_auth_routes: Vec<RouteRule> = routes
+        .into_iter()
+        .filter_map(|route| match parse_route(&route) {
+            Ok(rule) => Some(rule),
+            Err(problem) => {
+                r.entry_error(
+                    "skip_auth_routes",
+                    &route,
+                    problem,
+                    "write METHOD=regex, METHOD!=regex, regex or !=regex, e.g. \"GET=^/health$\"",
+                );
+                None
+            }
+        })
+        .collect();
+    skip_auth_routes.extend(r.regexes("skip_auth_regex").into_iter().map(|regex| RouteRule { method: None, negate: false, regex }));
+    let api_routes = r.regexes("api_routes");
+    let trusted_ips = r.nets("trusted_ips");
+    let issuers: Vec<String> = r.get("extra_jwt_issuers");
+    let extra_jwt_issuers = issuers
+        .into_iter()
+        .filter_map(|entry| match entry.split_once('=') {
+            Some((iss, aud)) if !aud.is_empty() && parse_http_url(iss).is_ok() => Some((iss.to_string(), aud.to_string())),
+            _ => {
+                r.entry_error("extra_jwt_issuers", &entry, "is not issuer=audience", "write \"https://issuer.example.com=my-audience\"");
+                None
+            }
+        })
+        .collect();
+    authz::Config {
+        email_domains,
+        authenticated_emails_file,
+        allowed_groups,
+        whitelist_domains,
+        skip_auth_routes,
+        skip_auth_preflight: r.get("skip_auth_preflight"),
+        api_routes,
+        trusted_ips,
+        skip_provider_button: r.get("skip_provider_button"),
+        force_json_errors: r.get("force_json_errors"),
+        skip_jwt_bearer_tokens: r.get("skip_jwt_bearer_tokens"),
+        extra_jwt_issuers,
+        bearer_token_login_fallback: r.get("bearer_token_login_fallback"),
+        htpasswd_file,
+        htpasswd_user_groups: r.get("htpasswd_user_groups"),
+    }
+}
+
+/// oauth2-proxy's route syntax: the method part is everything before the first `=` or `!=`.
+pub fn parse_route(route: &str) -> Result<RouteRule, String> {
+    let (method, negate, pattern) = match route.find('=') {
+        None => (None, false, route),
+        Some(i) => {
+            let (head, negate) = match route[..i].strip_suffix('!') {
+                Some(h) => (h, true),
+                None => (&route[..i], false),
+            };
+            let method = if head.is_empty() { None } else { Some(head.to_ascii_uppercase()) };
+            (method, negate, &route[i + 1..])
+        }
+    };
+    if let Some(m) = &method
+        && !m.bytes().all(|b| b.is_ascii_uppercase())
+    {
+        return Err(format!("\"{m}\" is not an HTTP method"));
+    }
+    let regex = Regex::new(pattern).map_err(|e| format!("has an invalid regular expression: {}", one_line(&e.to_string())))?;
+    Ok(RouteRule { method, negate, regex })
+}
+
+pub(super) fn check_whitelist_entry(entry: &str) -> Result<(), String> {
+    let host = entry.strip_prefix("*.").or_else(|| entry.strip_prefix('.')).unwrap_or(entry);
+    let (host, port) = match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, Some(p)),
+        _ => (host, None),
+    };
+    if host.is_empty() || host.contains('/') || host.contains('@') || host.chars().any(char::is_whitespace) {
+        return Err("is not a domain".into());
+    }
+    match port {
+        None | Some("*") => Ok(()),
+        Some(p) if p.parse::<u16>().is_ok() => Ok(()),
+        Some(_) => Err("has an invalid port".into()),
+    }
+}

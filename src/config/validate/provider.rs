@@ -1,0 +1,285 @@
+//! Validation: The provider: issuer, client, endpoints, scopes, verification switches.
+
+use super::*;
+
+pub(super) const OTHER_PROVIDERS: [&str; 16] = [
+    "google",
+    "github",
+    "gitlab",
+    "azure",
+    "entra-id",
+    "adfs",
+    "keycloak",
+    "bitbucket",
+    "digitalocean",
+    "facebook",
+    "linkedin",
+    "login.gov",
+    "nextcloud",
+    "cidaas",
+    "sourcehut",
+    "oidc-generic",
+];
+
+pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
+    let kind = provider_kind(r);
+    let display_name: String = r.get("provider_display_name");
+    let (client_id, client_secret) = client(r);
+    let endpoints = endpoints(r, kind.is_some());
+    let claims = claims(r);
+    let enabled_signing_algs = signing_algs(r);
+    let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
+    let skip_issuer_verification = r.get("insecure_oidc_skip_issuer_verification");
+    let skip_nonce = r.get("insecure_oidc_skip_nonce");
+    let allowed_groups: Vec<String> = r.get("allowed_groups");
+    let scope = match r.string("scope") {
+        Some(s) => s,
+        None if allowed_groups.is_empty() => "openid email profile".to_string(),
+        None => "openid email profile groups".to_string(),
+    };
+    let pkce = pkce_method(r);
+    let prompt = r.string("prompt");
+    let approval_prompt: String = r.get("approval_prompt");
+    let acr_values = r.string("acr_values");
+    let response_mode = r.string("auth_request_response_mode");
+    let ca_files = r.existing_files("provider_ca_files");
+    let use_system_trust_store = r.get("use_system_trust_store");
+    let insecure_skip_verify = r.get("ssl_insecure_skip_verify");
+    let skip_claims_from_profile_url = r.get("skip_claims_from_profile_url");
+    let (backend_logout_url, redirect_url) = redirects(r);
+    let relative_redirect_url = r.get("relative_redirect_url");
+    let encode_state = r.get("encode_state");
+    let issuer_url_raw = r.string("oidc_issuer_url").unwrap_or_default();
+    let ssl_cert_file = ssl_cert_file(r);
+    let Endpoints { skip_discovery, issuer_url, jwks_url, public_key_files, login_url, redeem_url, profile_url, validate_url } = endpoints;
+    let Claims { email_claim, groups_claim, audience_claims, extra_audiences } = claims;
+
+    Some(oidc::Config {
+        kind: kind?,
+        display_name,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        issuer_url,
+        issuer_url_raw,
+        skip_discovery,
+        jwks_url,
+        public_key_files,
+        login_url,
+        redeem_url,
+        profile_url,
+        validate_url,
+        skip_claims_from_profile_url,
+        email_claim,
+        groups_claim,
+        audience_claims,
+        extra_audiences,
+        enabled_signing_algs,
+        allow_unverified_email,
+        skip_issuer_verification,
+        skip_nonce,
+        scope,
+        pkce,
+        prompt,
+        approval_prompt,
+        acr_values,
+        response_mode,
+        ca_files,
+        use_system_trust_store,
+        ssl_cert_file,
+        insecure_skip_verify,
+        backend_logout_url,
+        redirect_url,
+        relative_redirect_url,
+        encode_state,
+    })
+}
+
+fn provider_kind(r: &mut Reader<'_>) -> Option<ProviderKind> {
+    let provider: String = r.get("provider");
+    match provider.as_str() {
+        "oidc" => Some(ProviderKind::Oidc),
+        "keycloak-oidc" => Some(ProviderKind::KeycloakOidc),
+        p if OTHER_PROVIDERS.contains(&p) => {
+            let default = if r.is_set("provider") { "" } else { " (oauth2-proxy's default)" };
+            r.error(
+                "provider",
+                format!("provider \"{p}\"{default} is not supported: Gatehouse implements OpenID Connect"),
+                "set provider = \"oidc\" and oidc_issuer_url to your identity provider's issuer",
+            );
+            None
+        }
+        p => {
+            let hint = suggest(p, ["oidc", "keycloak-oidc"]).unwrap_or("oidc");
+            r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
+            None
+        }
+    }
+}
+
+/// The client ID and secret (given, or in a file).
+fn client(r: &mut Reader<'_>) -> (Option<String>, Option<ClientSecret>) {
+    let client_id = r.string("client_id");
+    if client_id.is_none() {
+        r.error("client_id", "is required", "set client_id to the client ID registered at your identity provider");
+    }
+    let client_secret = match (r.string("client_secret"), r.existing_file("client_secret_file")) {
+        (Some(s), None) => Some(ClientSecret::Value(Secret::new(s))),
+        (None, Some(f)) => Some(ClientSecret::File(f)),
+        (Some(_), Some(_)) => {
+            r.error("client_secret_file", "is set together with client_secret", "keep only one of client_secret and client_secret_file");
+            None
+        }
+        (None, None) => {
+            r.error(
+                "client_secret",
+                "is required",
+                "set client_secret (or client_secret_file) to the client secret from your identity provider",
+            );
+            None
+        }
+    };
+    (client_id, client_secret)
+}
+
+/// Where the provider is: discovered from the issuer, or each endpoint given.
+struct Endpoints {
+    skip_discovery: bool,
+    issuer_url: Option<Url>,
+    jwks_url: Option<Url>,
+    public_key_files: Vec<PathBuf>,
+    login_url: Option<Url>,
+    redeem_url: Option<Url>,
+    profile_url: Option<Url>,
+    validate_url: Option<Url>,
+}
+
+fn endpoints(r: &mut Reader<'_>, known_provider: bool) -> Endpoints {
+    let skip_discovery: bool = r.get("skip_oidc_discovery");
+    let issuer_url = r.url("oidc_issuer_url");
+    let jwks_url = r.url("oidc_jwks_url");
+    let public_key_files = r.existing_files("oidc_public_key_files");
+    let login_url = r.url("login_url");
+    let redeem_url = r.url("redeem_url");
+    let profile_url = r.url("profile_url");
+    let validate_url = r.url("validate_url");
+    if known_provider && issuer_url.is_none() && !r.is_set("oidc_issuer_url") && !skip_discovery {
+        r.error(
+            "oidc_issuer_url",
+            "is required for the oidc provider",
+            "set it to your provider's issuer, e.g. \"https://localhost:9443/oauth2/token\" for WSO2 Identity Server",
+        );
+    }
+    if skip_discovery {
+        if login_url.is_none() && !r.is_set("login_url") {
+            r.error("login_url", "is required with skip_oidc_discovery", "set it to the provider's authorization endpoint");
+        }
+        if redeem_url.is_none() && !r.is_set("redeem_url") {
+            r.error("redeem_url", "is required with skip_oidc_discovery", "set it to the provider's token endpoint");
+        }
+        if jwks_url.is_none() && public_key_files.is_empty() && !r.is_set("oidc_jwks_url") {
+            r.error(
+                "oidc_jwks_url",
+                "is required with skip_oidc_discovery (or oidc_public_key_files)",
+                "set it to the provider's JWKS URL",
+            );
+        }
+        if jwks_url.is_some() && !public_key_files.is_empty() {
+            r.error("oidc_public_key_files", "is set together with oidc_jwks_url", "keep only one source of verification keys");
+        }
+    }
+    Endpoints { skip_discovery, issuer_url, jwks_url, public_key_files, login_url, redeem_url, profile_url, validate_url }
+}
+
+/// Which claims say who the user is, and which audiences an ID token may have.
+struct Claims {
+    email_claim: String,
+    groups_claim: String,
+    audience_claims: Vec<String>,
+    extra_audiences: Vec<String>,
+}
+
+fn claims(r: &mut Reader<'_>) -> Claims {
+    let email_claim_opt: String = r.get("oidc_email_claim");
+    let user_id_claim: String = r.get("user_id_claim");
+    // oauth2-proxy: the deprecated user_id_claim takes over the email field when the email
+    // claim is left at its default. The tutorial relies on this (user_id_claim = "username").
+    let email_claim = if email_claim_opt == "email" && user_id_claim != "email" { user_id_claim } else { email_claim_opt };
+    let groups_claim: String = r.get("oidc_groups_claim");
+    let audience_claims: Vec<String> = r.get("oidc_audience_claims");
+    if audience_claims.is_empty() {
+        r.error("oidc_audience_claims", "must name at least one claim", "leave it unset for the default [\"aud\"]");
+    }
+    let extra_audiences = r.get("oidc_extra_audiences");
+    Claims { email_claim, groups_claim, audience_claims, extra_audiences }
+}
+
+fn signing_algs(r: &mut Reader<'_>) -> Vec<String> {
+    let enabled_signing_algs: Vec<String> = r.get("oidc_enabled_signing_algs");
+    const ALGS: [&str; 11] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "ES512", "Ed25519"];
+    for alg in &enabled_signing_algs {
+        if !ALGS.contains(&alg.as_str()) {
+            r.entry_error(
+                "oidc_enabled_signing_algs",
+                alg,
+                "is not an accepted ID token signing algorithm",
+                "use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA (HMAC and none are never accepted)",
+            );
+        }
+    }
+    enabled_signing_algs
+}
+
+fn pkce_method(r: &mut Reader<'_>) -> Option<PkceMethod> {
+    let ccm = r.string("code_challenge_method");
+    let forced = r.string("force_code_challenge_method");
+    let (pkce_key, pkce_value) = match (ccm, forced) {
+        (Some(v), _) => ("code_challenge_method", Some(v)),
+        (None, Some(v)) => ("force_code_challenge_method", Some(v)),
+        (None, None) => ("code_challenge_method", None),
+    };
+    match pkce_value.as_deref() {
+        None => None,
+        Some("S256") => Some(PkceMethod::S256),
+        Some("plain") => Some(PkceMethod::Plain),
+        Some(_) => {
+            r.error(pkce_key, "is not a PKCE method", "use \"S256\" (recommended) or \"plain\"");
+            None
+        }
+    }
+}
+
+/// `backend_logout_url` and `redirect_url`, checked.
+fn redirects(r: &mut Reader<'_>) -> (Option<String>, Option<String>) {
+    let backend_logout_url = r.string("backend_logout_url");
+    if let Some(u) = &backend_logout_url
+        && let Err(problem) = parse_http_url(&u.replace("{id_token}", "x"))
+    {
+        r.error("backend_logout_url", problem, "write a full URL; {id_token} may appear in it");
+    }
+    let redirect_url = r.string("redirect_url");
+    if let Some(u) = &redirect_url
+        && !u.starts_with('/')
+        && let Err(problem) = parse_http_url(u)
+    {
+        r.error("redirect_url", problem, "write the full callback URL, e.g. \"http://localhost:4180/oauth2/callback\"");
+    }
+    (backend_logout_url, redirect_url)
+}
+
+/// `SSL_CERT_FILE`, which Go programs read.
+fn ssl_cert_file(r: &mut Reader<'_>) -> Option<PathBuf> {
+    // Go programs (oauth2-proxy included) trust SSL_CERT_FILE instead of the system store;
+    // Gatehouse trusts it too, and accepts a self-signed certificate in it as the exact
+    // server certificate.
+    let ssl_cert_file = r.env.var("SSL_CERT_FILE").filter(|s| !s.is_empty()).map(PathBuf::from);
+    if let Some(f) = &ssl_cert_file
+        && !f.is_file()
+    {
+        r.errors.push(
+            ConfigError::new("SSL_CERT_FILE", "no such file", "point SSL_CERT_FILE at a PEM file, or unset it")
+                .value(f.display().to_string())
+                .origin(Some(Origin::Env { var: "SSL_CERT_FILE".into() })),
+        );
+    }
+    ssl_cert_file
+}
