@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::oidc::{Provider, tls};
 use crate::reload::Watched;
 use crate::server;
-use crate::session::{CsrfCookies, Refreshes, Store};
+use crate::session::{CsrfCookies, Refreshes, Sessions};
 use crate::state::State;
 
 /// A built, bound, not yet running Gatehouse.
@@ -73,7 +73,7 @@ impl App {
         provider.spawn_discovery();
         let state = web::Data::new(State {
             provider: provider.clone(),
-            store: Store::new(&session, metrics.clone())?,
+            sessions: Sessions::new(&session, metrics.clone())?,
             csrf: CsrfCookies::new(&session.cookie),
             cookie: session.cookie.clone(),
             authz,
@@ -82,7 +82,7 @@ impl App {
             htpasswd,
             request_strip: headers.request_strip(),
             headers,
-            pages,
+            pages: Arc::new(pages),
             proxy_prefix: server.proxy_prefix.clone(),
             trust: server.trust.clone(),
             refreshes: Refreshes::default(),
@@ -90,8 +90,6 @@ impl App {
             router: crate::proxy::Router::new(proxy.upstreams),
             metrics: metrics.clone(),
             log: Arc::new(crate::telemetry::Logger::new(logging)?),
-            health_paths: vec![server.ping_path.clone(), server.ready_path.clone()],
-            ping_user_agent: server.ping_user_agent.clone(),
         });
         let paths = crate::endpoints::routes::Paths {
             ping: server.ping_path.clone(),
@@ -130,7 +128,7 @@ impl App {
 
 /// Checks what validation cannot: that the Redis store answers (`--config-test`).
 pub async fn probe(config: &Config) -> anyhow::Result<()> {
-    Store::probe(&config.session).await.map_err(|e| anyhow::anyhow!("session_store_type = \"redis\": {e}"))
+    Sessions::probe(&config.session).await.map_err(|e| anyhow::anyhow!("session_store_type = \"redis\": {e}"))
 }
 
 /// Stops Gatehouse's servers.

@@ -8,14 +8,14 @@ use crate::authz;
 use crate::identity;
 use crate::oidc::Provider;
 use crate::reload::Watched;
-use crate::session::{CookieConfig, CsrfCookies, Store};
+use crate::session::{CookieConfig, CsrfCookies, Sessions};
 
 use crate::pages;
 use crate::session::Refreshes;
 
 pub struct State {
     pub provider: Arc<Provider>,
-    pub store: Store,
+    pub sessions: Sessions,
     pub csrf: CsrfCookies,
     pub cookie: CookieConfig,
     pub authz: authz::Config,
@@ -28,19 +28,17 @@ pub struct State {
     pub headers: identity::Config,
     /// `headers.request_strip()`, computed once: client headers never passed upstream.
     pub request_strip: Vec<String>,
-    pub pages: pages::Config,
+    pub pages: Arc<pages::Config>,
     pub proxy_prefix: String,
     /// Which peers' forwarded headers are believed.
     pub trust: crate::http::request::TrustConfig,
     pub refreshes: Refreshes,
     /// Upstreams by path (reverse-proxy mode); empty in forward-auth-only deployments.
     pub router: crate::proxy::Router,
+    /// `session_cookie_minimal`: keep no tokens in the session.
     pub minimal: bool,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub log: Arc<crate::telemetry::Logger>,
-    /// `ping_path` and `ready_path`: not counted in request metrics.
-    pub health_paths: Vec<String>,
-    pub ping_user_agent: Option<String>,
 }
 
 static NO_EMAILS: std::sync::LazyLock<Arc<HashSet<String>>> = std::sync::LazyLock::new(Arc::default);
@@ -56,12 +54,5 @@ impl State {
 
     pub fn path(&self, endpoint: &str) -> String {
         format!("{}/{endpoint}", self.proxy_prefix)
-    }
-}
-
-impl State {
-    /// `session_cookie_minimal`: keep no tokens in the session.
-    pub fn store_minimal(&self) -> bool {
-        self.minimal
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use gatehouse::session::jar::{MAX_REQUEST_COOKIES, RequestCookies};
-use gatehouse::session::{CookieStore, Loaded};
+use gatehouse::session::{CookieStore, Found};
 use libfuzzer_sys::fuzz_target;
 
 static STORE: LazyLock<CookieStore> = LazyLock::new(|| {
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let cookies = RequestCookies::parse(text.split('\n'));
     assert!(cookies.names().count() <= MAX_REQUEST_COOKIES);
     match STORE.read(&cookies) {
-        Loaded::Valid(s) => panic!("a forged cookie opened as a session of {:?}", s.user),
-        Loaded::None | Loaded::Invalid(_) => {}
+        Found::Valid(s) => panic!("a forged cookie opened as a session of {:?}", s.user),
+        Found::None | Found::Invalid(_) => {}
     }
 });

@@ -21,7 +21,7 @@ pub async fn ready(state: web::Data<State>) -> HttpResponse {
     if !state.provider.is_ready() {
         return respond::not_ready("the identity provider has not been discovered yet");
     }
-    if let Err(e) = state.store.ping().await {
+    if let Err(e) = state.sessions.ping().await {
         log::debug!("not ready: {e}");
         return respond::not_ready("the session store does not answer");
     }

@@ -105,7 +105,7 @@ async fn form_login(state: &State, req: &HttpRequest, pairs: &[(String, String)]
         return Err(LoginError::NotAllowed { user: user.to_string(), denied }.into());
     }
     state.log.auth(&client, &id, user, "AuthSuccess", "Authenticated via HtpasswdFile");
-    let cookies = state.store.save_new(&request::cookies(req), &request::host(req), &session).await?;
+    let cookies = state.sessions.save_new(&request::cookies(req), &request::host(req), &session).await?;
     let mut res = redirect(&app_redirect(state, req, pairs));
     add_cookies(&mut res, cookies);
     no_cache(&mut res);
@@ -134,7 +134,7 @@ pub async fn sign_in_page(state: &State, req: &HttpRequest, rd: &str, shown: Sig
     );
     let csp = pages::content_security_policy(&state.pages, state.pages.sign_in_template.is_some());
     let mut res = respond::page(shown.status(), csp, page);
-    let clear = state.store.clear(&request::cookies(req), &request::host(req)).await.unwrap_or_default();
+    let clear = state.sessions.clear(&request::cookies(req), &request::host(req)).await.unwrap_or_default();
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)
@@ -288,9 +288,9 @@ async fn complete_login(
         email: identity.email,
         groups: identity.groups,
         preferred_username: identity.preferred_username,
-        access_token: (!state.store_minimal()).then(|| tokens.access_token.clone()),
-        id_token: if state.store_minimal() { None } else { tokens.id_token.clone() },
-        refresh_token: if state.store_minimal() { None } else { tokens.refresh_token.clone() },
+        access_token: (!state.minimal).then(|| tokens.access_token.clone()),
+        id_token: if state.minimal { None } else { tokens.id_token.clone() },
+        refresh_token: if state.minimal { None } else { tokens.refresh_token.clone() },
         created_at: now,
         expires_on: tokens.expires_in.map(|s| now + s),
         nonce,
@@ -301,7 +301,7 @@ async fn complete_login(
         req.extensions_mut().insert(crate::telemetry::LoggedUser(new_session.email.clone()));
     }
     // A store failure is a 503, as everywhere: the provider and Gatehouse did their part.
-    let session_cookies = state.store.save_new(cookies, &host, &new_session).await?;
+    let session_cookies = state.sessions.save_new(cookies, &host, &new_session).await?;
     log::info!("login: {} ({})", identity.user, new_session.email);
 
     let target = if authz::is_valid_redirect(&rd, &state.authz.whitelist_domains) { rd.as_str() } else { "/" };

@@ -7,7 +7,7 @@
 pub mod auth;
 pub mod health;
 pub mod login;
-pub mod proxy;
+pub mod reverse_proxy;
 pub mod routes;
 pub mod sign_out;
 pub mod userinfo;

@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use super::{auth, health, login, proxy, sign_out, userinfo};
+use super::{auth, health, login, reverse_proxy, sign_out, userinfo};
 
 /// Registers every route. Paths come from configuration (`ping_path`, `ready_path`,
 /// `proxy_prefix`). No route restricts the method, as in oauth2-proxy.
@@ -30,7 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
         .route(&p("sign_out"), web::route().to(sign_out::sign_out))
         .route(&p("userinfo"), web::route().to(userinfo::userinfo))
         // Everything else: reverse-proxy mode (404 when no upstreams are configured).
-        .default_service(web::to(proxy::proxy));
+        .default_service(web::to(reverse_proxy::reverse_proxy));
 }
 
 /// The configurable paths.

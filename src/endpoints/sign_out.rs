@@ -31,7 +31,7 @@ pub async fn sign_out(
     }
 
     let cookies = request::cookies(&req);
-    let clear = state.store.clear(&cookies, &request::host(&req)).await?;
+    let clear = state.sessions.clear(&cookies, &request::host(&req)).await?;
     if let Some(s) = &current {
         log::info!("sign-out: {}", s.user);
     }

@@ -16,7 +16,7 @@ use crate::http::request::{self, Credentials};
 use crate::oidc::bearer::Path;
 use crate::oidc::{self, flow};
 use crate::session::jar::RequestCookies;
-use crate::session::{self, Grant, Loaded, RefreshOutcome, SessionState, SessionStore};
+use crate::session::{self, Found, Grant, RefreshOutcome, SessionState, SessionStore};
 use crate::state::State;
 
 /// Who the request is from: its session, if any, and the cookies to set on the response.
@@ -35,7 +35,7 @@ impl Authenticated {
 
 /// No session, and every session cookie the request carried deleted.
 async fn end_session(state: &State, cookies: &RequestCookies, host: &str) -> Result<Authenticated, AuthError> {
-    let set_cookies = state.store.clear(cookies, host).await?;
+    let set_cookies = state.sessions.clear(cookies, host).await?;
     Ok(Authenticated { set_cookies, ..Authenticated::nobody() })
 }
 
@@ -158,13 +158,13 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
     let cookies = request::cookies(req);
     // Only a refresh or an ended session needs the host: not built for every check.
     let host = || request::host(req);
-    let mut session = match state.store.load(&cookies).await? {
-        Loaded::None => return Ok(Authenticated::nobody()),
-        Loaded::Invalid(why) => {
+    let mut session = match state.sessions.load(&cookies).await? {
+        Found::None => return Ok(Authenticated::nobody()),
+        Found::Invalid(why) => {
             log::info!("session cookie refused ({why}); clearing it");
             return end_session(state, &cookies, &host()).await;
         }
-        Loaded::Valid(s) => s,
+        Found::Valid(s) => s,
     };
 
     let mut set_cookies = Vec::new();
@@ -177,7 +177,7 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
             true => match refresh(state, &session, &cookies, &host()).await {
                 RefreshOutcome::Granted(grant) => {
                     Arc::make_mut(&mut session).apply_grant(&grant, now);
-                    set_cookies = state.store.save(&cookies, &host(), &session).await?;
+                    set_cookies = state.sessions.save(&cookies, &host(), &session).await?;
                     true
                 }
                 RefreshOutcome::RefreshedElsewhere(fresh) => {
@@ -222,7 +222,7 @@ async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies
     let rt = session.refresh_token.clone().unwrap_or_default();
     let key = flow::hash_b64(&rt);
     let grant = || redeem_refresh_token(state, &rt, session);
-    state.refreshes.run(key, || state.store.refresh_once(cookies, host, session, grant)).await
+    state.refreshes.run(key, || state.sessions.refresh_once(cookies, host, session, grant)).await
 }
 
 /// The refresh-token grant, counted in the refresh metric.

@@ -7,12 +7,27 @@
 
 use std::sync::Arc;
 
-use actix_web::web;
-
 use super::TrustConfig;
 use crate::http::request;
 use crate::http::respond;
-use crate::state::State;
+use crate::metrics::Metrics;
+use crate::telemetry::Logger;
+
+/// What the middleware reads: its own settings, not the handlers' state.
+pub struct Context {
+    pub pages: Arc<crate::pages::Config>,
+    pub proxy_prefix: String,
+    pub log: Arc<Logger>,
+    pub metrics: Arc<Metrics>,
+    /// Which peers' forwarded headers are believed (client IP and host in the log,
+    /// `force_https`).
+    pub trust: TrustConfig,
+    /// `ping_path` and `ready_path`: not counted in request metrics.
+    pub health_paths: Vec<String>,
+    pub force_https: bool,
+    /// The HTTPS listener's port, for `force_https`'s redirect.
+    pub https_port: Option<u16>,
+}
 
 /// HTTP/1 requests with more than 128 KiB of head or 96 headers never reach the app
 /// (actix-http's parser refuses them); HTTP/2 requests get the same bounds here, since the h2
@@ -35,6 +50,7 @@ fn too_large(req: &actix_web::dev::ServiceRequest) -> bool {
 /// custom `error.html` or the footer, `show_debug_on_error` and the request ID, under the
 /// pages' Content-Security-Policy. Other responses pass untouched.
 pub(super) async fn error_pages(
+    ctx: Arc<Context>,
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody, String>>, actix_web::Error> {
@@ -43,19 +59,18 @@ pub(super) async fn error_pages(
     let Some(page) = res.response().extensions().get::<crate::http::error::ErrorPage>().cloned() else {
         return Ok(res.map_into_left_body());
     };
-    let Some(state) = res.request().app_data::<web::Data<State>>().cloned() else { return Ok(res.map_into_left_body()) };
     let request_id = res.request().extensions().get::<crate::telemetry::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let body = crate::pages::error_page(
-        &state.pages,
+        &ctx.pages,
         &crate::pages::ErrorInfo {
             status: page.status,
             message: page.message,
             detail: &page.detail,
             request_id: &request_id,
-            prefix: &state.proxy_prefix,
+            prefix: &ctx.proxy_prefix,
         },
     );
-    let csp = crate::pages::content_security_policy(&state.pages, state.pages.error_template.is_some());
+    let csp = crate::pages::content_security_policy(&ctx.pages, ctx.pages.error_template.is_some());
     let mut res = res.map_body(|_, _| body).map_into_right_body();
     res.headers_mut().insert(actix_web::http::header::CONTENT_SECURITY_POLICY, csp);
     res.headers_mut().remove(actix_web::http::header::CONTENT_LENGTH);
@@ -65,13 +80,13 @@ pub(super) async fn error_pages(
 /// The request log, and the request ID: taken from `request_id_header` or generated, passed
 /// on to the upstream in the same header, and written in every log line of the request.
 pub(super) async fn access_log(
+    ctx: Arc<Context>,
     mut req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     use actix_web::HttpMessage;
     use actix_web::http::header::HeaderValue;
-    let Some(state) = req.app_data::<web::Data<State>>().cloned() else { return next.call(req).await };
-    let header = &state.log.config().request_id_header;
+    let header = &ctx.log.config().request_id_header;
     let given = req
         .headers()
         .get(header)
@@ -91,8 +106,8 @@ pub(super) async fn access_log(
             id
         }
     };
-    let health = state.health_paths.iter().any(|p| p == req.path());
-    if !state.log.logs_path(req.path(), health) {
+    let health = ctx.health_paths.iter().any(|p| p == req.path());
+    if !ctx.log.logs_path(req.path(), health) {
         // Not logged: only the request ID is needed (for the auth log and the upstream). The
         // request line's fields are not even collected: this is the hot path of every check.
         req.extensions_mut().insert(crate::telemetry::RequestId(id));
@@ -104,7 +119,7 @@ pub(super) async fn access_log(
     let uri = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
     let protocol = format!("{:?}", req.version());
     let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let original = crate::gate::Edge::read(req.request(), &state.trust);
+    let original = crate::gate::Edge::read(req.request(), &ctx.trust);
     let client = match (original.trusted, original.client_ip, req.peer_addr()) {
         (true, Some(ip), _) => ip.to_string(),
         (_, _, Some(peer)) => peer.to_string(),
@@ -122,7 +137,7 @@ pub(super) async fn access_log(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        state.log.request(&crate::telemetry::RequestRecord {
+        ctx.log.request(&crate::telemetry::RequestRecord {
             client: &client,
             request_id: &id,
             username: &username,
@@ -143,37 +158,33 @@ pub(super) async fn access_log(
 /// Request metrics: in flight, by status code, duration by method. Health checks are not
 /// counted, as in oauth2-proxy.
 pub(super) async fn count(
+    ctx: Arc<Context>,
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<State>>().cloned();
-    let health = req.path() == "/robots.txt" || state.as_ref().is_some_and(|s| s.health_paths.iter().any(|p| p == req.path()));
-    let Some(state) = state.filter(|_| !health) else { return next.call(req).await };
+    let health = req.path() == "/robots.txt" || ctx.health_paths.iter().any(|p| p == req.path());
+    if health {
+        return next.call(req).await;
+    }
     // A standard method clones without allocating.
     let method = req.method().clone();
     let started = std::time::Instant::now();
-    state.metrics.in_flight.inc();
+    ctx.metrics.in_flight.inc();
     let res = next.call(req).await;
-    state.metrics.in_flight.dec();
+    ctx.metrics.in_flight.dec();
     let code = match &res {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    state.metrics.request(code, method.as_str(), started.elapsed().as_secs_f64());
+    ctx.metrics.request(code, method.as_str(), started.elapsed().as_secs_f64());
     res
 }
 
 /// What is answered before routing, in one middleware (each layer costs every request): an
 /// HTTP/2 request beyond HTTP/1's header bounds gets 431, and with `force_https` a plain-HTTP
 /// request gets a 308 to the same URL over HTTPS.
-pub(super) struct ForceHttps {
-    pub enabled: bool,
-    pub https_port: Option<u16>,
-    pub trust: TrustConfig,
-}
-
 pub(super) async fn refuse_early(
-    cfg: Arc<ForceHttps>,
+    cfg: Arc<Context>,
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
@@ -181,7 +192,7 @@ pub(super) async fn refuse_early(
         let res = respond::head_too_large();
         return Ok(req.into_response(res).map_into_right_body());
     }
-    if cfg.enabled {
+    if cfg.force_https {
         let original = crate::gate::Edge::read(req.request(), &cfg.trust);
         if original.proto != "https" {
             // The port of the HTTPS listener replaces the request's, when the request had one.

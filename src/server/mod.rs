@@ -16,7 +16,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use middleware::ForceHttps;
+use middleware::Context as Middleware;
 
 use crate::state::State;
 
@@ -33,16 +33,25 @@ pub fn start(
         Some(ListenAddr::Tcp { port, .. }) => Some(*port),
         _ => None,
     };
-    let redirect = Arc::new(ForceHttps { enabled: config.force_https, https_port, trust: config.trust.clone() });
+    let ctx = Arc::new(Middleware {
+        pages: state.pages.clone(),
+        proxy_prefix: config.proxy_prefix.clone(),
+        log: state.log.clone(),
+        metrics: state.metrics.clone(),
+        trust: config.trust.clone(),
+        health_paths: vec![config.ping_path.clone(), config.ready_path.clone()],
+        force_https: config.force_https,
+        https_port,
+    });
     let mut http = HttpServer::new(move || {
         // awc clients are per worker (they are not Send).
         let clients = web::Data::new(crate::proxy::forward::Clients::new(upstream_tls.0.clone(), upstream_tls.1.clone()));
-        let redirect = redirect.clone();
+        let (c1, c2, c3, c4) = (ctx.clone(), ctx.clone(), ctx.clone(), ctx.clone());
         App::new()
-            .wrap(from_fn(middleware::error_pages))
-            .wrap(from_fn(move |req, next| middleware::refuse_early(redirect.clone(), req, next)))
-            .wrap(from_fn(middleware::count))
-            .wrap(from_fn(middleware::access_log))
+            .wrap(from_fn(move |req, next| middleware::error_pages(c1.clone(), req, next)))
+            .wrap(from_fn(move |req, next| middleware::refuse_early(c2.clone(), req, next)))
+            .wrap(from_fn(move |req, next| middleware::count(c3.clone(), req, next)))
+            .wrap(from_fn(move |req, next| middleware::access_log(c4.clone(), req, next)))
             .app_data(state.clone())
             .app_data(clients)
             .configure(routes.clone())

@@ -10,7 +10,7 @@ use super::jar::{self, CookieFactory, RequestCookies};
 use super::opened::{self, Remembered};
 use super::refresh::RefreshOutcome;
 use super::state::fresh;
-use super::{CookieConfig, Loaded, Operation, SessionState, SessionStore, StoreError, now, oauth2_proxy};
+use super::{CookieConfig, Found, Operation, SessionState, SessionStore, StoreError, now, oauth2_proxy};
 
 /// The whole session, sealed, in the session cookie (split when large).
 pub struct CookieStore {
@@ -30,32 +30,32 @@ impl CookieStore {
     }
 
     /// `open`, remembering what opened (see [`OPENED`]).
-    fn open_cached(&self, value: &str) -> Loaded {
+    fn open_cached(&self, value: &str) -> Found {
         if let Some(hit) = opened::remembered(self.id, value) {
             return fresh(self.cookies.config(), hit.session, now());
         }
         let loaded = self.open(value);
-        if let Loaded::Valid(session) = &loaded {
+        if let Found::Valid(session) = &loaded {
             opened::remember(self.id, value, Remembered { session: session.clone(), stored: None });
         }
         loaded
     }
 
-    fn open(&self, value: &str) -> Loaded {
+    fn open(&self, value: &str) -> Found {
         let cfg = self.cookies.config();
         let now = now();
         // A cookie oauth2-proxy wrote (a switch from it logs nobody out).
         if oauth2_proxy::is_theirs(value) {
             return match oauth2_proxy::open_cookie(cfg, value, now) {
                 Ok(session) => fresh(cfg, Arc::new(session), now),
-                Err(why) => Loaded::Invalid(why),
+                Err(why) => Found::Invalid(why),
             };
         }
         let Ok(plain) = self.sealer.open(&cfg.name, value) else {
-            return Loaded::Invalid("does not open");
+            return Found::Invalid("does not open");
         };
         let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else {
-            return Loaded::Invalid("unreadable");
+            return Found::Invalid("unreadable");
         };
         fresh(cfg, Arc::new(session), now)
     }
@@ -64,17 +64,17 @@ impl CookieStore {
 impl CookieStore {
     /// `load` without the async wrapper: a cookie session needs no I/O (the fuzz targets and
     /// the benchmarks call this directly).
-    pub fn read(&self, cookies: &RequestCookies) -> Loaded {
+    pub fn read(&self, cookies: &RequestCookies) -> Found {
         match jar::read_chunked(cookies, &self.cookies.config().name) {
-            Ok(None) => Loaded::None,
+            Ok(None) => Found::None,
             Ok(Some(value)) => self.open_cached(&value),
-            Err(_) => Loaded::Invalid("too many chunks"),
+            Err(_) => Found::Invalid("too many chunks"),
         }
     }
 }
 
 impl SessionStore for CookieStore {
-    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+    async fn load(&self, cookies: &RequestCookies) -> Result<Found, StoreError> {
         Ok(self.read(cookies))
     }
 

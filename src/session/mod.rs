@@ -28,8 +28,8 @@ use std::time::Duration;
 pub use cookie_store::CookieStore;
 pub use csrf::{CsrfCookies, CsrfError, LoginState, PENDING_LOGINS};
 pub use refresh::{Grant, RefreshOutcome, Refreshes};
-pub use state::{FUTURE_SKEW_SECS, Loaded, SessionState, now};
-pub use store::{Operation, SessionStore, Store, StoreError};
+pub use state::{FUTURE_SKEW_SECS, Found, SessionState, now};
+pub use store::{Operation, SessionStore, Sessions, StoreError};
 
 use crate::base::Secret;
 

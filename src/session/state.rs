@@ -94,7 +94,7 @@ impl SessionState {
 
 /// What loading a session found.
 #[derive(Debug)]
-pub enum Loaded {
+pub enum Found {
     /// No session cookie.
     None,
     /// Shared, so a remembered session is handed out without copying its tokens.
@@ -106,14 +106,14 @@ pub enum Loaded {
 
 /// A session that opened, unless it was created in the future or is older than
 /// `cookie_expire` (0: no limit).
-pub(super) fn fresh(cfg: &CookieConfig, session: Arc<SessionState>, now: u64) -> Loaded {
+pub(super) fn fresh(cfg: &CookieConfig, session: Arc<SessionState>, now: u64) -> Found {
     if session.created_at > now + FUTURE_SKEW_SECS {
-        return Loaded::Invalid("created in the future");
+        return Found::Invalid("created in the future");
     }
     if !cfg.expire.is_zero() && session.age(now) > cfg.expire {
-        return Loaded::Invalid("expired");
+        return Found::Invalid("expired");
     }
-    Loaded::Valid(session)
+    Found::Valid(session)
 }
 
 impl SessionState {

@@ -12,7 +12,7 @@ use super::cookie_store::CookieStore;
 use super::jar::RequestCookies;
 use super::redis::RedisStore;
 use super::refresh::RefreshOutcome;
-use super::{Config, Loaded, SessionState, StoreConfig};
+use super::{Config, Found, SessionState, StoreConfig};
 use crate::metrics::Metrics;
 
 /// What a store was doing when it failed.
@@ -62,7 +62,7 @@ impl StoreError {
 /// Where sessions are kept. The cookie store keeps the whole session in the cookie; the Redis
 /// store keeps it server-side behind a ticket. Every operation returns the cookies to set.
 pub trait SessionStore {
-    fn load(&self, cookies: &RequestCookies) -> impl Future<Output = Result<Loaded, StoreError>>;
+    fn load(&self, cookies: &RequestCookies) -> impl Future<Output = Result<Found, StoreError>>;
     fn save(
         &self,
         cookies: &RequestCookies,
@@ -101,7 +101,7 @@ pub trait SessionStore {
 
 /// The configured store. Every failure it passes on is counted
 /// (`gatehouse_session_store_errors`).
-pub struct Store {
+pub struct Sessions {
     backend: Backend,
     metrics: Arc<Metrics>,
 }
@@ -111,13 +111,13 @@ enum Backend {
     Redis(Box<RedisStore>),
 }
 
-impl Store {
-    pub fn new(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Store> {
+impl Sessions {
+    pub fn new(cfg: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Sessions> {
         let backend = match &cfg.store {
             StoreConfig::Cookie => Backend::Cookie(Box::new(CookieStore::new(&cfg.cookie))),
             StoreConfig::Redis(r) => Backend::Redis(Box::new(RedisStore::new(&cfg.cookie, r, metrics.clone())?)),
         };
-        Ok(Store { backend, metrics })
+        Ok(Sessions { backend, metrics })
     }
 
     fn counted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
@@ -139,8 +139,8 @@ impl Store {
     }
 }
 
-impl SessionStore for Store {
-    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+impl SessionStore for Sessions {
+    async fn load(&self, cookies: &RequestCookies) -> Result<Found, StoreError> {
         self.counted(match &self.backend {
             Backend::Cookie(s) => s.load(cookies).await,
             Backend::Redis(s) => s.load(cookies).await,

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gatehouse::session::jar::RequestCookies;
-use gatehouse::session::{Loaded, SessionState, SessionStore, Store, now};
+use gatehouse::session::{Found, SessionState, SessionStore, Sessions, now};
 use serde_json::json;
 
 use crate::support::browser::Browser;
@@ -31,18 +31,18 @@ fn session(user: &str) -> SessionState {
     }
 }
 
-fn store(extra: &str) -> Store {
+fn store(extra: &str) -> Sessions {
     let cfg = load_text(&format!("{MINIMAL}{extra}"), &[], vec![]).unwrap().config;
-    Store::new(&cfg.session, Default::default()).unwrap()
+    Sessions::new(&cfg.session, Default::default()).unwrap()
 }
 
 /// What every store must do (oauth2-proxy's RunSessionStoreTests, in spirit).
-async fn conformance(store: &Store) {
+async fn conformance(store: &Sessions) {
     let s = session("alice");
     let set = store.save(&RequestCookies::default(), "h", &s).await.unwrap();
     let req = echo(&set);
     match store.load(&req).await.unwrap() {
-        Loaded::Valid(back) => assert_eq!(*back, s),
+        Found::Valid(back) => assert_eq!(*back, s),
         other => panic!("round trip: {other:?}"),
     }
     // Saving again with the request's cookies updates the same session.
@@ -50,18 +50,18 @@ async fn conformance(store: &Store) {
     updated.access_token = Some("NEW-ACCESS".into());
     let set2 = store.save(&req, "h", &updated).await.unwrap();
     match store.load(&echo(&set2)).await.unwrap() {
-        Loaded::Valid(back) => assert_eq!(back.access_token.as_deref(), Some("NEW-ACCESS")),
+        Found::Valid(back) => assert_eq!(back.access_token.as_deref(), Some("NEW-ACCESS")),
         other => panic!("update: {other:?}"),
     }
     // No cookie, a foreign cookie, a damaged cookie.
-    assert!(matches!(store.load(&RequestCookies::default()).await.unwrap(), Loaded::None));
+    assert!(matches!(store.load(&RequestCookies::default()).await.unwrap(), Found::None));
     let damaged = RequestCookies::parse(["_oauth2_proxy=AAAA"]);
-    assert!(matches!(store.load(&damaged).await.unwrap(), Loaded::Invalid(_)));
+    assert!(matches!(store.load(&damaged).await.unwrap(), Found::Invalid(_)));
     // Expired sessions are not sessions.
     let mut old = session("bob");
     old.created_at = now() - 8 * 24 * 3600;
     let set = store.save(&RequestCookies::default(), "h", &old).await.unwrap();
-    assert!(matches!(store.load(&echo(&set)).await.unwrap(), Loaded::Invalid(_)));
+    assert!(matches!(store.load(&echo(&set)).await.unwrap(), Found::Invalid(_)));
     // Clearing deletes the cookie.
     let cleared = store.clear(&echo(&set2), "h").await.unwrap();
     assert!(cleared.iter().any(|c| c.name() == "_oauth2_proxy" && c.value().is_empty()));
@@ -91,7 +91,7 @@ async fn redis_holds_only_ciphertext_and_sign_out_revokes() {
     let req = echo(&set);
     s.clear(&req, "h").await.unwrap();
     assert_eq!(redis.cli(&["-n", "3", "DBSIZE"]), "0");
-    assert!(matches!(s.load(&req).await.unwrap(), Loaded::Invalid(_)));
+    assert!(matches!(s.load(&req).await.unwrap(), Found::Invalid(_)));
 }
 
 fn gate_config(op: &Op, port: u16, redis_url: &str) -> String {
@@ -425,14 +425,14 @@ async fn rediss_with_a_private_ca_or_without_verification() {
 
     let with_ca = store(&format!("{base}redis_ca_path = \"{}\"\n", d.join("ca.pem").display()));
     let set = with_ca.save(&RequestCookies::default(), "h", &session("alice")).await.unwrap();
-    assert!(matches!(with_ca.load(&echo(&set)).await.unwrap(), Loaded::Valid(_)), "trusted through redis_ca_path");
+    assert!(matches!(with_ca.load(&echo(&set)).await.unwrap(), Found::Valid(_)), "trusted through redis_ca_path");
 
     let untrusted = store(&base);
     assert!(untrusted.save(&RequestCookies::default(), "h", &session("alice")).await.is_err(), "an unknown CA is refused");
 
     let insecure = store(&format!("{base}redis_insecure_skip_tls_verify = true\n"));
     let set = insecure.save(&RequestCookies::default(), "h", &session("bob")).await.unwrap();
-    assert!(matches!(insecure.load(&echo(&set)).await.unwrap(), Loaded::Valid(_)));
+    assert!(matches!(insecure.load(&echo(&set)).await.unwrap(), Found::Valid(_)));
     let _ = server.kill();
     let _ = server.wait();
 }

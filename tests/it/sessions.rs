@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use gatehouse::session::jar::{MAX_COOKIE_LINE, RequestCookies};
-use gatehouse::session::{CookieConfig, CookieStore, Loaded, SessionState, SessionStore, now};
+use gatehouse::session::{CookieConfig, CookieStore, Found, SessionState, SessionStore, now};
 
 use crate::support::echo;
 use crate::support::{MINIMAL, load_text};
@@ -29,7 +29,7 @@ fn session(token_len: usize) -> SessionState {
     }
 }
 
-async fn load(store: &CookieStore, req: &RequestCookies) -> Loaded {
+async fn load(store: &CookieStore, req: &RequestCookies) -> Found {
     store.load(req).await.unwrap()
 }
 
@@ -45,7 +45,7 @@ async fn a_small_session_round_trips_in_one_cookie() {
     assert_eq!(c.secure(), Some(true));
     assert_eq!(c.max_age(), Some(actix_web::cookie::time::Duration::hours(168)));
     match load(&store, &echo(&set)).await {
-        Loaded::Valid(back) => assert_eq!(*back, s),
+        Found::Valid(back) => assert_eq!(*back, s),
         other => panic!("{other:?}"),
     }
     assert!(!c.value().contains("alice"), "the session is sealed, not readable");
@@ -63,7 +63,7 @@ async fn three_big_tokens_split_into_chunks_and_rejoin() {
         assert!(c.to_string().len() <= MAX_COOKIE_LINE, "every Set-Cookie line fits");
     }
     match load(&store, &echo(&set)).await {
-        Loaded::Valid(back) => assert_eq!(*back, s),
+        Found::Valid(back) => assert_eq!(*back, s),
         other => panic!("{other:?}"),
     }
     // Saving a small session later deletes the leftover chunks.
@@ -89,18 +89,18 @@ async fn damaged_foreign_and_expired_cookies_are_invalid() {
     let foreign = other.save(&RequestCookies::default(), "h", &session(50)).await.unwrap()[0].value().to_string();
     for (what, v) in [("flipped", flipped), ("truncated", truncated), ("foreign secret", foreign), ("empty", String::new())] {
         let req = RequestCookies::parse([format!("_oauth2_proxy={v}").as_str()]);
-        assert!(matches!(load(&store, &req).await, Loaded::Invalid(_)), "{what}");
+        assert!(matches!(load(&store, &req).await, Found::Invalid(_)), "{what}");
     }
 
     let mut old = session(50);
     old.created_at = now() - 2 * 3600;
     let set = store.save(&RequestCookies::default(), "h", &old).await.unwrap();
-    assert!(matches!(load(&store, &echo(&set)).await, Loaded::Invalid("expired")));
+    assert!(matches!(load(&store, &echo(&set)).await, Found::Invalid("expired")));
 
     let mut future = session(50);
     future.created_at = now() + 3600;
     let set = store.save(&RequestCookies::default(), "h", &future).await.unwrap();
-    assert!(matches!(load(&store, &echo(&set)).await, Loaded::Invalid(_)));
+    assert!(matches!(load(&store, &echo(&set)).await, Found::Invalid(_)));
 }
 
 #[actix_web::test]
@@ -175,12 +175,12 @@ async fn remembered_cookie_sessions_still_expire() {
     let set = store.save(&RequestCookies::default(), "h", &s).await.unwrap();
     let jar = echo(&set);
     for _ in 0..3 {
-        assert!(matches!(store.read(&jar), Loaded::Valid(_)));
+        assert!(matches!(store.read(&jar), Found::Valid(_)));
     }
     let value = set[0].value().to_string();
     let other = if value.ends_with('A') { 'B' } else { 'A' };
     let damaged = RequestCookies::parse([format!("_oauth2_proxy={}{other}", &value[..value.len() - 1]).as_str()]);
-    assert!(matches!(store.read(&damaged), Loaded::Invalid(_)));
+    assert!(matches!(store.read(&damaged), Found::Invalid(_)));
     std::thread::sleep(std::time::Duration::from_millis(2100));
-    assert!(matches!(store.read(&jar), Loaded::Invalid("expired")), "the remembered session expired");
+    assert!(matches!(store.read(&jar), Found::Invalid("expired")), "the remembered session expired");
 }

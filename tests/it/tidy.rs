@@ -6,9 +6,8 @@
 //!   (`http`, `state`, `gate`, `server`'s middleware, `endpoints`, `app`).
 //! - **The domain has no HTTP server in it**: `base`, `pages`, `identity`, `authz`, `htpasswd`,
 //!   `oidc` and `session` never name requests, responses or server machinery.
-//! - **Status codes are chosen in one place**: the error table (`http/error.rs`), the plain
-//!   answers (`http/respond.rs`) and the page renderer (`pages/`), plus the two renderers of the
-//!   gate's verdicts choosing among those answers.
+//! - **Status codes are chosen in one place**: the error table (`http/error.rs`) and the plain
+//!   answers (`http/respond.rs`); the gate's verdicts are rendered by choosing among those.
 //! - **Rooms stay small**: no file over [`MAX_FILE_LINES`] lines and no function over
 //!   [`MAX_FN_LINES`], except the flat tables and mappings named in [`LONG`].
 //!
@@ -52,20 +51,10 @@ const NOT_FOR_CONFIG: &[&str] = &["http", "state", "gate", "endpoints", "app"];
 const NO_SERVER: &[&str] = &["base", "pages", "identity", "authz", "htpasswd", "oidc", "session"];
 const SERVER_NAMES: &[&str] = &["HttpRequest", "HttpResponse", "ServiceRequest", "ResponseError", "HttpServer", "actix_web::web"];
 
-/// Files that choose status codes: the error table, the plain answers, the page renderer (a
-/// page's status is given to it), and the renderers of the gate's verdicts.
+/// Files that choose status codes: the error table and the plain answers.
 /// The proxy's forwarding relays the upstream's status, and its file server answers as Go's;
 /// `dev` is the demo's own issuer and echo app.
-const STATUS_CHOOSERS: &[&str] = &[
-    "http/error.rs",
-    "http/respond.rs",
-    "pages/mod.rs",
-    "endpoints/auth.rs",
-    "endpoints/proxy.rs",
-    "proxy/forward.rs",
-    "proxy/files.rs",
-    "dev.rs",
-];
+const STATUS_CHOOSERS: &[&str] = &["http/error.rs", "http/respond.rs", "proxy/forward.rs", "proxy/files.rs", "dev.rs"];
 /// How a status is chosen in code.
 const STATUS_NAMES: &[&str] = &[
     "StatusCode::",

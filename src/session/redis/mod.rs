@@ -16,7 +16,7 @@ use super::jar::{CookieFactory, RequestCookies};
 use super::opened::{self, Remembered};
 use super::refresh::{RefreshOutcome, SetCookies};
 use super::state::fresh;
-use super::{CookieConfig, Loaded, Operation, RedisConfig, SessionState, SessionStore, StoreError, now, oauth2_proxy};
+use super::{CookieConfig, Found, Operation, RedisConfig, SessionState, SessionStore, StoreError, now, oauth2_proxy};
 use crate::oidc::flow::random_b64;
 use crate::session::crypto::{Purpose, Sealer};
 use conn::{Conn, connect};
@@ -145,24 +145,24 @@ impl RedisStore {
     }
 
     /// The session in a stored value, remembered for this cookie when it opens.
-    fn open_stored(&self, cookie: &str, ticket: &Presented, value: Vec<u8>) -> Loaded {
+    fn open_stored(&self, cookie: &str, ticket: &Presented, value: Vec<u8>) -> Found {
         let session = match ticket {
             Presented::Ours(t) => {
                 let Some(plain) = std::str::from_utf8(&value).ok().and_then(|v| t.sealer().open(&t.id, v).ok()) else {
-                    return Loaded::Invalid("does not open");
+                    return Found::Invalid("does not open");
                 };
-                let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Loaded::Invalid("unreadable") };
+                let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else { return Found::Invalid("unreadable") };
                 session
             }
             Presented::Theirs(t) => match t.open(&value) {
                 Ok(session) => session,
-                Err(why) => return Loaded::Invalid(why),
+                Err(why) => return Found::Invalid(why),
             },
         };
         let loaded = fresh(self.cookies.config(), std::sync::Arc::new(session), now());
         // Only Gatehouse's tickets: an oauth2-proxy ticket cookie carries its own signed time,
         // checked when it is read, which a remembered session would skip.
-        if let (Loaded::Valid(session), Presented::Ours(_)) = (&loaded, ticket) {
+        if let (Found::Valid(session), Presented::Ours(_)) = (&loaded, ticket) {
             let stored = Some(std::sync::Arc::new((ticket.id().to_string(), value)));
             opened::remember(self.id, cookie, Remembered { session: session.clone(), stored });
         }
@@ -251,7 +251,7 @@ impl RedisStore {
         Fut: std::future::Future<Output = RefreshOutcome>,
     {
         let refresh = self.cookies.config().refresh;
-        if let Ok(Loaded::Valid(fresh)) = self.load(cookies).await
+        if let Ok(Found::Valid(fresh)) = self.load(cookies).await
             && !fresh.refresh_due(refresh, now())
         {
             return RefreshOutcome::RefreshedElsewhere(fresh);
@@ -272,7 +272,7 @@ impl RedisStore {
 }
 
 impl SessionStore for RedisStore {
-    async fn load(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
+    async fn load(&self, cookies: &RequestCookies) -> Result<Found, StoreError> {
         self.load_inner(cookies).await.map_err(|e| e.during(Operation::Load))
     }
 
@@ -309,10 +309,10 @@ impl SessionStore for RedisStore {
             Ok(LockAttempt::Busy(key)) => {
                 self.wait_unlocked(&key).await;
                 match self.load(cookies).await {
-                    Ok(Loaded::Valid(fresh)) if !fresh.refresh_due(self.cookies.config().refresh, now()) => {
+                    Ok(Found::Valid(fresh)) if !fresh.refresh_due(self.cookies.config().refresh, now()) => {
                         RefreshOutcome::RefreshedElsewhere(fresh)
                     }
-                    Ok(Loaded::Valid(_)) | Err(_) => RefreshOutcome::KeepForNow,
+                    Ok(Found::Valid(_)) | Err(_) => RefreshOutcome::KeepForNow,
                     Ok(_) => RefreshOutcome::EndSession,
                 }
             }
@@ -327,8 +327,8 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
-    async fn load_inner(&self, cookies: &RequestCookies) -> Result<Loaded, StoreError> {
-        let Some(cookie) = cookies.get(&self.cookies.config().name) else { return Ok(Loaded::None) };
+    async fn load_inner(&self, cookies: &RequestCookies) -> Result<Found, StoreError> {
+        let Some(cookie) = cookies.get(&self.cookies.config().name) else { return Ok(Found::None) };
         // A session this thread opened before: its key is still read, and the session reused
         // only if the stored value is unchanged (a refresh elsewhere changes it).
         if let Some(hit) = opened::remembered(self.id, cookie)
@@ -336,22 +336,22 @@ impl RedisStore {
         {
             let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&stored.0)).await?;
             let loaded = match value {
-                None => Loaded::Invalid("signed out or expired"),
+                None => Found::Invalid("signed out or expired"),
                 Some(value) if value == stored.1 => fresh(self.cookies.config(), hit.session, now()),
                 Some(value) => match self.presented(cookies) {
                     Some(ticket) => self.open_stored(cookie, &ticket, value),
-                    None => Loaded::Invalid("not a valid ticket"),
+                    None => Found::Invalid("not a valid ticket"),
                 },
             };
-            if !matches!(loaded, Loaded::Valid(_)) {
+            if !matches!(loaded, Found::Valid(_)) {
                 opened::forget(self.id, cookie);
             }
             return Ok(loaded);
         }
-        let Some(ticket) = self.presented(cookies) else { return Ok(Loaded::Invalid("not a valid ticket")) };
+        let Some(ticket) = self.presented(cookies) else { return Ok(Found::Invalid("not a valid ticket")) };
         // Bytes: oauth2-proxy stores raw ciphertext, Gatehouse base64url text.
         let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(ticket.id())).await?;
-        let Some(value) = value else { return Ok(Loaded::Invalid("signed out or expired")) };
+        let Some(value) = value else { return Ok(Found::Invalid("signed out or expired")) };
         Ok(self.open_stored(cookie, &ticket, value))
     }
 

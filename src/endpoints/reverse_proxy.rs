@@ -18,7 +18,7 @@ use crate::proxy::forward::{self, Clients, Forwarding};
 use crate::proxy::{Route, Target, Upstream, files, websocket};
 use crate::state::State;
 
-pub async fn proxy(
+pub async fn reverse_proxy(
     state: web::Data<State>,
     clients: web::Data<Clients>,
     req: HttpRequest,
