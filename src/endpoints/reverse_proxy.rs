@@ -10,7 +10,7 @@ use super::auth::response_identity;
 use super::login;
 use crate::authz;
 use crate::gate::{self, Verdict, View};
-use crate::http::error::{HttpError, Refusal};
+use crate::http::error::{HttpError, Refusal, UpstreamError};
 use crate::http::request;
 use crate::http::respond::{self, SignIn, add_cookies};
 use crate::identity;
@@ -111,9 +111,9 @@ async fn upstream(
     } else {
         forward::forward(clients, up, base, req, body, fwd).await
     };
-    result.map_err(|e| {
-        state.metrics.upstream_error(e.kind());
-        e.into()
+    result.map_err(|error| {
+        state.metrics.upstream_error(error.kind());
+        UpstreamError { upstream: up.id.clone(), error }.into()
     })
 }
 

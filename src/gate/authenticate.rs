@@ -174,7 +174,9 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
         // a session that was not refreshed must still validate (`validateSession`).
         let refreshed = match session.refresh_token.is_some() {
             false => false,
-            true => match refresh(state, &session, &cookies, &host()).await {
+            // Boxed: a refresh (and the store's lock around it) is rare, and inlined its
+            // state would double the size of every request's future.
+            true => match Box::pin(refresh(state, &session, &cookies, &host())).await {
                 RefreshOutcome::Granted(grant) => {
                     Arc::make_mut(&mut session).apply_grant(&grant, now);
                     set_cookies = state.sessions.save(&cookies, &host(), &session).await?;
@@ -193,7 +195,7 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
                 RefreshOutcome::KeepForNow => false,
             },
         };
-        if !refreshed && !session.htpasswd && !still_valid(state, &session, now).await {
+        if !refreshed && !session.htpasswd && !Box::pin(still_valid(state, &session, now)).await {
             log::info!("session of {} expired and could not be refreshed; clearing it", session.user);
             return end_session(state, &cookies, &host()).await;
         }

@@ -1,7 +1,7 @@
 //! The error table: the one place that turns errors into HTTP answers. Every failure is a
 //! typed error of the concern it belongs to (`oidc::Error`, `session::StoreError`,
-//! `session::CsrfError`, `proxy::ProxyError`, `identity::Unrenderable`, and the request-level
-//! [`AuthError`], [`LoginError`] and [`Refusal`] defined here), and each is mapped to a status
+//! `session::CsrfError`, `proxy::ProxyError` (as [`UpstreamError`]), `identity::Unrenderable`,
+//! and the request-level [`AuthError`], [`LoginError`] and [`Refusal`] defined here), and each is mapped to a status
 //! and a page below, and nowhere else. Classified by who is to blame: the client (4xx), a
 //! dependency (the identity provider, the session store, the upstream: 502/503/504), or
 //! Gatehouse itself (500). Bodies are short pages that say what happened and what to do,
@@ -73,7 +73,7 @@ pub enum AuthError {
     #[error("bearer token refused: {0}")]
     BearerRefused(String),
     /// Too many wrong passwords for one user from one address (htpasswd).
-    #[error("{0}: too many failed attempts")]
+    #[error("{0} limited")]
     TooManyAttempts(&'static str),
 }
 
@@ -104,7 +104,7 @@ pub enum LoginError {
     NotAllowed { user: String, denied: Denied },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("htpasswd sign-in: too many failed attempts")]
+    #[error("htpasswd sign-in limited")]
     TooManyAttempts,
 }
 
@@ -227,10 +227,18 @@ impl From<CsrfError> for HttpError {
     }
 }
 
-impl From<ProxyError> for HttpError {
-    fn from(e: ProxyError) -> Self {
+/// An upstream that failed, named (the log says which).
+#[derive(Debug, thiserror::Error)]
+#[error("upstream {upstream}: {error}")]
+pub struct UpstreamError {
+    pub upstream: String,
+    pub error: ProxyError,
+}
+
+impl From<UpstreamError> for HttpError {
+    fn from(e: UpstreamError) -> Self {
         let detail = e.to_string();
-        match e {
+        match e.error {
             ProxyError::Timeout(_) => {
                 HttpError::new(StatusCode::GATEWAY_TIMEOUT, "The application took too long to answer. Please try again.", detail)
             }

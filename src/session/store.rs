@@ -143,28 +143,30 @@ impl SessionStore for Sessions {
     async fn load(&self, cookies: &RequestCookies) -> Result<Found, StoreError> {
         self.counted(match &self.backend {
             Backend::Cookie(s) => s.load(cookies).await,
-            Backend::Redis(s) => s.load(cookies).await,
+            // Boxed: Redis commands are I/O anyway, and a cookie session's check (no I/O at all)
+            // should not carry their state in its future.
+            Backend::Redis(s) => Box::pin(s.load(cookies)).await,
         })
     }
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
         self.counted(match &self.backend {
             Backend::Cookie(s) => s.save(cookies, host, session).await,
-            Backend::Redis(s) => s.save(cookies, host, session).await,
+            Backend::Redis(s) => Box::pin(s.save(cookies, host, session)).await,
         })
     }
 
     async fn clear(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
         self.counted(match &self.backend {
             Backend::Cookie(s) => s.clear(cookies, host).await,
-            Backend::Redis(s) => s.clear(cookies, host).await,
+            Backend::Redis(s) => Box::pin(s.clear(cookies, host)).await,
         })
     }
 
     async fn save_new(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
         self.counted(match &self.backend {
             Backend::Cookie(s) => s.save_new(cookies, host, session).await,
-            Backend::Redis(s) => s.save_new(cookies, host, session).await,
+            Backend::Redis(s) => Box::pin(s.save_new(cookies, host, session)).await,
         })
     }
 
@@ -175,7 +177,7 @@ impl SessionStore for Sessions {
     {
         match &self.backend {
             Backend::Cookie(s) => s.refresh_once(cookies, host, session, grant).await,
-            Backend::Redis(s) => s.refresh_once(cookies, host, session, grant).await,
+            Backend::Redis(s) => Box::pin(s.refresh_once(cookies, host, session, grant)).await,
         }
     }
 

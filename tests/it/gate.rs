@@ -358,3 +358,21 @@ async fn rule_a_due_session_that_cannot_refresh_must_still_be_valid() {
     assert_eq!(b.get(&g.url("/oauth2/auth")).await.status, 401, "expired and not refreshed");
     let _ = send("GET", &g.url("/ping"), &[]).await;
 }
+
+/// Every check moves the gate's future: its size is what a check with a cookie session pays,
+/// whatever rare path (a refresh under the store's lock, Redis I/O, a bearer token's first
+/// verification) could be inlined into it. Those are boxed; this holds them boxed. Not a timing:
+/// a size, which `make bench` shows the effect of (rung 3 lost 5% when it doubled).
+#[test]
+fn the_gate_future_of_a_check_stays_small() {
+    use std::future::Future;
+    fn size<'a, F, Fut>(_: F) -> usize
+    where
+        F: Fn(&'a gatehouse::state::State, &'a actix_web::HttpRequest, &'a gatehouse::gate::View) -> Fut,
+        Fut: Future,
+    {
+        std::mem::size_of::<Fut>()
+    }
+    let bytes = size(gatehouse::gate::decide);
+    assert!(bytes <= 2048, "gate::decide's future is {bytes} bytes; box the rare path that grew it");
+}

@@ -1,5 +1,8 @@
 //! The integration test binary: one binary, one module per behaviour.
 
+// The future-size probe in `gate` walks deep async types.
+#![recursion_limit = "1024"]
+
 // Shared helpers: fixtures, loading, spawning the app.
 mod support;
 

@@ -162,13 +162,13 @@ pub(super) fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
     let username = r.string("redis_username");
     let password = r.string("redis_password").map(Secret::new);
     let use_sentinel: bool = r.get("redis_use_sentinel");
-    let use_cluster: bool = r.get("redis_use_cluster");
-    let ca_path = r.existing_file("redis_ca_path");
-    let insecure_skip_tls_verify = r.get("redis_insecure_skip_tls_verify");
     let master = r.string("redis_sentinel_master_name");
     let sentinel_password = r.string("redis_sentinel_password").map(Secret::new);
     let sentinel_urls: Vec<String> = r.get("redis_sentinel_connection_urls");
+    let use_cluster: bool = r.get("redis_use_cluster");
     let cluster_urls: Vec<String> = r.get("redis_cluster_connection_urls");
+    let ca_path = r.existing_file("redis_ca_path");
+    let insecure_skip_tls_verify = r.get("redis_insecure_skip_tls_verify");
     let idle: i64 = r.get("redis_connection_idle_timeout");
     if idle < 0 {
         r.error("redis_connection_idle_timeout", "cannot be negative", "use 0 to keep idle connections, or a number of seconds");

@@ -46,8 +46,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     let use_system_trust_store = r.get("use_system_trust_store");
     let insecure_skip_verify = r.get("ssl_insecure_skip_verify");
     let skip_claims_from_profile_url = r.get("skip_claims_from_profile_url");
-    let (backend_logout_url, redirect_url) = redirects(r);
-    let relative_redirect_url = r.get("relative_redirect_url");
+    let (backend_logout_url, redirect_url, relative_redirect_url) = redirects(r);
     let encode_state = r.get("encode_state");
     let issuer_url_raw = r.string("oidc_issuer_url").unwrap_or_default();
     let ssl_cert_file = ssl_cert_file(r);
@@ -248,8 +247,8 @@ fn pkce_method(r: &mut Reader<'_>) -> Option<PkceMethod> {
     }
 }
 
-/// `backend_logout_url` and `redirect_url`, checked.
-fn redirects(r: &mut Reader<'_>) -> (Option<String>, Option<String>) {
+/// `backend_logout_url`, `redirect_url` and `relative_redirect_url`, checked.
+fn redirects(r: &mut Reader<'_>) -> (Option<String>, Option<String>, bool) {
     let backend_logout_url = r.string("backend_logout_url");
     if let Some(u) = &backend_logout_url
         && let Err(problem) = parse_http_url(&u.replace("{id_token}", "x"))
@@ -257,13 +256,14 @@ fn redirects(r: &mut Reader<'_>) -> (Option<String>, Option<String>) {
         r.error("backend_logout_url", problem, "write a full URL; {id_token} may appear in it");
     }
     let redirect_url = r.string("redirect_url");
+    let relative_redirect_url = r.get("relative_redirect_url");
     if let Some(u) = &redirect_url
         && !u.starts_with('/')
         && let Err(problem) = parse_http_url(u)
     {
         r.error("redirect_url", problem, "write the full callback URL, e.g. \"http://localhost:4180/oauth2/callback\"");
     }
-    (backend_logout_url, redirect_url)
+    (backend_logout_url, redirect_url, relative_redirect_url)
 }
 
 /// `SSL_CERT_FILE`, which Go programs read.
