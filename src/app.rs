@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
@@ -24,6 +26,9 @@ pub struct App {
     extra: Vec<Server>,
     addrs: Vec<SocketAddr>,
     provider: Arc<Provider>,
+    /// Set at SIGTERM: `/ready` answers 503 (`State::draining`).
+    draining: Arc<AtomicBool>,
+    shutdown_delay: Duration,
 }
 
 impl App {
@@ -71,6 +76,8 @@ impl App {
         }
         let provider = Arc::new(Provider::new(oidc, metrics.clone())?);
         provider.spawn_discovery();
+        let draining = Arc::new(AtomicBool::new(false));
+        let shutdown_delay = server.shutdown_delay;
         let state = web::Data::new(State {
             provider: provider.clone(),
             sessions: Sessions::new(&session, metrics.clone())?,
@@ -87,6 +94,7 @@ impl App {
             trust: server.trust.clone(),
             refreshes: Refreshes::default(),
             minimal: session.minimal,
+            draining: draining.clone(),
             router: crate::proxy::Router::new(proxy.upstreams),
             metrics: metrics.clone(),
             log: Arc::new(crate::telemetry::Logger::new(logging)?),
@@ -99,7 +107,7 @@ impl App {
         };
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
-        Ok(App { server: srv, extra, addrs, provider })
+        Ok(App { server: srv, extra, addrs, provider, draining, shutdown_delay })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -117,12 +125,48 @@ impl App {
         Handle(std::iter::once(&self.server).chain(&self.extra).map(Server::handle).collect())
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM, or [`App::handle`]).
+    /// Serves until stopped through [`App::handle`] (the tests' way).
     pub async fn run(self) -> std::io::Result<()> {
         for extra in self.extra {
             actix_web::rt::spawn(extra);
         }
         self.server.await
+    }
+
+    /// Serves until a signal (the binary's way). SIGTERM or SIGINT: `/ready` answers 503 at
+    /// once, requests are still served for `shutdown_delay` (load balancers keep sending for a
+    /// while), then the listeners close and every request already accepted is answered (up to
+    /// 30 s) before the servers stop; the metrics listener stops last. A second signal, or
+    /// SIGQUIT, stops at once.
+    pub async fn serve(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int, mut quit) =
+            (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::quit())?);
+        let (handle, draining, delay) = (self.handle(), self.draining.clone(), self.shutdown_delay);
+        actix_web::rt::spawn(async move {
+            let graceful = tokio::select! {
+                _ = term.recv() => true,
+                _ = int.recv() => true,
+                _ = quit.recv() => false,
+            };
+            if !graceful {
+                log::info!("SIGQUIT: stopping at once");
+                return handle.stop(false).await;
+            }
+            draining.store(true, Ordering::Relaxed);
+            log::info!("stopping: /ready answers 503; serving for {delay:?} more, then finishing the requests in flight");
+            let drained = async {
+                actix_web::rt::time::sleep(delay).await;
+                handle.stop(true).await;
+            };
+            tokio::select! {
+                _ = drained => {}
+                _ = term.recv() => handle.stop(false).await,
+                _ = int.recv() => handle.stop(false).await,
+                _ = quit.recv() => handle.stop(false).await,
+            }
+        });
+        self.run().await
     }
 }
 

@@ -87,6 +87,7 @@ pub fn issuer(addr: SocketAddr, client: Client) -> anyhow::Result<Server> {
             .route("/userinfo", web::get().to(userinfo))
     })
     .workers(1)
+    .disable_signals()
     .bind(addr)?
     .run();
     Ok(server)
@@ -239,7 +240,7 @@ async fn userinfo(i: web::Data<Issuer>, req: HttpRequest) -> HttpResponse {
 /// Starts the echo app on `addr`: a page listing the request headers, identity first.
 pub fn echo(addr: SocketAddr) -> anyhow::Result<Server> {
     log::warn!("DEVELOPMENT echo app on http://{addr}");
-    let server = HttpServer::new(|| App::new().default_service(web::to(echo_page))).workers(1).bind(addr)?.run();
+    let server = HttpServer::new(|| App::new().default_service(web::to(echo_page))).workers(1).disable_signals().bind(addr)?.run();
     Ok(server)
 }
 

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         eprint!("{report}");
         return ExitCode::from(EX_USAGE);
     }
-    match actix_web::rt::System::new().block_on(async move { App::build(loaded.config)?.run().await.map_err(Into::into) }) {
+    match actix_web::rt::System::new().block_on(async move { App::build(loaded.config)?.serve().await.map_err(Into::into) }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let e: anyhow::Error = e;

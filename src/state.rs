@@ -35,6 +35,8 @@ pub struct State {
     pub refreshes: Refreshes,
     /// Upstreams by path (reverse-proxy mode); empty in forward-auth-only deployments.
     pub router: crate::proxy::Router,
+    /// Set at SIGTERM: `/ready` answers 503 from then on, while requests are still served.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// `session_cookie_minimal`: keep no tokens in the session.
     pub minimal: bool,
     pub metrics: Arc<crate::metrics::Metrics>,

@@ -287,6 +287,12 @@ pub static SERVER: &[OptionSpec] = &[
     o("proxy_prefix", Str, "/oauth2", "Path prefix of Gatehouse's own endpoints"),
     o("force_https", Bool, "false", "Redirect plain-HTTP requests to HTTPS (308)"),
     o("workers", Int, "0", "Gatehouse only: worker threads serving requests (0: one per CPU)"),
+    o(
+        "shutdown_delay",
+        Dur,
+        "0s",
+        "Gatehouse only: after SIGTERM, how long /ready answers 503 while requests are still served, before the listeners close",
+    ),
     o("ping_path", Str, "/ping", "Liveness path, answered 200 OK"),
     o("ready_path", Str, "/ready", "Readiness path"),
     o("ping_user_agent", Str, "", "User-Agent also answered as a ping (never authorises anything)"),

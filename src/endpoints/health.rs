@@ -15,9 +15,12 @@ pub async fn ping() -> HttpResponse {
 }
 
 /// 200 `OK` once the provider's discovery and keys are loaded and the session store answers
-/// (Redis; the cookie store always does); otherwise 503 with the reason (no secrets, no
-/// internals beyond that).
+/// (Redis; the cookie store always does), until a SIGTERM; otherwise 503 with the reason (no
+/// secrets, no internals beyond that).
 pub async fn ready(state: web::Data<State>) -> HttpResponse {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return respond::not_ready("shutting down");
+    }
     if !state.provider.is_ready() {
         return respond::not_ready("the identity provider has not been discovered yet");
     }

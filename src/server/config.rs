@@ -73,5 +73,8 @@ pub struct Config {
     pub force_https: bool,
     /// Worker threads; 0 for one per CPU (actix's default).
     pub workers: usize,
+    /// After SIGTERM: how long `/ready` answers 503 while requests are still served, so load
+    /// balancers stop sending before the listeners close.
+    pub shutdown_delay: std::time::Duration,
     pub trust: TrustConfig,
 }

@@ -57,7 +57,10 @@ pub fn start(
             .configure(routes.clone())
     })
     // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    // Signals are `App::serve`'s: actix's own handling stops the whole runtime once any one
+    // server (an idle metrics listener) has stopped, cutting the requests still in flight.
+    .disable_signals();
     if config.workers > 0 {
         http = http.workers(config.workers);
     }
@@ -93,6 +96,7 @@ pub fn metrics_servers(config: &Config, metrics: Arc<crate::metrics::Metrics>) -
             }))
         })
         .workers(1)
+        .disable_signals()
     };
     if let Some(addr) = &config.metrics_address {
         let bind = addr.bind_string().with_context(|| format!("metrics_address {addr} is not host:port"))?;

@@ -2,6 +2,7 @@
 //! Makefile. (No Docker engine runs on the test machines, so the image is not built here.)
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
@@ -73,6 +74,11 @@ fn kubernetes_manifests_agree_with_the_config() {
     let cfg = load(Some(&deploy("gatehouse.cfg")), &SECRETS, vec![]).unwrap().config;
     assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some(cfg.server.ping_path.as_str()));
     assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some(cfg.server.ready_path.as_str()));
+    // Kubernetes kills the pod after its grace period: it must cover the readiness delay and the
+    // 30 s drain of requests in flight.
+    let grace = d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(cfg.server.shutdown_delay >= Duration::from_secs(1), "the manifests set shutdown_delay");
+    assert!(grace >= cfg.server.shutdown_delay.as_secs() + 30, "terminationGracePeriodSeconds {grace} is shorter than the drain");
     let secret = yaml("k8s/secret.yaml");
     for e in container["env"].as_sequence().unwrap() {
         let key = e["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();

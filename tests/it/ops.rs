@@ -121,6 +121,108 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     assert!(stopping.elapsed() < Duration::from_secs(10), "it took {:?} to stop", stopping.elapsed());
 }
 
+/// The `gatehouse` binary with `extra` config lines, standalone in front of `app`.
+fn start_binary(extra: &str, app: &Upstream) -> (std::process::Child, u16, tempfile::TempDir) {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.cfg");
+    let listen = if extra.contains("https_address") { String::new() } else { format!("http_address = \"127.0.0.1:{port}\"\n") };
+    std::fs::write(
+        &cfg,
+        format!(
+            "{MINIMAL}{listen}cookie_secure = false\nupstreams = [\"http://127.0.0.1:{}/\"]\n{}",
+            app.port,
+            extra.replace("{port}", &port.to_string())
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "gatehouse");
+    (child, port, dir)
+}
+
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(Instant::now() < deadline, "gatehouse did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 22, loss 1: with a second listener (metrics), actix's own signal handling stopped the
+/// whole runtime as soon as that idle listener had stopped, and every request still waiting on
+/// the upstream got an empty reply. Requests accepted before SIGTERM are answered, over
+/// HTTP/1.1 (keep-alive) and HTTP/2.
+#[actix_web::test]
+async fn sigterm_answers_every_request_in_flight_whatever_else_listens() {
+    let app = Upstream::start();
+    let (cert, key) = crate::support::op::tutorial_cert();
+    let h2 =
+        format!("https_address = \"127.0.0.1:{{port}}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n", cert.display(), key.display());
+    for (name, tls) in [("HTTP/1.1", ""), ("HTTP/2", h2.as_str())] {
+        let metrics = free_port();
+        let (mut child, port, _dir) = start_binary(&format!("metrics_address = \"127.0.0.1:{metrics}\"\n{tls}"), &app);
+        let cookie = session_cookie("alice", "alice@example.com", &[]).await;
+        let url = if tls.is_empty() { format!("http://127.0.0.1:{port}/slow") } else { format!("https://localhost:{port}/slow") };
+        let client =
+            if tls.is_empty() { awc::Client::builder().timeout(Duration::from_secs(20)).finish() } else { crate::standalone::h2_client() };
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let (client, url, cookie) = (client.clone(), url.clone(), cookie.clone());
+            tasks.push(actix_web::rt::spawn(async move {
+                let mut res = client.get(url).insert_header(("Cookie", cookie)).send().await.map_err(|e| e.to_string())?;
+                let body = res.body().await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((res.status().as_u16(), res.version(), String::from_utf8_lossy(&body).into_owned()))
+            }));
+        }
+        // Every request is waiting on the upstream (it answers /slow after 3 s).
+        actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        for t in tasks {
+            let (status, version, body) = t.await.unwrap().unwrap_or_else(|e| panic!("{name}: a request in flight was lost: {e}"));
+            assert_eq!((status, body.as_str()), (200, "slow"), "{name}");
+            if !tls.is_empty() {
+                assert_eq!(version, awc::http::Version::HTTP_2);
+            }
+        }
+        assert_eq!(wait_exit(&mut child, Duration::from_secs(25)), Some(0), "{name}");
+    }
+}
+
+/// Issue 22, loss 2: with `shutdown_delay`, SIGTERM turns `/ready` to 503 at once while new
+/// requests are still served for the delay; then the listeners close and the process exits 0.
+#[actix_web::test]
+async fn shutdown_delay_keeps_serving_while_ready_says_503() {
+    let app = Upstream::start();
+    let (mut child, port, _dir) = start_binary("shutdown_delay = \"2s\"\nskip_auth_routes = [\"^/open/\"]\n", &app);
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    assert_eq!(get(&url("/ping")).await.0, 200);
+    let signalled = Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = get(&url("/ready")).await;
+    assert_eq!((status, body.as_str()), (503, "error: shutting down\n"));
+    // New connections are still accepted and served during the delay.
+    for i in 0..5 {
+        let (status, body) = get(&url(&format!("/open/{i}"))).await;
+        assert_eq!((status, body), (200, format!("app saw /open/{i}")));
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(signalled.elapsed() < Duration::from_secs(2), "the checks above took the whole delay");
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    assert!(signalled.elapsed() >= Duration::from_secs(2), "stopped before shutdown_delay passed");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "still listening after the drain");
+}
+
 #[actix_web::test]
 async fn metrics_count_what_happened() {
     use crate::support::browser::Browser;

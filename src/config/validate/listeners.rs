@@ -43,6 +43,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let ping_user_agent = r.string("ping_user_agent");
     let force_https = r.get("force_https");
     let workers: i64 = r.get("workers");
+    let shutdown_delay = r.get("shutdown_delay");
     if !(0..=1024).contains(&workers) {
         r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
     }
@@ -64,6 +65,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         ping_user_agent,
         force_https,
         workers: workers.clamp(0, 1024) as usize,
+        shutdown_delay,
         trust,
     })
 }
