@@ -34,6 +34,17 @@ pub fn app_redirect(state: &State, req: &HttpRequest, pairs: &[(String, String)]
         .to_string()
 }
 
+/// The query of `/oauth2/start` and `/oauth2/sign_in`, with `rd` made whole again when the
+/// original URL's own parameters arrived beside it (`request::rd_with_its_query`).
+fn query_with_whole_rd(req: &HttpRequest) -> Vec<(String, String)> {
+    let mut pairs = request::query(req, &[]).unwrap_or_default();
+    if let Some(whole) = request::rd_with_its_query(req.query_string()) {
+        pairs.retain(|(k, _)| k != "rd");
+        pairs.insert(0, ("rd".to_string(), whole));
+    }
+    pairs
+}
+
 /// The callback URL sent to the provider: `redirect_url` when absolute (or when relative URLs
 /// are asked for), otherwise built from the request's host. With `cookie_secure` the scheme is
 /// https, as in oauth2-proxy.
@@ -57,7 +68,7 @@ fn callback_url(state: &State, req: &HttpRequest) -> String {
 /// `password`), which signs the user in without the provider, as oauth2-proxy's: 302 to the
 /// redirect on success, the page again with 400 (no username) or 401 (wrong credentials).
 pub async fn sign_in(state: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, HttpError> {
-    let mut pairs = request::query(&req, &[]).unwrap_or_default();
+    let mut pairs = query_with_whole_rd(&req);
     let form_post = req.method() == actix_web::http::Method::POST && state.htpasswd.is_some();
     if form_post {
         pairs.extend(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
@@ -141,7 +152,7 @@ pub async fn sign_in_page(state: &State, req: &HttpRequest, rd: &str, shown: Sig
 }
 
 pub async fn start(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let pairs = request::query(&req, &[]).unwrap_or_default();
+    let pairs = query_with_whole_rd(&req);
     let rd = app_redirect(&state, &req, &pairs);
     begin(&state, &req, &rd)
 }

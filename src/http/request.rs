@@ -61,6 +61,31 @@ pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>
     Ok(pairs)
 }
 
+/// `rd` with the query parameters meant for it put back. oauth2-proxy's documented nginx and
+/// Envoy configurations send `rd=$scheme://$host$request_uri` unencoded, so the original URL's
+/// `&y=2` arrives as a parameter of `/oauth2/start` itself (oauth2-proxy drops it). Every other
+/// parameter goes back onto `rd`, in its original order and encoding. `None` without `rd`, or
+/// with nothing to put back. The result is a redirect like any other: validate it.
+pub fn rd_with_its_query(raw_query: &str) -> Option<String> {
+    let mut rd = None;
+    let mut rest = Vec::new();
+    for segment in raw_query.split('&').filter(|s| !s.is_empty()) {
+        let (key, value) = url::form_urlencoded::parse(segment.as_bytes()).next().unwrap_or_default();
+        match key.as_ref() {
+            "rd" if rd.is_none() => rd = Some(value.into_owned()),
+            // A second `rd` is not the original URL's; the first one wins, as for `param`.
+            "rd" => {}
+            _ => rest.push(segment),
+        }
+    }
+    let rd = rd?;
+    if rest.is_empty() {
+        return None;
+    }
+    let joiner = if rd.contains('?') { '&' } else { '?' };
+    Some(format!("{rd}{joiner}{}", rest.join("&")))
+}
+
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
@@ -127,5 +152,18 @@ mod tests {
             }
         }
         assert_eq!(visible_ascii(&header::HeaderValue::from_static("")), Some(""));
+    }
+
+    #[test]
+    fn rd_gets_back_the_parameters_that_were_its_own() {
+        let whole = |q: &str| rd_with_its_query(q);
+        assert_eq!(whole("rd=https://app.example.com/page?x=1&y=2").as_deref(), Some("https://app.example.com/page?x=1&y=2"));
+        assert_eq!(whole("rd=/page&y=2&z=a%20b").as_deref(), Some("/page?y=2&z=a%20b"));
+        assert_eq!(whole("y=2&rd=/page?x=1").as_deref(), Some("/page?x=1&y=2"), "in their original order");
+        assert_eq!(whole("rd=%2Fpage%3Fx%3D1&y=2").as_deref(), Some("/page?x=1&y=2"), "an encoded rd decodes once");
+        assert_eq!(whole("rd=/a&rd=/b&y=2").as_deref(), Some("/a?y=2"), "the first rd wins");
+        assert_eq!(whole("rd=/page"), None, "nothing to put back");
+        assert_eq!(whole("y=2"), None, "no rd");
+        assert_eq!(whole(""), None);
     }
 }

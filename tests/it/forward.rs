@@ -340,3 +340,34 @@ async fn traefik_forward_auth_with_the_shipped_config() {
 async fn envoy_ext_authz_with_the_shipped_config() {
     forward_auth_through(Kind::Envoy).await;
 }
+
+/// Issue 22, loss 3: oauth2-proxy's documented nginx configuration sends the original URI to
+/// `/oauth2/start` unencoded (`rd=$request_uri`), so `/app/page?x=1&y=2` arrives as
+/// `rd=/app/page?x=1` and `y=2`. oauth2-proxy drops `y`; Gatehouse puts it back onto `rd`.
+#[actix_web::test]
+async fn the_whole_original_url_survives_oauth2_proxys_documented_nginx_config() {
+    let (gate_port, proxy_port, admin_port) = (free_port(), free_port(), free_port());
+    let app = Upstream::start();
+    let op = Op::start(json!({
+        "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://127.0.0.1:{proxy_port}/oauth2/callback")], "require_pkce": true}],
+    }));
+    let documented = "error_page 401 = /oauth2/start?rd=$request_uri;".to_string();
+    let files = shipped(
+        Kind::Nginx,
+        Ports { auth: gate_port, edge: proxy_port, app: app.port, admin: admin_port },
+        &[("error_page 401 = @gatehouse_signin;", documented)],
+    );
+    assert!(files.read("nginx.conf").contains("rd=$request_uri"), "the documented form is in place");
+    let _gate = Gate::start(&auth_config(&files, &op.issuer), &[], "127.0.0.1");
+    let _proxy = start_edge(Kind::Nginx, files, proxy_port);
+    let base = format!("http://127.0.0.1:{proxy_port}");
+    crate::support::wait_discovered(&base).await;
+
+    for path in ["/app/page?x=1&y=2", "/app/page?y=2&x=a%20b&x=c", "/app/plain"] {
+        let mut b = Browser::new(None);
+        let callback = b.login(&format!("{base}{path}"), "alice").await;
+        assert_eq!((callback.status, callback.header("location")), (302, Some(path)), "back at the whole URL");
+        let page = b.get(&format!("{base}{path}")).await;
+        assert_eq!((page.status, page.body), (200, format!("app saw {path}")));
+    }
+}
