@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::watch;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
@@ -17,7 +17,7 @@ use crate::oidc::{Provider, tls};
 use crate::reload::Watched;
 use crate::server;
 use crate::session::{CsrfCookies, Refreshes, Sessions};
-use crate::state::State;
+use crate::state::{Lifecycle, State};
 
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
@@ -26,8 +26,8 @@ pub struct App {
     extra: Vec<Server>,
     addrs: Vec<SocketAddr>,
     provider: Arc<Provider>,
-    /// Set at SIGTERM: `/ready` answers 503 (`State::draining`).
-    draining: Arc<AtomicBool>,
+    /// Moved on at SIGTERM (`State::lifecycle`).
+    lifecycle: Arc<watch::Sender<Lifecycle>>,
     shutdown_delay: Duration,
 }
 
@@ -76,7 +76,7 @@ impl App {
         }
         let provider = Arc::new(Provider::new(oidc, metrics.clone())?);
         provider.spawn_discovery();
-        let draining = Arc::new(AtomicBool::new(false));
+        let lifecycle = Arc::new(watch::Sender::new(Lifecycle::Serving));
         let shutdown_delay = server.shutdown_delay;
         let state = web::Data::new(State {
             provider: provider.clone(),
@@ -94,7 +94,7 @@ impl App {
             trust: server.trust.clone(),
             refreshes: Refreshes::default(),
             minimal: session.minimal,
-            draining: draining.clone(),
+            lifecycle: lifecycle.clone(),
             router: crate::proxy::Router::new(proxy.upstreams),
             metrics: metrics.clone(),
             log: Arc::new(crate::telemetry::Logger::new(logging)?),
@@ -107,7 +107,7 @@ impl App {
         };
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
-        Ok(App { server: srv, extra, addrs, provider, draining, shutdown_delay })
+        Ok(App { server: srv, extra, addrs, provider, lifecycle, shutdown_delay })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -142,7 +142,7 @@ impl App {
         use tokio::signal::unix::{SignalKind, signal};
         let (mut term, mut int, mut quit) =
             (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::quit())?);
-        let (handle, draining, delay) = (self.handle(), self.draining.clone(), self.shutdown_delay);
+        let (handle, lifecycle, delay) = (self.handle(), self.lifecycle.clone(), self.shutdown_delay);
         actix_web::rt::spawn(async move {
             let graceful = tokio::select! {
                 _ = term.recv() => true,
@@ -153,10 +153,11 @@ impl App {
                 log::info!("SIGQUIT: stopping at once");
                 return handle.stop(false).await;
             }
-            draining.store(true, Ordering::Relaxed);
+            lifecycle.send_replace(Lifecycle::Draining);
             log::info!("stopping: /ready answers 503; serving for {delay:?} more, then finishing the requests in flight");
             let drained = async {
                 actix_web::rt::time::sleep(delay).await;
+                lifecycle.send_replace(Lifecycle::Stopping);
                 handle.stop(true).await;
             };
             tokio::select! {

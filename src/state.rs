@@ -13,6 +13,16 @@ use crate::session::{CookieConfig, CsrfCookies, Sessions};
 use crate::pages;
 use crate::session::Refreshes;
 
+/// Where the process is in its life (`App::serve` moves it on at SIGTERM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Serving,
+    /// SIGTERM came: `/ready` answers 503, and requests are still served for `shutdown_delay`.
+    Draining,
+    /// The listeners close; requests in flight are answered and WebSockets are closed.
+    Stopping,
+}
+
 pub struct State {
     pub provider: Arc<Provider>,
     pub sessions: Sessions,
@@ -35,8 +45,9 @@ pub struct State {
     pub refreshes: Refreshes,
     /// Upstreams by path (reverse-proxy mode); empty in forward-auth-only deployments.
     pub router: crate::proxy::Router,
-    /// Set at SIGTERM: `/ready` answers 503 from then on, while requests are still served.
-    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Where the process is in its life: `/ready` answers 503 once it is not `Serving`, and
+    /// relayed WebSockets close with "going away" (1001) when it is `Stopping`.
+    pub lifecycle: Arc<tokio::sync::watch::Sender<Lifecycle>>,
     /// `session_cookie_minimal`: keep no tokens in the session.
     pub minimal: bool,
     pub metrics: Arc<crate::metrics::Metrics>,

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::http::respond;
 use crate::session::SessionStore;
-use crate::state::State;
+use crate::state::{Lifecycle, State};
 
 /// `OK`. With `ping_user_agent` set, the route table sends only that User-Agent here; any other
 /// request to the path is handled like any request (oauth2-proxy after GHSA-5hvv-m4w4-gf6v).
@@ -18,7 +18,7 @@ pub async fn ping() -> HttpResponse {
 /// (Redis; the cookie store always does), until a SIGTERM; otherwise 503 with the reason (no
 /// secrets, no internals beyond that).
 pub async fn ready(state: web::Data<State>) -> HttpResponse {
-    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+    if *state.lifecycle.borrow() != Lifecycle::Serving {
         return respond::not_ready("shutting down");
     }
     if !state.provider.is_ready() {

@@ -16,7 +16,7 @@ use crate::http::respond::{self, SignIn, add_cookies};
 use crate::identity;
 use crate::proxy::forward::{self, Clients, Forwarding};
 use crate::proxy::{Route, Target, Upstream, files, websocket};
-use crate::state::State;
+use crate::state::{Lifecycle, State};
 
 pub async fn reverse_proxy(
     state: web::Data<State>,
@@ -107,7 +107,11 @@ async fn upstream(
         add,
     };
     let result = if up.proxy_websockets && websocket::is_upgrade(req) {
-        websocket::relay(clients, up, base, req, body, fwd).await
+        let mut lifecycle = state.lifecycle.subscribe();
+        let closing = async move {
+            let _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping).await;
+        };
+        websocket::relay(clients, up, base, req, body, fwd, closing).await
     } else {
         forward::forward(clients, up, base, req, body, fwd).await
     };

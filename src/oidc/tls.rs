@@ -33,10 +33,10 @@ pub fn client_config(trust: &Trust) -> anyhow::Result<Arc<ClientConfig>> {
     crate::install_crypto_provider();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    // No warning here: this also builds the unverified client kept for upstreams with
+    // `ssl_upstream_insecure_skip_verify`, whether any has it or not; the provider and the app
+    // warn about what is actually set.
     if trust.insecure_skip_verify {
-        log::warn!(
-            "ssl_insecure_skip_verify is set: the identity provider's TLS certificate is NOT verified; anyone on the network path can impersonate it"
-        );
         let mut cfg = builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider))).with_no_client_auth();
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         return Ok(Arc::new(cfg));

@@ -24,6 +24,8 @@ pub async fn relay(
     req: &HttpRequest,
     body: web::Payload,
     fwd: Forwarding<'_>,
+    // Resolves when Gatehouse stops: the client is then told "going away".
+    closing: impl std::future::Future<Output = ()> + 'static,
 ) -> Result<HttpResponse, ProxyError> {
     let mut ws = clients.pick(up).ws(forward::upstream_url(base, fwd.uri)).max_frame_size(16 * 1024 * 1024);
     // awc makes its own handshake headers.
@@ -49,41 +51,64 @@ pub async fn relay(
     let chosen: Vec<String> =
         upstream_res.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(|p| vec![p.to_string()]).unwrap_or_default();
     let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
-    let (response, mut session, mut from_client) =
+    let (response, session, from_client) =
         actix_ws::handle_with_protocols(req, body, &chosen).map_err(|e| ProxyError::Unreachable(format!("websocket handshake: {e}")))?;
-    let (mut to_upstream, mut from_upstream) = framed.split();
+    let (to_upstream, from_upstream) = framed.split();
 
-    actix_web::rt::spawn(async move {
-        while let Some(Ok(msg)) = from_client.next().await {
-            let close = matches!(msg, actix_ws::Message::Close(_));
-            if to_upstream.send(msg).await.is_err() || close {
-                break;
-            }
+    actix_web::rt::spawn(client_to_upstream(from_client, to_upstream));
+    actix_web::rt::spawn(upstream_to_client(from_upstream, session, closing));
+    Ok(response)
+}
+
+/// The client's messages to the upstream, until either side closes.
+async fn client_to_upstream(mut from_client: actix_ws::MessageStream, mut to_upstream: impl futures_util::Sink<actix_ws::Message> + Unpin) {
+    while let Some(Ok(msg)) = from_client.next().await {
+        let close = matches!(msg, actix_ws::Message::Close(_));
+        if to_upstream.send(msg).await.is_err() || close {
+            break;
         }
-        let _ = to_upstream.close().await;
-    });
-    actix_web::rt::spawn(async move {
-        use awc::ws::Frame;
-        while let Some(Ok(frame)) = from_upstream.next().await {
-            let sent = match frame {
-                Frame::Text(b) => match String::from_utf8(b.to_vec()) {
-                    Ok(text) => session.text(text).await,
-                    Err(_) => break,
-                },
-                Frame::Binary(b) => session.binary(b).await,
-                Frame::Ping(b) => session.ping(&b).await,
-                Frame::Pong(b) => session.pong(&b).await,
-                Frame::Continuation(item) => session.continuation(item).await,
-                Frame::Close(reason) => {
-                    let _ = session.close(reason).await;
-                    return;
-                }
-            };
-            if sent.is_err() {
+    }
+    let _ = to_upstream.close().await;
+}
+
+/// The upstream's frames to the client, until either side closes or Gatehouse stops
+/// (`closing`): then the client is told "going away" (1001).
+async fn upstream_to_client(
+    mut from_upstream: impl futures_util::Stream<Item = Result<awc::ws::Frame, awc::error::WsProtocolError>> + Unpin,
+    mut session: actix_ws::Session,
+    closing: impl std::future::Future<Output = ()>,
+) {
+    use awc::ws::Frame;
+    let mut closing = std::pin::pin!(closing);
+    loop {
+        let frame = tokio::select! {
+            frame = from_upstream.next() => frame,
+            // Shutting down: the client is told "going away" (1001); its Close reply goes
+            // upstream through the other half, so both sides see a proper close.
+            _ = &mut closing => {
+                let reason = actix_ws::CloseReason { code: actix_ws::CloseCode::Away, description: Some("Gatehouse is restarting".into()) };
+                let _ = session.close(Some(reason)).await;
                 return;
             }
+        };
+        let Some(Ok(frame)) = frame else { break };
+        let sent = match frame {
+            Frame::Text(b) => match String::from_utf8(b.to_vec()) {
+                Ok(text) => session.text(text).await,
+                Err(_) => break,
+            },
+            Frame::Binary(b) => session.binary(b).await,
+            Frame::Ping(b) => session.ping(&b).await,
+            Frame::Pong(b) => session.pong(&b).await,
+            Frame::Continuation(item) => session.continuation(item).await,
+            Frame::Close(reason) => {
+                let _ = session.close(reason).await;
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
         }
-        let _ = session.close(None).await;
-    });
-    Ok(response)
+    }
+    let _ = session.close(None).await;
 }

@@ -70,4 +70,6 @@ async fn the_demo_logs_in_any_name_and_the_echo_app_shows_it() {
     child.wait().unwrap();
     let log = log.join().unwrap();
     assert!(log.contains("DEVELOPMENT OpenID issuer"), "the demo says loudly what it is:\n{log}");
+    // And nothing that is not true: the demo verifies every certificate it would meet (issue 22).
+    assert!(!log.contains("NOT verified") && !log.contains("insecure_skip_verify"), "a warning about an option not set:\n{log}");
 }

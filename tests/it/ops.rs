@@ -198,6 +198,31 @@ async fn sigterm_answers_every_request_in_flight_whatever_else_listens() {
     }
 }
 
+/// At SIGTERM an open WebSocket is closed properly: the client gets a Close frame saying
+/// "going away" (1001), not a cut connection, and the process does not wait out the drain
+/// timeout for it.
+#[actix_web::test]
+async fn sigterm_closes_websockets_with_going_away() {
+    use futures_util::StreamExt;
+    let app = Upstream::start();
+    let (mut child, port, _dir) = start_binary("proxy_websockets = true\n", &app);
+    let cookie = session_cookie("alice", "alice@example.com", &[]).await;
+    let (res, mut ws) =
+        awc::Client::default().ws(format!("http://127.0.0.1:{port}/ws")).set_header("Cookie", cookie).connect().await.unwrap();
+    assert_eq!(res.status(), 101);
+    assert!(matches!(ws.next().await, Some(Ok(awc::ws::Frame::Text(_)))), "the echo's greeting");
+    let signalled = Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let frame = actix_web::rt::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a frame before the connection ends");
+    match frame {
+        Some(Ok(awc::ws::Frame::Close(Some(reason)))) => assert_eq!(reason.code, awc::ws::CloseCode::Away),
+        other => panic!("expected Close(going away), got {other:?}"),
+    }
+    drop(ws);
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+    assert!(signalled.elapsed() < Duration::from_secs(5), "it waited {:?} for the WebSocket", signalled.elapsed());
+}
+
 /// Issue 22, loss 2: with `shutdown_delay`, SIGTERM turns `/ready` to 503 at once while new
 /// requests are still served for the delay; then the listeners close and the process exits 0.
 #[actix_web::test]
