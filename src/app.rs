@@ -162,13 +162,21 @@ impl App {
             };
             tokio::select! {
                 _ = drained => {}
-                _ = term.recv() => handle.stop(false).await,
-                _ = int.recv() => handle.stop(false).await,
-                _ = quit.recv() => handle.stop(false).await,
+                // actix reads one stop command per server and is deep in the graceful one, so
+                // a second signal ends the process itself.
+                _ = term.recv() => stop_now(),
+                _ = int.recv() => stop_now(),
+                _ = quit.recv() => stop_now(),
             }
         });
         self.run().await
     }
+}
+
+/// A second signal during the drain: stop without waiting for the requests in flight.
+fn stop_now() {
+    log::warn!("second signal: stopping at once, requests in flight are cut");
+    std::process::exit(1);
 }
 
 /// Checks what validation cannot: that the Redis store answers (`--config-test`).

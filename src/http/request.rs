@@ -64,17 +64,23 @@ pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>
 /// `rd` with the query parameters meant for it put back. oauth2-proxy's documented nginx and
 /// Envoy configurations send `rd=$scheme://$host$request_uri` unencoded, so the original URL's
 /// `&y=2` arrives as a parameter of `/oauth2/start` itself (oauth2-proxy drops it). Every other
-/// parameter goes back onto `rd`, in its original order and encoding. `None` without `rd`, or
-/// with nothing to put back. The result is a redirect like any other: validate it.
+/// parameter goes back onto `rd`, in its original order and encoding, except the sign-in
+/// form's own (`username`, `password`), which never travel in a redirect. An unencoded `rd`
+/// (one with a literal `?`) is taken as written too, so its own escapes are not decoded. `None`
+/// without `rd`, with nothing to put back, or when the whole would be longer than
+/// [`MAX_RD_BYTES`]. The result is a redirect like any other: validate it.
 pub fn rd_with_its_query(raw_query: &str) -> Option<String> {
     let mut rd = None;
     let mut rest = Vec::new();
     for segment in raw_query.split('&').filter(|s| !s.is_empty()) {
         let (key, value) = url::form_urlencoded::parse(segment.as_bytes()).next().unwrap_or_default();
         match key.as_ref() {
-            "rd" if rd.is_none() => rd = Some(value.into_owned()),
+            "rd" if rd.is_none() => {
+                let raw = segment.split_once('=').map_or("", |(_, v)| v);
+                rd = Some(if raw.contains('?') { raw.to_string() } else { value.into_owned() });
+            }
             // A second `rd` is not the original URL's; the first one wins, as for `param`.
-            "rd" => {}
+            "rd" | "username" | "password" => {}
             _ => rest.push(segment),
         }
     }
@@ -83,8 +89,13 @@ pub fn rd_with_its_query(raw_query: &str) -> Option<String> {
         return None;
     }
     let joiner = if rd.contains('?') { '&' } else { '?' };
-    Some(format!("{rd}{joiner}{}", rest.join("&")))
+    let whole = format!("{rd}{joiner}{}", rest.join("&"));
+    (whole.len() <= MAX_RD_BYTES).then_some(whole)
 }
+
+/// The longest `rd` put back together: a longer one makes authorization URLs that providers
+/// and proxies refuse (414), which would break the login instead of losing the query.
+pub const MAX_RD_BYTES: usize = 2048;
 
 pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -159,11 +170,42 @@ mod tests {
         let whole = |q: &str| rd_with_its_query(q);
         assert_eq!(whole("rd=https://app.example.com/page?x=1&y=2").as_deref(), Some("https://app.example.com/page?x=1&y=2"));
         assert_eq!(whole("rd=/page&y=2&z=a%20b").as_deref(), Some("/page?y=2&z=a%20b"));
-        assert_eq!(whole("y=2&rd=/page?x=1").as_deref(), Some("/page?x=1&y=2"), "in their original order");
+        assert_eq!(whole("y=2&z=3&rd=/page").as_deref(), Some("/page?y=2&z=3"), "in their original order");
+        // An unencoded rd keeps its own escapes and pluses as written.
+        assert_eq!(whole("rd=/p?q=a%26b&y=1").as_deref(), Some("/p?q=a%26b&y=1"));
+        assert_eq!(whole("rd=/p?q=a+b&y=1").as_deref(), Some("/p?q=a+b&y=1"));
+        // The sign-in form's fields never travel in a redirect.
+        assert_eq!(whole("rd=/p&username=u&password=p").as_deref(), None);
+        assert_eq!(whole(&format!("rd=/p&y={}", "a".repeat(MAX_RD_BYTES))), None, "too long to travel");
         assert_eq!(whole("rd=%2Fpage%3Fx%3D1&y=2").as_deref(), Some("/page?x=1&y=2"), "an encoded rd decodes once");
         assert_eq!(whole("rd=/a&rd=/b&y=2").as_deref(), Some("/a?y=2"), "the first rd wins");
         assert_eq!(whole("rd=/page"), None, "nothing to put back");
         assert_eq!(whole("y=2"), None, "no rd");
         assert_eq!(whole(""), None);
+    }
+
+    #[test]
+    fn putting_parameters_back_never_makes_an_off_site_redirect_valid() {
+        let wl = ["app.example.com".to_string()];
+        for query in [
+            "rd=&//evil.com",
+            "rd&//evil.com",
+            "rd=https://evil.com&x=1",
+            "r%64=//evil.com&rd=/ok&x",
+            "rd=/&/evil.com",
+            "rd=/\\evil.com&x=1",
+            "rd=https://app.example.com&@evil.com",
+            "rd=https://app.example.com.evil.com/&x=1",
+            "rd=/%2F%2Fevil.com&x=1",
+            "rd=%2F%2Fevil.com&x=1",
+            "rd=/ok?&%0d%0aLocation:%20//evil.com",
+            "rd=//evil.com?x=1&y=2",
+        ] {
+            let Some(whole) = rd_with_its_query(query) else { continue };
+            let valid = crate::authz::is_valid_redirect(&whole, &wl);
+            let off_site =
+                url::Url::parse("https://app.example.com/").unwrap().join(&whole).map_or(true, |u| u.host_str() != Some("app.example.com"));
+            assert!(!(valid && off_site), "{query} became the valid off-site redirect {whole}");
+        }
     }
 }

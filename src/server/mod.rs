@@ -20,6 +20,10 @@ use middleware::Context as Middleware;
 
 use crate::state::State;
 
+/// How long a graceful stop waits for the requests in flight; 30 s matches common orchestrator
+/// grace periods (the shipped Kubernetes manifest adds `shutdown_delay` to it).
+pub const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Binds the configured listeners and returns the server (not yet polled) and its addresses.
 /// `routes` registers the handlers (the app passes `endpoints::routes`): the server knows the
 /// middleware order, never the handlers.
@@ -56,8 +60,7 @@ pub fn start(
             .app_data(clients)
             .configure(routes.clone())
     })
-    // Graceful stop waits for in-flight requests; 30 s matches common orchestrator grace periods.
-    .shutdown_timeout(30)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
     // Signals are `App::serve`'s: actix's own handling stops the whole runtime once any one
     // server (an idle metrics listener) has stopped, cutting the requests still in flight.
     .disable_signals();

@@ -78,7 +78,8 @@ fn kubernetes_manifests_agree_with_the_config() {
     // 30 s drain of requests in flight.
     let grace = d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
     assert!(cfg.server.shutdown_delay >= Duration::from_secs(1), "the manifests set shutdown_delay");
-    assert!(grace >= cfg.server.shutdown_delay.as_secs() + 30, "terminationGracePeriodSeconds {grace} is shorter than the drain");
+    let drain = cfg.server.shutdown_delay + gatehouse::server::SHUTDOWN_TIMEOUT;
+    assert!(grace >= drain.as_secs(), "terminationGracePeriodSeconds {grace} is shorter than the drain ({drain:?})");
     let secret = yaml("k8s/secret.yaml");
     for e in container["env"].as_sequence().unwrap() {
         let key = e["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();

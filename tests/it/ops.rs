@@ -181,15 +181,17 @@ async fn sigterm_answers_every_request_in_flight_whatever_else_listens() {
             tasks.push(actix_web::rt::spawn(async move {
                 let mut res = client.get(url).insert_header(("Cookie", cookie)).send().await.map_err(|e| e.to_string())?;
                 let body = res.body().await.map_err(|e| e.to_string())?;
-                Ok::<_, String>((res.status().as_u16(), res.version(), String::from_utf8_lossy(&body).into_owned()))
+                Ok::<_, String>((res.status().as_u16(), res.version(), String::from_utf8_lossy(&body).into_owned(), Instant::now()))
             }));
         }
         // Every request is waiting on the upstream (it answers /slow after 3 s).
         actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
+        let signalled = Instant::now();
         Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         for t in tasks {
-            let (status, version, body) = t.await.unwrap().unwrap_or_else(|e| panic!("{name}: a request in flight was lost: {e}"));
+            let (status, version, body, done) = t.await.unwrap().unwrap_or_else(|e| panic!("{name}: a request in flight was lost: {e}"));
             assert_eq!((status, body.as_str()), (200, "slow"), "{name}");
+            assert!(done > signalled, "{name}: answered before the signal, so it was not in flight");
             if !tls.is_empty() {
                 assert_eq!(version, awc::http::Version::HTTP_2);
             }
@@ -242,10 +244,43 @@ async fn shutdown_delay_keeps_serving_while_ready_says_503() {
         assert_eq!((status, body), (200, format!("app saw /open/{i}")));
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(signalled.elapsed() < Duration::from_secs(2), "the checks above took the whole delay");
+    assert!(signalled.elapsed() < Duration::from_millis(1800), "the checks above took the whole delay");
+    // A request still in flight when the delay ends keeps the process alive while the listener
+    // is already closed; it is answered.
+    let cookie = session_cookie("alice", "alice@example.com", &[]).await;
+    let slow = actix_web::rt::spawn(async move {
+        let client = awc::Client::builder().timeout(Duration::from_secs(20)).finish();
+        let mut res = client.get(format!("http://127.0.0.1:{port}/slow")).insert_header(("Cookie", cookie)).send().await.unwrap();
+        (res.status().as_u16(), res.body().await.unwrap())
+    });
+    while signalled.elapsed() < Duration::from_millis(2500) {
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(child.try_wait().unwrap().is_none(), "alive: a request is in flight");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the listener closes when the delay ends");
+    assert_eq!(slow.await.unwrap(), (200, actix_web::web::Bytes::from_static(b"slow")));
     assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
     assert!(signalled.elapsed() >= Duration::from_secs(2), "stopped before shutdown_delay passed");
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "still listening after the drain");
+}
+
+/// A second signal during the drain stops at once, whatever is still in flight.
+#[actix_web::test]
+async fn a_second_signal_stops_at_once() {
+    let app = Upstream::start();
+    let (mut child, port, _dir) = start_binary("", &app);
+    let cookie = session_cookie("alice", "alice@example.com", &[]).await;
+    let _slow = actix_web::rt::spawn(async move {
+        let client = awc::Client::builder().timeout(Duration::from_secs(20)).finish();
+        let _ = client.get(format!("http://127.0.0.1:{port}/slow")).insert_header(("Cookie", cookie)).send().await;
+    });
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the first signal drains: the slow request is still in flight");
+    let second = Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(1));
+    assert!(second.elapsed() < Duration::from_secs(1), "the second signal took {:?}", second.elapsed());
 }
 
 #[actix_web::test]

@@ -43,7 +43,13 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let ping_user_agent = r.string("ping_user_agent");
     let force_https = r.get("force_https");
     let workers: i64 = r.get("workers");
-    let shutdown_delay = r.get("shutdown_delay");
+    let shutdown_delay: std::time::Duration = r.get("shutdown_delay");
+    if shutdown_delay > std::time::Duration::from_secs(60) {
+        r.warnings.push(format!(
+            "shutdown_delay is {}: orchestrators usually kill a process well before that (Kubernetes' terminationGracePeriodSeconds must cover it plus 30 s)",
+            duration::format(shutdown_delay)
+        ));
+    }
     if !(0..=1024).contains(&workers) {
         r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
     }
