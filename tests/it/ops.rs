@@ -72,22 +72,7 @@ async fn health_checks_never_authorise_anything() {
 #[actix_web::test]
 async fn sigterm_finishes_in_flight_requests_then_exits_0() {
     let app = Upstream::start();
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("g.cfg");
-    std::fs::write(
-        &cfg,
-        format!("{MINIMAL}http_address = \"127.0.0.1:{port}\"\ncookie_secure = false\nupstreams = [\"http://127.0.0.1:{}/\"]\n", app.port),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("--config")
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, "gatehouse");
+    let (mut child, port, _dir) = start_binary("", &app);
     let cookie = session_cookie("alice", "alice@example.com", &[]).await;
 
     let mut tasks = Vec::new();
@@ -109,15 +94,7 @@ async fn sigterm_finishes_in_flight_requests_then_exits_0() {
         let (status, body) = t.await.unwrap().expect("an in-flight request was dropped");
         assert_eq!(status, 200, "{body}");
     }
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        assert!(Instant::now() < deadline, "gatehouse did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(code, Some(0));
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(25)), Some(0));
     assert!(stopping.elapsed() < Duration::from_secs(10), "it took {:?} to stop", stopping.elapsed());
 }
 
