@@ -8,7 +8,7 @@ BIN := $(CARGO_TARGET_DIR)/release/gatehouse
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help build run test deps lint fmt bench fuzz screenshots
+.PHONY: help build run test deps lint fmt bench soak fuzz screenshots
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-8s %s\n", $$1, $$2}'
@@ -61,3 +61,6 @@ screenshots: deps ## Sign-in page screenshots at 390 px and 1280 px (headless Ch
 # BASELINE=<path to another gatehouse binary> adds its rungs 3 and 7 to the same rounds (an earlier commit's build).
 bench: deps ## Benchmark Gatehouse against nginx, Apache + mod_auth_openidc and oauth2-proxy with wrk (release build, then about 5 minutes); table in README "Performance"
 	$(CARGO) test --release --locked --test bench -- --full $(if $(BASELINE),--baseline $(BASELINE))
+
+soak: deps ## Hold load and inject faults (Redis stopped) with wrk, counting what is lost (release build, then about 6 minutes); table in README "Reliability"
+	$(CARGO) test --release --locked --test soak -- --full
