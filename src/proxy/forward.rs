@@ -49,7 +49,10 @@ impl Clients {
     pub fn new(verified: Arc<rustls::ClientConfig>, unverified: Arc<rustls::ClientConfig>) -> Clients {
         let make = |tls| {
             Client::builder()
-                .connector(Connector::new().rustls_0_23(tls).timeout(Duration::from_secs(10)))
+                // No cap on connections to upstreams (awc's default is 100 per worker), as Go's
+                // transport in oauth2-proxy: past it, requests queued inside Gatehouse behind slow
+                // ones (found by `make soak`).
+                .connector(Connector::new().rustls_0_23(tls).timeout(Duration::from_secs(10)).limit(0))
                 .disable_redirects()
                 // Our own timeout covers the wait for response headers only; awc's would also
                 // cut long response bodies.

@@ -76,7 +76,9 @@ struct Row {
 /// A load held on `url` with nothing injected: every answer a success, memory flat.
 fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connections: u32, seconds: u64) -> Row {
     let url = gate.url(path);
-    wrk(&url, cookie, connections, 2);
+    // Warmed up with the same load long enough for every connection's buffers and the
+    // allocator's arenas to exist: what grows after that is what a leak looks like.
+    wrk(&url, cookie, connections, seconds.min(10));
     let before = rss_mb(gate.pid());
     let c = wrk(&url, cookie, connections, seconds);
     let after = rss_mb(gate.pid());
@@ -134,7 +136,10 @@ async fn sigterm_in_flight(op: &Op, app: &Upstream, cookie: &str, n: usize) -> R
     let (port, metrics) = (free_port(), free_port());
     let extra = format!("upstreams = [\"http://127.0.0.1:{}/\"]\nmetrics_address = \"127.0.0.1:{metrics}\"\n", app.port);
     let mut gate = Gatehouse::start(&plain_config(&op.issuer, port, &extra), port);
-    let client = awc::Client::builder().timeout(Duration::from_secs(20)).finish();
+    // No limit on the client's connections (awc's default is 100), so every request is
+    // accepted by Gatehouse before the signal.
+    let connector = awc::Connector::new().limit(0);
+    let client = awc::Client::builder().connector(connector).timeout(Duration::from_secs(20)).finish();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
             let request = client.get(gate.url("/slow")).insert_header(("Cookie", cookie.to_string()));
