@@ -8,7 +8,8 @@
 //! "Reliability" section shows.
 //!
 //! Without `--full` (as `cargo test` runs it) every row runs for two seconds with fewer
-//! connections: a smoke run, so the suite cannot rot. `--full` holds each load for 60 s
+//! connections: a smoke run, so the suite cannot rot; it judges statuses, the Redis fault and
+//! SIGTERM, and reports (without judging) socket errors and memory. `--full` holds each load for 60 s
 //! (`SOAK_SECONDS` changes that).
 
 #[allow(dead_code)]
@@ -53,6 +54,9 @@ fn wrk(url: &str, cookie: &str, connections: u32, seconds: u64) -> Counts {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find_map(|l| l.strip_prefix("SOAK ")).unwrap_or_else(|| panic!("no wrk summary for {url}:\n{text}"));
     let v: Value = serde_json::from_str(line).unwrap();
+    if v["socket_errors"].as_u64() != Some(0) {
+        eprintln!("{url}: socket errors: connect {} read {} write {} timeout {}", v["connect"], v["read"], v["write"], v["timeout"]);
+    }
     let n = |k: &str| v[k].as_u64().unwrap();
     Counts {
         requests: n("requests"),
@@ -74,7 +78,7 @@ struct Row {
 }
 
 /// A load held on `url` with nothing injected: every answer a success, memory flat.
-fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connections: u32, seconds: u64) -> Row {
+fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connections: u32, seconds: u64, full: bool) -> Row {
     let url = gate.url(path);
     // Warmed up with the same load long enough for every connection's buffers and the
     // allocator's arenas to exist: what grows after that is what a leak looks like.
@@ -82,10 +86,13 @@ fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connections: u32
     let before = rss_mb(gate.pid());
     let c = wrk(&url, cookie, connections, seconds);
     let after = rss_mb(gate.pid());
-    // Memory that grows more than 10% under a steady load is a leak (1 MB of slack for the
-    // allocator's rounding in short runs).
-    let grew = after > before * 1.10 + 1.0;
-    let lost = c.socket_errors + c.other + c.unavailable + u64::from(grew);
+    // Memory that grows more than 10% under a steady load is a leak. Judged on full runs only:
+    // two seconds are not a steady state, so the smoke reports memory without judging it.
+    let grew = full && after > before * 1.10;
+    // A status other than success is a loss in any run; socket errors (a stalled connection
+    // times out after 5 s) are judged on full runs, as two seconds of a debug build sharing two
+    // cores with wrk are no measure of stalls.
+    let lost = c.other + c.unavailable + if full { c.socket_errors } else { 0 } + u64::from(grew);
     Row {
         held: format!("{name}: {connections} connections, {seconds} s"),
         injected: "-".into(),
@@ -191,10 +198,10 @@ async fn main() {
     let redis_cookie = login(&redis_gate).await;
 
     let rows = vec![
-        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, 256, seconds),
-        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, many, seconds),
-        hold("/oauth2/auth, Redis session", &redis_gate, "/oauth2/auth", &redis_cookie, 256, seconds),
-        hold("standalone proxy → app", &gate, "/page", &cookie, 256, seconds),
+        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, 256, seconds, full),
+        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, many, seconds, full),
+        hold("/oauth2/auth, Redis session", &redis_gate, "/oauth2/auth", &redis_cookie, 256, seconds, full),
+        hold("standalone proxy → app", &gate, "/page", &cookie, 256, seconds, full),
         redis_stall(&redis_gate, &redis, &redis_cookie, stall).await,
         sigterm_in_flight(&op, &app, &cookie, if full { 200 } else { 20 }).await,
     ];

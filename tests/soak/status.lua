@@ -27,6 +27,6 @@ function done(summary, latency, requests)
         c = c + t:get("other")
     end
     local socket = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout
-    io.write(string.format("SOAK {\"requests\":%d,\"ok\":%d,\"unavailable\":%d,\"other\":%d,\"socket_errors\":%d,\"p99\":%f}\n",
-        summary.requests, a, b, c, socket, latency:percentile(99) / 1000))
+    io.write(string.format("SOAK {\"requests\":%d,\"ok\":%d,\"unavailable\":%d,\"other\":%d,\"socket_errors\":%d,\"p99\":%f,\"connect\":%d,\"read\":%d,\"write\":%d,\"timeout\":%d}\n",
+        summary.requests, a, b, c, socket, latency:percentile(99) / 1000, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout))
 end
