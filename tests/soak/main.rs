@@ -68,6 +68,13 @@ fn wrk(url: &str, cookie: &str, connections: u32, seconds: u64) -> Counts {
     }
 }
 
+/// `wrk` on a thread of its own: this process's runtime also serves the app and must not
+/// wait on wrk.
+async fn wrk_off_thread(url: &str, cookie: &str, connections: u32, seconds: u64) -> Counts {
+    let (url, cookie) = (url.to_string(), cookie.to_string());
+    actix_web::rt::task::spawn_blocking(move || wrk(&url, &cookie, connections, seconds)).await.unwrap()
+}
+
 /// One line of the table.
 struct Row {
     held: String,
@@ -78,13 +85,13 @@ struct Row {
 }
 
 /// A load held on `url` with nothing injected: every answer a success, memory flat.
-fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connections: u32, seconds: u64, full: bool) -> Row {
+async fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connections: u32, seconds: u64, full: bool) -> Row {
     let url = gate.url(path);
     // Warmed up with the same load long enough for every connection's buffers and the
     // allocator's arenas to exist: what grows after that is what a leak looks like.
-    wrk(&url, cookie, connections, seconds.min(10));
+    wrk_off_thread(&url, cookie, connections, seconds.min(10)).await;
     let before = rss_mb(gate.pid());
-    let c = wrk(&url, cookie, connections, seconds);
+    let c = wrk_off_thread(&url, cookie, connections, seconds).await;
     let after = rss_mb(gate.pid());
     // Memory that grows more than 10% under a steady load is a leak. Judged on full runs only:
     // two seconds are not a steady state, so the smoke reports memory without judging it.
@@ -107,8 +114,10 @@ fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connections: u32
 async fn redis_stall(gate: &Gatehouse, redis: &Redis, cookie: &str, stall: Duration) -> Row {
     let url = gate.url("/oauth2/auth");
     let load = stall.as_secs() + 4;
-    let (u, c) = (url.clone(), cookie.to_string());
-    let wrk_run = std::thread::spawn(move || wrk(&u, &c, 64, load));
+    let wrk_run = actix_web::rt::spawn({
+        let (url, cookie) = (url.clone(), cookie.to_string());
+        async move { wrk_off_thread(&url, &cookie, 64, load).await }
+    });
     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
     let pid = redis.pid().to_string();
     Command::new("kill").args(["-STOP", &pid]).status().unwrap();
@@ -126,7 +135,7 @@ async fn redis_stall(gate: &Gatehouse, redis: &Redis, cookie: &str, stall: Durat
         }
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     };
-    let c = wrk_run.join().unwrap();
+    let c = wrk_run.await.unwrap();
     let slow = recovered > Duration::from_secs(1);
     Row {
         held: format!("/oauth2/auth, Redis session: 64 connections, {load} s"),
@@ -198,10 +207,10 @@ async fn main() {
     let redis_cookie = login(&redis_gate).await;
 
     let rows = vec![
-        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, 256, seconds, full),
-        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, many, seconds, full),
-        hold("/oauth2/auth, Redis session", &redis_gate, "/oauth2/auth", &redis_cookie, 256, seconds, full),
-        hold("standalone proxy → app", &gate, "/page", &cookie, 256, seconds, full),
+        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, 256, seconds, full).await,
+        hold("/oauth2/auth, cookie session", &gate, "/oauth2/auth", &cookie, many, seconds, full).await,
+        hold("/oauth2/auth, Redis session", &redis_gate, "/oauth2/auth", &redis_cookie, 256, seconds, full).await,
+        hold("standalone proxy → app", &gate, "/page", &cookie, 256, seconds, full).await,
         redis_stall(&redis_gate, &redis, &redis_cookie, stall).await,
         sigterm_in_flight(&op, &app, &cookie, if full { 200 } else { 20 }).await,
     ];
