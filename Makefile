@@ -29,9 +29,11 @@ deps: ## Install every missing test dependency (idempotent)
 test: deps lint ## Install test dependencies, check formatting and lints, run every test
 	$(CARGO) test --locked --all-targets
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: ## cargo fmt --check, clippy with warnings as errors, and the fuzz targets still compile
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	@# The fuzz crate is its own workspace, so nothing above builds it; CI fuzzes after the tests.
+	$(CARGO) check --locked --manifest-path fuzz/Cargo.toml --bins
 
 fmt: ## Format the code
 	$(CARGO) fmt

@@ -4,7 +4,7 @@
 #![no_main]
 
 use gatehouse::authz::is_valid_redirect;
-use gatehouse::endpoints::login::location_value;
+use gatehouse::http::respond::location_value;
 use libfuzzer_sys::fuzz_target;
 use url::Url;
 
