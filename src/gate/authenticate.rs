@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use actix_web::HttpRequest;
 use actix_web::cookie::Cookie;
+use actix_web::{HttpRequest, web};
 
 use crate::authz;
 use crate::http::error::AuthError;
@@ -176,7 +176,7 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
             false => false,
             // Boxed: a refresh (and the store's lock around it) is rare, and inlined its
             // state would double the size of every request's future.
-            true => match Box::pin(refresh(state, &session, &cookies, &host())).await {
+            true => match Box::pin(refresh(req, &session, &cookies, host(), now)).await {
                 RefreshOutcome::Granted(grant) => {
                     Arc::make_mut(&mut session).apply_grant(&grant, now);
                     set_cookies = state.sessions.save(&cookies, &host(), &session).await?;
@@ -218,13 +218,30 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
     Ok(Authenticated { session: Some(session), set_cookies, denied: false })
 }
 
+/// How long a request whose session is still valid waits for its refresh before it goes on
+/// with the session as it is (the refresh goes on for the requests after it).
+const REFRESH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One refresh per session: in this process through `Refreshes`, and across instances through
-/// the store (`SessionStore::refresh_once`).
-async fn refresh(state: &State, session: &SessionState, cookies: &RequestCookies, host: &str) -> RefreshOutcome {
+/// the store (`SessionStore::refresh_once`). The refresh runs as a task of its own, so it owns
+/// what it needs: the shared state, the session and the request's cookies.
+async fn refresh(req: &HttpRequest, session: &Arc<SessionState>, cookies: &RequestCookies, host: String, now: u64) -> RefreshOutcome {
+    let Some(shared) = req.app_data::<web::Data<State>>().cloned() else {
+        log::error!("no shared state to refresh a session with; keeping it as it is");
+        return RefreshOutcome::KeepForNow;
+    };
+    // A session whose tokens have not expired can go on without its refresh; one that has
+    // expired waits for it (or ends, as oauth2-proxy's does).
+    let still_usable = session.id_token.is_some() && session.expires_on.is_none_or(|at| at > now);
+    let patience = still_usable.then_some(REFRESH_PATIENCE);
     let rt = session.refresh_token.clone().unwrap_or_default();
     let key = flow::hash_b64(&rt);
-    let grant = || redeem_refresh_token(state, &rt, session);
-    state.refreshes.run(key, || state.sessions.refresh_once(cookies, host, session, grant)).await
+    let (session, cookies, state) = (session.clone(), cookies.clone(), shared.clone());
+    let work = move || async move {
+        let grant = || redeem_refresh_token(&shared, &rt, &session);
+        shared.sessions.refresh_once(&cookies, &host, &session, grant).await
+    };
+    state.refreshes.run(key, work, patience).await
 }
 
 /// The refresh-token grant, counted in the refresh metric.

@@ -24,6 +24,14 @@ use crate::state::State;
 /// grace periods (the shipped Kubernetes manifest adds `shutdown_delay` to it).
 pub const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long an idle keep-alive connection stays open. The peer that closes an idle connection
+/// must be the one that sends on it: when we close first, a request the edge sends at that
+/// moment is lost (AWS and Google load balancers answer 502 then, and document that a backend's
+/// keep-alive must outlast theirs). So it outlasts every edge's idle timeout: nginx upstream
+/// keepalive 60 s, Traefik 90 s, AWS ALB up to 4,000 s (default 60 s), Google 600 s, Envoy 1 h.
+/// oauth2-proxy (Go) never closes idle connections.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75 * 60);
+
 /// Binds the configured listeners and returns the server (not yet polled) and its addresses.
 /// `routes` registers the handlers (the app passes `endpoints::routes`): the server knows the
 /// middleware order, never the handlers.
@@ -61,6 +69,7 @@ pub fn start(
             .configure(routes.clone())
     })
     .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+    .keep_alive(KEEP_ALIVE)
     // Signals are `App::serve`'s: actix's own handling stops the whole runtime once any one
     // server (an idle metrics listener) has stopped, cutting the requests still in flight.
     .disable_signals();

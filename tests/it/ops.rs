@@ -510,3 +510,25 @@ fn error_lines_go_to_stderr_unless_errors_to_info_log() {
         assert_eq!(out.contains("listening on"), extra.first() != Some(&"--standard-logging=false"), "{extra:?}: {out}");
     }
 }
+
+/// An idle keep-alive connection stays open longer than any edge keeps its own idle connections
+/// (actix's default closed it after 5 s): the edge, which is the one that sends, closes first,
+/// so no request is sent on a connection we are closing.
+#[actix_web::test]
+async fn an_idle_keep_alive_connection_outlasts_the_edges() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let g = crate::support::gate("");
+    let addr = g.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let ping = format!("GET /ping HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let mut buf = vec![0u8; 4096];
+    for round in 0..2 {
+        tcp.write_all(ping.as_bytes()).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf)).await.expect("an answer").unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("HTTP/1.1 200"), "round {round} after the connection idled: {answer:?}");
+        if round == 0 {
+            tokio::time::sleep(Duration::from_secs(7)).await;
+        }
+    }
+}
