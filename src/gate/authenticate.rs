@@ -235,7 +235,10 @@ async fn refresh(req: &HttpRequest, session: &Arc<SessionState>, cookies: &Reque
     let still_usable = session.id_token.is_some() && session.expires_on.is_none_or(|at| at > now);
     let patience = still_usable.then_some(REFRESH_PATIENCE);
     let rt = session.refresh_token.clone().unwrap_or_default();
-    let key = flow::hash_b64(&rt);
+    // The refresh token and when the session was last refreshed: requests still carrying this
+    // cookie share one refresh, and the refreshed session (a newer `created_at`) gets a refresh
+    // of its own when it is due again, even when the provider does not rotate refresh tokens.
+    let key = format!("{}.{}", flow::hash_b64(&rt), session.created_at);
     let (session, cookies, state) = (session.clone(), cookies.clone(), shared.clone());
     let work = move || async move {
         let grant = || redeem_refresh_token(&shared, &rt, &session);

@@ -69,7 +69,7 @@ type Flight = watch::Receiver<Option<(Instant, RefreshOutcome)>>;
 
 #[derive(Default)]
 pub struct Refreshes {
-    flights: Mutex<HashMap<String, Flight>>,
+    flights: Mutex<HashMap<String, (Instant, Flight)>>,
 }
 
 /// Whether a flight is still worth keeping: running, or ended recently enough to share.
@@ -86,16 +86,17 @@ impl Refreshes {
     /// Runs `refresh` once per `key` (a hash of the refresh token) as a task of its own;
     /// concurrent and slightly later callers with the same key get the same outcome. With
     /// `patience`, a caller that can go on without the refresh (its session is still valid)
-    /// stops waiting after that long and gets [`RefreshOutcome::KeepForNow`], while the refresh
-    /// goes on for the requests after it.
+    /// waits only until the refresh has run that long, then gets [`RefreshOutcome::KeepForNow`]
+    /// while the refresh goes on for the requests after it: while a provider hangs, one request
+    /// of the session waits `patience`, not every one.
     pub async fn run<F, Fut>(&self, key: String, refresh: F, patience: Option<Duration>) -> RefreshOutcome
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = RefreshOutcome> + 'static,
     {
-        let mut flight = {
+        let (started, mut flight) = {
             let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
-            flights.retain(|_, f| keep(f));
+            flights.retain(|_, (_, f)| keep(f));
             match flights.get(&key) {
                 Some(f) => f.clone(),
                 None => {
@@ -108,8 +109,9 @@ impl Refreshes {
                         let outcome = work.await;
                         let _ = tx.send(Some((Instant::now(), outcome)));
                     });
-                    flights.insert(key, rx.clone());
-                    rx
+                    let started = Instant::now();
+                    flights.insert(key, (started, rx.clone()));
+                    (started, rx)
                 }
             }
         };
@@ -121,7 +123,7 @@ impl Refreshes {
         };
         match patience {
             None => outcome.await,
-            Some(limit) => tokio::time::timeout(limit, outcome).await.unwrap_or(RefreshOutcome::KeepForNow),
+            Some(limit) => tokio::time::timeout_at((started + limit).into(), outcome).await.unwrap_or(RefreshOutcome::KeepForNow),
         }
     }
 }
@@ -164,8 +166,13 @@ mod tests {
             actix_web::rt::time::sleep(Duration::from_millis(300)).await;
             RefreshOutcome::EndSession
         };
+        let started = Instant::now();
         let impatient = refreshes.run("k".into(), slow, Some(Duration::from_millis(50))).await;
         assert!(matches!(impatient, RefreshOutcome::KeepForNow), "gave up waiting: {impatient:?}");
+        // A request arriving after the patience has run out does not wait at all.
+        let next =
+            refreshes.run("k".into(), || async { panic!("a second refresh of the same token") }, Some(Duration::from_millis(50))).await;
+        assert!(matches!(next, RefreshOutcome::KeepForNow) && started.elapsed() < Duration::from_millis(200), "{next:?}");
         // The refresh went on without the request that started it; the next caller shares it.
         let later = refreshes.run("k".into(), || async { panic!("a second refresh of the same token") }, None).await;
         assert!(matches!(later, RefreshOutcome::EndSession), "{later:?}");
@@ -187,7 +194,7 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1, "one attempt while the failure is fresh");
         // Aged past the pause, the failure is forgotten and the next request tries again.
-        for f in refreshes.flights.lock().unwrap().values_mut() {
+        for (_, f) in refreshes.flights.lock().unwrap().values_mut() {
             *f = watch::channel(Some((Instant::now() - RETRY_AFTER, RefreshOutcome::KeepForNow))).1;
         }
         refreshes.run("k".into(), failing(), None).await;

@@ -532,3 +532,29 @@ async fn an_idle_keep_alive_connection_outlasts_the_edges() {
         }
     }
 }
+
+/// Slowloris on a kept-alive connection: after one request, the next head sent a line per
+/// second gets 408 within the head timeout (5 s), like a first request's. actix-http timed only
+/// the first head, so this connection was held for ever (patched in vendor/actix-http).
+#[actix_web::test]
+async fn a_slow_head_on_a_reused_connection_is_cut_like_a_first_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let g = crate::support::gate("");
+    let addr = g.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    tcp.write_all(format!("GET /ping HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    tcp.write_all(format!("GET /ping HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let answer = loop {
+        assert!(started.elapsed() < Duration::from_secs(9), "a head trickled for 9 s still holds the connection");
+        tokio::select! {
+            n = tcp.read(&mut buf) => break String::from_utf8_lossy(&buf[..n.unwrap_or(0)]).into_owned(),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => { let _ = tcp.write_all(b"X-Slow: 1\r\n").await; }
+        }
+    };
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(7), "cut after {:?}", started.elapsed());
+}

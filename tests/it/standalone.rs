@@ -186,6 +186,51 @@ async fn upstream_errors_are_502_and_504() {
     assert!(started.elapsed() < Duration::from_millis(2900), "answered at the timeout, not when the upstream finished");
 }
 
+/// An upstream that answers every request with `answer`, then (a moment later, as a crash
+/// would) closes the connection.
+fn cutting_upstream(answer: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let _ = conn.read(&mut [0u8; 4096]);
+            let _ = conn.write_all(answer.as_bytes());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    port
+}
+
+/// An upstream that dies in the middle of its answer: the answer Gatehouse passes on must end
+/// as cut too (no last chunk, fewer bytes than announced), never as a shorter whole one. awc
+/// took a cut chunked body for a complete one (patched in vendor/actix-http); Go's reverse
+/// proxy aborts the answer here.
+#[actix_web::test]
+async fn a_chunked_answer_cut_by_the_upstream_stays_cut() {
+    let chunked = cutting_upstream("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    let sized = cutting_upstream("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nhello");
+    let until_close = cutting_upstream("HTTP/1.0 200 OK\r\n\r\nwhole until the end");
+    let g = gate(&format!(
+        "upstreams = [\"http://127.0.0.1:{chunked}/chunked/\", \"http://127.0.0.1:{sized}/sized/\", \"http://127.0.0.1:{until_close}/close/\"]\n"
+    ));
+    let cookie = sealed("alice", &[]).await;
+    let addr = g.base.trim_start_matches("http://").to_string();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+
+    let answer = crate::support::raw_request(&addr, &get("/chunked/x")).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("hello"), "{answer}");
+    assert!(!answer.ends_with("0\r\n\r\n"), "a cut chunked answer was finished as whole: {answer:?}");
+
+    let answer = crate::support::raw_request(&addr, &get("/sized/x")).await;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    assert!(answer.to_ascii_lowercase().contains("content-length: 1000") && body.len() < 1000, "{answer:?}");
+
+    // A body that ends with the connection by design is whole.
+    let (status, _, body) = send("GET", &g.url("/close/x"), &[("Cookie", &cookie)]).await;
+    assert_eq!((status, body.as_str()), (200, "whole until the end"));
+}
+
 #[actix_web::test]
 async fn server_sent_events_arrive_as_they_are_sent() {
     let app = Upstream::start();

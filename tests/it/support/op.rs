@@ -103,6 +103,11 @@ impl Op {
         (n("authorization_code", "ok"), n("refresh_token", "ok"), n("refresh_token", "failed"))
     }
 
+    #[allow(dead_code)] // `make soak`'s
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.stdin.take().map(|mut s| s.flush());
         let _ = self.child.kill();

@@ -84,15 +84,23 @@ async fn profile(req: HttpRequest) -> HttpResponse {
 impl Upstream {
     /// Besides recording, the app has a few endpoints for streaming tests: `GET /download/<n>`
     /// (n zero bytes, streamed), `POST /upload` (counts the body it streams in), `GET /sse`
-    /// (three Server-Sent Events, 300 ms apart) and `GET /slow` (answers after 3 s), `GET /ws` (a WebSocket echo that also reports the user it saw),
+    /// (three Server-Sent Events, 300 ms apart), `GET /drip/<n>` (n KiB, one every 100 ms, its
+    /// length announced) and `GET /slow` (answers after 3 s), `GET /ws` (a WebSocket echo that also reports the user it saw),
     /// `GET /profile` (an HTML page naming the user it was told about, for the browser tests).
     pub fn start() -> Upstream {
+        Upstream::start_on(0)
+    }
+
+    /// The same app on `port` (0: a free one): started again on the port it had, it is an app
+    /// that restarted.
+    pub fn start_on(port: u16) -> Upstream {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let record = seen.clone();
         let server = HttpServer::new(move || {
             let record = record.clone();
             App::new()
                 .route("/download/{n}", web::get().to(download))
+                .route("/drip/{n}", web::get().to(drip))
                 .route("/upload", web::post().to(upload))
                 .route("/sse", web::get().to(sse))
                 .route("/slow", web::get().to(slow))
@@ -110,13 +118,19 @@ impl Upstream {
                 }))
         })
         .workers(1)
-        .bind("127.0.0.1:0")
+        .bind(("127.0.0.1", port))
         .unwrap();
         let port = server.addrs()[0].port();
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);
         Upstream { port, seen, handle }
+    }
+
+    /// Stops at once, cutting whatever it is sending (an app that crashed).
+    #[allow(dead_code)] // `make soak`'s
+    pub async fn crash(self) {
+        self.handle.stop(false).await;
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -238,6 +252,38 @@ async fn download(n: web::Path<u64>) -> HttpResponse {
     let chunk = actix_web::web::Bytes::from(vec![0u8; CHUNK]);
     let stream = futures_util_stream(total, chunk);
     HttpResponse::Ok().content_type("application/octet-stream").no_chunking(total).streaming(stream)
+}
+
+async fn drip(n: web::Path<u64>) -> HttpResponse {
+    let n = n.into_inner();
+    let chunks = futures_util_stream(n * 1024, actix_web::web::Bytes::from(vec![b'x'; 1024]));
+    let paced = paced(chunks, std::time::Duration::from_millis(100));
+    HttpResponse::Ok().content_type("application/octet-stream").no_chunking(n * 1024).streaming(paced)
+}
+
+/// `inner`, one item per `every`.
+fn paced<S>(inner: S, every: std::time::Duration) -> impl futures_core::Stream<Item = S::Item>
+where
+    S: futures_core::Stream + Unpin,
+{
+    struct Paced<S> {
+        inner: S,
+        every: std::time::Duration,
+        sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    }
+    impl<S: futures_core::Stream + Unpin> futures_core::Stream for Paced<S> {
+        type Item = S::Item;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<S::Item>> {
+            let every = self.every;
+            let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+            if std::future::Future::poll(sleep.as_mut(), cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            self.sleep = None;
+            std::pin::Pin::new(&mut self.inner).poll_next(cx)
+        }
+    }
+    Paced { inner, every, sleep: None }
 }
 
 /// `total` bytes as a stream of `chunk`-sized pieces.
