@@ -363,6 +363,11 @@ async fn the_whole_original_url_survives_oauth2_proxys_documented_nginx_config()
     let base = format!("http://127.0.0.1:{proxy_port}");
     crate::support::wait_discovered(&base).await;
 
+    back_at_the_whole_url(&base).await;
+}
+
+/// Through the edge at `base`, a login started by any of these URLs comes back to all of it.
+async fn back_at_the_whole_url(base: &str) {
     for path in ["/app/page?x=1&y=2", "/app/page?y=2&x=a%20b&x=c", "/app/plain"] {
         let mut b = Browser::new(None);
         let callback = b.login(&format!("{base}{path}"), "alice").await;
@@ -370,4 +375,42 @@ async fn the_whole_original_url_survives_oauth2_proxys_documented_nginx_config()
         let page = b.get(&format!("{base}{path}")).await;
         assert_eq!((page.status, page.body), (200, format!("app saw {path}")));
     }
+}
+
+/// Issue 22, loss 3, through Envoy: the usual oauth2-proxy setup turns the check's 401 into a
+/// redirect with a local reply, `Location: /oauth2/start?rd=%REQ(:path)%`, the path unencoded,
+/// so `&y=2` becomes a parameter of `/oauth2/start`; Gatehouse puts it back onto `rd`.
+#[actix_web::test]
+async fn the_whole_original_url_survives_the_usual_envoy_redirect_to_oauth2_start() {
+    let (gate_port, proxy_port, admin_port) = (free_port(), free_port(), free_port());
+    let app = Upstream::start();
+    let op = Op::start(json!({
+        "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://127.0.0.1:{proxy_port}/oauth2/callback")], "require_pkce": true}],
+    }));
+    // oauth2-proxy's check (/oauth2/auth: 202 or 401), the 401 made a redirect by Envoy.
+    let local_reply = "stat_prefix: web
+                local_reply_config:
+                  mappers:
+                    - filter:
+                        status_code_filter:
+                          comparison: { op: EQ, value: { default_value: 401, runtime_key: unused_401 } }
+                      status_code: 302
+                      headers_to_add:
+                        - header: { key: location, value: \"/oauth2/start?rd=%REQ(:path)%\" }
+                          append_action: OVERWRITE_IF_EXISTS_OR_ADD
+";
+    let files = shipped(
+        Kind::Envoy,
+        Ports { auth: gate_port, edge: proxy_port, app: app.port, admin: admin_port },
+        &[("stat_prefix: web\n", local_reply.to_string()), ("path_prefix: /oauth2/verify", "path_prefix: /oauth2/auth".to_string())],
+    );
+    assert!(files.read("envoy.yaml").contains("rd=%REQ(:path)%"), "the usual form is in place");
+    let _gate = Gate::start(&auth_config(&files, &op.issuer), &[], "127.0.0.1");
+    let _proxy = start_edge(Kind::Envoy, files, proxy_port);
+    let base = format!("http://127.0.0.1:{proxy_port}");
+    crate::support::wait_discovered(&base).await;
+    let (status, headers, _) = crate::support::send("GET", &format!("{base}/app/page?x=1&y=2"), &[]).await;
+    let location = crate::support::header(&headers, "location");
+    assert_eq!((status, location), (302, Some("/oauth2/start?rd=/app/page?x=1&y=2")), "Envoy's redirect, unencoded");
+    back_at_the_whole_url(&base).await;
 }

@@ -42,6 +42,8 @@ pin_project! {
         config: ServiceConfig,
         peer_addr: Option<net::SocketAddr>,
         ping_pong: Option<H2PingPong>,
+        // Gatehouse patch: the server's graceful stop, answered with GOAWAY.
+        graceful_shutdown: Option<crate::config::GracefulShutdownFuture>,
         _phantom: PhantomData<B>
     }
 }
@@ -70,6 +72,7 @@ where
             ping_pong: conn.ping_pong().unwrap(),
         });
 
+        let graceful_shutdown = config.graceful_shutdown();
         Self {
             flow,
             config,
@@ -77,6 +80,7 @@ where
             connection: conn,
             conn_data: conn_data.0.map(Rc::new),
             ping_pong,
+            graceful_shutdown,
             _phantom: PhantomData,
         }
     }
@@ -109,6 +113,15 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+
+        // Gatehouse patch: at a graceful stop, send GOAWAY. The streams in flight finish, no new
+        // one is accepted, and the connection ends when they are done (`poll_accept` then
+        // returns `None`). Upstream never ends an HTTP/2 connection at a graceful stop, so an
+        // idle one that answers pings held the worker until the shutdown timeout.
+        if this.graceful_shutdown.as_mut().is_some_and(|signal| signal.as_mut().poll(cx).is_ready()) {
+            this.graceful_shutdown = None;
+            this.connection.graceful_shutdown();
+        }
 
         loop {
             match Pin::new(&mut this.connection).poll_accept(cx)? {
