@@ -64,5 +64,5 @@ screenshots: deps ## Sign-in page screenshots at 390 px and 1280 px (headless Ch
 bench: deps ## Benchmark Gatehouse against nginx, Apache + mod_auth_openidc and oauth2-proxy with wrk (release build, then about 5 minutes); table in README "Performance"
 	$(CARGO) test --release --locked --test bench -- --full $(if $(BASELINE),--baseline $(BASELINE))
 
-soak: deps ## Hold load and inject faults (Redis stopped) with wrk, counting what is lost (release build, then about 6 minutes); table in README "Reliability"
+soak: deps ## Hold load and inject faults (Redis, Sentinel, provider, upstream, slow clients, SIGTERM) with wrk, counting what is lost (release build, then about 8 minutes); table in README "Reliability"
 	$(CARGO) test --release --locked --test soak -- --full

@@ -172,11 +172,11 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
     if session.refresh_due(state.cookie.refresh, now) {
         // oauth2-proxy's `refreshSessionIfNeeded`: refresh when there is a refresh token, and
         // a session that was not refreshed must still validate (`validateSession`).
-        let refreshed = match session.refresh_token.is_some() {
+        let refreshed = match session.refresh_token.as_deref().is_some_and(|t| !t.is_empty()) {
             false => false,
             // Boxed: a refresh (and the store's lock around it) is rare, and inlined its
             // state would double the size of every request's future.
-            true => match Box::pin(refresh(req, &session, &cookies, host(), now)).await {
+            true => match Box::pin(refresh_for(state, req, &session, &cookies, host(), now)).await {
                 RefreshOutcome::Granted(grant) => {
                     Arc::make_mut(&mut session).apply_grant(&grant, now);
                     set_cookies = state.sessions.save(&cookies, &host(), &session).await?;
@@ -218,27 +218,51 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
     Ok(Authenticated { session: Some(session), set_cookies, denied: false })
 }
 
-/// How long a request whose session is still valid waits for its refresh before it goes on
-/// with the session as it is (the refresh goes on for the requests after it).
+/// How long a request waits for a refresh the store saves itself before it goes on with the
+/// session as it is (the refresh goes on for the requests after it).
 const REFRESH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The session's refresh, as this request needs it. Where the store saves a refresh itself
+/// (Redis), the request waits for it only [`REFRESH_PATIENCE`], unless the session cannot go
+/// on without it (it no longer validates): then, and with the cookie store, whose only save is
+/// this response, it waits for the outcome.
+async fn refresh_for(
+    state: &State,
+    req: &HttpRequest,
+    session: &Arc<SessionState>,
+    cookies: &RequestCookies,
+    host: String,
+    now: u64,
+) -> RefreshOutcome {
+    let patient = state.sessions.saves_refreshes_itself();
+    let patience = patient.then_some(REFRESH_PATIENCE);
+    let outcome = refresh(req, session, cookies, host.clone(), patience).await;
+    if patient && matches!(outcome, RefreshOutcome::KeepForNow) && !still_valid(state, session, now).await {
+        return refresh(req, session, cookies, host, None).await;
+    }
+    outcome
+}
 
 /// One refresh per session: in this process through `Refreshes`, and across instances through
 /// the store (`SessionStore::refresh_once`). The refresh runs as a task of its own, so it owns
 /// what it needs: the shared state, the session and the request's cookies.
-async fn refresh(req: &HttpRequest, session: &Arc<SessionState>, cookies: &RequestCookies, host: String, now: u64) -> RefreshOutcome {
+async fn refresh(
+    req: &HttpRequest,
+    session: &Arc<SessionState>,
+    cookies: &RequestCookies,
+    host: String,
+    patience: Option<std::time::Duration>,
+) -> RefreshOutcome {
     let Some(shared) = req.app_data::<web::Data<State>>().cloned() else {
         log::error!("no shared state to refresh a session with; keeping it as it is");
         return RefreshOutcome::KeepForNow;
     };
-    // A session whose tokens have not expired can go on without its refresh; one that has
-    // expired waits for it (or ends, as oauth2-proxy's does).
-    let still_usable = session.id_token.is_some() && session.expires_on.is_none_or(|at| at > now);
-    let patience = still_usable.then_some(REFRESH_PATIENCE);
     let rt = session.refresh_token.clone().unwrap_or_default();
-    // The refresh token and when the session was last refreshed: requests still carrying this
-    // cookie share one refresh, and the refreshed session (a newer `created_at`) gets a refresh
-    // of its own when it is due again, even when the provider does not rotate refresh tokens.
-    let key = format!("{}.{}", flow::hash_b64(&rt), session.created_at);
+    // The refresh token, the user and when the session was last refreshed: requests still
+    // carrying this cookie share one refresh, and the refreshed session (a newer `created_at`)
+    // gets a refresh of its own when it is due again, even when the provider does not rotate
+    // refresh tokens.
+    let key = format!("{}.{}.{}", flow::hash_b64(&rt), flow::hash_b64(&session.user), session.created_at);
     let (session, cookies, state) = (session.clone(), cookies.clone(), shared.clone());
     let work = move || async move {
         let grant = || redeem_refresh_token(&shared, &rt, &session);

@@ -27,10 +27,12 @@ pub const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// How long an idle keep-alive connection stays open. The peer that closes an idle connection
 /// must be the one that sends on it: when we close first, a request the edge sends at that
 /// moment is lost (AWS and Google load balancers answer 502 then, and document that a backend's
-/// keep-alive must outlast theirs). So it outlasts every edge's idle timeout: nginx upstream
-/// keepalive 60 s, Traefik 90 s, AWS ALB up to 4,000 s (default 60 s), Google 600 s, Envoy 1 h.
-/// oauth2-proxy (Go) never closes idle connections.
-pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75 * 60);
+/// keep-alive must outlast theirs). So it outlasts the edges' defaults: nginx upstream
+/// keepalive 60 s, Traefik 90 s, AWS ALB 60 s, Google 600 s (Envoy's 1 h is lowered to 60 s in
+/// the shipped `envoy.yaml`). It is also the HTTP/2 ping interval, which finds a vanished
+/// client, and bounds what an idle client holds; oauth2-proxy (Go) never closes idle
+/// connections.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(620);
 
 /// Binds the configured listeners and returns the server (not yet polled) and its addresses.
 /// `routes` registers the handlers (the app passes `endpoints::routes`): the server knows the

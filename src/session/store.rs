@@ -120,6 +120,13 @@ impl Sessions {
         Ok(Sessions { backend, metrics })
     }
 
+    /// Whether a refresh is saved by the refresh itself (a shared store, under its lock), so a
+    /// request may go on without waiting for it. A cookie session is saved only by a response
+    /// carrying it: the request must wait, or the new tokens could be bought and lost.
+    pub fn saves_refreshes_itself(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
     fn counted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if result.is_err() {
             self.metrics.store_errors.inc();

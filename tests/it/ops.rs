@@ -558,3 +558,20 @@ async fn a_slow_head_on_a_reused_connection_is_cut_like_a_first_one() {
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(7), "cut after {:?}", started.elapsed());
 }
+
+/// A check answered before its chunked body arrives: the connection closes after the answer
+/// instead of waiting, with no timer, for a body that never comes (patched in
+/// vendor/actix-http; a sized body already closed it).
+#[actix_web::test]
+async fn an_unread_chunked_body_does_not_hold_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let g = crate::support::gate("");
+    let addr = g.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(format!("POST /oauth2/auth HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(7), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(read.is_ok(), "the connection is still open, waiting for the body: {answer}");
+}

@@ -465,3 +465,104 @@ async fn ghsa_f24x_a_planted_redis_ticket_never_carries_the_next_login() {
     assert_eq!(r.status, 401, "the planted ticket was deleted: {:?}", r.header("x-auth-request-user"));
     assert_eq!(redis.cli(&["-n", "4", "DBSIZE"]), "1", "only the victim's session is stored");
 }
+
+/// A provider hung (`SIGSTOP`) for `hung` while `during` runs, then resumed.
+async fn with_provider_hung<T>(op: &Op, hung: Duration, during: impl std::future::Future<Output = T>) -> T {
+    let pid = op.pid().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    let resume = actix_web::rt::spawn(async move {
+        actix_web::rt::time::sleep(hung).await;
+        Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    });
+    let out = during.await;
+    resume.await.unwrap();
+    out
+}
+
+async fn check(url: &str, cookie: &str) -> (u16, Option<String>, Duration) {
+    let sent = Instant::now();
+    let res =
+        awc::Client::builder().timeout(Duration::from_secs(30)).finish().get(url).insert_header(("Cookie", cookie)).send().await.unwrap();
+    let set =
+        res.headers().get_all("set-cookie").filter_map(|v| v.to_str().ok()).find(|c| c.starts_with("_oauth2_proxy=")).map(str::to_string);
+    (res.status().as_u16(), set, sent.elapsed())
+}
+
+/// A slow provider and a session due for refresh. With Redis (the refresh saves itself) a
+/// still-valid session goes on after 2 s, and a sign-out meanwhile is not undone when the
+/// refresh lands (it saves only where the session still is). With cookies (only a response can
+/// save the refresh) the request waits and carries the new cookie, so no refresh is bought and
+/// lost (a rotated refresh token would then be replayed).
+#[actix_web::test]
+async fn a_slow_refresh_is_never_lost_nor_undoes_a_sign_out() {
+    let redis = Redis::start(&[]);
+    let (p_redis, p_cookie) = (free_port(), free_port());
+    let uris: Vec<String> = [p_redis, p_cookie].iter().map(|p| format!("http://localhost:{p}/oauth2/callback")).collect();
+    let op = Op::start(
+        json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": uris}], "rotate_refresh_tokens": true}),
+    );
+    let in_redis = Gate::start(&(gate_config(&op, p_redis, &redis.url(0)) + "cookie_refresh = \"1s\"\n"), &[], "localhost");
+    let in_cookie = Gate::start(&plain_config(&op.issuer, p_cookie, "cookie_refresh = \"1s\"\n"), &[], "localhost");
+    in_redis.wait_ready().await;
+    in_cookie.wait_ready().await;
+    let login = |g: &Gate| {
+        let start = g.url("/oauth2/start?rd=%2F");
+        async move {
+            let mut b = Browser::new(None);
+            assert_eq!(b.login(&start, "alice").await.status, 302);
+            format!("_oauth2_proxy={}", b.cookie("_oauth2_proxy").unwrap())
+        }
+    };
+    let (redis_cookie, cookie_cookie) = (login(&in_redis).await, login(&in_cookie).await);
+    // Due: older than `cookie_refresh` in whole seconds.
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+
+    // Redis: the check goes on after 2 s; a sign-out follows while the refresh is still hung.
+    let auth = in_redis.url("/oauth2/auth");
+    let (status, _, took) = with_provider_hung(&op, Duration::from_secs(4), async {
+        let checked = check(&auth, &redis_cookie).await;
+        let client = awc::Client::builder().disable_redirects().timeout(Duration::from_secs(10)).finish();
+        let signed_out = client.get(in_redis.url("/oauth2/sign_out")).insert_header(("Cookie", redis_cookie.as_str())).send().await;
+        assert!(signed_out.is_ok_and(|r| r.status() == 302), "signed out");
+        checked
+    })
+    .await;
+    assert_eq!(status, 202, "a still-valid session goes on while the provider hangs");
+    assert!(took < Duration::from_millis(3500), "it waited {took:?}");
+    // The refresh lands: the provider granted it, and Gatehouse had a moment to save it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while op.grants().await.1 == 0 {
+        assert!(Instant::now() < deadline, "the hung refresh was never granted: {:?}", op.grants().await);
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(check(&auth, &redis_cookie).await.0, 401, "the refresh that landed after the sign-out did not bring the session back");
+
+    // Cookies: the check waits for the hung provider and carries the refreshed session.
+    let (status, set, took) = with_provider_hung(&op, Duration::from_secs(3), check(&in_cookie.url("/oauth2/auth"), &cookie_cookie)).await;
+    assert_eq!(status, 202);
+    assert!(set.is_some(), "the refreshed session is saved in the answer ({took:?})");
+    assert!(took > Duration::from_millis(2500), "the cookie session waited for its refresh ({took:?})");
+}
+
+/// A session whose tokens have expired cannot go on without its refresh: when the provider is
+/// slow, the check waits for it rather than ending the session (an expired ID token is the
+/// same case; the provider's tokens here expire first by the access token's 2 s).
+#[actix_web::test]
+async fn a_session_that_needs_its_slow_refresh_waits_for_it() {
+    let redis = Redis::start(&[]);
+    let port = free_port();
+    let op = Op::start(json!({
+        "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}],
+        "access_token_ttl": 2,
+    }));
+    let g = Gate::start(&(gate_config(&op, port, &redis.url(0)) + "cookie_refresh = \"1s\"\n"), &[], "localhost");
+    g.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=%2F"), "alice").await.status, 302);
+    let cookie = format!("_oauth2_proxy={}", b.cookie("_oauth2_proxy").unwrap());
+    actix_web::rt::time::sleep(Duration::from_millis(3100)).await;
+    let (status, _, took) = with_provider_hung(&op, Duration::from_secs(3), check(&g.url("/oauth2/auth"), &cookie)).await;
+    assert_eq!(status, 202, "refreshed once the provider answered ({took:?})");
+    assert!(took > Duration::from_millis(2500), "{took:?}");
+}

@@ -120,15 +120,19 @@ async fn browse(url: String, mut cookie: String, until: Instant) -> Seen {
     seen
 }
 
-/// The provider hung (`SIGSTOP`) for `stall` while `cookies.len()` sessions are due for a
-/// refresh every second: sessions keep working, no check waits more than the refresh's patience
+/// The provider hung (`SIGSTOP`) for `stall` while `cookies.len()` Redis sessions are due for a
+/// refresh every second (with Redis the refresh saves itself, so requests need not wait for it;
+/// a cookie session waits, as only a response can save it): sessions keep working, no check waits more than the refresh's patience
 /// (2 s) and a second, and the provider gets at most three refreshes per session in the hang
 /// and the second after (the one it was hung on, the next due one, and one spare), not one per
 /// request.
-pub async fn provider_stall(op: &Op, cookies: &[String], stall: Duration) -> Row {
+pub async fn provider_stall(op: &Op, redis: &Redis, cookies: &[String], stall: Duration) -> Row {
     let port = free_port();
-    let extra = "request_logging = false\nauth_logging = false\ncookie_refresh = \"1s\"\n";
-    let refreshing = Gatehouse::start(&plain_config(&op.issuer, port, extra), port);
+    let extra = format!(
+        "request_logging = false\nauth_logging = false\ncookie_refresh = \"1s\"\nsession_store_type = \"redis\"\nredis_connection_url = \"{}\"\n",
+        redis.url(0)
+    );
+    let refreshing = Gatehouse::start(&plain_config(&op.issuer, port, &extra), port);
     let run = stall + Duration::from_secs(6);
     let until = Instant::now() + run;
     let browsers: Vec<_> = cookies.iter().map(|c| actix_web::rt::spawn(browse(refreshing.url("/oauth2/auth"), c.clone(), until))).collect();
@@ -150,7 +154,7 @@ pub async fn provider_stall(op: &Op, cookies: &[String], stall: Duration) -> Row
     let herd = ok + failed > 3 * n;
     let slow = all.slowest > Duration::from_secs(3);
     Row {
-        held: format!("/oauth2/auth, {n} sessions due for a refresh every second, {} s", run.as_secs()),
+        held: format!("/oauth2/auth, {n} Redis sessions due for a refresh every second, {} s", run.as_secs()),
         injected: format!("provider hung {} s (SIGSTOP), then resumed", stall.as_secs()),
         answered: format!(
             "{} of {} ok, slowest {:.1} s; the provider got {} refresh grants in the hang and the second after",
@@ -164,12 +168,31 @@ pub async fn provider_stall(op: &Op, cookies: &[String], stall: Duration) -> Row
     }
 }
 
-/// SIGTERM while `n` requests wait on a slow upstream (3 s), with a metrics listener beside the
-/// main one (which once cut them all): every one is answered, and the process exits 0.
-pub async fn sigterm_in_flight(op: &Op, app: &Upstream, cookie: &str, n: usize) -> Row {
+/// A WebSocket through the proxy, opened and greeted (counted in `opened`), then held until it
+/// ends: whether it ended with a Close frame saying "going away" (1001).
+async fn websocket_closed_going_away(url: String, cookie: String, opened: std::rc::Rc<std::cell::Cell<usize>>) -> bool {
+    use futures_util::StreamExt;
+    let Ok((_, mut ws)) = awc::Client::default().ws(url).set_header("Cookie", cookie).connect().await else { return false };
+    if !matches!(ws.next().await, Some(Ok(awc::ws::Frame::Text(_)))) {
+        return false;
+    }
+    opened.set(opened.get() + 1);
+    let frame = actix_web::rt::time::timeout(Duration::from_secs(30), ws.next()).await;
+    matches!(frame, Ok(Some(Ok(awc::ws::Frame::Close(Some(reason))))) if reason.code == awc::ws::CloseCode::Away)
+}
+
+/// SIGTERM while `n` requests wait on a slow upstream (3 s) and `sockets` WebSockets are open,
+/// with a metrics listener beside the main one (which once cut them all): every request is
+/// answered, every WebSocket gets a Close frame saying "going away", and the process exits 0.
+pub async fn sigterm_in_flight(op: &Op, app: &Upstream, cookie: &str, n: usize, sockets: usize) -> Row {
     let (port, metrics) = (free_port(), free_port());
-    let extra = format!("upstreams = [\"http://127.0.0.1:{}/\"]\nmetrics_address = \"127.0.0.1:{metrics}\"\n", app.port);
+    let extra =
+        format!("proxy_websockets = true\nupstreams = [\"http://127.0.0.1:{}/\"]\nmetrics_address = \"127.0.0.1:{metrics}\"\n", app.port);
     let mut gate = Gatehouse::start(&plain_config(&op.issuer, port, &extra), port);
+    let opened = std::rc::Rc::new(std::cell::Cell::new(0));
+    let sockets_held: Vec<_> = (0..sockets)
+        .map(|_| actix_web::rt::spawn(websocket_closed_going_away(gate.url("/ws"), cookie.to_string(), opened.clone())))
+        .collect();
     let client = client(Duration::from_secs(20));
     let tasks: Vec<_> = (0..n)
         .map(|_| {
@@ -178,6 +201,7 @@ pub async fn sigterm_in_flight(op: &Op, app: &Upstream, cookie: &str, n: usize) 
         })
         .collect();
     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    let open = opened.get();
     signal(gate.pid(), "-TERM");
     let mut answered = 0u64;
     for t in tasks {
@@ -185,12 +209,19 @@ pub async fn sigterm_in_flight(op: &Op, app: &Upstream, cookie: &str, n: usize) 
             answered += 1;
         }
     }
+    let mut closed = 0u64;
+    for c in sockets_held {
+        closed += u64::from(c.await.unwrap());
+    }
     let exit = gate.child.wait().unwrap().code();
     Row {
-        held: format!("standalone proxy, {n} requests waiting on a 3 s upstream, a metrics listener beside"),
+        held: format!("standalone proxy, {n} requests waiting on a 3 s upstream, {sockets} WebSockets open, a metrics listener beside"),
         injected: "SIGTERM".into(),
-        answered: format!("{answered} of {n}, exit {}", exit.map_or("by signal".to_string(), |c| c.to_string())),
-        lost: n as u64 - answered + u64::from(exit != Some(0)),
+        answered: format!(
+            "{answered} of {n} answered, {closed} of {sockets} WebSockets ({open} open at the signal) closed with 1001, exit {}",
+            exit.map_or("by signal".to_string(), |c| c.to_string())
+        ),
+        lost: (n as u64 - answered) + (sockets as u64 - closed) + u64::from(exit != Some(0)),
         memory: "-".into(),
     }
 }

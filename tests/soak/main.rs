@@ -77,7 +77,7 @@ async fn main() {
     let redis_cookie = login(&redis_gate).await;
     let mut sessions = Vec::new();
     for _ in 0..8 {
-        sessions.push(login(&gate).await);
+        sessions.push(login(&redis_gate).await);
     }
 
     let head_timeout = Duration::from_secs(5);
@@ -93,8 +93,8 @@ async fn main() {
         clients::never_reads(&gate, &cookie, 16, z.seconds.min(10)).await,
         faults::redis_stall(&redis_gate, &redis, &redis_cookie, z.stall).await,
         faults::sentinel_failover(&op, p_sentinel).await,
-        faults::provider_stall(&op, &sessions, z.stall).await,
-        faults::sigterm_in_flight(&op, &app, &cookie, z.in_flight).await,
+        faults::provider_stall(&op, &redis, &sessions, z.stall).await,
+        faults::sigterm_in_flight(&op, &app, &cookie, z.in_flight, 20).await,
         faults::upstream_silent(&op, &app, &cookie, 20).await,
         faults::upstream_restart(&op, &cookie, 10).await,
     ];

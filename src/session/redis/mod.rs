@@ -251,17 +251,22 @@ impl RedisStore {
         Fut: std::future::Future<Output = RefreshOutcome>,
     {
         let refresh = self.cookies.config().refresh;
-        if let Ok(Found::Valid(fresh)) = self.load(cookies).await
-            && !fresh.refresh_due(refresh, now())
-        {
-            return RefreshOutcome::RefreshedElsewhere(fresh);
+        match self.load(cookies).await {
+            Ok(Found::Valid(fresh)) if !fresh.refresh_due(refresh, now()) => return RefreshOutcome::RefreshedElsewhere(fresh),
+            // Signed out (or expired) while this refresh waited for the lock: nothing to refresh.
+            Ok(Found::None | Found::Invalid(_)) => return RefreshOutcome::EndSession,
+            _ => {}
         }
         let outcome = grant().await;
         let RefreshOutcome::Granted(granted) = &outcome else { return outcome };
         let mut updated = session.clone();
         updated.apply_grant(granted, now());
-        match self.save(cookies, host, &updated).await {
-            Ok(set) => RefreshOutcome::GrantedAndSaved(std::sync::Arc::new(updated), std::sync::Arc::new(SetCookies(set))),
+        match self.save_refreshed(cookies, host, &updated).await {
+            Ok(Some(set)) => RefreshOutcome::GrantedAndSaved(std::sync::Arc::new(updated), std::sync::Arc::new(SetCookies(set))),
+            Ok(None) => {
+                log::info!("session of {} signed out while it was being refreshed; not saved", session.user);
+                RefreshOutcome::EndSession
+            }
             // The request saves again, and answers 503 if that fails too.
             Err(e) => {
                 log::warn!("refreshed session not saved: {e}");
@@ -413,6 +418,35 @@ impl RedisStore {
         host: &str,
         session: &SessionState,
     ) -> Result<Vec<Cookie<'static>>, StoreError> {
+        Ok(self.write_if(ticket, cookies, host, session, false).await?.unwrap_or_default())
+    }
+
+    /// A refreshed session, saved only where it still is (`SET … XX`): a sign-out that deleted
+    /// the ticket while the refresh ran wins, and `None` says so. An oauth2-proxy session moves
+    /// to a new ticket as in any save.
+    async fn save_refreshed(
+        &self,
+        cookies: &RequestCookies,
+        host: &str,
+        session: &SessionState,
+    ) -> Result<Option<Vec<Cookie<'static>>>, StoreError> {
+        match self.presented(cookies) {
+            Some(Presented::Ours(ticket)) => self.write_if(ticket, cookies, host, session, true).await,
+            _ => self.save_inner(cookies, host, session).await.map(Some),
+        }
+        .map_err(|e| e.during(Operation::Save))
+    }
+
+    /// Writes the session under `ticket` (only if its key exists, with `existing`: `None` when
+    /// it does not) and returns the cookies that carry the ticket.
+    async fn write_if(
+        &self,
+        ticket: Ticket,
+        cookies: &RequestCookies,
+        host: &str,
+        session: &SessionState,
+        existing: bool,
+    ) -> Result<Option<Vec<Cookie<'static>>>, StoreError> {
         let json = serde_json::to_vec(session).map_err(|e| StoreError::new(Operation::Save, e))?;
         let value = ticket.sealer().seal(&ticket.id, &json);
         let mut cmd = redis::cmd("SET");
@@ -421,10 +455,17 @@ impl RedisStore {
         if !ttl.is_zero() {
             cmd.arg("EX").arg(ttl.as_secs().max(1));
         }
-        self.query::<()>(&cmd).await?;
+        if existing {
+            cmd.arg("XX");
+        }
+        // `OK`, or nil when `XX` found no key.
+        let written: Option<String> = self.query(&cmd).await?;
+        if written.is_none() {
+            return Ok(None);
+        }
         let name = self.cookies.config().name.clone();
         let sealed = self.tickets.seal(&name, ticket.encode().as_bytes());
-        Ok(self.cookies.session_cookies(sealed, host, cookies))
+        Ok(Some(self.cookies.session_cookies(sealed, host, cookies)))
     }
 }
 

@@ -84,8 +84,8 @@ async fn profile(req: HttpRequest) -> HttpResponse {
 impl Upstream {
     /// Besides recording, the app has a few endpoints for streaming tests: `GET /download/<n>`
     /// (n zero bytes, streamed), `POST /upload` (counts the body it streams in), `GET /sse`
-    /// (three Server-Sent Events, 300 ms apart), `GET /drip/<n>` (n KiB, one every 100 ms, its
-    /// length announced) and `GET /slow` (answers after 3 s), `GET /ws` (a WebSocket echo that also reports the user it saw),
+    /// (three Server-Sent Events, 300 ms apart), `GET /drip/<n>` (n KiB, one every 100 ms,
+    /// chunked) and `GET /slow` (answers after 3 s), `GET /ws` (a WebSocket echo that also reports the user it saw),
     /// `GET /profile` (an HTML page naming the user it was told about, for the browser tests).
     pub fn start() -> Upstream {
         Upstream::start_on(0)
@@ -258,7 +258,7 @@ async fn drip(n: web::Path<u64>) -> HttpResponse {
     let n = n.into_inner();
     let chunks = futures_util_stream(n * 1024, actix_web::web::Bytes::from(vec![b'x'; 1024]));
     let paced = paced(chunks, std::time::Duration::from_millis(100));
-    HttpResponse::Ok().content_type("application/octet-stream").no_chunking(n * 1024).streaming(paced)
+    HttpResponse::Ok().content_type("application/octet-stream").streaming(paced)
 }
 
 /// `inner`, one item per `every`.

@@ -1522,10 +1522,12 @@ fn should_close_for_unread_payload(
     payload: Option<&PayloadSender>,
     payload_drainable: bool,
 ) -> bool {
-    let payload_unfinished = payload.is_some();
-    let drain_payload = payload.is_some_and(|pl| pl.is_dropped()) && payload_drainable;
-
-    payload_unfinished && !drain_payload
+    // Gatehouse patch: an unread request body closes the connection after the response, a
+    // chunked one too. Upstream drains a dropped chunked body to keep the connection, with no
+    // timer: a client that answered a check with a chunked body it never sends (`POST
+    // /oauth2/auth`, `Transfer-Encoding: chunked`, then silence) held the connection for ever.
+    let _ = payload_drainable;
+    payload.is_some()
 }
 
 #[allow(dead_code)]
