@@ -245,6 +245,9 @@ impl From<UpstreamError> for HttpError {
             ProxyError::Unreachable(_) => {
                 HttpError::new(StatusCode::BAD_GATEWAY, "The application could not be reached. Please try again in a moment.", detail)
             }
+            ProxyError::RequestBody(_) => {
+                HttpError::new(StatusCode::REQUEST_TIMEOUT, "Your request's content did not arrive in time. Please try again.", detail)
+            }
         }
     }
 }

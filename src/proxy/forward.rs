@@ -26,6 +26,10 @@ pub enum ProxyError {
     Unreachable(String),
     #[error("the upstream did not answer within {0:?}")]
     Timeout(Duration),
+    /// The client's own body failed while it was passed on: it arrived too slowly
+    /// (`server::body_rate`) or the client went away. Not the upstream's fault.
+    #[error("the request body could not be read: {0}")]
+    RequestBody(String),
 }
 
 impl ProxyError {
@@ -34,6 +38,7 @@ impl ProxyError {
         match self {
             ProxyError::Unreachable(_) => "unreachable",
             ProxyError::Timeout(_) => "timeout",
+            ProxyError::RequestBody(_) => "request_body",
         }
     }
 }
@@ -200,6 +205,7 @@ pub async fn forward(
     let res = match actix_web::rt::time::timeout(up.timeout, send).await {
         Err(_) => return Err(ProxyError::Timeout(up.timeout)),
         Ok(Err(awc::error::SendRequestError::Timeout)) => return Err(ProxyError::Timeout(up.timeout)),
+        Ok(Err(awc::error::SendRequestError::Body(e))) => return Err(ProxyError::RequestBody(e.to_string())),
         Ok(Err(e)) => return Err(ProxyError::Unreachable(e.to_string())),
         Ok(Ok(res)) => res,
     };

@@ -1,6 +1,6 @@
 //! The middleware every request passes, outermost first: the access log (and request ID),
-//! request metrics, refusals made before routing (oversized HTTP/2 heads, `force_https`), and
-//! error pages in the configured form.
+//! request metrics, refusals made before routing (oversized HTTP/2 heads, `force_https`) with
+//! the pacing of request bodies, and error pages in the configured form.
 //!
 //! Never: decides whether a request may pass (the gate does) or chooses a status other than
 //! through `http::respond`.
@@ -180,12 +180,13 @@ pub(super) async fn count(
     res
 }
 
-/// What is answered before routing, in one middleware (each layer costs every request): an
-/// HTTP/2 request beyond HTTP/1's header bounds gets 431, and with `force_https` a plain-HTTP
-/// request gets a 308 to the same URL over HTTPS.
+/// What is answered or bounded before routing, in one middleware (each layer costs every
+/// request): an HTTP/2 request beyond HTTP/1's header bounds gets 431, with `force_https` a
+/// plain-HTTP request gets a 308 to the same URL over HTTPS, and a request body must keep
+/// coming (`body_rate`).
 pub(super) async fn refuse_early(
     cfg: Arc<Context>,
-    req: actix_web::dev::ServiceRequest,
+    mut req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>, actix_web::Error> {
     if req.version() == actix_web::http::Version::HTTP_2 && too_large(&req) {
@@ -211,5 +212,6 @@ pub(super) async fn refuse_early(
             return Ok(req.into_response(res).map_into_right_body());
         }
     }
+    super::body_rate::pace(&mut req);
     next.call(req).await.map(|r| r.map_into_left_body())
 }

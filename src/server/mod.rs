@@ -2,6 +2,7 @@
 //!
 //! Invariant: the only module that binds sockets.
 
+pub mod body_rate;
 pub mod config;
 pub mod middleware;
 pub mod tls;

@@ -548,3 +548,31 @@ async fn basic_auth_to_the_upstream_and_a_refused_session() {
     assert!(headers.iter().any(|(n, v)| n == "set-cookie" && v.starts_with("_oauth2_proxy=;")), "{headers:?}");
     assert!(app.requests().is_empty());
 }
+
+/// A request body sent a byte a second (slowloris for bodies) is cut once it falls behind 240
+/// bytes a second after a 5 s grace: the client gets 408 (not a 502: the upstream did nothing
+/// wrong) and the upstream, which had started taking the upload, is not left waiting.
+#[actix_web::test]
+async fn a_body_sent_a_byte_a_second_is_cut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = Upstream::start();
+    let g = gate(&format!("upstreams = [\"http://127.0.0.1:{}/\"]\n", app.port));
+    let cookie = sealed("alice", &[]).await;
+    let addr = g.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!("POST /upload HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Length: 100000\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let n = loop {
+        assert!(started.elapsed() < Duration::from_secs(10), "a body a byte a second is still being taken");
+        tokio::select! {
+            n = tcp.read(&mut answer) => break n.unwrap_or(0),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => { let _ = tcp.write_all(b"x").await; }
+        }
+    };
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(4), "cut after {took:?}, before the grace");
+    assert!(answer.starts_with("HTTP/1.1 408"), "the client's slowness, not the upstream's: {answer}");
+}
