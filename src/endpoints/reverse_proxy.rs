@@ -61,16 +61,28 @@ pub async fn reverse_proxy(
 
     let identity = session.as_ref().map(|s| (s.identity(), s));
     let claims = identity.as_ref().map(|(id, s)| s.claim_values(id));
-    let add = match &claims {
-        Some(c) => identity::render_headers(&state.headers.request, c)?,
-        None => Vec::new(),
+    let answer = async {
+        let add = match &claims {
+            Some(c) => identity::render_headers(&state.headers.request, c)?,
+            None => Vec::new(),
+        };
+        let mut res = upstream(&state, &clients, up, &req, body, &view, add).await?;
+        if let Some(c) = &claims {
+            response_identity(&state, &mut res, c)?;
+        }
+        Ok::<_, HttpError>(res)
     };
-    let mut res = upstream(&state, &clients, up, &req, body, &view, add).await?;
-    if let Some(c) = &claims {
-        response_identity(&state, &mut res, c)?;
+    // The session's cookies (a refresh just saved, a session ended) go out with any answer,
+    // an error too: a refreshed cookie session dropped here would replay its spent refresh
+    // token later.
+    match answer.await {
+        Ok(mut res) => {
+            add_cookies(&mut res, decision.set_cookies);
+            Ok(res)
+        }
+        Err(e) if decision.set_cookies.is_empty() => Err(e),
+        Err(e) => Ok(e.with_cookies(decision.set_cookies)),
     }
-    add_cookies(&mut res, decision.set_cookies);
-    Ok(res)
 }
 
 /// The upstream's answer to the request the gate allowed, with `add` (the identity headers).

@@ -303,7 +303,8 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
                     }
                 },
             };
-            if tokens.refresh_token.is_none() {
+            // No new refresh token (or an empty one): the old one stays, as in Go's x/oauth2.
+            if tokens.refresh_token.as_deref().is_none_or(str::is_empty) {
                 tokens.refresh_token = Some(refresh_token.to_string());
             }
             log::info!("session refreshed");

@@ -8,7 +8,8 @@
 //! the reader was busy, say a slow upstream taking the upload). A body that falls behind ends
 //! in an error; the reader answers it, and the connection, its body unread, is closed.
 //!
-//! Never: limits a body's size (the readers do) or touches a request without a body.
+//! Never: limits a body's size (the readers do), touches an HTTP/1 request without a body, or
+//! paces a WebSocket.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,12 +27,18 @@ pub const GRACE: Duration = Duration::from_secs(5);
 /// After the grace, the body must average at least this many bytes per second of waiting.
 pub const MIN_BYTES_PER_SECOND: f64 = 240.0;
 
-/// Paces the request's body, when it has one (a length above zero, or chunked).
+/// Paces the request's body, when it may have one: a length above zero, chunked, or any
+/// HTTP/2 request (its body need not announce a length). Not a WebSocket handshake: what
+/// follows it is the socket, which may rightly stay quiet.
 pub fn pace(req: &mut ServiceRequest) {
+    use actix_web::http::{Version, header};
     let headers = req.headers();
-    let chunked = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING);
-    let sized = headers.get(actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
-    if !(chunked || sized) {
+    if headers.contains_key(header::UPGRADE) {
+        return;
+    }
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let sized = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+    if !(chunked || sized || req.version() == Version::HTTP_2) {
         return;
     }
     let body = MinRate::new(req.take_payload());
@@ -48,7 +55,8 @@ pub struct MinRate<S> {
     waited: Duration,
     /// When the current wait began (the body had nothing, and the reader was waiting).
     waiting_since: Option<Instant>,
-    timer: Pin<Box<Sleep>>,
+    /// Made at the first wait: a body that never makes its reader wait costs no timer.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S> MinRate<S> {
@@ -58,8 +66,7 @@ impl<S> MinRate<S> {
 
     /// With another grace and rate (the tests' are short).
     pub fn with(inner: S, grace: Duration, bytes_per_second: f64) -> Self {
-        let timer = Box::pin(tokio::time::sleep(grace));
-        MinRate { inner, received: 0, grace, bytes_per_second, waited: Duration::ZERO, waiting_since: None, timer }
+        MinRate { inner, received: 0, grace, bytes_per_second, waited: Duration::ZERO, waiting_since: None, timer: None }
     }
 
     /// How long waiting is allowed in all, for what has arrived so far.
@@ -101,11 +108,12 @@ where
                     let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body arrived too slowly");
                     return Poll::Ready(Some(Err(PayloadError::Io(e))));
                 }
-                if this.timer.deadline() != deadline.into() {
-                    this.timer.as_mut().reset(deadline.into());
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+                if timer.deadline() != deadline.into() {
+                    timer.as_mut().reset(deadline.into());
                 }
                 // Wakes this task when the deadline passes with nothing more arrived.
-                let _ = this.timer.as_mut().poll(cx);
+                let _ = timer.as_mut().poll(cx);
                 Poll::Pending
             }
         }

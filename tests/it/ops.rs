@@ -575,3 +575,50 @@ async fn an_unread_chunked_body_does_not_hold_the_connection() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(read.is_ok(), "the connection is still open, waiting for the body: {answer}");
 }
+
+/// Forward-auth checks in flight at SIGTERM are answered too: checks of a cookie session due
+/// for a refresh wait on a hung provider (`SIGSTOP`) when the signal arrives; the provider
+/// comes back, every check gets its 202 with the refreshed session, and the process exits 0.
+#[actix_web::test]
+async fn sigterm_answers_forward_auth_checks_in_flight() {
+    use crate::support::browser::Browser;
+    let port = free_port();
+    let op = Op::start(json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret",
+        "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]}));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.cfg");
+    std::fs::write(&cfg, crate::support::plain_config(&op.issuer, port, "cookie_refresh = \"1s\"\n")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "gatehouse");
+    crate::support::wait_discovered(&format!("http://localhost:{port}")).await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&format!("http://localhost:{port}/oauth2/start?rd=%2F"), "alice").await.status, 302);
+    let cookie = format!("_oauth2_proxy={}", b.cookie("_oauth2_proxy").unwrap());
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+
+    let op_pid = op.pid().to_string();
+    Command::new("kill").args(["-STOP", &op_pid]).status().unwrap();
+    let checks: Vec<_> = (0..10)
+        .map(|_| {
+            let (url, cookie) = (format!("http://127.0.0.1:{port}/oauth2/auth"), cookie.clone());
+            actix_web::rt::spawn(async move {
+                let client = awc::Client::builder().timeout(Duration::from_secs(20)).finish();
+                client.get(url).insert_header(("Cookie", cookie)).send().await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    Command::new("kill").args(["-CONT", &op_pid]).status().unwrap();
+    for c in checks {
+        assert_eq!(c.await.unwrap(), Ok(202), "a check in flight at SIGTERM is answered");
+    }
+    assert_eq!(wait_exit(&mut child, Duration::from_secs(10)), Some(0));
+}

@@ -546,8 +546,9 @@ async fn a_slow_refresh_is_never_lost_nor_undoes_a_sign_out() {
 }
 
 /// A session whose tokens have expired cannot go on without its refresh: when the provider is
-/// slow, the check waits for it rather than ending the session (an expired ID token is the
-/// same case; the provider's tokens here expire first by the access token's 2 s).
+/// slow, the check waits for it rather than ending the session. A guard for the second wait in
+/// `refresh_for` (the same path serves an expired ID token, which ID-token leeway (30 s) makes
+/// too slow to test here; an expired access token takes it in 2 s).
 #[actix_web::test]
 async fn a_session_that_needs_its_slow_refresh_waits_for_it() {
     let redis = Redis::start(&[]);

@@ -576,3 +576,29 @@ async fn a_body_sent_a_byte_a_second_is_cut() {
     assert!(took >= Duration::from_secs(4), "cut after {took:?}, before the grace");
     assert!(answer.starts_with("HTTP/1.1 408"), "the client's slowness, not the upstream's: {answer}");
 }
+
+/// The same over HTTP/2, where a body need not announce its length (no `Content-Length`, no
+/// chunked encoding): it is paced too.
+#[actix_web::test]
+async fn an_http2_body_without_a_length_is_paced_too() {
+    let app = Upstream::start();
+    let (cert, key) = crate::support::op::tutorial_cert();
+    let port = free_port();
+    let _g = gate(&format!(
+        "upstreams = [\"http://127.0.0.1:{}/\"]\nhttps_address = \"127.0.0.1:{port}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        app.port,
+        cert.display(),
+        key.display()
+    ));
+    let cookie = sealed("alice", &[]).await;
+    let drip = futures_util::stream::unfold((), |_| async {
+        actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+        Some((Ok::<_, actix_web::Error>(actix_web::web::Bytes::from_static(b"x")), ()))
+    });
+    let started = Instant::now();
+    let request = h2_client().post(format!("https://localhost:{port}/upload")).timeout(Duration::from_secs(15));
+    let res = request.insert_header(("Cookie", cookie)).send_stream(drip).await.unwrap();
+    assert_eq!(res.version(), awc::http::Version::HTTP_2);
+    assert_eq!(res.status(), 408);
+    assert!(started.elapsed() >= Duration::from_secs(4) && started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
+}

@@ -70,25 +70,31 @@ pub async fn idle_keep_alive(gate: &Gatehouse, n: usize, seconds: u64) -> Row {
 }
 
 /// One slowloris connection: `prefix` sent whole, then a header line every second, never the
-/// end of the head. How long until the server closed it (`None`: still open after `limit`).
+/// end of the head.
 async fn trickle(addr: String, prefix: String, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
     let mut s = TcpStream::connect(&addr).await.ok()?;
-    let mut buf = [0u8; 1024];
     if !prefix.is_empty() && !exchange(&mut s, &prefix).await {
-        return Some(started.elapsed());
-    }
-    let head_started = Instant::now();
-    if s.write_all(format!("GET /ping HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await.is_err() {
         return Some(Duration::ZERO);
     }
-    while head_started.elapsed() < limit {
+    let head = format!("GET /ping HTTP/1.1\r\nHost: {addr}\r\n");
+    drip_until_let_go(s, &head, b"X-Slow: 1\r\n", limit).await
+}
+
+/// Sends `start`, then `drip` every second, until the server answers or closes: how long that
+/// took (`None`: still connected after `limit`).
+async fn drip_until_let_go(mut s: TcpStream, start: &str, drip: &[u8], limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    if s.write_all(start.as_bytes()).await.is_err() {
+        return Some(Duration::ZERO);
+    }
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < limit {
         tokio::select! {
             // An answer (408) or the end of the connection: either way the server let go.
-            _ = s.read(&mut buf) => return Some(head_started.elapsed()),
+            _ = s.read(&mut buf) => return Some(started.elapsed()),
             _ = actix_web::rt::time::sleep(Duration::from_secs(1)) => {
-                if s.write_all(b"X-Slow: 1\r\n").await.is_err() {
-                    return Some(head_started.elapsed());
+                if s.write_all(drip).await.is_err() {
+                    return Some(started.elapsed());
                 }
             }
         }
@@ -103,7 +109,8 @@ async fn trickle(addr: String, prefix: String, limit: Duration) -> Option<Durati
 pub async fn slowloris(gate: &Gatehouse, n: usize, reused: bool, head_timeout: Duration) -> Row {
     let addr = format!("127.0.0.1:{}", gate.port);
     let limit = head_timeout * 3;
-    let beside = wrk_beside(gate.url("/ping"), "", 16, limit.as_secs() + 1);
+    // Beside the slow clients while they should be cut (the head timeout and a little more).
+    let beside = wrk_beside(gate.url("/ping"), "", 16, head_timeout.as_secs() + 3);
     let prefix = if reused { ping(gate) } else { String::new() };
     let tasks: Vec<_> = (0..n).map(|_| actix_web::rt::spawn(trickle(addr.clone(), prefix.clone(), limit))).collect();
     let (mut held, mut longest) = (0u64, Duration::ZERO);
@@ -131,26 +138,11 @@ pub async fn slowloris(gate: &Gatehouse, n: usize, reused: bool, head_timeout: D
     }
 }
 
-/// One slow body: a proxied upload announcing 100,000 bytes and sending one a second. How long
-/// until the server answered or closed (`None`: still taking it after `limit`).
+/// One slow body: a proxied upload announcing 100,000 bytes and sending one a second.
 async fn slow_body(addr: String, cookie: String, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let mut s = TcpStream::connect(&addr).await.ok()?;
+    let s = TcpStream::connect(&addr).await.ok()?;
     let head = format!("POST /upload HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Length: 100000\r\n\r\n");
-    s.write_all(head.as_bytes()).await.ok()?;
-    let mut buf = [0u8; 1024];
-    while started.elapsed() < limit {
-        tokio::select! {
-            _ = s.read(&mut buf) => return Some(started.elapsed()),
-            _ = actix_web::rt::time::sleep(Duration::from_secs(1)) => {
-                if s.write_all(b"x").await.is_err() {
-                    return Some(started.elapsed());
-                }
-            }
-        }
-    }
-    abandon(s);
-    None
+    drip_until_let_go(s, &head, b"x", limit).await
 }
 
 /// `n` clients uploading through the proxy a byte a second (slowloris for bodies): each is
@@ -158,7 +150,7 @@ async fn slow_body(addr: String, cookie: String, limit: Duration) -> Option<Dura
 pub async fn slow_bodies(gate: &Gatehouse, cookie: &str, n: usize) -> Row {
     let addr = format!("127.0.0.1:{}", gate.port);
     let limit = Duration::from_secs(15);
-    let beside = wrk_beside(gate.url("/ping"), "", 16, limit.as_secs() + 1);
+    let beside = wrk_beside(gate.url("/ping"), "", 16, 8);
     let tasks: Vec<_> = (0..n).map(|_| actix_web::rt::spawn(slow_body(addr.clone(), cookie.to_string(), limit))).collect();
     let (mut held, mut longest) = (0u64, Duration::ZERO);
     for t in tasks {
@@ -191,7 +183,7 @@ pub async fn abandoned(gate: &Gatehouse, n: usize) -> Row {
     let addr = format!("127.0.0.1:{}", gate.port);
     let fd0 = fds(gate.pid());
     let started = Instant::now();
-    let beside = wrk_beside(gate.url("/ping"), "", 4, if n > 10_000 { 30 } else { 4 });
+    let beside = wrk_beside(gate.url("/ping"), "", 4, if n > 10_000 { 10 } else { 4 });
     let mut refused = 0u64;
     for i in 0..n {
         match TcpStream::connect(&addr).await {

@@ -76,7 +76,7 @@ pub async fn hold(name: &str, gate: &Gatehouse, path: &str, cookie: &str, connec
     let url = gate.url(path);
     // Warmed up with the same load long enough for every connection's buffers and the
     // allocator's arenas to exist: what grows after that is what a leak looks like.
-    wrk_off_thread(&url, cookie, connections, seconds.min(5)).await;
+    wrk_off_thread(&url, cookie, connections, seconds.min(10)).await;
     let before = rss_mb(gate.pid());
     let c = wrk_off_thread(&url, cookie, connections, seconds).await;
     let after = rss_mb(gate.pid());

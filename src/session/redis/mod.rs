@@ -252,7 +252,11 @@ impl RedisStore {
     {
         let refresh = self.cookies.config().refresh;
         match self.load(cookies).await {
-            Ok(Found::Valid(fresh)) if !fresh.refresh_due(refresh, now()) => return RefreshOutcome::RefreshedElsewhere(fresh),
+            // Refreshed by another instance meanwhile: not due any more, or due again but with
+            // a newer refresh token (this request's may be spent, with rotating tokens).
+            Ok(Found::Valid(fresh)) if !fresh.refresh_due(refresh, now()) || fresh.refresh_token != session.refresh_token => {
+                return RefreshOutcome::RefreshedElsewhere(fresh);
+            }
             // Signed out (or expired) while this refresh waited for the lock: nothing to refresh.
             Ok(Found::None | Found::Invalid(_)) => return RefreshOutcome::EndSession,
             _ => {}
