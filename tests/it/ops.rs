@@ -113,15 +113,20 @@ fn start_binary(extra: &str, app: &Upstream) -> (std::process::Child, u16, tempf
         ),
     )
     .unwrap();
+    (spawn(&cfg, port), port, dir)
+}
+
+/// The `gatehouse` binary with the configuration file `cfg`, once it listens on `port`.
+fn spawn(cfg: &std::path::Path, port: u16) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .arg("--config")
-        .arg(&cfg)
+        .arg(cfg)
         .env("RUST_LOG", "warn")
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_port(port, "gatehouse");
-    (child, port, dir)
+    child
 }
 
 fn wait_exit(child: &mut std::process::Child, within: Duration) -> Option<i32> {
@@ -588,14 +593,7 @@ async fn sigterm_answers_forward_auth_checks_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("g.cfg");
     std::fs::write(&cfg, crate::support::plain_config(&op.issuer, port, "cookie_refresh = \"1s\"\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("--config")
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, "gatehouse");
+    let mut child = spawn(&cfg, port);
     crate::support::wait_discovered(&format!("http://localhost:{port}")).await;
     let mut b = Browser::new(None);
     assert_eq!(b.login(&format!("http://localhost:{port}/oauth2/start?rd=%2F"), "alice").await.status, 302);

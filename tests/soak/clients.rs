@@ -103,6 +103,18 @@ async fn drip_until_let_go(mut s: TcpStream, start: &str, drip: &[u8], limit: Du
     None
 }
 
+/// How many of the slow clients were still held, and the longest any took to be let go.
+async fn tally(tasks: Vec<actix_web::rt::task::JoinHandle<Option<Duration>>>) -> (u64, Duration) {
+    let (mut held, mut longest) = (0u64, Duration::ZERO);
+    for t in tasks {
+        match t.await.unwrap() {
+            Some(after) => longest = longest.max(after),
+            None => held += 1,
+        }
+    }
+    (held, longest)
+}
+
 /// `n` clients sending a request head a line per second (on a fresh connection, or after a
 /// first request on a kept-alive one): each is closed within the head timeout, while others
 /// load `/ping`.
@@ -113,13 +125,7 @@ pub async fn slowloris(gate: &Gatehouse, n: usize, reused: bool, head_timeout: D
     let beside = wrk_beside(gate.url("/ping"), "", 16, head_timeout.as_secs() + 3);
     let prefix = if reused { ping(gate) } else { String::new() };
     let tasks: Vec<_> = (0..n).map(|_| actix_web::rt::spawn(trickle(addr.clone(), prefix.clone(), limit))).collect();
-    let (mut held, mut longest) = (0u64, Duration::ZERO);
-    for t in tasks {
-        match t.await.unwrap() {
-            Some(after) => longest = longest.max(after),
-            None => held += 1,
-        }
-    }
+    let (held, longest) = tally(tasks).await;
     let beside = beside.await.unwrap();
     let late = longest > head_timeout + Duration::from_secs(2);
     Row {
@@ -152,13 +158,7 @@ pub async fn slow_bodies(gate: &Gatehouse, cookie: &str, n: usize) -> Row {
     let limit = Duration::from_secs(15);
     let beside = wrk_beside(gate.url("/ping"), "", 16, 8);
     let tasks: Vec<_> = (0..n).map(|_| actix_web::rt::spawn(slow_body(addr.clone(), cookie.to_string(), limit))).collect();
-    let (mut held, mut longest) = (0u64, Duration::ZERO);
-    for t in tasks {
-        match t.await.unwrap() {
-            Some(after) => longest = longest.max(after),
-            None => held += 1,
-        }
-    }
+    let (held, longest) = tally(tasks).await;
     let beside = beside.await.unwrap();
     Row {
         held: format!("/ping loaded, 16 connections; {n} uploads through the proxy"),
