@@ -144,13 +144,18 @@ mod tests {
         let mut body = paced(trickle(1, Duration::from_millis(50)));
         let started = Instant::now();
         let mut got = 0;
-        let err = loop {
-            match body.next().await {
-                Some(Ok(b)) => got += b.len(),
-                Some(Err(e)) => break e,
-                None => panic!("ended"),
+        // Bounded, so a regression fails here instead of hanging the suite.
+        let err = tokio::time::timeout(GRACE * 10, async {
+            loop {
+                match body.next().await {
+                    Some(Ok(b)) => got += b.len(),
+                    Some(Err(e)) => break e,
+                    None => panic!("ended"),
+                }
             }
-        };
+        })
+        .await
+        .expect("a body a byte at a time was never cut");
         assert!(matches!(err, PayloadError::Io(_)), "{err:?}");
         let took = started.elapsed();
         assert!(got >= 4 && took >= GRACE && took < GRACE * 3, "{got} bytes in {took:?}");
