@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use gatehouse::oidc::bearer::looks_like_jwt;
 use gatehouse::oidc::keys::Key;
-use gatehouse::oidc::verify::{Expectations, verify};
+use gatehouse::oidc::verify::{Expectations, Nonce, verify};
 use gatehouse::http::request::parse_authorization;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +30,8 @@ fuzz_target!(|data: &[u8]| {
         issuer: Some("https://idp.example.com"),
         audience_claims: &audience_claims,
         audiences: &["app"],
-        nonce: None,
+        nonce: Nonce::Required("n"),
+        authorized_party: Some("app"),
         algorithms: &[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::HS256],
     };
     if let Ok(claims) = verify(token, &KEYS, &want) {

@@ -184,7 +184,12 @@ pub static PROVIDER: &[OptionSpec] = &[
         .flag_name("oidc-enabled-signing-alg"),
     p("insecure_oidc_allow_unverified_email", Bool, "false", "Accept an email whose email_verified claim is false"),
     p("insecure_oidc_skip_issuer_verification", Bool, "false", "Do not require the discovered issuer to equal oidc_issuer_url"),
-    p("insecure_oidc_skip_nonce", Bool, "true", "Neither send nor check the OIDC nonce"),
+    p(
+        "insecure_oidc_skip_nonce",
+        Bool,
+        "false",
+        "Neither send nor check the OIDC nonce (Gatehouse sends and checks it by default; oauth2-proxy's default is true)",
+    ),
     p("user_id_claim", Str, "email", "Deprecated alias of oidc_email_claim (see README)"),
     p("scope", Str, "", "OAuth scope; default \"openid email profile\" (+ \" groups\" with allowed_groups)"),
     p("code_challenge_method", Str, "", "PKCE method: S256 or plain (empty disables PKCE)"),

@@ -11,7 +11,7 @@ use crate::gate::authenticate::htpasswd_session;
 use crate::http::error::{HttpError, LoginError};
 use crate::http::request::{self, param};
 use crate::http::respond::{self, SignIn, add_cookies, no_cache, redirect};
-use crate::oidc::flow;
+use crate::oidc::{IdTokenUse, flow};
 use crate::pages;
 use crate::session::jar::RequestCookies;
 use crate::session::{self, LoginState, SessionState, SessionStore};
@@ -288,7 +288,7 @@ async fn complete_login(
 
     let tokens = state.provider.redeem(&code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
-    let identity = state.provider.identity(&tokens, nonce.as_deref()).await?;
+    let identity = state.provider.identity(&tokens, IdTokenUse::Login(nonce.as_deref())).await?;
     if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &identity.email, &identity.groups) {
         return Err(LoginError::NotAllowed { user: identity.user, denied });
     }

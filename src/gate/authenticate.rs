@@ -14,7 +14,7 @@ use crate::authz;
 use crate::http::error::AuthError;
 use crate::http::request::{self, Credentials};
 use crate::oidc::bearer::Path;
-use crate::oidc::{self, flow};
+use crate::oidc::{self, IdTokenUse, flow};
 use crate::session::jar::RequestCookies;
 use crate::session::{self, Found, Grant, RefreshOutcome, SessionState, SessionStore};
 use crate::state::State;
@@ -46,7 +46,7 @@ async fn still_valid(state: &State, s: &SessionState, now: u64) -> bool {
         return false;
     }
     match &s.id_token {
-        Some(token) => match state.provider.verify_id_token(token, s.nonce.as_deref()).await {
+        Some(token) => match state.provider.verify_id_token(token, IdTokenUse::Session(s.nonce.as_deref())).await {
             Ok(_) => true,
             Err(e) => {
                 log::info!("the session's ID token no longer verifies: {e}");
@@ -289,7 +289,7 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
         Ok(mut tokens) => {
             let identity = match &tokens.id_token {
                 None => None,
-                Some(_) => match provider.identity(&tokens, session.nonce.as_deref()).await {
+                Some(_) => match provider.identity(&tokens, IdTokenUse::Session(session.nonce.as_deref())).await {
                     // The same subject, or the session ends: a refresh token never turns one
                     // user's session into another's.
                     Ok(id) if id.user != session.user => {

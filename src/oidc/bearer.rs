@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::keys::{KeyCache, KeySource};
-use super::verify::{self, Expectations, VerifyError};
-use super::{Error, Provider, claims};
+use super::verify::{self, Expectations, Nonce, VerifyError};
+use super::{Error, IdTokenUse, Provider, claims};
 use crate::identity::Identity;
 
 /// How many verified tokens are remembered; when full, expired ones go, then all.
@@ -118,7 +118,7 @@ impl Bearer {
         let cfg = &provider.cfg;
         let (claims, identity) = if iss == endpoints.issuer || cfg.skip_issuer_verification && self.extra_for(&iss).is_none() {
             self.signature_checks.fetch_add(1, Ordering::Relaxed);
-            let claims = provider.verify_id_token(token, None).await?;
+            let claims = provider.verify_id_token(token, IdTokenUse::Bearer).await?;
             let identity = bearer_identity(&claims, &cfg.email_claim, &cfg.groups_claim, cfg.allow_unverified_email)?;
             (claims, identity)
         } else if let Some(extra) = self.extra_for(&iss) {
@@ -144,7 +144,8 @@ impl Bearer {
             issuer: Some(&extra.issuer),
             audience_claims: &audience_claims,
             audiences: &audiences,
-            nonce: None,
+            nonce: Nonce::Skip,
+            authorized_party: None,
             algorithms: &ASYMMETRIC,
         };
         if !extra.keys.is_loaded() {

@@ -28,7 +28,7 @@ use crate::identity::Identity;
 use claims::ClaimsError;
 use http::{Call, ClientAuth, Http};
 use keys::{KeyCache, KeySource};
-use verify::{Expectations, VerifyError};
+use verify::{Expectations, Nonce, VerifyError};
 
 /// The provider types Gatehouse implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,10 +116,25 @@ pub enum Error {
     NoIdToken,
     #[error("the ID token is not acceptable: {0}")]
     IdToken(#[from] VerifyError),
+    /// Core 5.3.2: userinfo about another subject than the ID token (a substituted response).
+    #[error("the userinfo response is not about the ID token's subject")]
+    UserinfoSubject,
     #[error("{0}")]
     Claims(#[from] ClaimsError),
     #[error("{0}")]
     Internal(String),
+}
+
+/// Which ID token is verified: the nonce and `azp` rules differ.
+#[derive(Debug, Clone, Copy)]
+pub enum IdTokenUse<'a> {
+    /// From the callback's code, with the login's nonce (`None` when the nonce is skipped).
+    Login(Option<&'a str>),
+    /// A session's stored or refreshed ID token, with the nonce its login used.
+    Session(Option<&'a str>),
+    /// A bearer token a client presented (`skip_jwt_bearer_tokens`): other clients' tokens
+    /// with an accepted audience are allowed, so `azp` is not ours to check.
+    Bearer,
 }
 
 /// An OAuth error code from the token endpoint, parsed once at the boundary so callers decide
@@ -396,15 +411,22 @@ impl Provider {
     }
 
     /// Verifies an ID token, refetching the keys once if it names an unknown key.
-    pub async fn verify_id_token(&self, token: &str, nonce: Option<&str>) -> Result<Map<String, Value>, Error> {
+    pub async fn verify_id_token(&self, token: &str, used: IdTokenUse<'_>) -> Result<Map<String, Value>, Error> {
         let endpoints = self.endpoints()?;
-        let mut audiences: Vec<&str> = vec![self.cfg.client_id.as_str()];
+        let client = self.cfg.client_id.as_str();
+        let mut audiences: Vec<&str> = vec![client];
         audiences.extend(self.cfg.extra_audiences.iter().map(String::as_str));
+        let (nonce, authorized_party) = match used {
+            IdTokenUse::Login(n) => (n.map_or(Nonce::Skip, Nonce::Required), Some(client)),
+            IdTokenUse::Session(n) => (n.map_or(Nonce::Skip, Nonce::IfPresent), Some(client)),
+            IdTokenUse::Bearer => (Nonce::Skip, None),
+        };
         let want = Expectations {
             issuer: (!self.cfg.skip_issuer_verification).then_some(endpoints.issuer.as_str()).filter(|i| !i.is_empty()),
             audience_claims: &self.cfg.audience_claims,
             audiences: &audiences,
             nonce,
+            authorized_party,
             algorithms: &endpoints.algorithms,
         };
         match verify::verify(token, &self.keys.current(), &want) {
@@ -439,17 +461,22 @@ impl Provider {
         serde_json::from_slice(&res.body).map(Some).map_err(|_| Error::BadResponse("the userinfo response is not a JSON object".into()))
     }
 
-    /// Turns a token response into the user's identity: verifies the ID token (with `nonce`
-    /// when checked), asks userinfo for missing claims, applies the claim mapping.
-    pub async fn identity(&self, tokens: &TokenSet, nonce: Option<&str>) -> Result<Identity, Error> {
+    /// Turns a token response into the user's identity: verifies the ID token (a login's or a
+    /// refresh's), asks userinfo for missing claims, applies the claim mapping.
+    pub async fn identity(&self, tokens: &TokenSet, used: IdTokenUse<'_>) -> Result<Identity, Error> {
         let id_token = tokens.id_token.as_deref().ok_or(Error::NoIdToken)?;
-        let id_claims = self.verify_id_token(id_token, nonce).await?;
+        let id_claims = self.verify_id_token(id_token, used).await?;
         let c = &self.cfg;
         let userinfo = if !c.skip_claims_from_profile_url && claims::missing(&id_claims, &c.email_claim, &c.groups_claim) {
             self.userinfo(&tokens.access_token).await?
         } else {
             None
         };
+        // Claims about someone else must not fill this user's gaps (Core 5.3.2: the `sub`
+        // of a userinfo response must be the ID token's; a response without one is refused too).
+        if userinfo.as_ref().is_some_and(|info| info.get("sub").and_then(Value::as_str) != id_claims.get("sub").and_then(Value::as_str)) {
+            return Err(Error::UserinfoSubject);
+        }
         Ok(claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?)
     }
 }

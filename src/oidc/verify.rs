@@ -1,5 +1,6 @@
 //! ID token verification: signature against the provider's keys, allowed algorithms, issuer,
-//! audience (oauth2-proxy's `oidc_audience_claims` rule), expiry and nonce.
+//! audience (oauth2-proxy's `oidc_audience_claims` rule), authorized party, expiry, issue time
+//! and nonce (OpenID Connect Core 3.1.3.7).
 //!
 //! `alg: none` and HMAC algorithms are never accepted: an ID token from a provider with
 //! asymmetric keys that claims HS256 is a key-confusion attempt, not a configuration.
@@ -35,6 +36,10 @@ pub enum VerifyError {
     Audience,
     #[error("the nonce does not match this login")]
     Nonce,
+    #[error("the token has several audiences and its azp is not this client")]
+    AuthorizedParty,
+    #[error("the token was issued in the future (iat)")]
+    IssuedInFuture,
     #[error("the claim {0} is missing")]
     Missing(&'static str),
 }
@@ -45,9 +50,24 @@ pub struct Expectations<'a> {
     pub issuer: Option<&'a str>,
     pub audience_claims: &'a [String],
     pub audiences: &'a [&'a str],
-    /// The expected `nonce` claim value, when the nonce is checked.
-    pub nonce: Option<&'a str>,
+    pub nonce: Nonce<'a>,
+    /// The client the token must have been issued to (`azp`) when it names several audiences
+    /// or any `azp`; `None` for bearer tokens, which other clients may hold.
+    pub authorized_party: Option<&'a str>,
     pub algorithms: &'a [Algorithm],
+}
+
+/// How the `nonce` claim is checked.
+#[derive(Debug, Clone, Copy)]
+pub enum Nonce<'a> {
+    /// Not checked (`insecure_oidc_skip_nonce`, bearer tokens).
+    Skip,
+    /// At the callback: the token must carry the login's nonce (Core 3.1.3.7, step 11).
+    Required(&'a str),
+    /// A refreshed or stored ID token: the login's nonce if it carries one. Providers differ
+    /// on repeating it after a refresh, and a token from the token endpoint in exchange for
+    /// our refresh token cannot have been injected by a browser, which is what a nonce stops.
+    IfPresent(&'a str),
 }
 
 /// The algorithms an ID token may be signed with: never HMAC, never none.
@@ -134,10 +154,91 @@ fn check_claims(claims: Map<String, Value>, want: &Expectations<'_>) -> Result<M
     if !ok {
         return Err(VerifyError::Audience);
     }
-    if let Some(nonce) = want.nonce
-        && claims.get("nonce").and_then(Value::as_str) != Some(nonce)
-    {
+    if let Some(client) = want.authorized_party {
+        // Core 3.1.3.7 steps 4 and 5: a token for several audiences must say which one it was
+        // issued to, and a token issued to another client is not ours, whatever its `aud`.
+        let several = matches!(aud, Value::Array(items) if items.len() > 1);
+        match claims.get("azp") {
+            Some(Value::String(azp)) if azp == client => {}
+            None if !several => {}
+            _ => return Err(VerifyError::AuthorizedParty),
+        }
+    }
+    let iat = claims.get("iat").and_then(Value::as_f64).unwrap_or(0.0);
+    if iat > (jsonwebtoken::get_current_timestamp() + LEEWAY_SECS) as f64 {
+        return Err(VerifyError::IssuedInFuture);
+    }
+    let carried = claims.get("nonce").and_then(Value::as_str);
+    let nonce_ok = match want.nonce {
+        Nonce::Skip => true,
+        Nonce::Required(n) => carried == Some(n),
+        Nonce::IfPresent(n) => carried.is_none_or(|c| c == n),
+    };
+    if !nonce_ok {
         return Err(VerifyError::Nonce);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn want<'a>(nonce: Nonce<'a>, authorized_party: Option<&'a str>) -> Expectations<'a> {
+        const CLAIMS: &[String] = &[];
+        Expectations { issuer: None, audience_claims: CLAIMS, audiences: &["app", "extra"], nonce, authorized_party, algorithms: &[] }
+    }
+
+    fn check(claims: serde_json::Value, want: &Expectations<'_>) -> Result<(), VerifyError> {
+        let aud = ["aud".to_string()];
+        let want = Expectations { audience_claims: &aud, ..*want };
+        check_claims(claims.as_object().unwrap().clone(), &want).map(|_| ())
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    #[test]
+    fn several_audiences_need_our_azp() {
+        let ours = want(Nonce::Skip, Some("app"));
+        assert_eq!(check(json!({"iat": now(), "aud": ["app", "other"]}), &ours), Err(VerifyError::AuthorizedParty));
+        assert_eq!(check(json!({"iat": now(), "aud": ["app", "other"], "azp": "other"}), &ours), Err(VerifyError::AuthorizedParty));
+        assert_eq!(check(json!({"iat": now(), "aud": "app", "azp": "other"}), &ours), Err(VerifyError::AuthorizedParty));
+        assert_eq!(check(json!({"iat": now(), "aud": "app", "azp": 7}), &ours), Err(VerifyError::AuthorizedParty));
+        assert_eq!(check(json!({"iat": now(), "aud": ["app", "other"], "azp": "app"}), &ours), Ok(()));
+        assert_eq!(check(json!({"iat": now(), "aud": ["app"]}), &ours), Ok(()));
+        // Bearer tokens of other clients with an accepted audience: azp is theirs.
+        let bearer = want(Nonce::Skip, None);
+        assert_eq!(check(json!({"iat": now(), "aud": ["extra", "x"], "azp": "x"}), &bearer), Ok(()));
+    }
+
+    #[test]
+    fn an_iat_past_the_leeway_in_the_future_is_refused() {
+        let w = want(Nonce::Skip, None);
+        assert_eq!(check(json!({"iat": now() + LEEWAY_SECS + 5, "aud": "app"}), &w), Err(VerifyError::IssuedInFuture));
+        assert_eq!(check(json!({"iat": now() + LEEWAY_SECS - 5, "aud": "app"}), &w), Ok(()));
+        assert_eq!(check(json!({"iat": "soon", "aud": "app"}), &w), Err(VerifyError::Missing("iat")));
+    }
+
+    #[test]
+    fn the_nonce_is_required_at_login_and_kept_if_present_after() {
+        let at = |n: Nonce<'static>, claims: serde_json::Value| check(claims, &want(n, None));
+        let base = |nonce: Option<&str>| {
+            let mut c = json!({"iat": now(), "aud": "app"});
+            if let Some(n) = nonce {
+                c["nonce"] = json!(n);
+            }
+            c
+        };
+        assert_eq!(at(Nonce::Required("n1"), base(Some("n1"))), Ok(()));
+        assert_eq!(at(Nonce::Required("n1"), base(None)), Err(VerifyError::Nonce));
+        assert_eq!(at(Nonce::Required("n1"), base(Some("n2"))), Err(VerifyError::Nonce));
+        assert_eq!(at(Nonce::IfPresent("n1"), base(None)), Ok(()));
+        assert_eq!(at(Nonce::IfPresent("n1"), base(Some("n1"))), Ok(()));
+        assert_eq!(at(Nonce::IfPresent("n1"), base(Some("n2"))), Err(VerifyError::Nonce));
+        assert_eq!(at(Nonce::Skip, base(Some("n2"))), Ok(()));
+    }
 }

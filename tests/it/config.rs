@@ -43,7 +43,7 @@ fn tutorial_values_land_in_the_typed_config() {
     assert_eq!(o.pkce, Some(PkceMethod::S256));
     // user_id_claim = "username" with the email claim at its default: email comes from `username`.
     assert_eq!(o.email_claim, "username");
-    assert!(o.skip_nonce, "oauth2-proxy's default");
+    assert!(!o.skip_nonce, "Gatehouse sends and checks a nonce unless insecure_oidc_skip_nonce = true (README Differences)");
 
     assert_eq!(cfg.authz.email_domains, ["*"]);
     assert!(!cfg.authz.skip_auth_preflight);

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::support::browser::Browser;
 use crate::support::op::Op;
-use crate::support::peers::{Upstream, deps_dir, wait_for_child};
+use crate::support::peers::{Upstream, child_listens, deps_dir};
 use crate::support::{free_port, send, wait_discovered};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +62,11 @@ fn start(peer: Peer, op: &Op, app: &Upstream, port: u16, extra: &str) -> Running
 
 /// `peer`'s binary with configuration `text`, listening on `port` (which the text names).
 pub(crate) fn run(peer: Peer, text: &str, port: u16, what: &str) -> Running {
+    try_run(peer, text, port).unwrap_or_else(|(how, log)| panic!("{what} {how} on {port}:\n{log}"))
+}
+
+/// [`run`], or how the binary did not come to listen and what it printed.
+pub(crate) fn try_run(peer: Peer, text: &str, port: u16) -> Result<Running, (String, String)> {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("proxy.cfg");
     std::fs::write(&cfg, text).unwrap();
@@ -72,8 +77,19 @@ pub(crate) fn run(peer: Peer, text: &str, port: u16, what: &str) -> Running {
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child =
         Command::new(bin).arg("--config").arg(&cfg).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
-    wait_for_child(&mut child, port, what, || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default());
-    Running { child, base: format!("http://localhost:{port}"), _dir: dir }
+    let listening = child_listens(&mut child, port);
+    let running = Running { child, base: format!("http://localhost:{port}"), _dir: dir };
+    match listening {
+        Ok(()) => Ok(running),
+        Err(how) => Err((how, running.log())),
+    }
+}
+
+impl Running {
+    /// What the binary printed so far (its log).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
+    }
 }
 
 /// A provider that knows both proxies' callbacks.
@@ -306,6 +322,23 @@ fn redis_anonymous_deletions() -> Vec<(String, &'static str)> {
 const UNVERIFIED_EMAIL: (&str, &str) =
     ("login of eve", "an account without a verified email is a refused login (403), not a Gatehouse fault (500)");
 
+/// README "Differences": Gatehouse sends a `nonce` in the authorization request unless
+/// `insecure_oidc_skip_nonce = true`; oauth2-proxy sends none unless it is `false`. Gatehouse's
+/// authorization URLs are compared without that parameter, and each must have had it, so the
+/// difference cannot go unnoticed if it goes.
+fn without_nonce(extra: &str, ours: Vec<String>) -> Vec<String> {
+    let skipped = extra.contains("insecure_oidc_skip_nonce = true");
+    ours.into_iter()
+        .map(|line| {
+            if !line.contains(" location ") || !line.contains("client_id&") {
+                return line;
+            }
+            assert_eq!(line.contains("&nonce"), !skipped, "{extra:?}: Gatehouse's authorization request and its nonce: {line}");
+            line.replace("&nonce", "")
+        })
+        .collect()
+}
+
 /// Runs the script against both (at once, on one provider) and compares, line by line.
 /// `intended` lists the lines (by their label prefix) where Gatehouse differs on purpose,
 /// with the reason; each must really differ, so the list cannot go stale.
@@ -322,6 +355,7 @@ async fn compare(extra: &str, intended: &[(&str, &str)]) {
     let ours = start(Peer::Gatehouse, &op, &apps[1], ports[1], extra);
     ready(&ours).await;
     let (theirs, ours) = futures_util::future::join(script(&theirs, &apps[0], extra), script(&ours, &apps[1], extra)).await;
+    let ours = without_nonce(extra, ours);
     #[allow(clippy::disallowed_methods)]
     if std::env::var_os("DIFFERENTIAL_SHOW").is_some() {
         eprintln!("{extra:?}\n  oauth2-proxy: {theirs:#?}\n  Gatehouse: {ours:#?}");

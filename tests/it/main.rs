@@ -42,5 +42,7 @@ mod credentials;
 mod differential;
 // Odd requests to oauth2-proxy and Gatehouse, directly and through the shipped edges: Gatehouse never lets more through.
 mod adversarial;
+// A provider misbehaving one OpenID Foundation RP test at a time, through Gatehouse and oauth2-proxy.
+mod conformance;
 // Tidy: the layering, where statuses are chosen, and the size of the rooms, read from src/.
 mod tidy;

@@ -33,15 +33,23 @@ pub fn wait_for_port(port: u16, what: &str) {
 /// Like [`wait_for_port`] for a process we started: if it exits first, fail at once with
 /// `log()` (what it printed) instead of waiting out the deadline.
 pub fn wait_for_child(child: &mut Child, port: u16, what: &str, log: impl FnOnce() -> String) {
+    if let Err(how) = child_listens(child, port) {
+        panic!("{what} {how} on {port}:\n{}", log());
+    }
+}
+
+/// Waits until `child` listens on `port`; how it did not otherwise (it exited, or the deadline
+/// passed).
+pub fn child_listens(child: &mut Child, port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         let exited = child.try_wait().ok().flatten();
         if exited.is_some() || Instant::now() > deadline {
-            let how = exited.map_or("did not listen".to_string(), |s| format!("exited ({s}) before listening"));
-            panic!("{what} {how} on {port}:\n{}", log());
+            return Err(exited.map_or("did not listen".to_string(), |s| format!("exited ({s}) before listening")));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
 }
 
 /// A request the upstream app received.

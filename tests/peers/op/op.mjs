@@ -207,16 +207,36 @@ resetStats();
 const TAMPER_MODES = new Set([
   'wrong_aud', 'wrong_iss', 'expired', 'bad_sig', 'alg_none', 'unknown_kid',
   'hs256_confusion', 'wrong_nonce', 'other_sub',
+  // conformance cases (tests/it/conformance.rs)
+  'no_nonce', 'no_sub', 'no_iat', 'iat_future', 'kid_absent',
+  'multi_aud_no_azp', 'multi_aud_azp', 'other_azp',
 ]);
 let pendingTamper = null;
+
+// Conformance knobs, each persistent until changed (POST /__test/misbehave):
+// `userinfo`: 'other_sub' | 'no_sub' rewrites every userinfo answer;
+// `discovery`: an object merged into the discovery document (`issuer`, ...);
+// `extra_keys`: that many more public keys of the signing algorithm in the JWKS;
+// `client_auth`: 'basic' | 'post' refuses the other way of authenticating at the token endpoint;
+// `userinfo_token`: 'header' | 'body' refuses the access token presented the other way.
+let misbehave = {};
+let extraKeys = [];
+const observed = { userinfo_token: [] };
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 const b64uJson = (obj) => b64u(JSON.stringify(obj));
 
-async function signWith(key, header, payload) {
+async function signWith(key, header, payload, withKid = true) {
+  const protectedHeader = { ...header, alg: key.alg, kid: key.kid };
+  if (!withKid) delete protectedHeader.kid;
   return new jose.CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader({ ...header, alg: key.alg, kid: key.kid })
+    .setProtectedHeader(protectedHeader)
     .sign(key.privateKey);
+}
+
+function without(obj, name) {
+  const { [name]: _gone, ...rest } = obj;
+  return rest;
 }
 
 async function tamperIdToken(idToken, mode) {
@@ -232,6 +252,22 @@ async function tamperIdToken(idToken, mode) {
       return signWith(signingKey, header, { ...payload, iss: 'https://wrong-issuer.invalid/' });
     case 'expired':
       return signWith(signingKey, header, { ...payload, iat: now - 7200, exp: now - 3600 });
+    case 'no_nonce':
+      return signWith(signingKey, header, without(payload, 'nonce'));
+    case 'no_sub':
+      return signWith(signingKey, header, without(payload, 'sub'));
+    case 'no_iat':
+      return signWith(signingKey, header, without(payload, 'iat'));
+    case 'iat_future':
+      return signWith(signingKey, header, { ...payload, iat: now + 3600, exp: now + 7200 });
+    case 'kid_absent':
+      return signWith(signingKey, header, payload, false);
+    case 'multi_aud_no_azp':
+      return signWith(signingKey, header, { ...without(payload, 'azp'), aud: [payload.aud, 'someone-else'] });
+    case 'multi_aud_azp':
+      return signWith(signingKey, header, { ...payload, aud: [payload.aud, 'someone-else'], azp: payload.aud });
+    case 'other_azp':
+      return signWith(signingKey, header, { ...payload, azp: 'someone-else' });
     case 'wrong_nonce':
       return signWith(signingKey, header, { ...payload, nonce: `wrong-nonce-${crypto.randomBytes(6).toString('hex')}` });
     case 'other_sub':
@@ -305,7 +341,21 @@ async function testHooks(ctx, next) {
     ctx.body = ctx.body.replace(/@import url\(https:\/\/fonts\.googleapis\.com[^)]*\);/g, '');
   }
 
-  if (ctx.oidc?.route !== 'token' || ctx.method !== 'POST') return;
+  const route = ctx.oidc?.route;
+  const isObject = ctx.status === 200 && ctx.body && typeof ctx.body === 'object';
+  if (route === 'userinfo' && isObject && misbehave.userinfo) {
+    ctx.body = misbehave.userinfo === 'no_sub' ? without(ctx.body, 'sub') : { ...ctx.body, sub: 'mallory' };
+    console.error(`[op] userinfo answered with ${misbehave.userinfo}`);
+  }
+  if (route === 'discovery' && isObject && misbehave.discovery) {
+    ctx.body = { ...ctx.body, ...misbehave.discovery };
+  }
+  if (route === 'jwks' && isObject && extraKeys.length) {
+    // The extra keys come first: a client that only tries the first key fails.
+    ctx.body = { ...ctx.body, keys: [...extraKeys.map((k) => publicJwk(k)), ...ctx.body.keys] };
+  }
+
+  if (route !== 'token' || ctx.method !== 'POST') return;
 
   const body = ctx.oidc.body ?? {};
   const grantType = body.grant_type;
@@ -468,6 +518,16 @@ async function control(req, res, pathname) {
         accounts.set(String(id), claims ?? {});
         return sendJson(res, 200, { ok: true });
       }
+      case 'POST /__test/misbehave': {
+        misbehave = await readJsonBody(req);
+        extraKeys = [];
+        for (let i = 0; i < (misbehave.extra_keys ?? 0); i += 1) {
+          extraKeys.push(await generateSigningKey(signingAlg, 'extra'));
+        }
+        return sendJson(res, 200, { ok: true, misbehave });
+      }
+      case 'GET /__test/observed':
+        return sendJson(res, 200, observed);
       case 'POST /__test/revoke-refresh-tokens':
         return sendJson(res, 200, { ok: true, revoked: revokeAllRefreshTokens() });
       default:
@@ -516,6 +576,29 @@ async function interactionSubmit(req, res, pathname) {
   providerCallback(req, res);
 }
 
+// The token and userinfo endpoints made strict about how credentials come (oidc-provider
+// accepts both ways): judged on the Authorization header, so the body stays unread.
+function refusedByMisbehaviour(req, res, pathname) {
+  const basic = /^basic /i.test(req.headers.authorization ?? '');
+  const bearer = /^bearer /i.test(req.headers.authorization ?? '');
+  if (pathname === (routes.token ?? '/token') && req.method === 'POST' && misbehave.client_auth) {
+    if ((misbehave.client_auth === 'post') === basic) {
+      console.error(`[op] token request refused: only client_secret_${misbehave.client_auth}`);
+      sendJson(res, 401, { error: 'invalid_client', error_description: `only client_secret_${misbehave.client_auth}` });
+      return true;
+    }
+  }
+  if (pathname === (routes.userinfo ?? '/me')) {
+    observed.userinfo_token.push(bearer ? 'header' : 'body');
+    if (misbehave.userinfo_token && (misbehave.userinfo_token === 'header') !== bearer) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_request"', 'content-length': 0 });
+      res.end();
+      return true;
+    }
+  }
+  return false;
+}
+
 function handler(req, res) {
   const { pathname } = new URL(req.url, 'http://placeholder');
   if (pathname.startsWith('/__test/')) {
@@ -526,6 +609,7 @@ function handler(req, res) {
     sendJson(res, 503, { error: 'starting' });
     return;
   }
+  if (refusedByMisbehaviour(req, res, pathname)) return;
   // Endpoint URLs in discovery and redirects are built from the Host header:
   // pin it to the issuer's authority so they always match the issuer.
   req.headers.host = issuerHost;
