@@ -203,7 +203,7 @@ pub static PROVIDER: &[OptionSpec] = &[
     p("prompt", Str, "", "OIDC prompt parameter (overrides approval_prompt)"),
     p("approval_prompt", Str, "force", "OAuth approval_prompt parameter, sent unless prompt is set"),
     p("acr_values", Str, "", "acr_values parameter for the authorization request"),
-    p("auth_request_response_mode", Str, "", "response_mode parameter for the authorization request").planned(LOGIN),
+    p("auth_request_response_mode", Str, "", "response_mode parameter for the authorization request: \"form_post\" or \"query\""),
     p("allowed_groups", List, "", "Only members of one of these groups may log in").flag_name("allowed-group"),
     p("allowed_roles", List, "", "Keycloak roles allowed to log in (keycloak-oidc)").flag_name("allowed-role").unsupported(OTHER_PROVIDER),
     p("provider_ca_files", List, "", "CA certificates to trust for the provider (replace the system store)").flag_name("provider-ca-file"),

@@ -187,8 +187,8 @@ pub fn begin(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse,
     Ok(res)
 }
 
-pub async fn callback(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let (result, clear_csrf) = finish_login(&state, &req).await;
+pub async fn callback(state: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, HttpError> {
+    let (result, clear_csrf) = finish_login(&state, &req, &body).await;
     {
         use actix_web::HttpMessage;
         let id = request_id(&req);
@@ -229,10 +229,11 @@ fn split_state(encoded: bool, raw: &str) -> Option<(String, String)> {
 async fn finish_login(
     state: &web::Data<State>,
     req: &HttpRequest,
+    body: &[u8],
 ) -> (Result<HttpResponse, LoginError>, Option<actix_web::cookie::Cookie<'static>>) {
     // The request's cookies, parsed once for the CSRF read, its deletion and the new session.
     let cookies = request::cookies(req);
-    let callback = match read_callback(state, req, &cookies) {
+    let callback = match read_callback(state, req, &cookies, body) {
         Ok(read) => read,
         Err(e) => return (Err(e), None),
     };
@@ -250,12 +251,18 @@ struct Callback {
 }
 
 /// The callback's parameters checked and its login state read from the CSRF cookie.
-fn read_callback(state: &State, req: &HttpRequest, cookies: &RequestCookies) -> Result<Callback, LoginError> {
-    let pairs = request::query(req, &["state", "code", "error", "iss"]).map_err(LoginError::Repeated)?;
+fn read_callback(state: &State, req: &HttpRequest, cookies: &RequestCookies, body: &[u8]) -> Result<Callback, LoginError> {
+    let cfg = state.provider.config();
+    // With `response_mode=form_post` the provider's page POSTs the parameters as a form; only
+    // then is a body read, and only a form body.
+    let form = (cfg.response_mode.as_deref() == Some("form_post")
+        && req.method() == actix_web::http::Method::POST
+        && request::content_type(req).eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    .then_some(body);
+    let pairs = request::query_and_form(req, form, &["state", "code", "error", "iss"]).map_err(LoginError::Repeated)?;
     if let Some(err) = param(&pairs, "error") {
         return Err(LoginError::ProviderSaidNo(err.to_string()));
     }
-    let cfg = state.provider.config();
     let raw_state = param(&pairs, "state").ok_or(LoginError::NoState)?;
     let (state_hash, rd) = split_state(cfg.encode_state, raw_state).ok_or(LoginError::StateMalformed)?;
     let login = state.csrf.read(cookies, &state_hash)?;

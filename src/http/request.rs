@@ -48,11 +48,27 @@ pub fn visible_ascii(value: &header::HeaderValue) -> Option<&str> {
     if visible { std::str::from_utf8(bytes).ok() } else { None }
 }
 
+/// The request's media type, without parameters (`charset`), or "" when none or unreadable.
+pub fn content_type(req: &HttpRequest) -> &str {
+    let value = req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    value.split(';').next().unwrap_or("").trim()
+}
+
 /// Query parameters, decoded. Returns `Err(name)` when one of `single` appears more than once:
 /// a callback with two `state` or `code` values is an attack, not a request to guess at.
 pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>, String> {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(req.query_string().as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    query_and_form(req, None, single)
+}
+
+/// [`query`], followed by the parameters of a form body (`application/x-www-form-urlencoded`,
+/// as a `response_mode=form_post` callback brings them); `single` counts both together, so a
+/// `state` in the query and another in the body is refused too.
+pub fn query_and_form(req: &HttpRequest, form: Option<&[u8]>, single: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let decode = |bytes: &[u8]| -> Vec<(String, String)> {
+        url::form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    };
+    let mut pairs = decode(req.query_string().as_bytes());
+    pairs.extend(form.map(decode).unwrap_or_default());
     for name in single {
         if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
             return Err(name.to_string());

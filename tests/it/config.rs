@@ -418,3 +418,31 @@ fn workers_is_a_thread_count() {
     assert_eq!(errors.keys(), ["workers"], "{errors}");
     assert!(errors.to_string().contains("0 (one per CPU)"), "{errors}");
 }
+
+/// `auth_request_response_mode`: `form_post` makes the CSRF cookie `SameSite=None` (the
+/// provider's page POSTs from its own site); a `lax` or `strict` CSRF cookie, or a mode that can
+/// never reach the server, is refused naming the key.
+#[test]
+fn form_post_needs_a_csrf_cookie_that_crosses_sites() {
+    let form_post = "auth_request_response_mode = \"form_post\"\n";
+    let cfg = load_text(&format!("{MINIMAL}{form_post}"), &[], vec![]).unwrap().config;
+    assert_eq!(cfg.oidc.response_mode.as_deref(), Some("form_post"));
+    assert_eq!(cfg.session.cookie.csrf_samesite, SameSite::None);
+    assert_eq!(cfg.session.cookie.samesite, SameSite::Unset, "the session cookie is not widened");
+    let explicit = load_text(&format!("{MINIMAL}{form_post}cookie_csrf_samesite = \"none\"\n"), &[], vec![]).unwrap().config;
+    assert_eq!(explicit.session.cookie.csrf_samesite, SameSite::None);
+
+    let errors = load_text(&format!("{MINIMAL}{form_post}cookie_samesite = \"lax\"\n"), &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["cookie_samesite"], "{errors}");
+    assert!(errors.to_string().contains("cookie_csrf_samesite = \"none\""), "{errors}");
+    let errors = load_text(&format!("{MINIMAL}{form_post}cookie_csrf_samesite = \"strict\"\n"), &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["cookie_csrf_samesite"], "{errors}");
+    let errors = load_text(&format!("{MINIMAL}auth_request_response_mode = \"fragment\"\n"), &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["auth_request_response_mode"], "{errors}");
+    assert!(errors.to_string().contains("\"form_post\""), "{errors}");
+
+    // Over plain HTTP the cookie cannot be SameSite=None: a warning, the login works same-site.
+    let plain = load_text(&format!("{MINIMAL}{form_post}cookie_secure = false\n"), &[], vec![]).unwrap();
+    assert_eq!(plain.config.session.cookie.csrf_samesite, SameSite::Unset);
+    assert!(plain.warnings.iter().any(|w| w.contains("form_post")), "{:?}", plain.warnings);
+}

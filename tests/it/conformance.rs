@@ -418,3 +418,45 @@ async fn a_refreshed_id_token_may_drop_the_nonce_but_not_change_it() {
         assert_eq!(stats["tampered"].as_array().and_then(|t| t.last()), Some(&json!(mode)), "the refresh got the {mode} token");
     }
 }
+
+// --- Form Post RP: `auth_request_response_mode = "form_post"` ----------------------------------
+
+/// The provider's page POSTs the code back as a form.
+#[actix_web::test]
+async fn rp_response_mode_form_post() {
+    judge(Case { extra: "auth_request_response_mode = \"form_post\"\n", ..case("rp-response_mode-form_post") }).await;
+}
+
+/// The Basic RP cases hold with the form too: a foreign nonce.
+#[actix_web::test]
+async fn rp_response_mode_form_post_nonce_invalid() {
+    judge(Case {
+        extra: "auth_request_response_mode = \"form_post\"\n",
+        tamper: Some("wrong_nonce"),
+        refused_for: Some("the nonce does not match this login"),
+        ..case("rp-nonce-invalid (form_post)")
+    })
+    .await;
+}
+
+/// The form is read only where it is expected, and never adds to the query: a second `state`
+/// in the body is refused (400) like a repeated one in the query, and without `form_post`
+/// configured a POSTed form is no callback at all (403, no state), whatever it holds.
+#[actix_web::test]
+async fn a_form_callback_is_read_only_when_configured_and_never_merged() {
+    for (form_post, expected) in [(true, 400), (false, 403)] {
+        let extra = if form_post { "auth_request_response_mode = \"form_post\"\n" } else { "" };
+        let (_op, g) = crate::login::plain(json!({}), extra);
+        g.wait_ready().await;
+        let mut b = Browser::new(None);
+        let start = b.get(&g.url("/oauth2/start?rd=/")).await;
+        let to_provider = start.location().expect("the login starts");
+        let state = to_provider.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned()).unwrap();
+        let response_mode = to_provider.query_pairs().find(|(k, _)| k == "response_mode").map(|(_, v)| v.into_owned());
+        assert_eq!(response_mode.as_deref(), form_post.then_some("form_post"));
+        let query = if form_post { format!("?state={state}") } else { String::new() };
+        let r = b.request("POST", &g.url(&format!("/oauth2/callback{query}")), Some(&[("state", &state), ("code", "forged")]), &[]).await;
+        assert_eq!(r.status, expected, "form_post {form_post}: {}", r.body);
+        assert!(b.get(&g.url("/oauth2/auth")).await.status == 401, "nobody is logged in");
+    }
+}

@@ -223,3 +223,40 @@ async fn an_unreachable_provider_is_a_plain_503_page_in_chromium() {
     assert!(!page.html.contains("127.0.0.1") && !page.html.to_lowercase().contains("connect"), "no internals: {}", page.html);
     tab.screenshot("error-503.png").await;
 }
+
+/// `auth_request_response_mode = "form_post"` across sites: the provider on `127.0.0.1`,
+/// Gatehouse on `localhost` (another site), so the provider's page POSTs the login back
+/// cross-site and only a `SameSite=None; Secure` CSRF cookie comes with it (Chromium treats
+/// `http://localhost` as secure, so `cookie_secure` stays at its default).
+#[actix_web::test]
+async fn form_post_login_across_sites_in_chromium() {
+    let port = free_port();
+    let op = Op::start(json!({
+        "host": "127.0.0.1",
+        "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]
+    }));
+    assert!(op.issuer.starts_with("http://127.0.0.1:"), "{}", op.issuer);
+    let app = Upstream::start();
+    let text = plain_config(
+        &op.issuer,
+        port,
+        &format!("upstreams = [\"http://127.0.0.1:{}/\"]\nauth_request_response_mode = \"form_post\"\n", app.port),
+    )
+    .replace("cookie_secure = false\n", "");
+    let g = Gate::start(&text, &[], "localhost");
+    g.wait_ready().await;
+    // Headless Chromium lets a fresh cookie without SameSite through a cross-site POST for two
+    // minutes, so the login alone does not show the attribute: read it.
+    let start = crate::support::browser::Browser::new(None).get(&g.url("/oauth2/start?rd=/")).await;
+    let csrf = start.headers_named("set-cookie").into_iter().find(|c| c.starts_with("_oauth2_proxy_csrf=")).expect("a CSRF cookie");
+    assert!(csrf.contains("SameSite=None") && csrf.contains("Secure"), "{csrf}");
+    let chromium = Chromium::start();
+    let tab = chromium.tab(1280).await;
+    let protected = g.url("/profile?year=2026");
+    assert_eq!(tab.goto(&protected).await, 403, "the sign-in page");
+    tab.click("button[type=submit]").await;
+    tab.sign_in_at_provider("alice").await;
+    let page = tab.shown().await;
+    assert_eq!(page.url, protected, "back at the original URL after the provider's form POST");
+    assert!(page.text.contains("(alice@example.com)"), "the app names alice: {}", page.text);
+}

@@ -236,7 +236,7 @@ pub fn validate(
     }
     let server = server_config(&mut r);
     let oidc = oidc_config(&mut r);
-    let session = session_config(&mut r);
+    let mut session = session_config(&mut r);
     let authz = authz_config(&mut r);
     let headers = headers_config(&mut r, alpha.map(|(_, a)| a));
     let proxy = proxy_config(&mut r, alpha.map(|(_, a)| a));
@@ -244,6 +244,7 @@ pub fn validate(
     let pages = pages_config(&mut r, &authz);
     let dev = dev_config(&mut r);
     cross_checks(&mut r, &session, &headers);
+    form_post_csrf(&mut r, &oidc, &mut session);
     let not_implemented = status_checks(&mut r);
     warnings.append(&mut r.warnings);
     if cfg!(debug_assertions) {
@@ -301,6 +302,29 @@ fn cross_checks(r: &mut Reader<'_>, session: &Option<session::Config>, headers: 
                 "turn off session_cookie_minimal or set cookie_refresh = \"0\"",
             );
         }
+    }
+}
+
+/// With `auth_request_response_mode = "form_post"` the provider's page POSTs the login back
+/// from its own site: a `SameSite=Lax` or `Strict` CSRF cookie would stay behind and no login
+/// could complete, so that is an error; left unset it becomes `None` (over HTTPS).
+fn form_post_csrf(r: &mut Reader<'_>, oidc: &Option<oidc::Config>, session: &mut Option<session::Config>) {
+    let (Some(o), Some(s)) = (oidc, session) else { return };
+    if o.response_mode.as_deref() != Some("form_post") {
+        return;
+    }
+    let key = if r.string("cookie_csrf_samesite").is_some_and(|v| !v.is_empty()) { "cookie_csrf_samesite" } else { "cookie_samesite" };
+    match s.cookie.csrf_samesite {
+        SameSite::Lax | SameSite::Strict => r.error(
+            key,
+            "keeps the CSRF cookie out of the provider's cross-site form POST (auth_request_response_mode = \"form_post\"), so no login could complete",
+            "set cookie_csrf_samesite = \"none\" (with cookie_secure = true), or use auth_request_response_mode = \"query\"",
+        ),
+        SameSite::Unset if s.cookie.secure => s.cookie.csrf_samesite = SameSite::None,
+        SameSite::Unset => r.warnings.push(
+            "auth_request_response_mode = \"form_post\" with cookie_secure = false: the CSRF cookie cannot be SameSite=None without Secure, so logins complete only when the provider is on the same site as Gatehouse".to_string(),
+        ),
+        SameSite::None => {}
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     let prompt = r.string("prompt");
     let approval_prompt: String = r.get("approval_prompt");
     let acr_values = r.string("acr_values");
-    let response_mode = r.string("auth_request_response_mode");
+    let response_mode = response_mode(r);
     let ca_files = r.existing_files("provider_ca_files");
     let use_system_trust_store = r.get("use_system_trust_store");
     let insecure_skip_verify = r.get("ssl_insecure_skip_verify");
@@ -282,4 +282,22 @@ fn ssl_cert_file(r: &mut Reader<'_>) -> Option<PathBuf> {
         );
     }
     ssl_cert_file
+}
+
+/// `auth_request_response_mode`: how the provider sends the browser back. Only the ways that
+/// reach the server can log anyone in; `fragment` (and JARM's `*.jwt` modes) never would.
+fn response_mode(r: &mut Reader<'_>) -> Option<String> {
+    let mode = r.string("auth_request_response_mode")?;
+    match mode.as_str() {
+        "" => None,
+        "query" | "form_post" => Some(mode),
+        other => {
+            r.error(
+                "auth_request_response_mode",
+                format!("{other:?} cannot bring the login back to Gatehouse"),
+                "use \"form_post\" or \"query\", or leave it unset (the provider's default for the code flow, query)",
+            );
+            None
+        }
+    }
 }

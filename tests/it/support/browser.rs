@@ -52,6 +52,22 @@ impl Resp {
     }
 
     /// The `Location`, resolved against the request URL.
+    /// A provider's `response_mode=form_post` page: the form's target (a callback) and its
+    /// hidden fields, HTML entities decoded.
+    pub fn form_post(&self) -> Option<(String, Vec<(String, String)>)> {
+        let unescape =
+            |v: &str| v.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+        let attr = |tag: &str, name: &str| {
+            let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+            Some(unescape(&tag[start..start + tag[start..].find('"')?]))
+        };
+        let form = &self.body[self.body.find("<form method=\"post\"")?..];
+        let action = attr(&form[..form.find('>')?], "action").filter(|a| a.ends_with("/callback"))?;
+        let fields =
+            form.split("<input type=\"hidden\"").skip(1).filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value")?))).collect();
+        Some((action, fields))
+    }
+
     pub fn location(&self) -> Option<Url> {
         self.header("location").map(|l| self.url.join(l).unwrap())
     }
@@ -199,6 +215,10 @@ impl Browser {
                 if at_callback {
                     return resp;
                 }
+            } else if let Some((action, fields)) = resp.form_post() {
+                // `response_mode=form_post`: the page's script submits the form at once.
+                let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                return self.request("POST", &action, Some(&fields), &[]).await;
             } else if resp.status == 200 && resp.url.path().starts_with("/interaction/") {
                 let url = resp.url.to_string();
                 resp = if resp.body.contains("name=\"login\"") {
