@@ -200,7 +200,7 @@ impl From<oidc::Error> for HttpError {
                 detail,
             ),
             E::Rejected { .. } => HttpError::forbidden("The identity provider refused the login. Please sign in again.", detail),
-            E::IdToken(_) | E::UserinfoSubject => HttpError::forbidden(
+            E::IdToken(_) => HttpError::forbidden(
                 "The identity provider's answer could not be verified, so you were not signed in. Please sign in again.",
                 detail,
             ),

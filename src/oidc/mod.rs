@@ -116,9 +116,6 @@ pub enum Error {
     NoIdToken,
     #[error("the ID token is not acceptable: {0}")]
     IdToken(#[from] VerifyError),
-    /// Core 5.3.2: userinfo about another subject than the ID token (a substituted response).
-    #[error("the userinfo response is not about the ID token's subject")]
-    UserinfoSubject,
     #[error("{0}")]
     Claims(#[from] ClaimsError),
     #[error("{0}")]
@@ -472,11 +469,6 @@ impl Provider {
         } else {
             None
         };
-        // Claims about someone else must not fill this user's gaps (Core 5.3.2: the `sub`
-        // of a userinfo response must be the ID token's; a response without one is refused too).
-        if userinfo.as_ref().is_some_and(|info| info.get("sub").and_then(Value::as_str) != id_claims.get("sub").and_then(Value::as_str)) {
-            return Err(Error::UserinfoSubject);
-        }
         Ok(claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?)
     }
 }

@@ -308,7 +308,7 @@ async fn rp_userinfo_bad_sub_claim() {
     judge(Case {
         op: json!({"claims_in_id_token": false}),
         misbehave: json!({"userinfo": "other_sub"}),
-        refused_for: Some("the userinfo response is not about the ID token's subject"),
+        refused_for: Some("the userinfo response is about another subject than the ID token"),
         ..case("rp-userinfo-bad-sub-claim")
     })
     .await;
@@ -320,7 +320,7 @@ async fn userinfo_without_sub() {
     judge(Case {
         op: json!({"claims_in_id_token": false}),
         misbehave: json!({"userinfo": "no_sub"}),
-        refused_for: Some("the userinfo response is not about the ID token's subject"),
+        refused_for: Some("the userinfo response is about another subject than the ID token"),
         ..case("userinfo-without-sub")
     })
     .await;
@@ -373,7 +373,7 @@ async fn rp_discovery_jwks_uri_keys() {
 async fn rp_discovery_issuer_not_matching_config() {
     judge(Case {
         misbehave: json!({"discovery": {"issuer": "http://localhost:1/another-issuer"}}),
-        refused_for: Some("another-issuer"),
+        refused_for: Some("is not the configured oidc_issuer_url"),
         ..case("rp-discovery-issuer-not-matching-config")
     })
     .await;
