@@ -24,13 +24,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
         .route(&p("auth/{tail:.*}"), web::route().to(auth::auth_path))
         .route(&p("verify"), web::route().to(auth::verify))
         .route(&p("verify/{tail:.*}"), web::route().to(auth::verify_path))
-        .route(&p("sign_in"), web::route().to(login::sign_in))
+        .service(web::resource(p("sign_in")).app_data(form_limit()).route(web::route().to(login::sign_in)))
         .route(&p("start"), web::route().to(login::start))
-        .route(&p("callback"), web::route().to(login::callback))
+        .service(web::resource(p("callback")).app_data(form_limit()).route(web::route().to(login::callback)))
         .route(&p("sign_out"), web::route().to(sign_out::sign_out))
         .route(&p("userinfo"), web::route().to(userinfo::userinfo))
         // Everything else: reverse-proxy mode (404 when no upstreams are configured).
         .default_service(web::to(reverse_proxy::reverse_proxy));
+}
+
+/// The bodies the sign-in form and a `form_post` callback read are a few short fields: 16 KiB
+/// (not actix's 256 KiB) is plenty, and caps what a request can make them buffer.
+fn form_limit() -> web::PayloadConfig {
+    web::PayloadConfig::new(16 << 10)
 }
 
 /// The configurable paths.

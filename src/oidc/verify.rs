@@ -157,7 +157,8 @@ fn check_claims(claims: Map<String, Value>, want: &Expectations<'_>) -> Result<M
     if let Some(client) = want.authorized_party {
         // Core 3.1.3.7 steps 4 and 5: a token for several audiences must say which one it was
         // issued to, and a token issued to another client is not ours, whatever its `aud`.
-        let several = matches!(aud, Value::Array(items) if items.len() > 1);
+        // Several audiences in `aud` itself, whichever claim the audience check read.
+        let several = matches!(claims.get("aud"), Some(Value::Array(items)) if items.len() > 1);
         match claims.get("azp") {
             Some(Value::String(azp)) if azp == client => {}
             None if !several => {}
@@ -168,11 +169,12 @@ fn check_claims(claims: Map<String, Value>, want: &Expectations<'_>) -> Result<M
     if iat > (jsonwebtoken::get_current_timestamp() + LEEWAY_SECS) as f64 {
         return Err(VerifyError::IssuedInFuture);
     }
-    let carried = claims.get("nonce").and_then(Value::as_str);
+    // Present means present: a `nonce` of another type (`null`, a number) is a wrong one.
+    let carried = claims.get("nonce");
     let nonce_ok = match want.nonce {
         Nonce::Skip => true,
-        Nonce::Required(n) => carried == Some(n),
-        Nonce::IfPresent(n) => carried.is_none_or(|c| c == n),
+        Nonce::Required(n) => carried.and_then(Value::as_str) == Some(n),
+        Nonce::IfPresent(n) => carried.is_none_or(|c| c.as_str() == Some(n)),
     };
     if !nonce_ok {
         return Err(VerifyError::Nonce);
@@ -210,6 +212,11 @@ mod tests {
         assert_eq!(check(json!({"iat": now(), "aud": "app", "azp": 7}), &ours), Err(VerifyError::AuthorizedParty));
         assert_eq!(check(json!({"iat": now(), "aud": ["app", "other"], "azp": "app"}), &ours), Ok(()));
         assert_eq!(check(json!({"iat": now(), "aud": ["app"]}), &ours), Ok(()));
+        // Counted in `aud` whichever claim the audience check reads first.
+        let by_client_id = ["client_id".to_string(), "aud".to_string()];
+        let first_client_id = Expectations { audience_claims: &by_client_id, ..want(Nonce::Skip, Some("app")) };
+        let token = json!({"iat": now(), "client_id": "app", "aud": ["app", "other"]});
+        assert_eq!(check_claims(token.as_object().unwrap().clone(), &first_client_id).map(|_| ()), Err(VerifyError::AuthorizedParty));
         // Bearer tokens of other clients with an accepted audience: azp is theirs.
         let bearer = want(Nonce::Skip, None);
         assert_eq!(check(json!({"iat": now(), "aud": ["extra", "x"], "azp": "x"}), &bearer), Ok(()));
@@ -239,6 +246,9 @@ mod tests {
         assert_eq!(at(Nonce::IfPresent("n1"), base(None)), Ok(()));
         assert_eq!(at(Nonce::IfPresent("n1"), base(Some("n1"))), Ok(()));
         assert_eq!(at(Nonce::IfPresent("n1"), base(Some("n2"))), Err(VerifyError::Nonce));
+        let mut null = base(None);
+        null["nonce"] = serde_json::Value::Null;
+        assert_eq!(at(Nonce::IfPresent("n1"), null), Err(VerifyError::Nonce), "a nonce of another type is a wrong one");
         assert_eq!(at(Nonce::Skip, base(Some("n2"))), Ok(()));
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::crypto::{Purpose, Sealer};
 use super::jar::{CookieFactory, RequestCookies};
-use super::{CookieConfig, now};
+use super::{CookieConfig, SameSite, now};
 use crate::base::secret::constant_time_eq;
 
 /// The login state kept in the CSRF cookie between `/oauth2/start` and `/oauth2/callback`.
@@ -113,13 +113,16 @@ impl CsrfCookies {
 
     /// Ends the login `state_hash` names: the cookie goes, or keeps the other logins still
     /// pending in it. A state that names none of them (a mismatch) ends them all, as in
-    /// oauth2-proxy.
+    /// oauth2-proxy, unless the cookie is `SameSite=None` (`form_post`): then any site can make
+    /// the browser send a callback with a made-up state, and must not end the logins in
+    /// progress with it.
     pub fn clear(&self, state_hash: &str, host: &str, request: &RequestCookies) -> Cookie<'static> {
         let name = self.name(state_hash);
         let mut pending = self.pending(request, &name);
         let before = pending.len();
         pending.retain(|l| !constant_time_eq(crate::oidc::flow::hash_b64(&l.csrf).as_bytes(), state_hash.as_bytes()));
-        if pending.is_empty() || pending.len() == before {
+        let cross_site = self.cookies.config().csrf_samesite == SameSite::None;
+        if pending.is_empty() || (pending.len() == before && !cross_site) {
             self.cookies.expire(&name, host, self.cookies.config().csrf_samesite)
         } else {
             self.write(&name, &pending, host)

@@ -441,6 +441,9 @@ fn form_post_needs_a_csrf_cookie_that_crosses_sites() {
     assert_eq!(errors.keys(), ["auth_request_response_mode"], "{errors}");
     assert!(errors.to_string().contains("\"form_post\""), "{errors}");
 
+    let errors = load_text(&format!("{MINIMAL}cookie_csrf_samesite = \"none\"\ncookie_secure = false\n"), &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["cookie_csrf_samesite"], "browsers drop SameSite=None without Secure: {errors}");
+
     // Over plain HTTP the cookie cannot be SameSite=None: a warning, the login works same-site.
     let plain = load_text(&format!("{MINIMAL}{form_post}cookie_secure = false\n"), &[], vec![]).unwrap();
     assert_eq!(plain.config.session.cookie.csrf_samesite, SameSite::Unset);

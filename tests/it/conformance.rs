@@ -458,5 +458,9 @@ async fn a_form_callback_is_read_only_when_configured_and_never_merged() {
         let r = b.request("POST", &g.url(&format!("/oauth2/callback{query}")), Some(&[("state", &state), ("code", "forged")]), &[]).await;
         assert_eq!(r.status, expected, "form_post {form_post}: {}", r.body);
         assert!(b.get(&g.url("/oauth2/auth")).await.status == 401, "nobody is logged in");
+        // A callback buffers a few short fields, not whatever a client sends: 16 KiB at most.
+        let big = "x".repeat(20 << 10);
+        let r = b.request("POST", &g.url("/oauth2/callback"), Some(&[("state", &state), ("code", &big)]), &[]).await;
+        assert_eq!(r.status, 413, "{}", r.body);
     }
 }

@@ -166,6 +166,23 @@ fn the_csrf_cookie_keeps_pending_logins_of_several_tabs() {
     assert!(matches!(csrf.read(&RequestCookies::default(), &first), Err(CsrfError::Missing)));
 }
 
+/// With `form_post` the CSRF cookie is `SameSite=None`, so any site can make the browser send
+/// a callback with a made-up state: that mismatch keeps the logins in progress.
+#[test]
+fn a_cross_site_csrf_cookie_is_not_ended_by_a_made_up_state() {
+    use gatehouse::oidc::flow::hash_b64;
+    use gatehouse::session::{CsrfCookies, LoginState};
+    let csrf = CsrfCookies::new(&cookie_config("auth_request_response_mode = \"form_post\"\n"));
+    let login = LoginState { csrf: "csrf-1".into(), nonce: "nonce-1".into(), code_verifier: None, created_at: now() };
+    let set = csrf.set(&login, &hash_b64(&login.csrf), "h", &RequestCookies::default());
+    assert!(set[0].to_string().contains("SameSite=None"), "{}", set[0]);
+    let jar = echo(&set);
+    let kept = csrf.clear(&hash_b64("made-up"), "h", &jar);
+    assert!(!kept.value().is_empty(), "the pending login stays");
+    assert_eq!(csrf.read(&echo(&[kept]), &hash_b64("csrf-1")).unwrap().nonce, "nonce-1");
+    assert!(csrf.clear(&hash_b64("csrf-1"), "h", &jar).value().is_empty(), "its own callback ends it");
+}
+
 /// Opened cookies are remembered per worker thread (opening is most of a check's cost); a
 /// remembered one still expires, and a damaged copy of it never opens.
 #[actix_web::test]

@@ -38,12 +38,14 @@ pub(super) fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
     if csrf_expire.is_zero() {
         r.error("cookie_csrf_expire", "must be longer than zero", "leave it unset for the default 15m");
     }
-    if samesite == Some(SameSite::None) && !secure {
-        r.error(
-            "cookie_samesite",
-            "\"none\" needs cookie_secure = true: browsers drop SameSite=None cookies without Secure",
-            "set cookie_secure = true (and serve over HTTPS), or use \"lax\"",
-        );
+    for (key, value) in [("cookie_samesite", samesite), ("cookie_csrf_samesite", csrf_samesite)] {
+        if value == Some(SameSite::None) && !secure {
+            r.error(
+                key,
+                "\"none\" needs cookie_secure = true: browsers drop SameSite=None cookies without Secure",
+                "set cookie_secure = true (and serve over HTTPS), or use \"lax\"",
+            );
+        }
     }
     check_prefix(r, &name, secure, &domains, &path);
 
