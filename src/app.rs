@@ -36,7 +36,13 @@ impl App {
     /// background. Must run inside the actix runtime. Port 0 picks a free port.
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
-        let Config { server, oidc, session, authz, headers, pages, proxy, dev, logging } = config;
+        let Config { server, oidc, mut session, authz, headers, pages, proxy, dev, logging } = config;
+        // The cookie secrets from `cookie_secret_file` follow the file (a rotation).
+        if let Some(file) = session.cookie.secret_file.clone() {
+            let watched = Watched::new("cookie_secret_file", vec![file.path.clone()], move || file.load())?;
+            watched.watch();
+            session.cookie.keys = crate::session::keys::Keys::Watched(watched);
+        }
         let allowed_emails = match &authz.authenticated_emails_file {
             Some(f) => {
                 let path = f.clone();

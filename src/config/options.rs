@@ -336,7 +336,8 @@ pub static HEADERS_OPTS: &[OptionSpec] = &[
 pub static COOKIE: &[OptionSpec] = &[
     o("cookie_name", Str, "_oauth2_proxy", "Session cookie name"),
     o("cookie_secret", Str, "", "Seed for cookie encryption and signing: 16, 24 or 32 bytes (base64url allowed)").secret(),
-    o("cookie_secret_file", Str, "", "File holding the cookie secret (used as is)"),
+    o("cookie_secret_file", Str, "", "File holding the cookie secret (used as is); with several lines, a secret per line, the first sealing (Gatehouse), reloaded when it changes"),
+    o("cookie_secrets_previous", List, "", "Gatehouse only: earlier cookie secrets that still open sessions but never seal, to rotate cookie_secret without logging anyone out").secret(),
     o("cookie_domains", List, "", "Cookie domains; the longest one matching the request host wins").flag_name("cookie-domain"),
     o("cookie_path", Str, "/", "Cookie path"),
     o("cookie_expire", Dur, "168h", "Session lifetime; 0 makes a browser-session cookie"),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use actix_web::cookie::Cookie;
 
-use super::crypto::{Purpose, Sealer};
+use super::crypto::Purpose;
 use super::jar::{self, CookieFactory, RequestCookies};
+use super::keys::KeyRing;
 use super::opened::{self, Remembered};
 use super::refresh::RefreshOutcome;
 use super::state::fresh;
@@ -15,43 +16,39 @@ use super::{CookieConfig, Found, Operation, SessionState, SessionStore, StoreErr
 /// The whole session, sealed, in the session cookie (split when large).
 pub struct CookieStore {
     cookies: CookieFactory,
-    sealer: Sealer,
     /// Tells this store's entries in the per-thread cache of opened cookies from another's.
     id: u64,
 }
 
 impl CookieStore {
     pub fn new(cfg: &CookieConfig) -> Self {
-        CookieStore {
-            cookies: CookieFactory::new(cfg.clone()),
-            sealer: Sealer::new(cfg.secret.expose(), Purpose::Session),
-            id: opened::store_id(),
-        }
+        CookieStore { cookies: CookieFactory::new(cfg.clone()), id: opened::store_id() }
     }
 
     /// `open`, remembering what opened (see [`OPENED`]).
     fn open_cached(&self, value: &str) -> Found {
-        if let Some(hit) = opened::remembered(self.id, value) {
+        let ring = self.cookies.config().keys.get();
+        if let Some(hit) = opened::remembered(self.id, ring.generation(), value) {
             return fresh(self.cookies.config(), hit.session, now());
         }
-        let loaded = self.open(value);
+        let loaded = self.open(&ring, value);
         if let Found::Valid(session) = &loaded {
-            opened::remember(self.id, value, Remembered { session: session.clone(), stored: None });
+            opened::remember(self.id, ring.generation(), value, Remembered { session: session.clone(), stored: None });
         }
         loaded
     }
 
-    fn open(&self, value: &str) -> Found {
+    fn open(&self, ring: &KeyRing, value: &str) -> Found {
         let cfg = self.cookies.config();
         let now = now();
         // A cookie oauth2-proxy wrote (a switch from it logs nobody out).
         if oauth2_proxy::is_theirs(value) {
-            return match oauth2_proxy::open_cookie(cfg, value, now) {
+            return match oauth2_proxy::open_cookie(cfg, ring, value, now) {
                 Ok(session) => fresh(cfg, Arc::new(session), now),
                 Err(why) => Found::Invalid(why),
             };
         }
-        let Ok(plain) = self.sealer.open(&cfg.name, value) else {
+        let Ok(plain) = ring.open(Purpose::Session, &cfg.name, value) else {
             return Found::Invalid("does not open");
         };
         let Ok(session) = serde_json::from_slice::<SessionState>(&plain) else {
@@ -80,7 +77,8 @@ impl SessionStore for CookieStore {
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
         let json = serde_json::to_vec(session).map_err(|e| StoreError::new(Operation::Save, e))?;
-        let sealed = self.sealer.seal(&self.cookies.config().name, &json);
+        let cfg = self.cookies.config();
+        let sealed = cfg.keys.get().seal(Purpose::Session, &cfg.name, &json);
         Ok(self.cookies.session_cookies(sealed, host, cookies))
     }
 

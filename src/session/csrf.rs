@@ -3,7 +3,7 @@
 use actix_web::cookie::Cookie;
 use serde::{Deserialize, Serialize};
 
-use super::crypto::{Purpose, Sealer};
+use super::crypto::Purpose;
 use super::jar::{CookieFactory, RequestCookies};
 use super::{CookieConfig, SameSite, now};
 use crate::base::secret::constant_time_eq;
@@ -37,12 +37,11 @@ pub enum CsrfError {
 /// The CSRF cookie: `<name>_csrf`, or `<name>_<8 chars of the state hash>_csrf` per request.
 pub struct CsrfCookies {
     cookies: CookieFactory,
-    sealer: Sealer,
 }
 
 impl CsrfCookies {
     pub fn new(cfg: &CookieConfig) -> Self {
-        CsrfCookies { cookies: CookieFactory::new(cfg.clone()), sealer: Sealer::new(cfg.secret.expose(), Purpose::Csrf) }
+        CsrfCookies { cookies: CookieFactory::new(cfg.clone()) }
     }
 
     pub fn name(&self, state_hash: &str) -> String {
@@ -81,14 +80,14 @@ impl CsrfCookies {
     fn write(&self, name: &str, pending: &[LoginState], host: &str) -> Cookie<'static> {
         let cfg = self.cookies.config();
         let json = serde_json::to_vec(pending).expect("login states serialise");
-        self.cookies.build(name, self.sealer.seal(name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)
+        self.cookies.build(name, cfg.keys.get().seal(Purpose::Csrf, name, &json), host, cfg.csrf_expire, cfg.csrf_samesite)
     }
 
     /// The login states in the named CSRF cookie, unexpired ones only; `Err` when there is no
     /// such cookie or it does not open.
     fn pending_or(&self, request: &RequestCookies, name: &str) -> Result<Vec<LoginState>, CsrfError> {
         let value = request.get(name).ok_or(CsrfError::Missing)?;
-        let plain = self.sealer.open(name, value).map_err(|_| CsrfError::Invalid)?;
+        let plain = self.cookies.config().keys.get().open(Purpose::Csrf, name, value).map_err(|_| CsrfError::Invalid)?;
         let states = match serde_json::from_slice::<PendingLogins>(&plain) {
             Ok(PendingLogins::Many(v)) => v,
             // A cookie written before pending logins were kept together.

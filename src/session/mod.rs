@@ -15,6 +15,7 @@ pub mod cookie_store;
 pub mod crypto;
 pub mod csrf;
 pub mod jar;
+pub mod keys;
 pub mod oauth2_proxy;
 mod opened;
 pub mod redis;
@@ -47,11 +48,10 @@ pub enum SameSite {
 #[derive(Debug, Clone)]
 pub struct CookieConfig {
     pub name: String,
-    /// The secret as configured: oauth2-proxy signs with the string itself.
-    pub secret: Secret<Vec<u8>>,
-    /// The 16, 24 or 32 key bytes derived from the secret (base64url-decoded when it decodes to
-    /// a valid length, else the raw bytes).
-    pub key: Secret<Vec<u8>>,
+    /// The cookie secrets (`keys::KeyRing`): the first seals, each opens.
+    pub keys: keys::Keys,
+    /// `cookie_secret_file`, when the secrets come from it (reloaded when it changes).
+    pub secret_file: Option<keys::SecretFile>,
     pub domains: Vec<String>,
     pub path: String,
     pub expire: Duration,

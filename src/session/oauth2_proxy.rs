@@ -15,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rmpv::Value;
 
 use super::crypto::oauth2_proxy as primitives;
+use super::keys::{CookieSecret, KeyRing};
 use super::{CookieConfig, FUTURE_SKEW_SECS, SessionState};
 
 /// oauth2-proxy's values carry `|`, which Gatehouse's (base64url) never do.
@@ -25,21 +26,26 @@ pub fn is_theirs(value: &str) -> bool {
 /// A decompressed session larger than this is refused (an LZ4 frame can expand ~250×).
 const MAX_PLAIN: u64 = 256 * 1024;
 
-/// Opens a signed value, checking its time as oauth2-proxy does: within
-/// `(now − cookie_expire, now + 5 min)`, no check when `cookie_expire` is 0.
-fn open_signed(cfg: &CookieConfig, value: &str, now: u64) -> Result<Vec<u8>, &'static str> {
-    let (payload, signed_at) = primitives::open_signed(cfg.secret.expose(), &cfg.name, value).ok_or("does not open")?;
+/// Opens a signed value with whichever secret of the ring signed it, checking its time as
+/// oauth2-proxy does: within `(now − cookie_expire, now + 5 min)`, no check when
+/// `cookie_expire` is 0. Returns the payload and that secret.
+fn open_signed<'r>(cfg: &CookieConfig, ring: &'r KeyRing, value: &str, now: u64) -> Result<(Vec<u8>, &'r CookieSecret), &'static str> {
+    let (payload, signed_at, secret) = ring
+        .secrets()
+        .iter()
+        .find_map(|s| primitives::open_signed(s.raw.expose(), &cfg.name, value).map(|(p, at)| (p, at, s)))
+        .ok_or("does not open")?;
     let expire = cfg.expire.as_secs();
     if expire != 0 && (signed_at >= now + FUTURE_SKEW_SECS || signed_at + expire <= now) {
         return Err("expired");
     }
-    Ok(payload)
+    Ok((payload, secret))
 }
 
 /// The session in an oauth2-proxy session cookie (already joined from its chunks).
-pub fn open_cookie(cfg: &CookieConfig, value: &str, now: u64) -> Result<SessionState, &'static str> {
-    let payload = open_signed(cfg, value, now)?;
-    let compressed = primitives::cfb_decrypt(cfg.key.expose(), &payload).ok_or("does not open")?;
+pub fn open_cookie(cfg: &CookieConfig, ring: &KeyRing, value: &str, now: u64) -> Result<SessionState, &'static str> {
+    let (payload, secret) = open_signed(cfg, ring, value, now)?;
+    let compressed = primitives::cfb_decrypt(secret.key.expose(), &payload).ok_or("does not open")?;
     let mut packed = Vec::new();
     lz4_flex::frame::FrameDecoder::new(compressed.as_slice()).take(MAX_PLAIN + 1).read_to_end(&mut packed).map_err(|_| "unreadable")?;
     if packed.len() as u64 > MAX_PLAIN {
@@ -57,8 +63,8 @@ pub struct Ticket {
 impl Ticket {
     /// The ticket in an oauth2-proxy ticket cookie. Its id must be `<cookie_name>-…`, the
     /// only keys oauth2-proxy writes, so a ticket never names another Redis key.
-    pub fn from_cookie(cfg: &CookieConfig, value: &str, now: u64) -> Result<Ticket, &'static str> {
-        let payload = open_signed(cfg, value, now)?;
+    pub fn from_cookie(cfg: &CookieConfig, ring: &KeyRing, value: &str, now: u64) -> Result<Ticket, &'static str> {
+        let (payload, _) = open_signed(cfg, ring, value, now)?;
         let text = std::str::from_utf8(&payload).map_err(|_| "not a ticket")?;
         let parts: Vec<&str> = text.split('.').collect();
         let (id, secret) = match parts.as_slice() {
@@ -162,7 +168,8 @@ fn timestamp(v: &Value) -> Result<u64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::Secret;
+    use crate::session::keys::Keys;
+    use std::sync::Arc;
     use std::time::Duration;
 
     /// A session cookie the real oauth2-proxy v7.15.6 wrote after a login of alice at the test
@@ -175,11 +182,15 @@ mod tests {
         (text, signed_at)
     }
 
+    fn open_with(cfg: &CookieConfig, value: &str, now: u64) -> Result<SessionState, &'static str> {
+        open_cookie(cfg, &cfg.keys.get(), value, now)
+    }
+
     fn cfg(secret: &str, expire: u64) -> CookieConfig {
         CookieConfig {
             name: "_oauth2_proxy".into(),
-            secret: Secret::new(secret.as_bytes().to_vec()),
-            key: Secret::new(crate::base::secret::key_bytes(secret.as_bytes())),
+            keys: Keys::Fixed(Arc::new(KeyRing::new(vec![CookieSecret::new(secret.as_bytes().to_vec()).unwrap()]).unwrap())),
+            secret_file: None,
             domains: Vec::new(),
             path: "/".into(),
             expire: Duration::from_secs(expire),
@@ -198,7 +209,7 @@ mod tests {
     fn a_cookie_oauth2_proxy_wrote_opens_with_every_field() {
         let (value, at) = fixture();
         assert!(is_theirs(&value));
-        let s = open_cookie(&cfg(SECRET, 168 * 3600), &value, at + 10).expect("opens");
+        let s = open_with(&cfg(SECRET, 168 * 3600), &value, at + 10).expect("opens");
         assert_eq!((s.user.as_str(), s.email.as_str()), ("alice", "alice@example.com"));
         assert_eq!(s.created_at, at);
         assert!(s.expires_on.is_some_and(|e| e > at));
@@ -211,21 +222,21 @@ mod tests {
     fn a_cookie_oauth2_proxy_wrote_is_refused_when_damaged_expired_or_under_another_secret() {
         let (value, at) = fixture();
         let c = cfg(SECRET, 168 * 3600);
-        assert_eq!(open_cookie(&c, &value, at + 168 * 3600).err(), Some("expired"));
-        assert_eq!(open_cookie(&c, &value, at - FUTURE_SKEW_SECS).err(), Some("expired"));
-        assert!(open_cookie(&cfg(SECRET, 0), &value, at + 1000 * 24 * 3600).is_ok(), "cookie_expire 0: no age check");
+        assert_eq!(open_with(&c, &value, at + 168 * 3600).err(), Some("expired"));
+        assert_eq!(open_with(&c, &value, at - FUTURE_SKEW_SECS).err(), Some("expired"));
+        assert!(open_with(&cfg(SECRET, 0), &value, at + 1000 * 24 * 3600).is_ok(), "cookie_expire 0: no age check");
         let other = cfg("BAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", 168 * 3600);
-        assert_eq!(open_cookie(&other, &value, at).err(), Some("does not open"));
+        assert_eq!(open_with(&other, &value, at).err(), Some("does not open"));
         let mut named = c.clone();
         named.name = "_other".into();
-        assert_eq!(open_cookie(&named, &value, at).err(), Some("does not open"), "the MAC binds the cookie name");
+        assert_eq!(open_with(&named, &value, at).err(), Some("does not open"), "the MAC binds the cookie name");
         for i in [0, 10, value.find('|').unwrap() - 3, value.len() - 5] {
             let mut bad = value.clone().into_bytes();
             bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
-            assert!(open_cookie(&c, &String::from_utf8(bad).unwrap(), at).is_err(), "byte {i}");
+            assert!(open_with(&c, &String::from_utf8(bad).unwrap(), at).is_err(), "byte {i}");
         }
-        assert!(open_cookie(&c, "a|b|c|d", at).is_err());
-        assert!(open_cookie(&c, "||", at).is_err());
+        assert!(open_with(&c, "a|b|c|d", at).is_err());
+        assert!(open_with(&c, "||", at).is_err());
     }
 
     #[test]

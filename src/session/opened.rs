@@ -54,7 +54,7 @@ thread_local! {
     /// forward-auth check costs. Per thread, so no lock; only values that opened go in, and
     /// the expiry is checked again on every hit. A Redis session is still read from Redis on
     /// every request ([`Remembered::stored`]).
-    static OPENED: std::cell::RefCell<HashMap<u64, Opened>> = std::cell::RefCell::default();
+    static OPENED: std::cell::RefCell<HashMap<u64, (u64, Opened)>> = std::cell::RefCell::default();
 }
 
 /// A store's identity in [`OPENED`], unique per process.
@@ -63,18 +63,24 @@ pub(super) fn store_id() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-pub(super) fn remembered(store: u64, cookie: &str) -> Option<Remembered> {
-    OPENED.with_borrow(|c| c.get(&store).and_then(|m| m.get(cookie)).cloned())
+/// What `cookie` opened to in `store` under the key ring `generation`; nothing once the ring
+/// changed (a secret taken off it must open nothing, remembered or not).
+pub(super) fn remembered(store: u64, generation: u64, cookie: &str) -> Option<Remembered> {
+    OPENED.with_borrow(|c| c.get(&store).filter(|(g, _)| *g == generation).and_then(|(_, m)| m.get(cookie)).cloned())
 }
 
 /// Drops what a cookie opened to (signed out, expired): its tokens need not stay in memory.
 pub(super) fn forget(store: u64, cookie: &str) {
-    OPENED.with_borrow_mut(|c| c.get_mut(&store).and_then(|m| m.remove(cookie)));
+    OPENED.with_borrow_mut(|c| c.get_mut(&store).and_then(|(_, m)| m.remove(cookie)));
 }
 
-pub(super) fn remember(store: u64, cookie: &str, entry: Remembered) {
+pub(super) fn remember(store: u64, generation: u64, cookie: &str, entry: Remembered) {
     OPENED.with_borrow_mut(|c| {
-        let mine = c.entry(store).or_default();
+        let (g, mine) = c.entry(store).or_default();
+        if *g != generation {
+            *g = generation;
+            mine.clear();
+        }
         if mine.len() >= OPENED_CACHE {
             mine.clear();
         }

@@ -87,7 +87,7 @@ fn tutorial_values_land_in_the_typed_config() {
     assert_eq!(c.samesite, SameSite::Lax);
     assert_eq!(c.csrf_samesite, SameSite::Lax, "inherits cookie_samesite");
     assert!(!c.csrf_per_request);
-    assert_eq!(c.key.expose(), &(0u8..32).collect::<Vec<_>>(), "base64url secret decodes to 32 key bytes");
+    assert_eq!(c.keys.get().secrets()[0].key.expose(), &(0u8..32).collect::<Vec<_>>(), "base64url secret decodes to 32 key bytes");
     assert_eq!(c.name, "_oauth2_proxy");
     assert_eq!(c.expire, Duration::from_secs(168 * 3600));
     assert_eq!(cfg.session.store, StoreConfig::Cookie);
@@ -158,7 +158,7 @@ fn the_same_options_as_flags_and_as_env_give_the_same_config() {
     assert_eq!(dbg(&from_file), dbg(&from_flags));
     assert_eq!(dbg(&from_file), dbg(&from_env));
     for c in [&from_flags, &from_env] {
-        assert_eq!(c.session.cookie.secret.expose(), from_file.session.cookie.secret.expose());
+        assert_eq!(c.session.cookie.keys.get().secrets()[0].raw.expose(), from_file.session.cookie.keys.get().secrets()[0].raw.expose());
         assert_eq!(c.oidc.client_secret, from_file.oidc.client_secret);
     }
 }
@@ -196,7 +196,7 @@ fn valid_fixtures_load() {
     assert!(!weak.session.cookie.secure);
     assert_eq!(weak.authz.email_domains, ["example.com", "example.org"]);
     assert_eq!(weak.session.cookie.refresh, Duration::from_secs(90 * 60));
-    assert_eq!(weak.session.cookie.key.expose().len(), 16, "a raw 16-byte secret is used as is");
+    assert_eq!(weak.session.cookie.keys.get().secrets()[0].key.expose().len(), 16, "a raw 16-byte secret is used as is");
 }
 
 /// Each invalid fixture declares its expected problems in `# expect: KEY | TEXT` lines; the
@@ -448,4 +448,34 @@ fn form_post_needs_a_csrf_cookie_that_crosses_sites() {
     let plain = load_text(&format!("{MINIMAL}{form_post}cookie_secure = false\n"), &[], vec![]).unwrap();
     assert_eq!(plain.config.session.cookie.csrf_samesite, SameSite::Unset);
     assert!(plain.warnings.iter().any(|w| w.contains("form_post")), "{:?}", plain.warnings);
+}
+
+/// The key ring: `cookie_secrets_previous` and the further lines of `cookie_secret_file` open
+/// but never seal; each secret is checked and a bad one named by its place, never its value.
+#[test]
+fn previous_cookie_secrets_join_the_ring_and_are_checked() {
+    const OLD: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let cfg = load_text(&format!("{MINIMAL}cookie_secrets_previous = [\"{OLD}\"]\n"), &[], vec![]).unwrap().config;
+    assert_eq!(cfg.session.cookie.keys.get().secrets().len(), 2);
+    assert!(cfg.session.cookie.secret_file.is_none());
+
+    let errors = load_text(&format!("{MINIMAL}cookie_secrets_previous = [\"{OLD}\", \"hunter2\"]\n"), &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["cookie_secrets_previous"], "{errors}");
+    assert!(errors.to_string().contains("entry 2 ") && !errors.to_string().contains("hunter2"), "{errors}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets");
+    std::fs::write(&file, format!("{OLD}\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")).unwrap();
+    let text = MINIMAL.replace("cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n", "");
+    let with_file = format!("{text}cookie_secret_file = \"{}\"\n", file.display());
+    let cfg = load_text(&with_file, &[], vec![]).unwrap().config;
+    let ring = cfg.session.cookie.keys.get();
+    assert_eq!(ring.secrets().len(), 2, "a secret per line");
+    assert_eq!(ring.secrets()[0].raw.expose(), OLD.as_bytes(), "the first line seals");
+    assert_eq!(cfg.session.cookie.secret_file.as_ref().map(|f| f.path.clone()), Some(file.clone()));
+
+    std::fs::write(&file, format!("{OLD}\nnot-a-secret\n")).unwrap();
+    let errors = load_text(&with_file, &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["cookie_secret_file"], "{errors}");
+    assert!(errors.to_string().contains("secret 2 of the file") && !errors.to_string().contains("not-a-secret"), "{errors}");
 }

@@ -201,3 +201,65 @@ async fn remembered_cookie_sessions_still_expire() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
     assert!(matches!(store.read(&jar), Found::Invalid("expired")), "the remembered session expired");
 }
+
+/// Rotating the cookie secret through `cookie_secret_file` logs nobody out: with the new
+/// secret first and the old one after it, sessions sealed with the old one still open (also
+/// while the file changes under concurrent requests) and are sealed with the new one at their
+/// next write (a refresh); once the old secret leaves the file, what it sealed opens no more.
+#[actix_web::test]
+async fn a_cookie_secret_rotated_through_its_file_logs_nobody_out() {
+    use crate::support::browser::Browser;
+    const OLD: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const NEW: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cookie-secret");
+    std::fs::write(&file, OLD).unwrap();
+    let port = crate::support::free_port();
+    let op = crate::support::op::Op::start(serde_json::json!({
+        "access_token_ttl": 60,
+        "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")]}]
+    }));
+    let text =
+        crate::support::plain_config(&op.issuer, port, &format!("cookie_secret_file = \"{}\"\ncookie_refresh = \"1s\"\n", file.display()))
+            .replace(&format!("cookie_secret = \"{OLD}\"\n"), "");
+    let g = crate::support::Gate::start(&text, &[], "localhost");
+    g.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=/"), "alice").await.status, 302);
+    let sealed_old = b.cookie("_oauth2_proxy").unwrap();
+
+    // Requests keep coming while the file changes: every one is answered 202.
+    let auth = g.url("/oauth2/auth");
+    let load = (0..4).map(|_| {
+        let (auth, cookie) = (auth.clone(), format!("_oauth2_proxy={sealed_old}"));
+        actix_web::rt::spawn(async move {
+            let client = awc::Client::default();
+            let mut statuses = Vec::new();
+            for _ in 0..60 {
+                let r = client.get(&auth).insert_header(("Cookie", cookie.as_str())).send().await.unwrap();
+                statuses.push(r.status().as_u16());
+                actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+            }
+            statuses
+        })
+    });
+    let load: Vec<_> = load.collect();
+    std::fs::write(&file, format!("{NEW}\n{OLD}\n")).unwrap();
+    for task in load {
+        let statuses = task.await.unwrap();
+        assert!(statuses.iter().all(|s| *s == 202), "a session answered otherwise while the secret rotated: {statuses:?}");
+    }
+    // The next write of the session (its refresh, due after a second) seals with the new one.
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(b.get(&auth).await.status, 202, "the old secret still opens after the rotation");
+    let sealed_new = b.cookie("_oauth2_proxy").unwrap();
+    assert_ne!(sealed_old, sealed_new, "the refresh wrote the session again");
+
+    // The old secret leaves the file: what it sealed opens no more, what the new one sealed does.
+    std::fs::write(&file, NEW).unwrap();
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    let old_cookie = format!("_oauth2_proxy={sealed_old}");
+    let r = awc::Client::default().get(&auth).insert_header(("Cookie", old_cookie.as_str())).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a cookie sealed with a secret taken off the ring");
+    assert_eq!(b.get(&auth).await.status, 202, "the session re-sealed at its refresh");
+}

@@ -3,8 +3,8 @@
 //! The release `gatehouse` binary, the real provider (sessions from a real login), Redis and an
 //! app, on loopback. Each row holds a load with wrk (or, for SIGTERM, requests in flight) and
 //! counts every answer: a socket error, a status that is neither success nor (during a Redis
-//! fault) 503, a request in flight not answered, or memory that grew more than 10% between
-//! warm-up and the end is a loss, and any loss fails the run. It prints the table README's
+//! fault) 503, a request in flight not answered, or memory that grew more than 10% under a
+//! steady load (first against last sample of a hold) is a loss, and any loss fails the run. It prints the table README's
 //! "Reliability" section shows.
 //!
 //! Without `--full` (as `cargo test` runs it) every row runs briefly with fewer connections: a

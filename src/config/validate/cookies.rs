@@ -1,7 +1,9 @@
 //! Validation: Cookies, the cookie secret, and where sessions are kept (cookie or Redis).
 
+use std::sync::Arc;
+
 use super::*;
-use crate::base::secret::key_bytes;
+use crate::session::keys::{self, CookieSecret, KeyRing, Keys, SecretFile};
 
 pub(super) fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
     let name: String = r.get("cookie_name");
@@ -51,12 +53,12 @@ pub(super) fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
 
     let store = redis_or_cookie(r);
     let minimal = r.get("session_cookie_minimal");
-    let (secret, key) = cookie_keys?;
+    let (keys, secret_file) = cookie_keys?;
     Some(session::Config {
         cookie: CookieConfig {
             name,
-            secret,
-            key,
+            keys,
+            secret_file,
             domains,
             path,
             expire,
@@ -77,49 +79,71 @@ pub(super) fn session_config(r: &mut Reader<'_>) -> Option<session::Config> {
     })
 }
 
-/// The cookie secret as configured, and the key derived from it.
-type CookieKeys = (Secret<Vec<u8>>, Secret<Vec<u8>>);
+/// The cookie key ring, and `cookie_secret_file` when it came from there.
+type CookieKeys = (Keys, Option<SecretFile>);
 
+/// The cookie secrets: `cookie_secret` (or `cookie_secret_file`: the whole file, or with
+/// several lines its first) seals; the file's other lines and `cookie_secrets_previous` only
+/// open. Each is checked, and every bad one named at once.
 fn cookie_keys(r: &mut Reader<'_>) -> Option<CookieKeys> {
     let secret_value = r.string("cookie_secret");
     let secret_file = r.existing_file("cookie_secret_file");
-    let secret: Option<(Vec<u8>, &'static str)> = match (secret_value, secret_file) {
-        (Some(s), None) => Some((s.into_bytes(), "cookie_secret")),
+    let previous: Vec<String> = r.get("cookie_secrets_previous");
+    let (sealing, key, file): (Vec<Vec<u8>>, &'static str, Option<PathBuf>) = match (secret_value, secret_file) {
+        (Some(s), None) => (vec![s.into_bytes()], "cookie_secret", None),
         (None, Some(f)) => match std::fs::read(&f) {
-            // Used verbatim, as oauth2-proxy does: a trailing newline counts.
-            Ok(bytes) => Some((bytes, "cookie_secret_file")),
-            Err(_) => None,
+            Ok(bytes) => (keys::file_secrets(&bytes), "cookie_secret_file", Some(f)),
+            Err(_) => return None,
         },
         (Some(_), Some(_)) => {
             r.error("cookie_secret_file", "is set together with cookie_secret", "keep only one of cookie_secret and cookie_secret_file");
-            None
+            return None;
         }
         (None, None) => {
             r.error("cookie_secret", "is required", GENERATE_SECRET_FIX);
-            None
+            return None;
         }
     };
-    secret.and_then(|(secret, key)| {
-        let derived = key_bytes(&secret);
-        if matches!(derived.len(), 16 | 24 | 32) {
-            return Some((Secret::new(secret), Secret::new(derived)));
+    let several = sealing.len() > 1;
+    let (mut ring, mut older, mut bad) = (Vec::new(), Vec::new(), false);
+    for (n, raw) in sealing.into_iter().enumerate() {
+        let place = if several { format!("secret {} of the file ", n + 1) } else { String::new() };
+        let checked = checked_secret(r, key, &place, raw);
+        bad |= checked.is_none();
+        ring.extend(checked);
+    }
+    for (n, raw) in previous.into_iter().enumerate() {
+        let checked = checked_secret(r, "cookie_secrets_previous", &format!("entry {} ", n + 1), raw.into_bytes());
+        bad |= checked.is_none();
+        older.extend(checked);
+    }
+    if bad {
+        return None;
+    }
+    let file = file.map(|path| SecretFile { path, previous: older.clone() });
+    ring.extend(older);
+    Some((Keys::Fixed(Arc::new(KeyRing::new(ring)?)), file))
+}
+
+/// One cookie secret, or an error on `key` saying what is wrong with it (`place` says which
+/// of several) and how to fix it.
+fn checked_secret(r: &mut Reader<'_>, key: &'static str, place: &str, raw: Vec<u8>) -> Option<CookieSecret> {
+    let std_b64 = raw.iter().any(|b| *b == b'+' || *b == b'/');
+    let trailing_nl = raw.ends_with(b"\n");
+    match CookieSecret::new(raw) {
+        Ok(secret) => Some(secret),
+        Err(problem) => {
+            let fix = if std_b64 {
+                format!("it looks like standard base64: replace + with - and / with _ (base64url), or {GENERATE_SECRET_FIX}")
+            } else if trailing_nl && key == "cookie_secret_file" {
+                format!("the file ends with a newline, which counts; write it with `printf '%s'`, or {GENERATE_SECRET_FIX}")
+            } else {
+                GENERATE_SECRET_FIX.to_string()
+            };
+            r.error(key, format!("{place}{problem}"), fix);
+            None
         }
-        let std_b64 = secret.iter().any(|b| *b == b'+' || *b == b'/');
-        let trailing_nl = secret.ends_with(b"\n");
-        let problem = format!(
-            "must be 16, 24 or 32 bytes, or base64url of that many bytes; it is {} bytes and not valid base64url of 16, 24 or 32 bytes",
-            secret.len()
-        );
-        let fix = if std_b64 {
-            format!("it looks like standard base64: replace + with - and / with _ (base64url), or {GENERATE_SECRET_FIX}")
-        } else if trailing_nl && key == "cookie_secret_file" {
-            format!("the file ends with a newline, which counts; write it with `printf '%s'`, or {GENERATE_SECRET_FIX}")
-        } else {
-            GENERATE_SECRET_FIX.to_string()
-        };
-        r.error(key, problem, fix);
-        None
-    })
+    }
 }
 
 /// A `__Secure-` or `__Host-` cookie name whose attributes break the prefix's rules.

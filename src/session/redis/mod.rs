@@ -84,8 +84,6 @@ pub struct RedisStore {
     healthy: std::sync::atomic::AtomicBool,
     conn: Conn,
     cookies: CookieFactory,
-    /// Seals the ticket in the cookie (under `cookie_secret`).
-    tickets: Sealer,
     /// Command latency and errors.
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// This store's sessions in the per-thread memory of opened sessions (`super::opened`).
@@ -106,7 +104,6 @@ impl RedisStore {
             healthy: std::sync::atomic::AtomicBool::new(true),
             conn: connect(cfg)?,
             cookies: CookieFactory::new(cookie.clone()),
-            tickets: Sealer::new(cookie.secret.expose(), Purpose::Ticket),
             id: opened::store_id(),
         })
     }
@@ -138,9 +135,10 @@ impl RedisStore {
         let cfg = self.cookies.config();
         let sealed = cookies.get(&cfg.name)?;
         if oauth2_proxy::is_theirs(sealed) {
-            return oauth2_proxy::Ticket::from_cookie(cfg, sealed, now()).ok().map(Presented::Theirs);
+            return oauth2_proxy::Ticket::from_cookie(cfg, &cfg.keys.get(), sealed, now()).ok().map(Presented::Theirs);
         }
-        let plain = self.tickets.open(&cfg.name, sealed).ok()?;
+        // The ticket in the cookie, sealed under the cookie secrets.
+        let plain = cfg.keys.get().open(Purpose::Ticket, &cfg.name, sealed).ok()?;
         Ticket::decode(std::str::from_utf8(&plain).ok()?, &cfg.name).map(Presented::Ours)
     }
 
@@ -164,7 +162,8 @@ impl RedisStore {
         // checked when it is read, which a remembered session would skip.
         if let (Found::Valid(session), Presented::Ours(_)) = (&loaded, ticket) {
             let stored = Some(std::sync::Arc::new((ticket.id().to_string(), value)));
-            opened::remember(self.id, cookie, Remembered { session: session.clone(), stored });
+            let generation = self.cookies.config().keys.get().generation();
+            opened::remember(self.id, generation, cookie, Remembered { session: session.clone(), stored });
         }
         loaded
     }
@@ -340,7 +339,7 @@ impl RedisStore {
         let Some(cookie) = cookies.get(&self.cookies.config().name) else { return Ok(Found::None) };
         // A session this thread opened before: its key is still read, and the session reused
         // only if the stored value is unchanged (a refresh elsewhere changes it).
-        if let Some(hit) = opened::remembered(self.id, cookie)
+        if let Some(hit) = opened::remembered(self.id, self.cookies.config().keys.get().generation(), cookie)
             && let Some(stored) = &hit.stored
         {
             let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&stored.0)).await?;
@@ -467,8 +466,8 @@ impl RedisStore {
         if written.is_none() {
             return Ok(None);
         }
-        let name = self.cookies.config().name.clone();
-        let sealed = self.tickets.seal(&name, ticket.encode().as_bytes());
+        let cfg = self.cookies.config();
+        let sealed = cfg.keys.get().seal(Purpose::Ticket, &cfg.name, ticket.encode().as_bytes());
         Ok(Some(self.cookies.session_cookies(sealed, host, cookies)))
     }
 }
