@@ -37,12 +37,7 @@ impl App {
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
         let Config { server, oidc, mut session, authz, headers, pages, proxy, dev, logging } = config;
-        // The cookie secrets from `cookie_secret_file` follow the file (a rotation).
-        if let Some(file) = session.cookie.secret_file.clone() {
-            let watched = Watched::new("cookie_secret_file", vec![file.path.clone()], move || file.load())?;
-            watched.watch();
-            session.cookie.keys = crate::session::keys::Keys::Watched(watched);
-        }
+        follow_secret_file(&mut session.cookie)?;
         let allowed_emails = match &authz.authenticated_emails_file {
             Some(f) => {
                 let path = f.clone();
@@ -200,6 +195,17 @@ impl Handle {
             h.stop(graceful).await;
         }
     }
+}
+
+/// The cookie secrets from `cookie_secret_file` follow the file (a rotation): re-read when it
+/// changes and on SIGHUP.
+fn follow_secret_file(cookie: &mut crate::session::CookieConfig) -> anyhow::Result<()> {
+    if let Some(file) = cookie.secret_file.clone() {
+        let watched = Watched::new("cookie_secret_file", vec![file.path.clone()], move || file.load())?;
+        watched.watch();
+        cookie.keys = crate::session::keys::Keys::Watched(watched);
+    }
+    Ok(())
 }
 
 /// `authenticated_emails_file`: one address per line (first CSV column), `#` comments;
