@@ -209,6 +209,12 @@ pub static PROVIDER: &[OptionSpec] = &[
     p("provider_ca_files", List, "", "CA certificates to trust for the provider (replace the system store)").flag_name("provider-ca-file"),
     p("use_system_trust_store", Bool, "false", "Trust the system store in addition to provider_ca_files"),
     p("backend_logout_url", Str, "", "URL called at sign-out; {id_token} is replaced by the session's ID token"),
+    o(
+        "oidc_rp_initiated_logout",
+        Bool,
+        "false",
+        "Gatehouse only: sign-out also signs out at the provider, through its discovered end_session_endpoint (OpenID Connect RP-Initiated Logout), then returns to rd",
+    ),
     o("ssl_insecure_skip_verify", Bool, "false", "Do not verify the provider's TLS certificate (dangerous)"),
     p("jwt_key", Str, "", "login.gov private key").secret().unsupported(OTHER_PROVIDER),
     p("jwt_key_file", Str, "", "login.gov private key file").unsupported(OTHER_PROVIDER),

@@ -58,10 +58,19 @@ fn callback_url(state: &State, req: &HttpRequest) -> String {
             if cfg.relative_redirect_url {
                 return path;
             }
-            let scheme = if state.cookie.secure || req.app_config().secure() { "https" } else { "http" };
-            format!("{scheme}://{}{path}", request::host(req))
+            absolute(state, req, &path)
         }
     }
+}
+
+/// A local path as a URL on the request's host. With `cookie_secure` (or over TLS) the
+/// scheme is https, as in oauth2-proxy; an absolute URL is returned as is.
+pub fn absolute(state: &State, req: &HttpRequest, path: &str) -> String {
+    if !path.starts_with('/') {
+        return path.to_string();
+    }
+    let scheme = if state.cookie.secure || req.app_config().secure() { "https" } else { "http" };
+    format!("{scheme}://{}{path}", request::host(req))
 }
 
 /// `/oauth2/sign_in`: the page, or with `htpasswd_file` a `POST` of its form (`username`,

@@ -1,9 +1,12 @@
 //! `/oauth2/sign_out`: clears every session cookie and redirects to a validated `rd` (with
-//! `{id_token}` replaced, for a provider logout URL), calling `backend_logout_url` first.
+//! `{id_token}` replaced, for a provider logout URL), calling `backend_logout_url` first. With
+//! `oidc_rp_initiated_logout`, a signed-in user is sent to the provider's discovered
+//! `end_session_endpoint` instead (OpenID Connect RP-Initiated Logout 1.0), which sends them
+//! on to that `rd`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::login::app_redirect;
+use super::login::{absolute, app_redirect};
 use crate::gate::authenticate::authenticate;
 use crate::http::error::HttpError;
 use crate::http::request;
@@ -35,8 +38,29 @@ pub async fn sign_out(
     if let Some(s) = &current {
         log::info!("sign-out: {}", s.user);
     }
+    let target = match current.as_ref().and_then(|s| s.id_token.as_deref()) {
+        Some(hint) if state.provider.config().rp_initiated_logout => end_session_url(&state, &req, hint, &target).unwrap_or(target),
+        _ => target,
+    };
     let mut res = redirect(&target);
     add_cookies(&mut res, clear);
     no_cache(&mut res);
     Ok(res)
+}
+
+/// The provider's `end_session_endpoint` with the session's ID token as `id_token_hint`, our
+/// `client_id`, `post_logout_redirect_uri` (the validated `rd`, as a URL, which the operator
+/// registers at the provider) and a `state`. `None` when discovery gave no such endpoint.
+fn end_session_url(state: &State, req: &HttpRequest, id_token: &str, after: &str) -> Option<String> {
+    let endpoints = state.provider.endpoints().ok()?;
+    let Some(mut url) = endpoints.end_session.clone() else {
+        log::warn!("oidc_rp_initiated_logout is set, but the provider announces no end_session_endpoint: signed out here only");
+        return None;
+    };
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("client_id", &state.provider.config().client_id)
+        .append_pair("post_logout_redirect_uri", &absolute(state, req, after))
+        .append_pair("state", &crate::oidc::flow::random_b64(16));
+    Some(url.to_string())
 }

@@ -87,6 +87,8 @@ pub struct Config {
     pub approval_prompt: String,
     pub acr_values: Option<String>,
     pub response_mode: Option<String>,
+    /// Sign-out goes on to the provider's `end_session_endpoint` (Gatehouse's own option).
+    pub rp_initiated_logout: bool,
     pub ca_files: Vec<PathBuf>,
     pub use_system_trust_store: bool,
     /// `SSL_CERT_FILE` from the environment: trusted (and pinned) like a CA file.

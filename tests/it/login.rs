@@ -485,3 +485,65 @@ async fn per_request_csrf_cookies_are_capped() {
     assert_eq!((r1.status, r1.header("location")), (302, Some("/one")));
     assert_eq!((r2.status, r2.header("location")), (302, Some("/two")));
 }
+
+/// `oidc_rp_initiated_logout`: sign-out ends the session here and sends the browser to the
+/// provider's discovered `end_session_endpoint` with the session's ID token as the hint, our
+/// client ID, the validated `rd` as `post_logout_redirect_uri` and a `state`; the provider
+/// signs alice out (its next login asks for her password again) and returns to that URL. An
+/// off-site `rd` is refused like any redirect: the provider is asked to return to `/`.
+#[actix_web::test]
+async fn rp_initiated_logout_signs_out_at_the_provider_and_comes_back() {
+    let port = free_port();
+    let op = Op::start(json!({"clients": [{
+        "client_id": "gatehouse", "client_secret": "gatehouse-secret",
+        "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")],
+        "post_logout_redirect_uris": [format!("http://localhost:{port}/goodbye")]
+    }]}));
+    let g = Gate::start(&plain_config(&op.issuer, port, "oidc_rp_initiated_logout = true\n"), &[], "localhost");
+    g.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=/"), "alice").await.status, 302);
+
+    let out = b.get(&g.url("/oauth2/sign_out?rd=/goodbye")).await;
+    assert_eq!(out.status, 302);
+    let to_provider = out.location().unwrap();
+    assert!(to_provider.as_str().starts_with(&format!("{}/session/end?", op.issuer)), "{to_provider}");
+    let param = |name: &str| to_provider.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let hint = param("id_token_hint").expect("an id_token_hint");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, hint.split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "alice", "the hint is alice's ID token");
+    assert_eq!(param("client_id").as_deref(), Some("gatehouse"));
+    let after = format!("http://localhost:{port}/goodbye");
+    assert_eq!(param("post_logout_redirect_uri").as_deref(), Some(after.as_str()));
+    let sent_state = param("state").expect("a state");
+    assert_eq!(b.get(&g.url("/oauth2/auth")).await.status, 401, "signed out here first");
+
+    // The provider's confirmation page, confirmed as a person would.
+    let page = b.get(to_provider.as_str()).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let xsrf =
+        page.body.split("name=\"xsrf\" value=\"").nth(1).and_then(|v| v.split('"').next()).expect("the confirmation form").to_string();
+    let action = page.body.split("action=\"").nth(1).and_then(|v| v.split('"').next()).unwrap().to_string();
+    let confirmed = b.request("POST", &action, Some(&[("xsrf", &xsrf), ("logout", "yes")]), &[]).await;
+    let back = confirmed.location().expect("the provider sends the browser back");
+    assert_eq!(back.as_str(), format!("{after}?state={sent_state}"));
+
+    // Signed out at the provider too: the next login asks for the password again.
+    let start = b.get(&g.url("/oauth2/start?rd=/")).await;
+    let mut at_provider = b.get(start.location().unwrap().as_str()).await;
+    while let Some(next) = at_provider.location().filter(|_| (300..400).contains(&at_provider.status)) {
+        at_provider = b.get(next.as_str()).await;
+    }
+    assert!(at_provider.body.contains("name=\"login\""), "the provider asks alice to sign in again: {}", at_provider.body);
+
+    // An off-site rd is refused before the provider sees it.
+    let mut b2 = Browser::new(None);
+    assert_eq!(b2.login(&g.url("/oauth2/start?rd=/"), "alice").await.status, 302);
+    let out = b2.get(&g.url("/oauth2/sign_out?rd=https://evil.example/x")).await;
+    let to_provider = out.location().unwrap();
+    let after = to_provider.query_pairs().find(|(k, _)| k == "post_logout_redirect_uri").map(|(_, v)| v.into_owned());
+    assert_eq!(after, Some(format!("http://localhost:{port}/")), "{to_provider}");
+}

@@ -42,6 +42,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     let approval_prompt: String = r.get("approval_prompt");
     let acr_values = r.string("acr_values");
     let response_mode = response_mode(r);
+    let rp_initiated_logout = r.get("oidc_rp_initiated_logout");
     let ca_files = r.existing_files("provider_ca_files");
     let use_system_trust_store = r.get("use_system_trust_store");
     let insecure_skip_verify = r.get("ssl_insecure_skip_verify");
@@ -82,6 +83,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         approval_prompt,
         acr_values,
         response_mode,
+        rp_initiated_logout,
         ca_files,
         use_system_trust_store,
         ssl_cert_file,
