@@ -547,3 +547,32 @@ async fn rp_initiated_logout_signs_out_at_the_provider_and_comes_back() {
     let after = to_provider.query_pairs().find(|(k, _)| k == "post_logout_redirect_uri").map(|(_, v)| v.into_owned());
     assert_eq!(after, Some(format!("http://localhost:{port}/")), "{to_provider}");
 }
+
+/// A refresh token the provider revoked through its own revocation endpoint (RFC 7009, as an
+/// administrator or the user's "sign out everywhere" would) ends the session at its next
+/// refresh: 401, and the cookie cleared.
+#[actix_web::test]
+async fn a_refresh_token_revoked_at_the_provider_ends_the_session_at_its_next_refresh() {
+    use gatehouse::session::jar::RequestCookies;
+    use gatehouse::session::{CookieStore, Found};
+    let (op, g) = plain(json!({"access_token_ttl": 60}), "cookie_refresh = \"1s\"\n");
+    g.wait_ready().await;
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=/"), "alice").await.status, 302);
+    // The refresh token Gatehouse holds, read from the cookie with the same secret.
+    let cfg = crate::support::load_text(&plain_config(&op.issuer, 1, ""), &[], vec![]).unwrap().config.session.cookie;
+    let cookie = format!("_oauth2_proxy={}", b.cookie("_oauth2_proxy").unwrap());
+    let Found::Valid(session) = CookieStore::new(&cfg).read(&RequestCookies::parse([cookie.as_str()])) else { panic!("the cookie opens") };
+    let refresh_token = session.refresh_token.clone().expect("a refresh token");
+
+    let revoked = awc::Client::default()
+        .post(format!("{}/token/revocation", op.issuer))
+        .basic_auth("gatehouse", "gatehouse-secret")
+        .send_form(&[("token", refresh_token.as_str()), ("token_type_hint", "refresh_token")])
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200, "the provider's revocation endpoint took it");
+    actix_web::rt::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(b.get(&g.url("/oauth2/auth")).await.status, 401, "the refresh failed with invalid_grant: the session ended");
+    assert!(b.cookie("_oauth2_proxy").is_none(), "and its cookie is cleared");
+}
