@@ -38,8 +38,15 @@ pub async fn sign_out(
     if let Some(s) = &current {
         log::info!("sign-out: {}", s.user);
     }
+    // On to the provider only for a sign-out this site asked for: a cross-site link may end
+    // the session here (as in oauth2-proxy), not the user's single sign-on everywhere. An `rd`
+    // already naming the provider's logout (`{id_token}`) is left to do it.
+    let cross_site = request::header(&req, "Sec-Fetch-Site") == Some("cross-site");
+    let hand_written = rd.contains("{id_token}");
     let target = match current.as_ref().and_then(|s| s.id_token.as_deref()) {
-        Some(hint) if state.provider.config().rp_initiated_logout => end_session_url(&state, &req, hint, &target).unwrap_or(target),
+        Some(hint) if state.provider.config().rp_initiated_logout && !cross_site && !hand_written => {
+            end_session_url(&state, &req, hint, &target).unwrap_or(target)
+        }
         _ => target,
     };
     let mut res = redirect(&target);

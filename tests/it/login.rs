@@ -576,3 +576,27 @@ async fn a_refresh_token_revoked_at_the_provider_ends_the_session_at_its_next_re
     assert_eq!(b.get(&g.url("/oauth2/auth")).await.status, 401, "the refresh failed with invalid_grant: the session ended");
     assert!(b.cookie("_oauth2_proxy").is_none(), "and its cookie is cleared");
 }
+
+/// RP-initiated logout goes to the provider only when this site asked for it: a cross-site
+/// link signs out here only (not out of the user's single sign-on), and an `rd` that already
+/// names the provider's logout with `{id_token}` (oauth2-proxy's way) is followed as written.
+#[actix_web::test]
+async fn rp_initiated_logout_is_not_started_from_another_site_nor_twice() {
+    let (op, g) = plain(json!({}), "oidc_rp_initiated_logout = true\nwhitelist_domains = [\"localhost:*\"]\n");
+    g.wait_ready().await;
+    let end_session = format!("{}/session/end", op.issuer);
+
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=/"), "alice").await.status, 302);
+    let out = b.get_with(&g.url("/oauth2/sign_out?rd=/bye"), &[("Sec-Fetch-Site", "cross-site")]).await;
+    assert_eq!(out.header("location"), Some("/bye"), "a cross-site sign-out stays local");
+    assert_eq!(b.get(&g.url("/oauth2/auth")).await.status, 401, "but it does sign out here");
+
+    let mut b = Browser::new(None);
+    assert_eq!(b.login(&g.url("/oauth2/start?rd=/"), "alice").await.status, 302);
+    let rd: String = url::form_urlencoded::byte_serialize(format!("{end_session}?id_token_hint={{id_token}}").as_bytes()).collect();
+    let out = b.get(&g.url(&format!("/oauth2/sign_out?rd={rd}"))).await;
+    let location = out.header("location").unwrap_or_default().to_string();
+    assert!(location.starts_with(&format!("{end_session}?id_token_hint=ey")), "the hand-written logout URL, once: {location}");
+    assert!(!location.contains("post_logout_redirect_uri"), "{location}");
+}

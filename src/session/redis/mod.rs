@@ -19,6 +19,7 @@ use super::state::fresh;
 use super::{CookieConfig, Found, Operation, RedisConfig, SessionState, SessionStore, StoreError, now, oauth2_proxy};
 use crate::oidc::flow::random_b64;
 use crate::session::crypto::{Purpose, Sealer};
+use crate::session::keys::KeyRing;
 use conn::{Conn, connect};
 
 /// A session's address in Redis and its key.
@@ -132,18 +133,25 @@ impl RedisStore {
 
     /// The ticket the request's cookie carries: Gatehouse's, or one oauth2-proxy wrote.
     fn presented(&self, cookies: &RequestCookies) -> Option<Presented> {
+        self.presented_with(&self.cookies.config().keys.get(), cookies)
+    }
+
+    /// [`Self::presented`] with the key ring the caller holds.
+    fn presented_with(&self, ring: &KeyRing, cookies: &RequestCookies) -> Option<Presented> {
         let cfg = self.cookies.config();
         let sealed = cookies.get(&cfg.name)?;
         if oauth2_proxy::is_theirs(sealed) {
-            return oauth2_proxy::Ticket::from_cookie(cfg, &cfg.keys.get(), sealed, now()).ok().map(Presented::Theirs);
+            return oauth2_proxy::Ticket::from_cookie(cfg, ring, sealed, now()).ok().map(Presented::Theirs);
         }
         // The ticket in the cookie, sealed under the cookie secrets.
-        let plain = cfg.keys.get().open(Purpose::Ticket, &cfg.name, sealed).ok()?;
+        let plain = ring.open(Purpose::Ticket, &cfg.name, sealed).ok()?;
         Ticket::decode(std::str::from_utf8(&plain).ok()?, &cfg.name).map(Presented::Ours)
     }
 
-    /// The session in a stored value, remembered for this cookie when it opens.
-    fn open_stored(&self, cookie: &str, ticket: &Presented, value: Vec<u8>) -> Found {
+    /// The session in a stored value, remembered for this cookie when it opens, under the
+    /// generation of the key ring that opened its ticket (a ring reloaded meanwhile must not
+    /// adopt what the old one opened).
+    fn open_stored(&self, cookie: &str, ticket: &Presented, value: Vec<u8>, generation: u64) -> Found {
         let session = match ticket {
             Presented::Ours(t) => {
                 let Some(plain) = std::str::from_utf8(&value).ok().and_then(|v| t.sealer().open(&t.id, v).ok()) else {
@@ -162,7 +170,6 @@ impl RedisStore {
         // checked when it is read, which a remembered session would skip.
         if let (Found::Valid(session), Presented::Ours(_)) = (&loaded, ticket) {
             let stored = Some(std::sync::Arc::new((ticket.id().to_string(), value)));
-            let generation = self.cookies.config().keys.get().generation();
             opened::remember(self.id, generation, cookie, Remembered { session: session.clone(), stored });
         }
         loaded
@@ -339,15 +346,17 @@ impl RedisStore {
         let Some(cookie) = cookies.get(&self.cookies.config().name) else { return Ok(Found::None) };
         // A session this thread opened before: its key is still read, and the session reused
         // only if the stored value is unchanged (a refresh elsewhere changes it).
-        if let Some(hit) = opened::remembered(self.id, self.cookies.config().keys.get().generation(), cookie)
+        // One key ring for the whole load: the ticket opened and the session remembered under it.
+        let ring = self.cookies.config().keys.get();
+        if let Some(hit) = opened::remembered(self.id, ring.generation(), cookie)
             && let Some(stored) = &hit.stored
         {
             let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&stored.0)).await?;
             let loaded = match value {
                 None => Found::Invalid("signed out or expired"),
                 Some(value) if value == stored.1 => fresh(self.cookies.config(), hit.session, now()),
-                Some(value) => match self.presented(cookies) {
-                    Some(ticket) => self.open_stored(cookie, &ticket, value),
+                Some(value) => match self.presented_with(&ring, cookies) {
+                    Some(ticket) => self.open_stored(cookie, &ticket, value, ring.generation()),
                     None => Found::Invalid("not a valid ticket"),
                 },
             };
@@ -356,11 +365,11 @@ impl RedisStore {
             }
             return Ok(loaded);
         }
-        let Some(ticket) = self.presented(cookies) else { return Ok(Found::Invalid("not a valid ticket")) };
+        let Some(ticket) = self.presented_with(&ring, cookies) else { return Ok(Found::Invalid("not a valid ticket")) };
         // Bytes: oauth2-proxy stores raw ciphertext, Gatehouse base64url text.
         let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(ticket.id())).await?;
         let Some(value) = value else { return Ok(Found::Invalid("signed out or expired")) };
-        Ok(self.open_stored(cookie, &ticket, value))
+        Ok(self.open_stored(cookie, &ticket, value, ring.generation()))
     }
 
     async fn save_inner(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
