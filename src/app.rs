@@ -105,6 +105,7 @@ impl App {
             ping_user_agent: server.ping_user_agent.clone(),
             ready: server.ready_path.clone(),
             prefix: server.proxy_prefix.clone(),
+            backchannel_logout: server.backchannel_logout_path.clone(),
         };
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;

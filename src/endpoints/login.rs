@@ -11,7 +11,7 @@ use crate::gate::authenticate::htpasswd_session;
 use crate::http::error::{HttpError, LoginError};
 use crate::http::request::{self, param};
 use crate::http::respond::{self, SignIn, add_cookies, no_cache, redirect};
-use crate::oidc::{IdTokenUse, flow};
+use crate::oidc::{IdTokenUse, Identified, flow};
 use crate::pages;
 use crate::session::jar::RequestCookies;
 use crate::session::{self, LoginState, SessionState, SessionStore};
@@ -304,7 +304,7 @@ async fn complete_login(
 
     let tokens = state.provider.redeem(&code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
-    let identity = state.provider.identity(&tokens, IdTokenUse::Login(nonce.as_deref())).await?;
+    let Identified { identity, sid } = state.provider.identity(&tokens, IdTokenUse::Login(nonce.as_deref())).await?;
     if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &identity.email, &identity.groups) {
         return Err(LoginError::NotAllowed { user: identity.user, denied });
     }
@@ -321,6 +321,8 @@ async fn complete_login(
         created_at: now,
         expires_on: tokens.expires_in.map(|s| now + s),
         nonce,
+        sid,
+        login_at: session::now_millis(),
         htpasswd: false,
     };
     {

@@ -5,6 +5,7 @@
 //! session and oidc modules, and return typed errors that `server::error` maps to responses.
 
 pub mod auth;
+pub mod backchannel;
 pub mod health;
 pub mod login;
 pub mod reverse_proxy;

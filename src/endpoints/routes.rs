@@ -2,7 +2,7 @@
 
 use actix_web::web;
 
-use super::{auth, health, login, reverse_proxy, sign_out, userinfo};
+use super::{auth, backchannel, health, login, reverse_proxy, sign_out, userinfo};
 
 /// Registers every route. Paths come from configuration (`ping_path`, `ready_path`,
 /// `proxy_prefix`). No route restricts the method, as in oauth2-proxy.
@@ -29,6 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
         .service(web::resource(p("callback")).app_data(form_limit()).route(web::route().to(login::callback)))
         .route(&p("sign_out"), web::route().to(sign_out::sign_out))
         .route(&p("userinfo"), web::route().to(userinfo::userinfo))
+        .configure(|cfg| {
+            if let Some(path) = &paths.backchannel_logout {
+                cfg.service(web::resource(path.as_str()).app_data(form_limit()).route(web::route().to(backchannel::logout)));
+            }
+        })
         // Everything else: reverse-proxy mode (404 when no upstreams are configured).
         .default_service(web::to(reverse_proxy::reverse_proxy));
 }
@@ -46,4 +51,6 @@ pub struct Paths {
     pub ping_user_agent: Option<String>,
     pub ready: String,
     pub prefix: String,
+    /// `oidc_backchannel_logout_path`, when back-channel logout is on.
+    pub backchannel_logout: Option<String>,
 }

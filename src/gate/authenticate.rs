@@ -132,6 +132,7 @@ pub fn htpasswd_session(state: &State, user: &str) -> SessionState {
         user: user.to_string(),
         groups: state.authz.htpasswd_user_groups.clone(),
         created_at: session::now(),
+        login_at: session::now_millis(),
         htpasswd: true,
         ..SessionState::default()
     }
@@ -292,11 +293,12 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
                 Some(_) => match provider.identity(&tokens, IdTokenUse::Session(session.nonce.as_deref())).await {
                     // The same subject, or the session ends: a refresh token never turns one
                     // user's session into another's.
-                    Ok(id) if id.user != session.user => {
+                    Ok(id) if id.identity.user != session.user => {
                         log::warn!("refreshed ID token names another subject; ending the session");
                         return RefreshOutcome::EndSession;
                     }
-                    Ok(id) => Some(id),
+                    // The login's `sid` stays: the provider's session is the one it opened.
+                    Ok(id) => Some(id.identity),
                     Err(e) => {
                         log::warn!("refreshed ID token refused, ending the session: {e}");
                         return RefreshOutcome::EndSession;

@@ -14,6 +14,7 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::authz::Denied;
 use crate::identity::Unrenderable;
 use crate::oidc;
+use crate::oidc::logout::LogoutTokenError;
 use crate::pages;
 use crate::proxy::ProxyError;
 use crate::session::{CsrfError, StoreError};
@@ -328,4 +329,38 @@ impl From<Refusal> for HttpError {
             Refusal::UnixUpstream => HttpError::new(StatusCode::BAD_GATEWAY, "The application could not be reached.", detail),
         }
     }
+}
+
+/// Why a back-channel logout request ended nothing. Answered as the spec asks (section 2.8):
+/// JSON with an OAuth error code, never cached; the detail goes to the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    #[error("back-channel logout must be a POST")]
+    NotPost,
+    #[error("back-channel logout body is not application/x-www-form-urlencoded")]
+    NotForm,
+    #[error("back-channel logout without exactly one logout_token")]
+    NoToken,
+    #[error("logout token refused: {0}")]
+    Token(#[from] LogoutTokenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The answer to a back-channel logout: 200 when its sessions ended, 400 for a request or
+/// token that is not acceptable, 405 for another method, 503 when the provider's keys or the
+/// session store are unavailable (the provider may send it again; nothing was ended).
+pub fn logout_answer(outcome: Result<(), LogoutError>) -> HttpResponse {
+    let Err(e) = outcome else {
+        return super::respond::logout_ended();
+    };
+    let (status, code) = match &e {
+        LogoutError::NotPost => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request"),
+        LogoutError::Token(LogoutTokenError::Provider(_)) | LogoutError::Store(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+        }
+        _ => (StatusCode::BAD_REQUEST, "invalid_request"),
+    };
+    log::info!("back-channel logout refused ({}): {e}", status.as_u16());
+    super::respond::logout_refused(status, code)
 }

@@ -30,6 +30,31 @@ pub fn add_cookies(res: &mut HttpResponse, cookies: impl IntoIterator<Item = Coo
     }
 }
 
+/// `Cache-Control: no-cache, no-store` and `Pragma: no-cache`: Back-Channel Logout 2.8's
+/// headers on every answer to a logout token.
+fn logout_headers(res: &mut HttpResponse) {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A back-channel logout that ended the sessions it named: `200 OK`, empty.
+pub fn logout_ended() -> HttpResponse {
+    let mut res = HttpResponse::Ok().finish();
+    logout_headers(&mut res);
+    res
+}
+
+/// A back-channel logout refused, with its OAuth error code as JSON (section 2.8).
+pub fn logout_refused(status: StatusCode, code: &'static str) -> HttpResponse {
+    let mut res = HttpResponse::build(status).content_type("application/json").body(format!("{{\"error\":\"{code}\"}}"));
+    logout_headers(&mut res);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    res
+}
+
 /// `200 OK` with a plain-text body (health checks, `robots.txt`).
 pub fn ok_text(body: impl Into<String>) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::plaintext()).body(body.into())

@@ -147,6 +147,7 @@ impl Bearer {
             nonce: Nonce::Skip,
             authorized_party: None,
             algorithms: &ASYMMETRIC,
+            kind: verify::TokenKind::IdToken,
         };
         if !extra.keys.is_loaded() {
             self.load_extra(provider, extra).await?;

@@ -9,6 +9,7 @@ pub mod claims;
 pub mod flow;
 pub mod http;
 pub mod keys;
+pub mod logout;
 pub mod tls;
 pub mod verify;
 
@@ -89,6 +90,8 @@ pub struct Config {
     pub response_mode: Option<String>,
     /// Sign-out goes on to the provider's `end_session_endpoint` (Gatehouse's own option).
     pub rp_initiated_logout: bool,
+    /// Back-Channel Logout tokens are accepted, judged by these rules (Gatehouse's own).
+    pub backchannel_logout: Option<logout::LogoutRules>,
     pub ca_files: Vec<PathBuf>,
     pub use_system_trust_store: bool,
     /// `SSL_CERT_FILE` from the environment: trusted (and pinned) like a CA file.
@@ -156,6 +159,14 @@ impl std::fmt::Display for OAuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0.as_ref())
     }
+}
+
+/// Who an ID token names, and in which of the provider's sessions.
+#[derive(Debug, Clone)]
+pub struct Identified {
+    pub identity: Identity,
+    /// The ID token's `sid`, if any.
+    pub sid: Option<String>,
 }
 
 /// The tokens a grant returned.
@@ -427,13 +438,19 @@ impl Provider {
             nonce,
             authorized_party,
             algorithms: &endpoints.algorithms,
+            kind: verify::TokenKind::IdToken,
         };
-        match verify::verify(token, &self.keys.current(), &want) {
+        self.verify_jwt(token, &endpoints, &want).await
+    }
+
+    /// Verifies a JWT the provider signed, refetching the keys once if it names an unknown key.
+    async fn verify_jwt(&self, token: &str, endpoints: &Endpoints, want: &Expectations<'_>) -> Result<Map<String, Value>, Error> {
+        match verify::verify(token, &self.keys.current(), want) {
             Err(VerifyError::UnknownKey) => {
                 if self.keys.refetch(&self.http, &endpoints.keys).await? {
                     log::info!("signing keys refetched for an unknown key id");
                 }
-                Ok(verify::verify(token, &self.keys.current(), &want)?)
+                Ok(verify::verify(token, &self.keys.current(), want)?)
             }
             other => Ok(other?),
         }
@@ -462,7 +479,7 @@ impl Provider {
 
     /// Turns a token response into the user's identity: verifies the ID token (a login's or a
     /// refresh's), asks userinfo for missing claims, applies the claim mapping.
-    pub async fn identity(&self, tokens: &TokenSet, used: IdTokenUse<'_>) -> Result<Identity, Error> {
+    pub async fn identity(&self, tokens: &TokenSet, used: IdTokenUse<'_>) -> Result<Identified, Error> {
         let id_token = tokens.id_token.as_deref().ok_or(Error::NoIdToken)?;
         let id_claims = self.verify_id_token(id_token, used).await?;
         let c = &self.cfg;
@@ -471,7 +488,11 @@ impl Provider {
         } else {
             None
         };
-        Ok(claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?)
+        let identity = claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?;
+        // The provider's session, which a back-channel logout names (`sid`, Back-Channel
+        // Logout 2.1): kept only when it is a string a logout token could repeat.
+        let sid = id_claims.get("sid").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        Ok(Identified { identity, sid })
     }
 }
 

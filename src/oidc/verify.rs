@@ -55,6 +55,18 @@ pub struct Expectations<'a> {
     /// or any `azp`; `None` for bearer tokens, which other clients may hold.
     pub authorized_party: Option<&'a str>,
     pub algorithms: &'a [Algorithm],
+    pub kind: TokenKind,
+}
+
+/// Which kind of JWT is verified: they differ in the claims they must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An ID token (or a bearer JWT): `exp`, `iat` and `sub` are required.
+    IdToken,
+    /// A back-channel logout token: `iat` is required; `sub` may be absent (a `sid` names the
+    /// session instead) and `exp`, which the first drafts of the spec lacked, is checked when
+    /// present.
+    Logout,
 }
 
 /// How the `nonce` claim is checked.
@@ -68,6 +80,9 @@ pub enum Nonce<'a> {
     /// on repeating it after a refresh, and a token from the token endpoint in exchange for
     /// our refresh token cannot have been injected by a browser, which is what a nonce stops.
     IfPresent(&'a str),
+    /// A logout token: a `nonce` is forbidden (Back-Channel Logout 2.4), so an ID token can
+    /// never be replayed as one.
+    Absent,
 }
 
 /// The algorithms an ID token may be signed with: never HMAC, never none.
@@ -105,7 +120,11 @@ pub fn verify(token: &str, keys: &[Key], want: &Expectations<'_>) -> Result<Map<
     validation.leeway = LEEWAY_SECS;
     validation.validate_aud = false;
     validation.validate_nbf = true;
-    validation.required_spec_claims = ["exp", "iat", "sub"].iter().map(|s| s.to_string()).collect::<HashSet<_>>();
+    let required: &[&str] = match want.kind {
+        TokenKind::IdToken => &["exp", "iat", "sub"],
+        TokenKind::Logout => &["iat"],
+    };
+    validation.required_spec_claims = required.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
     if let Some(iss) = want.issuer {
         validation.set_issuer(&[iss]);
         validation.required_spec_claims.insert("iss".into());
@@ -175,6 +194,7 @@ fn check_claims(claims: Map<String, Value>, want: &Expectations<'_>) -> Result<M
         Nonce::Skip => true,
         Nonce::Required(n) => carried.and_then(Value::as_str) == Some(n),
         Nonce::IfPresent(n) => carried.is_none_or(|c| c.as_str() == Some(n)),
+        Nonce::Absent => carried.is_none(),
     };
     if !nonce_ok {
         return Err(VerifyError::Nonce);
@@ -190,7 +210,15 @@ mod tests {
 
     fn want<'a>(nonce: Nonce<'a>, authorized_party: Option<&'a str>) -> Expectations<'a> {
         const CLAIMS: &[String] = &[];
-        Expectations { issuer: None, audience_claims: CLAIMS, audiences: &["app", "extra"], nonce, authorized_party, algorithms: &[] }
+        Expectations {
+            issuer: None,
+            audience_claims: CLAIMS,
+            audiences: &["app", "extra"],
+            nonce,
+            authorized_party,
+            algorithms: &[],
+            kind: TokenKind::IdToken,
+        }
     }
 
     fn check(claims: serde_json::Value, want: &Expectations<'_>) -> Result<(), VerifyError> {

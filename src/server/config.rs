@@ -70,6 +70,8 @@ pub struct Config {
     pub ping_path: String,
     pub ready_path: String,
     pub ping_user_agent: Option<String>,
+    /// Where back-channel logout tokens are received (`None`: not at all).
+    pub backchannel_logout_path: Option<String>,
     pub force_https: bool,
     /// Worker threads; 0 for one per CPU (actix's default).
     pub workers: usize,

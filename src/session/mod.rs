@@ -5,7 +5,8 @@
 //! [`cookie_store`] and [`redis`] (the backends), [`opened`] (the per-thread memory of opened
 //! sessions), [`csrf`] (the login state between start and callback), [`refresh`] (one refresh
 //! per session), [`jar`] (reading, chunking and building cookies), [`crypto`] (sealing) and
-//! [`oauth2_proxy`] (reading what oauth2-proxy wrote).
+//! [`oauth2_proxy`] (reading what oauth2-proxy wrote), [`ending`] (sessions ended by a logout
+//! elsewhere or an operator).
 //!
 //! Invariant: session contents leave this module only sealed; no other module sees cookie
 //! ciphertext or key material, or names a backend.
@@ -14,6 +15,7 @@
 pub mod cookie_store;
 pub mod crypto;
 pub mod csrf;
+pub mod ending;
 pub mod jar;
 pub mod keys;
 pub mod oauth2_proxy;
@@ -29,7 +31,7 @@ use std::time::Duration;
 pub use cookie_store::CookieStore;
 pub use csrf::{CsrfCookies, CsrfError, LoginState, PENDING_LOGINS};
 pub use refresh::{Grant, RefreshOutcome, Refreshes};
-pub use state::{FUTURE_SKEW_SECS, Found, SessionState, now};
+pub use state::{FUTURE_SKEW_SECS, Found, SessionState, now, now_millis};
 pub use store::{Operation, SessionStore, Sessions, StoreError};
 
 use crate::base::Secret;

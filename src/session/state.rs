@@ -15,6 +15,12 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Milliseconds since the Unix epoch: when a login happened, finer than a second so that a
+/// logout and a new login in the same second are told apart.
+pub fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// How far in the future a session's creation time may lie (clock skew between instances),
 /// as oauth2-proxy allows.
 pub const FUTURE_SKEW_SECS: u64 = 300;
@@ -45,10 +51,23 @@ pub struct SessionState {
     /// The nonce hash the ID token must carry, when nonces are checked.
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// The provider's session this login belongs to (the ID token's `sid`): what a
+    /// back-channel logout names.
+    #[serde(rename = "sd", default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// When the user logged in (Unix milliseconds). Unlike `created_at`, a refresh never moves
+    /// it: a logout ends every session logged in before it. Zero (a session from before this
+    /// field, or oauth2-proxy's) counts as before any logout.
+    #[serde(rename = "li", default, skip_serializing_if = "is_zero")]
+    pub login_at: u64,
     /// Signed in with the htpasswd form, not the provider: no tokens, no refresh, and the
     /// user must still be in the file.
     #[serde(rename = "hp", default, skip_serializing_if = "std::ops::Not::not")]
     pub htpasswd: bool,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl fmt::Debug for SessionState {
@@ -59,6 +78,7 @@ impl fmt::Debug for SessionState {
             .field("email", &self.email)
             .field("groups", &self.groups)
             .field("created_at", &self.created_at)
+            .field("login_at", &self.login_at)
             .field("expires_on", &self.expires_on)
             .field("tokens", &"<redacted>")
             .finish()

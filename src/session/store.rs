@@ -9,10 +9,11 @@ use std::sync::Arc;
 use actix_web::cookie::Cookie;
 
 use super::cookie_store::CookieStore;
+use super::ending::{Revocations, SeenTokens, Subject};
 use super::jar::RequestCookies;
 use super::redis::RedisStore;
 use super::refresh::RefreshOutcome;
-use super::{Config, Found, SessionState, StoreConfig};
+use super::{Config, Found, SessionState, StoreConfig, now_millis};
 use crate::metrics::Metrics;
 
 /// What a store was doing when it failed.
@@ -104,6 +105,10 @@ pub trait SessionStore {
 pub struct Sessions {
     backend: Backend,
     metrics: Arc<Metrics>,
+    /// Logouts this instance was told of: consulted on every load.
+    revoked: Revocations,
+    /// Logout tokens honoured, when no shared store remembers them.
+    seen: SeenTokens,
 }
 
 enum Backend {
@@ -117,7 +122,7 @@ impl Sessions {
             StoreConfig::Cookie => Backend::Cookie(Box::new(CookieStore::new(&cfg.cookie))),
             StoreConfig::Redis(r) => Backend::Redis(Box::new(RedisStore::new(&cfg.cookie, r, metrics.clone())?)),
         };
-        Ok(Sessions { backend, metrics })
+        Ok(Sessions { backend, metrics, revoked: Revocations::new(cfg.cookie.expire), seen: SeenTokens::default() })
     }
 
     /// Whether a refresh is saved by the refresh itself (a shared store, under its lock), so a
@@ -134,6 +139,30 @@ impl Sessions {
         result
     }
 
+    /// Ends every session of `who` logged in until now: remembered here, so a session in a
+    /// browser's cookie is refused from the next request on, and deleted from a shared store
+    /// (every instance). Returns how many stored sessions were deleted.
+    pub async fn end(&self, who: &[Subject]) -> Result<usize, StoreError> {
+        let at = now_millis();
+        let mut ended = 0;
+        for one in who {
+            self.revoked.record(one, at);
+            if let Backend::Redis(s) = &self.backend {
+                ended += self.counted(s.end(one, at).await)?;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// True the first time a logout token's `jti` is shown: across every instance when the
+    /// store is shared, to this process otherwise.
+    pub async fn first_sight(&self, jti: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Cookie(_) => Ok(self.seen.first_sight(jti, ttl)),
+            Backend::Redis(s) => self.counted(s.first_sight(jti, ttl).await),
+        }
+    }
+
     /// What `--config-test` checks: a shared store answers a write, a read and a delete.
     pub async fn probe(cfg: &Config) -> Result<(), StoreError> {
         match &cfg.store {
@@ -148,11 +177,15 @@ impl Sessions {
 
 impl SessionStore for Sessions {
     async fn load(&self, cookies: &RequestCookies) -> Result<Found, StoreError> {
-        self.counted(match &self.backend {
+        let found = self.counted(match &self.backend {
             Backend::Cookie(s) => s.load(cookies).await,
             // Boxed: Redis commands are I/O anyway, and a cookie session's check (no I/O at all)
             // should not carry their state in its future.
             Backend::Redis(s) => Box::pin(s.load(cookies)).await,
+        })?;
+        Ok(match found {
+            Found::Valid(session) if self.revoked.ended(&session) => Found::Invalid("ended by a logout"),
+            other => other,
         })
     }
 

@@ -27,7 +27,7 @@ pub(crate) fn plain(op_extra: Value, gate_extra: &str) -> (Op, Gate) {
 }
 
 /// The tutorial's file with only ports, client credentials, cookie secret and CA substituted.
-fn tutorial(op: &Op, port: u16, ca_line: &str) -> String {
+pub(crate) fn tutorial(op: &Op, port: u16, ca_line: &str) -> String {
     std::fs::read_to_string(fixture("tutorial/oauth2-proxy.cfg"))
         .unwrap()
         .replace("https://localhost:9443", &op.origin())
@@ -36,13 +36,19 @@ fn tutorial(op: &Op, port: u16, ca_line: &str) -> String {
         + ca_line
 }
 
-fn wso2_op(port: u16) -> Op {
+/// The tutorial's WSO2-shaped provider (HTTPS, issuer `…/oauth2/token`), its client given
+/// `client_extra` fields too.
+pub(crate) fn wso2_op_with(port: u16, client_extra: Value) -> Op {
     let (cert, key) = tutorial_cert();
-    Op::start(json!({
-        "shape": "wso2",
-        "tls": {"cert": cert, "key": key},
-        "clients": [{"client_id": "oauth2-proxy-app", "client_secret": "tutorial-client-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")], "require_pkce": true}],
-    }))
+    let mut client = json!({"client_id": "oauth2-proxy-app", "client_secret": "tutorial-client-secret", "redirect_uris": [format!("http://localhost:{port}/oauth2/callback")], "require_pkce": true});
+    if let (Some(c), Some(extra)) = (client.as_object_mut(), client_extra.as_object()) {
+        c.extend(extra.clone());
+    }
+    Op::start(json!({"shape": "wso2", "tls": {"cert": cert, "key": key}, "clients": [client]}))
+}
+
+fn wso2_op(port: u16) -> Op {
+    wso2_op_with(port, json!({}))
 }
 
 fn start_url(gate: &Gate, rd: &str) -> String {

@@ -16,6 +16,8 @@ mod server;
 mod login;
 // The cookie session store: sealing, chunking, expiry, damage.
 mod sessions;
+// Sessions ended from the provider's side: back-channel logout across instances.
+mod logout;
 // Forward auth: the /oauth2/auth contract, then real nginx, Traefik and Envoy with the shipped configs.
 mod forward;
 // Standalone reverse proxy: the tutorial as written, routing, headers, streaming, errors, TLS.

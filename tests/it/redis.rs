@@ -27,6 +27,8 @@ fn session(user: &str) -> SessionState {
         created_at: now(),
         expires_on: None,
         nonce: None,
+        sid: None,
+        login_at: 0,
         htpasswd: false,
     }
 }

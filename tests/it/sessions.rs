@@ -25,6 +25,8 @@ fn session(token_len: usize) -> SessionState {
         created_at: now(),
         expires_on: None,
         nonce: None,
+        sid: None,
+        login_at: 0,
         htpasswd: false,
     }
 }

@@ -41,6 +41,11 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let ping_path = r.absolute_path("ping_path");
     let ready_path = r.absolute_path("ready_path");
     let ping_user_agent = r.string("ping_user_agent");
+    let backchannel_logout_path = match r.string("oidc_backchannel_logout_path") {
+        _ if !r.get::<bool>("oidc_backchannel_logout") => None,
+        Some(_) => Some(r.absolute_path("oidc_backchannel_logout_path")),
+        None => Some(format!("{}/backchannel_logout", proxy_prefix.trim_end_matches('/'))),
+    };
     let force_https = r.get("force_https");
     let workers: i64 = r.get("workers");
     let shutdown_delay: std::time::Duration = r.get("shutdown_delay");
@@ -69,6 +74,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         ping_path,
         ready_path,
         ping_user_agent,
+        backchannel_logout_path,
         force_https,
         workers: workers.clamp(0, 1024) as usize,
         shutdown_delay,

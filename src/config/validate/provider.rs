@@ -43,6 +43,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     let acr_values = r.string("acr_values");
     let response_mode = response_mode(r);
     let rp_initiated_logout = r.get("oidc_rp_initiated_logout");
+    let backchannel_logout = backchannel_logout(r);
     let ca_files = r.existing_files("provider_ca_files");
     let use_system_trust_store = r.get("use_system_trust_store");
     let insecure_skip_verify = r.get("ssl_insecure_skip_verify");
@@ -84,6 +85,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         acr_values,
         response_mode,
         rp_initiated_logout,
+        backchannel_logout,
         ca_files,
         use_system_trust_store,
         ssl_cert_file,
@@ -93,6 +95,30 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         relative_redirect_url,
         encode_state,
     })
+}
+
+/// The back-channel logout rules, when it is on; its other options without it are a mistake
+/// (they would do nothing).
+fn backchannel_logout(r: &mut Reader<'_>) -> Option<crate::oidc::logout::LogoutRules> {
+    let on: bool = r.get("oidc_backchannel_logout");
+    let max_age: std::time::Duration = r.get("oidc_backchannel_logout_max_age");
+    let sid_required = r.get("oidc_backchannel_logout_session_required");
+    if !on {
+        for key in ["oidc_backchannel_logout_path", "oidc_backchannel_logout_session_required", "oidc_backchannel_logout_max_age"] {
+            if r.is_set(key) {
+                r.error(key, "is set while oidc_backchannel_logout is off", "also set oidc_backchannel_logout = true, or remove it");
+            }
+        }
+        return None;
+    }
+    if max_age.is_zero() || max_age > std::time::Duration::from_secs(3600) {
+        r.error(
+            "oidc_backchannel_logout_max_age",
+            format!("is {}", crate::config::duration::format(max_age)),
+            "write a duration between 1s and 1h (the provider sends its logout token at once; minutes cover clock skew)",
+        );
+    }
+    Some(crate::oidc::logout::LogoutRules { max_age, sid_required })
 }
 
 fn provider_kind(r: &mut Reader<'_>) -> Option<ProviderKind> {

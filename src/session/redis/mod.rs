@@ -4,6 +4,7 @@
 //! and the cookie stays small.
 
 mod conn;
+pub mod index;
 
 use std::time::Duration;
 
@@ -395,6 +396,10 @@ impl RedisStore {
     async fn clear_inner(&self, cookies: &RequestCookies, host: &str) -> Result<Vec<Cookie<'static>>, StoreError> {
         if let Some(ticket) = self.presented(cookies) {
             if let Presented::Ours(t) = &ticket {
+                // Out of the indexes too, which needs whose session it was.
+                if let Found::Valid(session) = self.load_inner(cookies).await? {
+                    self.unindex(&t.id, &session).await?;
+                }
                 // The oauth2-proxy session this one was moved from, if that was under a minute ago.
                 let from = format!("{}.from", t.id);
                 let moved: Option<String> = self.query(redis::cmd("GET").arg(&from)).await?;
@@ -474,6 +479,13 @@ impl RedisStore {
         let written: Option<String> = self.query(&cmd).await?;
         if written.is_none() {
             return Ok(None);
+        }
+        self.index(&ticket, session).await?;
+        if self.ended_since_login(session).await? {
+            // Logged out at the provider while this login completed: the cookie carries a
+            // ticket that is already gone, and the next request finds no session.
+            log::info!("session of {} ended by a logout while it was saved", session.user);
+            self.query::<()>(redis::cmd("DEL").arg(&ticket.id)).await?;
         }
         let cfg = self.cookies.config();
         let sealed = cfg.keys.get().seal(Purpose::Ticket, &cfg.name, ticket.encode().as_bytes());

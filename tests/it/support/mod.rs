@@ -143,6 +143,8 @@ pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String 
         created_at: now(),
         expires_on: None,
         nonce: None,
+        sid: None,
+        login_at: 0,
         htpasswd: false,
     };
     let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();

@@ -72,6 +72,10 @@ const clients = clientsCfg.map((c) => {
     id_token_signed_response_alg: signingAlg,
   };
   if (method !== 'none') client.client_secret = c.client_secret;
+  if (c.backchannel_logout_uri) {
+    client.backchannel_logout_uri = c.backchannel_logout_uri;
+    client.backchannel_logout_session_required = c.backchannel_logout_session_required ?? true;
+  }
   return client;
 });
 
@@ -221,7 +225,7 @@ let pendingTamper = null;
 // `userinfo_token`: 'header' | 'body' refuses the access token presented the other way.
 let misbehave = {};
 let extraKeys = [];
-const observed = { userinfo_token: [] };
+const observed = { userinfo_token: [], backchannel: [] };
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 const b64uJson = (obj) => b64u(JSON.stringify(obj));
@@ -414,6 +418,9 @@ function buildProvider() {
       revocation: { enabled: true },
       introspection: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      // Logout tokens to each client with a backchannel_logout_uri when the user signs out
+      // here; GET /__test/observed lists each delivery (`backchannel`).
+      backchannelLogout: { enabled: true },
     },
     pkce: {
       required: (_ctx, client) => pkceRequiredFor.has(client.clientId) || client.clientAuthMethod === 'none',
@@ -423,11 +430,19 @@ function buildProvider() {
     // tokens do not die with the provider's browser session (like most real IdPs)
     expiresWithSession: async () => false,
     rotateRefreshToken: Boolean(rotateRefreshTokens),
+    // oidc-provider refuses outgoing requests (back-channel logout) to loopback addresses, its
+    // SSRF guard; every relying party of this test peer is on loopback.
+    fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined }),
     routes,
     ttl,
   });
   p.use(testHooks);
   p.on('server_error', (_ctx, err) => console.error('[op] server_error', err));
+  p.on('backchannel.success', (_ctx, client, sub, sid) => observed.backchannel.push({ client: client.clientId, sub, sid, ok: true }));
+  p.on('backchannel.error', (_ctx, err, client, sub, sid) => {
+    console.error(`[op] backchannel logout to ${client.clientId} failed: ${err.message} ${err.cause?.message ?? ""} ${err.cause?.code ?? ""}`);
+    observed.backchannel.push({ client: client.clientId, sub, sid, ok: false, error: err.message });
+  });
   for (const event of ['grant.error', 'authorization.error', 'userinfo.error', 'end_session.error']) {
     p.on(event, (_ctx, err) => console.error(`[op] ${event}: ${err.error ?? err.name}: ${err.error_description ?? ''} ${err.error_detail ?? ''} ${err.cause?.message ?? ''}`));
   }
@@ -499,9 +514,19 @@ async function control(req, res, pathname) {
         // Signs arbitrary claims with the current key: tokens this issuer really issues,
         // for audiences and shapes no login produces (extra_jwt_issuers tests).
         // With `count`, that many distinct tokens (a `jti` each): the benchmark's cold rung.
-        const { claims, count } = await readJsonBody(req);
+        // With `key: "other"`, signed by a key this provider never published (same kid).
+        // With `typ`, that header type (`logout+jwt`).
+        const { claims, count, key, typ } = await readJsonBody(req);
         const now = Math.floor(Date.now() / 1000);
         const payload = { iss: issuer, iat: now, exp: now + 300, ...claims };
+        if (key === 'other') {
+          const other = await generateSigningKey(signingAlg);
+          other.kid = signingKey.kid;
+          return sendJson(res, 200, { token: await signWith(other, { typ: typ ?? 'JWT' }, payload) });
+        }
+        if (typ !== undefined) {
+          return sendJson(res, 200, { token: await signWith(signingKey, { typ }, payload) });
+        }
         if (count !== undefined) {
           const tokens = [];
           for (let i = 0; i < Math.min(count, 100000); i += 1) {
