@@ -16,8 +16,35 @@ use crate::config::Config;
 use crate::oidc::{Provider, tls};
 use crate::reload::Watched;
 use crate::server;
+use crate::session::ending::Subject;
 use crate::session::{CsrfCookies, Refreshes, Sessions};
 use crate::state::{Lifecycle, State};
+
+/// `gatehouse sessions list|revoke`: the sessions of `who` in the configured Redis, listed or
+/// ended (on every instance sharing it). Returns the report to print.
+pub async fn sessions_command(config: &Config, revoke: bool, who: &Subject) -> anyhow::Result<String> {
+    let sessions = Sessions::new(&config.session, Default::default())?;
+    let named = format!("{} {}", if matches!(who, Subject::Sid(_)) { "provider session" } else { "user" }, who.value());
+    if revoke {
+        if !sessions.saves_refreshes_itself() {
+            anyhow::bail!(
+                "sessions are kept in browsers' cookies (session_store_type is not redis): a command cannot reach them; use each instance's admin endpoint (admin_token_file)"
+            );
+        }
+        let n = sessions.end(std::slice::from_ref(who)).await?;
+        return Ok(format!("revoked {n} session{} of {named}\n", if n == 1 { "" } else { "s" }));
+    }
+    let Some(list) = sessions.list(who).await? else {
+        anyhow::bail!("sessions are kept in browsers' cookies (session_store_type is not redis), where they cannot be listed");
+    };
+    let mut out = format!("{} session{} of {named}\n", list.len(), if list.len() == 1 { "" } else { "s" });
+    for s in list {
+        let login: chrono::DateTime<chrono::Utc> = (std::time::UNIX_EPOCH + Duration::from_millis(s.login_at)).into();
+        let left = s.ttl.map_or("no expiry".to_string(), |t| format!("{t} s left"));
+        out.push_str(&format!("  {}  logged in {}  {left}\n", s.ticket, login.format("%Y-%m-%dT%H:%M:%SZ")));
+    }
+    Ok(out)
+}
 
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
@@ -71,7 +98,6 @@ impl App {
         };
         let mut extra = crate::dev::servers(&dev, dev_client)?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        extra.extend(server::metrics_servers(&server, metrics.clone())?);
         if proxy.upstreams.iter().any(|u| u.insecure_skip_tls_verify) {
             log::warn!("ssl_upstream_insecure_skip_verify is set: upstream TLS certificates are NOT verified");
         }
@@ -107,6 +133,9 @@ impl App {
             prefix: server.proxy_prefix.clone(),
             backchannel_logout: server.backchannel_logout_path.clone(),
         };
+        // The session admin endpoints share this instance's sessions (its revocation record).
+        let admin = crate::endpoints::admin::routes(server.admin_token_file.clone(), state.clone());
+        extra.extend(server::metrics_servers(&server, metrics.clone(), admin)?);
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
         Ok(App { server: srv, extra, addrs, provider, lifecycle, shutdown_delay })

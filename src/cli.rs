@@ -13,6 +13,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::config::options::{self, OptionSpec};
 use crate::config::value::Kind;
 use crate::config::{FlagValues, Sources};
+use crate::session::ending::Subject;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -25,10 +26,13 @@ pub struct Cli {
     pub flags: Vec<FlagValues>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subcommand {
     /// Print a fresh random cookie secret.
     GenerateSecret,
+    /// List (`revoke: false`) or end the sessions of a user or provider session in the
+    /// configured Redis.
+    Sessions { revoke: bool, who: Subject },
 }
 
 impl Cli {
@@ -55,12 +59,20 @@ pub fn command() -> Command {
         .after_help(AFTER_HELP)
         .max_term_width(120)
         .subcommand(Command::new("generate-secret").about("Print a new random cookie secret (32 bytes, base64url) and exit"))
+        .subcommand(
+            Command::new("sessions")
+                .about("List or revoke the sessions of a user (or of one provider session) in the configured Redis, on every instance")
+                .subcommand_required(true)
+                .subcommand(who(Command::new("list").about("List the user's sessions: ticket, login time, time left")))
+                .subcommand(who(Command::new("revoke").about("End the user's sessions on every instance sharing the Redis"))),
+        )
         .next_help_heading("Gatehouse")
         .arg(
             Arg::new("config")
                 .long("config")
                 .value_name("FILE")
                 .value_parser(clap::value_parser!(PathBuf))
+                .global(true)
                 .help("Legacy oauth2-proxy config file (TOML-style key = value)"),
         )
         .arg(
@@ -68,6 +80,7 @@ pub fn command() -> Command {
                 .long("alpha-config")
                 .value_name("FILE")
                 .value_parser(clap::value_parser!(PathBuf))
+                .global(true)
                 .help("Alpha YAML config (upstreamConfig, injectRequestHeaders, server, providers, ...)"),
         )
         .arg(
@@ -83,6 +96,13 @@ pub fn command() -> Command {
         }
     }
     cmd
+}
+
+/// `--user` or `--sid`, exactly one.
+fn who(cmd: Command) -> Command {
+    cmd.arg(Arg::new("user").long("user").value_name("SUB").help("The user (the session's user, the ID token's sub)"))
+        .arg(Arg::new("sid").long("sid").value_name("SID").help("The provider session (the ID token's sid)"))
+        .group(clap::ArgGroup::new("who").args(["user", "sid"]).required(true))
 }
 
 fn option_arg(spec: &'static OptionSpec) -> Arg {
@@ -127,8 +147,15 @@ fn from_matches(m: &ArgMatches) -> Cli {
         config: m.get_one::<PathBuf>("config").cloned(),
         alpha_config: m.get_one::<PathBuf>("alpha-config").cloned(),
         config_test: m.get_flag("config-test"),
-        subcommand: match m.subcommand_name() {
-            Some("generate-secret") => Some(Subcommand::GenerateSecret),
+        subcommand: match m.subcommand() {
+            Some(("generate-secret", _)) => Some(Subcommand::GenerateSecret),
+            Some(("sessions", s)) => s.subcommand().map(|(action, args)| {
+                let who = match (args.get_one::<String>("user"), args.get_one::<String>("sid")) {
+                    (Some(user), _) => Subject::User(user.clone()),
+                    (None, sid) => Subject::Sid(sid.cloned().unwrap_or_default()),
+                };
+                Subcommand::Sessions { revoke: action == "revoke", who }
+            }),
             _ => None,
         },
         flags,
@@ -162,6 +189,18 @@ mod tests {
         assert_eq!(get("email_domains").unwrap(), ["a.com", "b.com"]);
         assert_eq!(get("cookie_secure").unwrap(), ["false"]);
         assert_eq!(get("skip_provider_button").unwrap(), ["true"]);
+    }
+
+    #[test]
+    fn sessions_subcommands_name_a_user_or_a_sid() {
+        let cli = parse_from(["gatehouse", "sessions", "revoke", "--user", "alice", "--config", "x.cfg"]).unwrap();
+        assert_eq!(cli.subcommand, Some(Subcommand::Sessions { revoke: true, who: Subject::User("alice".into()) }));
+        assert_eq!(cli.config, Some(PathBuf::from("x.cfg")), "--config after the subcommand too");
+        let cli = parse_from(["gatehouse", "sessions", "list", "--sid", "s1"]).unwrap();
+        assert_eq!(cli.subcommand, Some(Subcommand::Sessions { revoke: false, who: Subject::Sid("s1".into()) }));
+        assert!(parse_from(["gatehouse", "sessions", "list"]).is_err(), "whose sessions");
+        assert!(parse_from(["gatehouse", "sessions", "list", "--user", "a", "--sid", "s"]).is_err(), "one of them");
+        assert!(parse_from(["gatehouse", "sessions"]).is_err());
     }
 
     #[test]

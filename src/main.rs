@@ -38,6 +38,19 @@ fn main() -> ExitCode {
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
+    if let Some(Subcommand::Sessions { revoke, who }) = &cli.subcommand {
+        let run = gatehouse::app::sessions_command(&loaded.config, *revoke, who);
+        return match actix_web::rt::System::new().block_on(run) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let not_implemented = loaded.not_implemented_report();
     if cli.config_test {
         // As oauth2-proxy does: a Redis store must answer a write, a read and a delete.

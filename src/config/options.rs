@@ -309,6 +309,12 @@ pub static SERVER: &[OptionSpec] = &[
     o("metrics_secure_address", Str, "", "host:port for the HTTPS metrics listener").legacy(Legacy::Server),
     o("metrics_tls_cert_file", Str, "", "TLS certificate for the metrics listener").legacy(Legacy::Server),
     o("metrics_tls_key_file", Str, "", "TLS key for the metrics listener").legacy(Legacy::Server),
+    o(
+        "admin_token_file",
+        Str,
+        "",
+        "Gatehouse only: a file holding the bearer token of the session admin endpoints (/admin/sessions), served on the metrics listener only; unset: no admin endpoints",
+    ),
     o("reverse_proxy", Bool, "false", "Honour X-Forwarded-* and the real-IP header from trusted_proxy_ips"),
     o("trusted_proxy_ips", List, "127.0.0.0/8,::1", "Peers whose X-Forwarded-* headers are trusted (Gatehouse default: loopback only)").flag_name("trusted-proxy-ip"),
     o("real_client_ip_header", Str, "X-Real-IP", "Header holding the client IP behind a proxy"),

@@ -4,6 +4,7 @@
 //! Invariant: handlers never read raw cookies or talk to the provider themselves; they use the
 //! session and oidc modules, and return typed errors that `server::error` maps to responses.
 
+pub mod admin;
 pub mod auth;
 pub mod backchannel;
 pub mod health;

@@ -364,3 +364,42 @@ pub fn logout_answer(outcome: Result<(), LogoutError>) -> HttpResponse {
     log::info!("back-channel logout refused ({}): {e}", status.as_u16());
     super::respond::logout_refused(status, code)
 }
+
+/// Why a session admin request (`endpoints::admin`) was refused. Answered as JSON.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("the admin token is missing or wrong")]
+    Unauthenticated,
+    #[error("name exactly one of user or sid")]
+    Who,
+    #[error("sessions are kept in browsers' cookies, where they cannot be listed; revoking works")]
+    NotListable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AdminError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AdminError::Who => StatusCode::BAD_REQUEST,
+            AdminError::NotListable => StatusCode::NOT_IMPLEMENTED,
+            AdminError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log::info!("admin request refused: {self}");
+        // The store's own error stays in the log.
+        let said = match self {
+            AdminError::Store(_) => "the session store is unavailable".to_string(),
+            other => other.to_string(),
+        };
+        let mut res =
+            HttpResponse::build(self.status_code()).content_type("application/json").body(serde_json::json!({ "error": said }).to_string());
+        if matches!(self, AdminError::Unauthenticated) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}

@@ -72,6 +72,8 @@ pub struct Config {
     pub ping_user_agent: Option<String>,
     /// Where back-channel logout tokens are received (`None`: not at all).
     pub backchannel_logout_path: Option<String>,
+    /// `admin_token_file`: the session admin endpoints, on the metrics listener, need its token.
+    pub admin_token_file: Option<std::path::PathBuf>,
     pub force_https: bool,
     /// Worker threads; 0 for one per CPU (actix's default).
     pub workers: usize,

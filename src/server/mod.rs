@@ -100,12 +100,17 @@ pub fn start(
 
 /// The metrics listeners (`metrics_address`, and `metrics_secure_address` with its TLS files):
 /// every path answers the exposition text, as oauth2-proxy's metrics server does.
-pub fn metrics_servers(config: &Config, metrics: Arc<crate::metrics::Metrics>) -> anyhow::Result<Vec<Server>> {
+/// `admin` adds routes before that (the session admin endpoints, when configured).
+pub fn metrics_servers<F>(config: &Config, metrics: Arc<crate::metrics::Metrics>, admin: F) -> anyhow::Result<Vec<Server>>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     let mut out = Vec::new();
     let make = |m: Arc<crate::metrics::Metrics>| {
+        let admin = admin.clone();
         HttpServer::new(move || {
             let m = m.clone();
-            App::new().default_service(web::to(move || {
+            App::new().configure(admin.clone()).default_service(web::to(move || {
                 let m = m.clone();
                 async move { crate::http::respond::openmetrics(m.encode()) }
             }))

@@ -12,6 +12,7 @@ use super::cookie_store::CookieStore;
 use super::ending::{Revocations, SeenTokens, Subject};
 use super::jar::RequestCookies;
 use super::redis::RedisStore;
+pub use super::redis::index::IndexedSession;
 use super::refresh::RefreshOutcome;
 use super::{Config, Found, SessionState, StoreConfig, now_millis};
 use crate::metrics::Metrics;
@@ -152,6 +153,15 @@ impl Sessions {
             }
         }
         Ok(ended)
+    }
+
+    /// The sessions a shared store holds for `who` (none of them opened); `None` when sessions
+    /// live only in browsers' cookies, where nobody can list them.
+    pub async fn list(&self, who: &Subject) -> Result<Option<Vec<IndexedSession>>, StoreError> {
+        match &self.backend {
+            Backend::Cookie(_) => Ok(None),
+            Backend::Redis(s) => self.counted(s.sessions_of(who).await).map(Some),
+        }
     }
 
     /// True the first time a logout token's `jti` is shown: across every instance when the

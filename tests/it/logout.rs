@@ -244,3 +244,78 @@ async fn the_tutorials_wso2_shaped_provider_logs_alice_out_through_the_back_chan
     assert_eq!(observed["backchannel"][0]["ok"], true, "{observed}");
     refused_within_a_second(&g, &session, "alice's session").await;
 }
+
+/// `gatehouse sessions list|revoke` against the configured Redis, and the admin endpoints on
+/// the metrics listener: alice's sessions end on every instance, bob's stay; the endpoints
+/// refuse calls without the token and are absent from an instance without a token file and
+/// from the public listener.
+#[actix_web::test]
+async fn sessions_revoke_ends_alice_on_every_instance_and_nobody_else() {
+    let (pa, pb, ma, mb) = (free_port(), free_port(), free_port(), free_port());
+    let redis = Redis::start(&[]);
+    let op = Op::start(json!({"clients": [client("gatehouse", &[pa, pb])]}));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, "s3cret-admin-token-0123456789\n").unwrap();
+    let shared = format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0));
+    let a_text = plain_config(
+        &op.issuer,
+        pa,
+        &format!("{shared}metrics_address = \"127.0.0.1:{ma}\"\nadmin_token_file = \"{}\"\n", token_file.display()),
+    );
+    let a = Gate::start(&a_text, &[], "localhost");
+    let b = Gate::start(&plain_config(&op.issuer, pb, &format!("{shared}metrics_address = \"127.0.0.1:{mb}\"\n")), &[], "localhost");
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let login = |gate: &Gate, user: &'static str| {
+        let url = gate.url("/oauth2/start?rd=/");
+        async move {
+            let mut browser = Browser::new(None);
+            assert_eq!(browser.login(&url, user).await.status, 302);
+            browser.cookies_starting("_oauth2_proxy")
+        }
+    };
+    let (alice_1, alice_2, bob) = (login(&a, "alice").await, login(&b, "alice").await, login(&a, "bob").await);
+
+    let cfg = dir.path().join("gatehouse.cfg");
+    std::fs::write(&cfg, &a_text).unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse")).args(args).arg("--config").arg(&cfg).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, listed, err) = cli(&["sessions", "list", "--user", "alice"]);
+    assert!(ok && listed.starts_with("2 sessions of user alice"), "{listed}{err}");
+    let (ok, revoked, err) = cli(&["sessions", "revoke", "--user", "alice"]);
+    assert!(ok && revoked.starts_with("revoked 2 sessions of user alice"), "{revoked}{err}");
+    for (g, cookie) in [(&a, &alice_1), (&b, &alice_1), (&a, &alice_2), (&b, &alice_2)] {
+        assert_eq!(check(g, cookie).await, 401, "alice's sessions end on every instance");
+    }
+    for g in [&a, &b] {
+        assert_eq!(check(g, &bob).await, 202, "bob's stays");
+    }
+    assert!(cli(&["sessions", "list", "--user", "alice"]).1.starts_with("0 sessions"));
+
+    // The admin endpoint, with the token only, on the metrics listener only.
+    let alice_3 = login(&b, "alice").await;
+    let admin = |port: u16, path: &str| format!("http://127.0.0.1:{port}/admin/sessions{path}");
+    let bearer = [("Authorization", "Bearer s3cret-admin-token-0123456789")];
+    for headers in [&[][..], &[("Authorization", "Bearer wrong")][..], &[("Authorization", "s3cret-admin-token-0123456789")][..]] {
+        let (status, h, _) = send("GET", &admin(ma, "?user=alice"), headers).await;
+        assert_eq!(status, 401, "{headers:?}");
+        assert_eq!(header(&h, "www-authenticate"), Some("Bearer"));
+        assert_eq!(send("POST", &admin(ma, "/revoke?user=alice"), headers).await.0, 401);
+    }
+    assert_eq!(send("GET", &admin(ma, ""), &bearer).await.0, 400, "whose sessions");
+    assert_eq!(send("GET", &admin(ma, "?user=alice&sid=x"), &bearer).await.0, 400, "one of user and sid");
+    let (status, _, listed) = send("GET", &admin(ma, "?user=alice"), &bearer).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&listed).unwrap()["sessions"].as_array().unwrap().len(), 1, "{listed}");
+    // Absent where not configured: the other instance's metrics listener, and the public one.
+    assert_eq!(send("POST", &admin(mb, "/revoke?user=alice"), &bearer).await.2.contains("revoked"), false);
+    send("POST", &a.url("/admin/sessions/revoke?user=alice"), &bearer).await;
+    assert_eq!(check(&a, &alice_3).await, 202, "nothing revoked alice's new session so far");
+    let (status, _, body) = send("POST", &admin(ma, "/revoke?user=alice"), &bearer).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"revoked":1}"#));
+    assert_eq!(check(&b, &alice_3).await, 401);
+    assert_eq!(check(&b, &bob).await, 202);
+}

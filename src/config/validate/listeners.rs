@@ -59,6 +59,14 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
     }
 
+    let admin_token_file = r.existing_file("admin_token_file");
+    if admin_token_file.is_some() && metrics_address.is_none() && metrics_secure_address.is_none() {
+        r.error(
+            "admin_token_file",
+            "is set, but there is no metrics listener",
+            "set metrics_address (the admin endpoints are served there, never on the public listener)",
+        );
+    }
     let trust = trust_config(r);
     if http.is_none() && https.is_none() {
         return None;
@@ -75,6 +83,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         ready_path,
         ping_user_agent,
         backchannel_logout_path,
+        admin_token_file,
         force_https,
         workers: workers.clamp(0, 1024) as usize,
         shutdown_delay,

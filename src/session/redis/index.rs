@@ -26,13 +26,13 @@ fn hashed(kind: &str, value: &str) -> String {
 }
 
 /// A session of a user, as the index knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IndexedSession {
     /// The ticket id (the Redis key of the sealed session).
     pub ticket: String,
     /// When it logged in (Unix milliseconds; 0 when unknown).
     pub login_at: u64,
-    /// Seconds it has left in Redis; `None` when it is gone (signed out, expired).
+    /// Seconds it has left in Redis; `None`: no expiry (`cookie_expire = 0`).
     pub ttl: Option<u64>,
 }
 
@@ -108,17 +108,21 @@ impl RedisStore {
         Ok(ended)
     }
 
-    /// The sessions the index holds for `who`, each with the time it has left.
+    /// The live sessions the index holds for `who`, each with the time it has left; entries of
+    /// sessions that are gone (signed out elsewhere, expired) are dropped from the index.
     pub async fn sessions_of(&self, who: &Subject) -> Result<Vec<IndexedSession>, StoreError> {
-        let entries: Vec<(String, u64)> =
-            self.query(redis::cmd("HGETALL").arg(self.index_key(who))).await.map_err(|e| e.during(Operation::Load))?;
+        let key = self.index_key(who);
+        let load = |e: StoreError| e.during(Operation::Load);
+        let entries: Vec<(String, u64)> = self.query(redis::cmd("HGETALL").arg(&key)).await.map_err(load)?;
         let mut sessions = Vec::with_capacity(entries.len());
         for (ticket, login_at) in entries {
-            let ttl: i64 = self.query(redis::cmd("TTL").arg(&ticket)).await.map_err(|e| e.during(Operation::Load))?;
             // -2: no such key; -1: no expiry.
-            let ttl = match ttl {
-                -2 => None,
-                -1 => Some(u64::MAX),
+            let ttl = match self.query::<i64>(redis::cmd("TTL").arg(&ticket)).await.map_err(load)? {
+                -2 => {
+                    self.query::<()>(redis::cmd("HDEL").arg(&key).arg(&ticket)).await.map_err(load)?;
+                    continue;
+                }
+                -1 => None,
                 t => Some(t.max(0) as u64),
             };
             sessions.push(IndexedSession { ticket, login_at, ttl });
