@@ -262,7 +262,7 @@ async fn echo_page(req: HttpRequest) -> HttpResponse {
         .collect();
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Echo app</title><style>body{{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}td{{padding:.2rem .6rem;border-bottom:1px solid #ddd;word-break:break-all}}</style></head>\
-         <body><h1>Hello, {}</h1><p>This page is the demo app behind Gatehouse. It received these headers for <code>{}</code>:</p><table>{table}</table><p><a href=\"/oauth2/sign_out\">Sign out</a></p></body></html>",
+         <body><h1>Hello, {}</h1><p>This page is the demo app behind Gatehouse. It received these headers for <code>{}</code>:</p><table>{table}</table><form method=\"POST\" action=\"/oauth2/sign_out\"><button type=\"submit\">Sign out</button></form></body></html>",
         escape(user),
         escape(&req.uri().to_string())
     ))

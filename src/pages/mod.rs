@@ -212,9 +212,16 @@ pub fn error_page(cfg: &Config, e: &ErrorInfo<'_>) -> String {
     }
     let id = if e.request_id.is_empty() { String::new() } else { format!(" · request {}", escape(e.request_id)) };
     let debug = if cfg.show_debug_on_error { format!("<p class=\"code\">{}</p>", escape(e.detail)) } else { String::new() };
+    // Refused as this account: signing out lets the user come back as another. A POST, so no
+    // link or image elsewhere signs anyone out by being fetched.
+    let sign_out = if e.status == StatusCode::FORBIDDEN && !e.prefix.is_empty() {
+        format!("<form method=\"POST\" action=\"{}/sign_out\"><button type=\"submit\">Sign out</button></form>", escape(e.prefix))
+    } else {
+        String::new()
+    };
     page(
         title,
-        &format!("<h1>{}</h1><p>{}</p>{debug}<p class=\"code\">{}{id}</p>", escape(title), escape(e.message), e.status.as_u16()),
+        &format!("<h1>{}</h1><p>{}</p>{debug}<p class=\"code\">{}{id}</p>{sign_out}", escape(title), escape(e.message), e.status.as_u16()),
         cfg,
     )
 }

@@ -419,6 +419,49 @@ fn workers_is_a_thread_count() {
     assert!(errors.to_string().contains("0 (one per CPU)"), "{errors}");
 }
 
+/// Back-channel logout and the admin endpoints are off by default; their options are refused
+/// where they would do nothing (naming the key and the fix), and the endpoint path follows
+/// `proxy_prefix` unless given.
+#[test]
+fn backchannel_logout_and_admin_options_name_what_they_need() {
+    let cfg = load_text(MINIMAL, &[], vec![]).unwrap().config;
+    assert!(cfg.oidc.backchannel_logout.is_none() && cfg.server.backchannel_logout_path.is_none() && cfg.server.admin_token_file.is_none());
+    let on = load_text(
+        &format!(
+            "{MINIMAL}oidc_backchannel_logout = true
+proxy_prefix = \"/auth\"
+"
+        ),
+        &[],
+        vec![],
+    )
+    .unwrap()
+    .config;
+    assert_eq!(on.server.backchannel_logout_path.as_deref(), Some("/auth/backchannel_logout"));
+    let rules = on.oidc.backchannel_logout.unwrap();
+    assert_eq!((rules.max_age.as_secs(), rules.sid_required), (180, false));
+    let errors = load_text(
+        &format!(
+            "{MINIMAL}oidc_backchannel_logout_max_age = \"10m\"\nadmin_token_file = \"Cargo.toml\"\noidc_backchannel_logout_path = \"/x\"\n"
+        ),
+        &[],
+        vec![],
+    )
+    .unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.keys(), ["admin_token_file", "oidc_backchannel_logout_path", "oidc_backchannel_logout_max_age"], "{errors}");
+    assert!(text.contains("set oidc_backchannel_logout = true") && text.contains("set metrics_address"), "{errors}");
+    let errors = load_text(
+        &format!(
+            "{MINIMAL}oidc_backchannel_logout = true\noidc_backchannel_logout_max_age = \"2h\"\noidc_backchannel_logout_path = \"x\"\n"
+        ),
+        &[],
+        vec![],
+    )
+    .unwrap_err();
+    assert_eq!(errors.keys(), ["oidc_backchannel_logout_path", "oidc_backchannel_logout_max_age"], "{errors}");
+}
+
 /// `auth_request_response_mode`: `form_post` makes the CSRF cookie `SameSite=None` (the
 /// provider's page POSTs from its own site); a `lax` or `strict` CSRF cookie, or a mode that can
 /// never reach the server, is refused naming the key.

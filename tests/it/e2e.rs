@@ -55,7 +55,11 @@ async fn standalone_login_in_chromium_returns_to_the_page_and_sign_out_ends_it()
     assert!(page.text.contains("tab=keys&x=1"), "{}", page.text);
     tab.screenshot("standalone-signed-in.png").await;
 
-    tab.goto(&g.url("/oauth2/sign_out")).await;
+    // Refused as alice by a route constraint: the page offers a sign-out, which is a POST.
+    assert_eq!(tab.goto(&g.url("/oauth2/verify?allowed_groups=nobody")).await, 403);
+    let page = tab.shown().await;
+    assert!(page.text.contains("may not see this page"), "{}", page.text);
+    tab.click("form[method=POST][action='/oauth2/sign_out'] button").await;
     assert_eq!(tab.goto(&protected).await, 403, "after sign-out the page asks for a login again");
     let page = tab.shown().await;
     assert!(page.text.contains("Sign in with"), "{}", page.text);
