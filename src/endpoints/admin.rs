@@ -39,7 +39,11 @@ pub fn routes(token_file: Option<PathBuf>, state: web::Data<State>) -> impl Fn(&
 fn authenticated(req: &HttpRequest, token: &AdminToken) -> Result<(), AdminError> {
     let expected = std::fs::read_to_string(&token.0).unwrap_or_default();
     let expected = expected.trim();
-    let presented = request::header(req, "Authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    // The scheme is case-insensitive (RFC 9110 11.1).
+    let presented = request::header(req, "Authorization")
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
     if expected.is_empty() || !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         return Err(AdminError::Unauthenticated);
     }

@@ -37,7 +37,14 @@ async fn receive(state: &State, req: &HttpRequest, body: &[u8]) -> Result<(), Lo
         return Err(crate::oidc::logout::LogoutTokenError::Replayed.into());
     }
     let who = Subject::logged_out(logout.sid.as_deref(), logout.sub.as_deref());
-    let deleted = state.sessions.end(&who).await?;
+    let deleted = match state.sessions.end(&who).await {
+        Ok(n) => n,
+        Err(e) => {
+            // Not carried out: the provider may send the same token again.
+            state.sessions.forget_sight(&logout.jti).await;
+            return Err(e.into());
+        }
+    };
     let named = who.iter().map(|w| format!("{} {}", w.kind(), w.value())).collect::<Vec<_>>().join(", ");
     log::info!("back-channel logout: sessions of {named} ended ({deleted} in the shared store)");
     Ok(())

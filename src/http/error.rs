@@ -166,7 +166,9 @@ impl ResponseError for HttpError {
             .body(pages::plain_error_page(self.status, self.message));
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"));
         // `server::pages` renders it again with the configured pages and the request ID.
-        res.extensions_mut().insert(ErrorPage { status: self.status, message: self.message, detail: self.detail.clone() });
+        // Refused as this account: the page offers a sign-out, to come back as another.
+        let sign_out = self.status == StatusCode::FORBIDDEN;
+        res.extensions_mut().insert(ErrorPage { status: self.status, message: self.message, detail: self.detail.clone(), sign_out });
         res
     }
 }
@@ -178,6 +180,8 @@ pub struct ErrorPage {
     pub status: StatusCode,
     pub message: &'static str,
     pub detail: String,
+    /// The page offers a sign-out (a POST form).
+    pub sign_out: bool,
 }
 
 // === the table ===

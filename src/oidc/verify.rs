@@ -42,6 +42,10 @@ pub enum VerifyError {
     IssuedInFuture,
     #[error("the claim {0} is missing")]
     Missing(&'static str),
+    /// A logout token where an ID token was expected (Back-Channel Logout 4.1: the two must
+    /// never pass for each other).
+    #[error("the token is a logout token")]
+    LogoutToken,
 }
 
 /// What the verifier checks besides the signature.
@@ -162,6 +166,9 @@ fn check_claims(claims: Map<String, Value>, want: &Expectations<'_>) -> Result<M
     if !claims.get("iat").is_some_and(Value::is_number) {
         return Err(VerifyError::Missing("iat"));
     }
+    if want.kind == TokenKind::IdToken && claims.contains_key("events") {
+        return Err(VerifyError::LogoutToken);
+    }
     // oauth2-proxy: the first audience claim present must contain the client ID or an extra
     // audience.
     let aud = want.audience_claims.iter().find_map(|c| claims.get(c)).ok_or(VerifyError::Audience)?;
@@ -248,6 +255,20 @@ mod tests {
         // Bearer tokens of other clients with an accepted audience: azp is theirs.
         let bearer = want(Nonce::Skip, None);
         assert_eq!(check(json!({"iat": now(), "aud": ["extra", "x"], "azp": "x"}), &bearer), Ok(()));
+    }
+
+    #[test]
+    fn a_logout_token_never_passes_for_an_id_token() {
+        let w = want(Nonce::Skip, None);
+        let logout = json!({"iat": now(), "aud": "app", "events": {"http://schemas.openid.net/event/backchannel-logout": {}}});
+        assert_eq!(check(logout.clone(), &w), Err(VerifyError::LogoutToken));
+        let as_logout = Expectations { kind: TokenKind::Logout, nonce: Nonce::Absent, ..w };
+        assert_eq!(check(logout, &as_logout), Ok(()));
+        assert_eq!(
+            check(json!({"iat": now(), "aud": "app", "nonce": "n"}), &as_logout),
+            Err(VerifyError::Nonce),
+            "an ID token is no logout token"
+        );
     }
 
     #[test]

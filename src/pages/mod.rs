@@ -189,6 +189,8 @@ pub struct ErrorInfo<'a> {
     pub detail: &'a str,
     pub request_id: &'a str,
     pub prefix: &'a str,
+    /// Offer a sign-out (the user was refused as this account).
+    pub sign_out: bool,
 }
 
 /// An error page: the status, what happened, what to do; or the custom `error.html`.
@@ -212,9 +214,8 @@ pub fn error_page(cfg: &Config, e: &ErrorInfo<'_>) -> String {
     }
     let id = if e.request_id.is_empty() { String::new() } else { format!(" · request {}", escape(e.request_id)) };
     let debug = if cfg.show_debug_on_error { format!("<p class=\"code\">{}</p>", escape(e.detail)) } else { String::new() };
-    // Refused as this account: signing out lets the user come back as another. A POST, so no
-    // link or image elsewhere signs anyone out by being fetched.
-    let sign_out = if e.status == StatusCode::FORBIDDEN && !e.prefix.is_empty() {
+    // A POST, so no link or image elsewhere signs anyone out by being fetched.
+    let sign_out = if e.sign_out && !e.prefix.is_empty() {
         format!("<form method=\"POST\" action=\"{}/sign_out\"><button type=\"submit\">Sign out</button></form>", escape(e.prefix))
     } else {
         String::new()
@@ -228,7 +229,7 @@ pub fn error_page(cfg: &Config, e: &ErrorInfo<'_>) -> String {
 
 /// The error page before any configuration applies (built-in, no request ID).
 pub fn plain_error_page(status: StatusCode, message: &str) -> String {
-    error_page(&Config::default(), &ErrorInfo { status, message, detail: "", request_id: "", prefix: "" })
+    error_page(&Config::default(), &ErrorInfo { status, message, detail: "", request_id: "", prefix: "", sign_out: false })
 }
 
 #[cfg(test)]
@@ -277,6 +278,7 @@ mod tests {
                 detail: "provider said <nope>",
                 request_id: "r1",
                 prefix: "/oauth2",
+                sign_out: false,
             },
         );
         assert!(e.contains("<footer>Acme IT</footer>") && e.contains("provider said &lt;nope&gt;") && e.contains("request r1"));

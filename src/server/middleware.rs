@@ -68,6 +68,7 @@ pub(super) async fn error_pages(
             detail: &page.detail,
             request_id: &request_id,
             prefix: &ctx.proxy_prefix,
+            sign_out: page.sign_out,
         },
     );
     let csp = crate::pages::content_security_policy(&ctx.pages, ctx.pages.error_template.is_some());

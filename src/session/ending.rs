@@ -43,13 +43,29 @@ impl Subject {
         }
     }
 
-    /// The subjects a session can be ended by.
+    /// The subjects a session can be ended by. None for a local (htpasswd) user: a provider's
+    /// `sub` that happens to equal a local user name is not that user (a local user is ended by
+    /// removing them from the file).
     pub fn of(session: &SessionState) -> Vec<Subject> {
+        if session.htpasswd {
+            return Vec::new();
+        }
         let bound = match &session.sid {
             Some(sid) => Subject::Sid(sid.clone()),
             None => Subject::Unbound(session.user.clone()),
         };
         vec![Subject::User(session.user.clone()), bound]
+    }
+
+    /// Whether a logout of this subject at `at` ends a session logged in at `login_at` (both
+    /// Unix milliseconds). A provider session, once logged out, is over whenever our login
+    /// happened (its `sid` is never reused, and instances' clocks differ); a user's sessions
+    /// end only up to the logout, so their next login is untouched.
+    pub fn ends(&self, login_at: u64, at: u64) -> bool {
+        match self {
+            Subject::Sid(_) => true,
+            Subject::User(_) | Subject::Unbound(_) => login_at <= at,
+        }
     }
 
     /// Whose sessions a logout token naming `sid` and/or `sub` ends (Back-Channel Logout 2.7):
@@ -112,33 +128,47 @@ impl Revocations {
             return false;
         }
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        Subject::of(session).iter().any(|who| entries.get(who).is_some_and(|at| session.login_at <= *at))
+        Subject::of(session).iter().any(|who| entries.get(who).is_some_and(|at| who.ends(session.login_at, *at)))
     }
 }
 
 /// Logout tokens already honoured, by `jti`, until they are too old to be accepted anyway.
 #[derive(Default)]
 pub struct SeenTokens {
-    until: Mutex<HashMap<String, u64>>,
+    until: Mutex<HashMap<[u8; 32], u64>>,
 }
 
 impl SeenTokens {
     /// True the first time `jti` is shown (remembered for `ttl`), false after.
     pub fn first_sight(&self, jti: &str, ttl: Duration) -> bool {
         let now = now();
+        let jti = digest(jti);
         let mut until = self.until.lock().unwrap_or_else(|e| e.into_inner());
         until.retain(|_, t| *t > now);
-        if until.contains_key(jti) {
+        if until.contains_key(&jti) {
             return false;
         }
         if until.len() >= MAX_ENTRIES
-            && let Some(oldest) = until.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+            && let Some(oldest) = until.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k)
         {
             until.remove(&oldest);
         }
-        until.insert(jti.to_string(), now + ttl.as_secs());
+        until.insert(jti, now + ttl.as_secs());
         true
     }
+
+    /// Forgets `jti`: the logout it carried could not be carried out, and the provider may
+    /// send it again.
+    pub fn forget(&self, jti: &str) {
+        self.until.lock().unwrap_or_else(|e| e.into_inner()).remove(&digest(jti));
+    }
+}
+
+/// A `jti` as remembered: its SHA-256 (a provider's identifiers may be long).
+fn digest(jti: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, jti.as_bytes()).as_ref());
+    out
 }
 
 #[cfg(test)]
@@ -157,13 +187,16 @@ mod tests {
         r.record(&Subject::Sid("s1".into()), t);
         assert!(r.ended(&session("alice", Some("s1"), t - 10)), "logged in before, in that provider session");
         assert!(r.ended(&session("alice", Some("s1"), t)), "in the same millisecond: ended (fail closed)");
-        assert!(!r.ended(&session("alice", Some("s1"), t + 1)), "logged in after");
+        assert!(r.ended(&session("alice", Some("s1"), t + 1)), "a provider session once logged out is over, whatever the clocks say");
         assert!(!r.ended(&session("alice", Some("s2"), t - 10)), "another provider session of alice");
         assert!(!r.ended(&session("bob", None, t - 10)));
         r.record(&Subject::User("alice".into()), t);
         assert!(r.ended(&session("alice", Some("s2"), t - 10)), "every session of the user");
         assert!(r.ended(&session("alice", None, 0)), "a session without a login time counts as before");
+        assert!(!r.ended(&session("alice", None, t + 1)), "logged in after the logout of the user");
         assert!(!r.ended(&session("bob", None, 0)));
+        let local = SessionState { htpasswd: true, ..session("alice", None, 0) };
+        assert!(!r.ended(&local), "a local user named like the provider's is not theirs");
         // A sid that equals a user name ends nobody by name.
         r.record(&Subject::Sid("bob".into()), t);
         assert!(!r.ended(&session("bob", None, 0)));
@@ -188,5 +221,7 @@ mod tests {
         assert!(seen.first_sight("j1", Duration::from_secs(60)));
         assert!(!seen.first_sight("j1", Duration::from_secs(60)));
         assert!(seen.first_sight("j2", Duration::from_secs(60)));
+        seen.forget("j1");
+        assert!(seen.first_sight("j1", Duration::from_secs(60)), "a logout that failed may come again");
     }
 }

@@ -162,5 +162,10 @@ impl SessionState {
         }
         self.created_at = now;
         self.expires_on = tokens.expires_in.map(|s| now + s);
+        // A session from before login times were kept gets one at its first refresh: any logout
+        // recorded earlier already refused it at the load that led here.
+        if self.login_at == 0 {
+            self.login_at = now.saturating_mul(1000);
+        }
     }
 }

@@ -155,6 +155,18 @@ impl Sessions {
         Ok(ended)
     }
 
+    /// Forgets a logout token's `jti` after its logout failed, so the provider may retry it.
+    pub async fn forget_sight(&self, jti: &str) {
+        match &self.backend {
+            Backend::Cookie(_) => self.seen.forget(jti),
+            Backend::Redis(s) => {
+                if let Err(e) = s.forget_sight(jti).await {
+                    log::warn!("a failed logout's jti could not be forgotten; the provider's retry will be refused: {e}");
+                }
+            }
+        }
+    }
+
     /// The sessions a shared store holds for `who` (none of them opened); `None` when sessions
     /// live only in browsers' cookies, where nobody can list them.
     pub async fn list(&self, who: &Subject) -> Result<Option<Vec<IndexedSession>>, StoreError> {

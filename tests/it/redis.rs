@@ -33,6 +33,13 @@ fn session(user: &str) -> SessionState {
     }
 }
 
+/// The session tickets' keys (`<cookie_name>-<32 hex>`), not the indexes beside them.
+const TICKETS: &str = "_oauth2_proxy-????????????????????????????????";
+
+fn tickets(lines: &str) -> usize {
+    lines.lines().filter(|l| !l.is_empty()).count()
+}
+
 fn store(extra: &str) -> Sessions {
     let cfg = load_text(&format!("{MINIMAL}{extra}"), &[], vec![]).unwrap().config;
     Sessions::new(&cfg.session, Default::default()).unwrap()
@@ -83,7 +90,7 @@ async fn redis_holds_only_ciphertext_and_sign_out_revokes() {
     let set = s.save(&RequestCookies::default(), "h", &session("alice")).await.unwrap();
     let cookie = set[0].to_string();
     assert!(cookie.len() < 300, "the cookie holds a ticket only ({} bytes)", cookie.len());
-    let keys = redis.cli(&["-n", "3", "KEYS", "*"]);
+    let keys = redis.cli(&["-n", "3", "KEYS", TICKETS]);
     assert!(keys.starts_with("_oauth2_proxy-") && keys.lines().count() == 1, "{keys}");
     let raw = redis.cli(&["-n", "3", "GET", &keys]);
     for secret in ["alice", "example.com", "ACCESS-TOKEN", "ID-TOKEN", "REFRESH-TOKEN", "admins"] {
@@ -131,7 +138,7 @@ async fn the_tutorials_redis_snippet_logs_alice_in_with_and_without_a_password()
         let auth: Vec<&str> = url_of.map(|pw| vec!["-a", pw, "--no-auth-warning"]).unwrap_or_default();
         let db_s = db.to_string();
         let mut args = auth.clone();
-        args.extend(["-n", db_s.as_str(), "KEYS", "*"]);
+        args.extend(["-n", db_s.as_str(), "KEYS", TICKETS]);
         let key = redis.cli(&args);
         assert!(key.starts_with("_oauth2_proxy-"), "the session lives in db {db}: {key:?}");
         let mut ttl_args = auth.clone();
@@ -288,7 +295,7 @@ async fn a_session_survives_a_sentinel_failover() {
         async move { client.get(url).insert_header(("Cookie", c)).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
     };
     assert_eq!(auth(cookie.clone()).await, 202);
-    assert_eq!(set.master.cli(&["-n", "4", "DBSIZE"]), "1", "db 4 of the sentinel URLs is used");
+    assert_eq!(tickets(&set.master.cli(&["-n", "4", "KEYS", TICKETS])), 1, "db 4 of the sentinel URLs is used");
 
     // Let the replica catch up, then fail over.
     set.master.cli(&["WAIT", "1", "2000"]);
@@ -336,9 +343,9 @@ async fn a_hundred_sessions_in_a_cluster() {
         assert_eq!(res.status(), 202);
         assert_eq!(res.headers().get("x-auth-request-user").unwrap(), format!("user{i}").as_str());
     }
-    let total: usize = cluster.nodes.iter().map(|n| n.cli(&["DBSIZE"]).parse::<usize>().unwrap()).sum();
+    let total: usize = cluster.nodes.iter().map(|n| tickets(&n.cli(&["KEYS", TICKETS]))).sum();
     assert_eq!(total, 100);
-    assert!(cluster.nodes.iter().all(|n| n.cli(&["DBSIZE"]) != "0"), "keys spread over every master");
+    assert!(cluster.nodes.iter().all(|n| tickets(&n.cli(&["KEYS", TICKETS])) > 0), "sessions spread over every master");
 }
 
 #[actix_web::test]
@@ -465,7 +472,7 @@ async fn ghsa_f24x_a_planted_redis_ticket_never_carries_the_next_login() {
 
     let r = attacker.get(&gate.url("/oauth2/auth")).await;
     assert_eq!(r.status, 401, "the planted ticket was deleted: {:?}", r.header("x-auth-request-user"));
-    assert_eq!(redis.cli(&["-n", "4", "DBSIZE"]), "1", "only the victim's session is stored");
+    assert_eq!(tickets(&redis.cli(&["-n", "4", "KEYS", TICKETS])), 1, "only the victim's session is stored");
 }
 
 /// A provider hung (`SIGSTOP`) for `hung` while `during` runs, then resumed.
@@ -568,4 +575,28 @@ async fn a_session_that_needs_its_slow_refresh_waits_for_it() {
     let (status, _, took) = with_provider_hung(&op, Duration::from_secs(3), check(&g.url("/oauth2/auth"), &cookie)).await;
     assert_eq!(status, 202, "refreshed once the provider answered ({took:?})");
     assert!(took > Duration::from_millis(2500), "{took:?}");
+}
+
+/// A session stored before the index existed (or by oauth2-proxy) is not in the index a
+/// logout ends sessions through: the logout's record in Redis ends it on every instance, and
+/// a user's session logged in after the logout stays.
+#[actix_web::test]
+async fn a_session_the_index_does_not_know_is_ended_by_the_logouts_record() {
+    use gatehouse::session::ending::Subject;
+    let redis = Redis::start(&[]);
+    let text = format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\n", redis.url(0));
+    let (here, there) = (store(&text), store(&text));
+    let old = echo(&here.save(&RequestCookies::default(), "h", &session("alice")).await.unwrap());
+    let bob = echo(&here.save(&RequestCookies::default(), "h", &session("bob")).await.unwrap());
+    // As before the upgrade: no index entries.
+    for key in redis.cli(&["KEYS", "_oauth2_proxy-index-*"]).lines() {
+        redis.cli(&["DEL", key]);
+    }
+    assert!(matches!(there.load(&old).await.unwrap(), Found::Valid(_)));
+    assert_eq!(here.end(&[Subject::User("alice".into())]).await.unwrap(), 0, "the index knows no session of alice");
+    assert!(matches!(there.load(&old).await.unwrap(), Found::Invalid(_)), "ended on the other instance by the record");
+    assert!(matches!(there.load(&bob).await.unwrap(), Found::Valid(_)), "bob's stays");
+    let later = SessionState { login_at: gatehouse::session::now_millis() + 5, ..session("alice") };
+    let later = echo(&here.save(&RequestCookies::default(), "h", &later).await.unwrap());
+    assert!(matches!(there.load(&later).await.unwrap(), Found::Valid(_)), "a login after the logout stays");
 }

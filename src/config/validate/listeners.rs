@@ -41,11 +41,6 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let ping_path = r.absolute_path("ping_path");
     let ready_path = r.absolute_path("ready_path");
     let ping_user_agent = r.string("ping_user_agent");
-    let backchannel_logout_path = match r.string("oidc_backchannel_logout_path") {
-        _ if !r.get::<bool>("oidc_backchannel_logout") => None,
-        Some(_) => Some(r.absolute_path("oidc_backchannel_logout_path")),
-        None => Some(format!("{}/backchannel_logout", proxy_prefix.trim_end_matches('/'))),
-    };
     let force_https = r.get("force_https");
     let workers: i64 = r.get("workers");
     let shutdown_delay: std::time::Duration = r.get("shutdown_delay");
@@ -59,14 +54,8 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
     }
 
-    let admin_token_file = r.existing_file("admin_token_file");
-    if admin_token_file.is_some() && metrics_address.is_none() && metrics_secure_address.is_none() {
-        r.error(
-            "admin_token_file",
-            "is set, but there is no metrics listener",
-            "set metrics_address (the admin endpoints are served there, never on the public listener)",
-        );
-    }
+    let backchannel_logout_path = backchannel_logout_path(r, &proxy_prefix);
+    let admin_token_file = admin_token_file(r, metrics_address.is_some() || metrics_secure_address.is_some());
     let trust = trust_config(r);
     if http.is_none() && https.is_none() {
         return None;
@@ -89,6 +78,28 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         shutdown_delay,
         trust,
     })
+}
+
+/// Where back-channel logout tokens are received, when `oidc_backchannel_logout` is on.
+fn backchannel_logout_path(r: &mut Reader<'_>, proxy_prefix: &str) -> Option<String> {
+    match r.string("oidc_backchannel_logout_path") {
+        _ if !r.get::<bool>("oidc_backchannel_logout") => None,
+        Some(_) => Some(r.absolute_path("oidc_backchannel_logout_path")),
+        None => Some(format!("{}/backchannel_logout", proxy_prefix.trim_end_matches('/'))),
+    }
+}
+
+/// `admin_token_file`, which needs a metrics listener to serve the admin endpoints on.
+fn admin_token_file(r: &mut Reader<'_>, metrics_listener: bool) -> Option<std::path::PathBuf> {
+    let file = r.existing_file("admin_token_file");
+    if file.is_some() && !metrics_listener {
+        r.error(
+            "admin_token_file",
+            "is set, but there is no metrics listener",
+            "set metrics_address (the admin endpoints are served there, never on the public listener)",
+        );
+    }
+    file
 }
 
 /// `metrics_address`, and `metrics_secure_address` with its TLS files.

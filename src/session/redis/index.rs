@@ -25,6 +25,17 @@ fn hashed(kind: &str, value: &str) -> String {
     format!("{kind}-{hex}")
 }
 
+/// Records a logout's time unless a later one is recorded (instances' clocks differ): a
+/// later logout never lets an earlier one's sessions back in. `ARGV[2]`: seconds to keep it
+/// (0: for ever).
+const RECORD_LATEST: &str = "local v = tonumber(redis.call('get', KEYS[1]) or '0') \
+if tonumber(ARGV[1]) > v then redis.call('set', KEYS[1], ARGV[1]) end \
+if ARGV[2] ~= '0' then redis.call('expire', KEYS[1], ARGV[2]) end return 1";
+
+/// Past this many entries, a user's index is pruned of the sessions that are gone when one
+/// more is written (a user who never signs out adds one per login).
+const PRUNE_ABOVE: usize = 64;
+
 /// A session of a user, as the index knows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IndexedSession {
@@ -59,6 +70,9 @@ impl RedisStore {
             if let Some(ttl) = self.lifetime() {
                 self.query::<()>(redis::cmd("EXPIRE").arg(&key).arg(ttl.as_secs().max(1))).await?;
             }
+            if matches!(who, Subject::User(_)) && self.query::<usize>(redis::cmd("HLEN").arg(&key)).await? > PRUNE_ABOVE {
+                self.sessions_of(&who).await?;
+            }
         }
         Ok(())
     }
@@ -77,7 +91,7 @@ impl RedisStore {
     pub(super) async fn ended_since_login(&self, session: &SessionState) -> Result<bool, StoreError> {
         for who in Subject::of(session) {
             let at: Option<u64> = self.query(redis::cmd("GET").arg(self.ended_key(&who))).await?;
-            if at.is_some_and(|at| session.login_at <= at) {
+            if at.is_some_and(|at| who.ends(session.login_at, at)) {
                 return Ok(true);
             }
         }
@@ -91,16 +105,12 @@ impl RedisStore {
     }
 
     async fn end_inner(&self, who: &Subject, at: u64) -> Result<usize, StoreError> {
-        let mut record = redis::cmd("SET");
-        record.arg(self.ended_key(who)).arg(at);
-        if let Some(ttl) = self.lifetime() {
-            record.arg("EX").arg(ttl.as_secs().max(1));
-        }
-        self.query::<()>(&record).await?;
+        let ttl = self.lifetime().map_or(0, |t| t.as_secs().max(1));
+        self.query::<i64>(redis::cmd("EVAL").arg(RECORD_LATEST).arg(1).arg(self.ended_key(who)).arg(at).arg(ttl)).await?;
         let key = self.index_key(who);
         let entries: Vec<(String, u64)> = self.query(redis::cmd("HGETALL").arg(&key)).await?;
         let mut ended = 0;
-        for (ticket, _) in entries.into_iter().filter(|(_, login_at)| *login_at <= at) {
+        for (ticket, _) in entries.into_iter().filter(|(_, login_at)| who.ends(*login_at, at)) {
             // One key per command: tickets lie in different Cluster slots.
             ended += self.query::<usize>(redis::cmd("DEL").arg(&ticket)).await?;
             self.query::<()>(redis::cmd("HDEL").arg(&key).arg(&ticket)).await?;
@@ -131,9 +141,18 @@ impl RedisStore {
         Ok(sessions)
     }
 
+    fn jti_key(&self, jti: &str) -> String {
+        format!("{}-jti-{}", self.cookies.config().name, hashed("jti", jti))
+    }
+
+    /// Forgets a `jti` whose logout could not be carried out: the provider may send it again.
+    pub async fn forget_sight(&self, jti: &str) -> Result<(), StoreError> {
+        self.query::<()>(redis::cmd("DEL").arg(self.jti_key(jti))).await.map_err(|e| e.during(Operation::Clear))
+    }
+
     /// True the first time a logout token's `jti` is shown to any instance.
     pub async fn first_sight(&self, jti: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let key = format!("{}-jti-{}", self.cookies.config().name, hashed("jti", jti));
+        let key = self.jti_key(jti);
         let set: Option<String> = self
             .query(redis::cmd("SET").arg(&key).arg(now_millis()).arg("NX").arg("EX").arg(ttl.as_secs().max(1)))
             .await

@@ -289,7 +289,17 @@ impl RedisStore {
 
 impl SessionStore for RedisStore {
     async fn load(&self, cookies: &RequestCookies) -> Result<Found, StoreError> {
-        self.load_inner(cookies).await.map_err(|e| e.during(Operation::Load))
+        let found = self.load_inner(cookies).await.map_err(|e| e.during(Operation::Load))?;
+        // A session without a login time (stored before the index existed, or by oauth2-proxy)
+        // may be missing from the index a logout ends sessions through: the logout's record
+        // ends it instead, on every instance.
+        if let Found::Valid(session) = &found
+            && session.login_at == 0
+            && self.ended_since_login(session).await.map_err(|e| e.during(Operation::Load))?
+        {
+            return Ok(Found::Invalid("ended by a logout"));
+        }
+        Ok(found)
     }
 
     async fn save(&self, cookies: &RequestCookies, host: &str, session: &SessionState) -> Result<Vec<Cookie<'static>>, StoreError> {
