@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use gatehouse::oidc::bearer::looks_like_jwt;
 use gatehouse::oidc::keys::Key;
-use gatehouse::oidc::verify::{Expectations, Nonce, verify};
+use gatehouse::oidc::verify::{Expectations, Nonce, TokenKind, verify};
 use gatehouse::http::request::parse_authorization;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use libfuzzer_sys::fuzz_target;
@@ -26,15 +26,19 @@ fuzz_target!(|data: &[u8]| {
     let token = creds.as_ref().and_then(|c| c.jwt()).unwrap_or(text);
     let _ = looks_like_jwt(token);
     let audience_claims = ["aud".to_string()];
-    let want = Expectations {
-        issuer: Some("https://idp.example.com"),
-        audience_claims: &audience_claims,
-        audiences: &["app"],
-        nonce: Nonce::Required("n"),
-        authorized_party: Some("app"),
-        algorithms: &[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::HS256],
-    };
-    if let Ok(claims) = verify(token, &KEYS, &want) {
-        panic!("a token verified without the private key: {claims:?}");
+    // ID tokens and back-channel logout tokens go through the same verifier.
+    for (kind, nonce) in [(TokenKind::IdToken, Nonce::Required("n")), (TokenKind::Logout, Nonce::Absent)] {
+        let want = Expectations {
+            issuer: Some("https://idp.example.com"),
+            audience_claims: &audience_claims,
+            audiences: &["app"],
+            nonce,
+            authorized_party: Some("app"),
+            algorithms: &[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::HS256],
+            kind,
+        };
+        if let Ok(claims) = verify(token, &KEYS, &want) {
+            panic!("a token verified without the private key: {claims:?}");
+        }
     }
 });
