@@ -22,6 +22,8 @@ pub struct Cli {
     pub alpha_config: Option<PathBuf>,
     /// Validate the configuration and exit 0 (valid) or 1 (invalid), like oauth2-proxy.
     pub config_test: bool,
+    /// `--explain METHOD URL` (with `--config-test`): what `route_rules` decide for each.
+    pub explain: Vec<(String, String)>,
     pub subcommand: Option<Subcommand>,
     pub flags: Vec<FlagValues>,
 }
@@ -88,6 +90,15 @@ pub fn command() -> Command {
                 .long("config-test")
                 .action(ArgAction::SetTrue)
                 .help("Check the configuration, print any problems, and exit (0: valid, 1: invalid)"),
+        )
+        .arg(
+            Arg::new("explain")
+                .long("explain")
+                .num_args(2)
+                .value_names(["METHOD", "URL"])
+                .action(ArgAction::Append)
+                .requires("config-test")
+                .help("With --config-test: say which of route_rules a request would meet, and what it decides (repeatable)"),
         );
     for (topic, opts) in options::TOPICS {
         cmd = cmd.next_help_heading(topic.heading());
@@ -147,6 +158,16 @@ fn from_matches(m: &ArgMatches) -> Cli {
         config: m.get_one::<PathBuf>("config").cloned(),
         alpha_config: m.get_one::<PathBuf>("alpha-config").cloned(),
         config_test: m.get_flag("config-test"),
+        explain: m
+            .get_occurrences::<String>("explain")
+            .map(|all| {
+                all.filter_map(|mut pair| {
+                    let method = pair.next()?.clone();
+                    Some((method, pair.next()?.clone()))
+                })
+                .collect()
+            })
+            .unwrap_or_default(),
         subcommand: match m.subcommand() {
             Some(("generate-secret", _)) => Some(Subcommand::GenerateSecret),
             Some(("sessions", s)) => s.subcommand().map(|(action, args)| {

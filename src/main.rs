@@ -59,6 +59,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         println!("configuration is valid");
+        for (method, url) in &cli.explain {
+            println!("{}", gatehouse::gate::explain(&loaded.config.authz.route_rules, method, url));
+        }
         if let Some(report) = not_implemented {
             print!("note: {report}");
         }

@@ -283,6 +283,12 @@ pub static AUTHORIZATION: &[OptionSpec] = &[
     )
     .flag_name("skip-auth-route"),
     o("skip_auth_regex", List, "", "Deprecated: path regexes that need no login (use skip_auth_routes)"),
+    o(
+        "route_rules",
+        Str,
+        "",
+        "Gatehouse only: ordered rules by path, host and method, first match wins (a list in the file; one string separated by ';' in a flag or the environment): path=<regex> [host=<regex>] [methods=GET,POST] then allow, deny or allowed_groups=/allowed_emails=/allowed_email_domains=",
+    ),
     o("skip_auth_preflight", Bool, "false", "Let OPTIONS requests through without login"),
     o("api_routes", List, "", "Path regexes answered with 401 JSON instead of the sign-in page").flag_name("api-route"),
     o("skip_provider_button", Bool, "false", "Go straight to the provider instead of showing the sign-in page"),

@@ -36,7 +36,7 @@ impl RawValue {
         }
     }
 
-    fn scalar_string(&self) -> Option<String> {
+    pub fn scalar_string(&self) -> Option<String> {
         match self {
             RawValue::Str(s) => Some(s.clone()),
             RawValue::Bool(b) => Some(b.to_string()),

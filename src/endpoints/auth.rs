@@ -71,7 +71,7 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
         Verdict::Forbidden(s) if form == Form::Browser && view.client(req, &state.authz).navigation => {
             return Err(Refusal::RouteConstraint { user: s.user.clone() }.into());
         }
-        Verdict::Forbidden(_) => respond::forbidden(),
+        Verdict::Forbidden(_) | Verdict::Refused => respond::forbidden(),
         Verdict::Allowed(s) => {
             let id = s.identity();
             let mut res = respond::passed(accepted);

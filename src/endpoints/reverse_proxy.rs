@@ -44,7 +44,7 @@ pub async fn reverse_proxy(
     let session = match decision.verdict {
         Verdict::Allowed(s) => Some(s),
         Verdict::Anonymous => None,
-        Verdict::Forbidden(_) => {
+        Verdict::Forbidden(_) | Verdict::Refused => {
             let mut res = respond::forbidden();
             add_cookies(&mut res, decision.set_cookies);
             return Ok(res);

@@ -29,6 +29,8 @@ use actix_web::cookie::Cookie;
 pub use path::RequestPath;
 pub use view::{Client, Edge, View};
 
+use crate::authz::Constraints;
+use crate::authz::rules::{Judgement, Rules};
 use crate::http::error::AuthError;
 use crate::session::SessionState;
 use crate::state::State;
@@ -48,6 +50,8 @@ pub enum Verdict {
     /// Signed in, but the policy (email, groups, htpasswd file) refused the session, which
     /// was cleared.
     Denied,
+    /// A route rule refuses the request to everyone (`deny`).
+    Refused,
 }
 
 /// A verdict and the cookies the response must carry (a refreshed session, or the deletion
@@ -61,19 +65,65 @@ pub struct Decision {
 /// so rules see refreshed groups at once) and applies the policy, the constraints and the
 /// rules for requests that need no session.
 pub async fn decide(state: &State, req: &HttpRequest, view: &View) -> Result<Decision, AuthError> {
+    // Route rules first: where one matches it decides, and skip routes, trusted IPs and
+    // preflights no longer widen.
+    let rules = &state.authz.route_rules;
+    let judgement = view.judge_rules(rules);
+    if let Judgement::Deny(i) = judgement {
+        log::debug!("refused by route rule {} ({})", i + 1, rules.0[i].text);
+        state.metrics.auth("forbidden");
+        return Ok(Decision { verdict: Verdict::Refused, set_cookies: Vec::new() });
+    }
+    let required: Vec<&Constraints> = match &judgement {
+        Judgement::Require(matched) => rules.constraints(matched).collect(),
+        _ => Vec::new(),
+    };
     let current = authenticate::authenticate(state, req).await?;
     let verdict = match current.session {
-        Some(s) if !view.constraints_allow(&s.email, &s.groups) => Verdict::Forbidden(s),
+        Some(s) if !view.constraints_allow(&s.email, &s.groups) || !required.iter().all(|c| c.allow(&s.email, &s.groups)) => {
+            Verdict::Forbidden(s)
+        }
         Some(s) => Verdict::Allowed(s),
-        None if view.allowed_without_auth(&state.authz) => Verdict::Anonymous,
+        None if matches!(judgement, Judgement::Allow(_)) => Verdict::Anonymous,
+        None if judgement == Judgement::NoRule && view.allowed_without_auth(&state.authz) => Verdict::Anonymous,
         None if current.denied => Verdict::Denied,
         None => Verdict::Unauthenticated,
     };
     state.metrics.auth(match verdict {
         Verdict::Allowed(_) => "authenticated",
         Verdict::Anonymous => "skipped",
-        Verdict::Forbidden(_) | Verdict::Denied => "forbidden",
+        Verdict::Forbidden(_) | Verdict::Denied | Verdict::Refused => "forbidden",
         Verdict::Unauthenticated => "unauthenticated",
     });
     Ok(Decision { verdict, set_cookies: current.set_cookies })
+}
+
+/// `--explain METHOD URL`: what `route_rules` decide for a request, in words, read as the gate
+/// reads it (both readings of the path; an `allow` only on a plain path).
+pub fn explain(rules: &Rules, method: &str, url: &str) -> String {
+    // Read as sent, not as a URL parser would clean it up: an edge proxy passes dot segments
+    // and encodings on, and the gate reads both readings of them.
+    let Some((authority, uri)) = url.split_once("://").map(|(_, rest)| match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    }) else {
+        return format!("{method} {url}: not an absolute URL (write https://host/path?query)");
+    };
+    let uri = if uri.starts_with('?') { format!("/{uri}") } else { uri };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let path = RequestPath::parse(&uri);
+    let method = method.to_ascii_uppercase();
+    let rule = |i: usize| format!("rule {} ({})", i + 1, rules.0[i].text);
+    let said = match rules.judge(&method, host, &[&path.decoded, &path.normalised], path.plain) {
+        Judgement::NoRule => "no rule matches: the other options decide (a session, unless skip_auth_routes, trusted_ips or skip_auth_preflight let it through)".to_string(),
+        Judgement::Allow(i) => format!("public, by {}", rule(i)),
+        Judgement::Deny(i) => format!("refused to everyone (403), by {}", rule(i)),
+        Judgement::Require(matched) if matched.is_empty() => {
+            "a session is needed: an allow rule matches, but the path is not plain (encoded or dot segments) or its readings disagree, so it does not widen".to_string()
+        }
+        Judgement::Require(matched) => {
+            format!("a session is needed that meets {}", matched.iter().map(|&i| rule(i)).collect::<Vec<_>>().join(" and "))
+        }
+    };
+    format!("{method} {url}: {said}")
 }

@@ -21,6 +21,7 @@ use actix_web::http::header::{self, HeaderName};
 use ipnet::IpNet;
 
 use super::path::RequestPath;
+use crate::authz::rules::{Judgement, Rules};
 use crate::authz::{self, Constraints};
 use crate::http::request::TrustConfig;
 use crate::http::request::{self, names};
@@ -264,6 +265,17 @@ impl View {
         };
         let ip = self.edge.client_ip.is_some_and(|ip| contains(&cfg.trusted_ips, ip));
         preflight || route || ip
+    }
+
+    /// What `route_rules` say about this request, over both readings of its path. An `allow`
+    /// widens only as a skip route does: on a plain path whose method agrees everywhere.
+    pub fn judge_rules(&self, rules: &Rules) -> Judgement {
+        if rules.is_empty() {
+            return Judgement::NoRule;
+        }
+        let path = self.path();
+        let may_widen = path.plain && self.method_agrees;
+        rules.judge(self.method.as_str(), &self.edge.host, &[&path.decoded, &path.normalised], may_widen)
     }
 
     /// Do the session's email and groups meet every constraint of every source?

@@ -18,6 +18,8 @@ mod login;
 mod sessions;
 // Sessions ended from the provider's side: back-channel logout across instances.
 mod logout;
+// route_rules: one policy, the same verdicts standalone and behind an edge, and --explain.
+mod rules;
 // Forward auth: the /oauth2/auth contract, then real nginx, Traefik and Envoy with the shipped configs.
 mod forward;
 // Standalone reverse proxy: the tutorial as written, routing, headers, streaming, errors, TLS.

@@ -44,6 +44,7 @@ pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
         })
         .collect();
     skip_auth_routes.extend(r.regexes("skip_auth_regex").into_iter().map(|regex| RouteRule { method: None, negate: false, regex }));
+    let route_rules = route_rules(r);
     let api_routes = r.regexes("api_routes");
     let trusted_ips = r.nets("trusted_ips");
     let issuers: Vec<String> = r.get("extra_jwt_issuers");
@@ -63,6 +64,7 @@ pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
         allowed_groups,
         whitelist_domains,
         skip_auth_routes,
+        route_rules,
         skip_auth_preflight: r.get("skip_auth_preflight"),
         api_routes,
         trusted_ips,
@@ -74,6 +76,34 @@ pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
         htpasswd_file,
         htpasswd_user_groups: r.get("htpasswd_user_groups"),
     }
+}
+
+/// `route_rules`: a list of rules in a file, or one string of rules separated by `;` or new
+/// lines (the environment, a flag): rules hold commas, so a list is never split on them.
+fn route_rules(r: &mut Reader<'_>) -> authz::rules::Rules {
+    let lines: Vec<String> = match r.raw.get("route_rules").map(|s| &s.value) {
+        Some(RawValue::List(items)) => {
+            r.used.insert("route_rules");
+            items.iter().filter_map(RawValue::scalar_string).collect()
+        }
+        _ => {
+            let text: String = r.get("route_rules");
+            text.split(['\n', ';']).map(str::to_string).collect()
+        }
+    };
+    let rules = lines
+        .iter()
+        .map(|line| line.trim())
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| match authz::rules::Rule::parse(line) {
+            Ok(rule) => Some(rule),
+            Err(problem) => {
+                r.entry_error("route_rules", line, problem, "write e.g. \"path=^/admin/ methods=GET,POST allowed_groups=admins\", \"path=^/docs/ allow\" or \"path=^/internal/ deny\"");
+                None
+            }
+        })
+        .collect();
+    authz::rules::Rules(rules)
 }
 
 /// oauth2-proxy's route syntax: the method part is everything before the first `=` or `!=`.

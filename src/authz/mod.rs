@@ -1,9 +1,12 @@
 //! Authorization policy: who may pass once authenticated, and which requests need no login.
 //!
-//! Owns email-domain and allow-list checks, group checks, per-route constraints and the
-//! skip-auth route rules (which `gate::View` applies to the readings of a request).
+//! Owns email-domain and allow-list checks, group checks, per-route constraints, the
+//! skip-auth route rules and Gatehouse's route rules ([`rules`]), which `gate::View` applies
+//! to the readings of a request.
 //!
 //! Invariant: pure and synchronous; no IO, no HTTP types, no clock. Callers hand it values.
+
+pub mod rules;
 
 use std::path::PathBuf;
 
@@ -30,6 +33,8 @@ pub struct Config {
     /// Redirect targets allowed after login and logout (lower-cased, with port rules).
     pub whitelist_domains: Vec<String>,
     pub skip_auth_routes: Vec<RouteRule>,
+    /// `route_rules` (Gatehouse's own): first match decides.
+    pub route_rules: rules::Rules,
     pub skip_auth_preflight: bool,
     pub api_routes: Vec<Regex>,
     pub trusted_ips: Vec<IpNet>,

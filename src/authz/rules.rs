@@ -1,0 +1,229 @@
+//! Route rules (`route_rules`, Gatehouse's own): an ordered policy by host, path and method,
+//! first match wins. Each rule makes a request public (`allow`), refuses it to everyone
+//! (`deny`), or narrows who may pass (`allowed_groups`, `allowed_emails`,
+//! `allowed_email_domains`).
+//!
+//! Written as one line per rule, in every configuration source:
+//! `path=^/admin/ methods=GET,POST host=^admin\.example\.com$ allowed_groups=admins`,
+//! `path=^/docs/ allow`, `path=^/internal/ deny`. `path` is required; `host` and `methods`
+//! narrow what the rule matches.
+//!
+//! Matching here is on one reading of a request; the gate asks for every reading and keeps
+//! the verdict that grants least ([`Rules::judge`]).
+//! Never: reads requests, sessions or configuration sources.
+
+use regex::Regex;
+
+use super::Constraints;
+
+/// What a matching rule does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Public: no session needed (a session present still travels as identity).
+    Allow,
+    /// Refused to everyone, signed in or not.
+    Deny,
+    /// A session is needed, and it must meet these constraints.
+    Require(Constraints),
+}
+
+/// One rule, as validated.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The rule as written, for logs and `--explain`.
+    pub text: String,
+    pub host: Option<Regex>,
+    pub path: Regex,
+    /// Upper-cased; empty: any method.
+    pub methods: Vec<String>,
+    pub action: Action,
+}
+
+impl Rule {
+    fn matches(&self, method: &str, host: &str, path: &str) -> bool {
+        (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
+            && self.host.as_ref().is_none_or(|h| h.is_match(host))
+            && self.path.is_match(path)
+    }
+
+    /// Parses one rule; `Err` says what is wrong and how to write it.
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        let mut host = None;
+        let mut path = None;
+        let mut methods = Vec::new();
+        let mut action: Option<Action> = None;
+        let mut require = Constraints::default();
+        for word in text.split_whitespace() {
+            let (key, value) = word.split_once('=').unwrap_or((word, ""));
+            let regex = |v: &str| Regex::new(v).map_err(|e| format!("{key}={v} is not a regular expression: {e}"));
+            match key {
+                "path" if path.is_none() => path = Some(regex(value)?),
+                "host" if host.is_none() => host = Some(regex(value)?),
+                "methods" if methods.is_empty() => {
+                    methods = value.split(',').filter(|m| !m.is_empty()).map(str::to_ascii_uppercase).collect();
+                    if methods.is_empty() || methods.iter().any(|m| !m.bytes().all(|b| b.is_ascii_alphabetic())) {
+                        return Err(format!("methods={value} is not a list of methods (write methods=GET,POST)"));
+                    }
+                }
+                "allow" | "deny" if value.is_empty() && action.is_none() => {
+                    action = Some(if key == "allow" { Action::Allow } else { Action::Deny });
+                }
+                "allowed_groups" | "allowed_emails" | "allowed_email_domains" if !value.is_empty() => require.add(key, value),
+                "path" | "host" | "methods" | "allow" | "deny" => return Err(format!("{key} is given twice or with a wrong value")),
+                _ => {
+                    return Err(format!(
+                        "{word} is not part of a rule (write path=<regex>, and host=<regex>, methods=GET,POST, then allow, deny or allowed_groups=…)"
+                    ));
+                }
+            }
+        }
+        let path = path.ok_or("a rule needs path=<regex> (path=. matches every path)")?;
+        let narrows = require != Constraints::default();
+        let action = match (action, narrows) {
+            (Some(a), false) => a,
+            (None, true) => Action::Require(require),
+            (None, false) => return Err("a rule needs allow, deny, or allowed_groups / allowed_emails / allowed_email_domains".into()),
+            (Some(_), true) => return Err("allow or deny cannot be combined with allowed_* constraints".into()),
+        };
+        Ok(Rule { text: text.split_whitespace().collect::<Vec<_>>().join(" "), host, path, methods, action })
+    }
+}
+
+/// A host as rules see it: lower-cased and without the trailing dot of a fully qualified
+/// name (`API.Example.com.:8443` is `api.example.com:8443`), so no spelling of a host slips
+/// past a rule written for it.
+pub fn rule_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    // The port, if any: after the last `:` outside an IPv6 literal's brackets.
+    let (name, port) = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => host.split_at(i),
+        _ => (host.as_str(), ""),
+    };
+    format!("{}{port}", name.trim_end_matches('.'))
+}
+
+/// The ordered rules.
+#[derive(Debug, Clone, Default)]
+pub struct Rules(pub Vec<Rule>);
+
+/// What the rules say about a request, over every reading of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judgement {
+    /// No rule matches: the rest of the policy decides.
+    NoRule,
+    /// Public, by this rule (every reading matched it first).
+    Allow(usize),
+    /// Refused to everyone, by this rule.
+    Deny(usize),
+    /// A session meeting every one of these rules' constraints is needed.
+    Require(Vec<usize>),
+}
+
+impl Rules {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The first rule matching one reading.
+    pub fn first(&self, method: &str, host: &str, path: &str) -> Option<usize> {
+        self.0.iter().position(|r| r.matches(method, host, path))
+    }
+
+    /// Judges a request over its readings (each path reading with the method): a rule that
+    /// denies or narrows in any reading applies; a rule that allows applies only when it is
+    /// the first match of every reading and `may_widen` (the path is plain, the method
+    /// agrees wherever it was stated). So no way of writing a request gets it more than its
+    /// plainest reading does.
+    pub fn judge(&self, method: &str, host: &str, readings: &[&str], may_widen: bool) -> Judgement {
+        let host = rule_host(host);
+        let firsts: Vec<Option<usize>> = readings.iter().map(|p| self.first(method, &host, p)).collect();
+        if let Some(deny) = firsts.iter().flatten().find(|&&i| self.0[i].action == Action::Deny) {
+            return Judgement::Deny(*deny);
+        }
+        let mut required: Vec<usize> =
+            firsts.iter().flatten().copied().filter(|&i| matches!(self.0[i].action, Action::Require(_))).collect();
+        required.dedup();
+        if !required.is_empty() {
+            return Judgement::Require(required);
+        }
+        match firsts.first() {
+            Some(Some(i)) if self.0[*i].action == Action::Allow && firsts.iter().all(|f| *f == Some(*i)) => {
+                if may_widen {
+                    Judgement::Allow(*i)
+                } else {
+                    Judgement::Require(Vec::new())
+                }
+            }
+            // An allow in some readings only, or none at all: nothing widens.
+            _ if firsts.iter().any(Option::is_some) => Judgement::Require(Vec::new()),
+            _ => Judgement::NoRule,
+        }
+    }
+
+    /// The constraints the rules require, to be met besides every other source's.
+    pub fn constraints(&self, rules: &[usize]) -> impl Iterator<Item = &Constraints> {
+        rules.iter().filter_map(|&i| match &self.0[i].action {
+            Action::Require(c) => Some(c),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(lines: &[&str]) -> Rules {
+        Rules(lines.iter().map(|l| Rule::parse(l).unwrap()).collect())
+    }
+
+    #[test]
+    fn rules_parse_and_refuse_what_is_not_a_rule() {
+        let r = Rule::parse("path=^/admin/  methods=get,POST host=^admin\\. allowed_groups=admins,ops").unwrap();
+        assert_eq!(r.methods, ["GET", "POST"]);
+        assert_eq!(r.text, "path=^/admin/ methods=get,POST host=^admin\\. allowed_groups=admins,ops");
+        assert!(matches!(&r.action, Action::Require(c) if c.groups == ["admins", "ops"]));
+        for bad in [
+            "allow",
+            "path=^/x",
+            "path=( allow",
+            "path=^/x allow deny",
+            "path=^/x allow allowed_groups=a",
+            "path=^/x allowed_groups=",
+            "path=^/x methods=G*T allow",
+            "path=^/x allow extra",
+            "path=^/a path=^/b allow",
+        ] {
+            assert!(Rule::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_first_match_decides_and_only_agreeing_plain_readings_widen() {
+        let r = rules(&[
+            "path=^/public/ allow",
+            "path=^/admin/ allowed_groups=admins",
+            "path=^/internal/ deny",
+            "path=^/ methods=POST allowed_groups=writers",
+        ]);
+        assert_eq!(r.judge("GET", "h", &["/public/a", "/public/a"], true), Judgement::Allow(0));
+        assert_eq!(r.judge("GET", "h", &["/public/a", "/public/a"], false), Judgement::Require(vec![]), "not plain: a session is needed");
+        assert_eq!(
+            r.judge("GET", "h", &["/public/../admin/x", "/admin/x"], false),
+            Judgement::Require(vec![1]),
+            "the narrowing reading applies"
+        );
+        assert_eq!(r.judge("GET", "h", &["/public/../internal/", "/internal/"], false), Judgement::Deny(2));
+        assert_eq!(r.judge("POST", "h", &["/docs", "/docs"], true), Judgement::Require(vec![3]));
+        assert_eq!(r.judge("GET", "h", &["/docs", "/docs"], true), Judgement::NoRule);
+        assert_eq!(r.judge("POST", "h", &["/public/a", "/public/a"], true), Judgement::Allow(0), "the first match wins");
+    }
+
+    #[test]
+    fn hosts_are_compared_in_one_spelling() {
+        assert_eq!(rule_host("API.Example.COM."), "api.example.com");
+        assert_eq!(rule_host("api.example.com.:8443"), "api.example.com:8443");
+        assert_eq!(rule_host("[::1]:80"), "[::1]:80");
+        assert_eq!(rule_host("[::1]"), "[::1]");
+    }
+}

@@ -1,0 +1,159 @@
+//! `route_rules`: one six-rule policy, 42 requests (odd paths, hosts and methods included), each
+//! judged for nobody, alice and bob in standalone mode and through `/oauth2/auth` with a
+//! trusted proxy's forwarded headers: the same verdict in both, the one the table states;
+//! and `--config-test --explain` says the same of each.
+
+use crate::support::peers::Upstream;
+use crate::support::{Gate, MINIMAL, raw_request, session_cookie};
+
+/// The policy: public pages, read-only docs, an admin area, writes on the API host for
+/// writers, a closed area, and reports for one email domain.
+const POLICY: &str = r#"route_rules = [
+  "path=^/public/ allow",
+  "path=^/docs/ methods=GET,HEAD allow",
+  "path=^/admin/ allowed_groups=admins",
+  'host=^api\.example\.com(:\d+)?$ path=. methods=POST,PUT,DELETE allowed_groups=writers',
+  "path=^/internal/ deny",
+  "path=^/reports/ allowed_email_domains=example.com",
+]
+"#;
+
+/// What a request gets: through (`P`), asked to log in (`L`), refused (`F`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum V {
+    P,
+    L,
+    F,
+}
+use V::{F, L, P};
+
+/// (method, host, path as sent, [nobody, alice (admins, users; example.com), bob (users,
+/// writers; example.org)]).
+const CASES: &[(&str, &str, &str, [V; 3])] = &[
+    ("GET", "app.example.com", "/public/a", [P, P, P]),
+    ("POST", "app.example.com", "/public/a", [P, P, P]),
+    ("GET", "app.example.com", "/docs/x", [P, P, P]),
+    ("HEAD", "app.example.com", "/docs/x", [P, P, P]),
+    ("POST", "app.example.com", "/docs/x", [L, P, P]),
+    ("GET", "app.example.com", "/admin/", [L, P, F]),
+    ("GET", "app.example.com", "/admin/users?x=1", [L, P, F]),
+    ("GET", "app.example.com", "/public/../admin/", [L, P, F]),
+    ("GET", "app.example.com", "/public/%2e%2e/admin/", [L, P, F]),
+    ("GET", "app.example.com", "/internal/x", [F, F, F]),
+    ("GET", "app.example.com", "/public/../internal/x", [F, F, F]),
+    ("GET", "app.example.com", "/reports/q", [L, P, F]),
+    ("POST", "api.example.com", "/anything", [L, F, P]),
+    ("DELETE", "api.example.com", "/public/x", [P, P, P]),
+    ("GET", "api.example.com", "/anything", [L, P, P]),
+    ("PUT", "api.example.com:8443", "/x", [L, F, P]),
+    ("POST", "API.Example.COM", "/x", [L, F, P]),
+    ("POST", "api.example.com.", "/x", [L, F, P]),
+    ("GET", "app.example.com", "/Admin/", [L, P, P]),
+    ("GET", "app.example.com", "//admin/", [L, P, F]),
+    ("GET", "app.example.com", "/admin", [L, P, P]),
+    ("GET", "app.example.com", "/docs/../admin/", [L, P, F]),
+    ("GET", "app.example.com", "/docs/%2fadmin", [L, P, P]),
+    ("OPTIONS", "app.example.com", "/admin/", [L, P, F]),
+    ("GET", "app.example.com", "/public", [L, P, P]),
+    ("GET", "app.example.com", "/internal", [L, P, P]),
+    ("GET", "app.example.com", "/internal/", [F, F, F]),
+    ("HEAD", "app.example.com", "/internal/x", [F, F, F]),
+    ("GET", "app.example.com", "/reports/", [L, P, F]),
+    ("POST", "app.example.com", "/reports/x", [L, P, F]),
+    ("GET", "app.example.com", "/public/x?y=/admin/", [P, P, P]),
+    ("GET", "app.example.com", "/public/%00", [L, P, P]),
+    ("GET", "app.example.com", "/admin%2f", [L, P, F]),
+    ("PATCH", "api.example.com", "/x", [L, P, P]),
+    ("GET", "app.example.com", "/docs/", [P, P, P]),
+    ("POST", "api.example.com", "/internal/x", [L, F, P]),
+    ("GET", "api.example.com", "/internal/x", [F, F, F]),
+    ("GET", "app.example.com", "/admin/../public/x", [L, P, F]),
+    ("GET", "app.example.com", "/reports/../docs/", [L, P, F]),
+    ("GET", "app.example.com", "/", [L, P, P]),
+    ("GET", "app.example.com", "/public/a/../../internal/", [F, F, F]),
+    ("DELETE", "app.example.com", "/admin/x", [L, P, F]),
+];
+
+/// The status of one raw request: byte for byte, with its own `Host`.
+async fn status(addr: &str, method: &str, target: &str, host: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut text = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    let answer = raw_request(addr, &text).await;
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn verdict(status: u16, pass: u16) -> Option<V> {
+    match status {
+        s if s == pass => Some(P),
+        401 => Some(L),
+        403 => Some(F),
+        _ => None,
+    }
+}
+
+#[actix_web::test]
+async fn one_policy_gives_the_same_verdicts_standalone_and_behind_an_edge_and_explain_agrees() {
+    let app = Upstream::start();
+    let standalone = Gate::start(
+        &format!(
+            "{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nupstreams = [\"http://127.0.0.1:{}/\"]\n{POLICY}",
+            app.port
+        ),
+        &[],
+        "127.0.0.1",
+    );
+    let forward = Gate::start(
+        &format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nreverse_proxy = true\n{POLICY}"),
+        &[],
+        "127.0.0.1",
+    );
+    let alice = session_cookie("alice", "alice@example.com", &["admins", "users"]).await;
+    let bob = session_cookie("bob", "bob@example.org", &["users", "writers"]).await;
+    let sessions: [Option<&str>; 3] = [None, Some(&alice), Some(&bob)];
+    let addr = |g: &Gate| g.url("").trim_start_matches("http://").to_string();
+    let (sa, fa) = (addr(&standalone), addr(&forward));
+
+    let mut wrong = Vec::new();
+    for (method, host, path, want) in CASES {
+        for (who, cookie) in sessions.iter().enumerate() {
+            let mut headers = vec![("Accept", "application/json")];
+            if let Some(c) = cookie {
+                headers.push(("Cookie", c));
+            }
+            let alone = verdict(status(&sa, method, path, host, &headers).await, 200);
+            let mut check = headers.clone();
+            check.extend([("X-Forwarded-Method", *method), ("X-Forwarded-Host", *host), ("X-Forwarded-Uri", *path)]);
+            let behind = verdict(status(&fa, method, "/oauth2/auth", "gatehouse.internal", &check).await, 202);
+            if alone != Some(want[who]) || behind != Some(want[who]) {
+                wrong.push(format!("{method} {host}{path} as {who}: want {:?}, standalone {alone:?}, forward-auth {behind:?}", want[who]));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} verdicts differ:\n  {}", wrong.len(), CASES.len() * 3, wrong.join("\n  "));
+
+    // --explain reads each request as the gate does, and says what the table says for nobody.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gatehouse.cfg");
+    std::fs::write(&cfg, format!("{MINIMAL}{POLICY}")).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.arg("--config").arg(&cfg).arg("--config-test");
+    for (method, host, path, _) in CASES {
+        cmd.arg("--explain").arg(method).arg(format!("http://{host}{path}"));
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(": ")).skip_while(|l| !l.contains("http://")).collect();
+    assert_eq!(lines.len(), CASES.len(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for ((method, host, path, want), line) in CASES.iter().zip(&lines) {
+        assert!(line.starts_with(&format!("{method} http://{host}{path}: ")), "{line}");
+        let said = match want {
+            [P, ..] => line.contains(": public, by rule"),
+            [F, F, F] => line.contains(": refused to everyone (403), by rule"),
+            _ => line.contains(": a session is needed") || line.contains(": no rule matches"),
+        };
+        assert!(said, "--explain disagrees with the table: {line}");
+    }
+}
