@@ -55,7 +55,11 @@ impl Rule {
         let mut require = Constraints::default();
         for word in text.split_whitespace() {
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
-            let regex = |v: &str| Regex::new(v).map_err(|e| format!("{key}={v} is not a regular expression: {e}"));
+            // The regex crate's message spans lines (the pattern, a caret); its last line says why.
+            let regex = |v: &str| {
+                Regex::new(v)
+                    .map_err(|e| format!("{key}={v} is not a regular expression ({})", e.to_string().lines().last().unwrap_or("").trim()))
+            };
             match key {
                 "path" if path.is_none() => path = Some(regex(value)?),
                 "host" if host.is_none() => host = Some(regex(value)?),

@@ -1,5 +1,6 @@
 //! The alpha YAML configuration (`--alpha-config`): `upstreamConfig`, `injectRequestHeaders`,
-//! `injectResponseHeaders`, `server`, `metricsServer` and `providers`.
+//! `injectResponseHeaders`, `server`, `metricsServer` and `providers`, and Gatehouse's own
+//! `routeRules` (`route_rules`, one rule per entry).
 //!
 //! oauth2-proxy substitutes `${VAR}` from the environment, then decodes with mapstructure, which
 //! matches keys case-insensitively and rejects unknown ones. We do the same by normalising every
@@ -32,6 +33,9 @@ pub struct AlphaConfig {
     pub metrics_server: Option<Server>,
     #[serde(default)]
     pub providers: Option<Vec<Provider>>,
+    /// Gatehouse's own: `route_rules`, one rule per entry.
+    #[serde(rename = "routerules", default)]
+    pub route_rules: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -345,6 +349,9 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
     let b = |v: &bool| RawValue::Bool(*v);
     let l = |v: &Vec<String>| RawValue::List(v.iter().cloned().map(RawValue::Str).collect());
 
+    if let Some(rules) = &alpha.route_rules {
+        set("route_rules", "routeRules".into(), l(rules));
+    }
     if let Some(providers) = &alpha.providers {
         if providers.len() > 1 {
             errors.push(ConfigError::new(

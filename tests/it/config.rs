@@ -522,3 +522,32 @@ fn previous_cookie_secrets_join_the_ring_and_are_checked() {
     assert_eq!(errors.keys(), ["cookie_secret_file"], "{errors}");
     assert!(errors.to_string().contains("secret 2 of the file") && !errors.to_string().contains("not-a-secret"), "{errors}");
 }
+
+/// `route_rules` in every source: a list in the file, one `;`-separated string in the
+/// environment or a flag (rules hold commas), a list in alpha YAML (`routeRules`); a rule
+/// that does not parse is named with what is wrong.
+#[test]
+fn route_rules_come_from_every_source_and_bad_ones_are_named() {
+    let texts = |cfg: &gatehouse::config::Config| cfg.authz.route_rules.0.iter().map(|r| r.text.clone()).collect::<Vec<_>>();
+    let want = ["path=^/a/ allow", "path=^/b/ methods=GET,POST allowed_groups=x,y"];
+    let file = load_text(&format!("{MINIMAL}route_rules = [\"{}\", \"{}\"]\n", want[0], want[1]), &[], vec![]).unwrap().config;
+    assert_eq!(texts(&file), want);
+    let joined = format!("{}; {}", want[0], want[1]);
+    assert_eq!(texts(&load_text(MINIMAL, &[("OAUTH2_PROXY_ROUTE_RULES", &joined)], vec![]).unwrap().config), want);
+    assert_eq!(texts(&load_text(MINIMAL, &[], vec![flag("route_rules", &[&joined])]).unwrap().config), want);
+
+    let env: std::collections::HashMap<String, String> =
+        [("GATEHOUSE_TEST_CLIENT_SECRET".to_string(), "from-env-secret".to_string())].into();
+    let legacy = std::fs::read_to_string(fixture("alpha/oauth2-proxy.cfg")).unwrap();
+    let alpha = std::fs::read_to_string(fixture("alpha/alpha.yaml")).unwrap() + &format!("routeRules:\n  - {}\n  - {}\n", want[0], want[1]);
+    let loaded =
+        config::load_texts(Some((Path::new("test.cfg"), legacy)), Some((Path::new("a.yaml"), alpha)), &[], &env, ConfigErrors::default());
+    assert_eq!(texts(&loaded.unwrap_or_else(|e| panic!("{e}")).config), want);
+
+    let errors =
+        load_text(&format!("{MINIMAL}route_rules = [\"path=( deny\", \"path=^/x/ allow deny\", \"allow\"]\n"), &[], vec![]).unwrap_err();
+    let text = errors.to_string();
+    assert_eq!(errors.keys(), ["route_rules", "route_rules", "route_rules"], "{errors}");
+    assert!(text.contains("path=( is not a regular expression (error: unclosed group)"), "{errors}");
+    assert!(text.contains("a rule needs path=<regex>"), "{errors}");
+}
