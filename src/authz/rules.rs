@@ -164,6 +164,25 @@ impl Rules {
         }
     }
 
+    /// Judges a request whose path is not known (a check from an edge that sent no
+    /// `X-Forwarded-Uri`): any rule might be the one that matches, so every rule matching the
+    /// host and method counts. A `deny` among them refuses, every narrowing rule applies, and
+    /// nothing widens. Fail closed, and loudly: an operator sees the 403s at once.
+    pub fn judge_unknown_path(&self, method: &str, host: &str) -> Judgement {
+        let host = rule_host(host);
+        let candidates: Vec<usize> = (0..self.0.len())
+            .filter(|&i| {
+                let r = &self.0[i];
+                (r.methods.is_empty() || r.methods.iter().any(|m| m == method)) && r.host.as_ref().is_none_or(|h| h.is_match(&host))
+            })
+            .collect();
+        if let Some(&deny) = candidates.iter().find(|&&i| self.0[i].action == Action::Deny) {
+            return Judgement::Deny(deny);
+        }
+        let required: Vec<usize> = candidates.iter().copied().filter(|&i| matches!(self.0[i].action, Action::Require(_))).collect();
+        if candidates.is_empty() { Judgement::NoRule } else { Judgement::Require(required) }
+    }
+
     /// The constraints the rules require, to be met besides every other source's.
     pub fn constraints(&self, rules: &[usize]) -> impl Iterator<Item = &Constraints> {
         rules.iter().filter_map(|&i| match &self.0[i].action {
@@ -221,6 +240,17 @@ mod tests {
         assert_eq!(r.judge("POST", "h", &["/docs", "/docs"], true), Judgement::Require(vec![3]));
         assert_eq!(r.judge("GET", "h", &["/docs", "/docs"], true), Judgement::NoRule);
         assert_eq!(r.judge("POST", "h", &["/public/a", "/public/a"], true), Judgement::Allow(0), "the first match wins");
+    }
+
+    #[test]
+    fn a_request_whose_path_is_unknown_meets_every_rule_that_could_match() {
+        let r = rules(&["path=^/public/ allow", "path=^/admin/ allowed_groups=admins", "path=^/ methods=POST allowed_groups=writers"]);
+        assert_eq!(r.judge_unknown_path("GET", "h"), Judgement::Require(vec![1]));
+        assert_eq!(r.judge_unknown_path("POST", "h"), Judgement::Require(vec![1, 2]));
+        let with_deny = rules(&["path=^/public/ allow", "host=^intra$ path=^/x/ deny"]);
+        assert_eq!(with_deny.judge_unknown_path("GET", "h"), Judgement::Require(vec![]), "an allow never widens");
+        assert_eq!(with_deny.judge_unknown_path("GET", "INTRA."), Judgement::Deny(1));
+        assert_eq!(rules(&["host=^a$ path=. deny"]).judge_unknown_path("GET", "b"), Judgement::NoRule);
     }
 
     #[test]

@@ -273,6 +273,11 @@ impl View {
         if rules.is_empty() {
             return Judgement::NoRule;
         }
+        if !self.path_known {
+            // A check that does not say which request it is about (no X-Forwarded-Uri, or
+            // several): its own path would match no rule, and a narrowing rule would not apply.
+            return rules.judge_unknown_path(self.method.as_str(), &self.edge.host);
+        }
         let path = self.path();
         let may_widen = path.plain && self.method_agrees;
         rules.judge(self.method.as_str(), &self.edge.host, &[&path.decoded, &path.normalised], may_widen)

@@ -245,3 +245,42 @@ async fn the_policy_holds_through_the_shipped_edges() {
         assert!(wrong.is_empty(), "{kind:?}:\n  {}", wrong.join("\n  "));
     }
 }
+
+/// A check that does not say which request it is about (an edge that sends no
+/// `X-Forwarded-Uri`, or two copies of it) cannot be judged by path: every rule that could
+/// match applies, so a `deny` refuses everyone and no narrowing rule is skipped.
+#[actix_web::test]
+async fn a_check_without_the_original_path_meets_every_rule_that_could_match() {
+    let narrowing = r#"route_rules = ["path=^/public/ allow", "path=^/admin/ allowed_groups=admins"]"#;
+    let g = Gate::start(
+        &format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nreverse_proxy = true\n{narrowing}\n"),
+        &[],
+        "127.0.0.1",
+    );
+    let addr = g.url("").trim_start_matches("http://").to_string();
+    let alice = session_cookie("alice", "alice@example.com", &["admins"]).await;
+    let bob = session_cookie("bob", "bob@example.org", &["users"]).await;
+    let ask = |cookie: &str, uris: &[&'static str]| {
+        let mut headers = vec![("Cookie", cookie.to_string())];
+        headers.extend(uris.iter().map(|u| ("X-Forwarded-Uri", u.to_string())));
+        headers
+    };
+    for uris in [&[][..], &["/public/x", "/public/y"][..]] {
+        for (cookie, want) in [(&alice, 202), (&bob, 403)] {
+            let headers = ask(cookie, uris);
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            assert_eq!(status(&addr, "GET", "/oauth2/auth", "app.example.com", &headers).await, want, "{uris:?}");
+        }
+        assert_eq!(status(&addr, "GET", "/oauth2/auth", "app.example.com", &[]).await, 401, "no allow widens");
+    }
+    let closed = r#"route_rules = ["path=^/public/ allow", "path=^/internal/ deny"]"#;
+    let g = Gate::start(
+        &format!("{MINIMAL}http_address = \"127.0.0.1:0\"\ncookie_secure = false\nreverse_proxy = true\n{closed}\n"),
+        &[],
+        "127.0.0.1",
+    );
+    let addr = g.url("").trim_start_matches("http://").to_string();
+    assert_eq!(status(&addr, "GET", "/oauth2/auth", "app.example.com", &[("Cookie", &alice)]).await, 403, "a deny might be the match");
+    let known = [("Cookie", alice.as_str()), ("X-Forwarded-Uri", "/app/")];
+    assert_eq!(status(&addr, "GET", "/oauth2/auth", "app.example.com", &known).await, 202);
+}
