@@ -39,11 +39,31 @@ pub struct Rule {
     pub action: Action,
 }
 
+/// The methods a request may be run as: what the gate knows of it.
+#[derive(Debug, Clone, Copy)]
+pub enum Methods<'a> {
+    /// Every method the request states (the request line, a trusted proxy's forwarded method,
+    /// method-override headers), upper-cased.
+    Known(&'a [String]),
+    /// Nothing says which (a check without `X-Forwarded-Method`): every method filter matches.
+    Unknown,
+}
+
+impl Methods<'_> {
+    /// Whether a rule's method filter may match. `GET` covers `HEAD`, which every framework
+    /// answers with the GET handler.
+    fn meet(&self, filter: &[String]) -> bool {
+        filter.is_empty()
+            || match self {
+                Methods::Unknown => true,
+                Methods::Known(stated) => stated.iter().any(|m| filter.iter().any(|f| f == m || (f == "GET" && m == "HEAD"))),
+            }
+    }
+}
+
 impl Rule {
-    fn matches(&self, method: &str, host: &str, path: &str) -> bool {
-        (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
-            && self.host.as_ref().is_none_or(|h| h.is_match(host))
-            && self.path.is_match(path)
+    fn matches(&self, methods: Methods<'_>, host: &str, path: &str) -> bool {
+        methods.meet(&self.methods) && self.host.as_ref().is_none_or(|h| h.is_match(host)) && self.path.is_match(path)
     }
 
     /// Parses one rule; `Err` says what is wrong and how to write it.
@@ -57,8 +77,16 @@ impl Rule {
             let (key, value) = word.split_once('=').unwrap_or((word, ""));
             // The regex crate's message spans lines (the pattern, a caret); its last line says why.
             let regex = |v: &str| {
-                Regex::new(v)
-                    .map_err(|e| format!("{key}={v} is not a regular expression ({})", e.to_string().lines().last().unwrap_or("").trim()))
+                if v.is_empty() {
+                    return Err(format!("{key}= is empty (write {key}=. to match every one)"));
+                }
+                // Host names are case-insensitive: the host is lower-cased before matching, and
+                // the rule's letters match either case.
+                let pattern = if key == "host" { format!("(?i){v}") } else { v.to_string() };
+                Regex::new(&pattern).map_err(|e| {
+                    let why = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                    format!("{key}={v} is not a regular expression ({why}); write a space as \\s and a ; as \\x3B")
+                })
             };
             match key {
                 "path" if path.is_none() => path = Some(regex(value)?),
@@ -93,17 +121,17 @@ impl Rule {
     }
 }
 
-/// A host as rules see it: lower-cased and without the trailing dot of a fully qualified
-/// name (`API.Example.com.:8443` is `api.example.com:8443`), so no spelling of a host slips
-/// past a rule written for it.
+/// A host as rules see it: lower-cased, without the port and without the trailing dot of a
+/// fully qualified name (`API.Example.com.:8443` is `api.example.com`), so no spelling of a
+/// host slips past a rule written for it (an edge routes all of them to the same site).
 pub fn rule_host(host: &str) -> String {
     let host = host.to_ascii_lowercase();
     // The port, if any: after the last `:` outside an IPv6 literal's brackets.
-    let (name, port) = match host.rfind(':') {
-        Some(i) if !host[i..].contains(']') => host.split_at(i),
-        _ => (host.as_str(), ""),
+    let name = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host.as_str(),
     };
-    format!("{}{port}", name.trim_end_matches('.'))
+    name.trim_end_matches('.').to_string()
 }
 
 /// The ordered rules.
@@ -128,9 +156,9 @@ impl Rules {
         self.0.is_empty()
     }
 
-    /// The first rule matching one reading.
-    pub fn first(&self, method: &str, host: &str, path: &str) -> Option<usize> {
-        self.0.iter().position(|r| r.matches(method, host, path))
+    /// The first rule that may match one reading.
+    pub fn first(&self, methods: Methods<'_>, host: &str, path: &str) -> Option<usize> {
+        self.0.iter().position(|r| r.matches(methods, host, path))
     }
 
     /// Judges a request over its readings (each path reading with the method): a rule that
@@ -138,9 +166,9 @@ impl Rules {
     /// the first match of every reading and `may_widen` (the path is plain, the method
     /// agrees wherever it was stated). So no way of writing a request gets it more than its
     /// plainest reading does.
-    pub fn judge(&self, method: &str, host: &str, readings: &[&str], may_widen: bool) -> Judgement {
+    pub fn judge(&self, methods: Methods<'_>, host: &str, readings: &[&str], may_widen: bool) -> Judgement {
         let host = rule_host(host);
-        let firsts: Vec<Option<usize>> = readings.iter().map(|p| self.first(method, &host, p)).collect();
+        let firsts: Vec<Option<usize>> = readings.iter().map(|p| self.first(methods, &host, p)).collect();
         if let Some(deny) = firsts.iter().flatten().find(|&&i| self.0[i].action == Action::Deny) {
             return Judgement::Deny(*deny);
         }
@@ -150,13 +178,12 @@ impl Rules {
         if !required.is_empty() {
             return Judgement::Require(required);
         }
+        // An allow with methods widens only for one method known: not an unknown one, nor several.
+        let one_method = matches!(methods, Methods::Known([_]));
         match firsts.first() {
             Some(Some(i)) if self.0[*i].action == Action::Allow && firsts.iter().all(|f| *f == Some(*i)) => {
-                if may_widen {
-                    Judgement::Allow(*i)
-                } else {
-                    Judgement::Require(Vec::new())
-                }
+                let may_widen = may_widen && (one_method || self.0[*i].methods.is_empty());
+                if may_widen { Judgement::Allow(*i) } else { Judgement::Require(Vec::new()) }
             }
             // An allow in some readings only, or none at all: nothing widens.
             _ if firsts.iter().any(Option::is_some) => Judgement::Require(Vec::new()),
@@ -168,13 +195,10 @@ impl Rules {
     /// `X-Forwarded-Uri`): any rule might be the one that matches, so every rule matching the
     /// host and method counts. A `deny` among them refuses, every narrowing rule applies, and
     /// nothing widens. Fail closed, and loudly: an operator sees the 403s at once.
-    pub fn judge_unknown_path(&self, method: &str, host: &str) -> Judgement {
+    pub fn judge_unknown_path(&self, methods: Methods<'_>, host: &str) -> Judgement {
         let host = rule_host(host);
         let candidates: Vec<usize> = (0..self.0.len())
-            .filter(|&i| {
-                let r = &self.0[i];
-                (r.methods.is_empty() || r.methods.iter().any(|m| m == method)) && r.host.as_ref().is_none_or(|h| h.is_match(&host))
-            })
+            .filter(|&i| methods.meet(&self.0[i].methods) && self.0[i].host.as_ref().is_none_or(|h| h.is_match(&host)))
             .collect();
         if let Some(&deny) = candidates.iter().find(|&&i| self.0[i].action == Action::Deny) {
             return Judgement::Deny(deny);
@@ -200,6 +224,10 @@ mod tests {
         Rules(lines.iter().map(|l| Rule::parse(l).unwrap()).collect())
     }
 
+    fn m(method: &str) -> Vec<String> {
+        vec![method.to_string()]
+    }
+
     #[test]
     fn rules_parse_and_refuse_what_is_not_a_rule() {
         let r = Rule::parse("path=^/admin/  methods=get,POST host=^admin\\. allowed_groups=admins,ops").unwrap();
@@ -216,6 +244,8 @@ mod tests {
             "path=^/x methods=G*T allow",
             "path=^/x allow extra",
             "path=^/a path=^/b allow",
+            "path= allow",
+            "path=^/a host= deny",
         ] {
             assert!(Rule::parse(bad).is_err(), "{bad}");
         }
@@ -229,35 +259,64 @@ mod tests {
             "path=^/internal/ deny",
             "path=^/ methods=POST allowed_groups=writers",
         ]);
-        assert_eq!(r.judge("GET", "h", &["/public/a", "/public/a"], true), Judgement::Allow(0));
-        assert_eq!(r.judge("GET", "h", &["/public/a", "/public/a"], false), Judgement::Require(vec![]), "not plain: a session is needed");
+        assert_eq!(r.judge(Methods::Known(&m("GET")), "h", &["/public/a", "/public/a"], true), Judgement::Allow(0));
         assert_eq!(
-            r.judge("GET", "h", &["/public/../admin/x", "/admin/x"], false),
+            r.judge(Methods::Known(&m("GET")), "h", &["/public/a", "/public/a"], false),
+            Judgement::Require(vec![]),
+            "not plain: a session is needed"
+        );
+        assert_eq!(
+            r.judge(Methods::Known(&m("GET")), "h", &["/public/../admin/x", "/admin/x"], false),
             Judgement::Require(vec![1]),
             "the narrowing reading applies"
         );
-        assert_eq!(r.judge("GET", "h", &["/public/../internal/", "/internal/"], false), Judgement::Deny(2));
-        assert_eq!(r.judge("POST", "h", &["/docs", "/docs"], true), Judgement::Require(vec![3]));
-        assert_eq!(r.judge("GET", "h", &["/docs", "/docs"], true), Judgement::NoRule);
-        assert_eq!(r.judge("POST", "h", &["/public/a", "/public/a"], true), Judgement::Allow(0), "the first match wins");
+        assert_eq!(r.judge(Methods::Known(&m("GET")), "h", &["/public/../internal/", "/internal/"], false), Judgement::Deny(2));
+        assert_eq!(r.judge(Methods::Known(&m("POST")), "h", &["/docs", "/docs"], true), Judgement::Require(vec![3]));
+        assert_eq!(r.judge(Methods::Known(&m("GET")), "h", &["/docs", "/docs"], true), Judgement::NoRule);
+        assert_eq!(
+            r.judge(Methods::Known(&m("POST")), "h", &["/public/a", "/public/a"], true),
+            Judgement::Allow(0),
+            "the first match wins"
+        );
+    }
+
+    #[test]
+    fn every_stated_method_counts_and_get_covers_head() {
+        let r = rules(&[
+            "path=^/api/ methods=DELETE deny",
+            "path=^/export methods=GET allowed_groups=admins",
+            "path=^/docs/ methods=GET allow",
+        ]);
+        let overridden = vec!["POST".to_string(), "DELETE".to_string()];
+        assert_eq!(
+            r.judge(Methods::Known(&overridden), "h", &["/api/x", "/api/x"], false),
+            Judgement::Deny(0),
+            "an override stated DELETE"
+        );
+        assert_eq!(r.judge(Methods::Known(&m("HEAD")), "h", &["/export", "/export"], true), Judgement::Require(vec![1]));
+        assert_eq!(r.judge(Methods::Unknown, "h", &["/api/x", "/api/x"], true), Judgement::Deny(0), "an unknown method may be DELETE");
+        assert_eq!(r.judge(Methods::Unknown, "h", &["/docs/a", "/docs/a"], true), Judgement::Require(vec![]), "nor widen as GET");
+        assert_eq!(r.judge(Methods::Known(&m("GET")), "h", &["/docs/a", "/docs/a"], true), Judgement::Allow(2));
+        let hosts = rules(&["host=^Admin\\.example\\.com$ path=. deny"]);
+        assert_eq!(hosts.judge(Methods::Known(&m("GET")), "admin.example.com:443", &["/", "/"], true), Judgement::Deny(0), "port and case");
     }
 
     #[test]
     fn a_request_whose_path_is_unknown_meets_every_rule_that_could_match() {
         let r = rules(&["path=^/public/ allow", "path=^/admin/ allowed_groups=admins", "path=^/ methods=POST allowed_groups=writers"]);
-        assert_eq!(r.judge_unknown_path("GET", "h"), Judgement::Require(vec![1]));
-        assert_eq!(r.judge_unknown_path("POST", "h"), Judgement::Require(vec![1, 2]));
+        assert_eq!(r.judge_unknown_path(Methods::Known(&m("GET")), "h"), Judgement::Require(vec![1]));
+        assert_eq!(r.judge_unknown_path(Methods::Known(&m("POST")), "h"), Judgement::Require(vec![1, 2]));
         let with_deny = rules(&["path=^/public/ allow", "host=^intra$ path=^/x/ deny"]);
-        assert_eq!(with_deny.judge_unknown_path("GET", "h"), Judgement::Require(vec![]), "an allow never widens");
-        assert_eq!(with_deny.judge_unknown_path("GET", "INTRA."), Judgement::Deny(1));
-        assert_eq!(rules(&["host=^a$ path=. deny"]).judge_unknown_path("GET", "b"), Judgement::NoRule);
+        assert_eq!(with_deny.judge_unknown_path(Methods::Known(&m("GET")), "h"), Judgement::Require(vec![]), "an allow never widens");
+        assert_eq!(with_deny.judge_unknown_path(Methods::Known(&m("GET")), "INTRA."), Judgement::Deny(1));
+        assert_eq!(rules(&["host=^a$ path=. deny"]).judge_unknown_path(Methods::Known(&m("GET")), "b"), Judgement::NoRule);
     }
 
     #[test]
     fn hosts_are_compared_in_one_spelling() {
         assert_eq!(rule_host("API.Example.COM."), "api.example.com");
-        assert_eq!(rule_host("api.example.com.:8443"), "api.example.com:8443");
-        assert_eq!(rule_host("[::1]:80"), "[::1]:80");
+        assert_eq!(rule_host("api.example.com.:8443"), "api.example.com");
+        assert_eq!(rule_host("[::1]:80"), "[::1]");
         assert_eq!(rule_host("[::1]"), "[::1]");
     }
 }

@@ -30,7 +30,7 @@ pub use path::RequestPath;
 pub use view::{Client, Edge, View};
 
 use crate::authz::Constraints;
-use crate::authz::rules::{Judgement, Rules};
+use crate::authz::rules::{Judgement, Methods, Rules};
 use crate::http::error::AuthError;
 use crate::session::SessionState;
 use crate::state::State;
@@ -70,7 +70,7 @@ pub async fn decide(state: &State, req: &HttpRequest, view: &View) -> Result<Dec
     let rules = &state.authz.route_rules;
     let judgement = view.judge_rules(rules);
     if let Judgement::Deny(i) = judgement {
-        log::debug!("refused by route rule {} ({})", i + 1, rules.0[i].text);
+        log::info!("refused by route rule {} ({})", i + 1, rules.0[i].text);
         state.metrics.auth("forbidden");
         return Ok(Decision { verdict: Verdict::Refused, set_cookies: Vec::new() });
     }
@@ -84,7 +84,9 @@ pub async fn decide(state: &State, req: &HttpRequest, view: &View) -> Result<Dec
             Verdict::Forbidden(s)
         }
         Some(s) => Verdict::Allowed(s),
-        None if matches!(judgement, Judgement::Allow(_)) => Verdict::Anonymous,
+        // Public by a rule, unless another source (the check's query, a route header) asks for
+        // someone in particular: a constraint can only narrow.
+        None if matches!(judgement, Judgement::Allow(_)) && view.constraints_allow("", &[]) => Verdict::Anonymous,
         None if judgement == Judgement::NoRule && view.allowed_without_auth(&state.authz) => Verdict::Anonymous,
         None if current.denied => Verdict::Denied,
         None => Verdict::Unauthenticated,
@@ -114,7 +116,8 @@ pub fn explain(rules: &Rules, method: &str, url: &str) -> String {
     let path = RequestPath::parse(&uri);
     let method = method.to_ascii_uppercase();
     let rule = |i: usize| format!("rule {} ({})", i + 1, rules.0[i].text);
-    let said = match rules.judge(&method, host, &[&path.decoded, &path.normalised], path.plain) {
+    let stated = [method.clone()];
+    let said = match rules.judge(Methods::Known(&stated), host, &[&path.decoded, &path.normalised], path.plain) {
         Judgement::NoRule => "no rule matches: the other options decide (a session, unless skip_auth_routes, trusted_ips or skip_auth_preflight let it through)".to_string(),
         Judgement::Allow(i) => format!("public, by {}", rule(i)),
         Judgement::Deny(i) => format!("refused to everyone (403), by {}", rule(i)),

@@ -21,7 +21,7 @@ use actix_web::http::header::{self, HeaderName};
 use ipnet::IpNet;
 
 use super::path::RequestPath;
-use crate::authz::rules::{Judgement, Rules};
+use crate::authz::rules::{Judgement, Methods, Rules};
 use crate::authz::{self, Constraints};
 use crate::http::request::TrustConfig;
 use crate::http::request::{self, names};
@@ -117,6 +117,10 @@ pub struct View {
     pub constraints: Vec<Constraints>,
     /// Who is asking, once a refusal needs to know how to answer.
     client: OnceCell<Client>,
+    /// Every method the request states, upper-cased, for `route_rules`: its own (or a trusted
+    /// proxy's forwarded one) and any method-override header; `None` when a check does not
+    /// say (no single valid `X-Forwarded-Method`).
+    rule_methods: Option<Vec<String>>,
 }
 
 /// Who is asking, for the form of an answer (never for access).
@@ -134,28 +138,29 @@ impl View {
     pub fn check(req: &HttpRequest, trust: &TrustConfig, envoy_tail: Option<&str>) -> View {
         let edge = Edge::read(req, trust);
         let line_method = req.method().clone();
-        let (method, agrees, uri, known, from_line) = match envoy_tail {
+        let (method, agrees, uri, known, from_line, stated) = match envoy_tail {
             Some(tail) => {
                 let mut uri = tail.to_string();
                 if !req.query_string().is_empty() {
                     uri.push('?');
                     uri.push_str(req.query_string());
                 }
-                (line_method.clone(), true, uri, true, true)
+                (line_method.clone(), true, uri, true, true, Some(line_method.clone()))
             }
             None => {
                 let forwarded = edge.trusted.then(|| single(req, &names::X_FORWARDED_METHOD)).flatten();
-                let (method, agrees) = match forwarded {
-                    None => (line_method.clone(), true),
+                // `stated`: the original request's method, when a trusted proxy said it once.
+                let (method, agrees, stated) = match forwarded {
+                    None => (line_method.clone(), true, None),
                     Some(Ok(m)) => match Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
                         Ok(m) => {
                             let agrees = m == line_method;
-                            (m, agrees)
+                            (m.clone(), agrees, Some(m))
                         }
-                        Err(_) => (line_method.clone(), false),
+                        Err(_) => (line_method.clone(), false, None),
                     },
                     // Two copies, or one that is not text: it says nothing, and may not widen.
-                    Some(Err(_)) => (line_method.clone(), false),
+                    Some(Err(_)) => (line_method.clone(), false, None),
                 };
                 let (uri, known, from_line) = match edge.trusted.then(|| single(req, &names::X_FORWARDED_URI)).flatten() {
                     Some(Ok(uri)) => (uri.to_string(), true, false),
@@ -164,7 +169,7 @@ impl View {
                     // request (a negated rule would match it), so no rule may skip on it.
                     None => (line_uri(req), false, true),
                 };
-                (method, agrees, uri, known, from_line)
+                (method, agrees, uri, known, from_line, stated)
             }
         };
         let mut constraints = Vec::new();
@@ -187,7 +192,7 @@ impl View {
                 constraints.push(c);
             }
         }
-        View::finish(req, method, agrees, uri, known, from_line, edge, constraints)
+        View::finish(req, (method, stated), agrees, uri, known, from_line, edge, constraints)
     }
 
     /// A request for an upstream: judged as itself, and forwarded as itself. Forwarded
@@ -195,13 +200,13 @@ impl View {
     pub fn proxied(req: &HttpRequest, trust: &TrustConfig) -> View {
         let edge = Edge::read(req, trust);
         let constraints = query_constraints(req).into_iter().collect();
-        View::finish(req, req.method().clone(), true, line_uri(req), true, true, edge, constraints)
+        View::finish(req, (req.method().clone(), Some(req.method().clone())), true, line_uri(req), true, true, edge, constraints)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn finish(
         req: &HttpRequest,
-        method: Method,
+        (method, stated): (Method, Option<Method>),
         method_agrees: bool,
         uri: String,
         path_known: bool,
@@ -211,6 +216,14 @@ impl View {
     ) -> View {
         // An app that obeys a method override would run another method than the one judged.
         let overridden = METHOD_OVERRIDES.iter().any(|h| req.headers().contains_key(h));
+        // Rules see every method the app might run: the stated one and each override's.
+        let rule_methods = stated.map(|m| {
+            let mut all = vec![m.as_str().to_ascii_uppercase()];
+            for value in METHOD_OVERRIDES.iter().flat_map(|h| req.headers().get_all(h)) {
+                all.extend(String::from_utf8_lossy(value.as_bytes()).split(',').map(|v| v.trim().to_ascii_uppercase()));
+            }
+            all
+        });
         View {
             method,
             method_agrees: method_agrees && !overridden,
@@ -221,6 +234,7 @@ impl View {
             edge,
             constraints,
             client: OnceCell::new(),
+            rule_methods,
         }
     }
 
@@ -273,14 +287,18 @@ impl View {
         if rules.is_empty() {
             return Judgement::NoRule;
         }
+        let methods = match &self.rule_methods {
+            Some(stated) => Methods::Known(stated),
+            None => Methods::Unknown,
+        };
         if !self.path_known {
             // A check that does not say which request it is about (no X-Forwarded-Uri, or
             // several): its own path would match no rule, and a narrowing rule would not apply.
-            return rules.judge_unknown_path(self.method.as_str(), &self.edge.host);
+            return rules.judge_unknown_path(methods, &self.edge.host);
         }
         let path = self.path();
         let may_widen = path.plain && self.method_agrees;
-        rules.judge(self.method.as_str(), &self.edge.host, &[&path.decoded, &path.normalised], may_widen)
+        rules.judge(methods, &self.edge.host, &[&path.decoded, &path.normalised], may_widen)
     }
 
     /// Do the session's email and groups meet every constraint of every source?

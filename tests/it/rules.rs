@@ -74,6 +74,15 @@ const CASES: &[(&str, &str, &str, [V; 3])] = &[
     ("DELETE", "app.example.com", "/admin/x", [L, P, F]),
 ];
 
+/// Requests stating other methods than their own (method-override headers an app may obey),
+/// or none at all: judged as every method they state, and as any method when a check states
+/// none. (method, override header value, X-Forwarded-Method for the check, [nobody, alice, bob]).
+const OVERRIDES: &[(&str, &str, &str, Option<&str>, [V; 3])] = &[
+    // bob may write on the API host; alice may not, whatever the request line says.
+    ("GET", "api.example.com", "/x", Some("DELETE"), [L, F, P]),
+    ("POST", "app.example.com", "/docs/x", Some("GET"), [L, P, P]),
+];
+
 /// The status of one raw request: byte for byte, with its own `Host`.
 async fn status(addr: &str, method: &str, target: &str, host: &str, headers: &[(&str, &str)]) -> u16 {
     let mut text = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
@@ -132,6 +141,32 @@ async fn one_policy_gives_the_same_verdicts_standalone_and_behind_an_edge_and_ex
             }
         }
     }
+    for (method, host, path, over, want) in OVERRIDES {
+        for (who, cookie) in sessions.iter().enumerate() {
+            let mut headers = vec![("Accept", "application/json")];
+            if let Some(c) = cookie {
+                headers.push(("Cookie", c));
+            }
+            if let Some(o) = over {
+                headers.push(("X-HTTP-Method-Override", o));
+            }
+            let alone = verdict(status(&sa, method, path, host, &headers).await, 200);
+            let mut check = headers.clone();
+            check.extend([("X-Forwarded-Method", *method), ("X-Forwarded-Host", *host), ("X-Forwarded-Uri", *path)]);
+            let behind = verdict(status(&fa, method, "/oauth2/auth", "gatehouse.internal", &check).await, 202);
+            if alone != Some(want[who]) || behind != Some(want[who]) {
+                wrong.push(format!(
+                    "{method} (override {over:?}) {host}{path} as {who}: want {:?}, standalone {alone:?}, forward-auth {behind:?}",
+                    want[who]
+                ));
+            }
+        }
+    }
+    // A check that states no method is judged as any: a write rule applies to alice's check.
+    let alice_check = [("Cookie", alice.as_str()), ("X-Forwarded-Host", "api.example.com"), ("X-Forwarded-Uri", "/x")];
+    if status(&fa, "GET", "/oauth2/auth", "gatehouse.internal", &alice_check).await != 403 {
+        wrong.push("a check without X-Forwarded-Method skipped the write rule".into());
+    }
     assert!(wrong.is_empty(), "{} of {} verdicts differ:\n  {}", wrong.len(), CASES.len() * 3, wrong.join("\n  "));
 
     // --explain reads each request as the gate does, and says what the table says for nobody.
@@ -170,10 +205,11 @@ fn rank(v: V) -> u8 {
 /// What the policy gives `user` (email, groups) for a request the app received as it is:
 /// the oracle for requests an edge proxy cleaned up before passing them on.
 fn oracle(rules: &gatehouse::authz::rules::Rules, method: &str, host: &str, uri: &str, user: Option<(&str, &[&str])>) -> V {
-    use gatehouse::authz::rules::Judgement;
+    use gatehouse::authz::rules::{Judgement, Methods};
     let path = gatehouse::gate::RequestPath::parse(uri);
     let groups: Vec<String> = user.map(|(_, g)| g.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
-    match (rules.judge(method, host, &[&path.decoded, &path.normalised], path.plain), user) {
+    let stated = [method.to_string()];
+    match (rules.judge(Methods::Known(&stated), host, &[&path.decoded, &path.normalised], path.plain), user) {
         (Judgement::Allow(_), _) => P,
         (Judgement::Deny(_), _) => F,
         (_, None) => L,

@@ -81,16 +81,29 @@ pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
 /// `route_rules`: a list of rules in a file, or one string of rules separated by `;` or new
 /// lines (the environment, a flag): rules hold commas, so a list is never split on them.
 fn route_rules(r: &mut Reader<'_>) -> authz::rules::Rules {
-    let lines: Vec<String> = match r.raw.get("route_rules").map(|s| &s.value) {
+    let lines: Vec<String> = match r.raw.get("route_rules").map(|s| s.value.clone()) {
         Some(RawValue::List(items)) => {
             r.used.insert("route_rules");
-            items.iter().filter_map(RawValue::scalar_string).collect()
+            items
+                .iter()
+                .map(|item| {
+                    // Not a string: refused rather than dropped (a dropped deny fails open).
+                    item.scalar_string().unwrap_or_else(|| "<not a string>".to_string())
+                })
+                .collect()
         }
         _ => {
             let text: String = r.get("route_rules");
-            text.split(['\n', ';']).map(str::to_string).collect()
+            // Comments go first, whole lines, so `# path=. deny; path=. allow` stays a comment.
+            text.lines().filter(|l| !l.trim_start().starts_with('#')).flat_map(|l| l.split(';')).map(str::to_string).collect()
         }
     };
+    if host_rules_in_standalone(r, &lines) {
+        r.warnings.push(
+            "route_rules with host= in front of upstreams: the upstream is chosen by path, and the client chooses the Host it sends, so a host rule holds only if the upstream serves sites by that same name"
+                .to_string(),
+        );
+    }
     let rules = lines
         .iter()
         .map(|line| line.trim())
@@ -104,6 +117,10 @@ fn route_rules(r: &mut Reader<'_>) -> authz::rules::Rules {
         })
         .collect();
     authz::rules::Rules(rules)
+}
+
+fn host_rules_in_standalone(r: &Reader<'_>, lines: &[String]) -> bool {
+    r.is_set("upstreams") && lines.iter().any(|l| l.split_whitespace().any(|w| w.starts_with("host=")))
 }
 
 /// oauth2-proxy's route syntax: the method part is everything before the first `=` or `!=`.
