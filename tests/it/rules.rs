@@ -77,7 +77,8 @@ const CASES: &[(&str, &str, &str, [V; 3])] = &[
 /// Requests stating other methods than their own (method-override headers an app may obey),
 /// or none at all: judged as every method they state, and as any method when a check states
 /// none. (method, override header value, X-Forwarded-Method for the check, [nobody, alice, bob]).
-const OVERRIDES: &[(&str, &str, &str, Option<&str>, [V; 3])] = &[
+type Override = (&'static str, &'static str, &'static str, Option<&'static str>, [V; 3]);
+const OVERRIDES: &[Override] = &[
     // bob may write on the API host; alice may not, whatever the request line says.
     ("GET", "api.example.com", "/x", Some("DELETE"), [L, F, P]),
     ("POST", "app.example.com", "/docs/x", Some("GET"), [L, P, P]),
