@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use crate::support::load;
@@ -94,6 +95,46 @@ fn kubernetes_manifests_agree_with_the_config() {
     assert!(d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap() > 30, "longer than the 30 s graceful stop");
 }
 
+/// The ingress-nginx example: its auth URL is Gatehouse's check on its Service, its sign-in
+/// URL Gatehouse's start, the identity headers it passes on are the ones the configuration
+/// sends, and Gatehouse's own pages are routed to the Service's named port. (No cluster here.)
+#[test]
+fn the_ingress_nginx_example_points_at_gatehouse() {
+    let text = std::fs::read_to_string(deploy("k8s/ingress-nginx.yaml")).unwrap();
+    let docs: Vec<Value> =
+        serde_yaml_ng::Deserializer::from_str(&text).map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{e}"))).collect();
+    let cfg = load(Some(&deploy("gatehouse.cfg")), &SECRETS, vec![]).unwrap().config;
+    let svc = yaml("k8s/service.yaml");
+    let service = svc["metadata"]["name"].as_str().unwrap();
+    let prefix = cfg.server.proxy_prefix.as_str();
+    let sent: Vec<String> = cfg.headers.response.iter().map(|h| h.name.to_ascii_lowercase()).collect();
+    let (mut checked, mut pages) = (0, 0);
+    for doc in &docs {
+        assert_eq!(doc["kind"], "Ingress");
+        let notes = &doc["metadata"]["annotations"];
+        if let Some(auth) = notes["nginx.ingress.kubernetes.io/auth-url"].as_str() {
+            let url = url::Url::parse(auth).unwrap();
+            assert_eq!(url.host_str().unwrap().split('.').next(), Some(service), "{auth}");
+            assert_eq!(url.port_or_known_default(), svc["spec"]["ports"][0]["port"].as_u64().map(|p| p as u16));
+            assert_eq!(url.path(), format!("{prefix}/auth"));
+            let signin = notes["nginx.ingress.kubernetes.io/auth-signin"].as_str().unwrap();
+            assert!(signin.contains(&format!("{prefix}/start?rd=")), "{signin}");
+            for h in notes["nginx.ingress.kubernetes.io/auth-response-headers"].as_str().unwrap().split(',') {
+                assert!(sent.contains(&h.to_ascii_lowercase()), "{h} is not among the check's response headers {sent:?}");
+            }
+            checked += 1;
+        } else {
+            let path = &doc["spec"]["rules"][0]["http"]["paths"][0];
+            assert_eq!(path["path"].as_str(), Some(prefix));
+            assert_eq!(path["backend"]["service"]["name"].as_str(), Some(service));
+            let port = path["backend"]["service"]["port"]["name"].as_str();
+            assert!(svc["spec"]["ports"].as_sequence().unwrap().iter().any(|p| p["name"].as_str() == port), "{port:?}");
+            pages += 1;
+        }
+    }
+    assert_eq!((checked, pages), (2, 1));
+}
+
 #[test]
 fn the_dockerfile_builds_like_the_makefile_and_runs_unprivileged() {
     let docker = std::fs::read_to_string(deploy("Dockerfile")).unwrap();
@@ -144,6 +185,7 @@ fn every_file_in_deploy_is_checked() {
         "gatehouse.service",
         "k8s/configmap.yaml",
         "k8s/deployment.yaml",
+        "k8s/ingress-nginx.yaml",
         "k8s/secret.yaml",
         "k8s/service.yaml",
     ];
