@@ -52,6 +52,8 @@ pub struct App {
     /// The development issuer and echo app, when configured.
     extra: Vec<Server>,
     addrs: Vec<SocketAddr>,
+    /// The gRPC external authorization listener, when `grpc_address` is set.
+    grpc_addr: Option<SocketAddr>,
     provider: Arc<Provider>,
     /// Moved on at SIGTERM (`State::lifecycle`).
     lifecycle: Arc<watch::Sender<Lifecycle>>,
@@ -136,14 +138,26 @@ impl App {
         // The session admin endpoints share this instance's sessions (its revocation record).
         let admin = crate::endpoints::admin::routes(server.admin_token_file.clone(), state.clone());
         extra.extend(server::metrics_servers(&server, metrics.clone(), admin)?);
+        let grpc_addr = match &server.grpc_address {
+            Some(addr) => {
+                let bind = addr.bind_string().with_context(|| format!("grpc_address {addr} is not host:port"))?;
+                Some(crate::endpoints::grpc::serve(&bind, state.clone())?)
+            }
+            None => None,
+        };
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
-        Ok(App { server: srv, extra, addrs, provider, lifecycle, shutdown_delay })
+        Ok(App { server: srv, extra, addrs, grpc_addr, provider, lifecycle, shutdown_delay })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The gRPC check listener's address, when configured (the real port when 0 was asked for).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// True once the identity provider's discovery and keys are loaded.

@@ -316,6 +316,12 @@ pub static SERVER: &[OptionSpec] = &[
     o("metrics_tls_cert_file", Str, "", "TLS certificate for the metrics listener").legacy(Legacy::Server),
     o("metrics_tls_key_file", Str, "", "TLS key for the metrics listener").legacy(Legacy::Server),
     o(
+        "grpc_address",
+        Str,
+        "",
+        "Gatehouse only: host:port for Envoy's gRPC external authorization (envoy.service.auth.v3.Authorization/Check, plaintext HTTP/2); unset: none",
+    ),
+    o(
         "admin_token_file",
         Str,
         "",

@@ -16,7 +16,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::login;
 use crate::authz;
-use crate::gate::{self, Verdict, View};
+use crate::authz::Constraints;
+use crate::gate::{self, Edge, Verdict, View};
 use crate::http::error::{HttpError, Refusal};
 use crate::http::respond::{self, add_cookies};
 use crate::identity::{self, Unrenderable};
@@ -63,7 +64,19 @@ fn envoy_tail<'a>(state: &State, req: &'a HttpRequest, endpoint: &str) -> Result
 
 async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>) -> Result<HttpResponse, HttpError> {
     let view = View::check(req, &state.trust, tail);
-    let decision = gate::decide(state, req, &view).await?;
+    render(state, req, form, &view).await
+}
+
+/// A check Envoy describes over gRPC (`endpoints::grpc`): `req` holds the original request's
+/// method, path and headers, `edge` what Envoy says of it, `context` its route's constraints.
+/// Answered as `/oauth2/verify` answers: 200 with identity, a 302 to the login for a
+/// navigation, else 401 or 403.
+pub async fn described(state: &State, req: &HttpRequest, edge: Edge, context: Vec<Constraints>) -> Result<HttpResponse, HttpError> {
+    render(state, req, Form::Browser, &View::described(req, edge, context)).await
+}
+
+async fn render(state: &State, req: &HttpRequest, form: Form, view: &View) -> Result<HttpResponse, HttpError> {
+    let decision = gate::decide(state, req, view).await?;
     let accepted = form == Form::Nginx;
     let mut res = match &decision.verdict {
         // A person who signed in but may not see this page gets a page that says so; scripts
@@ -80,7 +93,7 @@ async fn check(state: &State, req: &HttpRequest, form: Form, tail: Option<&str>)
         }
         Verdict::Anonymous => respond::passed(accepted),
         Verdict::Unauthenticated if form == Form::Browser && view.client(req, &state.authz).navigation => {
-            let rd = return_to(state, &view);
+            let rd = return_to(state, view);
             login::begin(state, req, &rd)?
         }
         Verdict::Unauthenticated | Verdict::Denied => respond::unauthorized(),

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod backchannel;
+pub mod grpc;
 pub mod health;
 pub mod login;
 pub mod reverse_proxy;

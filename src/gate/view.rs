@@ -178,21 +178,20 @@ impl View {
             // operator in the edge configuration. In Envoy's form the query is the client's.
             constraints.extend(query_constraints(req));
         }
-        // From any sender: each copy is its own constraint and can only narrow, and ignoring
-        // the copy of an edge that is not (yet) a trusted proxy would drop a route's rule.
-        for (key, name) in [
-            ("allowed_groups", &names::X_GATEHOUSE_ALLOWED_GROUPS),
-            ("allowed_emails", &names::X_GATEHOUSE_ALLOWED_EMAILS),
-            ("allowed_email_domains", &names::X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS),
-        ] {
-            for value in req.headers().get_all(name) {
-                let mut c = Constraints::default();
-                // A value that is not text cannot be met.
-                c.add(key, request::visible_ascii(value).unwrap_or("\u{0}"));
-                constraints.push(c);
-            }
-        }
+        constraints.extend(header_constraints(req));
         View::finish(req, (method, stated), agrees, uri, known, from_line, edge, constraints)
+    }
+
+    /// A request Envoy describes in a gRPC `CheckRequest` (`endpoints::grpc`), made into `req`:
+    /// judged as itself, like a proxied one. `edge` is what Envoy says of it (its source
+    /// address, the original host and scheme); `context` holds the route's
+    /// `context_extensions` constraints, the operator's, which narrow like a check's query.
+    pub fn described(req: &HttpRequest, edge: Edge, context: Vec<Constraints>) -> View {
+        let mut constraints = context;
+        constraints.extend(query_constraints(req));
+        constraints.extend(header_constraints(req));
+        let method = req.method().clone();
+        View::finish(req, (method.clone(), Some(method)), true, line_uri(req), true, true, edge, constraints)
     }
 
     /// A request for an upstream: judged as itself, and forwarded as itself. Forwarded
@@ -336,6 +335,26 @@ fn single<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<Result<&'a str,
     let first = all.next()?;
     let Some(text) = request::visible_ascii(first) else { return Some(Err("/")) };
     if all.next().is_some() { Some(Err(text)) } else { Some(Ok(text)) }
+}
+
+/// The `X-Gatehouse-Allowed-*` constraints, from any sender: each copy is its own constraint
+/// and can only narrow, and ignoring the copy of an edge that is not (yet) a trusted proxy
+/// would drop a route's rule.
+fn header_constraints(req: &HttpRequest) -> Vec<Constraints> {
+    let mut constraints = Vec::new();
+    for (key, name) in [
+        ("allowed_groups", &names::X_GATEHOUSE_ALLOWED_GROUPS),
+        ("allowed_emails", &names::X_GATEHOUSE_ALLOWED_EMAILS),
+        ("allowed_email_domains", &names::X_GATEHOUSE_ALLOWED_EMAIL_DOMAINS),
+    ] {
+        for value in req.headers().get_all(name) {
+            let mut c = Constraints::default();
+            // A value that is not text cannot be met.
+            c.add(key, request::visible_ascii(value).unwrap_or("\u{0}"));
+            constraints.push(c);
+        }
+    }
+    constraints
 }
 
 /// The constraints in the query string, if it holds any (none: no allocation on the hot path).

@@ -74,6 +74,8 @@ pub struct Config {
     pub backchannel_logout_path: Option<String>,
     /// `admin_token_file`: the session admin endpoints, on the metrics listener, need its token.
     pub admin_token_file: Option<std::path::PathBuf>,
+    /// `grpc_address`: Envoy's gRPC external authorization (`endpoints::grpc`).
+    pub grpc_address: Option<ListenAddr>,
     pub force_https: bool,
     /// Worker threads; 0 for one per CPU (actix's default).
     pub workers: usize,

