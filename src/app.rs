@@ -46,6 +46,26 @@ pub async fn sessions_command(config: &Config, revoke: bool, who: &Subject) -> a
     Ok(out)
 }
 
+/// The listeners beside the main one, sharing its state: metrics (with the session admin
+/// endpoints, which need this instance's revocation record) and the gRPC checks. Returns the
+/// gRPC address bound, if any.
+fn side_listeners(
+    server: &server::Config,
+    state: &web::Data<State>,
+    metrics: Arc<crate::metrics::Metrics>,
+    extra: &mut Vec<Server>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let admin = crate::endpoints::admin::routes(server.admin_token_file.clone(), state.clone());
+    extra.extend(server::metrics_servers(server, metrics, admin)?);
+    match &server.grpc_address {
+        Some(addr) => {
+            let bind = addr.bind_string().with_context(|| format!("grpc_address {addr} is not host:port"))?;
+            Ok(Some(crate::endpoints::grpc::serve(&bind, state.clone())?))
+        }
+        None => Ok(None),
+    }
+}
+
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
     server: Server,
@@ -135,16 +155,7 @@ impl App {
             prefix: server.proxy_prefix.clone(),
             backchannel_logout: server.backchannel_logout_path.clone(),
         };
-        // The session admin endpoints share this instance's sessions (its revocation record).
-        let admin = crate::endpoints::admin::routes(server.admin_token_file.clone(), state.clone());
-        extra.extend(server::metrics_servers(&server, metrics.clone(), admin)?);
-        let grpc_addr = match &server.grpc_address {
-            Some(addr) => {
-                let bind = addr.bind_string().with_context(|| format!("grpc_address {addr} is not host:port"))?;
-                Some(crate::endpoints::grpc::serve(&bind, state.clone())?)
-            }
-            None => None,
-        };
+        let grpc_addr = side_listeners(&server, &state, metrics, &mut extra)?;
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
         Ok(App { server: srv, extra, addrs, grpc_addr, provider, lifecycle, shutdown_delay })
