@@ -25,6 +25,11 @@ impl GrpcStack {
     /// The shipped gRPC configuration; `grpc_down`: Envoy's gRPC cluster points at a port where
     /// nothing listens.
     fn start(grpc_down: bool) -> GrpcStack {
+        Self::start_with(grpc_down, &[])
+    }
+
+    /// [`Self::start`], with lines of the shipped Gatehouse configuration replaced.
+    fn start_with(grpc_down: bool, replace: &[(&str, &str)]) -> GrpcStack {
         let (gate_port, grpc_port, edge, admin) = (free_port(), free_port(), free_port(), free_port());
         let app = Upstream::start();
         let op = Op::start(json!({
@@ -36,7 +41,8 @@ impl GrpcStack {
             Ports { auth: gate_port, edge, app: app.port, admin },
             &[("port_value: 4190", format!("port_value: {envoy_grpc}"))],
         );
-        let cfg = auth_config(&files, &op.issuer) + &format!("grpc_address = \"127.0.0.1:{grpc_port}\"\ncookie_refresh = \"2s\"\n");
+        let cfg = replace.iter().fold(auth_config(&files, &op.issuer), |cfg, (from, to)| cfg.replace(from, to))
+            + &format!("grpc_address = \"127.0.0.1:{grpc_port}\"\ncookie_refresh = \"2s\"\n");
         let gate = Gate::start(&cfg, &[], "127.0.0.1");
         let proxy = peers::envoy_with(files, edge, "envoy-grpc.yaml");
         GrpcStack { op, _gate: gate, app, _proxy: proxy, base: format!("http://127.0.0.1:{edge}") }
@@ -105,4 +111,13 @@ async fn envoy_refuses_when_the_grpc_check_cannot_be_asked() {
     let (status, _, _) = send("GET", &s.url("/app/page"), &[("Accept", "text/html")]).await;
     assert_eq!(status, 403, "failure_mode_allow: false");
     assert!(s.app.requests().is_empty());
+}
+
+/// route_rules hold over the gRPC check as over the HTTP forms (`rules.rs`'s table).
+#[actix_web::test]
+async fn route_rules_hold_over_the_grpc_check() {
+    let s = GrpcStack::start_with(false, &[("skip_auth_routes = [\"GET=^/public/\"]\n", crate::rules::policy_lines().as_str())]);
+    crate::support::wait_discovered(&s.base).await;
+    let wrong = crate::rules::judged_through(&s.base, &s.app).await;
+    assert!(wrong.is_empty(), "gRPC:\n  {}", wrong.join("\n  "));
 }

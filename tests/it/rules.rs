@@ -212,61 +212,73 @@ fn oracle(rules: &gatehouse::authz::rules::Rules, method: &str, host: &str, uri:
 }
 
 /// The same policy in each shipped nginx, Traefik and Envoy configuration, with the real
-/// proxies, for every GET and HEAD of the table: nothing reaches the app that the policy
-/// refuses for the request the app received (an edge may refuse an odd path itself, or clean
-/// it up before passing it on), and every plain GET gets exactly the table's verdict.
+/// proxies (and over Envoy's gRPC check, `grpc.rs`), for every GET and HEAD of the table:
+/// nothing reaches the app that the policy refuses for the request the app received (an edge
+/// may refuse an odd path itself, or clean it up before passing it on), and every plain GET
+/// gets exactly the table's verdict.
 #[actix_web::test]
 async fn the_policy_holds_through_the_shipped_edges() {
     use crate::forward::{Kind, stack_with};
-    let rules = POLICY.trim_end().to_string() + "\n";
+    for kind in [Kind::Nginx, Kind::Traefik, Kind::Envoy] {
+        let s = stack_with(kind, &[("skip_auth_routes = [\"GET=^/public/\"]\n", policy_lines().as_str())]);
+        s.wait_ready().await;
+        let wrong = judged_through(&s.url(""), &s.app).await;
+        assert!(wrong.is_empty(), "{kind:?}:\n  {}", wrong.join("\n  "));
+    }
+}
+
+/// [`POLICY`], to put in place of a shipped configuration's line.
+pub(crate) fn policy_lines() -> String {
+    POLICY.trim_end().to_string() + "\n"
+}
+
+/// The table's GETs and HEADs sent through the edge at `base` in front of `app`: what got
+/// through that should not have, or was judged otherwise than the table says.
+pub(crate) async fn judged_through(base: &str, app: &Upstream) -> Vec<String> {
     let policy = crate::support::load_text(&format!("{MINIMAL}{POLICY}"), &[], vec![]).unwrap().config.authz.route_rules;
     let users: [Option<(&str, &str, &[&str])>; 3] =
         [None, Some(("alice", "alice@example.com", &["admins", "users"])), Some(("bob", "bob@example.org", &["users", "writers"]))];
-    for kind in [Kind::Nginx, Kind::Traefik, Kind::Envoy] {
-        let s = stack_with(kind, &[("skip_auth_routes = [\"GET=^/public/\"]\n", rules.as_str())]);
-        s.wait_ready().await;
-        let edge = s.url("").trim_start_matches("http://").to_string();
-        let mut wrong = Vec::new();
-        for (method, host, path, want) in CASES.iter().filter(|c| matches!(c.0, "GET" | "HEAD")) {
-            for (who, user) in users.iter().enumerate() {
-                // A fresh cookie each time: the stack refreshes sessions older than 2 s.
-                let cookie = match user {
-                    Some((u, e, g)) => Some(session_cookie(u, e, g).await),
-                    None => None,
-                };
-                let mut headers = vec![("Accept", "application/json"), ("Sec-Fetch-Mode", "cors")];
-                if let Some(c) = &cookie {
-                    headers.push(("Cookie", c));
+    let edge = base.trim_start_matches("http://").to_string();
+    let mut wrong = Vec::new();
+    for (method, host, path, want) in CASES.iter().filter(|c| matches!(c.0, "GET" | "HEAD")) {
+        for (who, user) in users.iter().enumerate() {
+            // A fresh cookie each time: the stacks refresh sessions older than 2 s.
+            let cookie = match user {
+                Some((u, e, g)) => Some(session_cookie(u, e, g).await),
+                None => None,
+            };
+            let mut headers = vec![("Accept", "application/json"), ("Sec-Fetch-Mode", "cors")];
+            if let Some(c) = &cookie {
+                headers.push(("Cookie", c));
+            }
+            app.clear();
+            let got = match status(&edge, method, path, host, &headers).await {
+                200 => P,
+                302 | 401 => L,
+                400 | 403 | 404 => F,
+                other => {
+                    wrong.push(format!("{method} {host}{path} as {who}: status {other}"));
+                    continue;
                 }
-                s.app.clear();
-                let got = match status(&edge, method, path, host, &headers).await {
-                    200 => P,
-                    302 | 401 => L,
-                    400 | 403 | 404 => F,
-                    other => {
-                        wrong.push(format!("{kind:?} {method} {host}{path} as {who}: status {other}"));
-                        continue;
-                    }
-                };
-                if got == P && rank(got) > rank(want[who]) {
-                    // Passed where the table refuses: only if the app got a cleaned-up request
-                    // that the policy lets this user have.
-                    let seen = s.app.requests().pop().map(|r| r.uri).unwrap_or_default();
-                    let fair = seen != *path && oracle(&policy, method, host, &seen, user.map(|(_, e, g)| (e, g))) == P;
-                    if !fair {
-                        wrong.push(format!("{kind:?} {method} {host}{path} as {who}: want {:?}, got through as {seen}", want[who]));
-                    }
-                }
-                // The shipped configurations protect /admin/ themselves too, without case.
-                let edge_rule = path.eq_ignore_ascii_case("/admin/");
-                let plain = *method == "GET" && !path.contains("..") && !path.contains('%') && !path.contains("//") && !edge_rule;
-                if plain && got != want[who] {
-                    wrong.push(format!("{kind:?} {method} {host}{path} as {who}: want {:?}, got {got:?}", want[who]));
+            };
+            if got == P && rank(got) > rank(want[who]) {
+                // Passed where the table refuses: only if the app got a cleaned-up request
+                // that the policy lets this user have.
+                let seen = app.requests().pop().map(|r| r.uri).unwrap_or_default();
+                let fair = seen != *path && oracle(&policy, method, host, &seen, user.map(|(_, e, g)| (e, g))) == P;
+                if !fair {
+                    wrong.push(format!("{method} {host}{path} as {who}: want {:?}, got through as {seen}", want[who]));
                 }
             }
+            // The shipped configurations protect /admin/ themselves too, without case.
+            let edge_rule = path.eq_ignore_ascii_case("/admin/");
+            let plain = *method == "GET" && !path.contains("..") && !path.contains('%') && !path.contains("//") && !edge_rule;
+            if plain && got != want[who] {
+                wrong.push(format!("{method} {host}{path} as {who}: want {:?}, got {got:?}", want[who]));
+            }
         }
-        assert!(wrong.is_empty(), "{kind:?}:\n  {}", wrong.join("\n  "));
     }
+    wrong
 }
 
 /// A check that does not say which request it is about (an edge that sends no
