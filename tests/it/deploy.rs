@@ -71,8 +71,9 @@ fn kubernetes_manifests_agree_with_the_config() {
         .iter()
         .map(|p| (p["name"].as_str().unwrap().to_string(), p["containerPort"].as_u64().unwrap()))
         .collect();
-    assert_eq!(ports, [("http".to_string(), 4180), ("metrics".to_string(), 9100)]);
+    assert_eq!(ports, [("http".to_string(), 4180), ("metrics".to_string(), 9100), ("grpc".to_string(), 4190)]);
     let cfg = load(Some(&deploy("gatehouse.cfg")), &SECRETS, vec![]).unwrap().config;
+    assert_eq!(port_of(&cfg.server.grpc_address), 4190);
     assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some(cfg.server.ping_path.as_str()));
     assert_eq!(container["readinessProbe"]["httpGet"]["path"].as_str(), Some(cfg.server.ready_path.as_str()));
     // Kubernetes kills the pod after its grace period: it must cover the readiness delay and the
@@ -135,6 +136,57 @@ fn the_ingress_nginx_example_points_at_gatehouse() {
     assert_eq!((checked, pages), (2, 1));
 }
 
+/// The documents of a multi-document YAML file in `deploy/`.
+fn documents(rel: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(deploy(rel)).unwrap();
+    serde_yaml_ng::Deserializer::from_str(&text).map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{rel}: {e}"))).collect()
+}
+
+/// The Service's port named `name`, and the configuration's port behind it.
+fn service_port(name: &str) -> u64 {
+    let svc = yaml("k8s/service.yaml");
+    let port = svc["spec"]["ports"].as_sequence().unwrap().iter().find(|p| p["name"].as_str() == Some(name)).cloned();
+    port.unwrap_or_else(|| panic!("the Service has no port {name}"))["port"].as_u64().unwrap()
+}
+
+/// The gRPC examples (Envoy Gateway's SecurityPolicy, Istio's extension provider and CUSTOM
+/// policy) point at the Service's gRPC port, which is the configuration's `grpc_address`, and
+/// leave Gatehouse's own pages unchecked. (No cluster here: parsed and cross-checked only.)
+#[test]
+fn the_grpc_examples_point_at_gatehouses_grpc_port() {
+    let cfg = load(Some(&deploy("gatehouse.cfg")), &SECRETS, vec![]).unwrap().config;
+    let service = yaml("k8s/service.yaml")["metadata"]["name"].as_str().unwrap().to_string();
+    let grpc = service_port("grpc");
+    assert_eq!(grpc, u64::from(port_of(&cfg.server.grpc_address)), "the Service's grpc port is grpc_address's");
+    let prefix = cfg.server.proxy_prefix.clone();
+
+    let eg = documents("k8s/envoy-gateway.yaml");
+    let policy = eg.iter().find(|d| d["kind"] == "SecurityPolicy").expect("a SecurityPolicy");
+    let backend = &policy["spec"]["extAuth"]["grpc"]["backendRefs"][0];
+    assert_eq!((backend["name"].as_str(), backend["port"].as_u64()), (Some(service.as_str()), Some(grpc)));
+    assert_eq!(policy["spec"]["extAuth"]["failOpen"].as_bool(), Some(false));
+    let target = policy["spec"]["targetRefs"][0]["name"].as_str().unwrap();
+    let routes: Vec<&Value> = eg.iter().filter(|d| d["kind"] == "HTTPRoute").collect();
+    let checked = routes.iter().find(|r| r["metadata"]["name"].as_str() == Some(target)).expect("the route the policy targets");
+    assert_eq!(checked["spec"]["rules"][0]["backendRefs"][0]["name"].as_str(), Some("app"));
+    let pages = routes.iter().find(|r| r["metadata"]["name"].as_str() != Some(target)).expect("a route for Gatehouse's pages");
+    assert_eq!(pages["spec"]["rules"][0]["matches"][0]["path"]["value"].as_str(), Some(format!("{prefix}/").as_str()));
+    assert_eq!(pages["spec"]["rules"][0]["backendRefs"][0]["name"].as_str(), Some(service.as_str()));
+    assert_eq!(pages["spec"]["rules"][0]["backendRefs"][0]["port"].as_u64(), Some(service_port("http")));
+
+    let istio = documents("k8s/istio.yaml");
+    let mesh = istio.iter().find(|d| d["kind"] == "IstioOperator").expect("the mesh configuration");
+    let provider = &mesh["spec"]["meshConfig"]["extensionProviders"][0];
+    let ext = &provider["envoyExtAuthzGrpc"];
+    assert_eq!(ext["service"].as_str().unwrap().split('.').next(), Some(service.as_str()));
+    assert_eq!(ext["port"].as_u64(), Some(grpc));
+    assert_eq!(ext["failOpen"].as_bool(), Some(false));
+    let policy = istio.iter().find(|d| d["kind"] == "AuthorizationPolicy").expect("an AuthorizationPolicy");
+    assert_eq!(policy["spec"]["action"].as_str(), Some("CUSTOM"));
+    assert_eq!(policy["spec"]["provider"]["name"], provider["name"]);
+    assert_eq!(policy["spec"]["rules"][0]["to"][0]["operation"]["notPaths"][0].as_str(), Some(format!("{prefix}/*").as_str()));
+}
+
 #[test]
 fn the_dockerfile_builds_like_the_makefile_and_runs_unprivileged() {
     let docker = std::fs::read_to_string(deploy("Dockerfile")).unwrap();
@@ -185,7 +237,9 @@ fn every_file_in_deploy_is_checked() {
         "gatehouse.service",
         "k8s/configmap.yaml",
         "k8s/deployment.yaml",
+        "k8s/envoy-gateway.yaml",
         "k8s/ingress-nginx.yaml",
+        "k8s/istio.yaml",
         "k8s/secret.yaml",
         "k8s/service.yaml",
     ];
