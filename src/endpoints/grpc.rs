@@ -48,7 +48,9 @@ impl Described {
         let attributes = check.attributes?;
         let http = attributes.request?.http?;
         let source = attributes.source.and_then(|s| s.address).and_then(|a| a.address).and_then(|a| match a {
-            envoy_types::pb::envoy::config::core::v3::address::Address::SocketAddress(s) => s.address.parse::<IpAddr>().ok(),
+            envoy_types::pb::envoy::config::core::v3::address::Address::SocketAddress(s) => {
+                s.address.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+            }
             _ => None,
         });
         let mut context = Vec::new();
@@ -57,6 +59,10 @@ impl Described {
             c.add(key, value);
             if c != Constraints::default() {
                 context.push(c);
+            } else if key.starts_with("allowed") {
+                // A misspelt constraint (`allowed_group`) would silently narrow nothing.
+                log::error!("context_extensions key {key:?} is not allowed_groups, allowed_emails or allowed_email_domains; refused");
+                return None;
             }
         }
         // Envoy's pseudo-headers (`:path`, `:authority`) say again what the fields say.
@@ -72,15 +78,18 @@ struct Job {
 
 /// The gRPC service: hands each check to the actix thread.
 struct Checker {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
 }
+
+/// Checks waiting for the actix thread at most; more wait in tonic (back-pressure on Envoy).
+const QUEUE: usize = 1024;
 
 #[tonic::async_trait]
 impl Authorization for Checker {
     async fn check(&self, request: tonic::Request<CheckRequest>) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
         let check = Described::read(request.into_inner()).ok_or_else(|| tonic::Status::invalid_argument("no HTTP request attributes"))?;
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { check, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;
+        self.jobs.send(Job { check, reply }).await.map_err(|_| tonic::Status::unavailable("stopping"))?;
         answer.await.map(tonic::Response::new).map_err(|_| tonic::Status::unavailable("stopping"))
     }
 }
@@ -93,9 +102,13 @@ pub fn serve(addr: &str, state: web::Data<State>) -> anyhow::Result<SocketAddr> 
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+    let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
     actix_web::rt::spawn(async move {
         while let Some(job) = queue.recv().await {
+            // Envoy gave up on it (its timeout): nobody would read the answer.
+            if job.reply.is_closed() {
+                continue;
+            }
             let state = state.clone();
             actix_web::rt::spawn(async move {
                 let _ = job.reply.send(judge(&state, job.check).await);
@@ -119,11 +132,12 @@ async fn judge(state: &web::Data<State>, check: Described) -> CheckResponse {
         return denied_response(400, Vec::new(), String::new());
     };
     let edge = Edge { trusted: false, host: check.host.clone(), proto: check.scheme.clone(), client_ip: check.source };
+    let sent: Vec<String> = check.headers.iter().map(|(k, _)| k.clone()).collect();
     let res = match auth::described(state, &req, edge, check.context).await {
         Ok(res) => res,
         Err(e) => actix_web::ResponseError::error_response(&e),
     };
-    carried_over(state, res).await
+    carried_over(state, res, &sent).await
 }
 
 /// The original request, as the gate reads requests (with the shared state, as a request of
@@ -136,25 +150,42 @@ fn request_of(state: &web::Data<State>, check: &Described) -> Option<actix_web::
     if let Some(ip) = check.source {
         test = test.peer_addr(SocketAddr::new(ip, 0));
     }
-    test = test.insert_header((actix_web::http::header::HOST, check.host.as_str()));
+    use actix_web::http::header::{HOST, HeaderName, HeaderValue};
+    test = test.insert_header((HOST, HeaderValue::from_str(&check.host).ok()?));
     for (name, value) in &check.headers {
-        if name != "host" {
-            test = test.append_header((name.as_str(), value.as_str()));
+        // Checked here: the test request builder panics on what is not a header.
+        let (name, value) = (HeaderName::from_bytes(name.as_bytes()).ok()?, HeaderValue::from_str(value).ok()?);
+        // Where the client is, Envoy says (`source`); a client's forwarding headers say nothing.
+        if name == HOST || FORWARDING.iter().any(|f| name.as_str() == *f) || name.as_str() == state.trust.real_client_ip_header.as_str() {
+            continue;
         }
+        test = test.append_header((name, value));
     }
     Some(test.to_http_request())
 }
 
-/// `/oauth2/verify`'s answer as a `CheckResponse`.
-async fn carried_over(state: &State, res: HttpResponse) -> CheckResponse {
+/// Headers a client may send to say where it is: never copied into the judged request.
+const FORWARDING: [&str; 5] = ["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-uri", "x-real-ip"];
+
+/// `/oauth2/verify`'s answer as a `CheckResponse`. `sent`: the header names of the client's
+/// request, whose copies of identity headers are removed in every spelling.
+async fn carried_over(state: &State, res: HttpResponse, sent: &[String]) -> CheckResponse {
     let status = res.status().as_u16();
-    let headers: Vec<(String, String)> =
-        res.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect();
+    let headers: Vec<(String, Vec<u8>)> = res.headers().iter().map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec())).collect();
     if res.status().is_success() {
         let (cookies, identity): (Vec<_>, Vec<_>) = headers.into_iter().partition(|(k, _)| k == "set-cookie");
-        // The client's copies of every identity header go; ours replace the client's. (Envoy
-        // removes after it adds: a header we set is not in the list.)
-        let remove = state.request_strip.iter().filter(|n| !identity.iter().any(|(k, _)| k.eq_ignore_ascii_case(n))).cloned().collect();
+        // The client's copies of every identity header go, whatever their case or `_`: the
+        // request rules' and response rules' names and the well-known ones. Ours then replace
+        // them (Envoy removes after it adds, so a header we set is not in the list).
+        let identity_names = state.request_strip.iter().chain(state.headers.response.iter().map(|r| &r.name));
+        let mut remove: Vec<String> = Vec::new();
+        for known in identity_names {
+            for name in sent.iter().filter(|n| crate::identity::same_header(n, known)) {
+                if !identity.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) && !remove.contains(name) {
+                    remove.push(name.clone());
+                }
+            }
+        }
         #[allow(deprecated)]
         let ok = OkHttpResponse {
             headers: identity.into_iter().map(|(k, v)| option(k, v, HeaderAppendAction::OverwriteIfExistsOrAdd)).collect(),
@@ -170,7 +201,7 @@ async fn carried_over(state: &State, res: HttpResponse) -> CheckResponse {
     denied_response(status, headers, body)
 }
 
-fn denied_response(status: u16, headers: Vec<(String, String)>, body: String) -> CheckResponse {
+fn denied_response(status: u16, headers: Vec<(String, Vec<u8>)>, body: String) -> CheckResponse {
     let denied = DeniedHttpResponse {
         status: Some(HttpStatus { code: i32::from(status) }),
         headers: headers.into_iter().map(|(k, v)| option(k, v, HeaderAppendAction::AppendIfExistsOrAdd)).collect(),
@@ -181,12 +212,57 @@ fn denied_response(status: u16, headers: Vec<(String, String)>, body: String) ->
     answer
 }
 
+/// A header for Envoy: as text when it is, else as raw bytes (a name with non-ASCII letters
+/// must arrive whole, never be dropped).
 #[allow(deprecated)]
-fn option(key: String, value: String, action: HeaderAppendAction) -> HeaderValueOption {
+fn option(key: String, value: Vec<u8>, action: HeaderAppendAction) -> HeaderValueOption {
+    let (value, raw_value) = match String::from_utf8(value) {
+        Ok(text) if text.is_ascii() => (text, Vec::new()),
+        Ok(text) => (String::new(), text.into_bytes()),
+        Err(e) => (String::new(), e.into_bytes()),
+    };
     HeaderValueOption {
-        header: Some(HeaderValue { key, value, raw_value: Vec::new() }),
+        header: Some(HeaderValue { key, value, raw_value }),
         append: None,
         append_action: action.into(),
         keep_empty_value: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use envoy_types::ext_authz::v3::pb::CheckRequest;
+    use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+
+    use super::*;
+
+    fn check(context: &[(&str, &str)]) -> CheckRequest {
+        let http = HttpRequest { method: "GET".into(), path: "/x".into(), host: "app".into(), ..Default::default() };
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(Request { http: Some(http), ..Default::default() }),
+                context_extensions: context.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_misspelt_constraint_refuses_the_check_and_a_right_one_narrows_it() {
+        assert!(Described::read(check(&[("allowed_group", "admins")])).is_none(), "fails closed");
+        let d = Described::read(check(&[("allowed_groups", "admins"), ("team", "x")])).unwrap();
+        assert_eq!(d.context.len(), 1);
+        assert_eq!(d.context[0].groups, ["admins"]);
+        assert!(Described::read(CheckRequest::default()).is_none());
+    }
+
+    #[test]
+    fn header_values_that_are_not_ascii_travel_as_raw_bytes() {
+        let h = option("x-remote-user".into(), "josé".as_bytes().to_vec(), HeaderAppendAction::OverwriteIfExistsOrAdd);
+        let v = h.header.unwrap();
+        assert_eq!((v.value.as_str(), v.raw_value.as_slice()), ("", "josé".as_bytes()));
+        let h = option("x-remote-user".into(), b"alice".to_vec(), HeaderAppendAction::OverwriteIfExistsOrAdd);
+        assert_eq!(h.header.unwrap().value, "alice");
     }
 }

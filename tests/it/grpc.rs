@@ -93,6 +93,9 @@ async fn envoy_checks_over_grpc_as_over_http() {
     s.app.clear();
     assert_eq!(bob.get(&s.url("/admin/x")).await.status, 403, "bob is not in admins");
     assert_eq!(bob.get(&s.url("/ADMIN/x")).await.status, 403);
+    assert_eq!(bob.get(&s.url("/admin;jsessionid=1/x")).await.status, 403, "a path parameter");
+    assert_eq!(bob.get(&s.url("/admin")).await.status, 403);
+    assert_eq!(bob.get(&s.url("/admin%2Fx")).await.status, 400, "an encoded slash is refused by Envoy");
     assert!(s.app.requests().is_empty(), "the app never saw bob's admin requests");
 
     // A session older than cookie_refresh is refreshed during the check; the browser gets it.
