@@ -285,6 +285,12 @@ async fn forward_auth_through(kind: Kind) {
     }
     assert!(s.app.requests().iter().all(|r| r.uri != "/admin/panel"), "the app never saw the admin request");
     assert_eq!(alice.get(&s.url("/admin/panel")).await.status, 200);
+    if kind == Kind::Envoy {
+        // The admin route's other spellings: a path parameter (Java apps serve /admin;x/ as
+        // /admin/) meets the same check, and an encoded slash is refused by Envoy itself.
+        assert_eq!(bob.get(&s.url("/admin;jsessionid=1/panel")).await.status, 403);
+        assert_eq!(bob.get(&s.url("/admin%2Fpanel")).await.status, 400);
+    }
 
     // Preflights need no login where the check carries the real method (Envoy); nginx and
     // Traefik check with GET, and a forwarded method only narrows (as oauth2-proxy, which
