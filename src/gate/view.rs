@@ -117,10 +117,12 @@ pub struct View {
     pub constraints: Vec<Constraints>,
     /// Who is asking, once a refusal needs to know how to answer.
     client: OnceCell<Client>,
-    /// Every method the request states, upper-cased, for `route_rules`: its own (or a trusted
-    /// proxy's forwarded one) and any method-override header; `None` when a check does not
-    /// say (no single valid `X-Forwarded-Method`).
-    rule_methods: Option<Vec<String>>,
+    /// The method the request states, for `route_rules`: its own, or a trusted proxy's
+    /// forwarded one; `None` when a check does not say (no single valid `X-Forwarded-Method`).
+    stated: Option<Method>,
+    /// The methods its method-override headers name, upper-cased (read only when there are
+    /// any: the hot path of a check allocates nothing for them).
+    overrides: Vec<String>,
 }
 
 /// Who is asking, for the form of an answer (never for access).
@@ -215,14 +217,14 @@ impl View {
     ) -> View {
         // An app that obeys a method override would run another method than the one judged.
         let overridden = METHOD_OVERRIDES.iter().any(|h| req.headers().contains_key(h));
-        // Rules see every method the app might run: the stated one and each override's.
-        let rule_methods = stated.map(|m| {
-            let mut all = vec![m.as_str().to_ascii_uppercase()];
-            for value in METHOD_OVERRIDES.iter().flat_map(|h| req.headers().get_all(h)) {
-                all.extend(String::from_utf8_lossy(value.as_bytes()).split(',').map(|v| v.trim().to_ascii_uppercase()));
+        let mut overrides = Vec::new();
+        if overridden {
+            for name in &METHOD_OVERRIDES {
+                for value in req.headers().get_all(name) {
+                    overrides.extend(String::from_utf8_lossy(value.as_bytes()).split(',').map(|m| m.trim().to_ascii_uppercase()));
+                }
             }
-            all
-        });
+        }
         View {
             method,
             method_agrees: method_agrees && !overridden,
@@ -233,7 +235,8 @@ impl View {
             edge,
             constraints,
             client: OnceCell::new(),
-            rule_methods,
+            stated,
+            overrides,
         }
     }
 
@@ -286,8 +289,11 @@ impl View {
         if rules.is_empty() {
             return Judgement::NoRule;
         }
-        let methods = match &self.rule_methods {
-            Some(stated) => Methods::Known(stated),
+        // Rules see every method the app might run: the stated one and each override's.
+        let stated: Option<Vec<String>> =
+            self.stated.as_ref().map(|m| std::iter::once(m.as_str().to_ascii_uppercase()).chain(self.overrides.iter().cloned()).collect());
+        let methods = match &stated {
+            Some(all) => Methods::Known(all),
             None => Methods::Unknown,
         };
         if !self.path_known {
