@@ -13,6 +13,7 @@ use actix_web::web;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::endpoints::grpc::Listening;
 use crate::oidc::{Provider, tls};
 use crate::reload::Watched;
 use crate::server;
@@ -47,23 +48,25 @@ pub async fn sessions_command(config: &Config, revoke: bool, who: &Subject) -> a
 }
 
 /// The listeners beside the main one, sharing its state: metrics (with the session admin
-/// endpoints, which need this instance's revocation record) and the gRPC checks. Returns the
-/// gRPC address bound, if any.
+/// endpoints, which need this instance's revocation record) and the gRPC checks, which stop
+/// with the main listener (`lifecycle`).
 fn side_listeners(
     server: &server::Config,
     state: &web::Data<State>,
     metrics: Arc<crate::metrics::Metrics>,
+    lifecycle: &watch::Sender<Lifecycle>,
     extra: &mut Vec<Server>,
-) -> anyhow::Result<Option<SocketAddr>> {
+) -> anyhow::Result<Option<Listening>> {
     let admin = crate::endpoints::admin::routes(server.admin_token_file.clone(), state.clone());
     extra.extend(server::metrics_servers(server, metrics, admin)?);
-    match &server.grpc_address {
-        Some(addr) => {
-            let bind = addr.bind_string().with_context(|| format!("grpc_address {addr} is not host:port"))?;
-            Ok(Some(crate::endpoints::grpc::serve(&bind, state.clone())?))
-        }
-        None => Ok(None),
-    }
+    let Some(addr) = &server.grpc_address else { return Ok(None) };
+    let bind = addr.bind_string().with_context(|| format!("grpc_address {addr} is not host:port"))?;
+    // As many judging threads as the main listener has workers.
+    let threads = match server.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    Ok(Some(crate::endpoints::grpc::serve(&bind, server.grpc_tls.as_ref(), threads, state.clone(), lifecycle.subscribe())?))
 }
 
 /// A built, bound, not yet running Gatehouse.
@@ -73,7 +76,7 @@ pub struct App {
     extra: Vec<Server>,
     addrs: Vec<SocketAddr>,
     /// The gRPC external authorization listener, when `grpc_address` is set.
-    grpc_addr: Option<SocketAddr>,
+    grpc: Option<Listening>,
     provider: Arc<Provider>,
     /// Moved on at SIGTERM (`State::lifecycle`).
     lifecycle: Arc<watch::Sender<Lifecycle>>,
@@ -155,10 +158,10 @@ impl App {
             prefix: server.proxy_prefix.clone(),
             backchannel_logout: server.backchannel_logout_path.clone(),
         };
-        let grpc_addr = side_listeners(&server, &state, metrics, &mut extra)?;
+        let grpc = side_listeners(&server, &state, metrics, &lifecycle, &mut extra)?;
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
-        Ok(App { server: srv, extra, addrs, grpc_addr, provider, lifecycle, shutdown_delay })
+        Ok(App { server: srv, extra, addrs, grpc, provider, lifecycle, shutdown_delay })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -168,7 +171,7 @@ impl App {
 
     /// The gRPC check listener's address, when configured (the real port when 0 was asked for).
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc_addr
+        self.grpc.as_ref().map(|g| g.addr)
     }
 
     /// True once the identity provider's discovery and keys are loaded.
@@ -178,15 +181,27 @@ impl App {
 
     /// A handle to stop the servers from elsewhere.
     pub fn handle(&self) -> Handle {
-        Handle(std::iter::once(&self.server).chain(&self.extra).map(Server::handle).collect())
+        Handle {
+            servers: std::iter::once(&self.server).chain(&self.extra).map(Server::handle).collect(),
+            lifecycle: self.lifecycle.clone(),
+        }
     }
 
-    /// Serves until stopped through [`App::handle`] (the tests' way).
+    /// Serves until stopped through [`App::handle`] (the tests' way). Returns once the main
+    /// listener has stopped and the gRPC checks in flight are answered (30 s at most).
     pub async fn run(self) -> std::io::Result<()> {
         for extra in self.extra {
             actix_web::rt::spawn(extra);
         }
-        self.server.await
+        let served = self.server.await;
+        if let Some(grpc) = self.grpc {
+            // It stops on the same signal (Lifecycle::Stopping), usually long before.
+            self.lifecycle.send_replace(Lifecycle::Stopping);
+            if actix_web::rt::time::timeout(Duration::from_secs(30), grpc.done).await.is_err() {
+                log::warn!("gRPC checks still in flight after 30 s: cut");
+            }
+        }
+        served
     }
 
     /// Serves until a signal (the binary's way). SIGTERM or SIGINT: `/ready` answers 503 at
@@ -242,11 +257,16 @@ pub async fn probe(config: &Config) -> anyhow::Result<()> {
 
 /// Stops Gatehouse's servers.
 #[derive(Clone)]
-pub struct Handle(Vec<ServerHandle>);
+pub struct Handle {
+    servers: Vec<ServerHandle>,
+    /// Moved to `Stopping`, which stops the gRPC listener.
+    lifecycle: Arc<watch::Sender<Lifecycle>>,
+}
 
 impl Handle {
     pub async fn stop(&self, graceful: bool) {
-        for h in &self.0 {
+        self.lifecycle.send_replace(Lifecycle::Stopping);
+        for h in &self.servers {
             h.stop(graceful).await;
         }
     }

@@ -319,8 +319,11 @@ pub static SERVER: &[OptionSpec] = &[
         "grpc_address",
         Str,
         "",
-        "Gatehouse only: host:port for Envoy's gRPC external authorization (envoy.service.auth.v3.Authorization/Check, plaintext HTTP/2); unset: none",
+        "Gatehouse only: host:port for Envoy's gRPC external authorization (envoy.service.auth.v3.Authorization/Check, HTTP/2: plaintext, or TLS with grpc_tls_cert_file); unset: none",
     ),
+    o("grpc_tls_cert_file", Str, "", "Gatehouse only: TLS certificate (PEM) of the gRPC listener; with grpc_tls_key_file it speaks TLS (tls_min_version and tls_cipher_suites apply)"),
+    o("grpc_tls_key_file", Str, "", "Gatehouse only: TLS private key (PEM) of the gRPC listener"),
+    o("grpc_tls_client_ca_file", Str, "", "Gatehouse only: CA certificates (PEM); when set, only clients with a certificate they issued may ask the gRPC listener (mutual TLS)"),
     o(
         "admin_token_file",
         Str,

@@ -1,5 +1,6 @@
 //! Envoy's gRPC external authorization (`envoy.service.auth.v3.Authorization/Check`) on
-//! `grpc_address`, plaintext HTTP/2.
+//! `grpc_address`, HTTP/2 in plaintext or over TLS (`grpc_tls_*`, the main listener's rustls
+//! setup, optionally with client certificates).
 //!
 //! The decision is the gate's, unchanged: a `CheckRequest`'s original method, path (with its
 //! query), host, scheme and headers become the request the gate reads (`auth::described`,
@@ -11,8 +12,8 @@
 //! `DeniedHttpResponse` with the same status, headers and body (the 302 to the login, 401, 403).
 //!
 //! tonic serves from its own tasks, which must be `Send`; the gate works on actix requests,
-//! which are not. So each check is handed to this instance's actix thread and judged there,
-//! concurrently (a task each).
+//! which are not. So each check is handed, in turn, to one of a few threads of Gatehouse's own
+//! (actix arbiters, one per worker) and judged there, concurrently (a task each).
 //! Never: decides anything itself, or reads a header the gate would not.
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,12 +24,15 @@ use envoy_types::ext_authz::v3::pb::{
     Authorization, AuthorizationServer, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue,
     HeaderValueOption, HttpStatus, OkHttpResponse,
 };
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::auth;
 use crate::authz::Constraints;
 use crate::gate::Edge;
-use crate::state::State;
+use crate::server::TlsConfig;
+use crate::state::{Lifecycle, State};
 
 /// What Envoy says of the request to check: plain data, so it can cross to the actix thread.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +48,9 @@ struct Described {
 }
 
 impl Described {
+    /// `None` (the check is refused) when the request cannot be described faithfully: no HTTP
+    /// attributes, a context key that looks like a constraint but is none, or pseudo-headers
+    /// that contradict the fields.
     fn read(check: CheckRequest) -> Option<Described> {
         let attributes = check.attributes?;
         let http = attributes.request?.http?;
@@ -59,14 +66,38 @@ impl Described {
             c.add(key, value);
             if c != Constraints::default() {
                 context.push(c);
-            } else if key.starts_with("allowed") {
-                // A misspelt constraint (`allowed_group`) would silently narrow nothing.
-                log::error!("context_extensions key {key:?} is not allowed_groups, allowed_emails or allowed_email_domains; refused");
+            } else if key.to_ascii_lowercase().contains("allow") {
+                // A misspelt or empty constraint (`allowed_group`, `Allowed_Groups`) would
+                // silently narrow nothing.
+                log::error!(
+                    "context_extensions key {key:?} is not allowed_groups, allowed_emails or allowed_email_domains with a value; refused"
+                );
                 return None;
             }
         }
-        // Envoy's pseudo-headers (`:path`, `:authority`) say again what the fields say.
-        let headers = http.headers.into_iter().filter(|(k, _)| !k.starts_with(':')).collect();
+        // `encode_raw_headers: true` sends every header line as it came, in `header_map`;
+        // otherwise `headers` holds them merged. Both are read (Envoy sets one).
+        let mut headers: Vec<(String, String)> = http.headers.into_iter().collect();
+        for h in http.header_map.map(|m| m.headers).unwrap_or_default() {
+            let value = if h.raw_value.is_empty() { h.value } else { String::from_utf8(h.raw_value).ok()? };
+            headers.push((h.key, value));
+        }
+        // Envoy's pseudo-headers say again what the fields say; where they do not, which one
+        // the upstream is sent is unknown: refused.
+        let (pseudo, headers): (Vec<_>, Vec<_>) = headers.into_iter().partition(|(k, _)| k.starts_with(':'));
+        for (name, value) in &pseudo {
+            let field = match name.as_str() {
+                ":path" => &http.path,
+                ":authority" => &http.host,
+                ":method" => &http.method,
+                ":scheme" => &http.scheme,
+                _ => continue,
+            };
+            if value != field {
+                log::warn!("gRPC check: {name} disagrees with the request's field; refused");
+                return None;
+            }
+        }
         Some(Described { method: http.method, path: http.path, host: http.host, scheme: http.scheme, headers, source, context })
     }
 }
@@ -76,34 +107,88 @@ struct Job {
     reply: oneshot::Sender<CheckResponse>,
 }
 
-/// The gRPC service: hands each check to the actix thread.
+/// The gRPC service: hands each check to one of the judging threads, in turn.
 struct Checker {
-    jobs: mpsc::Sender<Job>,
+    judges: Vec<mpsc::Sender<Job>>,
+    next: AtomicUsize,
 }
 
-/// Checks waiting for the actix thread at most; more wait in tonic (back-pressure on Envoy).
+/// Checks waiting for one judging thread at most; more wait in tonic (back-pressure on Envoy).
 const QUEUE: usize = 1024;
+
+/// A TLS client that has not finished its handshake by then is dropped.
+const HANDSHAKE: Duration = Duration::from_secs(10);
 
 #[tonic::async_trait]
 impl Authorization for Checker {
     async fn check(&self, request: tonic::Request<CheckRequest>) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        let check = Described::read(request.into_inner()).ok_or_else(|| tonic::Status::invalid_argument("no HTTP request attributes"))?;
+        let check =
+            Described::read(request.into_inner()).ok_or_else(|| tonic::Status::invalid_argument("no usable HTTP request attributes"))?;
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { check, reply }).await.map_err(|_| tonic::Status::unavailable("stopping"))?;
+        let judge = &self.judges[self.next.fetch_add(1, Ordering::Relaxed) % self.judges.len()];
+        judge.send(Job { check, reply }).await.map_err(|_| tonic::Status::unavailable("stopping"))?;
         answer.await.map(tonic::Response::new).map_err(|_| tonic::Status::unavailable("stopping"))
     }
 }
 
-/// Binds `addr` and serves checks on it, on the calling (actix) thread; returns the address
-/// bound (the real port when 0 was asked for).
-pub fn serve(addr: &str, state: web::Data<State>) -> anyhow::Result<SocketAddr> {
+/// The gRPC listener, bound and serving.
+pub struct Listening {
+    /// The address bound (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// Ends once the listener has stopped and every check in flight is answered.
+    pub done: actix_web::rt::task::JoinHandle<()>,
+}
+
+/// Binds `addr` and serves checks on it (TLS with `tls`), judged on `threads` threads of their
+/// own; stops gracefully (no new connections, checks in flight answered) once `lifecycle`
+/// reaches `Stopping`. Must run inside the actix runtime.
+pub fn serve(
+    addr: &str,
+    tls: Option<&TlsConfig>,
+    threads: usize,
+    state: web::Data<State>,
+    mut lifecycle: watch::Receiver<Lifecycle>,
+) -> anyhow::Result<Listening> {
     use anyhow::Context;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} (grpc_address)"))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let judges = (0..threads.max(1)).map(|_| judging_thread(state.clone())).collect();
+    let service = AuthorizationServer::new(Checker { judges, next: AtomicUsize::new(0) });
+    let stopping = async move {
+        let _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping).await;
+    };
+    let builder = tonic::transport::Server::builder().add_service(service);
+    let served: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>>>> = match tls {
+        None => {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            Box::pin(builder.serve_with_incoming_shutdown(incoming, stopping))
+        }
+        Some(cfg) => {
+            let (mut config, reloader) = crate::server::tls::server_config(cfg)?;
+            reloader.watch();
+            // gRPC is HTTP/2 only.
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+            Box::pin(builder.serve_with_incoming_shutdown(tls_incoming(listener, acceptor), stopping))
+        }
+    };
+    let done = actix_web::rt::spawn(async move {
+        if let Err(e) = served.await {
+            log::error!("gRPC external authorization stopped: {e}");
+        }
+    });
+    log::info!("gRPC external authorization on {bound}{}", if tls.is_some() { " (TLS)" } else { "" });
+    Ok(Listening { addr: bound, done })
+}
+
+/// A thread of its own (an actix arbiter: the gate works on actix requests) judging the checks
+/// sent to it, concurrently; it ends when the listener does.
+fn judging_thread(state: web::Data<State>) -> mpsc::Sender<Job> {
     let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
-    actix_web::rt::spawn(async move {
+    let arbiter = actix_rt::Arbiter::new();
+    arbiter.spawn(async move {
         while let Some(job) = queue.recv().await {
             // Envoy gave up on it (its timeout): nobody would read the answer.
             if job.reply.is_closed() {
@@ -114,16 +199,46 @@ pub fn serve(addr: &str, state: web::Data<State>) -> anyhow::Result<SocketAddr> 
                 let _ = job.reply.send(judge(&state, job.check).await);
             });
         }
+        actix_rt::Arbiter::current().stop();
     });
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    let server = tonic::transport::Server::builder().add_service(AuthorizationServer::new(Checker { jobs })).serve_with_incoming(incoming);
+    jobs
+}
+
+/// TLS connections as they finish their handshakes, each in a task of its own so that a slow or
+/// silent client holds up nobody else.
+fn tls_incoming(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> impl futures_core::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
+    let (ready, mut connections) = mpsc::channel(64);
     actix_web::rt::spawn(async move {
-        if let Err(e) = server.await {
-            log::error!("gRPC external authorization stopped: {e}");
+        loop {
+            let tcp = tokio::select! {
+                _ = ready.closed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // Out of descriptors, typically: wait rather than spin.
+                        log::warn!("gRPC listener: cannot accept: {e}");
+                        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            let (ready, acceptor) = (ready.clone(), acceptor.clone());
+            actix_web::rt::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = ready.send(Ok(tls)).await;
+                    }
+                    Ok(Err(e)) => log::debug!("gRPC listener: TLS handshake failed: {e}"),
+                    Err(_) => log::debug!("gRPC listener: TLS handshake not finished in {HANDSHAKE:?}"),
+                }
+            });
         }
     });
-    log::info!("gRPC external authorization on {bound}");
-    Ok(bound)
+    futures_util::stream::poll_fn(move |cx| connections.poll_recv(cx))
 }
 
 /// The gate's answer to a described request, as Envoy takes it.
@@ -145,6 +260,12 @@ async fn judge(state: &web::Data<State>, check: Described) -> CheckResponse {
 /// one (a method or path that is not HTTP): refused.
 fn request_of(state: &web::Data<State>, check: &Described) -> Option<actix_web::HttpRequest> {
     let method = actix_web::http::Method::from_bytes(check.method.as_bytes()).ok()?;
+    // Envoy describes a request by its path (origin form: an absolute URL's authority is the
+    // host field); anything else (`*`, `x`, `http://…`) is no path the upstream would be sent.
+    // A fragment is never sent to a server either (Envoy refuses it unless told to strip it).
+    if !check.path.starts_with('/') || check.path.contains('#') {
+        return None;
+    }
     let uri: actix_web::http::Uri = check.path.parse().ok()?;
     let mut test = actix_web::test::TestRequest::default().method(method).uri(&uri.to_string()).app_data(state.clone());
     if let Some(ip) = check.source {

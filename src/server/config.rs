@@ -53,6 +53,9 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
     pub min_version: TlsVersion,
     pub cipher_suites: Vec<String>,
+    /// Clients must present a certificate issued by one of these CAs (mutual TLS); only the
+    /// gRPC listener offers it (`grpc_tls_client_ca_file`).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// Validated server settings.
@@ -76,6 +79,9 @@ pub struct Config {
     pub admin_token_file: Option<std::path::PathBuf>,
     /// `grpc_address`: Envoy's gRPC external authorization (`endpoints::grpc`).
     pub grpc_address: Option<ListenAddr>,
+    /// `grpc_tls_cert_file`/`_key_file` (and `grpc_tls_client_ca_file`): the gRPC listener
+    /// speaks TLS (HTTP/2 by ALPN) instead of plaintext.
+    pub grpc_tls: Option<TlsConfig>,
     pub force_https: bool,
     /// Worker threads; 0 for one per CPU (actix's default).
     pub workers: usize,

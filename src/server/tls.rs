@@ -29,13 +29,31 @@ pub fn server_config(cfg: &TlsConfig) -> anyhow::Result<(ServerConfig, Arc<CertR
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],
     };
-    let mut server = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .context("the configured cipher suites and TLS versions have nothing in common")?
-        .with_no_client_auth()
-        .with_cert_resolver(reloader.clone());
+        .context("the configured cipher suites and TLS versions have nothing in common")?;
+    let builder = match &cfg.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(file) => builder.with_client_cert_verifier(client_verifier(file, provider)?),
+    };
+    let mut server = builder.with_cert_resolver(reloader.clone());
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((server, reloader))
+}
+
+/// Client certificates must chain to one of the CAs in `file` (read once, at start).
+fn client_verifier(file: &Path, provider: Arc<CryptoProvider>) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(file).with_context(|| format!("cannot read {}", file.display()))? {
+        let cert = cert.with_context(|| format!("{} is not PEM certificates", file.display()))?;
+        roots.add(cert).with_context(|| format!("{} holds a certificate that is not a CA", file.display()))?;
+    }
+    if roots.is_empty() {
+        bail!("{} holds no certificate", file.display());
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .with_context(|| format!("the CAs in {} cannot verify client certificates", file.display()))
 }
 
 /// Suites by their IANA names (Go's names for TLS 1.3 suites, `TLS_AES_128_GCM_SHA256`, too).

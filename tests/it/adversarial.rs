@@ -20,7 +20,7 @@ use crate::support::peers::{self, Upstream};
 use crate::support::{free_port, raw_exchange, raw_status, wait_discovered};
 
 /// The configuration the gate's classes were found with.
-const POLICY: &str =
+pub(crate) const POLICY: &str =
     "reverse_proxy = true\nskip_auth_preflight = true\nskip_auth_routes = [\"GET=^/public/\"]\ntrusted_ips = [\"10.66.0.0/16\"]\n";
 
 /// Why Gatehouse refuses a request oauth2-proxy lets through: each is a row of README
@@ -45,28 +45,28 @@ enum Why {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Who {
+pub(crate) enum Who {
     Nobody,
     Alice,
     Bob,
 }
 
 #[derive(Debug, Clone)]
-struct Case {
-    name: String,
-    method: String,
-    target: String,
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) method: String,
+    pub(crate) target: String,
     /// What oauth2-proxy is sent instead, where Gatehouse has a form it lacks (Envoy's path
     /// form: oauth2-proxy answers Envoy with the original path against a static upstream).
-    theirs_target: Option<String>,
-    headers: Vec<(String, String)>,
-    who: Who,
+    pub(crate) theirs_target: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) who: Who,
     /// Gatehouse must refuse it, whatever oauth2-proxy answers (a bypass both share is still
     /// a bypass).
-    must_refuse: bool,
+    pub(crate) must_refuse: bool,
 }
 
-fn case(name: impl Into<String>, method: &str, target: &str, headers: &[(&str, &str)], who: Who) -> Case {
+pub(crate) fn case(name: impl Into<String>, method: &str, target: &str, headers: &[(&str, &str)], who: Who) -> Case {
     Case {
         name: name.into(),
         method: method.into(),
@@ -79,7 +79,7 @@ fn case(name: impl Into<String>, method: &str, target: &str, headers: &[(&str, &
 }
 
 /// A case Gatehouse must refuse on its own account.
-fn refused(c: Case) -> Case {
+pub(crate) fn refused(c: Case) -> Case {
     Case { must_refuse: true, ..c }
 }
 
@@ -188,7 +188,7 @@ pub(crate) const PATHS: [&str; 50] = [
 
 /// The requests, each sent to both. `check` cases ask `/oauth2/auth` about a forwarded
 /// request; `proxy` cases are the request itself, for the upstream.
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     use Who::*;
     let mut v = Vec::new();
     for (i, p) in PATHS.iter().enumerate() {
@@ -409,7 +409,7 @@ async fn sessions(base: &str) -> BTreeMap<&'static str, String> {
 
 /// Sends a case; a 301 or 308 to a path on the same server (oauth2-proxy's router cleans `..`
 /// and `//` that way) is followed once, since a browser would be served the cleaned path.
-async fn send_case(addr: &str, c: &Case, target: &str, cookies: &BTreeMap<&'static str, String>) -> u16 {
+pub(crate) async fn send_case(addr: &str, c: &Case, target: &str, cookies: &BTreeMap<&'static str, String>) -> u16 {
     let mut headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     match c.who {
         Who::Alice => headers.push(("Cookie", &cookies["alice"])),

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::forward::{Kind, Ports, auth_config, shipped};
 use crate::support::browser::Browser;
+use crate::support::grpc::{Client, Described};
 use crate::support::op::Op;
 use crate::support::peers::{self, Upstream};
 use crate::support::{Gate, free_port, send};
@@ -123,4 +124,165 @@ async fn route_rules_hold_over_the_grpc_check() {
     crate::support::wait_discovered(&s.base).await;
     let wrong = crate::rules::judged_through(&s.base, &s.app).await;
     assert!(wrong.is_empty(), "gRPC:\n  {}", wrong.join("\n  "));
+}
+
+// === the gate's adversarial suite, as raw CheckRequests ===
+
+/// Where the gRPC check refuses what the same Gatehouse's standalone mode lets through, and why.
+/// Exactly these may differ; a new one fails, and so does one that stops showing.
+const GRPC_STRICTER: &[(&str, &str)] = &[
+    // Over gRPC only Envoy's `source` says where the client is; a client's header says nothing.
+    ("proxy ip trusted", "client-IP headers are not read"),
+    // Envoy turns an absolute-form target into a path and a host; a CheckRequest path that is
+    // not a path describes nothing.
+    ("proxy absolute form public", "a path that is not origin-form is refused"),
+];
+
+/// A standalone Gatehouse with the adversarial policy, and its gRPC listener.
+fn adversarial_gate(app: &Upstream, extra: &str) -> (crate::support::Gate, std::net::SocketAddr) {
+    let port = free_port();
+    let gate = crate::support::gate(&format!(
+        "{}upstreams = [\"http://127.0.0.1:{}/\"]\ngrpc_address = \"127.0.0.1:{port}\"\n{extra}",
+        crate::adversarial::POLICY,
+        app.port
+    ));
+    (gate, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// alice (admins) and bob (users), sealed with the test secret.
+async fn test_sessions() -> std::collections::BTreeMap<&'static str, String> {
+    let mut out = std::collections::BTreeMap::new();
+    out.insert("alice", crate::support::session_cookie("alice", "alice@example.com", &["admins"]).await);
+    out.insert("bob", crate::support::session_cookie("bob", "bob@example.com", &["users"]).await);
+    out
+}
+
+/// A case of the HTTP suite as Envoy would describe it.
+fn described(c: &crate::adversarial::Case, cookies: &std::collections::BTreeMap<&'static str, String>) -> Described {
+    use crate::adversarial::Who;
+    let mut d = Described { method: c.method.clone(), path: c.target.clone(), ..Described::get("") };
+    d.headers = c.headers.clone();
+    match c.who {
+        Who::Alice => d.headers.push(("cookie".into(), cookies["alice"].clone())),
+        Who::Bob => d.headers.push(("cookie".into(), cookies["bob"].clone())),
+        Who::Nobody => {}
+    }
+    d
+}
+
+/// Every request of the gate's adversarial suite, sent as a CheckRequest and to the same
+/// Gatehouse over HTTP: the gRPC check lets nothing through that an HTTP form refuses, and
+/// judges a request as itself exactly as standalone mode does (but for [`GRPC_STRICTER`]).
+#[actix_web::test]
+async fn the_adversarial_suite_over_grpc_gets_nothing_the_http_forms_refuse() {
+    let app = Upstream::start();
+    let (gate, grpc) = adversarial_gate(&app, "");
+    let cookies = test_sessions().await;
+    let addr = gate.base.trim_start_matches("http://").to_string();
+    let mut client = Client::connect(grpc).await;
+    let allowed = |s: u16| (200..300).contains(&s);
+    let (mut wrong, mut shown) = (Vec::new(), Vec::new());
+    let all = crate::adversarial::cases();
+    for c in &all {
+        let http = crate::adversarial::send_case(&addr, c, &c.target, &cookies).await;
+        let answer = client.check(described(c, &cookies).request()).await;
+        let named = GRPC_STRICTER.iter().find(|(n, _)| *n == c.name);
+        if answer.allowed && (c.must_refuse || !allowed(http)) {
+            wrong.push(format!("ALLOWED OVER gRPC ONLY: {} (HTTP {http})", c.name));
+        }
+        // A proxied request is judged as itself, as a CheckRequest is.
+        if c.name.starts_with("proxy ") && allowed(http) && !answer.allowed {
+            match named {
+                Some(_) => shown.push(c.name.clone()),
+                None => {
+                    wrong.push(format!("refused over gRPC only, not in GRPC_STRICTER: {} (HTTP {http}, gRPC {})", c.name, answer.status))
+                }
+            }
+        }
+    }
+    for (name, why) in GRPC_STRICTER {
+        if !shown.iter().any(|n| n == name) {
+            wrong.push(format!("GRPC_STRICTER {name} ({why}) no longer shows"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} cases:\n{}", wrong.len(), all.len(), wrong.join("\n"));
+}
+
+/// What only a CheckRequest can say: Envoy's `source`, pseudo-headers, raw header lists,
+/// context keys, fields Envoy never leaves empty. Each with the verdict it must get.
+#[actix_web::test]
+async fn odd_check_requests_are_refused_and_envoys_statements_are_honoured() {
+    let app = Upstream::start();
+    let (_gate, grpc) = adversarial_gate(&app, "");
+    let cookies = test_sessions().await;
+    let (alice, bob) = (cookies["alice"].as_str(), cookies["bob"].as_str());
+    let mut client = Client::connect(grpc).await;
+    let admin = || Described::get("/admin/x");
+    let with_source = |ip: &str| Described { source: Some(ip.into()), ..admin() };
+    let raw = |d: Described| Described { raw_headers: true, ..d };
+    let cases: Vec<(&str, Described, bool)> = vec![
+        // Controls: what must pass.
+        ("public", Described::get("/public/x"), true),
+        ("alice", admin().header("cookie", alice), true),
+        ("alice, raw headers", raw(admin().header("cookie", alice)), true),
+        ("alice, admins route", admin().header("cookie", alice).context("allowed_groups", "admins"), true),
+        ("alice, an unrelated context key", admin().header("cookie", alice).context("team", "x"), true),
+        ("source trusted", with_source("10.66.0.1"), true),
+        ("source trusted, IPv4-mapped", with_source("::ffff:10.66.0.1"), true),
+        // Client statements Envoy passes on: never believed.
+        ("source other, X-Real-IP trusted", with_source("1.2.3.4").header("x-real-ip", "10.66.0.1"), false),
+        ("X-Forwarded-For trusted", admin().header("x-forwarded-for", "10.66.0.1"), false),
+        ("X-Forwarded-Uri public", admin().header("x-forwarded-uri", "/public/x"), false),
+        ("X-Envoy-Original-Path public", admin().header("x-envoy-original-path", "/public/x"), false),
+        ("X-Original-URI public", admin().header("x-original-uri", "/public/x"), false),
+        ("raw X-Forwarded-Uri twice", raw(admin().header("x-forwarded-uri", "/public/x").header("x-forwarded-uri", "/public/y")), false),
+        ("forged identity", admin().header("x-forwarded-user", "alice").header("x-auth-request-user", "alice"), false),
+        ("bob, admins route", admin().header("cookie", bob).context("allowed_groups", "admins"), false),
+        (
+            "bob, forged groups, admins route",
+            admin().header("cookie", bob).header("x-auth-request-groups", "admins").context("allowed_groups", "admins"),
+            false,
+        ),
+        // Context keys that look like constraints but are none: refused, not ignored.
+        ("alice, misspelt key", admin().header("cookie", alice).context("allowed_group", "admins"), false),
+        ("alice, capitalised key", admin().header("cookie", alice).context("Allowed_Groups", "admins"), false),
+        ("alice, empty constraint", admin().header("cookie", alice).context("allowed_groups", ""), false),
+        ("alice, dashed key", admin().header("cookie", alice).context("allowed-groups", "admins"), false),
+        // Pseudo-headers that contradict the fields: which one the upstream gets is unknown.
+        ("`:path` public, path admin", admin().header(":path", "/public/x"), false),
+        ("`:path` admin, path public", Described::get("/public/x").header(":path", "/admin/x"), false),
+        ("`:authority` other", Described::get("/public/x").header(":authority", "other.example"), false),
+        ("`:method` POST", Described::get("/public/x").header(":method", "POST"), false),
+        // Fields Envoy never sends so.
+        ("empty path", Described::get(""), false),
+        ("absolute path", Described::get("http://app.example/public/x"), false),
+        ("OPTIONS asterisk (a preflight skip would allow OPTIONS)", Described { method: "OPTIONS".into(), ..Described::get("*") }, false),
+        ("relative path", Described::get("public/x"), false),
+        ("asterisk", Described::get("*"), false),
+        ("fragment", Described::get("/public/x#/../../admin"), false),
+        ("empty method", Described { method: String::new(), ..Described::get("/public/x") }, false),
+        ("lower-case method", Described { method: "get".into(), ..Described::get("/public/x") }, false),
+        ("method with a space", Described { method: "GET /public/x".into(), ..admin() }, false),
+        ("header value with a newline", admin().header("cookie", &format!("{alice}\r\nx: y")), false),
+        ("header name with a space", admin().header("bad name", "x").header("cookie", alice), false),
+    ];
+    let mut wrong = Vec::new();
+    for (name, d, expected) in &cases {
+        let answer = client.check(d.request()).await;
+        if answer.allowed != *expected {
+            wrong.push(format!(
+                "{name}: {} (status {}), expected {}",
+                if answer.allowed { "allowed" } else { "refused" },
+                answer.status,
+                if *expected { "allowed" } else { "refused" }
+            ));
+        }
+    }
+    // No check without a request in it, or with a raw header that is not UTF-8, is answered OK.
+    assert!(!client.check(envoy_types::ext_authz::v3::pb::CheckRequest::default()).await.allowed);
+    let mut not_utf8 = raw(admin().header("cookie", alice)).request();
+    let http = not_utf8.attributes.as_mut().and_then(|a| a.request.as_mut()).and_then(|r| r.http.as_mut()).unwrap();
+    http.header_map.as_mut().unwrap().headers[0].raw_value.push(0xff);
+    assert!(!client.check(not_utf8).await.allowed);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

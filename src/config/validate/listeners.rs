@@ -21,7 +21,8 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         cert_file,
         key_file,
         min_version,
-        cipher_suites,
+        cipher_suites: cipher_suites.clone(),
+        client_ca_file: None,
     });
     // With TLS, oauth2-proxy serves HTTPS only, on https_address. The tutorial's TLS snippet
     // sets http_address = "0.0.0.0:443" instead, so an explicit http_address is the HTTPS
@@ -54,7 +55,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         r.error("workers", format!("is {workers}"), "write 0 (one per CPU) or a number of threads up to 1024");
     }
 
-    let grpc_address = r.listen("grpc_address");
+    let (grpc_address, grpc_tls) = grpc_listener(r, min_version, cipher_suites);
     let backchannel_logout_path = backchannel_logout_path(r, &proxy_prefix);
     let admin_token_file = admin_token_file(r, metrics_address.is_some() || metrics_secure_address.is_some());
     let trust = trust_config(r);
@@ -75,6 +76,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         backchannel_logout_path,
         admin_token_file,
         grpc_address,
+        grpc_tls,
         force_https,
         workers: workers.clamp(0, 1024) as usize,
         shutdown_delay,
@@ -115,6 +117,7 @@ fn metrics_listeners(r: &mut Reader<'_>) -> (Option<ListenAddr>, Option<ListenAd
         key_file: k,
         min_version: TlsVersion::Tls12,
         cipher_suites: vec![],
+        client_ca_file: None,
     });
     if metrics_secure_address.is_some() && metrics_tls.is_none() {
         r.error(
@@ -124,6 +127,32 @@ fn metrics_listeners(r: &mut Reader<'_>) -> (Option<ListenAddr>, Option<ListenAd
         );
     }
     (metrics_address, metrics_secure_address, metrics_tls)
+}
+
+/// `grpc_address` and its TLS (the main listener's version and suites, its own certificate,
+/// and optionally the CA whose client certificates alone may ask).
+fn grpc_listener(r: &mut Reader<'_>, min_version: TlsVersion, cipher_suites: Vec<String>) -> (Option<ListenAddr>, Option<TlsConfig>) {
+    let address = r.listen("grpc_address");
+    let (cert, key) = (r.string("grpc_tls_cert_file"), r.string("grpc_tls_key_file"));
+    let client_ca_file = r.existing_file("grpc_tls_client_ca_file");
+    let tls = tls_pair(r, "grpc_tls_cert_file", cert, "grpc_tls_key_file", key).map(|(cert_file, key_file)| TlsConfig {
+        cert_file,
+        key_file,
+        min_version,
+        cipher_suites,
+        client_ca_file: client_ca_file.clone(),
+    });
+    if client_ca_file.is_some() && tls.is_none() {
+        r.error(
+            "grpc_tls_client_ca_file",
+            "is set without grpc_tls_cert_file and grpc_tls_key_file",
+            "set both: client certificates are asked for over TLS only",
+        );
+    }
+    if tls.is_some() && address.is_none() {
+        r.error("grpc_tls_cert_file", "is set but grpc_address is not", "set grpc_address to the host:port of the gRPC listener");
+    }
+    (address, tls)
 }
 
 /// Which peers' forwarded headers are believed, and which header names the client's IP.
