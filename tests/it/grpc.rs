@@ -286,3 +286,74 @@ async fn odd_check_requests_are_refused_and_envoys_statements_are_honoured() {
     assert!(!client.check(not_utf8).await.allowed);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// `grpc_tls_*`: the gRPC listener over TLS, and with `grpc_tls_client_ca_file` only for
+/// clients with a certificate from that CA.
+#[actix_web::test]
+async fn the_grpc_listener_speaks_tls_and_asks_for_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::test_pki(d);
+    let port = free_port();
+    let f = |name: &str| d.join(name).display().to_string();
+    let tls = format!(
+        "grpc_address = \"127.0.0.1:{port}\"\ngrpc_tls_cert_file = \"{}\"\ngrpc_tls_key_file = \"{}\"\nset_xauthrequest = true\n",
+        f("srv.pem"),
+        f("srv.key")
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let alice = crate::support::session_cookie("alice", "alice@example.com", &["admins"]).await;
+    let check = Described::get("/x").header("cookie", &alice).request();
+    let (ca, client, other) = (d.join("ca.pem"), (d.join("client.pem"), d.join("client.key")), (d.join("other.pem"), d.join("other.key")));
+
+    // TLS: answered over TLS, with the identity; a plaintext client gets nothing.
+    {
+        let _gate = crate::support::gate(&tls);
+        let answer = Client::connect_tls(addr, &ca, None).await.unwrap().check(check.clone()).await;
+        assert!(answer.allowed, "{answer:?}");
+        assert_eq!(answer.header("x-auth-request-user"), Some("alice"));
+        let plain = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await;
+        let refused = match plain {
+            Err(_) => true,
+            Ok(ch) => {
+                !Client(envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient::new(ch))
+                    .check(check.clone())
+                    .await
+                    .allowed
+            }
+        };
+        assert!(refused, "plaintext h2c to the TLS listener");
+    }
+
+    // Mutual TLS: the CA's client certificate only.
+    let next = free_port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], next));
+    let mtls = tls.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{next}"));
+    let _gate = crate::support::gate(&format!("{mtls}grpc_tls_client_ca_file = \"{}\"\n", f("ca.pem")));
+    let answered = |c: Result<Client, String>| {
+        let check = check.clone();
+        async move {
+            match c {
+                Err(_) => false,
+                Ok(mut c) => c.check(check).await.status != 0,
+            }
+        }
+    };
+    assert!(answered(Client::connect_tls(addr, &ca, Some((&client.0, &client.1))).await).await, "the CA's client");
+    assert!(!answered(Client::connect_tls(addr, &ca, None).await).await, "no client certificate");
+    assert!(!answered(Client::connect_tls(addr, &ca, Some((&other.0, &other.1))).await).await, "another CA's client");
+}
+
+#[test]
+fn grpc_tls_options_need_each_other() {
+    let errors = |extra: &str| match crate::support::load_text(&format!("{}{extra}", crate::support::MINIMAL), &[], vec![]) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    };
+    let e = errors("grpc_tls_cert_file = \"/etc/hostname\"\ngrpc_tls_key_file = \"/etc/hostname\"\n");
+    assert!(e.contains("grpc_tls_cert_file") && e.contains("grpc_address"), "{e}");
+    let e = errors("grpc_address = \"127.0.0.1:4190\"\ngrpc_tls_client_ca_file = \"/etc/hostname\"\n");
+    assert!(e.contains("grpc_tls_client_ca_file") && e.contains("grpc_tls_cert_file"), "{e}");
+    let e = errors("grpc_address = \"127.0.0.1:4190\"\ngrpc_tls_cert_file = \"/etc/hostname\"\n");
+    assert!(e.contains("grpc_tls_key_file"), "{e}");
+}

@@ -394,15 +394,7 @@ async fn three_instances_refresh_a_session_once() {
 async fn rediss_with_a_private_ca_or_without_verification() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let sh = |script: &str| {
-        let ok = Command::new("sh").arg("-c").arg(script).current_dir(d).stderr(std::process::Stdio::null()).status().unwrap().success();
-        assert!(ok, "{script}");
-    };
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=gatehouse-test-ca");
-    sh("openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost");
-    sh(
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\n' > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf",
-    );
+    crate::support::test_pki(d);
     let port = free_port();
     let mut server = Command::new("redis-server")
         .args([

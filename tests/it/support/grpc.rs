@@ -2,6 +2,7 @@
 //! sends them but with anything a test wants in them (tonic's client, envoy-types' messages).
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use envoy_types::ext_authz::v3::pb::CheckRequest;
 use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address};
@@ -104,7 +105,7 @@ impl Described {
 }
 
 /// A connection to a gRPC check listener.
-pub struct Client(AuthorizationClient<Channel>);
+pub struct Client(pub AuthorizationClient<Channel>);
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
@@ -113,8 +114,37 @@ impl Client {
         Client(AuthorizationClient::new(channel))
     }
 
-    pub fn over(channel: Channel) -> Client {
-        Client(AuthorizationClient::new(channel))
+    /// Over TLS, trusting `ca` (PEM) and presenting `identity` (certificate and key PEM files),
+    /// if given. `Err` when no channel could be made.
+    pub async fn connect_tls(addr: SocketAddr, ca: &Path, identity: Option<(&Path, &Path)>) -> Result<Client, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        gatehouse::install_crypto_provider();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_file(ca).unwrap()).unwrap();
+        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+        let mut config = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(vec![CertificateDer::from_pem_file(cert).unwrap()], PrivateKeyDer::from_pem_file(key).unwrap())
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let dial = tower::service_fn(move |_: http::Uri| {
+            let connector = connector.clone();
+            async move {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let tls = connector.connect(ServerName::IpAddress(addr.ip().into()), tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        });
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_with_connector(dial)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Client(AuthorizationClient::new(channel)))
     }
 
     /// Sends a check; a gRPC error is an answer too (Envoy refuses).

@@ -128,6 +128,33 @@ impl Drop for Gate {
     }
 }
 
+/// A private PKI in `dir` made with openssl: `ca.pem` (`ca.key`); `srv.pem`/`srv.key` for
+/// 127.0.0.1 and localhost; `client.pem`/`client.key`, a client certificate from that CA;
+/// `other.pem`/`other.key`, a client certificate from another CA.
+pub fn test_pki(dir: &Path) {
+    let sh = |script: &str| {
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl (Debian: apt-get install openssl)")
+            .success();
+        assert!(ok, "{script}");
+    };
+    for ca in ["ca", "otherca"] {
+        sh(&format!("openssl req -x509 -newkey rsa:2048 -nodes -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN=gatehouse-test-{ca}"));
+    }
+    sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' > srv.cnf");
+    sh("printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > client.cnf");
+    for (name, ca, ext) in [("srv", "ca", "srv"), ("client", "ca", "client"), ("other", "otherca", "client")] {
+        sh(&format!(
+            "openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj /CN={name} && openssl x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -out {name}.pem -days 2 -extfile {ext}.cnf"
+        ));
+    }
+}
+
 /// A session cookie for `user`, sealed with the test secret, without a login.
 pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String {
     use gatehouse::session::jar::RequestCookies;
