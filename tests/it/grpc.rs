@@ -357,3 +357,50 @@ fn grpc_tls_options_need_each_other() {
     let e = errors("grpc_address = \"127.0.0.1:4190\"\ngrpc_tls_cert_file = \"/etc/hostname\"\n");
     assert!(e.contains("grpc_tls_key_file"), "{e}");
 }
+
+/// A stop (SIGTERM's, after `shutdown_delay`) closes the gRPC listener with the main one and
+/// answers the checks in flight before `App::run` returns.
+#[actix_web::test]
+async fn a_check_in_flight_is_answered_when_gatehouse_stops() {
+    use base64::Engine;
+    // A check that takes a while: an htpasswd password at a bcrypt cost that takes ≥ 0.8 s here.
+    let (mut cost, mut hash) = (8, String::new());
+    let took = loop {
+        let start = std::time::Instant::now();
+        hash = bcrypt::hash("pw", cost).unwrap();
+        let took = start.elapsed();
+        if took >= Duration::from_millis(800) || cost == 16 {
+            break took;
+        }
+        cost += 1;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("htpasswd");
+    std::fs::write(&file, format!("alice:{hash}\n")).unwrap();
+    let port = free_port();
+    let text = format!(
+        "{}http_address = \"127.0.0.1:0\"\nhtpasswd_file = \"{}\"\ngrpc_address = \"127.0.0.1:{port}\"\nrequest_logging = false\n",
+        crate::support::MINIMAL,
+        file.display()
+    );
+    let app = gatehouse::App::build(crate::support::load_text(&text, &[], vec![]).unwrap().config).unwrap();
+    let addr = app.grpc_addr().unwrap();
+    let handle = app.handle();
+    let finished = actix_web::rt::spawn(app.run());
+
+    let mut client = Client::connect(addr).await;
+    let basic = base64::engine::general_purpose::STANDARD.encode("alice:pw");
+    let check = Described::get("/x").header("authorization", &format!("Basic {basic}")).request();
+    let in_flight = actix_web::rt::spawn(async move { client.check(check).await });
+    actix_web::rt::time::sleep(took / 4).await;
+    assert!(!in_flight.is_finished(), "the check is still being judged");
+    handle.stop(true).await;
+    let answer = in_flight.await.unwrap();
+    assert!(answer.allowed, "the check in flight is answered: {answer:?}");
+    actix_web::rt::time::timeout(Duration::from_secs(10), finished)
+        .await
+        .expect("run returns once the checks are answered")
+        .unwrap()
+        .unwrap();
+    assert!(std::net::TcpStream::connect(addr).is_err(), "the gRPC listener is closed");
+}
