@@ -364,13 +364,13 @@ fn grpc_tls_options_need_each_other() {
 async fn a_check_in_flight_is_answered_when_gatehouse_stops() {
     use base64::Engine;
     // A check that takes a while: an htpasswd password at a bcrypt cost that takes ≥ 0.8 s here.
-    let (mut cost, mut hash) = (8, String::new());
-    let took = loop {
+    let mut cost = 8;
+    let (hash, took) = loop {
         let start = std::time::Instant::now();
-        hash = bcrypt::hash("pw", cost).unwrap();
+        let hash = bcrypt::hash("pw", cost).unwrap();
         let took = start.elapsed();
         if took >= Duration::from_millis(800) || cost == 16 {
-            break took;
+            break (hash, took);
         }
         cost += 1;
     };
