@@ -26,22 +26,21 @@ impl GrpcStack {
     /// The shipped gRPC configuration; `grpc_down`: Envoy's gRPC cluster points at a port where
     /// nothing listens.
     fn start(grpc_down: bool) -> GrpcStack {
-        Self::start_with(grpc_down, &[])
+        Self::start_with(grpc_down, &[], &[])
     }
 
-    /// [`Self::start`], with lines of the shipped Gatehouse configuration replaced.
-    fn start_with(grpc_down: bool, replace: &[(&str, &str)]) -> GrpcStack {
+    /// [`Self::start`], with lines of the shipped Gatehouse configuration replaced, and text of
+    /// the shipped Envoy files.
+    fn start_with(grpc_down: bool, replace: &[(&str, &str)], envoy: &[(&str, String)]) -> GrpcStack {
         let (gate_port, grpc_port, edge, admin) = (free_port(), free_port(), free_port(), free_port());
         let app = Upstream::start();
         let op = Op::start(json!({
             "clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [format!("http://127.0.0.1:{edge}/oauth2/callback")], "require_pkce": true}],
         }));
         let envoy_grpc = if grpc_down { free_port() } else { grpc_port };
-        let files = shipped(
-            Kind::Envoy,
-            Ports { auth: gate_port, edge, app: app.port, admin },
-            &[("port_value: 4190", format!("port_value: {envoy_grpc}"))],
-        );
+        let mut more = vec![("port_value: 4190", format!("port_value: {envoy_grpc}"))];
+        more.extend(envoy.iter().cloned());
+        let files = shipped(Kind::Envoy, Ports { auth: gate_port, edge, app: app.port, admin }, &more);
         let cfg = replace.iter().fold(auth_config(&files, &op.issuer), |cfg, (from, to)| cfg.replace(from, to))
             + &format!("grpc_address = \"127.0.0.1:{grpc_port}\"\ncookie_refresh = \"2s\"\n");
         let gate = Gate::start(&cfg, &[], "127.0.0.1");
@@ -107,6 +106,35 @@ async fn envoy_checks_over_grpc_as_over_http() {
     assert!(page.headers_named("set-cookie").iter().any(|c| c.starts_with("_oauth2_proxy=")), "{:?}", page.headers);
 }
 
+/// The shipped `#tls ` block of `envoy-grpc.yaml`, enabled as written: the real Envoy checks
+/// over mutual TLS, and a login and the admin rule work as over plaintext.
+#[actix_web::test]
+async fn envoy_checks_over_mutual_tls_with_the_shipped_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    crate::support::test_pki(d);
+    let f = |name: &str| d.join(name).display().to_string();
+    let envoy = [
+        ("#tls ", String::new()),
+        ("/etc/envoy/gatehouse-ca.pem", f("ca.pem")),
+        ("/etc/envoy/envoy-client.pem", f("client.pem")),
+        ("/etc/envoy/envoy-client.key", f("client.key")),
+    ];
+    let tls = format!(
+        "grpc_tls_cert_file = \"{}\"\ngrpc_tls_key_file = \"{}\"\ngrpc_tls_client_ca_file = \"{}\"\nskip_auth_routes",
+        f("srv.pem"),
+        f("srv.key"),
+        f("ca.pem")
+    );
+    let s = GrpcStack::start_with(false, &[("skip_auth_routes", tls.as_str())], &envoy);
+    crate::support::wait_discovered(&s.base).await;
+    let mut alice = s.login("alice", "/app/page").await;
+    assert_eq!(alice.get(&s.url("/admin/x")).await.status, 200);
+    let mut bob = s.login("bob", "/app/").await;
+    assert_eq!(bob.get(&s.url("/admin/x")).await.status, 403, "bob is not in admins");
+    assert_eq!(bob.get(&s.url("/app/x")).await.status, 200);
+}
+
 #[actix_web::test]
 async fn envoy_refuses_when_the_grpc_check_cannot_be_asked() {
     let s = GrpcStack::start(true);
@@ -120,7 +148,7 @@ async fn envoy_refuses_when_the_grpc_check_cannot_be_asked() {
 /// route_rules hold over the gRPC check as over the HTTP forms (`rules.rs`'s table).
 #[actix_web::test]
 async fn route_rules_hold_over_the_grpc_check() {
-    let s = GrpcStack::start_with(false, &[("skip_auth_routes = [\"GET=^/public/\"]\n", crate::rules::policy_lines().as_str())]);
+    let s = GrpcStack::start_with(false, &[("skip_auth_routes = [\"GET=^/public/\"]\n", crate::rules::policy_lines().as_str())], &[]);
     crate::support::wait_discovered(&s.base).await;
     let wrong = crate::rules::judged_through(&s.base, &s.app).await;
     assert!(wrong.is_empty(), "gRPC:\n  {}", wrong.join("\n  "));

@@ -146,7 +146,7 @@ pub fn test_pki(dir: &Path) {
     for ca in ["ca", "otherca"] {
         sh(&format!("openssl req -x509 -newkey rsa:2048 -nodes -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN=gatehouse-test-{ca}"));
     }
-    sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' > srv.cnf");
+    sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:gatehouse.internal\nbasicConstraints=CA:FALSE\n' > srv.cnf");
     sh("printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > client.cnf");
     for (name, ca, ext) in [("srv", "ca", "srv"), ("client", "ca", "client"), ("other", "otherca", "client")] {
         sh(&format!(
