@@ -5,25 +5,7 @@ use super::*;
 pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let http_address = r.listen("http_address");
     let https_address = r.listen("https_address");
-    let cert = r.string("tls_cert_file");
-    let key = r.string("tls_key_file");
-    let min_version: String = r.get("tls_min_version");
-    let cipher_suites: Vec<String> = r.get("tls_cipher_suites");
-    let min_version = match min_version.as_str() {
-        "" | "TLS1.2" => TlsVersion::Tls12,
-        "TLS1.3" => TlsVersion::Tls13,
-        _ => {
-            r.error("tls_min_version", "is not a TLS version", "use \"TLS1.2\" or \"TLS1.3\"");
-            TlsVersion::Tls12
-        }
-    };
-    let tls = tls_pair(r, "tls_cert_file", cert, "tls_key_file", key).map(|(cert_file, key_file)| TlsConfig {
-        cert_file,
-        key_file,
-        min_version,
-        cipher_suites: cipher_suites.clone(),
-        client_ca_file: None,
-    });
+    let (tls, min_version, cipher_suites) = main_tls(r);
     // With TLS, oauth2-proxy serves HTTPS only, on https_address. The tutorial's TLS snippet
     // sets http_address = "0.0.0.0:443" instead, so an explicit http_address is the HTTPS
     // address when https_address is left at its default.
@@ -127,6 +109,30 @@ fn metrics_listeners(r: &mut Reader<'_>) -> (Option<ListenAddr>, Option<ListenAd
         );
     }
     (metrics_address, metrics_secure_address, metrics_tls)
+}
+
+/// The main listener's TLS, and the version and suites every TLS listener but metrics uses.
+fn main_tls(r: &mut Reader<'_>) -> (Option<TlsConfig>, TlsVersion, Vec<String>) {
+    let cert = r.string("tls_cert_file");
+    let key = r.string("tls_key_file");
+    let min_version: String = r.get("tls_min_version");
+    let cipher_suites: Vec<String> = r.get("tls_cipher_suites");
+    let min_version = match min_version.as_str() {
+        "" | "TLS1.2" => TlsVersion::Tls12,
+        "TLS1.3" => TlsVersion::Tls13,
+        _ => {
+            r.error("tls_min_version", "is not a TLS version", "use \"TLS1.2\" or \"TLS1.3\"");
+            TlsVersion::Tls12
+        }
+    };
+    let tls = tls_pair(r, "tls_cert_file", cert, "tls_key_file", key).map(|(cert_file, key_file)| TlsConfig {
+        cert_file,
+        key_file,
+        min_version,
+        cipher_suites: cipher_suites.clone(),
+        client_ca_file: None,
+    });
+    (tls, min_version, cipher_suites)
 }
 
 /// `grpc_address` and its TLS (the main listener's version and suites, its own certificate,
