@@ -116,17 +116,32 @@ struct Checker {
 /// Envoy).
 const QUEUE: usize = 1024;
 
+/// Checks being judged on one thread at most: a thread takes no more from its queue until one
+/// is answered.
+const JUDGING: usize = 1024;
+
 /// A TLS client that has not finished its handshake by then is dropped.
-const HANDSHAKE: Duration = Duration::from_secs(10);
+const HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// TLS handshakes in progress on one thread at most: no more connections are accepted until one
+/// ends (a connection flood cannot starve the checks of the connections already made).
+const HANDSHAKING: usize = 256;
 
 #[tonic::async_trait]
 impl Authorization for Checker {
     async fn check(&self, request: tonic::Request<CheckRequest>) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        let check =
-            Described::read(request.into_inner()).ok_or_else(|| tonic::Status::invalid_argument("no usable HTTP request attributes"))?;
+        let check = match Described::read(request.into_inner()) {
+            Some(check) => check,
+            // A denial, not a gRPC error: an Envoy with `failure_mode_allow: true` lets a
+            // request through when the check fails, never when it is denied.
+            None => return Ok(tonic::Response::new(denied_response(400, Vec::new(), String::new()))),
+        };
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { check, reply }).await.map_err(|_| tonic::Status::unavailable("stopping"))?;
-        answer.await.map(tonic::Response::new).map_err(|_| tonic::Status::unavailable("stopping"))
+        let stopping = || tonic::Response::new(denied_response(503, Vec::new(), String::new()));
+        if self.jobs.send(Job { check, reply }).await.is_err() {
+            return Ok(stopping());
+        }
+        Ok(answer.await.map_or_else(|_| stopping(), tonic::Response::new))
     }
 }
 
@@ -199,22 +214,30 @@ async fn serve_here(
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
+    let judging = std::sync::Arc::new(tokio::sync::Semaphore::new(JUDGING));
     actix_web::rt::spawn(async move {
         while let Some(job) = queue.recv().await {
             // Envoy gave up on it (its timeout): nobody would read the answer.
             if job.reply.is_closed() {
                 continue;
             }
+            let Ok(permit) = judging.clone().acquire_owned().await else { return };
             let state = state.clone();
             actix_web::rt::spawn(async move {
                 let _ = job.reply.send(judge(&state, job.check).await);
+                drop(permit);
             });
         }
     });
     let stopping = async move {
         let _ = lifecycle.wait_for(|l| *l == Lifecycle::Stopping).await;
     };
-    let builder = tonic::transport::Server::builder().add_service(AuthorizationServer::new(Checker { jobs }));
+    // Envoy keeps its connections for hours: a dead one is found by pings, not by waiting.
+    let builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(JUDGING as u32))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(AuthorizationServer::new(Checker { jobs }));
     match acceptor {
         None => {
             let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -232,8 +255,16 @@ fn tls_incoming(
     acceptor: tokio_rustls::TlsAcceptor,
 ) -> impl futures_core::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>> {
     let (ready, mut connections) = mpsc::channel(64);
+    let handshaking = std::sync::Arc::new(tokio::sync::Semaphore::new(HANDSHAKING));
     actix_web::rt::spawn(async move {
         loop {
+            let permit = tokio::select! {
+                _ = ready.closed() => return,
+                permit = handshaking.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+            };
             let tcp = tokio::select! {
                 _ = ready.closed() => return,
                 accepted = listener.accept() => match accepted {
@@ -256,6 +287,7 @@ fn tls_incoming(
                     Ok(Err(e)) => log::debug!("gRPC listener: TLS handshake failed: {e}"),
                     Err(_) => log::debug!("gRPC listener: TLS handshake not finished in {HANDSHAKE:?}"),
                 }
+                drop(permit);
             });
         }
     });
@@ -301,6 +333,15 @@ fn request_of(state: &web::Data<State>, check: &Described) -> Option<actix_web::
         if name == HOST || FORWARDING.iter().any(|f| name.as_str() == *f) || name.as_str() == state.trust.real_client_ip_header.as_str() {
             continue;
         }
+        // Envoy merges repeated headers with `,`: copies of a constraint header, each of which
+        // must hold, would become one list any item of which does. Each item is its own copy
+        // (a constraint can only narrow).
+        if name.as_str().starts_with("x-gatehouse-allowed") {
+            for item in value.to_str().ok()?.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                test = test.append_header((name.clone(), HeaderValue::from_str(item).ok()?));
+            }
+            continue;
+        }
         test = test.append_header((name, value));
     }
     Some(test.to_http_request())
@@ -317,14 +358,18 @@ async fn carried_over(state: &State, res: HttpResponse, sent: &[String]) -> Chec
     if res.status().is_success() {
         let (cookies, identity): (Vec<_>, Vec<_>) = headers.into_iter().partition(|(k, _)| k == "set-cookie");
         // The client's copies of every identity header go, whatever their case or `_`: the
-        // request rules' and response rules' names and the well-known ones. Ours then replace
-        // them (Envoy removes after it adds, so a header we set is not in the list).
+        // request rules' and response rules' names and the well-known ones, always (Envoy may
+        // have left them out of the check: `allowed_headers`), and any other spelling the check
+        // shows. Ours then replace them (Envoy removes after it adds, so a header we set is not
+        // in the list).
         let identity_names = state.request_strip.iter().chain(state.headers.response.iter().map(|r| &r.name));
         let mut remove: Vec<String> = Vec::new();
         for known in identity_names {
-            for name in sent.iter().filter(|n| crate::identity::same_header(n, known)) {
-                if !identity.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) && !remove.contains(name) {
-                    remove.push(name.clone());
+            let spellings =
+                std::iter::once(known.to_ascii_lowercase()).chain(sent.iter().filter(|n| crate::identity::same_header(n, known)).cloned());
+            for name in spellings {
+                if !identity.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) && !remove.contains(&name) {
+                    remove.push(name);
                 }
             }
         }

@@ -56,19 +56,35 @@ fn client_verifier(file: &Path, provider: Arc<CryptoProvider>) -> anyhow::Result
         .with_context(|| format!("the CAs in {} cannot verify client certificates", file.display()))
 }
 
+/// Whether every name in `names` is a cipher suite Gatehouse can offer; `Err` holds those that
+/// are not and those it can (configuration validation, so `--config-test` reports it).
+pub fn check_cipher_suites(names: &[String]) -> Result<(), (Vec<String>, Vec<String>)> {
+    let all = rustls::crypto::aws_lc_rs::default_provider().cipher_suites;
+    let unknown: Vec<String> = names.iter().filter(|n| !all.iter().any(|s| suite_is(s, n))).cloned().collect();
+    if unknown.is_empty() { Ok(()) } else { Err((unknown, all.iter().map(suite_name).collect())) }
+}
+
+/// A suite's IANA name, with Go's names for TLS 1.3 suites (`TLS_AES_128_GCM_SHA256`).
+fn suite_name(s: &SupportedCipherSuite) -> String {
+    s.suite().as_str().unwrap_or("").replace("TLS13_", "TLS_")
+}
+
+fn suite_is(s: &SupportedCipherSuite, name: &str) -> bool {
+    suite_name(s).eq_ignore_ascii_case(&name.replace("TLS13_", "TLS_"))
+}
+
 /// Suites by their IANA names (Go's names for TLS 1.3 suites, `TLS_AES_128_GCM_SHA256`, too).
 fn cipher_suites(all: &[SupportedCipherSuite], names: &[String]) -> anyhow::Result<Vec<SupportedCipherSuite>> {
-    let name_of = |s: &SupportedCipherSuite| s.suite().as_str().unwrap_or("").replace("TLS13_", "TLS_");
     let mut chosen = Vec::new();
     let mut unknown = Vec::new();
     for n in names {
-        match all.iter().find(|s| name_of(s).eq_ignore_ascii_case(&n.replace("TLS13_", "TLS_"))) {
+        match all.iter().find(|s| suite_is(s, n)) {
             Some(s) => chosen.push(*s),
             None => unknown.push(n.clone()),
         }
     }
     if !unknown.is_empty() {
-        let known: Vec<String> = all.iter().map(name_of).collect();
+        let known: Vec<String> = all.iter().map(suite_name).collect();
         bail!("tls_cipher_suites: {} not supported; choose from {}", unknown.join(", "), known.join(", "));
     }
     // TLS 1.3 always needs its own suites.

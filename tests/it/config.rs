@@ -419,6 +419,19 @@ fn workers_is_a_thread_count() {
     assert!(errors.to_string().contains("0 (one per CPU)"), "{errors}");
 }
 
+/// `tls_cipher_suites` is checked at load (so by `--config-test`), each unknown name on its own
+/// with the suites to choose from; Go's and IANA's names both work.
+#[test]
+fn cipher_suites_are_checked_when_the_configuration_loads() {
+    let ok = format!("{MINIMAL}tls_cipher_suites = [\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\", \"TLS_AES_128_GCM_SHA256\"]\n");
+    assert!(load_text(&ok, &[], vec![]).is_ok());
+    let bad = format!("{MINIMAL}tls_cipher_suites = [\"TLS_RSA_WITH_RC4_128_SHA\", \"TLS_AES_128_GCM_SHA256\", \"nonsense\"]\n");
+    let errors = load_text(&bad, &[], vec![]).unwrap_err();
+    assert_eq!(errors.keys(), ["tls_cipher_suites", "tls_cipher_suites"], "{errors}");
+    let text = errors.to_string();
+    assert!(text.contains("TLS_RSA_WITH_RC4_128_SHA") && text.contains("nonsense") && text.contains("choose from TLS_"), "{text}");
+}
+
 /// Back-channel logout and the admin endpoints are off by default; their options are refused
 /// where they would do nothing (naming the key and the fix), and the endpoint path follows
 /// `proxy_prefix` unless given.

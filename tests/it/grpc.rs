@@ -266,6 +266,13 @@ async fn odd_check_requests_are_refused_and_envoys_statements_are_honoured() {
         ("raw X-Forwarded-Uri twice", raw(admin().header("x-forwarded-uri", "/public/x").header("x-forwarded-uri", "/public/y")), false),
         ("forged identity", admin().header("x-forwarded-user", "alice").header("x-auth-request-user", "alice"), false),
         ("bob, admins route", admin().header("cookie", bob).context("allowed_groups", "admins"), false),
+        // Envoy merges repeated headers with `,`: two constraint copies must both hold still.
+        (
+            "bob, constraint copies users and admins",
+            admin().header("cookie", bob).header("x-gatehouse-allowed-groups", "users").header("x-gatehouse-allowed-groups", "admins"),
+            false,
+        ),
+        ("bob, constraint copy users", admin().header("cookie", bob).header("x-gatehouse-allowed-groups", "users"), true),
         (
             "bob, forged groups, admins route",
             admin().header("cookie", bob).header("x-auth-request-groups", "admins").context("allowed_groups", "admins"),
@@ -306,8 +313,22 @@ async fn odd_check_requests_are_refused_and_envoys_statements_are_honoured() {
             ));
         }
     }
-    // No check without a request in it, or with a raw header that is not UTF-8, is answered OK.
-    assert!(!client.check(envoy_types::ext_authz::v3::pb::CheckRequest::default()).await.allowed);
+    // A check that describes nothing is denied (400), not failed as gRPC: an Envoy with
+    // `failure_mode_allow: true` would let a failed check through.
+    let answer = client.check(envoy_types::ext_authz::v3::pb::CheckRequest::default()).await;
+    assert_eq!((answer.allowed, answer.status), (false, 400), "{answer:?}");
+    assert_eq!(client.check(Described::get("").request()).await.status, 400);
+    // Identity headers the check never showed (Envoy's `allowed_headers` may leave them out)
+    // are removed all the same, on a request let through without a session too.
+    let answer = client.check(Described::get("/public/x").request()).await;
+    assert!(answer.allowed);
+    for name in ["x-forwarded-user", "x-forwarded-email", "x-auth-request-user", "x-auth-request-groups", "gap-auth"] {
+        assert!(answer.removed.iter().any(|r| r == name), "{name} not removed: {:?}", answer.removed);
+    }
+    let answer = client.check(admin().header("cookie", alice).header("X_Forwarded_User", "mallory").request()).await;
+    assert!(answer.allowed);
+    assert!(answer.removed.iter().any(|r| r == "x_forwarded_user"), "{:?}", answer.removed);
+    assert!(!answer.removed.iter().any(|r| answer.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(r))), "a header set is not removed");
     let mut not_utf8 = raw(admin().header("cookie", alice)).request();
     let http = not_utf8.attributes.as_mut().and_then(|a| a.request.as_mut()).and_then(|r| r.http.as_mut()).unwrap();
     http.header_map.as_mut().unwrap().headers[0].raw_value.push(0xff);

@@ -117,6 +117,16 @@ fn main_tls(r: &mut Reader<'_>) -> (Option<TlsConfig>, TlsVersion, Vec<String>) 
     let key = r.string("tls_key_file");
     let min_version: String = r.get("tls_min_version");
     let cipher_suites: Vec<String> = r.get("tls_cipher_suites");
+    if let Err((unknown, known)) = crate::server::tls::check_cipher_suites(&cipher_suites) {
+        for name in unknown {
+            r.entry_error(
+                "tls_cipher_suites",
+                &name,
+                "is not a cipher suite Gatehouse offers",
+                format!("choose from {}", known.join(", ")),
+            );
+        }
+    }
     let min_version = match min_version.as_str() {
         "" | "TLS1.2" => TlsVersion::Tls12,
         "TLS1.3" => TlsVersion::Tls13,
@@ -154,6 +164,14 @@ fn grpc_listener(r: &mut Reader<'_>, min_version: TlsVersion, cipher_suites: Vec
             "is set without grpc_tls_cert_file and grpc_tls_key_file",
             "set both: client certificates are asked for over TLS only",
         );
+    }
+    let open =
+        matches!(&address, Some(ListenAddr::Tcp { host, .. }) if !matches!(host.as_str(), "127.0.0.1" | "::1" | "[::1]" | "localhost"));
+    if open && client_ca_file.is_none() {
+        r.warnings.push(format!(
+            "grpc_address {} is not loopback and anyone who reaches it may ask checks (and read the identity headers of any cookie they hold): keep it on a private network, or set grpc_tls_cert_file, grpc_tls_key_file and grpc_tls_client_ca_file so only Envoy's certificate is served",
+            address.as_ref().map(ToString::to_string).unwrap_or_default()
+        ));
     }
     if tls.is_some() && address.is_none() {
         r.error("grpc_tls_cert_file", "is set but grpc_address is not", "set grpc_address to the host:port of the gRPC listener");
