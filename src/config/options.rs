@@ -159,8 +159,8 @@ const fn other(key: &'static str, kind: Kind, default: &'static str, help: &'sta
 use Kind::{Bool, Dur, Int, List, Str};
 
 // The features later work brings; an option waiting for one names it.
-const LOGIN: &str = "OpenID Connect login and sessions";
-const PROXY: &str = "reverse-proxy mode";
+const LOGIN: &str = "access-token validation at validate_url (sessions are revalidated by refresh only)";
+const PROXY: &str = "`;` as a query separator (Gatehouse reads `;` as part of a value, README \"Differences\")";
 
 const OTHER_PROVIDER: &str = "Gatehouse implements the generic `oidc` provider only; \
     use your identity provider's OpenID Connect endpoint with provider = \"oidc\"";

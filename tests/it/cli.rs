@@ -106,7 +106,7 @@ fn refuses_to_start_with_options_it_does_not_implement_yet() {
     let out = gatehouse(&["--config", "tests/fixtures/config/valid/minimal.cfg", "--allow-query-semicolons=true"]);
     assert_eq!(out.status.code(), Some(64));
     let err = text(&out.stderr);
-    assert!(err.contains("allow_query_semicolons (flag --allow-query-semicolons): needs reverse-proxy mode"), "{err}");
+    assert!(err.contains("allow_query_semicolons (flag --allow-query-semicolons): needs `;` as a query separator"), "{err}");
 }
 
 #[test]
