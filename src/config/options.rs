@@ -323,6 +323,7 @@ pub static SERVER: &[OptionSpec] = &[
     ),
     o("grpc_tls_cert_file", Str, "", "Gatehouse only: TLS certificate (PEM) of the gRPC listener; with grpc_tls_key_file it speaks TLS (tls_min_version and tls_cipher_suites apply)"),
     o("grpc_tls_key_file", Str, "", "Gatehouse only: TLS private key (PEM) of the gRPC listener"),
+    o("grpc_tls_client_names", List, "", "Gatehouse only: with grpc_tls_client_ca_file, a client certificate must also name one of these as a DNS or URI subject alternative name (spiffe://… for an Istio workload)").flag_name("grpc-tls-client-name"),
     o("grpc_tls_client_ca_file", Str, "", "Gatehouse only: CA certificates (PEM); when set, only clients with a certificate they issued may ask the gRPC listener (mutual TLS)"),
     o(
         "admin_token_file",

@@ -56,6 +56,9 @@ pub struct TlsConfig {
     /// Clients must present a certificate issued by one of these CAs (mutual TLS); only the
     /// gRPC listener offers it (`grpc_tls_client_ca_file`).
     pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: a client certificate must also carry one of these DNS or URI
+    /// subject alternative names (`grpc_tls_client_names`); empty: any the CAs issued.
+    pub client_names: Vec<String>,
 }
 
 /// Validated server settings.

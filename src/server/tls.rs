@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedCipherSuite};
@@ -34,15 +35,16 @@ pub fn server_config(cfg: &TlsConfig) -> anyhow::Result<(ServerConfig, Arc<CertR
         .context("the configured cipher suites and TLS versions have nothing in common")?;
     let builder = match &cfg.client_ca_file {
         None => builder.with_no_client_auth(),
-        Some(file) => builder.with_client_cert_verifier(client_verifier(file, provider)?),
+        Some(file) => builder.with_client_cert_verifier(client_verifier(file, &cfg.client_names, provider)?),
     };
     let mut server = builder.with_cert_resolver(reloader.clone());
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((server, reloader))
 }
 
-/// Client certificates must chain to one of the CAs in `file` (read once, at start).
-fn client_verifier(file: &Path, provider: Arc<CryptoProvider>) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+/// Client certificates must chain to one of the CAs in `file` (read once, at start) and, when
+/// `names` are given, carry one of them as a DNS or URI subject alternative name.
+fn client_verifier(file: &Path, names: &[String], provider: Arc<CryptoProvider>) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(file).with_context(|| format!("cannot read {}", file.display()))? {
         let cert = cert.with_context(|| format!("{} is not PEM certificates", file.display()))?;
@@ -51,9 +53,80 @@ fn client_verifier(file: &Path, provider: Arc<CryptoProvider>) -> anyhow::Result
     if roots.is_empty() {
         bail!("{} holds no certificate", file.display());
     }
-    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+    let chained = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
-        .with_context(|| format!("the CAs in {} cannot verify client certificates", file.display()))
+        .with_context(|| format!("the CAs in {} cannot verify client certificates", file.display()))?;
+    if names.is_empty() {
+        return Ok(chained);
+    }
+    Ok(Arc::new(NamedClients { chained, names: names.to_vec() }))
+}
+
+/// A CA shared by many services (a mesh's, a company's) vouches for all of them: only the
+/// clients named here may ask.
+#[derive(Debug)]
+struct NamedClients {
+    chained: Arc<dyn ClientCertVerifier>,
+    names: Vec<String>,
+}
+
+impl ClientCertVerifier for NamedClients {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.chained.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self.chained.verify_client_cert(end_entity, intermediates, now)?;
+        if subject_names(end_entity).iter().any(|n| self.names.iter().any(|allowed| allowed == n)) {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.chained.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.chained.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.chained.supported_verify_schemes()
+    }
+}
+
+/// A certificate's DNS and URI subject alternative names (an Istio workload's is
+/// `spiffe://…`); none when it cannot be read.
+fn subject_names(der: &CertificateDer<'_>) -> Vec<String> {
+    use x509_parser::prelude::*;
+    let Ok((_, cert)) = X509Certificate::from_der(der.as_ref()) else { return Vec::new() };
+    let Ok(Some(san)) = cert.subject_alternative_name() else { return Vec::new() };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
+            GeneralName::URI(u) => Some(u.to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether every name in `names` is a cipher suite Gatehouse can offer; `Err` holds those that

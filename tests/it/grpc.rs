@@ -391,6 +391,19 @@ async fn the_grpc_listener_speaks_tls_and_asks_for_client_certificates() {
     assert!(answered(Client::connect_tls(addr, &ca, Some((&client.0, &client.1))).await).await, "the CA's client");
     assert!(!answered(Client::connect_tls(addr, &ca, None).await).await, "no client certificate");
     assert!(!answered(Client::connect_tls(addr, &ca, Some((&other.0, &other.1))).await).await, "another CA's client");
+    let stranger = (d.join("stranger.pem"), d.join("stranger.key"));
+    assert!(answered(Client::connect_tls(addr, &ca, Some((&stranger.0, &stranger.1))).await).await, "any client of the CA");
+
+    // grpc_tls_client_names: only the named one of the CA's clients.
+    let last = free_port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], last));
+    let named = mtls.replace(&format!("127.0.0.1:{next}"), &format!("127.0.0.1:{last}"));
+    let _named = crate::support::gate(&format!(
+        "{named}grpc_tls_client_ca_file = \"{}\"\ngrpc_tls_client_names = [\"Envoy.Internal\", \"spiffe://cluster.local/ns/x/sa/y\"]\n",
+        f("ca.pem")
+    ));
+    assert!(answered(Client::connect_tls(addr, &ca, Some((&client.0, &client.1))).await).await, "the named client");
+    assert!(!answered(Client::connect_tls(addr, &ca, Some((&stranger.0, &stranger.1))).await).await, "another of the CA's clients");
 }
 
 #[test]
@@ -403,6 +416,8 @@ fn grpc_tls_options_need_each_other() {
     assert!(e.contains("grpc_tls_cert_file") && e.contains("grpc_address"), "{e}");
     let e = errors("grpc_address = \"127.0.0.1:4190\"\ngrpc_tls_client_ca_file = \"/etc/hostname\"\n");
     assert!(e.contains("grpc_tls_client_ca_file") && e.contains("grpc_tls_cert_file"), "{e}");
+    let e = errors("grpc_address = \"127.0.0.1:4190\"\ngrpc_tls_client_names = [\"envoy\"]\n");
+    assert!(e.contains("grpc_tls_client_names") && e.contains("grpc_tls_client_ca_file"), "{e}");
     let e = errors("grpc_address = \"127.0.0.1:4190\"\ngrpc_tls_cert_file = \"/etc/hostname\"\n");
     assert!(e.contains("grpc_tls_key_file"), "{e}");
 }

@@ -100,6 +100,7 @@ fn metrics_listeners(r: &mut Reader<'_>) -> (Option<ListenAddr>, Option<ListenAd
         min_version: TlsVersion::Tls12,
         cipher_suites: vec![],
         client_ca_file: None,
+        client_names: Vec::new(),
     });
     if metrics_secure_address.is_some() && metrics_tls.is_none() {
         r.error(
@@ -141,6 +142,7 @@ fn main_tls(r: &mut Reader<'_>) -> (Option<TlsConfig>, TlsVersion, Vec<String>) 
         min_version,
         cipher_suites: cipher_suites.clone(),
         client_ca_file: None,
+        client_names: Vec::new(),
     });
     (tls, min_version, cipher_suites)
 }
@@ -151,12 +153,26 @@ fn grpc_listener(r: &mut Reader<'_>, min_version: TlsVersion, cipher_suites: Vec
     let address = r.listen("grpc_address");
     let (cert, key) = (r.string("grpc_tls_cert_file"), r.string("grpc_tls_key_file"));
     let client_ca_file = r.existing_file("grpc_tls_client_ca_file");
+    // DNS names compare without case; URIs (spiffe://…) as written.
+    let client_names: Vec<String> = r
+        .get::<Vec<String>>("grpc_tls_client_names")
+        .into_iter()
+        .map(|n| if n.contains("://") { n } else { n.to_ascii_lowercase() })
+        .collect();
+    if !client_names.is_empty() && client_ca_file.is_none() {
+        r.error(
+            "grpc_tls_client_names",
+            "is set without grpc_tls_client_ca_file",
+            "set grpc_tls_client_ca_file to the CA that issues the clients' certificates",
+        );
+    }
     let tls = tls_pair(r, "grpc_tls_cert_file", cert, "grpc_tls_key_file", key).map(|(cert_file, key_file)| TlsConfig {
         cert_file,
         key_file,
         min_version,
         cipher_suites,
         client_ca_file: client_ca_file.clone(),
+        client_names,
     });
     if client_ca_file.is_some() && tls.is_none() {
         r.error(

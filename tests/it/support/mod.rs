@@ -147,8 +147,11 @@ pub fn test_pki(dir: &Path) {
         sh(&format!("openssl req -x509 -newkey rsa:2048 -nodes -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN=gatehouse-test-{ca}"));
     }
     sh("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:gatehouse.internal\nbasicConstraints=CA:FALSE\n' > srv.cnf");
-    sh("printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > client.cnf");
-    for (name, ca, ext) in [("srv", "ca", "srv"), ("client", "ca", "client"), ("other", "otherca", "client")] {
+    sh("printf 'subjectAltName=DNS:envoy.internal\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > client.cnf");
+    sh("printf 'subjectAltName=DNS:stranger.internal\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > stranger.cnf");
+    for (name, ca, ext) in
+        [("srv", "ca", "srv"), ("client", "ca", "client"), ("other", "otherca", "client"), ("stranger", "ca", "stranger")]
+    {
         sh(&format!(
             "openssl req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj /CN={name} && openssl x509 -req -in {name}.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -out {name}.pem -days 2 -extfile {ext}.cnf"
         ));
