@@ -359,7 +359,8 @@ pub static UPSTREAMS: &[OptionSpec] = &[
     o("pass_host_header", Bool, "true", "Pass the client's Host header to the upstream").legacy(Legacy::Upstreams),
     o("proxy_websockets", Bool, "true", "Proxy WebSocket upgrades").legacy(Legacy::Upstreams),
     o("ssl_upstream_insecure_skip_verify", Bool, "false", "Do not verify upstream TLS certificates").legacy(Legacy::Upstreams),
-    o("flush_interval", Dur, "1s", "Streamed responses flushed at least this often (Gatehouse writes each chunk as it arrives)").legacy(Legacy::Upstreams),
+    o("flush_interval", Dur, "1s", "Streamed responses flushed at least this often (Gatehouse writes each chunk as it arrives)")
+        .legacy(Legacy::Upstreams),
     o("upstream_timeout", Dur, "30s", "How long to wait for the upstream's response headers").legacy(Legacy::Upstreams),
     o("disable_keep_alives", Bool, "false", "Do not reuse upstream connections").legacy(Legacy::Upstreams),
 ];
