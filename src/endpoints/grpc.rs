@@ -134,10 +134,10 @@ impl Authorization for Checker {
             Some(check) => check,
             // A denial, not a gRPC error: an Envoy with `failure_mode_allow: true` lets a
             // request through when the check fails, never when it is denied.
-            None => return Ok(tonic::Response::new(denied_response(400, Vec::new(), String::new()))),
+            None => return Ok(tonic::Response::new(denial(400))),
         };
         let (reply, answer) = oneshot::channel();
-        let stopping = || tonic::Response::new(denied_response(503, Vec::new(), String::new()));
+        let stopping = || tonic::Response::new(denial(503));
         if self.jobs.send(Job { check, reply }).await.is_err() {
             return Ok(stopping());
         }
@@ -297,7 +297,7 @@ fn tls_incoming(
 /// The gate's answer to a described request, as Envoy takes it.
 async fn judge(state: &web::Data<State>, check: Described) -> CheckResponse {
     let Some(req) = request_of(state, &check) else {
-        return denied_response(400, Vec::new(), String::new());
+        return denial(400);
     };
     let edge = Edge { trusted: false, host: check.host.clone(), proto: check.scheme.clone(), client_ip: check.source };
     let sent: Vec<String> = check.headers.iter().map(|(k, _)| k.clone()).collect();
@@ -386,6 +386,11 @@ async fn carried_over(state: &State, res: HttpResponse, sent: &[String]) -> Chec
     }
     let body = actix_web::body::to_bytes(res.into_body()).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
     denied_response(status, headers, body)
+}
+
+/// A denial with no headers or body: a check Gatehouse cannot judge (400) or could not finish (503).
+fn denial(status: u16) -> CheckResponse {
+    denied_response(status, Vec::new(), String::new())
 }
 
 fn denied_response(status: u16, headers: Vec<(String, Vec<u8>)>, body: String) -> CheckResponse {

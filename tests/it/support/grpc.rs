@@ -23,8 +23,6 @@ pub struct Answer {
     pub headers: Vec<(String, String)>,
     /// Headers removed from the upstream request.
     pub removed: Vec<String>,
-    /// Headers added to the client's answer when allowed (a refreshed cookie).
-    pub to_client: Vec<(String, String)>,
 }
 
 impl Answer {
@@ -151,7 +149,7 @@ impl Client {
     pub async fn check(&mut self, request: CheckRequest) -> Answer {
         let res = match self.0.check(request).await {
             Ok(res) => res.into_inner(),
-            Err(_) => return Answer { allowed: false, status: 0, headers: vec![], removed: vec![], to_client: vec![] },
+            Err(_) => return Answer { allowed: false, status: 0, headers: vec![], removed: vec![] },
         };
         let pairs = |list: Vec<envoy_types::pb::envoy::config::core::v3::HeaderValueOption>| -> Vec<(String, String)> {
             list.into_iter()
@@ -164,22 +162,14 @@ impl Client {
         };
         let ok = res.status.as_ref().is_some_and(|s| s.code == 0);
         match res.http_response {
-            Some(HttpResponse::OkResponse(r)) if ok => Answer {
-                allowed: true,
-                status: 200,
-                headers: pairs(r.headers),
-                removed: r.headers_to_remove,
-                to_client: pairs(r.response_headers_to_add),
-            },
-            Some(HttpResponse::DeniedResponse(r)) if !ok => Answer {
-                allowed: false,
-                status: r.status.map_or(403, |s| s.code as u16),
-                headers: pairs(r.headers),
-                removed: vec![],
-                to_client: vec![],
-            },
+            Some(HttpResponse::OkResponse(r)) if ok => {
+                Answer { allowed: true, status: 200, headers: pairs(r.headers), removed: r.headers_to_remove }
+            }
+            Some(HttpResponse::DeniedResponse(r)) if !ok => {
+                Answer { allowed: false, status: r.status.map_or(403, |s| s.code as u16), headers: pairs(r.headers), removed: vec![] }
+            }
             // Envoy takes the gRPC status: not OK is a refusal (403).
-            _ => Answer { allowed: ok, status: if ok { 200 } else { 403 }, headers: vec![], removed: vec![], to_client: vec![] },
+            _ => Answer { allowed: ok, status: if ok { 200 } else { 403 }, headers: vec![], removed: vec![] },
         }
     }
 }
