@@ -1,6 +1,7 @@
-//! The TLS listener: rustls with the configured certificate and key, minimum version and
-//! cipher suites, HTTP/2 and HTTP/1.1 by ALPN, and the certificate reloaded from disk when the
-//! files change or on SIGHUP, without a restart.
+//! The TLS listeners' rustls setup: the configured certificate and key, minimum version and
+//! cipher suites, HTTP/2 and HTTP/1.1 by ALPN, the certificate reloaded from disk when the
+//! files change or on SIGHUP, without a restart, and (the gRPC listener's) client certificates
+//! checked against CAs and, optionally, names.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
