@@ -187,9 +187,9 @@ pub struct Provider {
     pub additional_claims: Option<Vec<String>>,
     #[serde(rename = "oidcconfig", default)]
     pub oidc_config: Option<OidcConfig>,
-    // Other providers' sections are recognised so the message can say they are unsupported.
     #[serde(rename = "keycloakconfig", default)]
-    pub keycloak_config: Option<Value>,
+    pub keycloak_config: Option<KeycloakConfig>,
+    // Other providers' sections are recognised so the message can say they are unsupported.
     #[serde(rename = "azureconfig", default)]
     pub azure_config: Option<Value>,
     #[serde(rename = "adfsconfig", default)]
@@ -206,6 +206,17 @@ pub struct Provider {
     pub login_gov_config: Option<Value>,
     #[serde(rename = "microsoftentraidconfig", default)]
     pub entra_id_config: Option<Value>,
+}
+
+/// `keycloakConfig`: `roles` is `allowed_roles`; `groups` is the legacy provider's
+/// `keycloak_groups` (refused, with its reason).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeycloakConfig {
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -414,8 +425,16 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                 fold_oidc!(o.public_key_files, "oidc_public_key_files", "publicKeyFiles", l);
                 fold_oidc!(o.enabled_signing_algs, "oidc_enabled_signing_algs", "enabledSigningAlgs", l);
             }
+            if let Some(k) = &p.keycloak_config {
+                let f = |name: &str| format!("providers[0].keycloakConfig.{name}");
+                if let Some(v) = &k.roles {
+                    set("allowed_roles", f("roles"), l(v));
+                }
+                if let Some(v) = &k.groups {
+                    set("keycloak_groups", f("groups"), l(v));
+                }
+            }
             let others = [
-                ("keycloakConfig", &p.keycloak_config),
                 ("azureConfig", &p.azure_config),
                 ("ADFSConfig", &p.adfs_config),
                 ("bitbucketConfig", &p.bitbucket_config),

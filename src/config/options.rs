@@ -162,11 +162,14 @@ use Kind::{Bool, Dur, Int, List, Str};
 const LOGIN: &str = "access-token validation at validate_url (sessions are revalidated by refresh only)";
 const PROXY: &str = "`;` as a query separator (Gatehouse reads `;` as part of a value, README \"Differences\")";
 
+const KEYCLOAK_GROUPS: &str = "it belongs to the legacy `keycloak` provider (oauth2-proxy ignores it with keycloak-oidc); \
+    use provider = \"keycloak-oidc\" with allowed_groups (Keycloak's group mapper) or allowed_roles";
+
 const OTHER_PROVIDER: &str = "Gatehouse implements the generic `oidc` provider only; \
     use your identity provider's OpenID Connect endpoint with provider = \"oidc\"";
 
 pub static PROVIDER: &[OptionSpec] = &[
-    p("provider", Str, "google", "OAuth provider type; Gatehouse supports \"oidc\" (and \"keycloak-oidc\", treated as oidc)"),
+    p("provider", Str, "google", "OAuth provider type; Gatehouse supports \"oidc\" and \"keycloak-oidc\" (OIDC plus Keycloak's roles)"),
     p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
     p("client_id", Str, "", "The OAuth client ID registered at the provider"),
     p("client_secret", Str, "", "The OAuth client secret").secret(),
@@ -205,7 +208,13 @@ pub static PROVIDER: &[OptionSpec] = &[
     p("acr_values", Str, "", "acr_values parameter for the authorization request"),
     p("auth_request_response_mode", Str, "", "response_mode parameter for the authorization request: \"form_post\" or \"query\""),
     p("allowed_groups", List, "", "Only members of one of these groups may log in").flag_name("allowed-group"),
-    p("allowed_roles", List, "", "Keycloak roles allowed to log in (keycloak-oidc)").flag_name("allowed-role").unsupported(OTHER_PROVIDER),
+    p(
+        "allowed_roles",
+        List,
+        "",
+        "keycloak-oidc: users with one of these roles may log in (realm roles, or client:role); each is allowed_groups' role:<name>",
+    )
+    .flag_name("allowed-role"),
     p("provider_ca_files", List, "", "CA certificates to trust for the provider (replace the system store)").flag_name("provider-ca-file"),
     p("use_system_trust_store", Bool, "false", "Trust the system store in addition to provider_ca_files"),
     p("backend_logout_url", Str, "", "URL called at sign-out; {id_token} is replaced by the session's ID token"),
@@ -241,7 +250,7 @@ pub static PROVIDER: &[OptionSpec] = &[
 ];
 
 pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
-    other("keycloak_groups", List, "", "Keycloak groups").flag_name("keycloak-group"),
+    p("keycloak_groups", List, "", "Groups of the legacy keycloak provider").flag_name("keycloak-group").unsupported(KEYCLOAK_GROUPS),
     other("azure_tenant", Str, "common", "Azure tenant"),
     other("azure_graph_group_field", Str, "", "Azure Graph group field"),
     other("entra_id_allowed_tenants", List, "", "Entra ID allowed tenants").flag_name("entra-id-allowed-tenant"),

@@ -289,7 +289,15 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
     match provider.refresh(refresh_token).await {
         Ok(mut tokens) => {
             let identity = match &tokens.id_token {
-                None => None,
+                // No ID token: the identity stays, but Keycloak's roles are the new access
+                // token's (one taken away at the provider is gone now).
+                None => match provider.refreshed_roles(&session.groups, &tokens.access_token) {
+                    Ok(groups) => groups.map(|groups| crate::identity::Identity { groups, ..session.identity() }),
+                    Err(e) => {
+                        log::warn!("refreshed access token refused, ending the session: {e}");
+                        return RefreshOutcome::EndSession;
+                    }
+                },
                 Some(_) => match provider.identity(&tokens, IdTokenUse::Session(session.nonce.as_deref())).await {
                     // The same subject, or the session ends: a refresh token never turns one
                     // user's session into another's.

@@ -22,6 +22,9 @@ pub enum ClaimsError {
     /// A value that would have to travel as a header cannot be one.
     #[error("the {0} claim holds a control character, so it cannot be passed on as a header")]
     NotHeaderSafe(String),
+    /// keycloak-oidc reads roles from the access token, which must then be a JWT.
+    #[error("the access token is not a JWT, so its Keycloak roles cannot be read")]
+    AccessTokenNotJwt,
 }
 
 /// Looks up a dot path (`realm_access.roles`).

@@ -8,6 +8,7 @@ pub mod bearer;
 pub mod claims;
 pub mod flow;
 pub mod http;
+pub mod keycloak;
 pub mod keys;
 pub mod logout;
 pub mod tls;
@@ -35,7 +36,8 @@ use verify::{Expectations, Nonce, VerifyError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
     Oidc,
-    /// Keycloak through its OIDC endpoint: handled as plain OIDC.
+    /// Keycloak through its OIDC endpoint: OIDC, plus the access token's roles as
+    /// `role:` groups ([`keycloak`]).
     KeycloakOidc,
 }
 
@@ -488,7 +490,8 @@ impl Provider {
         } else {
             None
         };
-        let identity = claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?;
+        let mut identity = claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?;
+        self.add_roles(&mut identity, &tokens.access_token)?;
         // The provider's session, which a back-channel logout names (`sid`, Back-Channel
         // Logout 2.1): kept only when it is a string a logout token could repeat.
         let sid = id_claims.get("sid").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
@@ -497,6 +500,24 @@ impl Provider {
 }
 
 impl Provider {
+    /// keycloak-oidc: the roles `access_token` carries join the groups (other providers have
+    /// none to add).
+    pub fn add_roles(&self, identity: &mut Identity, access_token: &str) -> Result<(), ClaimsError> {
+        if self.cfg.kind == ProviderKind::KeycloakOidc {
+            identity.groups.extend(keycloak::roles(access_token)?);
+        }
+        Ok(())
+    }
+
+    /// keycloak-oidc, after a refresh without an ID token: the groups with the roles of the
+    /// new access token in place of the old ones. `None` when nothing is to change.
+    pub fn refreshed_roles(&self, groups: &[String], access_token: &str) -> Result<Option<Vec<String>>, ClaimsError> {
+        match self.cfg.kind {
+            ProviderKind::KeycloakOidc => keycloak::replace_roles(groups, access_token).map(Some),
+            ProviderKind::Oidc => Ok(None),
+        }
+    }
+
     /// Calls `backend_logout_url` (with `{id_token}` replaced). Failures are logged only: the
     /// local sign-out happens regardless.
     pub async fn backend_logout(&self, id_token: &str) {

@@ -56,7 +56,7 @@ pub(crate) fn config_text(issuer: &str, app: &Upstream, port: u16, extra: &str) 
     format!("{kept}{extra}")
 }
 
-fn start(peer: Peer, op: &Op, app: &Upstream, port: u16, extra: &str) -> Running {
+pub(crate) fn start(peer: Peer, op: &Op, app: &Upstream, port: u16, extra: &str) -> Running {
     run(peer, &config_text(&op.issuer, app, port, extra), port, &format!("{peer:?} with {extra:?}"))
 }
 
@@ -92,18 +92,22 @@ impl Running {
     }
 }
 
-/// A provider that knows both proxies' callbacks.
-fn provider(ports: &[u16]) -> Op {
+/// A provider that knows both proxies' callbacks, with `op_extra`'s settings too.
+pub(crate) fn provider(ports: &[u16], op_extra: &serde_json::Value) -> Op {
     let uris: Vec<String> = ports
         .iter()
         .flat_map(|p| ["/oauth2", "/auth", "/sso/oauth2"].map(|prefix| format!("http://localhost:{p}{prefix}/callback")))
         .collect();
-    Op::start(json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": uris}]}))
+    let mut cfg = json!({"clients": [{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": uris}]});
+    if let (Some(cfg), Some(extra)) = (cfg.as_object_mut(), op_extra.as_object()) {
+        cfg.extend(extra.clone());
+    }
+    Op::start(cfg)
 }
 
 /// Gatehouse discovers the provider in the background (oauth2-proxy before listening, an
 /// intended difference); the comparison starts once both are ready.
-async fn ready(run: &Running) {
+pub(crate) async fn ready(run: &Running) {
     wait_discovered(&run.base).await;
 }
 
@@ -343,13 +347,18 @@ fn without_nonce(extra: &str, ours: Vec<String>) -> Vec<String> {
 /// `intended` lists the lines (by their label prefix) where Gatehouse differs on purpose,
 /// with the reason; each must really differ, so the list cannot go stale.
 async fn compare(extra: &str, intended: &[(&str, &str)]) {
+    compare_on(&serde_json::Value::Null, extra, intended).await;
+}
+
+/// [`compare`] with a provider given `op_extra`'s settings (tests/peers/op/README.md).
+async fn compare_on(op_extra: &serde_json::Value, extra: &str, intended: &[(&str, &str)]) {
     // For a developer chasing one difference: DIFFERENTIAL_ONLY=<part of the configuration>.
     #[allow(clippy::disallowed_methods)] // a developer's switch for this test, not configuration
     if std::env::var("DIFFERENTIAL_ONLY").is_ok_and(|only| !extra.contains(&only)) {
         return;
     }
     let ports = [free_port(), free_port()];
-    let op = provider(&ports);
+    let op = provider(&ports, op_extra);
     let apps = [Upstream::start(), Upstream::start()];
     let theirs = start(Peer::OAuth2Proxy, &op, &apps[0], ports[0], extra);
     let ours = start(Peer::Gatehouse, &op, &apps[1], ports[1], extra);
@@ -538,6 +547,41 @@ async fn provider_and_store_options_behave_like_oauth2_proxy() {
         format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\ncookie_refresh = \"1s\"\n# wait 2\n", redis.url(0)),
     ] {
         compare(&extra, &intended).await;
+    }
+}
+
+/// Keycloak's accounts: alice has the realm role `admin` and the client role `gatehouse:editor`,
+/// bob the realm role `viewer`, eve none. One client each, so oauth2-proxy's group order (a Go
+/// map's) is fixed.
+pub(crate) fn keycloak_accounts() -> serde_json::Value {
+    let mut accounts = crate::support::op::accounts();
+    let roles = [
+        json!({"realm_access": {"roles": ["admin"]}, "resource_access": {"gatehouse": {"roles": ["editor"]}}}),
+        json!({"realm_access": {"roles": ["viewer"]}}),
+        json!({}),
+    ];
+    for (account, roles) in accounts.as_array_mut().unwrap().iter_mut().zip(roles) {
+        account["claims"].as_object_mut().unwrap().extend(roles.as_object().unwrap().clone());
+    }
+    accounts
+}
+
+/// keycloak-oidc: roles from the access token become `role:` groups; `allowed_roles` admits
+/// realm and client roles, beside `allowed_groups`.
+#[actix_web::test]
+async fn keycloak_roles_behave_like_oauth2_proxy() {
+    let op = json!({"jwt_access_tokens": true, "accounts": keycloak_accounts()});
+    for extra in [
+        "provider = \"keycloak-oidc\"\n",
+        "provider = \"keycloak-oidc\"\nset_xauthrequest = true\npass_access_token = true\n",
+        "provider = \"keycloak-oidc\"\nallowed_roles = [\"admin\"]\n",
+        "provider = \"keycloak-oidc\"\nallowed_roles = [\"gatehouse:editor\"]\n",
+        "provider = \"keycloak-oidc\"\nallowed_roles = [\"viewer\"]\n",
+        "provider = \"keycloak-oidc\"\nallowed_roles = [\"nobody\"]\nallowed_groups = [\"admins\"]\n",
+        "provider = \"keycloak-oidc\"\nallowed_roles = [\"editor\"]\n",
+        "provider = \"keycloak-oidc\"\nallowed_roles = [\"admin\"]\ncookie_refresh = \"1s\"\n# wait 2\n",
+    ] {
+        compare_on(&op, extra, &[]).await;
     }
 }
 

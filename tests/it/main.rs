@@ -50,5 +50,7 @@ mod differential;
 mod adversarial;
 // A provider misbehaving one OpenID Foundation RP test at a time, through Gatehouse and oauth2-proxy.
 mod conformance;
+// Providers beyond generic OIDC, each compared with oauth2-proxy on its stand-in.
+mod providers;
 // Tidy: the layering, where statuses are chosen, and the size of the rooms, read from src/.
 mod tidy;

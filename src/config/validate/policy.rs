@@ -2,6 +2,23 @@
 
 use super::*;
 
+/// `allowed_roles`, as the groups Keycloak's roles become (`role:<name>`, oauth2-proxy's
+/// `addAllowedRoles`). With another provider nothing would carry a role, and oauth2-proxy
+/// ignores the option there; ignoring a restriction would widen access, so it is refused.
+fn allowed_roles(r: &mut Reader<'_>) -> Vec<String> {
+    let mut roles: Vec<String> = r.get("allowed_roles");
+    roles.retain(|g| !g.is_empty());
+    let provider: String = r.get("provider");
+    if !roles.is_empty() && provider != "keycloak-oidc" {
+        r.error(
+            "allowed_roles",
+            format!("is set while provider = \"{provider}\" (only Keycloak's access tokens carry roles)"),
+            "set provider = \"keycloak-oidc\", or write the roles' group names in allowed_groups",
+        );
+    }
+    roles.into_iter().map(|role| format!("{}{role}", crate::oidc::keycloak::ROLE_PREFIX)).collect()
+}
+
 pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
     let mut email_domains: Vec<String> = r.get("email_domains");
     email_domains.iter_mut().for_each(|d| *d = d.to_ascii_lowercase());
@@ -16,6 +33,7 @@ pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
     }
     let mut allowed_groups: Vec<String> = r.get("allowed_groups");
     allowed_groups.retain(|g| !g.is_empty());
+    allowed_groups.extend(allowed_roles(r));
     let whitelist: Vec<String> = r.get("whitelist_domains");
     let whitelist_domains = whitelist
         .into_iter()

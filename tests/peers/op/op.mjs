@@ -38,6 +38,9 @@ const bind = cfg.bind ?? '127.0.0.1';
 const signingAlg = cfg.signing_alg ?? 'RS256';
 const claimsInIdToken = cfg.claims_in_id_token ?? true;
 const rotateRefreshTokens = cfg.rotate_refresh_tokens ?? false;
+// Keycloak's shape: access tokens are JWTs carrying the account's realm_access and
+// resource_access claims (clients read roles from them).
+const jwtAccessTokens = cfg.jwt_access_tokens ?? false;
 const cookieKeys = cfg.cookie_keys ?? ['gatehouse-test-op-cookie-key-1', 'gatehouse-test-op-cookie-key-2'];
 
 const clientsCfg = cfg.clients ?? [{
@@ -378,6 +381,9 @@ async function testHooks(ctx, next) {
     error: ok ? null : (ctx.body?.error ?? null),
   };
 
+  if (ok && jwtAccessTokens && ctx.body && typeof ctx.body === 'object' && ctx.body.access_token) {
+    ctx.body = { ...ctx.body, access_token: await keycloakAccessToken(ctx.body.access_token, ctx.oidc.client?.clientId) };
+  }
   if (ok && pendingTamper && ctx.body && typeof ctx.body === 'object' && ctx.body.id_token) {
     const mode = pendingTamper;
     pendingTamper = null;
@@ -385,6 +391,26 @@ async function testHooks(ctx, next) {
     stats.tampered.push(mode);
     console.error(`[op] tampered id_token with mode ${mode}`);
   }
+}
+
+// The JWT handed out in place of each opaque access token, and back: userinfo (and the
+// rest of oidc-provider) is asked with the opaque one.
+const opaqueOf = new Map();
+
+async function keycloakAccessToken(opaque, clientId) {
+  const token = await provider.AccessToken.find(opaque);
+  const claims = accounts.get(String(token?.accountId)) ?? {};
+  const now = Math.floor(Date.now() / 1000);
+  const payload = {
+    iss: issuer, sub: String(token?.accountId), aud: 'account', azp: clientId, typ: 'Bearer',
+    iat: now, exp: token?.exp ?? now + 3600, jti: token?.jti, scope: token?.scope,
+  };
+  for (const name of ['realm_access', 'resource_access', 'email', 'preferred_username']) {
+    if (claims[name] !== undefined) payload[name] = claims[name];
+  }
+  const jwt = await signWith(signingKey, { typ: 'JWT' }, payload);
+  opaqueOf.set(jwt, opaque);
+  return jwt;
 }
 
 function buildProvider() {
@@ -635,6 +661,8 @@ function handler(req, res) {
     return;
   }
   if (refusedByMisbehaviour(req, res, pathname)) return;
+  const presented = /^bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (presented && opaqueOf.has(presented)) req.headers.authorization = `Bearer ${opaqueOf.get(presented)}`;
   // Endpoint URLs in discovery and redirects are built from the Host header:
   // pin it to the issuer's authority so they always match the issuer.
   req.headers.host = issuerHost;
