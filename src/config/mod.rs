@@ -37,14 +37,6 @@ pub struct Config {
     pub dev: dev::Config,
 }
 
-/// An option set to a non-default value whose feature this build does not have yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotImplemented {
-    pub key: &'static str,
-    pub feature: &'static str,
-    pub origin: Origin,
-}
-
 /// Where to read configuration from.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -62,31 +54,6 @@ pub struct Loaded {
     pub config: Config,
     /// Things worth saying that are not errors (misspelt environment variables).
     pub warnings: Vec<String>,
-    /// Options this build will not honour yet; starting with any is refused.
-    pub not_implemented: Vec<NotImplemented>,
-}
-
-impl Loaded {
-    /// The refusal message for options that are not implemented yet, if there are any.
-    pub fn not_implemented_report(&self) -> Option<String> {
-        if self.not_implemented.is_empty() {
-            return None;
-        }
-        let one = self.not_implemented.len() == 1;
-        let mut out = format!(
-            "{} option{} set here {} not implemented by this build of Gatehouse yet, so it will not start with {}:\n",
-            self.not_implemented.len(),
-            if one { "" } else { "s" },
-            if one { "is" } else { "are" },
-            if one { "it" } else { "them" },
-        );
-        for n in &self.not_implemented {
-            out.push_str(&format!("  - {} ({}): needs {}\n", n.key, n.origin, n.feature));
-        }
-        let them = if one { "it" } else { "them" };
-        out.push_str(&format!("  remove {them} or set {them} to the default to start anyway; see README \"Status\"\n"));
-        Some(out)
-    }
 }
 
 /// Loads and validates configuration from every source. Precedence: flag > env > file > default.
@@ -127,7 +94,7 @@ pub fn load_texts(
 
     let validated = validate::validate(&raw, env, alpha_cfg.as_ref().map(|(p, c)| (*p, c)), &mut errors, &mut warnings);
     match validated {
-        Some((config, not_implemented)) if errors.is_empty() => Ok(Loaded { config, warnings, not_implemented }),
+        Some(config) if errors.is_empty() => Ok(Loaded { config, warnings }),
         _ => Err(errors),
     }
 }

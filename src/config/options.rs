@@ -13,9 +13,6 @@ use super::value::Kind;
 pub enum Status {
     /// Implemented: the running server does what the option says.
     Ready,
-    /// Parsed and validated, but the feature is not built yet: a value other than the default
-    /// stops the server from starting (never silently ignored). The text names the feature.
-    Planned(&'static str),
     /// Gatehouse does not implement this option; a value other than the default is an error.
     /// The text says why and what to use instead.
     Unsupported(&'static str),
@@ -126,11 +123,6 @@ impl OptionSpec {
         self
     }
 
-    const fn planned(mut self, feature: &'static str) -> Self {
-        self.status = Status::Planned(feature);
-        self
-    }
-
     const fn unsupported(mut self, why: &'static str) -> Self {
         self.status = Status::Unsupported(why);
         self
@@ -159,14 +151,68 @@ const fn other(key: &'static str, kind: Kind, default: &'static str, help: &'sta
 use Kind::{Bool, Dur, Int, List, Str};
 
 // The features later work brings; an option waiting for one names it.
-const LOGIN: &str = "access-token validation at validate_url (sessions are revalidated by refresh only)";
-const PROXY: &str = "`;` as a query separator (Gatehouse reads `;` as part of a value, README \"Differences\")";
 
 const KEYCLOAK_GROUPS: &str = "it belongs to the legacy `keycloak` provider (oauth2-proxy ignores it with keycloak-oidc); \
     use provider = \"keycloak-oidc\" with allowed_groups (Keycloak's group mapper) or allowed_roles";
 
-const OTHER_PROVIDER: &str = "Gatehouse implements the generic `oidc` provider only; \
-    use your identity provider's OpenID Connect endpoint with provider = \"oidc\"";
+const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc` and `keycloak-oidc`); \
+    README \"Providers\" says what to configure instead of each other provider";
+
+/// oauth2-proxy's other providers, each with what to configure instead (README "Providers"
+/// holds the same table; a test keeps them equal).
+pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
+    (
+        "google",
+        "Google is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://accounts.google.com\"; restrict with email_domains (for hd); Google groups are not available",
+    ),
+    (
+        "azure",
+        "Entra ID is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\"; for groups, add the groups claim to the ID token in the app registration",
+    ),
+    (
+        "entra-id",
+        "Entra ID is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\"; for groups, add the groups claim to the ID token in the app registration",
+    ),
+    (
+        "adfs",
+        "AD FS is an OpenID Provider: set provider = \"oidc\", oidc_issuer_url = \"https://ADFS_HOST/adfs\" and oidc_email_claim = \"upn\"",
+    ),
+    (
+        "gitlab",
+        "GitLab is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://gitlab.com\" (or your GitLab's URL); its userinfo lists the groups (oidc_groups_claim = \"groups\")",
+    ),
+    (
+        "keycloak",
+        "the legacy keycloak provider is replaced by provider = \"keycloak-oidc\" with oidc_issuer_url = \"https://HOST/realms/REALM\" (allowed_groups, allowed_roles)",
+    ),
+    ("linkedin", "LinkedIn is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://www.linkedin.com/oauth\""),
+    ("cidaas", "cidaas is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url to your cidaas instance's URL"),
+    (
+        "github",
+        "GitHub has no OpenID Connect for user logins: put an OpenID Connect broker in front of it (Dex's GitHub connector, or Keycloak's GitHub identity provider) and set provider = \"oidc\" to the broker",
+    ),
+    (
+        "login.gov",
+        "login.gov needs private_key_jwt client authentication, which Gatehouse does not do: put an OpenID Connect broker in front of it and set provider = \"oidc\" to the broker",
+    ),
+    (
+        "bitbucket",
+        "Bitbucket has no OpenID Connect: put an OpenID Connect broker in front of it (Dex, Keycloak) and set provider = \"oidc\" to the broker",
+    ),
+    (
+        "digitalocean",
+        "DigitalOcean has no OpenID Connect: put an OpenID Connect broker in front of it (Dex, Keycloak) and set provider = \"oidc\" to the broker",
+    ),
+    (
+        "facebook",
+        "Facebook Login is not OpenID Connect for web logins: put an OpenID Connect broker in front of it (Dex, Keycloak) and set provider = \"oidc\" to the broker",
+    ),
+    (
+        "nextcloud",
+        "Nextcloud's OAuth2 is not OpenID Connect: install its OpenID Connect app, or put a broker in front of it, and set provider = \"oidc\"",
+    ),
+    ("sourcehut", "sourcehut has no OpenID Connect: put an OpenID Connect broker in front of it and set provider = \"oidc\" to the broker"),
+];
 
 pub static PROVIDER: &[OptionSpec] = &[
     p("provider", Str, "google", "OAuth provider type; Gatehouse supports \"oidc\" and \"keycloak-oidc\" (OIDC plus Keycloak's roles)"),
@@ -200,7 +246,7 @@ pub static PROVIDER: &[OptionSpec] = &[
     p("login_url", Str, "", "Authorization endpoint (discovery overrides it)"),
     p("redeem_url", Str, "", "Token endpoint (discovery overrides it)"),
     p("profile_url", Str, "", "Userinfo endpoint (discovery overrides it)"),
-    p("validate_url", Str, "", "Access token validation endpoint").planned(LOGIN),
+    p("validate_url", Str, "", "After each refresh, the new access token is sent here as a bearer; any answer but 200 ends the session"),
     p("skip_claims_from_profile_url", Bool, "false", "Do not fetch missing claims from the userinfo endpoint"),
     p("resource", Str, "", "Azure/ADFS `resource` parameter").unsupported(OTHER_PROVIDER),
     p("prompt", Str, "", "OIDC prompt parameter (overrides approval_prompt)"),
@@ -257,6 +303,7 @@ pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
     other("entra_id_federated_token_auth", Bool, "false", "Entra ID federated token authentication"),
     other("bitbucket_team", Str, "", "Bitbucket team"),
     other("bitbucket_repository", Str, "", "Bitbucket repository"),
+    other("bitbucket_workspace", Str, "", "Bitbucket workspace"),
     other("github_org", Str, "", "GitHub organisation"),
     other("github_team", Str, "", "GitHub team"),
     other("github_repo", Str, "", "GitHub repository"),
@@ -310,7 +357,12 @@ pub static AUTHORIZATION: &[OptionSpec] = &[
     o("trusted_ips", List, "", "Client IPs or CIDRs let through without login").flag_name("trusted-ip"),
     o("force_json_errors", Bool, "false", "Answer unauthenticated requests with 401 JSON, never the sign-in page"),
     o("encode_state", Bool, "false", "base64url-encode the OAuth state parameter"),
-    o("allow_query_semicolons", Bool, "false", "Treat ; as a query separator").planned(PROXY),
+    o(
+        "allow_query_semicolons",
+        Bool,
+        "false",
+        "Read ; in a query as a parameter separator, as &; the app still gets the query as written (as oauth2-proxy)",
+    ),
 ];
 
 pub static SERVER: &[OptionSpec] = &[

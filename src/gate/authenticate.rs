@@ -313,6 +313,19 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
                     }
                 },
             };
+            // oauth2-proxy's `ValidateSession` of a refreshed OIDC session: `validate_url`, when
+            // set, must accept the new access token.
+            match provider.validate_access_token(&tokens.access_token).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    log::info!("validate_url refused the refreshed access token; the session ends");
+                    return RefreshOutcome::EndSession;
+                }
+                Err(e) => {
+                    log::warn!("validate_url could not be asked, keeping the session for now: {e}");
+                    return RefreshOutcome::KeepForNow;
+                }
+            }
             // No new refresh token (or an empty one): the old one stays, as in Go's x/oauth2.
             if tokens.refresh_token.as_deref().is_none_or(str::is_empty) {
                 tokens.refresh_token = Some(refresh_token.to_string());

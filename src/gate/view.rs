@@ -322,7 +322,7 @@ const METHOD_OVERRIDES: [HeaderName; 3] = [
 
 /// The request line's path and query, as received.
 fn line_uri(req: &HttpRequest) -> String {
-    req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string())
+    request::received_target(req)
 }
 
 /// The normalised path with the query as received, for `api_routes` (which see the query).

@@ -54,6 +54,21 @@ pub fn content_type(req: &HttpRequest) -> &str {
     value.split(';').next().unwrap_or("").trim()
 }
 
+/// The request line's path and query as the client sent them, kept when
+/// `allow_query_semicolons` rewrote the query's `;` to `&` for reading.
+#[derive(Debug, Clone)]
+pub struct ReceivedTarget(pub String);
+
+/// The request line's path and query, as received: what is forwarded and matched as a URI
+/// (the query's parameters are read from the rewritten form).
+pub fn received_target(req: &HttpRequest) -> String {
+    use actix_web::HttpMessage as _;
+    match req.extensions().get::<ReceivedTarget>() {
+        Some(t) => t.0.clone(),
+        None => req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string()),
+    }
+}
+
 /// Query parameters, decoded. Returns `Err(name)` when one of `single` appears more than once:
 /// a callback with two `state` or `code` values is an attack, not a request to guess at.
 pub fn query(req: &HttpRequest, single: &[&str]) -> Result<Vec<(String, String)>, String> {

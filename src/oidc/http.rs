@@ -33,6 +33,8 @@ pub enum Call {
     Keys,
     Token,
     Userinfo,
+    /// `validate_url`, asked about a refreshed access token.
+    Validate,
     Logout,
 }
 
@@ -43,6 +45,7 @@ impl Call {
             Call::Keys => "jwks",
             Call::Token => "token",
             Call::Userinfo => "userinfo",
+            Call::Validate => "validate",
             Call::Logout => "logout",
         }
     }

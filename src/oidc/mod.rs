@@ -479,6 +479,23 @@ impl Provider {
         serde_json::from_slice(&res.body).map(Some).map_err(|_| Error::BadResponse("the userinfo response is not a JSON object".into()))
     }
 
+    /// After a refresh, with `validate_url`: does it accept the new access token (a GET with
+    /// it as the bearer answered 200, oauth2-proxy's `validateToken`)? `Ok(true)` without
+    /// `validate_url`; an unreachable endpoint is an error (the caller keeps the old session).
+    pub async fn validate_access_token(&self, access_token: &str) -> Result<bool, Error> {
+        let Some(url) = &self.cfg.validate_url else {
+            return Ok(true);
+        };
+        if access_token.is_empty() {
+            return Ok(false);
+        }
+        let res = self.http.get(Call::Validate, url, Some(access_token)).await?;
+        if res.status != 200 {
+            log::warn!("validate_url {} answered {} for a refreshed access token", http::without_query(url), res.status);
+        }
+        Ok(res.status == 200)
+    }
+
     /// Turns a token response into the user's identity: verifies the ID token (a login's or a
     /// refresh's), asks userinfo for missing claims, applies the claim mapping.
     pub async fn identity(&self, tokens: &TokenSet, used: IdTokenUse<'_>) -> Result<Identified, Error> {

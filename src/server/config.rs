@@ -86,6 +86,8 @@ pub struct Config {
     /// speaks TLS (HTTP/2 by ALPN) instead of plaintext.
     pub grpc_tls: Option<TlsConfig>,
     pub force_https: bool,
+    /// `allow_query_semicolons`: `;` separates query parameters (the middleware rewrites it).
+    pub allow_query_semicolons: bool,
     /// Worker threads; 0 for one per CPU (actix's default).
     pub workers: usize,
     /// After SIGTERM: how long `/ready` answers 503 while requests are still served, so load

@@ -27,6 +27,8 @@ pub struct Context {
     pub force_https: bool,
     /// The HTTPS listener's port, for `force_https`'s redirect.
     pub https_port: Option<u16>,
+    /// `allow_query_semicolons`: `;` in a query separates parameters, as `&` does.
+    pub query_semicolons: bool,
 }
 
 /// HTTP/1 requests with more than 128 KiB of head or 96 headers never reach the app
@@ -213,6 +215,32 @@ pub(super) async fn refuse_early(
             return Ok(req.into_response(res).map_into_right_body());
         }
     }
+    if cfg.query_semicolons {
+        semicolons_as_ampersands(&mut req);
+    }
     super::body_rate::pace(&mut req);
     next.call(req).await.map(|r| r.map_into_left_body())
+}
+
+/// `allow_query_semicolons`, as Go's `http.AllowQuerySemicolons`: every `;` of the query
+/// becomes `&` for whatever reads parameters, so they are the ones oauth2-proxy reads. The
+/// target as received is kept ([`request::ReceivedTarget`]): the upstream gets it unchanged,
+/// as oauth2-proxy's does.
+fn semicolons_as_ampersands(req: &mut actix_web::dev::ServiceRequest) {
+    use actix_web::HttpMessage as _;
+    let Some(query) = req.uri().query().filter(|q| q.contains(';')) else {
+        return;
+    };
+    let rewritten = format!("{}?{}", req.uri().path(), query.replace(';', "&"));
+    let received = req.uri().path_and_query().map_or("/".to_string(), |p| p.to_string());
+    req.extensions_mut().insert(request::ReceivedTarget(received));
+    let mut parts = req.uri().clone().into_parts();
+    match rewritten.parse() {
+        Ok(pq) => parts.path_and_query = Some(pq),
+        // `&` is valid wherever `;` was: this cannot fail, and if it did the query stays.
+        Err(_) => return,
+    }
+    if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
+        req.head_mut().uri = uri;
+    }
 }

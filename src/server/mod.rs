@@ -57,6 +57,7 @@ pub fn start(
         health_paths: vec![config.ping_path.clone(), config.ready_path.clone()],
         force_https: config.force_https,
         https_port,
+        query_semicolons: config.allow_query_semicolons,
     });
     let mut http = HttpServer::new(move || {
         // awc clients are per worker (they are not Send).

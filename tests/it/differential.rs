@@ -33,7 +33,7 @@ impl Drop for Running {
     }
 }
 
-fn oauth2_proxy_bin() -> PathBuf {
+pub(crate) fn oauth2_proxy_bin() -> PathBuf {
     let bin = deps_dir().join("go/bin/oauth2-proxy");
     assert!(
         bin.exists(),
@@ -547,6 +547,45 @@ async fn provider_and_store_options_behave_like_oauth2_proxy() {
         format!("session_store_type = \"redis\"\nredis_connection_url = \"{}\"\ncookie_refresh = \"1s\"\n# wait 2\n", redis.url(0)),
     ] {
         compare(&extra, &intended).await;
+    }
+}
+
+/// oauth2-proxy and Gatehouse on one provider with the same configuration `extra`, where
+/// `ISSUER` stands for the provider's issuer URL.
+pub(crate) struct Both {
+    pub(crate) op: Op,
+    pub(crate) runs: Vec<(Peer, Running)>,
+    pub(crate) apps: Vec<Upstream>,
+}
+
+pub(crate) async fn both(op_extra: serde_json::Value, extra: &str) -> Both {
+    let ports = [free_port(), free_port()];
+    let op = provider(&ports, &op_extra);
+    let apps = vec![Upstream::start(), Upstream::start()];
+    let extra = &extra.replace("ISSUER", &op.issuer);
+    let runs = vec![
+        (Peer::OAuth2Proxy, start(Peer::OAuth2Proxy, &op, &apps[0], ports[0], extra)),
+        (Peer::Gatehouse, start(Peer::Gatehouse, &op, &apps[1], ports[1], extra)),
+    ];
+    ready(&runs[1].1).await;
+    Both { op, runs, apps }
+}
+
+/// `allow_query_semicolons = true`: `;` separates the parameters Gatehouse reads, as `&`, in
+/// both; the app gets the query as the client wrote it.
+#[actix_web::test]
+async fn query_semicolons_behave_like_oauth2_proxy() {
+    let b = both(serde_json::Value::Null, "allow_query_semicolons = true\nskip_auth_routes = [\"^/public/\"]\n").await;
+    for (peer, run) in &b.runs {
+        let (status, headers, _) = send("GET", &format!("{}/oauth2/sign_out?rd=%2Fbye;x=1", run.base), &[]).await;
+        let location = headers.iter().find(|(n, _)| n == "location").map(|(_, v)| v.as_str());
+        assert_eq!((status, location), (302, Some("/bye")), "{peer:?}: rd ends at the semicolon");
+    }
+    for ((peer, run), app) in b.runs.iter().zip(&b.apps) {
+        let (status, _, _) = send("GET", &format!("{}/public/x?a=1;b=2", run.base), &[]).await;
+        assert_eq!(status, 200, "{peer:?}");
+        let seen = app.requests().last().map(|r| r.uri.clone());
+        assert_eq!(seen.as_deref(), Some("/public/x?a=1;b=2"), "{peer:?}: the app gets the query as written");
     }
 }
 

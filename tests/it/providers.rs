@@ -4,30 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::differential::{Peer, Running, keycloak_accounts, provider, ready, start};
+use crate::differential::{both, keycloak_accounts};
 use crate::support::browser::Browser;
-use crate::support::op::Op;
-use crate::support::peers::Upstream;
-use crate::support::{MINIMAL, free_port, load_text, send};
-
-/// oauth2-proxy and Gatehouse on one provider with the same configuration `extra`.
-struct Both {
-    op: Op,
-    runs: Vec<(Peer, Running)>,
-    _apps: Vec<Upstream>,
-}
-
-async fn both(op_extra: Value, extra: &str) -> Both {
-    let ports = [free_port(), free_port()];
-    let op = provider(&ports, &op_extra);
-    let apps = vec![Upstream::start(), Upstream::start()];
-    let runs = vec![
-        (Peer::OAuth2Proxy, start(Peer::OAuth2Proxy, &op, &apps[0], ports[0], extra)),
-        (Peer::Gatehouse, start(Peer::Gatehouse, &op, &apps[1], ports[1], extra)),
-    ];
-    ready(&runs[1].1).await;
-    Both { op, runs, _apps: apps }
-}
+use crate::support::{MINIMAL, load_text, send};
 
 fn keycloak() -> Value {
     json!({"jwt_access_tokens": true, "accounts": keycloak_accounts(), "access_token_ttl": 60})
@@ -76,6 +55,27 @@ async fn a_keycloak_bearer_token_carries_its_roles() {
     }
 }
 
+/// `validate_url` (oauth2-proxy's `ValidateSession` of a refreshed OIDC session): after each
+/// refresh the new access token goes there as a bearer, and anything but 200 ends the session.
+/// The provider's userinfo endpoint accepts it; a path it does not serve refuses it.
+#[actix_web::test]
+async fn validate_url_judges_each_refreshed_access_token() {
+    for (validate, after) in [("/me", 202), ("/nothing-here", 401)] {
+        let extra = format!("validate_url = \"ISSUER{validate}\"\ncookie_refresh = \"1s\"\n");
+        let b = both(json!({"access_token_ttl": 60}), &extra).await;
+        for (peer, run) in &b.runs {
+            let mut browser = Browser::new(None);
+            assert_eq!(browser.login(&format!("{}/oauth2/start?rd=/", run.base), "alice").await.status, 302, "{peer:?} login");
+            assert_eq!(browser.get(&format!("{}/oauth2/auth", run.base)).await.status, 202, "{peer:?} before a refresh");
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+            let r = browser.get(&format!("{}/oauth2/auth", run.base)).await;
+            assert_eq!(r.status, after, "{peer:?} after a refresh validated at {validate}:\n{}", run.log());
+        }
+        let (_, refreshed, _) = b.op.grants().await;
+        assert_eq!(refreshed, 2, "one refresh each");
+    }
+}
+
 /// Roles are read from the access token, so one that is not a JWT refuses the login in both
 /// (rather than a session without roles).
 #[actix_web::test]
@@ -117,4 +117,34 @@ fn keycloak_options_outside_keycloak_oidc_are_errors() {
     );
     let cfg = loaded.unwrap_or_else(|e| panic!("{e}")).config;
     assert_eq!(cfg.authz.allowed_groups, ["role:admin"]);
+}
+
+/// Every other provider of oauth2-proxy is refused with what to configure instead, the same
+/// words README "Providers" gives; a provider named in one and not the other fails here.
+#[test]
+fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("\n## Providers\n").nth(1).unwrap().split("\n## ").next().unwrap();
+    let rows: Vec<(String, String, String)> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_end_matches('|').split(" | ").collect();
+            (cells[0].trim_end_matches('`').to_string(), cells[1].to_string(), cells.get(2).unwrap_or(&"").trim().to_string())
+        })
+        .filter(|row| row.0 != "provider")
+        .collect();
+    let other = gatehouse::config::options::OTHER_PROVIDERS;
+    let built: Vec<&str> = rows.iter().filter(|r| r.1.starts_with("built")).map(|r| r.0.as_str()).collect();
+    assert_eq!(built, ["oidc", "keycloak-oidc"]);
+    let refused: Vec<(&str, &str)> = rows.iter().filter(|r| r.1 == "refused").map(|r| (r.0.as_str(), r.2.as_str())).collect();
+    assert_eq!(refused, other.to_vec(), "README's refused rows and config::options::OTHER_PROVIDERS");
+    assert_eq!(rows.len(), 17, "oauth2-proxy v7.15.6 has 17 providers (providers/providers.go)");
+    for (name, instead) in other {
+        let errors = load_text(MINIMAL, &[("OAUTH2_PROXY_PROVIDER", name)], vec![]).unwrap_err().to_string();
+        assert!(errors.contains(&format!("provider \"{name}\" is not built into Gatehouse")) && errors.contains(instead), "{errors}");
+    }
+    let unset = MINIMAL.replace("provider = \"oidc\"\n", "");
+    let errors = load_text(&unset, &[], vec![]).unwrap_err().to_string();
+    assert!(errors.contains("\"google\" (oauth2-proxy's default)") && errors.contains("accounts.google.com"), "{errors}");
 }

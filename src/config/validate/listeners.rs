@@ -60,6 +60,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         grpc_address,
         grpc_tls,
         force_https,
+        allow_query_semicolons: r.get("allow_query_semicolons"),
         workers: workers.clamp(0, 1024) as usize,
         shutdown_delay,
         trust,

@@ -22,13 +22,13 @@ use ipnet::IpNet;
 use regex::Regex;
 use url::Url;
 
+use super::Config;
 use super::alpha::{self, AlphaConfig};
 use super::duration;
 use super::error::{ConfigError, ConfigErrors, Origin, suggest};
 use super::options::{self, Legacy, OptionSpec, Status};
 use super::source::RawConfig;
 use super::value::{OptionType, RawValue};
-use super::{Config, NotImplemented};
 use crate::authz::{self, RouteRule};
 use crate::base::Secret;
 use crate::identity::{self, Claim, HeaderRule, HeaderValueSource, LegacyHeaders};
@@ -228,7 +228,7 @@ pub fn validate(
     alpha: Option<(&Path, &AlphaConfig)>,
     errors: &mut ConfigErrors,
     warnings: &mut Vec<String>,
-) -> Option<(Config, Vec<NotImplemented>)> {
+) -> Option<Config> {
     let mut r = Reader { raw, env, errors, used: HashSet::new(), warnings: Vec::new() };
 
     if let Some((path, _)) = alpha {
@@ -245,7 +245,7 @@ pub fn validate(
     let dev = dev_config(&mut r);
     cross_checks(&mut r, &session, &headers);
     form_post_csrf(&mut r, &oidc, &mut session);
-    let not_implemented = status_checks(&mut r);
+    status_checks(&mut r);
     warnings.append(&mut r.warnings);
     if cfg!(debug_assertions) {
         let unread: Vec<&str> = options::all().map(|o| o.key).filter(|k| !r.used.contains(k)).collect();
@@ -256,7 +256,7 @@ pub fn validate(
         return None;
     }
     let config = Config { server: server?, oidc: oidc?, session: session?, authz, headers, proxy, logging, pages, dev };
-    Some((config, not_implemented))
+    Some(config)
 }
 
 /// oauth2-proxy loads the main config without its legacy flag set when alpha config is used,
@@ -328,24 +328,19 @@ fn form_post_csrf(r: &mut Reader<'_>, oidc: &Option<oidc::Config>, session: &mut
     }
 }
 
-/// Refuses options Gatehouse does not support, and lists options it will not honour yet.
-fn status_checks(r: &mut Reader<'_>) -> Vec<NotImplemented> {
+/// Refuses options Gatehouse does not support, each with its reason.
+fn status_checks(r: &mut Reader<'_>) {
     // An unsupported option's only use is this check.
     r.used.extend(options::all().filter(|o| matches!(o.status, Status::Unsupported(_))).map(|o| o.key));
-    let mut planned = Vec::new();
-    let set: Vec<(&'static str, RawValue, Origin)> = r.raw.iter().map(|(k, s)| (k, s.value.clone(), s.origin.clone())).collect();
-    for (key, value, origin) in set {
+    let set: Vec<(&'static str, RawValue)> = r.raw.iter().map(|(k, s)| (k, s.value.clone())).collect();
+    for (key, value) in set {
         let spec = spec(key);
-        if spec.status == Status::Ready || same_as_default(spec, &value) {
-            continue;
-        }
-        match spec.status {
-            Status::Unsupported(why) => r.error(key, "is not supported by Gatehouse", why),
-            Status::Planned(feature) => planned.push(NotImplemented { key, feature, origin }),
-            Status::Ready => {}
+        if let Status::Unsupported(why) = spec.status
+            && !same_as_default(spec, &value)
+        {
+            r.error(key, "is not supported by Gatehouse", why);
         }
     }
-    planned
 }
 
 fn same_as_default(spec: &OptionSpec, value: &RawValue) -> bool {

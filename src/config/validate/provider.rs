@@ -2,25 +2,6 @@
 
 use super::*;
 
-pub(super) const OTHER_PROVIDERS: [&str; 16] = [
-    "google",
-    "github",
-    "gitlab",
-    "azure",
-    "entra-id",
-    "adfs",
-    "keycloak",
-    "bitbucket",
-    "digitalocean",
-    "facebook",
-    "linkedin",
-    "login.gov",
-    "nextcloud",
-    "cidaas",
-    "sourcehut",
-    "oidc-generic",
-];
-
 pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
     let kind = provider_kind(r);
     let display_name: String = r.get("provider_display_name");
@@ -126,13 +107,9 @@ fn provider_kind(r: &mut Reader<'_>) -> Option<ProviderKind> {
     match provider.as_str() {
         "oidc" => Some(ProviderKind::Oidc),
         "keycloak-oidc" => Some(ProviderKind::KeycloakOidc),
-        p if OTHER_PROVIDERS.contains(&p) => {
+        p if let Some((_, instead)) = options::OTHER_PROVIDERS.iter().find(|(name, _)| *name == p) => {
             let default = if r.is_set("provider") { "" } else { " (oauth2-proxy's default)" };
-            r.error(
-                "provider",
-                format!("provider \"{p}\"{default} is not supported: Gatehouse implements OpenID Connect"),
-                "set provider = \"oidc\" and oidc_issuer_url to your identity provider's issuer",
-            );
+            r.error("provider", format!("provider \"{p}\"{default} is not built into Gatehouse"), *instead);
             None
         }
         p => {
