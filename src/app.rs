@@ -147,7 +147,7 @@ impl App {
             refreshes: Refreshes::default(),
             minimal: session.minimal,
             lifecycle: lifecycle.clone(),
-            router: crate::proxy::Router::new(proxy.upstreams),
+            router: crate::proxy::Router::new(proxy.upstreams, proxy.proxy_raw_path),
             metrics: metrics.clone(),
             log: Arc::new(crate::telemetry::Logger::new(logging)?),
         });

@@ -24,8 +24,9 @@ pub async fn reverse_proxy(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, HttpError> {
-    let up = match state.router.route(req.path()) {
-        Route::To(up) => up,
+    let received = request::received_target(&req);
+    let (up, rewritten) = match state.router.route(req.path(), received.split_once('?').map_or("", |(_, q)| q)) {
+        Route::To(up, rewritten) => (up, rewritten),
         Route::AddSlash => {
             let mut location = format!("{}/", req.path());
             if !req.query_string().is_empty() {
@@ -66,7 +67,7 @@ pub async fn reverse_proxy(
             Some(c) => identity::render_headers(&state.headers.request, c)?,
             None => Vec::new(),
         };
-        let mut res = upstream(&state, &clients, up, &req, body, &view, add).await?;
+        let mut res = upstream(&state, &clients, up, rewritten.as_deref(), &req, body, &view, add).await?;
         if let Some(c) = &claims {
             response_identity(&state, &mut res, c)?;
         }
@@ -85,11 +86,14 @@ pub async fn reverse_proxy(
     }
 }
 
-/// The upstream's answer to the request the gate allowed, with `add` (the identity headers).
+/// The upstream's answer to the request the gate allowed, with `add` (the identity headers),
+/// sent to `rewritten` when the route rewrote the target.
+#[allow(clippy::too_many_arguments)] // one call site; each is a distinct part of the request
 async fn upstream(
     state: &State,
     clients: &Clients,
     up: &Upstream,
+    rewritten: Option<&str>,
     req: &HttpRequest,
     body: web::Payload,
     view: &View,
@@ -109,7 +113,7 @@ async fn upstream(
         .then(|| req.headers().get_all(request::names::X_FORWARDED_FOR).filter_map(request::visible_ascii).collect::<Vec<_>>().join(", "));
     let fwd = Forwarding {
         method: &view.method,
-        uri: &view.uri,
+        uri: rewritten.unwrap_or(&view.uri),
         peer: req.peer_addr().map(|p| p.ip()),
         client_ip: view.edge.client_ip,
         forwarded_for: forwarded_for.as_deref(),

@@ -6,6 +6,7 @@
 pub mod files;
 pub mod forward;
 pub mod headers;
+pub mod router;
 pub mod websocket;
 
 pub use forward::ProxyError;
@@ -29,8 +30,11 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     pub id: String,
-    /// The routing key: with a trailing `/` a prefix, without one an exact path.
+    /// The routing key: with a trailing `/` a prefix, without one an exact path; with
+    /// `rewrite_target`, a regular expression.
     pub path: String,
+    /// alpha `rewriteTarget`: the path matched by `path`'s regex is replaced with this
+    /// (`$1`, `${name}`), and a `?query` in it joins the request's.
     pub rewrite_target: Option<String>,
     pub target: Target,
     pub pass_host_header: bool,
@@ -45,81 +49,9 @@ pub struct Upstream {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     pub upstreams: Vec<Upstream>,
+    /// alpha `proxyRawPath`: route on the path as received (`%2F` is not a separator) rather
+    /// than on the path decoded once.
     pub proxy_raw_path: bool,
-    pub allow_query_semicolons: bool,
 }
 
-/// Where a request goes.
-pub enum Route<'a> {
-    To(&'a Upstream),
-    /// The path names a prefix upstream without its trailing slash: `301` to add it.
-    AddSlash,
-    NotFound,
-}
-
-/// Upstreams by path: the longest matching path wins. A path ending in `/` matches itself and
-/// everything below it; any other path matches exactly.
-#[derive(Debug, Clone, Default)]
-pub struct Router {
-    upstreams: Vec<Upstream>,
-}
-
-impl Router {
-    pub fn new(mut upstreams: Vec<Upstream>) -> Router {
-        upstreams.sort_by_key(|u| std::cmp::Reverse(u.path.len()));
-        Router { upstreams }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.upstreams.is_empty()
-    }
-
-    pub fn route(&self, path: &str) -> Route<'_> {
-        let found = self.upstreams.iter().find(|u| if u.path.ends_with('/') { path.starts_with(&u.path) } else { path == u.path });
-        match found {
-            Some(u) => Route::To(u),
-            None if self.upstreams.iter().any(|u| u.path.ends_with('/') && u.path.len() > 1 && u.path[..u.path.len() - 1] == *path) => {
-                Route::AddSlash
-            }
-            None => Route::NotFound,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn up(path: &str) -> Upstream {
-        Upstream {
-            id: path.into(),
-            path: path.into(),
-            rewrite_target: None,
-            target: Target::Static(200),
-            pass_host_header: true,
-            proxy_websockets: true,
-            flush_interval: Duration::from_secs(1),
-            timeout: Duration::from_secs(30),
-            insecure_skip_tls_verify: false,
-            disable_keep_alives: false,
-        }
-    }
-
-    #[test]
-    fn longest_prefix_wins_and_exact_paths_are_exact() {
-        let r = Router::new(vec![up("/"), up("/api/"), up("/api/v2/"), up("/exact")]);
-        let id = |p: &str| match r.route(p) {
-            Route::To(u) => u.id.clone(),
-            Route::AddSlash => "301".into(),
-            Route::NotFound => "404".into(),
-        };
-        assert_eq!(id("/x"), "/");
-        assert_eq!(id("/api/x"), "/api/");
-        assert_eq!(id("/api/v2/x"), "/api/v2/");
-        assert_eq!(id("/exact"), "/exact");
-        assert_eq!(id("/exact/more"), "/");
-        let r = Router::new(vec![up("/app/")]);
-        assert!(matches!(r.route("/app"), Route::AddSlash));
-        assert!(matches!(r.route("/other"), Route::NotFound));
-    }
-}
+pub use router::{Route, Router};

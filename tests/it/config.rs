@@ -549,3 +549,39 @@ fn route_rules_come_from_every_source_and_bad_ones_are_named() {
     assert!(text.contains("path=( is not a regular expression (error: unclosed group)"), "{errors}");
     assert!(text.contains("a rule needs path=<regex>"), "{errors}");
 }
+
+/// Alpha settings oauth2-proxy accepts but that would not do what they say: a regex `path`
+/// without `rewriteTarget` (oauth2-proxy reads it literally, so it never matches), an invalid
+/// regex with one, and `insecureSkipHeaderNormalization` (it would let client spellings with
+/// `_` through). Each is named with its fix.
+#[test]
+fn alpha_settings_that_would_not_do_what_they_say_are_errors() {
+    let env = crate::support::env_map(&[]);
+    let load = |alpha: &str| {
+        let legacy = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\n";
+        let alpha = format!(
+            "{alpha}providers:\n- id: op\n  provider: oidc\n  clientID: app\n  clientSecret: s\n  oidcConfig:\n    issuerURL: https://idp.example.com\n"
+        );
+        config::load_texts(
+            Some((Path::new("a.cfg"), legacy.into())),
+            Some((Path::new("a.yaml"), alpha)),
+            &[],
+            &env,
+            ConfigErrors::default(),
+        )
+    };
+    let up = |path: &str, rewrite: &str| {
+        format!(
+            "upstreamConfig:\n  upstreams:\n  - id: a\n    path: \"{path}\"\n    rewriteTarget: \"{rewrite}\"\n    uri: http://127.0.0.1:9\n"
+        )
+    };
+    let errors = load(&up("^/api/(.*)$", "")).unwrap_err().to_string();
+    assert!(errors.contains("upstreamConfig.upstreams[0].path") && errors.contains("only one with rewriteTarget"), "{errors}");
+    let errors = load(&up("^/api/(.*$", "/$1")).unwrap_err().to_string();
+    assert!(errors.contains("is not a valid regular expression"), "{errors}");
+    let cfg = load(&up("^/api/(.*)$", "/$1")).unwrap_or_else(|e| panic!("{e}")).config;
+    assert_eq!(cfg.proxy.upstreams[0].rewrite_target.as_deref(), Some("/$1"));
+    let headers = "injectRequestHeaders:\n- name: X-Forwarded-User\n  insecureSkipHeaderNormalization: true\n  values:\n  - claim: user\n";
+    let errors = load(headers).unwrap_err().to_string();
+    assert!(errors.contains("injectRequestHeaders[0].insecureSkipHeaderNormalization"), "{errors}");
+}

@@ -67,6 +67,11 @@ pub(crate) fn run(peer: Peer, text: &str, port: u16, what: &str) -> Running {
 
 /// [`run`], or how the binary did not come to listen and what it printed.
 pub(crate) fn try_run(peer: Peer, text: &str, port: u16) -> Result<Running, (String, String)> {
+    try_run_with(peer, text, None, port)
+}
+
+/// [`try_run`] with an alpha YAML configuration (`--alpha-config`) beside the file.
+pub(crate) fn try_run_with(peer: Peer, text: &str, alpha: Option<&str>, port: u16) -> Result<Running, (String, String)> {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("proxy.cfg");
     std::fs::write(&cfg, text).unwrap();
@@ -75,8 +80,14 @@ pub(crate) fn try_run(peer: Peer, text: &str, port: u16) -> Result<Running, (Str
         Peer::Gatehouse => PathBuf::from(env!("CARGO_BIN_EXE_gatehouse")),
     };
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let mut child =
-        Command::new(bin).arg("--config").arg(&cfg).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+    let mut command = Command::new(bin);
+    command.arg("--config").arg(&cfg);
+    if let Some(alpha) = alpha {
+        let path = dir.path().join("alpha.yaml");
+        std::fs::write(&path, alpha).unwrap();
+        command.arg("--alpha-config").arg(path);
+    }
+    let mut child = command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
     let listening = child_listens(&mut child, port);
     let running = Running { child, base: format!("http://localhost:{port}"), _dir: dir };
     match listening {
@@ -569,6 +580,62 @@ pub(crate) async fn both(op_extra: serde_json::Value, extra: &str) -> Both {
     ];
     ready(&runs[1].1).await;
     Both { op, runs, apps }
+}
+
+/// Alpha upstreams with `rewriteTarget` (a regex `path`), and `proxyRawPath`: the same
+/// upstream is picked and it receives the same request target from both.
+#[actix_web::test]
+async fn rewritten_and_raw_path_upstreams_behave_like_oauth2_proxy() {
+    let requests = [
+        "/api/v1/users?b=2&a=1",
+        "/api/v1/a%20b/c~d*e",
+        "/api/v1/x?q=a+b&r=%7e&s=1",
+        "/api/v1/x?q=1;r=2&t=3",
+        "/api/v1",
+        "/docs%2Fx",
+        "/docs/x%2Fy?z=1",
+        "/other",
+    ];
+    // Signed in with Basic auth: a skip route would not do, as Gatehouse never skips for a
+    // path with an encoded slash (README "Differences").
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n").unwrap();
+    let basic = "Basic YWxpY2U6c2VjcmV0"; // alice:secret
+    for raw_path in [false, true] {
+        // Per proxy: the app, and the docs app (so the observation says which one answered).
+        let apps = [[Upstream::start(), Upstream::start()], [Upstream::start(), Upstream::start()]];
+        let mut seen: Vec<Vec<String>> = Vec::new();
+        for (peer, [app, docs]) in [Peer::OAuth2Proxy, Peer::Gatehouse].into_iter().zip(&apps) {
+            let port = free_port();
+            let text = format!(
+                "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\nhtpasswd_file = \"{}\"\n",
+                users.display()
+            );
+            let upstream = format!("http://127.0.0.1:{}", app.port);
+            let docs_upstream = format!("http://127.0.0.1:{}", docs.port);
+            let alpha = format!(
+                "server:\n  bindAddress: 127.0.0.1:{port}\nproviders:\n- id: op\n  provider: oidc\n  clientID: app\n  clientSecret: s\n  oidcConfig:\n    issuerURL: http://127.0.0.1:1\n    skipDiscovery: true\n    jwksURL: http://127.0.0.1:1/jwks\n  loginURL: http://127.0.0.1:1/auth\n  redeemURL: http://127.0.0.1:1/token\nupstreamConfig:\n  proxyRawPath: {raw_path}\n  upstreams:\n  - id: rewrite\n    path: ^/api/v1/(.*)$\n    rewriteTarget: /v1/$1?from=rewrite\n    uri: {upstream}\n  - id: docs\n    path: /docs/\n    uri: {docs_upstream}\n  - id: root\n    path: /\n    uri: {upstream}\n"
+            );
+            let run = try_run_with(peer, &text, Some(&alpha), port).unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+            let mut out = Vec::new();
+            for path in requests {
+                let before = (app.requests().len(), docs.requests().len());
+                let (status, headers, _) = send("GET", &format!("{}{path}", run.base), &[("Authorization", basic)]).await;
+                let location = headers.iter().find(|(n, _)| n == "location").map(|(_, v)| v.clone()).unwrap_or_default();
+                let got = match (app.requests().get(before.0), docs.requests().get(before.1)) {
+                    (Some(r), None) => format!("app got {}", r.uri),
+                    (None, Some(r)) => format!("docs got {}", r.uri),
+                    other => format!("{other:?}"),
+                };
+                out.push(format!("{path}: {status} {location} {got}"));
+            }
+            seen.push(out);
+        }
+        assert_eq!(seen[0], seen[1], "proxyRawPath {raw_path}: oauth2-proxy (left) and Gatehouse (right)");
+        let docs = seen[1].iter().find(|l| l.starts_with("/docs%2Fx")).unwrap();
+        assert_eq!(docs.contains("docs got"), !raw_path, "an encoded slash separates only without proxyRawPath: {docs}");
+    }
 }
 
 /// `allow_query_semicolons = true`: `;` separates the parameters Gatehouse reads, as `&`, in

@@ -35,6 +35,13 @@ pub(super) fn alpha_headers(r: &mut Reader<'_>, section: &str, headers: &[alpha:
             r.errors.push(ConfigError::new(format!("{at}.name"), "is not a header name", "use letters, digits and -"));
             continue;
         }
+        if h.insecure_skip_header_normalization {
+            r.errors.push(ConfigError::new(
+                format!("{at}.insecureSkipHeaderNormalization"),
+                "is not supported: Gatehouse removes every spelling of an identity header a client sends (X_Forwarded_User too, GHSA-vjrc-mh2v-45x6)",
+                "remove insecureSkipHeaderNormalization; an app that needs underscores can read the dashed name Gatehouse sets",
+            ));
+        }
         let mut values = Vec::new();
         for (j, v) in h.values.iter().enumerate() {
             let at = format!("{at}.values[{j}]");

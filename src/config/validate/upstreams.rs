@@ -10,7 +10,6 @@ pub(super) fn proxy_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> p
     let flush_interval = r.get("flush_interval");
     let timeout = r.get("upstream_timeout");
     let disable_keep_alives = r.get("disable_keep_alives");
-    let allow_query_semicolons = r.get("allow_query_semicolons");
     let mut upstreams = Vec::new();
     let mut proxy_raw_path = false;
     if let Some(cfg) = alpha.and_then(|a| a.upstream_config.as_ref()) {
@@ -61,7 +60,7 @@ pub(super) fn proxy_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> p
             r.entry_error("upstreams", &u.id, "the same upstream ID appears twice", "give every upstream a unique ID");
         }
     }
-    proxy::Config { upstreams, proxy_raw_path, allow_query_semicolons }
+    proxy::Config { upstreams, proxy_raw_path }
 }
 
 /// oauth2-proxy's legacy conversion: the URL's path is both the ID and the route.
@@ -104,8 +103,19 @@ pub(super) fn alpha_upstream(r: &mut Reader<'_>, i: usize, u: &alpha::Upstream) 
     if u.id.is_empty() {
         fail("id", "is required".into(), "give the upstream a unique id");
     }
-    if !u.path.starts_with('/') && !u.path.starts_with('^') {
-        fail("path", format!("{:?} must start with / (or ^ for a regex)", u.path), "write the route, e.g. /app/");
+    if u.rewrite_target.is_empty() {
+        if u.path.starts_with('^') {
+            // oauth2-proxy reads such a path literally, so it never matches: say so.
+            fail(
+                "path",
+                format!("{:?} is a regular expression, which is only one with rewriteTarget", u.path),
+                "add rewriteTarget (e.g. \"/$1\") to route by the regex, or write a plain path such as /app/",
+            );
+        } else if !u.path.starts_with('/') {
+            fail("path", format!("{:?} must start with /", u.path), "write the route, e.g. /app/");
+        }
+    } else if let Err(e) = regex::Regex::new(&u.path) {
+        fail("path", format!("{:?} is not a valid regular expression ({e})", u.path), "write a regex such as ^/api/(.*)$");
     }
     let target = if u.r#static {
         Target::Static(u.static_code.unwrap_or(200))
