@@ -10,11 +10,9 @@ pub use crate::http::request::TrustConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddr {
     /// `host:port`; an empty host (`:4180`) means every interface.
-    Tcp {
-        host: String,
-        port: u16,
-    },
-    Unix(PathBuf),
+    Tcp { host: String, port: u16 },
+    /// `unix:///path`, optionally `,mode=0660` (octal, applied to the socket file).
+    Unix { path: PathBuf, mode: Option<u32> },
     /// An inherited file descriptor (`fd:3`).
     Fd(i32),
 }
@@ -35,7 +33,7 @@ impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ListenAddr::Tcp { .. } => f.write_str(&self.bind_string().unwrap_or_default()),
-            ListenAddr::Unix(p) => write!(f, "unix://{}", p.display()),
+            ListenAddr::Unix { path, .. } => write!(f, "unix://{}", path.display()),
             ListenAddr::Fd(n) => write!(f, "fd:{n}"),
         }
     }

@@ -35,6 +35,17 @@ pub const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// connections.
 pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(620);
 
+/// Binds an `HttpServer` to a [`PlainSocket`] (a macro: `HttpServer`'s type parameters are
+/// actix's own).
+macro_rules! bind_plain {
+    ($server:expr, $addr:expr) => {
+        match plain_socket($addr)? {
+            PlainSocket::Tcp(bind) => $server.bind(&bind).with_context(|| format!("cannot listen on {bind}"))?,
+            PlainSocket::Unix(listener) => $server.listen_uds(listener).with_context(|| format!("cannot listen on {}", $addr))?,
+        }
+    };
+}
+
 /// Binds the configured listeners and returns the server (not yet polled) and its addresses.
 /// `routes` registers the handlers (the app passes `endpoints::routes`): the server knows the
 /// middleware order, never the handlers.
@@ -81,8 +92,7 @@ pub fn start(
         http = http.workers(config.workers);
     }
     if let Some(addr) = &config.http_address {
-        let bind = addr.bind_string().with_context(|| format!("listening on {addr} is not supported yet; use host:port"))?;
-        http = http.bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+        http = bind_plain!(http, addr);
     }
     let mut scheme = "http";
     if let (Some(addr), Some(tls_cfg)) = (&config.https_address, &config.tls) {
@@ -95,6 +105,9 @@ pub fn start(
     let addrs = http.addrs();
     for a in &addrs {
         log::info!("listening on {scheme}://{a}");
+    }
+    if let Some(addr @ ListenAddr::Unix { .. }) = &config.http_address {
+        log::info!("listening on {addr}");
     }
     Ok((http.run(), addrs))
 }
@@ -120,9 +133,8 @@ where
         .disable_signals()
     };
     if let Some(addr) = &config.metrics_address {
-        let bind = addr.bind_string().with_context(|| format!("metrics_address {addr} is not host:port"))?;
-        out.push(make(metrics.clone()).bind(&bind).with_context(|| format!("cannot listen on {bind}"))?.run());
-        log::info!("metrics on http://{bind}");
+        out.push(bind_plain!(make(metrics.clone()), addr).run());
+        log::info!("metrics on {addr}");
     }
     if let (Some(addr), Some(tls_cfg)) = (&config.metrics_secure_address, &config.metrics_tls) {
         let bind = addr.bind_string().with_context(|| format!("metrics_secure_address {addr} is not host:port"))?;
@@ -132,4 +144,39 @@ where
         log::info!("metrics on https://{bind}");
     }
     Ok(out)
+}
+
+/// Where a plain-HTTP listener binds: `host:port`, or an open unix socket (validation refuses
+/// the rest).
+enum PlainSocket {
+    Tcp(String),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+fn plain_socket(addr: &ListenAddr) -> anyhow::Result<PlainSocket> {
+    match addr {
+        ListenAddr::Unix { path, mode } => Ok(PlainSocket::Unix(unix_listener(path, *mode)?)),
+        _ => addr.bind_string().map(PlainSocket::Tcp).with_context(|| format!("cannot listen on {addr}: write host:port")),
+    }
+}
+
+/// A unix socket at `path`: a socket file nobody answers on (left by a crash) is replaced;
+/// a live one, or a file that is no socket, is an error rather than taken over.
+fn unix_listener(path: &std::path::Path, mode: Option<u32>) -> anyhow::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        anyhow::ensure!(meta.file_type().is_socket(), "{} exists and is not a socket; remove it or choose another path", path.display());
+        anyhow::ensure!(
+            std::os::unix::net::UnixStream::connect(path).is_err(),
+            "another process listens on {}; stop it or choose another path",
+            path.display()
+        );
+        std::fs::remove_file(path).with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path).with_context(|| format!("cannot listen on unix://{}", path.display()))?;
+    if let Some(mode) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set mode {mode:o} on {}", path.display()))?;
+    }
+    Ok(listener)
 }

@@ -187,3 +187,115 @@ fn every_oauth2_proxy_option_is_implemented_or_refused_with_its_reason() {
     let refused: std::collections::BTreeSet<&str> = refused.into_iter().collect();
     assert_eq!(listed, refused, "README's refused options and the option table's");
 }
+
+/// The configuration both proxies start with without a provider on the network.
+fn offline(listen: &str) -> String {
+    format!(
+        "provider = \"oidc\"\nclient_id = \"app\"\nclient_secret = \"s\"\ncookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\noidc_issuer_url = \"http://127.0.0.1:1\"\nskip_oidc_discovery = true\nlogin_url = \"http://127.0.0.1:1/auth\"\nredeem_url = \"http://127.0.0.1:1/token\"\noidc_jwks_url = \"http://127.0.0.1:1/jwks\"\nhttp_address = \"{listen}\"\n"
+    )
+}
+
+/// `GET /ping` over the unix socket at `path`, once it answers (within 15 s): the status line
+/// and the body.
+fn ping_unix(path: &std::path::Path, child: &mut std::process::Child) -> Result<(String, String), String> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited ({status}) before listening"));
+        }
+        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) {
+            s.write_all(b"GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).unwrap();
+            let status = answer.lines().next().unwrap_or("").to_string();
+            let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+            return Ok((status, body));
+        }
+        if Instant::now() > deadline {
+            return Err("did not listen within 15 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `http_address = "unix:///path,mode=0660"`, as oauth2-proxy serves it: the socket answers
+/// and has that mode. A socket left by a crash is replaced; a live one, or a file that is no
+/// socket, is refused.
+#[test]
+fn serves_on_a_unix_socket_as_oauth2_proxy_does() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    for (name, bin) in [
+        ("oauth2-proxy", crate::differential::oauth2_proxy_bin()),
+        ("gatehouse", std::path::PathBuf::from(env!("CARGO_BIN_EXE_gatehouse"))),
+    ] {
+        let sock = dir.path().join(format!("{name}.sock"));
+        let cfg = dir.path().join(format!("{name}.cfg"));
+        std::fs::write(&cfg, offline(&format!("unix://{},mode=0660", sock.display()))).unwrap();
+        let mut child = Command::new(bin).arg("--config").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let answer = ping_unix(&sock, &mut child);
+        let mode = std::fs::metadata(&sock).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        answers.push((answer, format!("{mode:o}")));
+        if name == "gatehouse" {
+            // A second Gatehouse on the live socket is refused, and the first keeps it.
+            let second = gatehouse(&["--config", cfg.to_str().unwrap()]);
+            assert_ne!(second.status.code(), Some(0));
+            assert!(text(&second.stderr).contains("another process listens on"), "{}", text(&second.stderr));
+            child.kill().unwrap();
+            child.wait().unwrap();
+            // The socket file the killed process left behind is taken over.
+            assert!(sock.exists(), "a killed process leaves its socket file");
+            let mut again = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+                .arg("--config")
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let answer = ping_unix(&sock, &mut again);
+            again.kill().unwrap();
+            again.wait().unwrap();
+            assert_eq!(answer.map(|a| a.0), Ok("HTTP/1.1 200 OK".to_string()), "after a crash");
+        } else {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+    assert_eq!(answers[0], answers[1], "oauth2-proxy (left) and Gatehouse (right)");
+    assert_eq!(answers[1], (Ok(("HTTP/1.1 200 OK".to_string(), "OK".to_string())), "660".to_string()));
+
+    // A regular file at the path is not a stale socket.
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, "data").unwrap();
+    let cfg = dir.path().join("file.cfg");
+    std::fs::write(&cfg, offline(&format!("unix://{}", file.display()))).unwrap();
+    let out = gatehouse(&["--config", cfg.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("exists and is not a socket"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+}
+
+/// What cannot be listened on is refused by `--config-test`, not first at bind.
+#[test]
+fn listen_addresses_gatehouse_cannot_serve_fail_the_config_test() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key, says) in [
+        ("http_address = \"fd:3\"\n", "http_address", "fd: (systemd socket activation) is not supported"),
+        (
+            "https_address = \"unix:///tmp/x.sock\"\ntls_cert_file = \"tests/fixtures/tls/cert.pem\"\ntls_key_file = \"tests/fixtures/tls/cert.key\"\n",
+            "https_address",
+            "cannot be a unix socket",
+        ),
+        ("grpc_address = \"unix:///tmp/g.sock\"\n", "grpc_address", "cannot be a unix socket"),
+        ("metrics_address = \"unix:///tmp/m.sock,perm=1\"\n", "metrics_address", "the only one is mode=<octal>"),
+        ("metrics_address = \"unix://relative.sock\"\n", "metrics_address", "needs an absolute socket path"),
+    ] {
+        let cfg = dir.path().join("c.cfg");
+        std::fs::write(&cfg, format!("{}{extra}", offline("127.0.0.1:4180").replace("http_address = \"127.0.0.1:4180\"\n", ""))).unwrap();
+        let out = gatehouse(&["--config-test", "--config", cfg.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra}: {err}");
+        assert!(err.contains(key) && err.contains(says), "{extra}: {err}");
+    }
+}

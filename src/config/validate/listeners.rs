@@ -3,12 +3,19 @@
 use super::*;
 
 pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
-    let http_address = r.listen("http_address");
-    let https_address = r.listen("https_address");
+    let http_address = r.listen("http_address", true);
+    let https_address = r.listen("https_address", false);
     let (tls, min_version, cipher_suites) = main_tls(r);
     // With TLS, oauth2-proxy serves HTTPS only, on https_address. The tutorial's TLS snippet
     // sets http_address = "0.0.0.0:443" instead, so an explicit http_address is the HTTPS
     // address when https_address is left at its default.
+    if tls.is_some() && !r.is_set("https_address") && matches!(http_address, Some(ListenAddr::Unix { .. })) {
+        r.error(
+            "http_address",
+            "is a unix socket, which serves plain HTTP only (TLS is configured)",
+            "write host:port, or remove tls_cert_file and tls_key_file",
+        );
+    }
     let (http, https) = match &tls {
         None => (http_address, None),
         Some(_) if !r.is_set("https_address") && r.is_set("http_address") => (None, http_address),
@@ -25,6 +32,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let ready_path = r.absolute_path("ready_path");
     let ping_user_agent = r.string("ping_user_agent");
     let force_https = r.get("force_https");
+    let allow_query_semicolons = r.get("allow_query_semicolons");
     let workers: i64 = r.get("workers");
     let shutdown_delay: std::time::Duration = r.get("shutdown_delay");
     if shutdown_delay > std::time::Duration::from_secs(60) {
@@ -60,7 +68,7 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
         grpc_address,
         grpc_tls,
         force_https,
-        allow_query_semicolons: r.get("allow_query_semicolons"),
+        allow_query_semicolons,
         workers: workers.clamp(0, 1024) as usize,
         shutdown_delay,
         trust,
@@ -91,8 +99,8 @@ fn admin_token_file(r: &mut Reader<'_>, metrics_listener: bool) -> Option<std::p
 
 /// `metrics_address`, and `metrics_secure_address` with its TLS files.
 fn metrics_listeners(r: &mut Reader<'_>) -> (Option<ListenAddr>, Option<ListenAddr>, Option<TlsConfig>) {
-    let metrics_address = r.listen("metrics_address");
-    let metrics_secure_address = r.listen("metrics_secure_address");
+    let metrics_address = r.listen("metrics_address", true);
+    let metrics_secure_address = r.listen("metrics_secure_address", false);
     let mcert = r.string("metrics_tls_cert_file");
     let mkey = r.string("metrics_tls_key_file");
     let metrics_tls = tls_pair(r, "metrics_tls_cert_file", mcert, "metrics_tls_key_file", mkey).map(|(c, k)| TlsConfig {
@@ -151,7 +159,7 @@ fn main_tls(r: &mut Reader<'_>) -> (Option<TlsConfig>, TlsVersion, Vec<String>) 
 /// `grpc_address` and its TLS (the main listener's version and suites, its own certificate,
 /// and optionally the CA whose client certificates alone may ask).
 fn grpc_listener(r: &mut Reader<'_>, min_version: TlsVersion, cipher_suites: Vec<String>) -> (Option<ListenAddr>, Option<TlsConfig>) {
-    let address = r.listen("grpc_address");
+    let address = r.listen("grpc_address", false);
     let (cert, key) = (r.string("grpc_tls_cert_file"), r.string("grpc_tls_key_file"));
     let client_ca_file = r.existing_file("grpc_tls_client_ca_file");
     // DNS names compare without case; URIs (spiffe://…) as written.

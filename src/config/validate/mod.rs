@@ -201,12 +201,26 @@ impl Reader<'_> {
         }
     }
 
-    fn listen(&mut self, key: &'static str) -> Option<ListenAddr> {
+    /// A listen address; `unix` says whether this listener may be a unix socket (plain HTTP
+    /// ones may). Whatever cannot be listened on is refused here, so `--config-test` says so.
+    fn listen(&mut self, key: &'static str, unix: bool) -> Option<ListenAddr> {
         let s = self.string(key)?;
         match parse_listen(&s) {
+            Ok(ListenAddr::Fd(_)) => {
+                self.error(
+                    key,
+                    "fd: (systemd socket activation) is not supported: Gatehouse opens its own sockets",
+                    "write host:port, or unix:///path for a plain-HTTP listener",
+                );
+                None
+            }
+            Ok(ListenAddr::Unix { .. }) if !unix => {
+                self.error(key, "cannot be a unix socket (only the plain-HTTP http_address and metrics_address can)", "write host:port");
+                None
+            }
             Ok(a) => Some(a),
             Err(problem) => {
-                self.error(key, problem, "write host:port (\"127.0.0.1:4180\", \":4180\"), unix:///path or fd:N");
+                self.error(key, problem, "write host:port (\"127.0.0.1:4180\", \":4180\") or unix:///path");
                 None
             }
         }
@@ -373,12 +387,21 @@ fn parse_http_url(s: &str) -> Result<Url, String> {
 
 fn parse_listen(s: &str) -> Result<ListenAddr, String> {
     let lower = s.to_ascii_lowercase();
-    if let Some(path) = lower.strip_prefix("unix://") {
-        let path = s[s.len() - path.len()..].split(',').next().unwrap_or("");
-        if path.is_empty() {
-            return Err("has no socket path".into());
+    if let Some(rest) = lower.strip_prefix("unix://") {
+        // oauth2-proxy's form: the path, then `,mode=<octal>`.
+        let mut parts = s[s.len() - rest.len()..].split(',');
+        let path = parts.next().unwrap_or("");
+        if !path.starts_with('/') {
+            return Err("needs an absolute socket path (unix:///run/gatehouse.sock)".into());
         }
-        return Ok(ListenAddr::Unix(PathBuf::from(path)));
+        let mut mode = None;
+        for option in parts {
+            match option.split_once('=') {
+                Some(("mode", m)) => mode = Some(u32::from_str_radix(m, 8).map_err(|_| format!("socket mode \"{m}\" is not octal"))?),
+                _ => return Err(format!("has the socket option \"{option}\"; the only one is mode=<octal>")),
+            }
+        }
+        return Ok(ListenAddr::Unix { path: PathBuf::from(path), mode });
     }
     if let Some(n) = lower.strip_prefix("fd:") {
         return n.parse().map(ListenAddr::Fd).map_err(|_| "fd: must be followed by a number".into());
