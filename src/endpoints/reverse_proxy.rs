@@ -102,7 +102,7 @@ async fn upstream(
     let base = match &up.target {
         Target::Static(code) => return Ok(respond::static_upstream(*code)),
         Target::File(dir) => return Ok(files::serve(req, dir, &up.path).await),
-        Target::Unix(_) => return Err(Refusal::UnixUpstream.into()),
+        Target::Unix(_) => &*forward::UNIX_BASE,
         Target::Http(base) => base,
     };
     // Every copy, in order: an edge that adds a line rather than appending to one leaves the

@@ -135,9 +135,6 @@ pub enum Refusal {
     /// A session the policy (email domains, groups) refused, in the standalone proxy.
     #[error("session failed authorization checks")]
     PolicyDenied,
-    /// A `unix://` upstream, which this build does not serve.
-    #[error("unix upstreams are not supported")]
-    UnixUpstream,
 }
 
 impl std::fmt::Display for HttpError {
@@ -330,7 +327,6 @@ impl From<Refusal> for HttpError {
             Refusal::PolicyDenied => {
                 HttpError::forbidden("You are signed in, but this account is not allowed here. Ask your administrator for access.", detail)
             }
-            Refusal::UnixUpstream => HttpError::new(StatusCode::BAD_GATEWAY, "The application could not be reached.", detail),
         }
     }
 }

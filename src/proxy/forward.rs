@@ -44,10 +44,12 @@ impl ProxyError {
 }
 
 /// The awc clients of one worker: verifying upstream certificates, and not (for upstreams
-/// with `ssl_upstream_insecure_skip_verify`).
+/// with `ssl_upstream_insecure_skip_verify`), and one per `unix://` socket, made at its
+/// first request.
 pub struct Clients {
     verified: Client,
     unverified: Client,
+    unix: std::cell::RefCell<std::collections::HashMap<std::path::PathBuf, Client>>,
 }
 
 impl Clients {
@@ -65,13 +67,40 @@ impl Clients {
                 .no_default_headers()
                 .finish()
         };
-        Clients { verified: make(verified), unverified: make(unverified) }
+        Clients { verified: make(verified), unverified: make(unverified), unix: Default::default() }
     }
 
-    /// The client for an upstream: verifying its certificate unless it is configured not to.
-    pub fn pick(&self, up: &Upstream) -> &Client {
-        if up.insecure_skip_tls_verify { &self.unverified } else { &self.verified }
+    /// The client for an upstream: one that dials its unix socket, or one verifying its
+    /// certificate unless it is configured not to. (A `Client` is a cheap handle.)
+    pub fn pick(&self, up: &Upstream) -> Client {
+        if let super::Target::Unix(path) = &up.target {
+            return self.unix.borrow_mut().entry(path.clone()).or_insert_with(|| unix_client(path.clone())).clone();
+        }
+        if up.insecure_skip_tls_verify { self.unverified.clone() } else { self.verified.clone() }
     }
+}
+
+/// The URL a request to a unix socket names: the socket is the connection, `localhost` only
+/// the `Host` a request without `pass_host_header` carries (as oauth2-proxy's).
+pub static UNIX_BASE: std::sync::LazyLock<Url> = std::sync::LazyLock::new(|| Url::parse("http://localhost").expect("a valid URL"));
+
+/// A client whose every connection is to the socket at `path`, whatever the URL says.
+fn unix_client(path: std::path::PathBuf) -> Client {
+    use actix_tls::connect::{ConnectError, ConnectInfo, Connection};
+    use actix_web::http::Uri;
+    let dial = actix_web::dev::fn_service(move |info: ConnectInfo<Uri>| {
+        let path = path.clone();
+        async move {
+            let stream = actix_rt::net::UnixStream::connect(&path).await.map_err(ConnectError::Io)?;
+            Ok::<_, ConnectError>(Connection::new(info.request().clone(), stream))
+        }
+    });
+    Client::builder()
+        .connector(Connector::new().connector(dial).timeout(Duration::from_secs(10)).limit(0))
+        .disable_redirects()
+        .disable_timeout()
+        .no_default_headers()
+        .finish()
 }
 
 /// The request as the gate judged it, and what the proxy adds about it.

@@ -602,3 +602,34 @@ async fn an_http2_body_without_a_length_is_paced_too() {
     assert_eq!(res.status(), 408);
     assert!(started.elapsed() >= Duration::from_secs(4) && started.elapsed() < Duration::from_secs(9), "{:?}", started.elapsed());
 }
+
+/// `upstreams = ["unix:///path/app.sock"]`, as oauth2-proxy serves it: the app behind a unix
+/// socket gets the request as received, with `Host` passed on (or `localhost` without
+/// `pass_host_header`).
+#[actix_web::test]
+async fn a_unix_socket_upstream_gets_what_oauth2_proxy_sends() {
+    use crate::differential::{Peer, try_run};
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n").unwrap();
+    for pass_host in [true, false] {
+        let mut seen = Vec::new();
+        for peer in [Peer::OAuth2Proxy, Peer::Gatehouse] {
+            let sock = dir.path().join(format!("{peer:?}-{pass_host}.sock"));
+            let app = Upstream::start_unix(&sock);
+            let port = free_port();
+            let text = format!(
+                "provider = \"oidc\"\nclient_id = \"app\"\nclient_secret = \"s\"\ncookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\noidc_issuer_url = \"http://127.0.0.1:1\"\nskip_oidc_discovery = true\nlogin_url = \"http://127.0.0.1:1/auth\"\nredeem_url = \"http://127.0.0.1:1/token\"\noidc_jwks_url = \"http://127.0.0.1:1/jwks\"\nhttp_address = \"127.0.0.1:{port}\"\nhtpasswd_file = \"{}\"\nupstreams = [\"unix://{}\"]\npass_host_header = {pass_host}\n",
+                users.display(),
+                sock.display()
+            );
+            let run = try_run(peer, &text, port).unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+            let basic = ("Authorization", "Basic YWxpY2U6c2VjcmV0");
+            let (status, _, body) = send("GET", &format!("{}/some/path%2Fx?q=1", run.base), &[basic]).await;
+            let got = app.requests().last().map(|r| (r.uri.clone(), r.header("host").unwrap_or("-").replace(&port.to_string(), "PORT")));
+            seen.push(format!("{status} {body} {got:?}"));
+        }
+        assert_eq!(seen[0], seen[1], "pass_host_header {pass_host}: oauth2-proxy (left) and Gatehouse (right)");
+        assert!(seen[1].starts_with("200 app saw /some/path%2Fx?q=1"), "{}", seen[1]);
+    }
+}

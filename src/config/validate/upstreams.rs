@@ -88,7 +88,11 @@ pub(super) fn legacy_upstream(s: &str) -> Result<(String, String, Target), Strin
                 code.parse().ok().filter(|c| (100..=599).contains(c)).ok_or_else(|| format!("\"{code}\" is not an HTTP status code"))?;
             Ok((s.to_string(), "/".to_string(), Target::Static(code)))
         }
-        "unix" => Err("is a unix socket upstream, which Gatehouse does not support yet; listen on loopback TCP instead".into()),
+        // As oauth2-proxy's legacy conversion: the socket is the whole upstream, at `/`.
+        "unix" if url.path().starts_with('/') && url.path().len() > 1 => {
+            Ok((url.path().to_string(), "/".to_string(), Target::Unix(PathBuf::from(url.path()))))
+        }
+        "unix" => Err("needs an absolute socket path (unix:///run/app.sock)".into()),
         other => Err(format!("has scheme \"{other}\"; use http, https, file, static or unix")),
     }
 }

@@ -102,6 +102,15 @@ impl Upstream {
     /// The same app on `port` (0: a free one): started again on the port it had, it is an app
     /// that restarted.
     pub fn start_on(port: u16) -> Upstream {
+        Upstream::serve(Err(port))
+    }
+
+    /// The same app on the unix socket at `path` (its `port` is 0).
+    pub fn start_unix(path: &std::path::Path) -> Upstream {
+        Upstream::serve(Ok(path.to_path_buf()))
+    }
+
+    fn serve(at: Result<std::path::PathBuf, u16>) -> Upstream {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let record = seen.clone();
         let server = HttpServer::new(move || {
@@ -125,10 +134,12 @@ impl Upstream {
                     }
                 }))
         })
-        .workers(1)
-        .bind(("127.0.0.1", port))
-        .unwrap();
-        let port = server.addrs()[0].port();
+        .workers(1);
+        let server = match at {
+            Ok(path) => server.bind_uds(path).unwrap(),
+            Err(port) => server.bind(("127.0.0.1", port)).unwrap(),
+        };
+        let port = server.addrs().first().map_or(0, |a| a.port());
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);
