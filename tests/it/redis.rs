@@ -592,3 +592,39 @@ async fn a_session_the_index_does_not_know_is_ended_by_the_logouts_record() {
     let later = echo(&here.save(&RequestCookies::default(), "h", &later).await.unwrap());
     assert!(matches!(there.load(&later).await.unwrap(), Found::Valid(_)), "a login after the logout stays");
 }
+
+/// `redis_connection_idle_timeout`: a connection idle longer is replaced before the next
+/// command (oauth2-proxy's pool drops such connections), so one Redis's `timeout` or a
+/// firewall dropped in silence never carries a request; without it the one connection stays.
+#[actix_web::test]
+async fn a_connection_idle_longer_than_redis_connection_idle_timeout_is_replaced() {
+    let redis = crate::support::redis::Redis::start(&[]);
+    // The ids of the connections other than the one asking (redis-cli's own).
+    let connections = || {
+        let list = redis.cli(&["CLIENT", "LIST"]);
+        let ids: Vec<String> = list
+            .lines()
+            .filter(|l| !l.contains("cmd=client|list"))
+            .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")).map(str::to_string))
+            .collect();
+        ids
+    };
+    for (idle, renewed) in [("0", false), ("1", true)] {
+        let sessions = store(&format!(
+            "session_store_type = \"redis\"\nredis_connection_url = \"{}\"\nredis_connection_idle_timeout = {idle}\n",
+            redis.url(0)
+        ));
+        let set = sessions.save(&RequestCookies::default(), "h", &session("alice")).await.unwrap();
+        let before = connections();
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert!(matches!(sessions.load(&echo(&set)).await.unwrap(), Found::Valid(_)), "idle timeout {idle}");
+        assert_eq!(connections() != before, renewed, "idle timeout {idle}: a new connection after 1.5 s idle");
+        // In use, it stays.
+        let before = connections();
+        for _ in 0..3 {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+            sessions.load(&echo(&set)).await.unwrap();
+        }
+        assert_eq!(connections(), before, "idle timeout {idle}: a connection in use is kept");
+    }
+}

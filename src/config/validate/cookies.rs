@@ -198,8 +198,6 @@ pub(super) fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
     let idle: i64 = r.get("redis_connection_idle_timeout");
     if idle < 0 {
         r.error("redis_connection_idle_timeout", "cannot be negative", "use 0 to keep idle connections, or a number of seconds");
-    } else if idle > 0 {
-        r.warnings.push("redis_connection_idle_timeout has no effect: Gatehouse keeps one multiplexed connection per Redis node, with no pool of idle connections to close".into());
     }
     for (key, urls) in [
         ("redis_connection_url", url.iter().cloned().collect::<Vec<_>>()),

@@ -21,9 +21,41 @@ fn timed_out() -> RedisError {
     RedisError::from((redis::ErrorKind::Io, "timed out"))
 }
 
-/// A connection to standalone Redis, the master a Sentinel set names, or a Cluster.
-pub(super) enum Conn {
-    Standalone(ConnectionManager),
+/// A connection to standalone Redis, the master a Sentinel set names, or a Cluster, renewed
+/// when it has been idle longer than `redis_connection_idle_timeout`.
+pub(super) struct Conn {
+    link: Link,
+    idle: Idle,
+}
+
+/// `redis_connection_idle_timeout`, as oauth2-proxy's pool applies it (go-redis
+/// `ConnMaxIdleTime`): a connection unused for longer is not used again but replaced, so one
+/// a firewall or Redis's own `timeout` dropped in silence never carries a request.
+struct Idle {
+    limit: Option<Duration>,
+    last_use: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Idle {
+    /// Marks a use now; true when the previous one is older than the limit.
+    fn expired(&self) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        let mut last = self.last_use.lock().unwrap_or_else(|e| e.into_inner());
+        let expired = now.duration_since(*last) > limit;
+        *last = now;
+        expired
+    }
+}
+
+enum Link {
+    Standalone {
+        client: redis::Client,
+        config: ConnectionManagerConfig,
+        manager: std::sync::Mutex<ConnectionManager>,
+    },
     /// The master is looked up again after any error, so a failover is followed without a
     /// restart.
     Sentinel {
@@ -32,15 +64,21 @@ pub(super) enum Conn {
     },
     Cluster {
         client: ClusterClient,
-        conn: tokio::sync::OnceCell<ClusterConnection>,
+        conn: tokio::sync::Mutex<Option<ClusterConnection>>,
     },
 }
 
 impl Conn {
     pub(super) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
-        match self {
-            Conn::Standalone(m) => cmd.query_async(&mut m.clone()).await,
-            Conn::Sentinel { client, master } => {
+        if self.idle.expired() {
+            self.renew().await?;
+        }
+        match &self.link {
+            Link::Standalone { manager, .. } => {
+                let mut m = manager.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                cmd.query_async(&mut m).await
+            }
+            Link::Sentinel { client, master } => {
                 // One retry: the first error after a failover is the old master's.
                 let mut last = timed_out();
                 for _ in 0..2 {
@@ -70,13 +108,33 @@ impl Conn {
                 }
                 Err(last)
             }
-            Conn::Cluster { client, conn } => {
-                let c = actix_web::rt::time::timeout(OP_TIMEOUT, conn.get_or_try_init(|| client.get_async_connection()))
-                    .await
-                    .map_err(|_| timed_out())??;
+            Link::Cluster { client, conn } => {
+                let c = {
+                    let mut guard = conn.lock().await;
+                    if guard.is_none() {
+                        let made =
+                            actix_web::rt::time::timeout(OP_TIMEOUT, client.get_async_connection()).await.map_err(|_| timed_out())??;
+                        *guard = Some(made);
+                    }
+                    guard.clone().expect("set above")
+                };
                 actix_web::rt::time::timeout(OP_TIMEOUT, cmd.query_async(&mut c.clone())).await.map_err(|_| timed_out())?
             }
         }
+    }
+
+    /// Drops the idle connection; the next command opens a new one.
+    async fn renew(&self) -> RedisResult<()> {
+        match &self.link {
+            Link::Standalone { client, config, manager } => {
+                let fresh = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+                *manager.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+            }
+            Link::Sentinel { master, .. } => *master.lock().await = None,
+            Link::Cluster { conn, .. } => *conn.lock().await = None,
+        }
+        log::debug!("the Redis connection was idle longer than redis_connection_idle_timeout; opened a new one");
+        Ok(())
     }
 }
 
@@ -93,6 +151,14 @@ fn with_credentials(url: &str, username: Option<&str>, password: Option<&str>) -
 }
 
 pub(super) fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
+    let idle = Idle {
+        limit: (!cfg.idle_timeout.is_zero()).then_some(cfg.idle_timeout),
+        last_use: std::sync::Mutex::new(std::time::Instant::now()),
+    };
+    Ok(Conn { link: link(cfg)?, idle })
+}
+
+fn link(cfg: &RedisConfig) -> anyhow::Result<Link> {
     let user = cfg.username.as_deref();
     let password = cfg.password.as_ref().map(|p| p.expose().as_str());
     Ok(match &cfg.topology {
@@ -114,7 +180,8 @@ pub(super) fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
                 .set_connection_timeout(Some(OP_TIMEOUT))
                 .set_response_timeout(Some(OP_TIMEOUT))
                 .set_number_of_retries(1);
-            Conn::Standalone(ConnectionManager::new_lazy_with_config(client, config)?)
+            let manager = std::sync::Mutex::new(ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?);
+            Link::Standalone { client, config, manager }
         }
         RedisTopology::Sentinel { master_name, urls, password: sentinel_password } => {
             // Sentinels have no databases: the URLs' path is for the master (below).
@@ -141,7 +208,7 @@ pub(super) fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
             }
             let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
             let client = SentinelClient::build(sentinels, master_name.clone(), Some(node), SentinelServerType::Master)?;
-            Conn::Sentinel { client: tokio::sync::Mutex::new(client), master: tokio::sync::Mutex::new(None) }
+            Link::Sentinel { client: tokio::sync::Mutex::new(client), master: tokio::sync::Mutex::new(None) }
         }
         RedisTopology::Cluster { urls } => {
             let mut b = ClusterClient::builder(urls.clone());
@@ -151,7 +218,7 @@ pub(super) fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
             if let Some(p) = password {
                 b = b.password(p);
             }
-            Conn::Cluster { client: b.build()?, conn: tokio::sync::OnceCell::new() }
+            Link::Cluster { client: b.build()?, conn: tokio::sync::Mutex::new(None) }
         }
     })
 }
