@@ -628,3 +628,79 @@ async fn a_connection_idle_longer_than_redis_connection_idle_timeout_is_replaced
         assert_eq!(connections(), before, "idle timeout {idle}: a connection in use is kept");
     }
 }
+
+/// `redis_ca_path` and `redis_insecure_skip_tls_verify` with Sentinel (TLS to the sentinels
+/// and to the master they name) and with Cluster (TLS to every node): trusted through the
+/// CA, refused without it, accepted unverified when asked.
+#[actix_web::test]
+async fn rediss_sentinel_and_cluster_with_a_private_ca_or_without_verification() {
+    use crate::support::redis::Redis;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path();
+    crate::support::test_pki(pki);
+    let ca = pki.join("ca.pem");
+
+    // One master and one sentinel, both TLS only.
+    let master = Redis::start_tls(pki, &[]);
+    let sentinel_port = free_port();
+    let conf = pki.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port 0\ntls-port {sentinel_port}\nbind 127.0.0.1\ndir {}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients no\ntls-replication yes\nsentinel monitor mymaster 127.0.0.1 {} 1\n",
+            pki.display(),
+            pki.join("srv.pem").display(),
+            pki.join("srv.key").display(),
+            ca.display(),
+            master.port
+        ),
+    )
+    .unwrap();
+    let mut sentinel = Command::new("redis-server").arg(&conf).arg("--sentinel").stdout(std::process::Stdio::null()).spawn().unwrap();
+    crate::support::peers::wait_for_port(sentinel_port, "redis sentinel (TLS)");
+    let sentinel_cfg = format!(
+        "session_store_type = \"redis\"\nredis_use_sentinel = true\nredis_sentinel_master_name = \"mymaster\"\nredis_sentinel_connection_urls = [\"rediss://127.0.0.1:{sentinel_port}/2\"]\n"
+    );
+
+    // Three cluster nodes, TLS between them too.
+    let nodes: Vec<Redis> = (0..3)
+        .map(|_| {
+            let bus = free_port().to_string();
+            Redis::start_tls(pki, &["--tls-cluster", "yes", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--cluster-port", &bus])
+        })
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let out = Command::new("redis-cli")
+        .args(["--tls", "--cacert"])
+        .arg(&ca)
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !nodes.iter().all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")) {
+        assert!(std::time::Instant::now() < deadline, "the TLS cluster never became ok");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let urls: Vec<String> = addrs.iter().map(|a| format!("\"rediss://{a}\"")).collect();
+    let cluster_cfg = format!("session_store_type = \"redis\"\nredis_use_cluster = true\nredis_cluster_connection_urls = [{}]\n", urls.join(", "));
+
+    for (what, base) in [("sentinel", &sentinel_cfg), ("cluster", &cluster_cfg)] {
+        let with_ca = store(&format!("{base}redis_ca_path = \"{}\"\n", ca.display()));
+        for user in ["alice", "bob", "carol"] {
+            let set = with_ca.save(&RequestCookies::default(), "h", &session(user)).await.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(matches!(with_ca.load(&echo(&set)).await.unwrap(), Found::Valid(_)), "{what}: trusted through redis_ca_path");
+        }
+        let untrusted = store(base);
+        assert!(untrusted.save(&RequestCookies::default(), "h", &session("alice")).await.is_err(), "{what}: an unknown CA is refused");
+        let insecure = store(&format!("{base}redis_insecure_skip_tls_verify = true\n"));
+        let set = insecure.save(&RequestCookies::default(), "h", &session("bob")).await.unwrap_or_else(|e| panic!("{what} insecure: {e}"));
+        assert!(matches!(insecure.load(&echo(&set)).await.unwrap(), Found::Valid(_)), "{what}: unverified");
+    }
+    // The sentinel's database number reached the master.
+    assert!(master.cli(&["-n", "2", "DBSIZE"]).parse::<u64>().unwrap() > 0, "sessions in database 2");
+    let _ = sentinel.kill();
+    let _ = sentinel.wait();
+}

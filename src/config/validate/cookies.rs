@@ -210,24 +210,6 @@ pub(super) fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
             }
         }
     }
-    // Wired for standalone Redis only: refused rather than silently ignored elsewhere.
-    if kind == "redis" && (use_sentinel || use_cluster) {
-        let topology = if use_sentinel { "redis_use_sentinel" } else { "redis_use_cluster" };
-        if ca_path.is_some() {
-            r.error(
-                "redis_ca_path",
-                format!("is not supported with {topology} yet"),
-                "remove it, or use a standalone Redis (redis_connection_url)",
-            );
-        }
-        if insecure_skip_tls_verify {
-            r.error(
-                "redis_insecure_skip_tls_verify",
-                format!("is not supported with {topology} yet"),
-                "remove it, or use a standalone Redis (redis_connection_url)",
-            );
-        }
-    }
     match kind.as_str() {
         "cookie" => Some(StoreConfig::Cookie),
         "redis" => {

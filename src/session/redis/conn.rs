@@ -7,7 +7,7 @@ use base64::Engine;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 use url::Url;
 
@@ -138,6 +138,17 @@ impl Conn {
     }
 }
 
+/// A URL without its password, for messages.
+fn redact(u: &str) -> String {
+    match Url::parse(u) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        _ => u.to_string(),
+    }
+}
+
 /// A URL with `redis_username` / `redis_password` applied.
 fn with_credentials(url: &str, username: Option<&str>, password: Option<&str>) -> anyhow::Result<String> {
     let mut url = Url::parse(url)?;
@@ -159,6 +170,9 @@ pub(super) fn connect(cfg: &RedisConfig) -> anyhow::Result<Conn> {
 }
 
 fn link(cfg: &RedisConfig) -> anyhow::Result<Link> {
+    if cfg.insecure_skip_tls_verify {
+        log::warn!("redis_insecure_skip_tls_verify is set: the Redis servers' certificates are NOT verified");
+    }
     let user = cfg.username.as_deref();
     let password = cfg.password.as_ref().map(|p| p.expose().as_str());
     Ok(match &cfg.topology {
@@ -166,7 +180,6 @@ fn link(cfg: &RedisConfig) -> anyhow::Result<Link> {
             let mut url = with_credentials(url, user, password)?;
             let tls = url.starts_with("rediss://");
             if tls && cfg.insecure_skip_tls_verify {
-                log::warn!("redis_insecure_skip_tls_verify is set: the Redis server's certificate is NOT verified");
                 url.push_str("#insecure");
             }
             let client = match (&cfg.ca_path, tls) {
@@ -184,31 +197,55 @@ fn link(cfg: &RedisConfig) -> anyhow::Result<Link> {
             Link::Standalone { client, config, manager }
         }
         RedisTopology::Sentinel { master_name, urls, password: sentinel_password } => {
-            // Sentinels have no databases: the URLs' path is for the master (below).
-            let sentinels: Vec<String> = urls
-                .iter()
-                .map(|u| {
-                    let mut url = Url::parse(&with_credentials(u, None, sentinel_password.as_ref().map(|p| p.expose().as_str()))?)?;
-                    url.set_path("");
-                    Ok(url.to_string())
-                })
-                .collect::<anyhow::Result<_>>()?;
+            // TLS when the sentinels' URLs say `rediss://`, then for the master too, as
+            // oauth2-proxy's go-redis failover client uses one TLS setting for both.
+            let tls = urls.iter().any(|u| u.starts_with("rediss://"));
+            let mut sentinel_user = None;
+            let mut sentinel_password = sentinel_password.as_ref().map(|p| p.expose().to_string());
+            let mut sentinels = Vec::new();
+            for u in urls {
+                let url = Url::parse(u)?;
+                let host = url.host_str().ok_or_else(|| anyhow::anyhow!("{} has no host", redact(u)))?.to_string();
+                let port = url.port().unwrap_or(26379);
+                sentinels.push(match tls {
+                    true => redis::ConnectionAddr::TcpTls { host, port, insecure: cfg.insecure_skip_tls_verify, tls_params: None },
+                    false => redis::ConnectionAddr::Tcp(host, port),
+                });
+                if !url.username().is_empty() {
+                    sentinel_user = Some(url.username().to_string());
+                }
+                if sentinel_password.is_none() {
+                    sentinel_password = url.password().map(str::to_string);
+                }
+            }
             // Unlike oauth2-proxy (its issue #2052), the database number of the URLs is used.
             let db = urls
                 .first()
                 .and_then(|u| Url::parse(u).ok())
                 .and_then(|u| u.path().trim_start_matches('/').parse::<i64>().ok())
                 .unwrap_or(0);
-            let mut info = redis::RedisConnectionInfo::default().set_db(db);
+            let mut b = redis::sentinel::SentinelClientBuilder::new(sentinels, master_name, SentinelServerType::Master)?.set_client_to_redis_db(db);
             if let Some(u) = user {
-                info = info.set_username(u);
+                b = b.set_client_to_redis_username(u);
             }
             if let Some(p) = password {
-                info = info.set_password(p);
+                b = b.set_client_to_redis_password(p);
             }
-            let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(info);
-            let client = SentinelClient::build(sentinels, master_name.clone(), Some(node), SentinelServerType::Master)?;
-            Link::Sentinel { client: tokio::sync::Mutex::new(client), master: tokio::sync::Mutex::new(None) }
+            if let Some(u) = sentinel_user {
+                b = b.set_client_to_sentinel_username(u);
+            }
+            if let Some(p) = sentinel_password {
+                b = b.set_client_to_sentinel_password(p);
+            }
+            if tls {
+                let mode = if cfg.insecure_skip_tls_verify { redis::TlsMode::Insecure } else { redis::TlsMode::Secure };
+                b = b.set_client_to_redis_tls_mode(mode).set_client_to_sentinel_tls_mode(mode);
+                if let Some(ca) = &cfg.ca_path {
+                    let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) };
+                    b = b.set_client_to_redis_certificates(certs.clone()).set_client_to_sentinel_certificates(certs);
+                }
+            }
+            Link::Sentinel { client: tokio::sync::Mutex::new(b.build()?), master: tokio::sync::Mutex::new(None) }
         }
         RedisTopology::Cluster { urls } => {
             let mut b = ClusterClient::builder(urls.clone());
@@ -217,6 +254,14 @@ fn link(cfg: &RedisConfig) -> anyhow::Result<Link> {
             }
             if let Some(p) = password {
                 b = b.password(p);
+            }
+            if urls.iter().any(|u| u.starts_with("rediss://")) {
+                if cfg.insecure_skip_tls_verify {
+                    b = b.tls(redis::TlsMode::Insecure);
+                }
+                if let Some(ca) = &cfg.ca_path {
+                    b = b.certs(redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) });
+                }
             }
             Link::Cluster { client: b.build()?, conn: tokio::sync::Mutex::new(None) }
         }

@@ -9,6 +9,8 @@ pub struct Redis {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
+    /// `redis-cli`'s TLS arguments, for a server that speaks only TLS.
+    cli_tls: Vec<String>,
 }
 
 impl Redis {
@@ -39,7 +41,36 @@ impl Redis {
             .spawn()
             .expect("redis-server is needed: run `make deps` (Debian: apt-get install redis-server)");
         wait_for_port(port, "redis-server");
-        Redis { child, port, _dir: dir }
+        Redis { child, port, _dir: dir, cli_tls: Vec::new() }
+    }
+
+    /// Starts Redis speaking only TLS, with `pki`'s server certificate (`support::test_pki`)
+    /// and any extra arguments (`--tls-cluster yes`). Clients need not present certificates.
+    pub fn start_tls(pki: &std::path::Path, extra: &[&str]) -> Redis {
+        let tls_port = free_port().to_string();
+        let (cert, key, ca) = (pki.join("srv.pem"), pki.join("srv.key"), pki.join("ca.pem"));
+        let mut args: Vec<String> = ["--port", "0", "--tls-port", &tls_port, "--tls-auth-clients", "no", "--tls-replication", "yes"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (flag, path) in [("--tls-cert-file", &cert), ("--tls-key-file", &key), ("--tls-ca-cert-file", &ca)] {
+            args.push(flag.into());
+            args.push(path.display().to_string());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let port = tls_port.parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server is needed: run `make deps` (Debian: apt-get install redis-server)");
+        wait_for_port(port, "redis-server (TLS)");
+        Redis { child, port, _dir: dir, cli_tls: vec!["--tls".into(), "--cacert".into(), ca.display().to_string()] }
     }
 
     pub fn url(&self, db: u32) -> String {
@@ -48,7 +79,7 @@ impl Redis {
 
     /// Runs `redis-cli` against this server and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        let out = Command::new("redis-cli").args(&self.cli_tls).args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -91,7 +122,7 @@ impl SentinelSet {
                 .unwrap();
                 let child = Command::new("redis-server").arg(&conf).arg("--sentinel").stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("redis-server --sentinel");
                 wait_for_port(port, "redis sentinel");
-                Redis { child, port, _dir: dir }
+                Redis { child, port, _dir: dir, cli_tls: Vec::new() }
             })
             .collect();
         SentinelSet { master, replica, sentinels }
