@@ -162,7 +162,7 @@ pub struct Provider {
     #[serde(rename = "loginurl", default)]
     pub login_url: Option<String>,
     #[serde(rename = "loginurlparameters", default)]
-    pub login_url_parameters: Option<Value>,
+    pub login_url_parameters: Option<Vec<LoginUrlParameter>>,
     #[serde(rename = "redeemurl", default)]
     pub redeem_url: Option<String>,
     #[serde(rename = "profileurl", default)]
@@ -206,6 +206,28 @@ pub struct Provider {
     pub login_gov_config: Option<Value>,
     #[serde(rename = "microsoftentraidconfig", default)]
     pub entra_id_config: Option<Value>,
+}
+
+/// `loginURLParameters[]`: an extra parameter of the authorization request, its default
+/// values, and the values `/oauth2/start` may choose instead.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoginUrlParameter {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub default: Option<Vec<String>>,
+    #[serde(default)]
+    pub allow: Option<Vec<UrlParameterRule>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UrlParameterRule {
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
 }
 
 /// `keycloakConfig`: `roles` is `allowed_roles`; `groups` is the legacy provider's
@@ -455,13 +477,6 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                         .origin(Some(Origin::Alpha { path: path.to_path_buf(), field: f(name) })),
                     );
                 }
-            }
-            if p.login_url_parameters.as_ref().is_some_and(|v| !v.is_null()) {
-                errors.push(ConfigError::new(
-                    f("loginURLParameters"),
-                    "login URL parameter rules are not supported yet",
-                    "remove loginURLParameters; use prompt/acr_values in the legacy config for fixed parameters",
-                ));
             }
             if p.additional_claims.as_ref().is_some_and(|v| !v.is_empty()) {
                 errors.push(ConfigError::new(f("additionalClaims"), "additional claims are not supported yet", "remove additionalClaims"));

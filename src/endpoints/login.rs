@@ -35,10 +35,16 @@ pub fn app_redirect(state: &State, req: &HttpRequest, pairs: &[(String, String)]
 }
 
 /// The query of `/oauth2/start` and `/oauth2/sign_in`, with `rd` made whole again when the
-/// original URL's own parameters arrived beside it (`request::rd_with_its_query`).
-fn query_with_whole_rd(req: &HttpRequest) -> Vec<(String, String)> {
+/// original URL's own parameters arrived beside it (`request::rd_with_its_query`); a login
+/// parameter the request may choose is its own, not put back onto `rd`.
+fn query_with_whole_rd(state: &State, req: &HttpRequest) -> Vec<(String, String)> {
     let mut pairs = request::query(req, &[]).unwrap_or_default();
-    if let Some(whole) = request::rd_with_its_query(req.query_string()) {
+    let choosable = |segment: &&str| {
+        let name = url::form_urlencoded::parse(segment.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
+        state.provider.config().login_params.iter().any(|p| p.allow.is_some() && p.name == name)
+    };
+    let raw: Vec<&str> = req.query_string().split('&').filter(|s| !choosable(s)).collect();
+    if let Some(whole) = request::rd_with_its_query(&raw.join("&")) {
         pairs.retain(|(k, _)| k != "rd");
         pairs.insert(0, ("rd".to_string(), whole));
     }
@@ -77,7 +83,8 @@ pub fn absolute(state: &State, req: &HttpRequest, path: &str) -> String {
 /// `password`), which signs the user in without the provider, as oauth2-proxy's: 302 to the
 /// redirect on success, the page again with 400 (no username) or 401 (wrong credentials).
 pub async fn sign_in(state: web::Data<State>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, HttpError> {
-    let mut pairs = query_with_whole_rd(&req);
+    let query = query_with_whole_rd(&state, &req);
+    let mut pairs = query.clone();
     let form_post = req.method() == actix_web::http::Method::POST && state.htpasswd.is_some();
     if form_post {
         pairs.extend(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
@@ -92,7 +99,8 @@ pub async fn sign_in(state: web::Data<State>, req: HttpRequest, body: web::Bytes
         SignIn::Asked
     };
     if state.authz.skip_provider_button {
-        return begin(&state, &req, &rd);
+        // As oauth2-proxy: the sign-in page's query may choose login parameters too.
+        return begin(&state, &req, &rd, &query);
     }
     sign_in_page(&state, &req, &rd, shown).await
 }
@@ -160,15 +168,18 @@ pub async fn sign_in_page(state: &State, req: &HttpRequest, rd: &str, shown: Sig
     Ok(res)
 }
 
+/// `/oauth2/start`: its query may also choose login parameters (alpha `loginURLParameters`
+/// with `allow` rules), as oauth2-proxy's does.
 pub async fn start(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let pairs = query_with_whole_rd(&req);
+    let pairs = query_with_whole_rd(&state, &req);
     let rd = app_redirect(&state, &req, &pairs);
-    begin(&state, &req, &rd)
+    begin(&state, &req, &rd, &pairs)
 }
 
 /// Starts a login that returns to `rd` (already validated): 302 to the provider, with the
-/// CSRF cookie holding the login state.
-pub fn begin(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse, HttpError> {
+/// CSRF cookie holding the login state. `overrides` are the values a login parameter's rules
+/// may take from the request (`/oauth2/start`'s query; none elsewhere).
+pub fn begin(state: &State, req: &HttpRequest, rd: &str, overrides: &[(String, String)]) -> Result<HttpResponse, HttpError> {
     let endpoints = state.provider.endpoints()?;
     let cfg = state.provider.config();
 
@@ -187,7 +198,15 @@ pub fn begin(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse,
         oauth_state = URL_SAFE_NO_PAD.encode(oauth_state);
     }
     let nonce_hash = (!cfg.skip_nonce).then(|| flow::hash_b64(&nonce));
-    let url = flow::authorize_url(&endpoints, cfg, &callback_url(state, req), &oauth_state, nonce_hash.as_deref(), challenge.as_deref());
+    let url = flow::authorize_url(
+        &endpoints,
+        cfg,
+        &callback_url(state, req),
+        &oauth_state,
+        nonce_hash.as_deref(),
+        challenge.as_deref(),
+        overrides,
+    );
 
     let login = LoginState { csrf, nonce, code_verifier: verifier, created_at: session::now() };
     let mut res = redirect(url.as_str());

@@ -145,7 +145,7 @@ async fn unauthenticated(state: &State, req: &HttpRequest, view: &View) -> Resul
     }
     let rd = if authz::is_valid_redirect(&view.uri, &state.authz.whitelist_domains) { view.uri.as_str() } else { "/" };
     if state.authz.skip_provider_button {
-        return login::begin(state, req, rd);
+        return login::begin(state, req, rd, &[]);
     }
     login::sign_in_page(state, req, rd, SignIn::Required).await
 }

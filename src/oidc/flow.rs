@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::{PkceCodeChallenge, PkceCodeVerifier};
 use url::Url;
 
-use super::{Config, Endpoints, PkceMethod};
+use super::{Config, Endpoints, LoginParam, PkceMethod};
 
 /// `n` random bytes, base64url without padding.
 pub fn random_b64(n: usize) -> String {
@@ -42,6 +42,7 @@ pub fn authorize_url(
     state: &str,
     nonce_hash: Option<&str>,
     pkce_challenge: Option<&str>,
+    overrides: &[(String, String)],
 ) -> Url {
     let mut params: Vec<(&str, String)> = vec![
         ("client_id", cfg.client_id.clone()),
@@ -50,13 +51,8 @@ pub fn authorize_url(
         ("scope", cfg.scope.clone()),
         ("state", state.to_string()),
     ];
-    match &cfg.prompt {
-        Some(p) => params.push(("prompt", p.clone())),
-        None if !cfg.approval_prompt.is_empty() => params.push(("approval_prompt", cfg.approval_prompt.clone())),
-        None => {}
-    }
-    if let Some(acr) = &cfg.acr_values {
-        params.push(("acr_values", acr.clone()));
+    for (name, value) in LoginParam::resolve(&cfg.login_params, overrides) {
+        params.push((name, value.to_string()));
     }
     if let Some(mode) = &cfg.response_mode {
         params.push(("response_mode", mode.clone()));

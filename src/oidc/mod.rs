@@ -48,6 +48,33 @@ pub enum ClientSecret {
     File(PathBuf),
 }
 
+/// One extra parameter of the authorization request (oauth2-proxy's `LoginURLParameter`).
+#[derive(Debug, Clone)]
+pub struct LoginParam {
+    pub name: String,
+    /// Sent unless `/oauth2/start` chose allowed values instead.
+    pub default: Vec<String>,
+    /// The values `/oauth2/start?<name>=` may choose (any of the rules, as one regex).
+    pub allow: Option<regex::Regex>,
+}
+
+impl LoginParam {
+    /// The parameters to send: each default, replaced by the values of `overrides` (the
+    /// `/oauth2/start` query) that its rules allow, when there are any.
+    pub fn resolve<'a>(params: &'a [LoginParam], overrides: &'a [(String, String)]) -> Vec<(&'a str, &'a str)> {
+        let mut out = Vec::new();
+        for p in params {
+            let chosen: Vec<&str> = match &p.allow {
+                Some(re) => overrides.iter().filter(|(k, v)| *k == p.name && re.is_match(v)).map(|(_, v)| v.as_str()).collect(),
+                None => Vec::new(),
+            };
+            let values: Vec<&str> = if chosen.is_empty() { p.default.iter().map(String::as_str).collect() } else { chosen };
+            out.extend(values.into_iter().map(|v| (p.name.as_str(), v)));
+        }
+        out
+    }
+}
+
 /// PKCE code challenge method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PkceMethod {
@@ -86,9 +113,10 @@ pub struct Config {
     /// The scope actually requested (defaults applied).
     pub scope: String,
     pub pkce: Option<PkceMethod>,
-    pub prompt: Option<String>,
-    pub approval_prompt: String,
-    pub acr_values: Option<String>,
+    /// Extra parameters of the authorization request: `prompt` (or `approval_prompt`) and
+    /// `acr_values`, or the alpha `loginURLParameters`, with the values `/oauth2/start` may
+    /// choose.
+    pub login_params: Vec<LoginParam>,
     pub response_mode: Option<String>,
     /// Sign-out goes on to the provider's `end_session_endpoint` (Gatehouse's own option).
     pub rp_initiated_logout: bool,

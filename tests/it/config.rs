@@ -581,6 +581,38 @@ fn alpha_settings_that_would_not_do_what_they_say_are_errors() {
     assert!(errors.contains("is not a valid regular expression"), "{errors}");
     let cfg = load(&up("^/api/(.*)$", "/$1")).unwrap_or_else(|e| panic!("{e}")).config;
     assert_eq!(cfg.proxy.upstreams[0].rewrite_target.as_deref(), Some("/$1"));
+    // Login parameters: none may repeat one Gatehouse sets, each rule has one of value or
+    // pattern, and a pattern must compile.
+    let params = |entries: &str| {
+        format!(
+            "providers:\n- id: op\n  provider: oidc\n  clientID: app\n  clientSecret: s\n  oidcConfig:\n    issuerURL: https://idp.example.com\n  loginURLParameters:\n{entries}"
+        )
+    };
+    let legacy = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\n";
+    let load_alpha = |alpha: String| {
+        config::load_texts(
+            Some((Path::new("a.cfg"), legacy.into())),
+            Some((Path::new("a.yaml"), alpha)),
+            &[],
+            &env,
+            ConfigErrors::default(),
+        )
+    };
+    let errors = load_alpha(params("  - name: redirect_uri\n    allow: [{pattern: .*}]\n  - name: prompt\n    allow: [{value: login, pattern: x}]\n  - name: hint\n    allow: [{pattern: '('}]\n")).unwrap_err().to_string();
+    for says in [
+        "loginURLParameters[0].name",
+        "a parameter Gatehouse sets itself",
+        "loginURLParameters[1].allow[0]",
+        "exactly one of value or pattern",
+        "loginURLParameters[2].allow",
+        "not a valid regular expression",
+    ] {
+        assert!(errors.contains(says), "{says}: {errors}");
+    }
+    let cfg = load_alpha(params("  - name: prompt\n    default: [login]\n    allow: [{value: consent}]\n"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    assert_eq!(cfg.oidc.login_params.len(), 1, "only the alpha parameters: no approval_prompt default beside them");
     let headers = "injectRequestHeaders:\n- name: X-Forwarded-User\n  insecureSkipHeaderNormalization: true\n  values:\n  - claim: user\n";
     let errors = load(headers).unwrap_err().to_string();
     assert!(errors.contains("injectRequestHeaders[0].insecureSkipHeaderNormalization"), "{errors}");

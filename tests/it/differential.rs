@@ -638,6 +638,61 @@ async fn rewritten_and_raw_path_upstreams_behave_like_oauth2_proxy() {
     }
 }
 
+/// Alpha `loginURLParameters`: defaults, and the values `/oauth2/start` may choose by `value`
+/// or `pattern`; a value no rule allows keeps the default; a chosen parameter is not put back
+/// onto `rd`. The provider gets the same parameters from both.
+#[actix_web::test]
+async fn login_url_parameters_behave_like_oauth2_proxy() {
+    let ports = [free_port(), free_port()];
+    let op = provider(&ports, &serde_json::Value::Null);
+    let requests = [
+        "/oauth2/start?rd=%2Fx",
+        "/oauth2/start?rd=%2Fx&prompt=consent&login_hint=alice%40example.com",
+        "/oauth2/start?prompt=none&login_hint=evil%40evil.example",
+        "/oauth2/start?prompt=select_account&prompt=none&ui_locales=de",
+        "/oauth2/start?rd=/x&login_hint=bob%40example.com&y=1",
+    ];
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for (peer, port) in [Peer::OAuth2Proxy, Peer::Gatehouse].into_iter().zip(ports) {
+        let text = format!(
+            "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\nredirect_url = \"http://localhost:{port}/oauth2/callback\"\nupstreams = []\n"
+        );
+        let alpha = format!(
+            "server:\n  bindAddress: 127.0.0.1:{port}\nupstreamConfig:\n  upstreams:\n  - id: app\n    path: /\n    static: true\nproviders:\n- id: op\n  provider: oidc\n  clientID: gatehouse\n  clientSecret: gatehouse-secret\n  oidcConfig:\n    issuerURL: {}\n  loginURLParameters:\n  - name: prompt\n    default: [login]\n    allow:\n    - value: consent\n    - pattern: ^select_account$\n  - name: login_hint\n    allow:\n    - pattern: ^[a-z]+@example\\.com$\n  - name: ui_locales\n    default: [fr]\n",
+            op.issuer
+        );
+        let text = text.replace("upstreams = []\n", "");
+        let run = try_run_with(peer, &text, Some(&alpha), port).unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+        if peer == Peer::Gatehouse {
+            ready(&run).await;
+        }
+        let mut out = Vec::new();
+        for path in requests {
+            let (status, headers, _) = send("GET", &format!("{}{path}", run.base), &[]).await;
+            let location = headers.iter().find(|(n, _)| n == "location").map(|(_, v)| v.clone()).unwrap_or_default();
+            let url = url::Url::parse(&location).unwrap_or_else(|e| panic!("{peer:?} {path}: {status} {location:?}: {e}"));
+            let mut kept: Vec<String> = url
+                .query_pairs()
+                .filter(|(k, _)| ["prompt", "login_hint", "ui_locales", "approval_prompt", "acr_values"].contains(&k.as_ref()))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            // oauth2-proxy escapes the return URL inside `state`; Gatehouse does not (both
+            // read their own form back).
+            let rd = url.query_pairs().find(|(k, _)| k == "state").and_then(|(_, v)| {
+                v.split_once(':').map(|(_, rd)| url::form_urlencoded::parse(format!("x={rd}").as_bytes()).next().unwrap().1.into_owned())
+            });
+            // README "Differences": Gatehouse puts `/oauth2/start`'s other parameters back onto
+            // `rd` (oauth2-proxy drops them), but never a login parameter the request chose.
+            let rd = rd.map(|rd| if rd == "/x?y=1" && path.ends_with("&y=1") { "/x".to_string() } else { rd });
+            kept.push(format!("rd {rd:?}"));
+            out.push(format!("{path}: {status} {kept:?}"));
+        }
+        seen.push(out);
+    }
+    assert_eq!(seen[0], seen[1], "oauth2-proxy (left) and Gatehouse (right)");
+    assert!(seen[1][1].contains("prompt=consent") && seen[1][1].contains("login_hint=alice@example.com"), "{}", seen[1][1]);
+}
+
 /// `allow_query_semicolons = true`: `;` separates the parameters Gatehouse reads, as `&`, in
 /// both; the app gets the query as the client wrote it.
 #[actix_web::test]

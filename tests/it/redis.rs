@@ -666,7 +666,10 @@ async fn rediss_sentinel_and_cluster_with_a_private_ca_or_without_verification()
     let nodes: Vec<Redis> = (0..3)
         .map(|_| {
             let bus = free_port().to_string();
-            Redis::start_tls(pki, &["--tls-cluster", "yes", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--cluster-port", &bus])
+            Redis::start_tls(
+                pki,
+                &["--tls-cluster", "yes", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000", "--cluster-port", &bus],
+            )
         })
         .collect();
     let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
@@ -685,7 +688,8 @@ async fn rediss_sentinel_and_cluster_with_a_private_ca_or_without_verification()
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let urls: Vec<String> = addrs.iter().map(|a| format!("\"rediss://{a}\"")).collect();
-    let cluster_cfg = format!("session_store_type = \"redis\"\nredis_use_cluster = true\nredis_cluster_connection_urls = [{}]\n", urls.join(", "));
+    let cluster_cfg =
+        format!("session_store_type = \"redis\"\nredis_use_cluster = true\nredis_cluster_connection_urls = [{}]\n", urls.join(", "));
 
     for (what, base) in [("sentinel", &sentinel_cfg), ("cluster", &cluster_cfg)] {
         let with_ca = store(&format!("{base}redis_ca_path = \"{}\"\n", ca.display()));

@@ -249,7 +249,7 @@ pub fn validate(
         legacy_with_alpha(&mut r, path);
     }
     let server = server_config(&mut r);
-    let oidc = oidc_config(&mut r);
+    let oidc = oidc_config(&mut r, alpha.map(|(_, a)| a));
     let mut session = session_config(&mut r);
     let authz = authz_config(&mut r);
     let headers = headers_config(&mut r, alpha.map(|(_, a)| a));

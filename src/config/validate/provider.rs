@@ -2,7 +2,64 @@
 
 use super::*;
 
-pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
+/// Parameters the authorization request carries whatever the configuration says: a login
+/// parameter may not repeat one (oauth2-proxy would send both copies).
+const OWN_PARAMS: [&str; 9] =
+    ["client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode"];
+
+/// The authorization request's extra parameters. Legacy: `acr_values`, then `prompt` or else
+/// `approval_prompt`, as oauth2-proxy converts them. Alpha: `loginURLParameters` only (the
+/// legacy three are provider options, refused beside an alpha provider).
+fn login_params(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Vec<oidc::LoginParam> {
+    let fixed = |name: &str, value: String| oidc::LoginParam { name: name.into(), default: vec![value], allow: None };
+    let prompt = r.string("prompt");
+    let approval_prompt: String = r.get("approval_prompt");
+    let acr_values = r.string("acr_values");
+    let Some(provider) = alpha.and_then(|a| a.providers.as_ref()).and_then(|p| p.first()) else {
+        let mut params: Vec<oidc::LoginParam> = acr_values.map(|v| fixed("acr_values", v)).into_iter().collect();
+        match prompt {
+            Some(p) => params.push(fixed("prompt", p)),
+            None if !approval_prompt.is_empty() => params.push(fixed("approval_prompt", approval_prompt)),
+            None => {}
+        }
+        return params;
+    };
+    let mut params: Vec<oidc::LoginParam> = Vec::new();
+    for (i, p) in provider.login_url_parameters.iter().flatten().enumerate() {
+        let at = format!("providers[0].loginURLParameters[{i}]");
+        let mut fail = |field: &str, problem: String, fix: &str| r.errors.push(ConfigError::new(format!("{at}.{field}"), problem, fix));
+        if OWN_PARAMS.contains(&p.name.as_str()) {
+            fail("name", format!("\"{}\" is a parameter Gatehouse sets itself", p.name), "remove this entry");
+            continue;
+        }
+        if p.name.is_empty() || params.iter().any(|q| q.name == p.name) {
+            fail("name", format!("{:?} is empty or appears twice", p.name), "give each parameter one entry");
+            continue;
+        }
+        let mut rules = Vec::new();
+        for (j, rule) in p.allow.iter().flatten().enumerate() {
+            match (&rule.value, &rule.pattern) {
+                (Some(v), None) => rules.push(format!("^{}$", regex::escape(v))),
+                (None, Some(pattern)) => rules.push(format!("(?:{pattern})")),
+                _ => fail(&format!("allow[{j}]"), "needs exactly one of value or pattern".into(), "write value: x or pattern: ^x$"),
+            }
+        }
+        let allow = match rules.is_empty() {
+            true => None,
+            false => match regex::Regex::new(&rules.join("|")) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    fail("allow", format!("is not a valid regular expression ({e})"), "fix the pattern");
+                    None
+                }
+            },
+        };
+        params.push(oidc::LoginParam { name: p.name.clone(), default: p.default.clone().unwrap_or_default(), allow });
+    }
+    params
+}
+
+pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<oidc::Config> {
     let kind = provider_kind(r);
     let display_name: String = r.get("provider_display_name");
     let (client_id, client_secret) = client(r);
@@ -19,9 +76,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         None => "openid email profile groups".to_string(),
     };
     let pkce = pkce_method(r);
-    let prompt = r.string("prompt");
-    let approval_prompt: String = r.get("approval_prompt");
-    let acr_values = r.string("acr_values");
+    let login_params = login_params(r, alpha);
     let response_mode = response_mode(r);
     let rp_initiated_logout = r.get("oidc_rp_initiated_logout");
     let backchannel_logout = backchannel_logout(r);
@@ -61,9 +116,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>) -> Option<oidc::Config> {
         skip_nonce,
         scope,
         pkce,
-        prompt,
-        approval_prompt,
-        acr_values,
+        login_params,
         response_mode,
         rp_initiated_logout,
         backchannel_logout,

@@ -224,7 +224,8 @@ fn link(cfg: &RedisConfig) -> anyhow::Result<Link> {
                 .and_then(|u| Url::parse(u).ok())
                 .and_then(|u| u.path().trim_start_matches('/').parse::<i64>().ok())
                 .unwrap_or(0);
-            let mut b = redis::sentinel::SentinelClientBuilder::new(sentinels, master_name, SentinelServerType::Master)?.set_client_to_redis_db(db);
+            let mut b =
+                redis::sentinel::SentinelClientBuilder::new(sentinels, master_name, SentinelServerType::Master)?.set_client_to_redis_db(db);
             if let Some(u) = user {
                 b = b.set_client_to_redis_username(u);
             }

@@ -79,7 +79,8 @@ impl Redis {
 
     /// Runs `redis-cli` against this server and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(&self.cli_tls).args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        let out =
+            Command::new("redis-cli").args(&self.cli_tls).args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
