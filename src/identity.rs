@@ -16,6 +16,8 @@ pub struct Identity {
     pub email: String,
     pub groups: Vec<String>,
     pub preferred_username: String,
+    /// The alpha `additionalClaims` the provider stated, as they were.
+    pub additional: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// A session value a header can be built from (oauth2-proxy's claim names).
@@ -78,7 +80,6 @@ pub struct HeaderRule {
 pub struct Config {
     pub request: Vec<HeaderRule>,
     pub response: Vec<HeaderRule>,
-    pub prefer_email_to_user: bool,
 }
 
 /// The legacy header switches, as oauth2-proxy's `LegacyHeaders` has them.
@@ -171,7 +172,7 @@ impl LegacyHeaders {
         if self.set_authorization_header {
             response.push(prefixed("Authorization", Claim::IdToken, "Bearer "));
         }
-        Config { request, response, prefer_email_to_user: self.prefer_email_to_user }
+        Config { request, response }
     }
 }
 
@@ -204,8 +205,22 @@ impl ClaimValues<'_> {
             Claim::RefreshToken => one(self.refresh_token.unwrap_or_default()),
             Claim::CreatedAt => one(&self.created_at.to_string()),
             Claim::ExpiresOn => one(&self.expires_on.map(|e| e.to_string()).unwrap_or_default()),
-            Claim::Other(_) => {}
+            Claim::Other(name) => self.identity.additional.get(name).iter().flat_map(|v| coerce(v)).for_each(|v| one(&v)),
         }
+    }
+}
+
+/// An additional claim as the strings a header carries, as oauth2-proxy coerces it: a list
+/// gives each entry, anything else one value; strings as they are, other values as JSON.
+pub fn coerce(value: &serde_json::Value) -> Vec<String> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match value {
+        serde_json::Value::Array(items) => items.iter().map(text).collect(),
+        other => vec![text(other)],
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
@@ -322,20 +323,46 @@ pub fn parse(path: &Path, text: &str, env: &dyn Env, errors: &mut ConfigErrors) 
     }
 }
 
-/// Lower-cases mapping keys and removes `_`, recursively.
+/// A provider section holding nothing but oauth2-proxy's defaults, as its
+/// `--convert-config-to-alpha` writes every section: `false`, empty, or Azure's `common`
+/// tenant. It sets nothing, so it is no setting of a provider Gatehouse does not build.
+fn only_defaults(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Sequence(items) => items.is_empty(),
+        Value::Mapping(m) => m.iter().all(|(k, v)| (k.as_str() == Some("tenant") && v.as_str() == Some("common")) || only_defaults(v)),
+        _ => false,
+    }
+}
+
+/// Lower-cases mapping keys and removes `_`, recursively; and reads oauth2-proxy v7's own
+/// written form (`--convert-config-to-alpha`) as its documented one: a header value's
+/// `claimSource:` and `secretSource:` mappings are merged into the value, and a secret
+/// `value` written as a list of bytes becomes its base64 text.
 fn normalise_keys(v: Value) -> Value {
     match v {
-        Value::Mapping(m) => Value::Mapping(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let k = match k {
-                        Value::String(s) => Value::String(s.to_ascii_lowercase().replace('_', "")),
-                        other => other,
-                    };
-                    (k, normalise_keys(v))
-                })
-                .collect(),
-        ),
+        Value::Mapping(m) => {
+            let mut out = serde_yaml_ng::Mapping::new();
+            for (k, v) in m {
+                let k = match k {
+                    Value::String(s) => Value::String(s.to_ascii_lowercase().replace('_', "")),
+                    other => other,
+                };
+                let v = normalise_keys(v);
+                match (k.as_str(), v) {
+                    (Some("claimsource" | "secretsource"), Value::Mapping(inner)) => out.extend(inner),
+                    (Some("value"), Value::Sequence(bytes)) if bytes.iter().all(|b| b.as_u64().is_some_and(|b| b <= 255)) => {
+                        let raw: Vec<u8> = bytes.iter().filter_map(Value::as_u64).map(|b| b as u8).collect();
+                        out.insert(k, Value::String(base64::engine::general_purpose::STANDARD.encode(raw)));
+                    }
+                    (_, v) => {
+                        out.insert(k, v);
+                    }
+                }
+            }
+            Value::Mapping(out)
+        }
         Value::Sequence(s) => Value::Sequence(s.into_iter().map(normalise_keys).collect()),
         other => other,
     }
@@ -467,19 +494,16 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                 ("microsoftEntraIDConfig", &p.entra_id_config),
             ];
             for (name, section) in others {
-                if section.as_ref().is_some_and(|v| !v.is_null()) {
+                if section.as_ref().is_some_and(|v| !only_defaults(v)) {
                     errors.push(
                         ConfigError::new(
                             f(name),
-                            "settings for another provider than OIDC are not supported",
-                            "Gatehouse implements the generic oidc provider; remove this section and configure oidcConfig",
+                            "settings for a provider Gatehouse does not build (it builds oidc and keycloak-oidc)",
+                            "remove this section; README \"Providers\" says what to configure instead",
                         )
                         .origin(Some(Origin::Alpha { path: path.to_path_buf(), field: f(name) })),
                     );
                 }
-            }
-            if p.additional_claims.as_ref().is_some_and(|v| !v.is_empty()) {
-                errors.push(ConfigError::new(f("additionalClaims"), "additional claims are not supported yet", "remove additionalClaims"));
             }
         }
     }

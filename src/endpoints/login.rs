@@ -334,6 +334,7 @@ async fn complete_login(
         email: identity.email,
         groups: identity.groups,
         preferred_username: identity.preferred_username,
+        additional_claims: identity.additional,
         access_token: (!state.minimal).then(|| tokens.access_token.clone()),
         id_token: if state.minimal { None } else { tokens.id_token.clone() },
         refresh_token: if state.minimal { None } else { tokens.refresh_token.clone() },

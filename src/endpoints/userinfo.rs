@@ -16,6 +16,8 @@ struct UserInfo<'a> {
     groups: &'a [String],
     #[serde(rename = "preferredUsername", skip_serializing_if = "str::is_empty")]
     preferred_username: &'a str,
+    #[serde(rename = "additionalClaims", skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    additional_claims: &'a std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
@@ -23,7 +25,13 @@ pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
     let mut res = match &current.session {
         None => respond::unauthorized(),
         Some(s) => {
-            let body = UserInfo { user: &s.user, email: &s.email, groups: &s.groups, preferred_username: &s.preferred_username };
+            let body = UserInfo {
+                user: &s.user,
+                email: &s.email,
+                groups: &s.groups,
+                preferred_username: &s.preferred_username,
+                additional_claims: &s.additional_claims,
+            };
             let mut json = serde_json::to_string(&body)?;
             json.push('\n');
             respond::ok_json(json)

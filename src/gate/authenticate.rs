@@ -84,6 +84,7 @@ async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials)
                     email: id.email.clone(),
                     groups: id.groups.clone(),
                     preferred_username: id.preferred_username.clone(),
+                    additional_claims: id.additional.clone(),
                     access_token: Some(token.to_string()),
                     id_token: Some(token.to_string()),
                     created_at: now,

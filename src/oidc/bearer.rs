@@ -122,6 +122,7 @@ impl Bearer {
             let mut identity = bearer_identity(&claims, &cfg.email_claim, &cfg.groups_claim, cfg.allow_unverified_email)?;
             // As oauth2-proxy: the bearer token stands in for the access token.
             provider.add_roles(&mut identity, token)?;
+            identity.additional = claims::additional(&claims, None, &cfg.additional_claims)?;
             (claims, identity)
         } else if let Some(extra) = self.extra_for(&iss) {
             let claims = self.verify_extra(provider, extra, token).await?;

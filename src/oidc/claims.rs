@@ -49,8 +49,10 @@ fn as_text(v: &Value) -> Option<String> {
 }
 
 /// True when the ID token lacks a claim the identity needs (so userinfo should be asked).
-pub fn missing(claims: &Map<String, Value>, email_claim: &str, groups_claim: &str) -> bool {
-    lookup(claims, email_claim).is_none() || lookup(claims, groups_claim).is_none()
+pub fn missing(claims: &Map<String, Value>, email_claim: &str, groups_claim: &str, additional: &[String]) -> bool {
+    lookup(claims, email_claim).is_none()
+        || lookup(claims, groups_claim).is_none()
+        || additional.iter().any(|c| lookup(claims, c).is_none())
 }
 
 /// Builds the identity from ID token claims, filling gaps from userinfo claims.
@@ -94,7 +96,25 @@ pub fn identity(
     if let Some((claim, _)) = unsafe_claim {
         return Err(ClaimsError::NotHeaderSafe(claim.to_string()));
     }
-    Ok(Identity { user, email, groups, preferred_username })
+    Ok(Identity { user, email, groups, preferred_username, additional: Default::default() })
+}
+
+/// The alpha `additionalClaims` the provider states (the ID token's, else userinfo's), kept
+/// as they are. One that could not travel as a header refuses the login, as the others do.
+pub fn additional(
+    id_claims: &Map<String, Value>,
+    userinfo: Option<&Map<String, Value>>,
+    names: &[String],
+) -> Result<std::collections::BTreeMap<String, Value>, ClaimsError> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in names {
+        let Some(value) = lookup(id_claims, name).or_else(|| userinfo.and_then(|u| lookup(u, name))) else { continue };
+        if crate::identity::coerce(value).iter().any(|v| v.chars().any(char::is_control)) {
+            return Err(ClaimsError::NotHeaderSafe(name.clone()));
+        }
+        out.insert(name.clone(), value.clone());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -104,6 +104,8 @@ pub struct Config {
     /// The claim the session's email comes from, after applying the `user_id_claim` alias rule.
     pub email_claim: String,
     pub groups_claim: String,
+    /// Alpha `additionalClaims`: kept in the session for headers (`claim: <name>`) and userinfo.
+    pub additional_claims: Vec<String>,
     pub audience_claims: Vec<String>,
     pub extra_audiences: Vec<String>,
     pub enabled_signing_algs: Vec<String>,
@@ -530,13 +532,15 @@ impl Provider {
         let id_token = tokens.id_token.as_deref().ok_or(Error::NoIdToken)?;
         let id_claims = self.verify_id_token(id_token, used).await?;
         let c = &self.cfg;
-        let userinfo = if !c.skip_claims_from_profile_url && claims::missing(&id_claims, &c.email_claim, &c.groups_claim) {
-            self.userinfo(&tokens.access_token).await?
-        } else {
-            None
-        };
+        let userinfo =
+            if !c.skip_claims_from_profile_url && claims::missing(&id_claims, &c.email_claim, &c.groups_claim, &c.additional_claims) {
+                self.userinfo(&tokens.access_token).await?
+            } else {
+                None
+            };
         let mut identity = claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?;
         self.add_roles(&mut identity, &tokens.access_token)?;
+        identity.additional = claims::additional(&id_claims, userinfo.as_ref(), &c.additional_claims)?;
         // The provider's session, which a back-channel logout names (`sid`, Back-Channel
         // Logout 2.1): kept only when it is a string a logout token could repeat.
         let sid = id_claims.get("sid").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);

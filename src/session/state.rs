@@ -36,6 +36,9 @@ pub struct SessionState {
     pub groups: Vec<String>,
     #[serde(rename = "pu", default, skip_serializing_if = "String::is_empty")]
     pub preferred_username: String,
+    /// Alpha `additionalClaims`, as the provider stated them.
+    #[serde(rename = "ac", default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub additional_claims: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     #[serde(rename = "it", default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +95,7 @@ impl SessionState {
             email: self.email.clone(),
             groups: self.groups.clone(),
             preferred_username: self.preferred_username.clone(),
+            additional: self.additional_claims.clone(),
         }
     }
 
@@ -152,6 +156,7 @@ impl SessionState {
             self.email = id.email.clone();
             self.groups = id.groups.clone();
             self.preferred_username = id.preferred_username.clone();
+            self.additional_claims = id.additional.clone();
         }
         self.access_token = Some(tokens.access_token.clone());
         if let Some(it) = &tokens.id_token {

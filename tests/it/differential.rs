@@ -693,6 +693,42 @@ async fn login_url_parameters_behave_like_oauth2_proxy() {
     assert!(seen[1][1].contains("prompt=consent") && seen[1][1].contains("login_hint=alice@example.com"), "{}", seen[1][1]);
 }
 
+/// Alpha `additionalClaims`: kept in the session, shown by `/oauth2/userinfo` and passed in
+/// headers by `claim:` (a list claim as its entries joined), in both.
+#[actix_web::test]
+async fn additional_claims_behave_like_oauth2_proxy() {
+    let ports = [free_port(), free_port()];
+    let op = provider(&ports, &serde_json::Value::Null);
+    let apps = [Upstream::start(), Upstream::start()];
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    for ((peer, port), app) in [Peer::OAuth2Proxy, Peer::Gatehouse].into_iter().zip(ports).zip(&apps) {
+        let text = format!(
+            "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\nredirect_url = \"http://localhost:{port}/oauth2/callback\"\n"
+        );
+        let alpha = format!(
+            "server:\n  bindAddress: 127.0.0.1:{port}\nupstreamConfig:\n  upstreams:\n  - id: app\n    path: /\n    uri: http://127.0.0.1:{}\nproviders:\n- id: op\n  provider: oidc\n  clientID: gatehouse\n  clientSecret: gatehouse-secret\n  additionalClaims: [name, username, groups, absent]\n  oidcConfig:\n    issuerURL: {}\ninjectRequestHeaders:\n- name: X-Name\n  values:\n  - claimSource:\n      claim: name\n- name: X-Username\n  values:\n  - claimSource:\n      claim: username\n      prefix: 'u:'\n- name: X-Absent\n  values:\n  - claimSource:\n      claim: absent\n",
+            app.port, op.issuer
+        );
+        let run = try_run_with(peer, &text, Some(&alpha), port).unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+        if peer == Peer::Gatehouse {
+            ready(&run).await;
+        }
+        let mut b = Browser::new(None);
+        let r = b.login(&format!("{}/oauth2/start?rd=%2Fhome", run.base), "alice").await;
+        let mut out = vec![format!("callback {}", r.status)];
+        let r = b.get(&format!("{}/oauth2/userinfo", run.base)).await;
+        out.push(format!("userinfo {}", serde_json::from_str::<serde_json::Value>(&r.body).unwrap_or_default()));
+        b.get(&format!("{}/home", run.base)).await;
+        let last = app.requests().into_iter().rev().find(|r| r.uri.starts_with("/home"));
+        for h in ["x-name", "x-username", "x-absent"] {
+            out.push(format!("app {h} {:?}", last.as_ref().and_then(|r| r.header(h)).map(str::to_string)));
+        }
+        seen.push(out);
+    }
+    assert_eq!(seen[0], seen[1], "oauth2-proxy (left) and Gatehouse (right)");
+    assert!(seen[1].iter().any(|l| l.contains("\"name\":\"Alice\"")), "{:?}", seen[1]);
+}
+
 /// `allow_query_semicolons = true`: `;` separates the parameters Gatehouse reads, as `&`, in
 /// both; the app gets the query as the client wrote it.
 #[actix_web::test]

@@ -21,6 +21,7 @@ fn session(user: &str) -> SessionState {
         email: format!("{user}@example.com"),
         groups: vec!["admins".into()],
         preferred_username: user.into(),
+        additional_claims: Default::default(),
         access_token: Some("ACCESS-TOKEN-MARKER".into()),
         id_token: Some("ID-TOKEN-MARKER".into()),
         refresh_token: Some("REFRESH-TOKEN-MARKER".into()),

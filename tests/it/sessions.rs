@@ -19,6 +19,7 @@ fn session(token_len: usize) -> SessionState {
         email: "alice@example.com".into(),
         groups: vec!["admins".into()],
         preferred_username: "alice".into(),
+        additional_claims: Default::default(),
         access_token: Some(token('a')),
         id_token: Some(token('i')),
         refresh_token: Some(token('r')),

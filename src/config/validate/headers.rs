@@ -19,7 +19,6 @@ pub(super) fn headers_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) ->
         Some(a) if a.inject_request_headers.is_some() || a.inject_response_headers.is_some() => identity::Config {
             request: alpha_headers(r, "injectRequestHeaders", a.inject_request_headers.as_deref().unwrap_or_default()),
             response: alpha_headers(r, "injectResponseHeaders", a.inject_response_headers.as_deref().unwrap_or_default()),
-            prefer_email_to_user: false,
         },
         // With alpha config but no header sections, oauth2-proxy injects nothing.
         Some(_) => identity::Config::default(),

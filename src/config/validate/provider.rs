@@ -69,6 +69,10 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
     let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
     let skip_issuer_verification = r.get("insecure_oidc_skip_issuer_verification");
     let skip_nonce = r.get("insecure_oidc_skip_nonce");
+    if skip_nonce {
+        // oauth2-proxy's `--convert-config-to-alpha` writes its default `insecureSkipNonce: true`.
+        r.warnings.push("insecure_oidc_skip_nonce (alpha insecureSkipNonce) is true: the OIDC nonce is neither sent nor checked, so an ID token injected from another login is accepted; remove it to have Gatehouse check it".into());
+    }
     let allowed_groups: Vec<String> = r.get("allowed_groups");
     let scope = match r.string("scope") {
         Some(s) => s,
@@ -108,6 +112,11 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
         skip_claims_from_profile_url,
         email_claim,
         groups_claim,
+        additional_claims: alpha
+            .and_then(|a| a.providers.as_ref())
+            .and_then(|p| p.first())
+            .and_then(|p| p.additional_claims.clone())
+            .unwrap_or_default(),
         audience_claims,
         extra_audiences,
         enabled_signing_algs,

@@ -168,6 +168,7 @@ pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String 
         email: email.into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         preferred_username: user.into(),
+        additional_claims: Default::default(),
         access_token: Some("access-token-value".into()),
         id_token: Some("id.token.value".into()),
         refresh_token: None,
