@@ -173,100 +173,109 @@ fn link(cfg: &RedisConfig) -> anyhow::Result<Link> {
     if cfg.insecure_skip_tls_verify {
         log::warn!("redis_insecure_skip_tls_verify is set: the Redis servers' certificates are NOT verified");
     }
+    match &cfg.topology {
+        RedisTopology::Standalone { url } => standalone(cfg, url),
+        RedisTopology::Sentinel { master_name, urls, password } => sentinel(cfg, master_name, urls, password.as_ref()),
+        RedisTopology::Cluster { urls } => cluster(cfg, urls),
+    }
+}
+
+fn standalone(cfg: &RedisConfig, url: &str) -> anyhow::Result<Link> {
     let user = cfg.username.as_deref();
     let password = cfg.password.as_ref().map(|p| p.expose().as_str());
-    Ok(match &cfg.topology {
-        RedisTopology::Standalone { url } => {
-            let mut url = with_credentials(url, user, password)?;
-            let tls = url.starts_with("rediss://");
-            if tls && cfg.insecure_skip_tls_verify {
-                url.push_str("#insecure");
-            }
-            let client = match (&cfg.ca_path, tls) {
-                (Some(ca), true) => redis::Client::build_with_tls(
-                    url.as_str(),
-                    redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) },
-                )?,
-                _ => redis::Client::open(url.as_str())?,
-            };
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(OP_TIMEOUT))
-                .set_response_timeout(Some(OP_TIMEOUT))
-                .set_number_of_retries(1);
-            let manager = std::sync::Mutex::new(ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?);
-            Link::Standalone { client, config, manager }
+    let mut url = with_credentials(url, user, password)?;
+    let tls = url.starts_with("rediss://");
+    if tls && cfg.insecure_skip_tls_verify {
+        url.push_str("#insecure");
+    }
+    let client = match (&cfg.ca_path, tls) {
+        (Some(ca), true) => {
+            redis::Client::build_with_tls(url.as_str(), redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) })?
         }
-        RedisTopology::Sentinel { master_name, urls, password: sentinel_password } => {
-            // TLS when the sentinels' URLs say `rediss://`, then for the master too, as
-            // oauth2-proxy's go-redis failover client uses one TLS setting for both.
-            let tls = urls.iter().any(|u| u.starts_with("rediss://"));
-            let mut sentinel_user = None;
-            let mut sentinel_password = sentinel_password.as_ref().map(|p| p.expose().to_string());
-            let mut sentinels = Vec::new();
-            for u in urls {
-                let url = Url::parse(u)?;
-                let host = url.host_str().ok_or_else(|| anyhow::anyhow!("{} has no host", redact(u)))?.to_string();
-                let port = url.port().unwrap_or(26379);
-                sentinels.push(match tls {
-                    true => redis::ConnectionAddr::TcpTls { host, port, insecure: cfg.insecure_skip_tls_verify, tls_params: None },
-                    false => redis::ConnectionAddr::Tcp(host, port),
-                });
-                if !url.username().is_empty() {
-                    sentinel_user = Some(url.username().to_string());
-                }
-                if sentinel_password.is_none() {
-                    sentinel_password = url.password().map(str::to_string);
-                }
-            }
-            // Unlike oauth2-proxy (its issue #2052), the database number of the URLs is used.
-            let db = urls
-                .first()
-                .and_then(|u| Url::parse(u).ok())
-                .and_then(|u| u.path().trim_start_matches('/').parse::<i64>().ok())
-                .unwrap_or(0);
-            let mut b =
-                redis::sentinel::SentinelClientBuilder::new(sentinels, master_name, SentinelServerType::Master)?.set_client_to_redis_db(db);
-            if let Some(u) = user {
-                b = b.set_client_to_redis_username(u);
-            }
-            if let Some(p) = password {
-                b = b.set_client_to_redis_password(p);
-            }
-            if let Some(u) = sentinel_user {
-                b = b.set_client_to_sentinel_username(u);
-            }
-            if let Some(p) = sentinel_password {
-                b = b.set_client_to_sentinel_password(p);
-            }
-            if tls {
-                let mode = if cfg.insecure_skip_tls_verify { redis::TlsMode::Insecure } else { redis::TlsMode::Secure };
-                b = b.set_client_to_redis_tls_mode(mode).set_client_to_sentinel_tls_mode(mode);
-                if let Some(ca) = &cfg.ca_path {
-                    let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) };
-                    b = b.set_client_to_redis_certificates(certs.clone()).set_client_to_sentinel_certificates(certs);
-                }
-            }
-            Link::Sentinel { client: tokio::sync::Mutex::new(b.build()?), master: tokio::sync::Mutex::new(None) }
+        _ => redis::Client::open(url.as_str())?,
+    };
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(OP_TIMEOUT))
+        .set_response_timeout(Some(OP_TIMEOUT))
+        .set_number_of_retries(1);
+    let manager = std::sync::Mutex::new(ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?);
+    Ok(Link::Standalone { client, config, manager })
+}
+
+fn sentinel(
+    cfg: &RedisConfig,
+    master_name: &str,
+    urls: &[String],
+    sentinel_password: Option<&crate::base::Secret<String>>,
+) -> anyhow::Result<Link> {
+    let user = cfg.username.as_deref();
+    let password = cfg.password.as_ref().map(|p| p.expose().as_str());
+    // TLS when the sentinels' URLs say `rediss://`, then for the master too, as
+    // oauth2-proxy's go-redis failover client uses one TLS setting for both.
+    let tls = urls.iter().any(|u| u.starts_with("rediss://"));
+    let mut sentinel_user = None;
+    let mut sentinel_password = sentinel_password.as_ref().map(|p| p.expose().to_string());
+    let mut sentinels = Vec::new();
+    for u in urls {
+        let url = Url::parse(u)?;
+        let host = url.host_str().ok_or_else(|| anyhow::anyhow!("{} has no host", redact(u)))?.to_string();
+        let port = url.port().unwrap_or(26379);
+        sentinels.push(match tls {
+            true => redis::ConnectionAddr::TcpTls { host, port, insecure: cfg.insecure_skip_tls_verify, tls_params: None },
+            false => redis::ConnectionAddr::Tcp(host, port),
+        });
+        if !url.username().is_empty() {
+            sentinel_user = Some(url.username().to_string());
         }
-        RedisTopology::Cluster { urls } => {
-            let mut b = ClusterClient::builder(urls.clone());
-            if let Some(u) = user {
-                b = b.username(u);
-            }
-            if let Some(p) = password {
-                b = b.password(p);
-            }
-            if urls.iter().any(|u| u.starts_with("rediss://")) {
-                if cfg.insecure_skip_tls_verify {
-                    b = b.tls(redis::TlsMode::Insecure);
-                }
-                if let Some(ca) = &cfg.ca_path {
-                    b = b.certs(redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) });
-                }
-            }
-            Link::Cluster { client: b.build()?, conn: tokio::sync::Mutex::new(None) }
+        if sentinel_password.is_none() {
+            sentinel_password = url.password().map(str::to_string);
         }
-    })
+    }
+    // Unlike oauth2-proxy (its issue #2052), the database number of the URLs is used.
+    let db = urls.first().and_then(|u| Url::parse(u).ok()).and_then(|u| u.path().trim_start_matches('/').parse::<i64>().ok()).unwrap_or(0);
+    let mut b = redis::sentinel::SentinelClientBuilder::new(sentinels, master_name, SentinelServerType::Master)?.set_client_to_redis_db(db);
+    if let Some(u) = user {
+        b = b.set_client_to_redis_username(u);
+    }
+    if let Some(p) = password {
+        b = b.set_client_to_redis_password(p);
+    }
+    if let Some(u) = sentinel_user {
+        b = b.set_client_to_sentinel_username(u);
+    }
+    if let Some(p) = sentinel_password {
+        b = b.set_client_to_sentinel_password(p);
+    }
+    if tls {
+        let mode = if cfg.insecure_skip_tls_verify { redis::TlsMode::Insecure } else { redis::TlsMode::Secure };
+        b = b.set_client_to_redis_tls_mode(mode).set_client_to_sentinel_tls_mode(mode);
+        if let Some(ca) = &cfg.ca_path {
+            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) };
+            b = b.set_client_to_redis_certificates(certs.clone()).set_client_to_sentinel_certificates(certs);
+        }
+    }
+    Ok(Link::Sentinel { client: tokio::sync::Mutex::new(b.build()?), master: tokio::sync::Mutex::new(None) })
+}
+
+fn cluster(cfg: &RedisConfig, urls: &[String]) -> anyhow::Result<Link> {
+    let user = cfg.username.as_deref();
+    let password = cfg.password.as_ref().map(|p| p.expose().as_str());
+    let mut b = ClusterClient::builder(urls.to_vec());
+    if let Some(u) = user {
+        b = b.username(u);
+    }
+    if let Some(p) = password {
+        b = b.password(p);
+    }
+    if urls.iter().any(|u| u.starts_with("rediss://")) {
+        if cfg.insecure_skip_tls_verify {
+            b = b.tls(redis::TlsMode::Insecure);
+        }
+        if let Some(ca) = &cfg.ca_path {
+            b = b.certs(redis::TlsCertificates { client_tls: None, root_cert: Some(trust_with(ca)?) });
+        }
+    }
+    Ok(Link::Cluster { client: b.build()?, conn: tokio::sync::Mutex::new(None) })
 }
 
 /// The system's trusted roots plus `redis_ca_path`, as PEM: oauth2-proxy adds the CA to the
