@@ -1,4 +1,5 @@
 //! The command line: Gatehouse's own flags (`--config`, `--alpha-config`, `--config-test`,
+//! `--convert-config-to-alpha`,
 //! `--version`, `generate-secret`) plus one flag per oauth2-proxy option, generated from the
 //! option table so `--help` lists every option under its topic.
 //!
@@ -22,6 +23,8 @@ pub struct Cli {
     pub alpha_config: Option<PathBuf>,
     /// Validate the configuration and exit 0 (valid) or 1 (invalid), like oauth2-proxy.
     pub config_test: bool,
+    /// Print the alpha YAML equivalent of the legacy configuration and exit, as oauth2-proxy.
+    pub convert_config_to_alpha: bool,
     /// `--explain METHOD URL` (with `--config-test`): what `route_rules` decide for each.
     pub explain: Vec<(String, String)>,
     pub subcommand: Option<Subcommand>,
@@ -92,6 +95,15 @@ pub fn command() -> Command {
                 .help("Check the configuration, print any problems, and exit (0: valid, 1: invalid)"),
         )
         .arg(
+            Arg::new("convert-config-to-alpha")
+                .long("convert-config-to-alpha")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("alpha-config")
+                .help(
+                    "Print the alpha YAML that means what this legacy configuration means (server, upstreams, headers, provider), and exit",
+                ),
+        )
+        .arg(
             Arg::new("explain")
                 .long("explain")
                 .num_args(2)
@@ -158,6 +170,7 @@ fn from_matches(m: &ArgMatches) -> Cli {
         config: m.get_one::<PathBuf>("config").cloned(),
         alpha_config: m.get_one::<PathBuf>("alpha-config").cloned(),
         config_test: m.get_flag("config-test"),
+        convert_config_to_alpha: m.get_flag("convert-config-to-alpha"),
         explain: m
             .get_occurrences::<String>("explain")
             .map(|all| {

@@ -37,6 +37,22 @@ pub enum Claim {
 }
 
 impl Claim {
+    /// The claim's name as configuration writes it (the inverse of [`Claim::parse`]).
+    pub fn name(&self) -> &str {
+        match self {
+            Claim::User => "user",
+            Claim::Email => "email",
+            Claim::Groups => "groups",
+            Claim::PreferredUsername => "preferred_username",
+            Claim::AccessToken => "access_token",
+            Claim::IdToken => "id_token",
+            Claim::RefreshToken => "refresh_token",
+            Claim::CreatedAt => "created_at",
+            Claim::ExpiresOn => "expires_on",
+            Claim::Other(name) => name,
+        }
+    }
+
     pub fn parse(name: &str) -> Claim {
         match name {
             "user" => Claim::User,

@@ -51,6 +51,10 @@ fn main() -> ExitCode {
             }
         };
     }
+    if cli.convert_config_to_alpha {
+        print!("{}", config::convert::to_alpha(&loaded.config));
+        return ExitCode::SUCCESS;
+    }
     if cli.config_test {
         // As oauth2-proxy does: a Redis store must answer a write, a read and a delete.
         if let Err(e) = actix_web::rt::System::new().block_on(gatehouse::app::probe(&loaded.config)) {

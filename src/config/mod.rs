@@ -8,6 +8,7 @@
 //! Invariant: the only module that reads configuration files or the process environment.
 
 pub mod alpha;
+pub mod convert;
 pub mod duration;
 pub mod error;
 pub mod options;

@@ -618,58 +618,121 @@ fn alpha_settings_that_would_not_do_what_they_say_are_errors() {
     assert!(errors.contains("injectRequestHeaders[0].insecureSkipHeaderNormalization"), "{errors}");
 }
 
-/// What the real oauth2-proxy v7.15.6 writes with `--convert-config-to-alpha` loads in
-/// Gatehouse and means what the legacy file meant: the same server, provider, headers and
-/// upstreams. (Its alpha form nests `claimSource`/`secretSource`, writes secret values as byte
-/// lists and emits every provider's section with defaults.)
-#[test]
-fn oauth2_proxys_own_alpha_conversion_loads_and_means_the_same() {
-    let dir = tempfile::tempdir().unwrap();
+/// Legacy configurations to convert to alpha: the provider offline (no discovery), headers,
+/// login parameters, the tutorial's file.
+fn conversion_cases() -> Vec<(&'static str, String)> {
     let provider = "provider = \"oidc\"\noidc_issuer_url = \"https://idp.example.com\"\nclient_id = \"app\"\nclient_secret = \"s3cret-client-value\"\ncookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\nskip_oidc_discovery = true\nlogin_url = \"https://idp.example.com/authorize\"\nredeem_url = \"https://idp.example.com/token\"\noidc_jwks_url = \"https://idp.example.com/jwks\"\n";
     let tutorial = std::fs::read_to_string(fixture("tutorial/oauth2-proxy.cfg")).unwrap();
-    for (name, text) in [
+    vec![
         ("minimal", format!("{provider}upstreams = [\"http://127.0.0.1:8080/\"]\n")),
         (
             "headers",
             format!("{provider}upstreams = [\"http://127.0.0.1:8080/\", \"file:///srv/www#/static/\"]\npass_access_token = true\nset_xauthrequest = true\npass_basic_auth = true\nbasic_auth_password = \"pw\"\nprefer_email_to_user = true\nset_authorization_header = true\n"),
         ),
         ("prompt", format!("{provider}upstreams = [\"http://127.0.0.1:8080/app/\"]\nprompt = \"login\"\nacr_values = \"urn:mfa\"\nallowed_groups = [\"admins\"]\ncode_challenge_method = \"S256\"\n")),
+        (
+            "keycloak",
+            format!("{}upstreams = [\"unix:///run/app.sock\"]\nallowed_roles = [\"admin\"]\nallowed_groups = [\"ops\"]\nscope = \"openid email\"\nmetrics_address = \"127.0.0.1:9100\"\n", provider.replace("\"oidc\"", "\"keycloak-oidc\"")),
+        ),
+        (
+            "tls",
+            format!(
+                "{provider}upstreams = [\"http://127.0.0.1:8080/\"]\nhttps_address = \"127.0.0.1:8443\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\ntls_min_version = \"TLS1.3\"\n",
+                fixture("tls/cert.pem").display(),
+                fixture("tls/cert.key").display()
+            ),
+        ),
         ("tutorial", tutorial.replace("https://localhost:9443", "https://idp.example.com").replace("provider = \"oidc\"", "provider = \"oidc\"\nskip_oidc_discovery = true\nlogin_url = \"https://idp.example.com/authorize\"\nredeem_url = \"https://idp.example.com/token\"")),
+    ]
+}
+
+/// The legacy lines the alpha form does not replace.
+fn kept_beside_alpha(text: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            let key = l.split('=').next().unwrap_or("").trim();
+            options::all().find(|o| o.key == key).is_none_or(|o| o.legacy == options::Legacy::No)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// `bin --config <legacy> --convert-config-to-alpha`, for each case: (name, legacy, alpha).
+fn converted_by(bin: &Path, dir: &Path) -> Vec<(&'static str, String, String)> {
+    conversion_cases()
+        .into_iter()
+        .map(|(name, text)| {
+            let legacy = dir.join(format!("{name}.cfg"));
+            std::fs::write(&legacy, &text).unwrap();
+            let out = std::process::Command::new(bin).arg("--config").arg(&legacy).arg("--convert-config-to-alpha").output().unwrap();
+            assert!(out.status.success(), "{name}: {} could not convert: {}", bin.display(), String::from_utf8_lossy(&out.stderr));
+            (name, text, String::from_utf8(out.stdout).unwrap())
+        })
+        .collect()
+}
+
+/// Gatehouse's configuration from `kept` and `alpha` is the one from the legacy `text` (with
+/// `insecure_oidc_skip_nonce` as `skip_nonce` says: oauth2-proxy writes its default out).
+fn same_meaning(name: &str, text: &str, alpha: &str, skip_nonce: bool) {
+    let env = crate::support::env_map(&[]);
+    let kept = kept_beside_alpha(text);
+    let from_alpha = config::load_texts(
+        Some((Path::new("a.cfg"), kept)),
+        Some((Path::new("a.yaml"), alpha.to_string())),
+        &[],
+        &env,
+        ConfigErrors::default(),
+    )
+    .unwrap_or_else(|e| panic!("{name}: the alpha form does not load:\n{e}\n{alpha}"))
+    .config;
+    let legacy = if skip_nonce { format!("{text}insecure_oidc_skip_nonce = true\n") } else { text.to_string() };
+    let from_legacy = load_text(&legacy, &[], vec![]).unwrap_or_else(|e| panic!("{name}: {e}")).config;
+    for (part, a, b) in [
+        ("server", format!("{:?}", from_alpha.server), format!("{:?}", from_legacy.server)),
+        ("provider", format!("{:?}", from_alpha.oidc), format!("{:?}", from_legacy.oidc)),
+        ("headers", format!("{:?}", from_alpha.headers), format!("{:?}", from_legacy.headers)),
+        ("upstreams", format!("{:?}", from_alpha.proxy), format!("{:?}", from_legacy.proxy)),
+        ("policy", format!("{:?}", from_alpha.authz), format!("{:?}", from_legacy.authz)),
     ] {
-        let legacy = dir.path().join(format!("{name}.cfg"));
-        std::fs::write(&legacy, &text).unwrap();
+        assert_eq!(a, b, "{name}: the {part} from the alpha form (left) and from the legacy file (right)\n{alpha}");
+    }
+}
+
+/// What the real oauth2-proxy v7.15.6 writes with `--convert-config-to-alpha` loads in
+/// Gatehouse and means what the legacy file meant: the same server, provider, headers,
+/// upstreams and policy. (Its alpha form nests `claimSource`/`secretSource`, writes secret
+/// values as byte lists and emits every provider's section with defaults.)
+#[test]
+fn oauth2_proxys_own_alpha_conversion_loads_and_means_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, alpha) in converted_by(&crate::differential::oauth2_proxy_bin(), dir.path()) {
+        same_meaning(name, &text, &alpha, true);
+    }
+}
+
+/// `gatehouse --convert-config-to-alpha` prints what means the legacy file in Gatehouse, and
+/// the real oauth2-proxy accepts it (`--config-test`) beside the remaining legacy options.
+#[test]
+fn gatehouses_alpha_conversion_means_the_same_in_both() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, alpha) in converted_by(Path::new(env!("CARGO_BIN_EXE_gatehouse")), dir.path()) {
+        same_meaning(name, &text, &alpha, false);
+        let (kept, yaml) = (dir.path().join(format!("{name}-kept.cfg")), dir.path().join(format!("{name}.yaml")));
+        std::fs::write(&kept, kept_beside_alpha(&text)).unwrap();
+        std::fs::write(&yaml, &alpha).unwrap();
         let out = std::process::Command::new(crate::differential::oauth2_proxy_bin())
             .arg("--config")
-            .arg(&legacy)
-            .arg("--convert-config-to-alpha")
+            .arg(&kept)
+            .arg("--alpha-config")
+            .arg(&yaml)
+            .arg("--config-test")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{name}: oauth2-proxy could not convert: {}", String::from_utf8_lossy(&out.stderr));
-        let alpha = String::from_utf8(out.stdout).unwrap();
-        // What stays in the legacy file: every option the alpha form does not replace.
-        let kept: String = text
-            .lines()
-            .filter(|l| {
-                let key = l.split('=').next().unwrap_or("").trim();
-                options::all().find(|o| o.key == key).is_none_or(|o| o.legacy == options::Legacy::No)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let env = crate::support::env_map(&[]);
-        let from_alpha = config::load_texts(Some((Path::new("a.cfg"), kept)), Some((Path::new("a.yaml"), alpha.clone())), &[], &env, ConfigErrors::default())
-            .unwrap_or_else(|e| panic!("{name}: Gatehouse refuses oauth2-proxy's own alpha form:\n{e}\n{alpha}"))
-            .config;
-        // The conversion writes oauth2-proxy's default `insecureSkipNonce: true` out, and an
-        // explicit setting is honoured (Gatehouse's own default is false, README "Differences").
-        let from_legacy = load_text(&format!("{text}insecure_oidc_skip_nonce = true\n"), &[], vec![]).unwrap_or_else(|e| panic!("{name}: {e}")).config;
-        for (part, a, b) in [
-            ("server", format!("{:?}", from_alpha.server), format!("{:?}", from_legacy.server)),
-            ("provider", format!("{:?}", from_alpha.oidc), format!("{:?}", from_legacy.oidc)),
-            ("headers", format!("{:?}", from_alpha.headers), format!("{:?}", from_legacy.headers)),
-            ("upstreams", format!("{:?}", from_alpha.proxy), format!("{:?}", from_legacy.proxy)),
-            ("policy", format!("{:?}", from_alpha.authz), format!("{:?}", from_legacy.authz)),
-        ] {
-            assert_eq!(a, b, "{name}: the {part} from oauth2-proxy's alpha form (left) and from the legacy file (right)\n{alpha}");
-        }
+        assert!(
+            out.status.success(),
+            "{name}: oauth2-proxy refuses Gatehouse's alpha form:\n{}{}\n{alpha}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

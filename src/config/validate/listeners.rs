@@ -50,6 +50,13 @@ pub(super) fn server_config(r: &mut Reader<'_>) -> Option<server::Config> {
     let admin_token_file = admin_token_file(r, metrics_address.is_some() || metrics_secure_address.is_some());
     let trust = trust_config(r);
     if http.is_none() && https.is_none() {
+        if r.string("http_address").as_deref() == Some("-") {
+            r.error(
+                "http_address",
+                "is \"-\" (no listener) and there is no HTTPS listener either",
+                "write host:port, or configure TLS with https_address",
+            );
+        }
         return None;
     }
     Some(server::Config {

@@ -205,6 +205,10 @@ impl Reader<'_> {
     /// ones may). Whatever cannot be listened on is refused here, so `--config-test` says so.
     fn listen(&mut self, key: &'static str, unix: bool) -> Option<ListenAddr> {
         let s = self.string(key)?;
+        // oauth2-proxy's "no listener here" (its alpha conversion writes it for a TLS-only server).
+        if s == "-" {
+            return None;
+        }
         match parse_listen(&s) {
             Ok(ListenAddr::Fd(_)) => {
                 self.error(
