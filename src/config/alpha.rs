@@ -176,6 +176,8 @@ pub struct Provider {
     pub resource: Option<String>,
     #[serde(rename = "allowedgroups", default)]
     pub allowed_groups: Option<Vec<String>>,
+    #[serde(rename = "authrequestresponsemode", default)]
+    pub auth_request_response_mode: Option<String>,
     #[serde(rename = "codechallengemethod", default)]
     pub code_challenge_method: Option<String>,
     #[serde(rename = "backendlogouturl", default)]
@@ -443,6 +445,7 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
             fold!(p.resource, "resource", "resource", s);
             fold!(p.allowed_groups, "allowed_groups", "allowedGroups", l);
             fold!(p.code_challenge_method, "code_challenge_method", "code_challenge_method", s);
+            fold!(p.auth_request_response_mode, "auth_request_response_mode", "authRequestResponseMode", s);
             fold!(p.backend_logout_url, "backend_logout_url", "backendLogoutURL", s);
             fold!(p.ca_files, "provider_ca_files", "caFiles", l);
             fold!(p.use_system_trust_store, "use_system_trust_store", "useSystemTrustStore", b);

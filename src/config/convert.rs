@@ -181,6 +181,9 @@ fn provider(cfg: &Config) -> Value {
     if let Some(method) = o.pkce {
         put(&mut m, "code_challenge_method", if method == PkceMethod::S256 { "S256" } else { "plain" });
     }
+    if let Some(mode) = &o.response_mode {
+        put(&mut m, "authRequestResponseMode", mode.as_str());
+    }
     if let Some(u) = &o.backend_logout_url {
         put(&mut m, "backendLogoutURL", u.as_str());
     }

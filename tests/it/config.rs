@@ -629,7 +629,7 @@ fn conversion_cases() -> Vec<(&'static str, String)> {
             "headers",
             format!("{provider}upstreams = [\"http://127.0.0.1:8080/\", \"file:///srv/www#/static/\"]\npass_access_token = true\nset_xauthrequest = true\npass_basic_auth = true\nbasic_auth_password = \"pw\"\nprefer_email_to_user = true\nset_authorization_header = true\n"),
         ),
-        ("prompt", format!("{provider}upstreams = [\"http://127.0.0.1:8080/app/\"]\nprompt = \"login\"\nacr_values = \"urn:mfa\"\nallowed_groups = [\"admins\"]\ncode_challenge_method = \"S256\"\n")),
+        ("prompt", format!("{provider}upstreams = [\"http://127.0.0.1:8080/app/\"]\nprompt = \"login\"\nacr_values = \"urn:mfa\"\nallowed_groups = [\"admins\"]\ncode_challenge_method = \"S256\"\nauth_request_response_mode = \"form_post\"\ncookie_secure = true\n")),
         (
             "keycloak",
             format!("{}upstreams = [\"unix:///run/app.sock\"]\nallowed_roles = [\"admin\"]\nallowed_groups = [\"ops\"]\nscope = \"openid email\"\nmetrics_address = \"127.0.0.1:9100\"\n", provider.replace("\"oidc\"", "\"keycloak-oidc\"")),
