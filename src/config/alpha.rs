@@ -196,7 +196,7 @@ pub struct Provider {
     #[serde(rename = "azureconfig", default)]
     pub azure_config: Option<Value>,
     #[serde(rename = "adfsconfig", default)]
-    pub adfs_config: Option<Value>,
+    pub adfs_config: Option<AdfsConfig>,
     #[serde(rename = "bitbucketconfig", default)]
     pub bitbucket_config: Option<Value>,
     #[serde(rename = "githubconfig", default)]
@@ -231,6 +231,14 @@ pub struct UrlParameterRule {
     pub value: Option<String>,
     #[serde(default)]
     pub pattern: Option<String>,
+}
+
+/// `ADFSConfig`: whether the authorization request leaves `scope` out.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdfsConfig {
+    #[serde(rename = "skipscope", default)]
+    pub skip_scope: Option<bool>,
 }
 
 /// `keycloakConfig`: `roles` is `allowed_roles`; `groups` is the legacy provider's
@@ -488,7 +496,6 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
             }
             let others = [
                 ("azureConfig", &p.azure_config),
-                ("ADFSConfig", &p.adfs_config),
                 ("bitbucketConfig", &p.bitbucket_config),
                 ("githubConfig", &p.github_config),
                 ("gitlabConfig", &p.gitlab_config),

@@ -145,7 +145,12 @@ fn provider(cfg: &Config) -> Value {
     let o = &cfg.oidc;
     let mut m = Mapping::new();
     put(&mut m, "id", format!("oidc={}", o.client_id));
-    put(&mut m, "provider", if o.kind == ProviderKind::KeycloakOidc { "keycloak-oidc" } else { "oidc" });
+    put(&mut m, "provider", o.kind.name());
+    if let ProviderKind::Adfs { skip_scope } = o.kind {
+        let mut a = Mapping::new();
+        put(&mut a, "skipScope", skip_scope);
+        put(&mut m, "ADFSConfig", Value::Mapping(a));
+    }
     if !o.display_name.is_empty() {
         put(&mut m, "name", o.display_name.as_str());
     }

@@ -155,7 +155,7 @@ use Kind::{Bool, Dur, Int, List, Str};
 const KEYCLOAK_GROUPS: &str = "it belongs to the legacy `keycloak` provider (oauth2-proxy ignores it with keycloak-oidc); \
     use provider = \"keycloak-oidc\" with allowed_groups (Keycloak's group mapper) or allowed_roles";
 
-const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc` and `keycloak-oidc`); \
+const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc` and `adfs`); \
     README \"Providers\" says what to configure instead of each other provider";
 
 /// oauth2-proxy's other providers, each with what to configure instead (README "Providers"
@@ -172,10 +172,6 @@ pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
     (
         "entra-id",
         "Entra ID is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\"; for groups, add the groups claim to the ID token in the app registration",
-    ),
-    (
-        "adfs",
-        "AD FS is an OpenID Provider: set provider = \"oidc\", oidc_issuer_url = \"https://ADFS_HOST/adfs\" and oidc_email_claim = \"upn\"",
     ),
     (
         "gitlab",
@@ -215,7 +211,12 @@ pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
 ];
 
 pub static PROVIDER: &[OptionSpec] = &[
-    p("provider", Str, "google", "OAuth provider type; Gatehouse supports \"oidc\" and \"keycloak-oidc\" (OIDC plus Keycloak's roles)"),
+    p(
+        "provider",
+        Str,
+        "google",
+        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) and \"adfs\" (OIDC, upn for email)",
+    ),
     p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
     p("client_id", Str, "", "The OAuth client ID registered at the provider"),
     p("client_secret", Str, "", "The OAuth client secret").secret(),
@@ -248,7 +249,7 @@ pub static PROVIDER: &[OptionSpec] = &[
     p("profile_url", Str, "", "Userinfo endpoint (discovery overrides it)"),
     p("validate_url", Str, "", "After each refresh, the new access token is sent here as a bearer; any answer but 200 ends the session"),
     p("skip_claims_from_profile_url", Bool, "false", "Do not fetch missing claims from the userinfo endpoint"),
-    p("resource", Str, "", "Azure/ADFS `resource` parameter").unsupported(OTHER_PROVIDER),
+    p("resource", Str, "", "adfs: the protected resource, put before the scope (https://app/openid email profile)"),
     p("prompt", Str, "", "OIDC prompt parameter (overrides approval_prompt)"),
     p("approval_prompt", Str, "force", "OAuth approval_prompt parameter, sent unless prompt is set"),
     p("acr_values", Str, "", "acr_values parameter for the authorization request"),

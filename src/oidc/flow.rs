@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::{PkceCodeChallenge, PkceCodeVerifier};
 use url::Url;
 
-use super::{Config, Endpoints, LoginParam, PkceMethod};
+use super::{Config, Endpoints, LoginParam, PkceMethod, ProviderKind};
 
 /// `n` random bytes, base64url without padding.
 pub fn random_b64(n: usize) -> String {
@@ -44,13 +44,20 @@ pub fn authorize_url(
     pkce_challenge: Option<&str>,
     overrides: &[(String, String)],
 ) -> Url {
+    let (skip_scope, state) = match cfg.kind {
+        // oauth2-proxy's AD FS escapes the state once more (AD FS decodes it once).
+        ProviderKind::Adfs { skip_scope } => (skip_scope, url::form_urlencoded::byte_serialize(state.as_bytes()).collect()),
+        _ => (false, state.to_string()),
+    };
     let mut params: Vec<(&str, String)> = vec![
         ("client_id", cfg.client_id.clone()),
         ("redirect_uri", redirect_uri.to_string()),
         ("response_type", "code".to_string()),
-        ("scope", cfg.scope.clone()),
-        ("state", state.to_string()),
+        ("state", state),
     ];
+    if !skip_scope {
+        params.push(("scope", cfg.scope.clone()));
+    }
     for (name, value) in LoginParam::resolve(&cfg.login_params, overrides) {
         params.push((name, value.to_string()));
     }

@@ -39,6 +39,22 @@ pub enum ProviderKind {
     /// Keycloak through its OIDC endpoint: OIDC, plus the access token's roles as
     /// `role:` groups ([`keycloak`]).
     KeycloakOidc,
+    /// Microsoft AD FS: OIDC whose users often have no `email`, only a `upn` (used instead),
+    /// and whose authorization request may leave `scope` out (alpha `ADFSConfig.skipScope`).
+    Adfs {
+        skip_scope: bool,
+    },
+}
+
+impl ProviderKind {
+    /// The name `provider` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Oidc => "oidc",
+            ProviderKind::KeycloakOidc => "keycloak-oidc",
+            ProviderKind::Adfs { .. } => "adfs",
+        }
+    }
 }
 
 /// Where the client secret comes from. A file is read on every use, so it can be rotated.
@@ -538,7 +554,14 @@ impl Provider {
             } else {
                 None
             };
-        let mut identity = claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email)?;
+        let mapped = claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email);
+        let mut identity = match (mapped, c.kind) {
+            // AD FS, as oauth2-proxy's: a user without an email is known by their `upn`.
+            (Err(ClaimsError::NoEmail(_)), ProviderKind::Adfs { .. }) => {
+                claims::identity(&id_claims, userinfo.as_ref(), "upn", &c.groups_claim, c.allow_unverified_email)?
+            }
+            (mapped, _) => mapped?,
+        };
         self.add_roles(&mut identity, &tokens.access_token)?;
         identity.additional = claims::additional(&id_claims, userinfo.as_ref(), &c.additional_claims)?;
         // The provider's session, which a back-channel logout names (`sid`, Back-Channel
@@ -563,7 +586,7 @@ impl Provider {
     pub fn refreshed_roles(&self, groups: &[String], access_token: &str) -> Result<Option<Vec<String>>, ClaimsError> {
         match self.cfg.kind {
             ProviderKind::KeycloakOidc => keycloak::replace_roles(groups, access_token).map(Some),
-            ProviderKind::Oidc => Ok(None),
+            ProviderKind::Oidc | ProviderKind::Adfs { .. } => Ok(None),
         }
     }
 

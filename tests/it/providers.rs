@@ -136,7 +136,7 @@ fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
         .collect();
     let other = gatehouse::config::options::OTHER_PROVIDERS;
     let built: Vec<&str> = rows.iter().filter(|r| r.1.starts_with("built")).map(|r| r.0.as_str()).collect();
-    assert_eq!(built, ["oidc", "keycloak-oidc"]);
+    assert_eq!(built, ["oidc", "keycloak-oidc", "adfs"]);
     let refused: Vec<(&str, &str)> = rows.iter().filter(|r| r.1 == "refused").map(|r| (r.0.as_str(), r.2.as_str())).collect();
     assert_eq!(refused, other.to_vec(), "README's refused rows and config::options::OTHER_PROVIDERS");
     assert_eq!(rows.len(), 17, "oauth2-proxy v7.15.6 has 17 providers (providers/providers.go)");
@@ -147,4 +147,96 @@ fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
     let unset = MINIMAL.replace("provider = \"oidc\"\n", "");
     let errors = load_text(&unset, &[], vec![]).unwrap_err().to_string();
     assert!(errors.contains("\"google\" (oauth2-proxy's default)") && errors.contains("accounts.google.com"), "{errors}");
+}
+
+/// AD FS's accounts: dave has only a `upn`, alice an email too.
+fn adfs() -> Value {
+    json!({"adfs_state": true, "access_token_ttl": 60, "accounts": [
+        {"id": "dave", "claims": {"upn": "dave@corp.example", "preferred_username": "dave", "groups": ["staff"]}},
+        {"id": "alice", "claims": {"email": "alice@example.com", "email_verified": true, "upn": "alice@corp.example"}}
+    ]})
+}
+
+/// provider = "adfs": a user without an email is known by their `upn`, at login and after a
+/// refresh, in both; AD FS's doubly escaped `state` comes back.
+#[actix_web::test]
+async fn adfs_logins_behave_like_oauth2_proxy() {
+    let b = both(adfs(), "provider = \"adfs\"\nset_xauthrequest = true\ncookie_refresh = \"1s\"\n").await;
+    let mut seen = Vec::new();
+    for (peer, run) in &b.runs {
+        let mut out = Vec::new();
+        for account in ["dave", "alice"] {
+            let mut browser = Browser::new(None);
+            let r = browser.login(&format!("{}/oauth2/start?rd=%2Fback%3Fx%3D1", run.base), account).await;
+            let location = r.headers.iter().find(|(n, _)| n == "location").map(|(_, v)| v.clone());
+            out.push(format!("{account} callback {} {location:?}", r.status));
+            let r = browser.get(&format!("{}/oauth2/userinfo", run.base)).await;
+            out.push(format!("{account} userinfo {}", r.body.trim()));
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+            let r = browser.get(&format!("{}/oauth2/auth", run.base)).await;
+            let email = r.headers.iter().find(|(n, _)| n == "x-auth-request-email").map(|(_, v)| v.clone());
+            out.push(format!("{account} after a refresh {} {email:?}", r.status));
+        }
+        seen.push(out);
+        let _ = peer;
+    }
+    assert_eq!(seen[0], seen[1], "oauth2-proxy (left) and Gatehouse (right):\n{}", b.runs[1].1.log());
+    assert!(seen[1][1].contains("dave@corp.example"), "{:?}", seen[1]);
+    let (_, refreshed, _) = b.op.grants().await;
+    assert!(refreshed >= 4, "each session refreshed ({refreshed})");
+}
+
+/// AD FS's authorization request: `resource` goes before the scope, and alpha
+/// `ADFSConfig.skipScope` leaves the scope out, as oauth2-proxy builds it.
+#[actix_web::test]
+async fn adfs_authorization_requests_behave_like_oauth2_proxy() {
+    use crate::differential::{Peer, try_run_with};
+    let op = crate::differential::provider(&[], &adfs());
+    let scope_of = |location: &str| {
+        let url = url::Url::parse(location).unwrap();
+        let scope = url.query_pairs().find(|(k, _)| k == "scope").map(|(_, v)| v.into_owned());
+        let state_escaped = url.query_pairs().find(|(k, _)| k == "state").is_some_and(|(_, v)| v.contains("%3A"));
+        (scope, state_escaped)
+    };
+    for (legacy, alpha) in [
+        ("provider = \"adfs\"\nresource = \"https://app.example.com\"\nallowed_groups = [\"staff\"]\n".to_string(), None),
+        (
+            String::new(),
+            Some(
+                "providers:\n- id: adfs\n  provider: adfs\n  clientID: gatehouse\n  clientSecret: gatehouse-secret\n  ADFSConfig:\n    skipScope: true\n  oidcConfig:\n    issuerURL: ISSUER\n",
+            ),
+        ),
+    ] {
+        let mut seen = Vec::new();
+        for peer in [Peer::OAuth2Proxy, Peer::Gatehouse] {
+            let port = crate::support::free_port();
+            let common = format!(
+                "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\nupstreams = [\"static://200\"]\nhttp_address = \"127.0.0.1:{port}\"\n"
+            );
+            let provider = match alpha {
+                Some(_) => String::new(),
+                None => format!(
+                    "oidc_issuer_url = \"{}\"\nclient_id = \"gatehouse\"\nclient_secret = \"gatehouse-secret\"\n{legacy}",
+                    op.issuer
+                ),
+            };
+            let (common, alpha_text) = match alpha {
+                Some(a) => (
+                    common.replace("upstreams = [\"static://200\"]\n", "").replace(&format!("http_address = \"127.0.0.1:{port}\"\n"), ""),
+                    Some(format!("server:\n  bindAddress: 127.0.0.1:{port}\n{}", a.replace("ISSUER", &op.issuer))),
+                ),
+                None => (common, None),
+            };
+            let run = try_run_with(peer, &format!("{common}{provider}"), alpha_text.as_deref(), port)
+                .unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+            if peer == Peer::Gatehouse {
+                crate::differential::ready(&run).await;
+            }
+            let (status, headers, _) = send("GET", &format!("{}/oauth2/start?rd=%2Fx", run.base), &[]).await;
+            let location = headers.iter().find(|(n, _)| n == "location").map(|(_, v)| v.clone()).unwrap_or_default();
+            seen.push((status, scope_of(&location)));
+        }
+        assert_eq!(seen[0], seen[1], "{legacy}{alpha:?}: oauth2-proxy (left) and Gatehouse (right)");
+        assert!(seen[1].1.1, "the state is escaped once more");
+    }
 }

@@ -60,7 +60,7 @@ fn login_params(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Vec<oidc::Lo
 }
 
 pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<oidc::Config> {
-    let kind = provider_kind(r);
+    let kind = provider_kind(r, alpha);
     let display_name: String = r.get("provider_display_name");
     let (client_id, client_secret) = client(r);
     let endpoints = endpoints(r, kind.is_some());
@@ -73,12 +73,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
         // oauth2-proxy's `--convert-config-to-alpha` writes its default `insecureSkipNonce: true`.
         r.warnings.push("insecure_oidc_skip_nonce (alpha insecureSkipNonce) is true: the OIDC nonce is neither sent nor checked, so an ID token injected from another login is accepted; remove it to have Gatehouse check it".into());
     }
-    let allowed_groups: Vec<String> = r.get("allowed_groups");
-    let scope = match r.string("scope") {
-        Some(s) => s,
-        None if allowed_groups.is_empty() => "openid email profile".to_string(),
-        None => "openid email profile groups".to_string(),
-    };
+    let scope = scope(r, kind);
     let pkce = pkce_method(r);
     let login_params = login_params(r, alpha);
     let response_mode = response_mode(r);
@@ -164,18 +159,55 @@ fn backchannel_logout(r: &mut Reader<'_>) -> Option<crate::oidc::logout::LogoutR
     Some(crate::oidc::logout::LogoutRules { max_age, sid_required })
 }
 
-fn provider_kind(r: &mut Reader<'_>) -> Option<ProviderKind> {
+/// The scope requested, defaults applied as oauth2-proxy's providers apply them: OIDC adds
+/// `groups` with `allowed_groups`; AD FS does not, and puts `resource` before it
+/// (`https://app/openid email profile`).
+fn scope(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> String {
+    let allowed_groups: Vec<String> = r.get("allowed_groups");
+    let adfs = matches!(kind, Some(ProviderKind::Adfs { .. }));
+    let resource = r.string("resource").filter(|s| !s.is_empty());
+    if resource.is_some() && !adfs && kind.is_some() {
+        r.error(
+            "resource",
+            "is only used by the adfs provider (oauth2-proxy ignores it with oidc)",
+            "remove it, or set provider = \"adfs\"",
+        );
+    }
+    let scope = match r.string("scope") {
+        Some(s) => s,
+        None if allowed_groups.is_empty() || adfs => "openid email profile".to_string(),
+        None => "openid email profile groups".to_string(),
+    };
+    match resource.filter(|_| adfs) {
+        Some(resource) => {
+            let resource = if resource.ends_with('/') { resource } else { format!("{resource}/") };
+            if scope.starts_with(&resource) { scope } else { format!("{resource}{scope}") }
+        }
+        None => scope,
+    }
+}
+
+fn provider_kind(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<ProviderKind> {
     let provider: String = r.get("provider");
     match provider.as_str() {
         "oidc" => Some(ProviderKind::Oidc),
         "keycloak-oidc" => Some(ProviderKind::KeycloakOidc),
+        "adfs" => {
+            let skip_scope = alpha
+                .and_then(|a| a.providers.as_ref())
+                .and_then(|p| p.first())
+                .and_then(|p| p.adfs_config.as_ref())
+                .and_then(|c| c.skip_scope)
+                .unwrap_or(false);
+            Some(ProviderKind::Adfs { skip_scope })
+        }
         p if let Some((_, instead)) = options::OTHER_PROVIDERS.iter().find(|(name, _)| *name == p) => {
             let default = if r.is_set("provider") { "" } else { " (oauth2-proxy's default)" };
             r.error("provider", format!("provider \"{p}\"{default} is not built into Gatehouse"), *instead);
             None
         }
         p => {
-            let hint = suggest(p, ["oidc", "keycloak-oidc"]).unwrap_or("oidc");
+            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs"]).unwrap_or("oidc");
             r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
             None
         }

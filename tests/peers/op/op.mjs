@@ -41,6 +41,9 @@ const rotateRefreshTokens = cfg.rotate_refresh_tokens ?? false;
 // Keycloak's shape: access tokens are JWTs carrying the account's realm_access and
 // resource_access claims (clients read roles from them).
 const jwtAccessTokens = cfg.jwt_access_tokens ?? false;
+// AD FS's shape: the authorization request's `state` is decoded once more (oauth2-proxy's
+// adfs provider escapes it once more for that).
+const adfsState = cfg.adfs_state ?? false;
 const cookieKeys = cfg.cookie_keys ?? ['gatehouse-test-op-cookie-key-1', 'gatehouse-test-op-cookie-key-2'];
 
 const clientsCfg = cfg.clients ?? [{
@@ -424,7 +427,7 @@ function buildProvider() {
       email: ['email', 'email_verified'],
       profile: [
         'name', 'given_name', 'family_name', 'nickname', 'preferred_username',
-        'username', 'groups', 'picture', 'locale', 'updated_at',
+        'username', 'groups', 'picture', 'locale', 'updated_at', 'upn',
       ],
       groups: ['groups'],
     },
@@ -661,6 +664,16 @@ function handler(req, res) {
     return;
   }
   if (refusedByMisbehaviour(req, res, pathname)) return;
+  if (adfsState && pathname === (routes.authorization ?? '/auth')) {
+    const url = new URL(req.url, 'http://placeholder');
+    const state = url.searchParams.get('state');
+    if (state !== null) {
+      try {
+        url.searchParams.set('state', decodeURIComponent(state));
+        req.url = url.pathname + url.search;
+      } catch { /* not escaped: left as it is */ }
+    }
+  }
   const presented = /^bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
   if (presented && opaqueOf.has(presented)) req.headers.authorization = `Bearer ${opaqueOf.get(presented)}`;
   // Endpoint URLs in discovery and redirects are built from the Host header:
