@@ -11,8 +11,10 @@ use crate::base::Secret;
 /// The identity a session carries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
-    /// The `sub` claim.
+    /// The `sub` claim (GitLab: the nickname, the `sub` being in `subject`).
     pub user: String,
+    /// The provider's subject when `user` is not it (GitLab's nickname).
+    pub subject: Option<String>,
     pub email: String,
     pub groups: Vec<String>,
     pub preferred_username: String,

@@ -168,21 +168,7 @@ fn provider(cfg: &Config) -> Value {
         }
     }
     put(&mut m, "skipClaimsFromProfileURL", o.skip_claims_from_profile_url);
-    let (roles, groups): (Vec<String>, Vec<String>) = cfg
-        .authz
-        .allowed_groups
-        .iter()
-        .cloned()
-        .partition(|g| o.kind == ProviderKind::KeycloakOidc && g.starts_with(crate::oidc::keycloak::ROLE_PREFIX));
-    if !groups.is_empty() {
-        put(&mut m, "allowedGroups", strings(&groups));
-    }
-    if !roles.is_empty() {
-        let roles: Vec<String> = roles.iter().map(|r| r.trim_start_matches(crate::oidc::keycloak::ROLE_PREFIX).to_string()).collect();
-        let mut k = Mapping::new();
-        put(&mut k, "roles", strings(&roles));
-        put(&mut m, "keycloakConfig", Value::Mapping(k));
-    }
+    groups(cfg, &mut m);
     if let Some(method) = o.pkce {
         put(&mut m, "code_challenge_method", if method == PkceMethod::S256 { "S256" } else { "plain" });
     }
@@ -200,21 +186,7 @@ fn provider(cfg: &Config) -> Value {
     if !o.additional_claims.is_empty() {
         put(&mut m, "additionalClaims", strings(&o.additional_claims));
     }
-    let params: Vec<Value> = o
-        .login_params
-        .iter()
-        .map(|p| {
-            let mut lp = Mapping::new();
-            put(&mut lp, "name", p.name.as_str());
-            put(&mut lp, "default", strings(&p.default));
-            if let Some(re) = &p.allow {
-                let mut rule = Mapping::new();
-                put(&mut rule, "pattern", re.as_str());
-                put(&mut lp, "allow", Value::Sequence(vec![Value::Mapping(rule)]));
-            }
-            Value::Mapping(lp)
-        })
-        .collect();
+    let params = login_params(o);
     if !params.is_empty() {
         put(&mut m, "loginURLParameters", Value::Sequence(params));
     }
@@ -246,4 +218,51 @@ fn oidc_config(o: &crate::oidc::Config) -> Value {
         put(&mut c, "enabledSigningAlgs", strings(&o.enabled_signing_algs));
     }
     Value::Mapping(c)
+}
+
+/// The allowed groups, where the provider type keeps them: `allowedGroups`, keycloak-oidc's
+/// `keycloakConfig.roles`, GitLab's `gitlabConfig`.
+fn groups(cfg: &Config, m: &mut Mapping) {
+    let o = &cfg.oidc;
+    let (roles, groups): (Vec<String>, Vec<String>) = cfg
+        .authz
+        .allowed_groups
+        .iter()
+        .cloned()
+        .partition(|g| o.kind == ProviderKind::KeycloakOidc && g.starts_with(crate::oidc::keycloak::ROLE_PREFIX));
+    if o.kind == ProviderKind::GitLab {
+        // gitlab_groups and the project groups are the allowed groups; the projects are written
+        // as given (with their access levels).
+        let mut g = Mapping::new();
+        let plain: Vec<String> = groups.iter().filter(|g| !g.starts_with(crate::oidc::gitlab::PROJECT_PREFIX)).cloned().collect();
+        let projects: Vec<String> = o.gitlab_projects.iter().map(|p| format!("{}={}", p.path, p.access_level)).collect();
+        put(&mut g, "group", strings(&plain));
+        put(&mut g, "projects", strings(&projects));
+        put(m, "gitlabConfig", Value::Mapping(g));
+    } else if !groups.is_empty() {
+        put(m, "allowedGroups", strings(&groups));
+    }
+    if !roles.is_empty() {
+        let roles: Vec<String> = roles.iter().map(|r| r.trim_start_matches(crate::oidc::keycloak::ROLE_PREFIX).to_string()).collect();
+        let mut k = Mapping::new();
+        put(&mut k, "roles", strings(&roles));
+        put(m, "keycloakConfig", Value::Mapping(k));
+    }
+}
+
+fn login_params(o: &crate::oidc::Config) -> Vec<Value> {
+    o.login_params
+        .iter()
+        .map(|p| {
+            let mut lp = Mapping::new();
+            put(&mut lp, "name", p.name.as_str());
+            put(&mut lp, "default", strings(&p.default));
+            if let Some(re) = &p.allow {
+                let mut rule = Mapping::new();
+                put(&mut rule, "pattern", re.as_str());
+                put(&mut lp, "allow", Value::Sequence(vec![Value::Mapping(rule)]));
+            }
+            Value::Mapping(lp)
+        })
+        .collect()
 }

@@ -155,7 +155,7 @@ use Kind::{Bool, Dur, Int, List, Str};
 const KEYCLOAK_GROUPS: &str = "it belongs to the legacy `keycloak` provider (oauth2-proxy ignores it with keycloak-oidc); \
     use provider = \"keycloak-oidc\" with allowed_groups (Keycloak's group mapper) or allowed_roles";
 
-const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc` and `adfs`); \
+const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs` and `gitlab`); \
     README \"Providers\" says what to configure instead of each other provider";
 
 /// oauth2-proxy's other providers, each with what to configure instead (README "Providers"
@@ -172,10 +172,6 @@ pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
     (
         "entra-id",
         "Entra ID is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\"; for groups, add the groups claim to the ID token in the app registration",
-    ),
-    (
-        "gitlab",
-        "GitLab is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://gitlab.com\" (or your GitLab's URL); its userinfo lists the groups (oidc_groups_claim = \"groups\")",
     ),
     (
         "keycloak",
@@ -215,7 +211,7 @@ pub static PROVIDER: &[OptionSpec] = &[
         "provider",
         Str,
         "google",
-        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) and \"adfs\" (OIDC, upn for email)",
+        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email) and \"gitlab\" (OIDC, nickname, groups and projects)",
     ),
     p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
     p("client_id", Str, "", "The OAuth client ID registered at the provider"),
@@ -310,8 +306,15 @@ pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
     other("github_repo", Str, "", "GitHub repository"),
     other("github_token", Str, "", "GitHub token").secret(),
     other("github_users", List, "", "GitHub users").flag_name("github-user"),
-    other("gitlab_groups", List, "", "GitLab groups").flag_name("gitlab-group"),
-    other("gitlab_projects", List, "", "GitLab projects").flag_name("gitlab-project"),
+    p("gitlab_groups", List, "", "gitlab: only members of one of these groups may log in (replaces allowed_groups)")
+        .flag_name("gitlab-group"),
+    p(
+        "gitlab_projects",
+        List,
+        "",
+        "gitlab: members of one of these projects may log in (group/project, or group/project=<access level 10|20|30|40>, default 20)",
+    )
+    .flag_name("gitlab-project"),
     other("google_groups", List, "", "Google groups").flag_name("google-group"),
     other("google_group", List, "", "Google groups (deprecated spelling)").file_only(),
     other("google_admin_email", Str, "", "Google admin email"),

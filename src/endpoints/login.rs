@@ -331,6 +331,7 @@ async fn complete_login(
     let now = session::now();
     let new_session = SessionState {
         user: identity.user.clone(),
+        subject: identity.subject,
         email: identity.email,
         groups: identity.groups,
         preferred_username: identity.preferred_username,

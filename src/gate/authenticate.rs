@@ -302,12 +302,15 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
                 Some(_) => match provider.identity(&tokens, IdTokenUse::Session(session.nonce.as_deref())).await {
                     // The same subject, or the session ends: a refresh token never turns one
                     // user's session into another's.
-                    Ok(id) if id.identity.user != session.user => {
+                    Ok(id) if id.identity.user != *session.subject.as_ref().unwrap_or(&session.user) => {
                         log::warn!("refreshed ID token names another subject; ending the session");
                         return RefreshOutcome::EndSession;
                     }
                     // The login's `sid` stays: the provider's session is the one it opened.
-                    Ok(id) => Some(id.identity),
+                    Ok(mut id) => {
+                        provider.carry_over(&mut id.identity, &session.identity());
+                        Some(id.identity)
+                    }
                     Err(e) => {
                         log::warn!("refreshed ID token refused, ending the session: {e}");
                         return RefreshOutcome::EndSession;

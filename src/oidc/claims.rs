@@ -96,7 +96,7 @@ pub fn identity(
     if let Some((claim, _)) = unsafe_claim {
         return Err(ClaimsError::NotHeaderSafe(claim.to_string()));
     }
-    Ok(Identity { user, email, groups, preferred_username, additional: Default::default() })
+    Ok(Identity { user, subject: None, email, groups, preferred_username, additional: Default::default() })
 }
 
 /// The alpha `additionalClaims` the provider states (the ID token's, else userinfo's), kept

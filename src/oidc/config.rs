@@ -21,6 +21,8 @@ pub enum ProviderKind {
     Adfs {
         skip_scope: bool,
     },
+    /// GitLab: OIDC, then GitLab's userinfo and project API at login ([`super::gitlab`]).
+    GitLab,
 }
 
 impl ProviderKind {
@@ -30,6 +32,7 @@ impl ProviderKind {
             ProviderKind::Oidc => "oidc",
             ProviderKind::KeycloakOidc => "keycloak-oidc",
             ProviderKind::Adfs { .. } => "adfs",
+            ProviderKind::GitLab => "gitlab",
         }
     }
 }
@@ -99,6 +102,8 @@ pub struct Config {
     pub groups_claim: String,
     /// Alpha `additionalClaims`: kept in the session for headers (`claim: <name>`) and userinfo.
     pub additional_claims: Vec<String>,
+    /// `gitlab_projects` (GitLab only): each a group `project:<path>` for its members.
+    pub gitlab_projects: Vec<super::gitlab::Project>,
     pub audience_claims: Vec<String>,
     pub extra_audiences: Vec<String>,
     pub enabled_signing_algs: Vec<String>,

@@ -8,6 +8,7 @@ pub mod bearer;
 pub mod claims;
 mod config;
 pub mod flow;
+pub mod gitlab;
 pub mod http;
 pub mod keycloak;
 pub mod keys;
@@ -444,6 +445,9 @@ impl Provider {
         };
         self.add_roles(&mut identity, &tokens.access_token)?;
         identity.additional = claims::additional(&id_claims, userinfo.as_ref(), &c.additional_claims)?;
+        if c.kind == ProviderKind::GitLab && matches!(used, IdTokenUse::Login(_)) {
+            self.gitlab_login(&mut identity, &tokens.access_token).await?;
+        }
         // The provider's session, which a back-channel logout names (`sid`, Back-Channel
         // Logout 2.1): kept only when it is a string a logout token could repeat.
         let sid = id_claims.get("sid").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
@@ -452,6 +456,14 @@ impl Provider {
 }
 
 impl Provider {
+    /// What a refresh keeps of the identity `before` it in the `refreshed` one (GitLab: the
+    /// nickname and project groups; others: nothing, the refreshed identity is the whole).
+    pub fn carry_over(&self, refreshed: &mut Identity, before: &Identity) {
+        if self.cfg.kind == ProviderKind::GitLab {
+            gitlab::carry_over(refreshed, before);
+        }
+    }
+
     /// keycloak-oidc: the roles `access_token` carries join the groups (other providers have
     /// none to add).
     pub fn add_roles(&self, identity: &mut Identity, access_token: &str) -> Result<(), ClaimsError> {
@@ -466,7 +478,7 @@ impl Provider {
     pub fn refreshed_roles(&self, groups: &[String], access_token: &str) -> Result<Option<Vec<String>>, ClaimsError> {
         match self.cfg.kind {
             ProviderKind::KeycloakOidc => keycloak::replace_roles(groups, access_token).map(Some),
-            ProviderKind::Oidc | ProviderKind::Adfs { .. } => Ok(None),
+            ProviderKind::Oidc | ProviderKind::Adfs { .. } | ProviderKind::GitLab => Ok(None),
         }
     }
 

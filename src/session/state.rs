@@ -30,6 +30,10 @@ pub const FUTURE_SKEW_SECS: u64 = 300;
 pub struct SessionState {
     #[serde(rename = "u")]
     pub user: String,
+    /// The provider's subject when `user` is not it (GitLab's nickname): what a refresh must
+    /// name again.
+    #[serde(rename = "sb", default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     #[serde(rename = "e", default)]
     pub email: String,
     #[serde(rename = "g", default, skip_serializing_if = "Vec::is_empty")]
@@ -92,6 +96,7 @@ impl SessionState {
     pub fn identity(&self) -> Identity {
         Identity {
             user: self.user.clone(),
+            subject: self.subject.clone(),
             email: self.email.clone(),
             groups: self.groups.clone(),
             preferred_username: self.preferred_username.clone(),
@@ -153,6 +158,7 @@ impl SessionState {
         let tokens = &grant.tokens;
         if let Some(id) = &grant.identity {
             self.user = id.user.clone();
+            self.subject = id.subject.clone();
             self.email = id.email.clone();
             self.groups = id.groups.clone();
             self.preferred_username = id.preferred_username.clone();

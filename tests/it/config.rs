@@ -634,6 +634,7 @@ fn conversion_cases() -> Vec<(&'static str, String)> {
             "keycloak",
             format!("{}upstreams = [\"unix:///run/app.sock\"]\nallowed_roles = [\"admin\"]\nallowed_groups = [\"ops\"]\nscope = \"openid email\"\nmetrics_address = \"127.0.0.1:9100\"\n", provider.replace("\"oidc\"", "\"keycloak-oidc\"")),
         ),
+        ("gitlab", format!("{}upstreams = [\"http://127.0.0.1:8080/\"]\ngitlab_groups = [\"devs\"]\ngitlab_projects = [\"g/app=30\"]\n", provider.replace("\"oidc\"", "\"gitlab\""))),
         ("adfs", format!("{}upstreams = [\"http://127.0.0.1:8080/\"]\nresource = \"https://app.example.com\"\n", provider.replace("\"oidc\"", "\"adfs\""))),
         (
             "tls",

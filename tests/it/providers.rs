@@ -136,7 +136,7 @@ fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
         .collect();
     let other = gatehouse::config::options::OTHER_PROVIDERS;
     let built: Vec<&str> = rows.iter().filter(|r| r.1.starts_with("built")).map(|r| r.0.as_str()).collect();
-    assert_eq!(built, ["oidc", "keycloak-oidc", "adfs"]);
+    assert_eq!(built, ["oidc", "keycloak-oidc", "gitlab", "adfs"]);
     let refused: Vec<(&str, &str)> = rows.iter().filter(|r| r.1 == "refused").map(|r| (r.0.as_str(), r.2.as_str())).collect();
     assert_eq!(refused, other.to_vec(), "README's refused rows and config::options::OTHER_PROVIDERS");
     assert_eq!(rows.len(), 17, "oauth2-proxy v7.15.6 has 17 providers (providers/providers.go)");
@@ -239,4 +239,70 @@ async fn adfs_authorization_requests_behave_like_oauth2_proxy() {
         assert_eq!(seen[0], seen[1], "{legacy}{alpha:?}: oauth2-proxy (left) and Gatehouse (right)");
         assert!(seen[1].1.1, "the state is escaped once more");
     }
+}
+
+/// GitLab's accounts: alice (nickname alice-gl, group devs, developer of g/app through her
+/// group), bob (group ops, guest of g/app), eve (email not verified).
+fn gitlab() -> Value {
+    json!({"gitlab": true, "access_token_ttl": 60, "accounts": [
+        {"id": "alice", "claims": {"email": "alice@example.com", "email_verified": true, "nickname": "alice-gl", "groups": ["devs"], "gitlab_projects": {"g/app": {"access_level": 30, "via": "group"}, "g/old": {"access_level": 40, "archived": true}}}},
+        {"id": "bob", "claims": {"email": "bob@example.org", "email_verified": true, "nickname": "bob-gl", "groups": ["ops"], "gitlab_projects": {"g/app": {"access_level": 10}}}},
+        {"id": "eve", "claims": {"email": "eve@example.com", "email_verified": false, "nickname": "eve-gl", "groups": ["devs"]}}
+    ]})
+}
+
+/// provider = "gitlab": the nickname is the user, GitLab's groups the groups, an unverified
+/// email refuses the login, `gitlab_groups` and `gitlab_projects` (with access levels;
+/// archived projects never count) decide who may log in, and a refresh keeps the nickname
+/// and the project groups; in both, on a GitLab-shaped provider.
+#[actix_web::test]
+async fn gitlab_logins_behave_like_oauth2_proxy() {
+    for extra in [
+        "provider = \"gitlab\"\n",
+        "provider = \"gitlab\"\ngitlab_projects = [\"g/app\", \"g/old=10\", \"g/none\"]\n",
+        "provider = \"gitlab\"\ngitlab_groups = [\"devs\"]\n",
+        "provider = \"gitlab\"\ngitlab_projects = [\"g/app=30\"]\n",
+        "provider = \"gitlab\"\ngitlab_groups = [\"nobody\"]\ngitlab_projects = [\"g/app=20\"]\n",
+    ] {
+        let b = both(gitlab(), &format!("{extra}cookie_refresh = \"1s\"\nset_xauthrequest = true\n")).await;
+        let mut seen = Vec::new();
+        for (_, run) in &b.runs {
+            let mut out = Vec::new();
+            for account in ["alice", "bob", "eve"] {
+                let mut browser = Browser::new(None);
+                let r = browser.login(&format!("{}/oauth2/start?rd=%2F", run.base), account).await;
+                out.push(format!("{account} login {}", r.status));
+                let r = browser.get(&format!("{}/oauth2/userinfo", run.base)).await;
+                out.push(format!("{account} userinfo {} {}", r.status, r.body.trim()));
+                if r.status == 200 {
+                    actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+                    let r = browser.get(&format!("{}/oauth2/auth", run.base)).await;
+                    let header = |n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap_or_default();
+                    // oauth2-proxy de-duplicates the groups through a map: their order is random.
+                    let mut groups: Vec<String> = header("x-auth-request-groups").split(',').map(str::to_string).collect();
+                    groups.sort();
+                    out.push(format!("{account} after a refresh {} user {} groups {groups:?}", r.status, header("x-auth-request-user")));
+                }
+            }
+            seen.push(out);
+        }
+        assert_eq!(seen[0], seen[1], "{extra}: oauth2-proxy (left) and Gatehouse (right):\n{}", b.runs[1].1.log());
+    }
+}
+
+/// gitlab options outside provider = "gitlab", `allowed_groups` beside it (oauth2-proxy
+/// ignores it there) and a bad access level are errors; the project check asks for read_api.
+#[test]
+fn gitlab_options_are_checked() {
+    let errors = load_text(&format!("{MINIMAL}gitlab_groups = [\"devs\"]\n"), &[], vec![]).unwrap_err().to_string();
+    assert!(errors.contains("gitlab_groups") && errors.contains("only used by the gitlab provider"), "{errors}");
+    let env = [("OAUTH2_PROXY_PROVIDER", "gitlab")];
+    let errors = load_text(&format!("{MINIMAL}allowed_groups = [\"devs\"]\ngitlab_projects = [\"g/p=25\"]\n"), &env, vec![])
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("allowed_groups") && errors.contains("gitlab_groups replaces it"), "{errors}");
+    assert!(errors.contains("gitlab_projects") && errors.contains("\"25\" is not 10, 20, 30 or 40"), "{errors}");
+    let cfg = load_text(&format!("{MINIMAL}gitlab_groups = [\"devs\"]\ngitlab_projects = [\"g/p=40\"]\n"), &env, vec![]).unwrap().config;
+    assert_eq!(cfg.oidc.scope, "openid email read_api");
+    assert_eq!(cfg.authz.allowed_groups, ["devs", "project:g/p"]);
 }

@@ -18,6 +18,7 @@ use crate::support::{Gate, MINIMAL, free_port, load_text, plain_config};
 fn session(user: &str) -> SessionState {
     SessionState {
         user: user.into(),
+        subject: None,
         email: format!("{user}@example.com"),
         groups: vec!["admins".into()],
         preferred_username: user.into(),

@@ -16,6 +16,7 @@ fn session(token_len: usize) -> SessionState {
     let token = |c: char| std::iter::repeat_n(c, token_len).collect::<String>();
     SessionState {
         user: "alice".into(),
+        subject: None,
         email: "alice@example.com".into(),
         groups: vec!["admins".into()],
         preferred_username: "alice".into(),

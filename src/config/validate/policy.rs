@@ -19,6 +19,27 @@ fn allowed_roles(r: &mut Reader<'_>) -> Vec<String> {
     roles.into_iter().map(|role| format!("{}{role}", crate::oidc::keycloak::ROLE_PREFIX)).collect()
 }
 
+/// GitLab, as oauth2-proxy's: `gitlab_groups` and the `gitlab_projects` groups replace
+/// `allowed_groups`, which oauth2-proxy then ignores; ignoring a restriction would widen
+/// access, so `allowed_groups` beside provider = "gitlab" is refused.
+fn gitlab_groups(r: &mut Reader<'_>, allowed_groups: &mut Vec<String>) {
+    let provider: String = r.get("provider");
+    if provider != "gitlab" {
+        return;
+    }
+    if !allowed_groups.is_empty() {
+        r.error(
+            "allowed_groups",
+            "is ignored by oauth2-proxy's gitlab provider (gitlab_groups replaces it)",
+            "write the groups in gitlab_groups (and projects in gitlab_projects)",
+        );
+    }
+    let groups: Vec<String> = r.get("gitlab_groups");
+    let projects: Vec<String> = r.get("gitlab_projects");
+    *allowed_groups = groups.into_iter().filter(|g| !g.is_empty()).collect();
+    allowed_groups.extend(projects.iter().filter_map(|p| crate::oidc::gitlab::Project::parse(p).ok()).map(|p| p.group()));
+}
+
 pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
     let mut email_domains: Vec<String> = r.get("email_domains");
     email_domains.iter_mut().for_each(|d| *d = d.to_ascii_lowercase());
@@ -34,6 +55,7 @@ pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
     let mut allowed_groups: Vec<String> = r.get("allowed_groups");
     allowed_groups.retain(|g| !g.is_empty());
     allowed_groups.extend(allowed_roles(r));
+    gitlab_groups(r, &mut allowed_groups);
     let whitelist: Vec<String> = r.get("whitelist_domains");
     let whitelist_domains = whitelist
         .into_iter()

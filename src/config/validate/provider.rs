@@ -76,6 +76,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
     let scope = scope(r, kind);
     let pkce = pkce_method(r);
     let login_params = login_params(r, alpha);
+    let gitlab_projects = gitlab_projects(r, kind);
     let response_mode = response_mode(r);
     let rp_initiated_logout = r.get("oidc_rp_initiated_logout");
     let backchannel_logout = backchannel_logout(r);
@@ -107,6 +108,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
         skip_claims_from_profile_url,
         email_claim,
         groups_claim,
+        gitlab_projects,
         additional_claims: alpha
             .and_then(|a| a.providers.as_ref())
             .and_then(|p| p.first())
@@ -159,6 +161,28 @@ fn backchannel_logout(r: &mut Reader<'_>) -> Option<crate::oidc::logout::LogoutR
     Some(crate::oidc::logout::LogoutRules { max_age, sid_required })
 }
 
+/// `gitlab_projects`, with GitLab only.
+fn gitlab_projects(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> Vec<crate::oidc::gitlab::Project> {
+    let list: Vec<String> = r.get("gitlab_projects");
+    let groups: Vec<String> = r.get("gitlab_groups");
+    if kind.is_some_and(|k| k != ProviderKind::GitLab) {
+        for key in ["gitlab_projects", "gitlab_groups"] {
+            if r.is_set(key) && !(if key == "gitlab_groups" { &groups } else { &list }).is_empty() {
+                r.error(key, "is only used by the gitlab provider", "remove it, or set provider = \"gitlab\"");
+            }
+        }
+    }
+    list.iter()
+        .filter_map(|p| match crate::oidc::gitlab::Project::parse(p) {
+            Ok(project) => Some(project),
+            Err(problem) => {
+                r.entry_error("gitlab_projects", p, problem, "write group/project or group/project=<10|20|30|40>");
+                None
+            }
+        })
+        .collect()
+}
+
 /// The scope requested, defaults applied as oauth2-proxy's providers apply them: OIDC adds
 /// `groups` with `allowed_groups`; AD FS does not, and puts `resource` before it
 /// (`https://app/openid email profile`).
@@ -173,11 +197,17 @@ fn scope(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> String {
             "remove it, or set provider = \"adfs\"",
         );
     }
+    let gitlab = kind == Some(ProviderKind::GitLab);
     let scope = match r.string("scope") {
         Some(s) => s,
+        // GitLab's default; its project checks need read_api (added below).
+        None if gitlab => "openid email".to_string(),
         None if allowed_groups.is_empty() || adfs => "openid email profile".to_string(),
         None => "openid email profile groups".to_string(),
     };
+    let projects: Vec<String> = r.get("gitlab_projects");
+    let scope =
+        if gitlab && !projects.is_empty() && !scope.split(' ').any(|s| s == "read_api") { format!("{scope} read_api") } else { scope };
     match resource.filter(|_| adfs) {
         Some(resource) => {
             let resource = if resource.ends_with('/') { resource } else { format!("{resource}/") };
@@ -192,6 +222,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<Prov
     match provider.as_str() {
         "oidc" => Some(ProviderKind::Oidc),
         "keycloak-oidc" => Some(ProviderKind::KeycloakOidc),
+        "gitlab" => Some(ProviderKind::GitLab),
         "adfs" => {
             let skip_scope = alpha
                 .and_then(|a| a.providers.as_ref())
@@ -207,7 +238,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<Prov
             None
         }
         p => {
-            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs"]).unwrap_or("oidc");
+            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab"]).unwrap_or("oidc");
             r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
             None
         }

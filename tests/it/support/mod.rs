@@ -165,6 +165,7 @@ pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String 
     let cfg = load_text(MINIMAL, &[], vec![]).unwrap().config.session.cookie;
     let s = SessionState {
         user: user.into(),
+        subject: None,
         email: email.into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         preferred_username: user.into(),

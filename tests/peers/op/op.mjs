@@ -44,6 +44,10 @@ const jwtAccessTokens = cfg.jwt_access_tokens ?? false;
 // AD FS's shape: the authorization request's `state` is decoded once more (oauth2-proxy's
 // adfs provider escapes it once more for that).
 const adfsState = cfg.adfs_state ?? false;
+// GitLab's shape: userinfo at /oauth/userinfo answering `nickname` and `groups` whatever the
+// scope, and /api/v4/projects/<path> answering the caller's access from the account's
+// `gitlab_projects` claim ({"group/project": {"access_level": 30, "archived": false}}).
+const gitlab = cfg.gitlab ?? false;
 const cookieKeys = cfg.cookie_keys ?? ['gatehouse-test-op-cookie-key-1', 'gatehouse-test-op-cookie-key-2'];
 
 const clientsCfg = cfg.clients ?? [{
@@ -85,7 +89,7 @@ const clients = clientsCfg.map((c) => {
   return client;
 });
 
-const routes = shape === 'wso2'
+const routes = gitlab ? { userinfo: '/oauth/userinfo' } : shape === 'wso2'
   ? {
     authorization: '/oauth2/authorize',
     token: '/oauth2/token',
@@ -353,6 +357,10 @@ async function testHooks(ctx, next) {
 
   const route = ctx.oidc?.route;
   const isObject = ctx.status === 200 && ctx.body && typeof ctx.body === 'object';
+  if (route === 'userinfo' && isObject && gitlab) {
+    const claims = accounts.get(String(ctx.body.sub)) ?? {};
+    ctx.body = { ...ctx.body, nickname: claims.nickname, groups: claims.groups ?? [], email: claims.email, email_verified: claims.email_verified ?? false };
+  }
   if (route === 'userinfo' && isObject && misbehave.userinfo) {
     ctx.body = misbehave.userinfo === 'no_sub' ? without(ctx.body, 'sub') : { ...ctx.body, sub: 'mallory' };
     console.error(`[op] userinfo answered with ${misbehave.userinfo}`);
@@ -653,6 +661,22 @@ function refusedByMisbehaviour(req, res, pathname) {
   return false;
 }
 
+// GitLab's GET /api/v4/projects/:id for the account the bearer token names.
+async function gitlabProject(req, res, path) {
+  const token = /^bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  const found = await provider.AccessToken.find(opaqueOf.get(token) ?? token);
+  if (!found) return sendJson(res, 401, { message: '401 Unauthorized' });
+  const project = (accounts.get(String(found.accountId)) ?? {}).gitlab_projects?.[path];
+  if (!project) return sendJson(res, 404, { message: '404 Project Not Found' });
+  const access = { access_level: project.access_level };
+  return sendJson(res, 200, {
+    name: path.split('/').pop(),
+    path_with_namespace: path,
+    archived: project.archived ?? false,
+    permissions: project.via === 'group' ? { project_access: null, group_access: access } : { project_access: access, group_access: null },
+  });
+}
+
 function handler(req, res) {
   const { pathname } = new URL(req.url, 'http://placeholder');
   if (pathname.startsWith('/__test/')) {
@@ -664,6 +688,13 @@ function handler(req, res) {
     return;
   }
   if (refusedByMisbehaviour(req, res, pathname)) return;
+  if (gitlab && pathname.startsWith('/api/v4/projects/')) {
+    gitlabProject(req, res, decodeURIComponent(pathname.slice('/api/v4/projects/'.length))).catch((err) => {
+      console.error('[op] gitlab project API failed', err);
+      if (!res.headersSent) sendJson(res, 500, { message: 'server error' });
+    });
+    return;
+  }
   if (adfsState && pathname === (routes.authorization ?? '/auth')) {
     const url = new URL(req.url, 'http://placeholder');
     const state = url.searchParams.get('state');

@@ -1,0 +1,155 @@
+//! The alpha `providers[]` entry: the provider's own fields, its `oidcConfig`, and the
+//! sections of provider types (Gatehouse reads those of the types it builds).
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "clientid", default)]
+    pub client_id: Option<String>,
+    #[serde(rename = "clientsecret", default)]
+    pub client_secret: Option<String>,
+    #[serde(rename = "clientsecretfile", default)]
+    pub client_secret_file: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(rename = "loginurl", default)]
+    pub login_url: Option<String>,
+    #[serde(rename = "loginurlparameters", default)]
+    pub login_url_parameters: Option<Vec<LoginUrlParameter>>,
+    #[serde(rename = "redeemurl", default)]
+    pub redeem_url: Option<String>,
+    #[serde(rename = "profileurl", default)]
+    pub profile_url: Option<String>,
+    #[serde(rename = "validateurl", default)]
+    pub validate_url: Option<String>,
+    #[serde(rename = "skipclaimsfromprofileurl", default)]
+    pub skip_claims_from_profile_url: Option<bool>,
+    #[serde(rename = "resource", default)]
+    pub resource: Option<String>,
+    #[serde(rename = "allowedgroups", default)]
+    pub allowed_groups: Option<Vec<String>>,
+    #[serde(rename = "authrequestresponsemode", default)]
+    pub auth_request_response_mode: Option<String>,
+    #[serde(rename = "codechallengemethod", default)]
+    pub code_challenge_method: Option<String>,
+    #[serde(rename = "backendlogouturl", default)]
+    pub backend_logout_url: Option<String>,
+    #[serde(rename = "cafiles", default)]
+    pub ca_files: Option<Vec<String>>,
+    #[serde(rename = "usesystemtruststore", default)]
+    pub use_system_trust_store: Option<bool>,
+    #[serde(rename = "additionalclaims", default)]
+    pub additional_claims: Option<Vec<String>>,
+    #[serde(rename = "oidcconfig", default)]
+    pub oidc_config: Option<OidcConfig>,
+    #[serde(rename = "keycloakconfig", default)]
+    pub keycloak_config: Option<KeycloakConfig>,
+    // Other providers' sections are recognised so the message can say they are unsupported.
+    #[serde(rename = "azureconfig", default)]
+    pub azure_config: Option<Value>,
+    #[serde(rename = "adfsconfig", default)]
+    pub adfs_config: Option<AdfsConfig>,
+    #[serde(rename = "bitbucketconfig", default)]
+    pub bitbucket_config: Option<Value>,
+    #[serde(rename = "githubconfig", default)]
+    pub github_config: Option<Value>,
+    #[serde(rename = "gitlabconfig", default)]
+    pub gitlab_config: Option<GitLabConfig>,
+    #[serde(rename = "googleconfig", default)]
+    pub google_config: Option<Value>,
+    #[serde(rename = "logingovconfig", default)]
+    pub login_gov_config: Option<Value>,
+    #[serde(rename = "microsoftentraidconfig", default)]
+    pub entra_id_config: Option<Value>,
+}
+
+/// `loginURLParameters[]`: an extra parameter of the authorization request, its default
+/// values, and the values `/oauth2/start` may choose instead.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoginUrlParameter {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub default: Option<Vec<String>>,
+    #[serde(default)]
+    pub allow: Option<Vec<UrlParameterRule>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UrlParameterRule {
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+/// `gitlabConfig`: `group` is `gitlab_groups`, `projects` is `gitlab_projects`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitLabConfig {
+    #[serde(default)]
+    pub group: Option<Vec<String>>,
+    #[serde(default)]
+    pub projects: Option<Vec<String>>,
+}
+
+/// `ADFSConfig`: whether the authorization request leaves `scope` out.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdfsConfig {
+    #[serde(rename = "skipscope", default)]
+    pub skip_scope: Option<bool>,
+}
+
+/// `keycloakConfig`: `roles` is `allowed_roles`; `groups` is the legacy provider's
+/// `keycloak_groups` (refused, with its reason).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeycloakConfig {
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    #[serde(rename = "issuerurl", default)]
+    pub issuer_url: Option<String>,
+    #[serde(rename = "insecureallowunverifiedemail", default)]
+    pub insecure_allow_unverified_email: Option<bool>,
+    #[serde(rename = "insecureskipissuerverification", default)]
+    pub insecure_skip_issuer_verification: Option<bool>,
+    #[serde(rename = "insecureskipnonce", default)]
+    pub insecure_skip_nonce: Option<bool>,
+    #[serde(rename = "skipdiscovery", default)]
+    pub skip_discovery: Option<bool>,
+    #[serde(rename = "jwksurl", default)]
+    pub jwks_url: Option<String>,
+    #[serde(rename = "emailclaim", default)]
+    pub email_claim: Option<String>,
+    #[serde(rename = "groupsclaim", default)]
+    pub groups_claim: Option<String>,
+    #[serde(rename = "useridclaim", default)]
+    pub user_id_claim: Option<String>,
+    #[serde(rename = "audienceclaims", default)]
+    pub audience_claims: Option<Vec<String>>,
+    #[serde(rename = "extraaudiences", default)]
+    pub extra_audiences: Option<Vec<String>>,
+    #[serde(rename = "publickeyfiles", default)]
+    pub public_key_files: Option<Vec<String>>,
+    #[serde(rename = "enabledsigningalgs", default)]
+    pub enabled_signing_algs: Option<Vec<String>>,
+}
