@@ -27,6 +27,8 @@ pub async fn reverse_proxy(
     let received = request::received_target(&req);
     let (up, rewritten) = match state.router.route(req.path(), received.split_once('?').map_or("", |(_, q)| q)) {
         Route::To(up, rewritten) => (up, rewritten),
+        // `//evil.example/app` + `/` would send the browser to another site.
+        Route::AddSlash if req.path().starts_with("//") || req.path().starts_with("/\\") => return Ok(respond::not_found()),
         Route::AddSlash => {
             let mut location = format!("{}/", req.path());
             if !req.query_string().is_empty() {

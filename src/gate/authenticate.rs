@@ -325,9 +325,10 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
                     log::info!("validate_url refused the refreshed access token; the session ends");
                     return RefreshOutcome::EndSession;
                 }
+                // As oauth2-proxy: a token that could not be validated is not valid.
                 Err(e) => {
-                    log::warn!("validate_url could not be asked, keeping the session for now: {e}");
-                    return RefreshOutcome::KeepForNow;
+                    log::warn!("validate_url could not be asked; the session ends: {e}");
+                    return RefreshOutcome::EndSession;
                 }
             }
             // No new refresh token (or an empty one): the old one stays, as in Go's x/oauth2.

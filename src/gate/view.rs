@@ -44,7 +44,10 @@ impl Edge {
     pub fn read(req: &HttpRequest, trust: &TrustConfig) -> Edge {
         // A dual-stack listener reports IPv4 clients as `::ffff:a.b.c.d`: the same address.
         let peer = req.peer_addr().map(|p| p.ip().to_canonical());
-        let trusted = trust.reverse_proxy && peer.is_some_and(|ip| contains(&trust.trusted_proxy_ips, ip));
+        // A unix-socket peer is a local process the socket file's permissions let in: with
+        // reverse_proxy it is the edge, as a loopback peer is.
+        let unix = peer.is_none() && req.conn_data::<request::UnixPeer>().is_some();
+        let trusted = trust.reverse_proxy && (unix || peer.is_some_and(|ip| contains(&trust.trusted_proxy_ips, ip)));
         let first = |name: &HeaderName| {
             request::header(req, name).map(|v| v.split(',').next().unwrap_or("").trim().to_string()).filter(|v| !v.is_empty())
         };

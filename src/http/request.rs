@@ -54,6 +54,11 @@ pub fn content_type(req: &HttpRequest) -> &str {
     value.split(';').next().unwrap_or("").trim()
 }
 
+/// Connection data of a request that came over a unix socket (set by the server when the
+/// connection is accepted): its peer is a local process with no address.
+#[derive(Debug, Clone, Copy)]
+pub struct UnixPeer;
+
 /// The request line's path and query as the client sent them, kept when
 /// `allow_query_semicolons` rewrote the query's `;` to `&` for reading.
 #[derive(Debug, Clone)]

@@ -63,7 +63,10 @@ impl Router {
     }
 
     fn find(&self, path: &str, decoded: &str, raw_query: &str) -> Option<Route<'_>> {
-        if let Some((re, up)) = self.rewrites.iter().find(|(re, _)| re.is_match(decoded)) {
+        // A rewrite builds a new path from the decoded one: only a plain path may take part, or
+        // `/api/..%2Finternal` would climb out of the target (`/public/../internal`).
+        let rewrites = if plain(decoded) { self.rewrites.as_slice() } else { &[] };
+        if let Some((re, up)) = rewrites.iter().find(|(re, _)| re.is_match(decoded)) {
             let target = up.rewrite_target.as_deref().unwrap_or_default();
             return Some(Route::To(up, Some(rewritten(&re.replace_all(decoded, target), raw_query))));
         }
@@ -72,6 +75,20 @@ impl Router {
             .find(|u| if u.path.ends_with('/') { path.starts_with(&u.path) } else { path == u.path })
             .map(|u| Route::To(u, None))
     }
+}
+
+/// A path with no dot or empty segments, backslashes or control characters.
+fn plain(decoded: &str) -> bool {
+    let segments = decoded.strip_prefix('/').unwrap_or(decoded).split('/');
+    let mut segments = segments.peekable();
+    let mut ok = true;
+    while let Some(s) = segments.next() {
+        // An empty last segment is a trailing slash; any other empty one is `//`.
+        if s == "." || s == ".." || (s.is_empty() && segments.peek().is_some()) {
+            ok = false;
+        }
+    }
+    ok && !decoded.contains('\\') && !decoded.chars().any(char::is_control)
 }
 
 /// The path decoded once (not UTF-8: as received, which then matches only literal routes).
@@ -185,5 +202,14 @@ mod tests {
         assert_eq!(target("/other", "x=1"), "/ ");
         let r = Router::new(vec![up("^/only/(.*)$", Some("/$1"))], false);
         assert_eq!(id(&r, "/only"), "301");
+    }
+
+    #[test]
+    fn only_a_plain_path_is_rewritten() {
+        let r = Router::new(vec![up("/", None), up("^/api/(.*)$", Some("/public/$1"))], false);
+        for escape in ["/api/..%2Finternal", "/api/../internal", "/api/x/%2E%2E/y", "/api//x", "/api/..%5Cx", "/api/a%0Ab"] {
+            assert_eq!(id(&r, escape), "/", "{escape} goes on as received, not rewritten");
+        }
+        assert_eq!(id(&r, "/api/a/b/"), "^/api/(.*)$");
     }
 }

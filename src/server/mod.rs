@@ -83,6 +83,12 @@ pub fn start(
             .app_data(clients)
             .configure(routes.clone())
     })
+    // Requests over a unix socket are marked: their peer has no address to judge.
+    .on_connect(|conn, data| {
+        if conn.downcast_ref::<actix_web::rt::net::UnixStream>().is_some() {
+            data.insert(crate::http::request::UnixPeer);
+        }
+    })
     .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
     .keep_alive(KEEP_ALIVE)
     // Signals are `App::serve`'s: actix's own handling stops the whole runtime once any one

@@ -266,6 +266,32 @@ fn serves_on_a_unix_socket_as_oauth2_proxy_does() {
     assert_eq!(answers[0], answers[1], "oauth2-proxy (left) and Gatehouse (right)");
     assert_eq!(answers[1], (Ok(("HTTP/1.1 200 OK".to_string(), "OK".to_string())), "660".to_string()));
 
+    // Over a unix socket with reverse_proxy, the peer is the edge: its X-Forwarded-Proto is
+    // believed (force_https lets an HTTPS request through), a client's own request is not.
+    let sock = dir.path().join("edge.sock");
+    let cfg = dir.path().join("edge.cfg");
+    std::fs::write(&cfg, offline(&format!("unix://{}", sock.display())) + "reverse_proxy = true\nforce_https = true\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = |extra: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        write!(s, "GET /oauth2/sign_in HTTP/1.1\r\nHost: app.example.com\r\n{extra}Connection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer.lines().next().unwrap_or("").to_string()
+    };
+    ping_unix(&sock, &mut child).unwrap();
+    assert_eq!(status(""), "HTTP/1.1 308 Permanent Redirect", "plain HTTP is sent to HTTPS");
+    assert_eq!(status("X-Forwarded-Proto: https\r\n"), "HTTP/1.1 200 OK", "the edge said HTTPS");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
     // A regular file at the path is not a stale socket.
     let file = dir.path().join("not-a-socket");
     std::fs::write(&file, "data").unwrap();

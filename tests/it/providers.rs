@@ -57,11 +57,13 @@ async fn a_keycloak_bearer_token_carries_its_roles() {
 
 /// `validate_url` (oauth2-proxy's `ValidateSession` of a refreshed OIDC session): after each
 /// refresh the new access token goes there as a bearer, and anything but 200 ends the session.
-/// The provider's userinfo endpoint accepts it; a path it does not serve refuses it.
+/// The provider's userinfo endpoint accepts it; a path it does not serve refuses it, and so
+/// does an endpoint nobody answers on.
 #[actix_web::test]
 async fn validate_url_judges_each_refreshed_access_token() {
-    for (validate, after) in [("/me", 202), ("/nothing-here", 401)] {
-        let extra = format!("validate_url = \"ISSUER{validate}\"\ncookie_refresh = \"1s\"\n");
+    // An endpoint that cannot be asked ends the session too, as in oauth2-proxy.
+    for (validate, after) in [("ISSUER/me", 202), ("ISSUER/nothing-here", 401), ("http://127.0.0.1:9/unreachable", 401)] {
+        let extra = format!("validate_url = \"{validate}\"\ncookie_refresh = \"1s\"\n");
         let b = both(json!({"access_token_ttl": 60}), &extra).await;
         for (peer, run) in &b.runs {
             let mut browser = Browser::new(None);

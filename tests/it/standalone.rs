@@ -633,3 +633,29 @@ async fn a_unix_socket_upstream_gets_what_oauth2_proxy_sends() {
         assert!(seen[1].starts_with("200 app saw /some/path%2Fx?q=1"), "{}", seen[1]);
     }
 }
+
+/// An add-the-slash redirect never sends a browser to another site: with a rewrite upstream
+/// whose regex is not anchored, `//evil.example/app` would otherwise get
+/// `Location: //evil.example/app/` (the review of issue 19 found it).
+#[actix_web::test]
+async fn the_add_a_slash_redirect_never_leaves_the_site() {
+    let env = crate::support::env_map(&[]);
+    let legacy = format!("{MINIMAL}request_logging = false\n").replace("provider = \"oidc\"\noidc_issuer_url = \"https://idp.example.com\"\nclient_id = \"app\"\nclient_secret = \"s3cret-client-value\"\n", "");
+    let alpha = "server:\n  bindAddress: 127.0.0.1:0\nproviders:\n- id: op\n  provider: oidc\n  clientID: app\n  clientSecret: s\n  oidcConfig:\n    issuerURL: https://idp.example.com\nupstreamConfig:\n  upstreams:\n  - id: app\n    path: /app/(.*)\n    rewriteTarget: /$1\n    static: true\n";
+    let loaded = gatehouse::config::load_texts(
+        Some((std::path::Path::new("a.cfg"), legacy)),
+        Some((std::path::Path::new("a.yaml"), alpha.to_string())),
+        &[],
+        &env,
+        Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let app = gatehouse::App::build(loaded.config).unwrap();
+    let addr = format!("127.0.0.1:{}", app.addrs()[0].port());
+    actix_web::rt::spawn(app.run());
+    let answer =
+        crate::support::raw_request(&addr, "GET //evil.example/app HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 404") && !answer.to_ascii_lowercase().contains("location:"), "{answer}");
+    let answer = crate::support::raw_request(&addr, "GET /x/app HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 301") && answer.contains("location: /x/app/"), "a local path still gets its slash: {answer}");
+}

@@ -195,6 +195,24 @@ pub(super) fn redis_or_cookie(r: &mut Reader<'_>) -> Option<StoreConfig> {
     let cluster_urls: Vec<String> = r.get("redis_cluster_connection_urls");
     let ca_path = r.existing_file("redis_ca_path");
     let insecure_skip_tls_verify = r.get("redis_insecure_skip_tls_verify");
+    // The TLS settings only apply to rediss:// URLs: beside plain ones they would do nothing
+    // (oauth2-proxy then turns TLS on; say which to write instead of guessing).
+    let active: Vec<&String> = match (use_sentinel, use_cluster) {
+        (true, _) => sentinel_urls.iter().collect(),
+        (_, true) => cluster_urls.iter().collect(),
+        _ => url.iter().collect(),
+    };
+    if kind == "redis" && !active.is_empty() && !active.iter().any(|u| u.to_ascii_lowercase().starts_with("rediss://")) {
+        for (key, set) in [("redis_ca_path", ca_path.is_some()), ("redis_insecure_skip_tls_verify", insecure_skip_tls_verify)] {
+            if set {
+                r.error(
+                    key,
+                    "is set but the Redis URLs are redis:// (plaintext), where it does nothing",
+                    "write the URLs as rediss://, or remove it",
+                );
+            }
+        }
+    }
     let idle: i64 = r.get("redis_connection_idle_timeout");
     if idle < 0 {
         r.error("redis_connection_idle_timeout", "cannot be negative", "use 0 to keep idle connections, or a number of seconds");

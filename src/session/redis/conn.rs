@@ -212,7 +212,7 @@ fn sentinel(
     let password = cfg.password.as_ref().map(|p| p.expose().as_str());
     // TLS when the sentinels' URLs say `rediss://`, then for the master too, as
     // oauth2-proxy's go-redis failover client uses one TLS setting for both.
-    let tls = urls.iter().any(|u| u.starts_with("rediss://"));
+    let tls = urls.iter().any(|u| u.to_ascii_lowercase().starts_with("rediss://"));
     let mut sentinel_user = None;
     let mut sentinel_password = sentinel_password.as_ref().map(|p| p.expose().to_string());
     let mut sentinels = Vec::new();
@@ -267,7 +267,7 @@ fn cluster(cfg: &RedisConfig, urls: &[String]) -> anyhow::Result<Link> {
     if let Some(p) = password {
         b = b.password(p);
     }
-    if urls.iter().any(|u| u.starts_with("rediss://")) {
+    if urls.iter().any(|u| u.to_ascii_lowercase().starts_with("rediss://")) {
         if cfg.insecure_skip_tls_verify {
             b = b.tls(redis::TlsMode::Insecure);
         }
