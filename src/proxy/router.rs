@@ -51,7 +51,7 @@ impl Router {
     /// rewrite patterns always see it decoded, as oauth2-proxy's do.
     pub fn route(&self, raw_path: &str, raw_query: &str) -> Route<'_> {
         let decoded = decode(raw_path);
-        let path = if self.raw_path { raw_path } else { decoded.as_str() };
+        let path = if self.raw_path { raw_path } else { decoded.as_ref() };
         if let Some(found) = self.find(path, &decoded, raw_query) {
             return found;
         }
@@ -65,7 +65,7 @@ impl Router {
     fn find(&self, path: &str, decoded: &str, raw_query: &str) -> Option<Route<'_>> {
         // A rewrite builds a new path from the decoded one: only a plain path may take part, or
         // `/api/..%2Finternal` would climb out of the target (`/public/../internal`).
-        let rewrites = if plain(decoded) { self.rewrites.as_slice() } else { &[] };
+        let rewrites = if !self.rewrites.is_empty() && plain(decoded) { self.rewrites.as_slice() } else { &[] };
         if let Some((re, up)) = rewrites.iter().find(|(re, _)| re.is_match(decoded)) {
             let target = up.rewrite_target.as_deref().unwrap_or_default();
             return Some(Route::To(up, Some(rewritten(&re.replace_all(decoded, target), raw_query))));
@@ -92,8 +92,14 @@ fn plain(decoded: &str) -> bool {
 }
 
 /// The path decoded once (not UTF-8: as received, which then matches only literal routes).
-fn decode(raw: &str) -> String {
-    crate::base::text::percent_decode(raw, false).and_then(|b| String::from_utf8(b).ok()).unwrap_or_else(|| raw.to_string())
+fn decode(raw: &str) -> std::borrow::Cow<'_, str> {
+    // Most paths have no escape: no copy for them (this runs for every proxied request).
+    if !raw.contains('%') {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    crate::base::text::percent_decode(raw, false)
+        .and_then(|b| String::from_utf8(b).ok())
+        .map_or(std::borrow::Cow::Borrowed(raw), std::borrow::Cow::Owned)
 }
 
 /// The request target a rewrite sends, as oauth2-proxy builds it: the new path escaped as Go
