@@ -242,6 +242,16 @@ fn groups(cfg: &Config, m: &mut Mapping) {
     } else if !groups.is_empty() {
         put(m, "allowedGroups", strings(&groups));
     }
+    if o.kind == ProviderKind::GitHub {
+        let r = &o.github;
+        let mut g = Mapping::new();
+        put(&mut g, "org", r.org.as_str());
+        put(&mut g, "team", r.team.as_str());
+        put(&mut g, "repo", r.repo.as_str());
+        put(&mut g, "token", r.token.as_ref().map_or("", |t| t.expose().as_str()));
+        put(&mut g, "users", strings(&r.users));
+        put(m, "githubConfig", Value::Mapping(g));
+    }
     if !roles.is_empty() {
         let roles: Vec<String> = roles.iter().map(|r| r.trim_start_matches(crate::oidc::keycloak::ROLE_PREFIX).to_string()).collect();
         let mut k = Mapping::new();

@@ -155,7 +155,7 @@ use Kind::{Bool, Dur, Int, List, Str};
 const KEYCLOAK_GROUPS: &str = "it belongs to the legacy `keycloak` provider (oauth2-proxy ignores it with keycloak-oidc); \
     use provider = \"keycloak-oidc\" with allowed_groups (Keycloak's group mapper) or allowed_roles";
 
-const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs` and `gitlab`); \
+const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs`, `gitlab` and `github`); \
     README \"Providers\" says what to configure instead of each other provider";
 
 /// oauth2-proxy's other providers, each with what to configure instead (README "Providers"
@@ -179,10 +179,6 @@ pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
     ),
     ("linkedin", "LinkedIn is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://www.linkedin.com/oauth\""),
     ("cidaas", "cidaas is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url to your cidaas instance's URL"),
-    (
-        "github",
-        "GitHub has no OpenID Connect for user logins: put an OpenID Connect broker in front of it (Dex's GitHub connector, or Keycloak's GitHub identity provider) and set provider = \"oidc\" to the broker",
-    ),
     (
         "login.gov",
         "login.gov needs private_key_jwt client authentication, which Gatehouse does not do: put an OpenID Connect broker in front of it and set provider = \"oidc\" to the broker",
@@ -211,7 +207,7 @@ pub static PROVIDER: &[OptionSpec] = &[
         "provider",
         Str,
         "google",
-        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email) and \"gitlab\" (OIDC, nickname, groups and projects)",
+        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email), \"gitlab\" (OIDC, nickname, groups and projects) and \"github\" (OAuth 2.0 and GitHub's API: organizations, teams, repositories)",
     ),
     p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
     p("client_id", Str, "", "The OAuth client ID registered at the provider"),
@@ -243,7 +239,12 @@ pub static PROVIDER: &[OptionSpec] = &[
     p("login_url", Str, "", "Authorization endpoint (discovery overrides it)"),
     p("redeem_url", Str, "", "Token endpoint (discovery overrides it)"),
     p("profile_url", Str, "", "Userinfo endpoint (discovery overrides it)"),
-    p("validate_url", Str, "", "After each refresh, the new access token is sent here as a bearer; any answer but 200 ends the session"),
+    p(
+        "validate_url",
+        Str,
+        "",
+        "After each refresh, the new access token is sent here as a bearer; any answer but 200 ends the session (github: the API root, default https://api.github.com/, asked at login and when cookie_refresh is due)",
+    ),
     p("skip_claims_from_profile_url", Bool, "false", "Do not fetch missing claims from the userinfo endpoint"),
     p("resource", Str, "", "adfs: the protected resource, put before the scope (https://app/openid email profile)"),
     p("prompt", Str, "", "OIDC prompt parameter (overrides approval_prompt)"),
@@ -301,11 +302,11 @@ pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
     other("bitbucket_team", Str, "", "Bitbucket team"),
     other("bitbucket_repository", Str, "", "Bitbucket repository"),
     other("bitbucket_workspace", Str, "", "Bitbucket workspace"),
-    other("github_org", Str, "", "GitHub organisation"),
-    other("github_team", Str, "", "GitHub team"),
-    other("github_repo", Str, "", "GitHub repository"),
-    other("github_token", Str, "", "GitHub token").secret(),
-    other("github_users", List, "", "GitHub users").flag_name("github-user"),
+    p("github_org", Str, "", "github: only members of this organization may log in"),
+    p("github_team", Str, "", "github: only members of one of these teams (comma-separated; org:team without github_org) may log in"),
+    p("github_repo", Str, "", "github: only collaborators of this repository (owner/name) may log in"),
+    p("github_token", Str, "", "github: a token with push access to github_repo, to check collaborators").secret(),
+    p("github_users", List, "", "github: these users may log in whatever the other github rules say").flag_name("github-user"),
     p("gitlab_groups", List, "", "gitlab: only members of one of these groups may log in (replaces allowed_groups)")
         .flag_name("gitlab-group"),
     p(

@@ -174,7 +174,10 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
     if session.refresh_due(state.cookie.refresh, now) {
         // oauth2-proxy's `refreshSessionIfNeeded`: refresh when there is a refresh token, and
         // a session that was not refreshed must still validate (`validateSession`).
-        let refreshed = match session.refresh_token.as_deref().is_some_and(|t| !t.is_empty()) {
+        // GitHub's tokens are never refreshed: its sessions are revalidated instead, through
+        // the same once-per-session machinery.
+        let refreshable = session.refresh_token.as_deref().is_some_and(|t| !t.is_empty()) || state.provider.revalidates();
+        let refreshed = match refreshable && !session.htpasswd {
             false => false,
             // Boxed: a refresh (and the store's lock around it) is rare, and inlined its
             // state would double the size of every request's future.
@@ -218,6 +221,27 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
         return end_session(state, &cookies, &host()).await.map(|a| Authenticated { denied: true, ..a });
     }
     Ok(Authenticated { session: Some(session), set_cookies, denied: false })
+}
+
+/// oauth2-proxy's refresh of a provider without refresh tokens (GitHub): the session counts as
+/// refreshed (a new `created_at`, saved) when `validate_url` still accepts its access token,
+/// and ends otherwise, unreachable included (as oauth2-proxy's `validateToken`).
+async fn revalidate(provider: &oidc::Provider, session: &SessionState) -> RefreshOutcome {
+    let token = session.access_token.clone().unwrap_or_default();
+    match provider.github_token_valid(&token).await {
+        Ok(true) => {
+            let tokens = oidc::TokenSet { access_token: token, id_token: None, refresh_token: None, expires_in: None };
+            RefreshOutcome::Granted(Arc::new(Grant { tokens, identity: None }))
+        }
+        Ok(false) => {
+            log::info!("validate_url no longer accepts the session's access token; the session ends");
+            RefreshOutcome::EndSession
+        }
+        Err(e) => {
+            log::warn!("validate_url could not be asked; the session ends: {e}");
+            RefreshOutcome::EndSession
+        }
+    }
 }
 
 /// How long a request waits for a refresh the store saves itself before it goes on with the
@@ -287,6 +311,9 @@ async fn redeem_refresh_token(state: &State, refresh_token: &str, session: &Sess
 /// The refresh-token grant, with the refreshed ID token verified and read as at login.
 async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> RefreshOutcome {
     let provider = &state.provider;
+    if provider.revalidates() {
+        return revalidate(provider, session).await;
+    }
     match provider.refresh(refresh_token).await {
         Ok(mut tokens) => {
             let identity = match &tokens.id_token {

@@ -210,6 +210,10 @@ impl From<oidc::Error> for HttpError {
                 "Your account at the identity provider does not give what this site needs (a verified email address). Ask your administrator.",
                 detail,
             ),
+            E::Denied(_) => HttpError::forbidden(
+                "Your account at the identity provider is not one this site lets in (organization, team, repository or user). Ask your administrator.",
+                detail,
+            ),
             E::Internal(_) => HttpError::internal(detail),
         }
     }

@@ -23,6 +23,8 @@ pub enum ProviderKind {
     },
     /// GitLab: OIDC, then GitLab's userinfo and project API at login ([`super::gitlab`]).
     GitLab,
+    /// GitHub: plain OAuth 2.0 and GitHub's REST API ([`super::github`]); no ID tokens.
+    GitHub,
 }
 
 impl ProviderKind {
@@ -33,7 +35,13 @@ impl ProviderKind {
             ProviderKind::KeycloakOidc => "keycloak-oidc",
             ProviderKind::Adfs { .. } => "adfs",
             ProviderKind::GitLab => "gitlab",
+            ProviderKind::GitHub => "github",
         }
+    }
+
+    /// Whether the provider speaks OpenID Connect (discovery, ID tokens, signing keys).
+    pub fn is_oidc(self) -> bool {
+        self != ProviderKind::GitHub
     }
 }
 
@@ -104,6 +112,8 @@ pub struct Config {
     pub additional_claims: Vec<String>,
     /// `gitlab_projects` (GitLab only): each a group `project:<path>` for its members.
     pub gitlab_projects: Vec<super::gitlab::Project>,
+    /// `github_*` (GitHub only): who may log in.
+    pub github: super::github::Rules,
     pub audience_claims: Vec<String>,
     pub extra_audiences: Vec<String>,
     pub enabled_signing_algs: Vec<String>,

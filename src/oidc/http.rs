@@ -51,11 +51,22 @@ impl Call {
     }
 }
 
-/// A provider response: status, content type and body.
+/// A provider response: status, content type, `Link` (GitHub's pages) and body.
 pub struct Response {
     pub status: u16,
     pub content_type: String,
+    pub link: Option<String>,
     pub body: bytes::Bytes,
+}
+
+/// How a GET authenticates.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    /// `Authorization: Bearer <token>`, asking for JSON.
+    Bearer(&'a str),
+    /// GitHub's API: `Authorization: token <token>`, asking for its v3 JSON.
+    GitHub(&'a str),
 }
 
 /// How the client authenticates at the token endpoint.
@@ -79,17 +90,27 @@ impl Http {
     }
 
     pub async fn get(&self, call: Call, url: &Url, bearer: Option<&str>) -> Result<Response, Error> {
+        self.get_with(call, url, bearer.map_or(Auth::None, Auth::Bearer)).await
+    }
+
+    pub async fn get_with(&self, call: Call, url: &Url, auth: Auth<'_>) -> Result<Response, Error> {
         let start = Instant::now();
-        let res = self.get_inner(url, bearer).await;
+        let res = self.get_inner(url, auth).await;
         self.metrics.idp(call.label(), start.elapsed().as_secs_f64(), res.is_ok());
         res
     }
 
-    async fn get_inner(&self, url: &Url, bearer: Option<&str>) -> Result<Response, Error> {
-        let mut req = self.client().get(url.as_str()).insert_header((header::ACCEPT, "application/json"));
-        if let Some(token) = bearer {
-            req = req.insert_header((header::AUTHORIZATION, format!("Bearer {token}")));
-        }
+    async fn get_inner(&self, url: &Url, auth: Auth<'_>) -> Result<Response, Error> {
+        let req = self.client().get(url.as_str());
+        let req = match auth {
+            Auth::None => req.insert_header((header::ACCEPT, "application/json")),
+            Auth::Bearer(token) => {
+                req.insert_header((header::ACCEPT, "application/json")).insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+            }
+            Auth::GitHub(token) => req
+                .insert_header((header::ACCEPT, "application/vnd.github.v3+json"))
+                .insert_header((header::AUTHORIZATION, format!("token {token}"))),
+        };
         let res = req.send().await.map_err(|e| Error::Unreachable(format!("GET {}: {e}", without_query(url))))?;
         read(res, url).await
     }
@@ -128,8 +149,9 @@ where
 {
     let status = res.status().as_u16();
     let content_type = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let link = res.headers().get(header::LINK).and_then(|v| v.to_str().ok()).map(str::to_string);
     let body = res.body().limit(BODY_LIMIT).await.map_err(|e| Error::Unreachable(format!("reading {}: {e}", without_query(url))))?;
-    Ok(Response { status, content_type, body })
+    Ok(Response { status, content_type, link, body })
 }
 
 /// A URL for logs: no query string (it may carry codes or tokens).

@@ -28,6 +28,9 @@ pub struct Key {
 pub enum KeySource {
     Jwks(Url),
     PemFiles(Vec<PathBuf>),
+    /// A plain OAuth 2.0 provider (GitHub) signs no ID tokens: nothing to load, nothing a
+    /// token could be verified with.
+    None,
 }
 
 #[derive(Default)]
@@ -50,6 +53,7 @@ impl KeyCache {
         let keys = match source {
             KeySource::Jwks(url) => fetch_jwks(http, url).await?,
             KeySource::PemFiles(files) => read_pems(files)?,
+            KeySource::None => Vec::new(),
         };
         let n = keys.len();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);

@@ -8,6 +8,7 @@ pub mod bearer;
 pub mod claims;
 mod config;
 pub mod flow;
+pub mod github;
 pub mod gitlab;
 pub mod http;
 pub mod keycloak;
@@ -52,6 +53,10 @@ pub enum Error {
     IdToken(#[from] VerifyError),
     #[error("{0}")]
     Claims(#[from] ClaimsError),
+    /// The provider's own rules (GitHub's organization, team, repository, users) refuse
+    /// this user.
+    #[error("the provider's rules refuse this user: {0}")]
+    Denied(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -148,12 +153,14 @@ impl Provider {
             );
         }
         let http = Http::new(tls::client_config(&trust)?, Duration::from_secs(10), metrics);
+        // GitHub takes the client's credentials in the form (oauth2-proxy sends them so).
+        let auth_in_form = AtomicBool::new(!cfg.kind.is_oidc());
         Ok(Provider {
             cfg,
             http,
             endpoints: RwLock::new(None),
             keys: KeyCache::default(),
-            auth_in_form: AtomicBool::new(false),
+            auth_in_form,
             unreachable_logged: AtomicBool::new(false),
         })
     }
@@ -164,12 +171,12 @@ impl Provider {
 
     /// True once endpoints and keys are loaded.
     pub fn is_ready(&self) -> bool {
-        self.endpoints.read().unwrap_or_else(|e| e.into_inner()).is_some() && self.keys.is_loaded()
+        self.endpoints().is_ok()
     }
 
     pub fn endpoints(&self) -> Result<Arc<Endpoints>, Error> {
         match &*self.endpoints.read().unwrap_or_else(|e| e.into_inner()) {
-            Some(e) if self.keys.is_loaded() => Ok(e.clone()),
+            Some(e) if matches!(e.keys, KeySource::None) || self.keys.is_loaded() => Ok(e.clone()),
             _ => Err(Error::NotReady),
         }
     }
@@ -203,7 +210,8 @@ impl Provider {
 
     /// One discovery attempt: metadata (unless skipped) and keys.
     pub async fn discover(&self) -> Result<(), Error> {
-        let endpoints = if self.cfg.skip_discovery { self.static_endpoints()? } else { self.fetch_metadata().await? };
+        let endpoints =
+            if self.cfg.skip_discovery || !self.cfg.kind.is_oidc() { self.static_endpoints()? } else { self.fetch_metadata().await? };
         let n = self.keys.load(&self.http, &endpoints.keys).await?;
         log::info!(
             "identity provider ready: issuer {}, {} signing key{}, algorithms {:?}",
@@ -219,6 +227,18 @@ impl Provider {
     fn static_endpoints(&self) -> Result<Endpoints, Error> {
         let c = &self.cfg;
         let missing = |what: &str| Error::Internal(format!("{what} is required with skip_oidc_discovery"));
+        if !c.kind.is_oidc() {
+            // Validation filled in GitHub's own endpoints where none were given.
+            return Ok(Endpoints {
+                issuer: String::new(),
+                authorization: c.login_url.clone().ok_or_else(|| missing("login_url"))?,
+                token: c.redeem_url.clone().ok_or_else(|| missing("redeem_url"))?,
+                userinfo: None,
+                end_session: None,
+                algorithms: Vec::new(),
+                keys: KeySource::None,
+            });
+        }
         let keys = match (&c.jwks_url, c.public_key_files.is_empty()) {
             (Some(u), _) => KeySource::Jwks(u.clone()),
             (None, false) => KeySource::PemFiles(c.public_key_files.clone()),
@@ -326,13 +346,14 @@ impl Provider {
             }
             res = retry;
         }
-        if res.status != 200 {
-            return Err(match oauth_error(&res.body) {
-                Some(code) => Error::Rejected { code },
-                None => Error::BadResponse(format!("the token endpoint answered {}", res.status)),
-            });
+        // GitHub answers a refused code with 200 and an `error`.
+        if let Some(code) = oauth_error(&res.body).or_else(|| form_error(&res.body)) {
+            return Err(Error::Rejected { code });
         }
-        serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("the token response is not valid: {e}")))
+        if res.status != 200 {
+            return Err(Error::BadResponse(format!("the token endpoint answered {}", res.status)));
+        }
+        token_set(&res.body)
     }
 
     /// Redeems an authorization code.
@@ -426,6 +447,9 @@ impl Provider {
     /// Turns a token response into the user's identity: verifies the ID token (a login's or a
     /// refresh's), asks userinfo for missing claims, applies the claim mapping.
     pub async fn identity(&self, tokens: &TokenSet, used: IdTokenUse<'_>) -> Result<Identified, Error> {
+        if self.cfg.kind == ProviderKind::GitHub {
+            return Ok(Identified { identity: self.github_identity(&tokens.access_token).await?, sid: None });
+        }
         let id_token = tokens.id_token.as_deref().ok_or(Error::NoIdToken)?;
         let id_claims = self.verify_id_token(id_token, used).await?;
         let c = &self.cfg;
@@ -464,6 +488,12 @@ impl Provider {
         }
     }
 
+    /// Sessions are kept by revalidating their access token when `cookie_refresh` is due
+    /// (GitHub, whose tokens are never refreshed), not by a refresh grant.
+    pub fn revalidates(&self) -> bool {
+        !self.cfg.kind.is_oidc()
+    }
+
     /// keycloak-oidc: the roles `access_token` carries join the groups (other providers have
     /// none to add).
     pub fn add_roles(&self, identity: &mut Identity, access_token: &str) -> Result<(), ClaimsError> {
@@ -478,7 +508,7 @@ impl Provider {
     pub fn refreshed_roles(&self, groups: &[String], access_token: &str) -> Result<Option<Vec<String>>, ClaimsError> {
         match self.cfg.kind {
             ProviderKind::KeycloakOidc => keycloak::replace_roles(groups, access_token).map(Some),
-            ProviderKind::Oidc | ProviderKind::Adfs { .. } | ProviderKind::GitLab => Ok(None),
+            ProviderKind::Oidc | ProviderKind::Adfs { .. } | ProviderKind::GitLab | ProviderKind::GitHub => Ok(None),
         }
     }
 
@@ -499,6 +529,32 @@ impl Provider {
             Err(e) => log::warn!("backend logout failed: {e}"),
         }
     }
+}
+
+/// A token response: JSON, or the form encoding GitHub answers with unless asked for JSON.
+fn token_set(body: &[u8]) -> Result<TokenSet, Error> {
+    match serde_json::from_slice(body) {
+        Ok(tokens) => Ok(tokens),
+        Err(e) => {
+            let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+            match form.get("access_token").filter(|t| !t.is_empty()) {
+                Some(at) => Ok(TokenSet {
+                    access_token: at.clone(),
+                    id_token: form.get("id_token").cloned(),
+                    refresh_token: form.get("refresh_token").cloned(),
+                    expires_in: form.get("expires_in").and_then(|v| v.parse().ok()),
+                }),
+                None => Err(Error::BadResponse(format!("the token response is not valid: {e}"))),
+            }
+        }
+    }
+}
+
+/// An OAuth error in a form-encoded token response (`error=bad_verification_code&...`).
+fn form_error(body: &[u8]) -> Option<OAuthError> {
+    let (_, code) = url::form_urlencoded::parse(body).find(|(k, _)| k == "error")?;
+    let json = serde_json::json!({ "error": code });
+    serde_json::from_value::<StandardErrorResponse<CoreErrorResponseType>>(json).ok().map(|e| OAuthError(e.error().clone()))
 }
 
 fn oauth_error(body: &[u8]) -> Option<OAuthError> {

@@ -635,6 +635,10 @@ fn conversion_cases() -> Vec<(&'static str, String)> {
             format!("{}upstreams = [\"unix:///run/app.sock\"]\nallowed_roles = [\"admin\"]\nallowed_groups = [\"ops\"]\nscope = \"openid email\"\nmetrics_address = \"127.0.0.1:9100\"\n", provider.replace("\"oidc\"", "\"keycloak-oidc\"")),
         ),
         ("gitlab", format!("{}upstreams = [\"http://127.0.0.1:8080/\"]\ngitlab_groups = [\"devs\"]\ngitlab_projects = [\"g/app=30\"]\n", provider.replace("\"oidc\"", "\"gitlab\""))),
+        (
+            "github",
+            "provider = \"github\"\nclient_id = \"app\"\nclient_secret = \"s3cret-client-value\"\ncookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\nlogin_url = \"https://ghe.example.com/login/oauth/authorize\"\nredeem_url = \"https://ghe.example.com/login/oauth/access_token\"\nvalidate_url = \"https://ghe.example.com/api/v3/\"\nupstreams = [\"http://127.0.0.1:8080/\"]\ngithub_org = \"acme\"\ngithub_team = \"devs\"\ngithub_repo = \"acme/app\"\ngithub_token = \"ghp_x\"\ngithub_users = [\"bob\"]\n".to_string(),
+        ),
         ("adfs", format!("{}upstreams = [\"http://127.0.0.1:8080/\"]\nresource = \"https://app.example.com\"\n", provider.replace("\"oidc\"", "\"adfs\""))),
         (
             "tls",

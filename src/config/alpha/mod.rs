@@ -358,6 +358,22 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                     set("gitlab_projects", f("projects"), l(v));
                 }
             }
+            if let Some(g) = &p.github_config {
+                let f = |name: &str| format!("providers[0].githubConfig.{name}");
+                for (key, name, value) in [
+                    ("github_org", "org", &g.org),
+                    ("github_team", "team", &g.team),
+                    ("github_repo", "repo", &g.repo),
+                    ("github_token", "token", &g.token),
+                ] {
+                    if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                        set(key, f(name), s(v));
+                    }
+                }
+                if let Some(v) = g.users.as_ref().filter(|v| !v.is_empty()) {
+                    set("github_users", f("users"), l(v));
+                }
+            }
             if let Some(k) = &p.keycloak_config {
                 let f = |name: &str| format!("providers[0].keycloakConfig.{name}");
                 if let Some(v) = &k.roles {
@@ -370,7 +386,6 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
             let others = [
                 ("azureConfig", &p.azure_config),
                 ("bitbucketConfig", &p.bitbucket_config),
-                ("githubConfig", &p.github_config),
                 ("googleConfig", &p.google_config),
                 ("loginGovConfig", &p.login_gov_config),
                 ("microsoftEntraIDConfig", &p.entra_id_config),
@@ -380,7 +395,7 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
                     errors.push(
                         ConfigError::new(
                             f(name),
-                            "settings for a provider Gatehouse does not build (it builds oidc and keycloak-oidc)",
+                            "settings for a provider Gatehouse does not build (README \"Providers\" lists the ones it builds)",
                             "remove this section; README \"Providers\" says what to configure instead",
                         )
                         .origin(Some(Origin::Alpha { path: path.to_path_buf(), field: f(name) })),

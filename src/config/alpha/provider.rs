@@ -61,7 +61,7 @@ pub struct Provider {
     #[serde(rename = "bitbucketconfig", default)]
     pub bitbucket_config: Option<Value>,
     #[serde(rename = "githubconfig", default)]
-    pub github_config: Option<Value>,
+    pub github_config: Option<GitHubConfig>,
     #[serde(rename = "gitlabconfig", default)]
     pub gitlab_config: Option<GitLabConfig>,
     #[serde(rename = "googleconfig", default)]
@@ -102,6 +102,23 @@ pub struct GitLabConfig {
     pub group: Option<Vec<String>>,
     #[serde(default)]
     pub projects: Option<Vec<String>>,
+}
+
+/// `githubConfig`: `org`, `team`, `repo`, `token`, `users` are `github_org`, `github_team`,
+/// `github_repo`, `github_token`, `github_users`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GitHubConfig {
+    #[serde(default)]
+    pub org: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub users: Option<Vec<String>>,
 }
 
 /// `ADFSConfig`: whether the authorization request leaves `scope` out.

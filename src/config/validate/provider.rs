@@ -63,13 +63,14 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
     let kind = provider_kind(r, alpha);
     let display_name: String = r.get("provider_display_name");
     let (client_id, client_secret) = client(r);
-    let endpoints = endpoints(r, kind.is_some());
+    let github = kind == Some(ProviderKind::GitHub);
+    let (endpoints, github_rules) = endpoints_and_rules(r, kind);
     let claims = claims(r);
     let enabled_signing_algs = signing_algs(r);
     let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
     let skip_issuer_verification = r.get("insecure_oidc_skip_issuer_verification");
-    let skip_nonce = r.get("insecure_oidc_skip_nonce");
-    if skip_nonce {
+    let skip_nonce: bool = r.get("insecure_oidc_skip_nonce");
+    if skip_nonce && !github {
         // oauth2-proxy's `--convert-config-to-alpha` writes its default `insecureSkipNonce: true`.
         r.warnings.push("insecure_oidc_skip_nonce (alpha insecureSkipNonce) is true: the OIDC nonce is neither sent nor checked, so an ID token injected from another login is accepted; remove it to have Gatehouse check it".into());
     }
@@ -109,6 +110,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
         email_claim,
         groups_claim,
         gitlab_projects,
+        github: github_rules,
         additional_claims: alpha
             .and_then(|a| a.providers.as_ref())
             .and_then(|p| p.first())
@@ -119,7 +121,8 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
         enabled_signing_algs,
         allow_unverified_email,
         skip_issuer_verification,
-        skip_nonce,
+        // GitHub signs no ID token for a nonce to travel in; oauth2-proxy sends none to it.
+        skip_nonce: skip_nonce || github,
         scope,
         pkce,
         login_params,
@@ -200,6 +203,7 @@ fn scope(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> String {
     let gitlab = kind == Some(ProviderKind::GitLab);
     let scope = match r.string("scope") {
         Some(s) => s,
+        None if kind == Some(ProviderKind::GitHub) => crate::oidc::github::DEFAULT_SCOPE.to_string(),
         // GitLab's default; its project checks need read_api (added below).
         None if gitlab => "openid email".to_string(),
         None if allowed_groups.is_empty() || adfs => "openid email profile".to_string(),
@@ -223,6 +227,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<Prov
         "oidc" => Some(ProviderKind::Oidc),
         "keycloak-oidc" => Some(ProviderKind::KeycloakOidc),
         "gitlab" => Some(ProviderKind::GitLab),
+        "github" => Some(ProviderKind::GitHub),
         "adfs" => {
             let skip_scope = alpha
                 .and_then(|a| a.providers.as_ref())
@@ -238,7 +243,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<Prov
             None
         }
         p => {
-            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab"]).unwrap_or("oidc");
+            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab", "github"]).unwrap_or("oidc");
             r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
             None
         }
@@ -317,6 +322,86 @@ fn endpoints(r: &mut Reader<'_>, known_provider: bool) -> Endpoints {
         }
     }
     Endpoints { skip_discovery, issuer_url, jwks_url, public_key_files, login_url, redeem_url, profile_url, validate_url }
+}
+
+/// Where the provider is, and GitHub's rules (with github.com's endpoints by default).
+fn endpoints_and_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> (Endpoints, crate::oidc::github::Rules) {
+    let mut found = endpoints(r, kind.is_some_and(ProviderKind::is_oidc));
+    let rules = github_rules(r, kind);
+    if kind == Some(ProviderKind::GitHub) {
+        not_with_github(r);
+        found.github_defaults();
+    }
+    (found, rules)
+}
+
+impl Endpoints {
+    /// github.com's endpoints where none were given (GitHub Enterprise gives all three).
+    fn github_defaults(&mut self) {
+        let default = |u: &mut Option<Url>, d: &str| {
+            if u.is_none() {
+                *u = Url::parse(d).ok();
+            }
+        };
+        default(&mut self.login_url, crate::oidc::github::LOGIN_URL);
+        default(&mut self.redeem_url, crate::oidc::github::REDEEM_URL);
+        default(&mut self.validate_url, crate::oidc::github::VALIDATE_URL);
+    }
+}
+
+/// OpenID Connect options do nothing for GitHub, which speaks plain OAuth 2.0: refused rather
+/// than ignored.
+fn not_with_github(r: &mut Reader<'_>) {
+    // Set to its default (as a converted alpha file writes them out), an option is no setting.
+    let mut used: Vec<&str> =
+        ["oidc_issuer_url", "oidc_jwks_url", "profile_url", "backend_logout_url"].into_iter().filter(|k| r.string(k).is_some()).collect();
+    used.extend(["skip_oidc_discovery", "oidc_rp_initiated_logout", "oidc_backchannel_logout"].into_iter().filter(|k| r.get::<bool>(k)));
+    if !r.get::<Vec<String>>("oidc_public_key_files").is_empty() {
+        used.push("oidc_public_key_files");
+    }
+    for key in used {
+        r.error(key, "is an OpenID Connect option; GitHub speaks plain OAuth 2.0, so it would do nothing", "remove it");
+    }
+    let bearer: bool = r.get("skip_jwt_bearer_tokens");
+    let issuers: Vec<String> = r.get("extra_jwt_issuers");
+    if bearer && issuers.is_empty() {
+        r.error(
+            "skip_jwt_bearer_tokens",
+            "GitHub issues no JWTs, so no bearer token could ever be accepted",
+            "remove it, or name the issuers of the JWTs to accept in extra_jwt_issuers",
+        );
+    }
+}
+
+/// `github_org`, `github_team`, `github_repo`, `github_token`, `github_users`; with GitHub only.
+fn github_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> crate::oidc::github::Rules {
+    let rules = crate::oidc::github::Rules {
+        org: r.get("github_org"),
+        team: r.get("github_team"),
+        repo: r.get("github_repo"),
+        token: r.string("github_token").filter(|t| !t.is_empty()).map(Secret::new),
+        users: r.get("github_users"),
+    };
+    let keys = ["github_org", "github_team", "github_repo", "github_token", "github_users"];
+    if kind.is_some_and(|k| k != ProviderKind::GitHub) {
+        for key in keys {
+            if !r.is_set(key) {
+                continue;
+            }
+            r.error(key, "is only used by the github provider", "remove it, or set provider = \"github\"");
+        }
+    }
+    if !rules.repo.is_empty() && rules.repo.split('/').filter(|p| !p.is_empty()).count() != 2 {
+        r.error("github_repo", format!("\"{}\" is not owner/name", rules.repo), "write the repository as owner/name");
+    }
+    if rules.token.is_some() && rules.repo.is_empty() {
+        r.error(
+            "github_token",
+            "is set without github_repo",
+            "set github_repo to the repository whose collaborators may log in, or remove it",
+        );
+    }
+    rules
 }
 
 /// Which claims say who the user is, and which audiences an ID token may have.

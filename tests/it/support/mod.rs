@@ -48,6 +48,7 @@ pub fn flag(key: &'static str, values: &[&str]) -> FlagValues {
 
 pub mod browser;
 pub mod chromium;
+pub mod github;
 pub mod grpc;
 pub mod op;
 pub mod peers;
