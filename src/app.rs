@@ -19,7 +19,7 @@ use crate::reload::Watched;
 use crate::server;
 use crate::session::ending::Subject;
 use crate::session::{CsrfCookies, Refreshes, Sessions};
-use crate::state::{Lifecycle, State};
+use crate::state::{Lifecycle, Providers, Registered, State};
 
 /// `gatehouse sessions list|revoke`: the sessions of `who` in the configured Redis, listed or
 /// ended (on every instance sharing it). Returns the report to print.
@@ -69,6 +69,31 @@ fn side_listeners(
     Ok(Some(crate::endpoints::grpc::serve(&bind, server.grpc_tls.as_ref(), threads, state.clone(), lifecycle.subscribe())?))
 }
 
+/// Every provider, each discovering in the background: the first (`oidc`) and the list.
+fn register(
+    oidc: crate::oidc::Config,
+    entries: Vec<crate::config::ProviderEntry>,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> anyhow::Result<(Arc<Provider>, Providers)> {
+    let first = Arc::new(Provider::new(oidc, metrics.clone())?);
+    let mut registered = Vec::new();
+    for e in entries {
+        let provider = match e.oidc {
+            None => first.clone(),
+            Some(cfg) => Arc::new(Provider::new(cfg, metrics.clone())?),
+        };
+        provider.spawn_discovery();
+        registered.push(Registered {
+            id: e.id,
+            provider,
+            allowed_groups: e.allowed_groups,
+            email_domains: e.email_domains,
+            default_for: e.default_for,
+        });
+    }
+    Ok((first, Providers(registered)))
+}
+
 /// A built, bound, not yet running Gatehouse.
 pub struct App {
     server: Server,
@@ -77,7 +102,8 @@ pub struct App {
     addrs: Vec<SocketAddr>,
     /// The gRPC external authorization listener, when `grpc_address` is set.
     grpc: Option<Listening>,
-    provider: Arc<Provider>,
+    /// Every provider, for readiness.
+    providers: Vec<Arc<Provider>>,
     /// Moved on at SIGTERM (`State::lifecycle`).
     lifecycle: Arc<watch::Sender<Lifecycle>>,
     shutdown_delay: Duration,
@@ -88,7 +114,7 @@ impl App {
     /// background. Must run inside the actix runtime. Port 0 picks a free port.
     pub fn build(config: Config) -> anyhow::Result<App> {
         crate::install_crypto_provider();
-        let Config { server, oidc, mut session, authz, headers, pages, proxy, dev, logging } = config;
+        let Config { server, oidc, providers: entries, mut session, authz, headers, pages, proxy, dev, logging } = config;
         follow_secret_file(&mut session.cookie)?;
         let allowed_emails = match &authz.authenticated_emails_file {
             Some(f) => {
@@ -126,12 +152,13 @@ impl App {
         if proxy.upstreams.iter().any(|u| u.insecure_skip_tls_verify) {
             log::warn!("ssl_upstream_insecure_skip_verify is set: upstream TLS certificates are NOT verified");
         }
-        let provider = Arc::new(Provider::new(oidc, metrics.clone())?);
-        provider.spawn_discovery();
+        let (provider, providers) = register(oidc, entries, &metrics)?;
+        let all: Vec<Arc<Provider>> = providers.0.iter().map(|r| r.provider.clone()).collect();
         let lifecycle = Arc::new(watch::Sender::new(Lifecycle::Serving));
         let shutdown_delay = server.shutdown_delay;
         let state = web::Data::new(State {
             provider: provider.clone(),
+            providers,
             sessions: Sessions::new(&session, metrics.clone())?,
             csrf: CsrfCookies::new(&session.cookie),
             cookie: session.cookie.clone(),
@@ -161,7 +188,7 @@ impl App {
         let grpc = side_listeners(&server, &state, metrics, &lifecycle, &mut extra)?;
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);
         let (srv, addrs) = server::start(server, state, upstream_tls, routes)?;
-        Ok(App { server: srv, extra, addrs, grpc, provider, lifecycle, shutdown_delay })
+        Ok(App { server: srv, extra, addrs, grpc, providers: all, lifecycle, shutdown_delay })
     }
 
     /// The addresses actually bound (with the real port when 0 was asked for).
@@ -174,9 +201,9 @@ impl App {
         self.grpc.as_ref().map(|g| g.addr)
     }
 
-    /// True once the identity provider's discovery and keys are loaded.
+    /// True once every identity provider's discovery and keys are loaded.
     pub fn provider_ready(&self) -> bool {
-        self.provider.is_ready()
+        self.providers.iter().all(|p| p.is_ready())
     }
 
     /// A handle to stop the servers from elsewhere.

@@ -23,8 +23,69 @@ pub enum Lifecycle {
     Stopping,
 }
 
-pub struct State {
+/// One provider users may log in with, and who it may let in.
+pub struct Registered {
+    /// Alpha `id`; empty for the legacy single provider.
+    pub id: String,
     pub provider: Arc<Provider>,
+    /// Its sessions must be in one of these groups (none: no group rule).
+    pub allowed_groups: Vec<String>,
+    /// Its sessions' emails must also match one of these (none: no further rule).
+    pub email_domains: Vec<String>,
+    /// Hosts (`app.example.com`, `*.example.com`) and path prefixes (`/admin/`) whose logins
+    /// go to it without a choice.
+    pub default_for: Vec<String>,
+}
+
+/// The providers (alpha `providers:`), in their order; at least one.
+pub struct Providers(pub Vec<Registered>);
+
+impl Providers {
+    pub fn first(&self) -> &Registered {
+        &self.0[0]
+    }
+
+    /// More than one: a choice to offer, and sessions that remember theirs.
+    pub fn several(&self) -> bool {
+        self.0.len() > 1
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&Registered> {
+        self.0.iter().find(|p| p.id == id)
+    }
+
+    /// The provider that issued a session: the one it names, the first when it names none
+    /// (a session from before there were several), `None` when it names one no longer
+    /// configured (the session ends).
+    pub fn of(&self, named: Option<&str>) -> Option<&Registered> {
+        match named {
+            None => Some(self.first()),
+            Some(id) => self.by_id(id),
+        }
+    }
+
+    /// The provider whose `defaultFor` takes a login to `host` and `path`, if one does.
+    pub fn default_for(&self, host: &str, path: &str) -> Option<&Registered> {
+        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        self.0.iter().find(|p| {
+            p.default_for.iter().any(|rule| match rule.strip_prefix("*.") {
+                _ if rule.starts_with('/') => path.starts_with(rule.as_str()),
+                Some(domain) => host.ends_with(&format!(".{}", domain.to_ascii_lowercase())),
+                None => host == rule.to_ascii_lowercase(),
+            })
+        })
+    }
+
+    /// Every provider has its endpoints and keys.
+    pub fn ready(&self) -> bool {
+        self.0.iter().all(|p| p.provider.is_ready())
+    }
+}
+
+pub struct State {
+    /// The first provider (with one provider, the only one).
+    pub provider: Arc<Provider>,
+    pub providers: Providers,
     pub sessions: Sessions,
     pub csrf: CsrfCookies,
     pub cookie: CookieConfig,
@@ -63,6 +124,18 @@ impl State {
             Some(w) => w.get(),
             None => NO_EMAILS.clone(),
         }
+    }
+
+    /// The policy's verdict on a session `via` a provider: `email_domains` (or the emails
+    /// file), the provider's groups, and the provider's own email domains.
+    pub fn authorize(&self, via: &Registered, email: &str, groups: &[String]) -> Result<(), authz::Denied> {
+        authz::authorize_provider(&self.authz, &self.allowed_emails(), email, groups, &via.allowed_groups, &via.email_domains)
+    }
+
+    /// What a session records of its provider: its id when there are several, else nothing
+    /// (single-provider sessions stay as they were).
+    pub fn provider_mark(&self, via: &Registered) -> Option<String> {
+        self.providers.several().then(|| via.id.clone())
     }
 
     pub fn path(&self, endpoint: &str) -> String {

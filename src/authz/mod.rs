@@ -136,10 +136,27 @@ pub fn groups_allowed(groups: &[String], allowed: &[String]) -> bool {
 
 /// The login-time policy: email, then groups, as oauth2-proxy orders them.
 pub fn authorize(cfg: &Config, allowed_emails: &std::collections::HashSet<String>, email: &str, groups: &[String]) -> Result<(), Denied> {
+    authorize_provider(cfg, allowed_emails, email, groups, &cfg.allowed_groups, &[])
+}
+
+/// [`authorize`] for a session of one provider of several: its own `allowed_groups`, and its
+/// own email domains (when it has any) on top of the global ones: a provider's rules only
+/// ever narrow who the global rules let in.
+pub fn authorize_provider(
+    cfg: &Config,
+    allowed_emails: &std::collections::HashSet<String>,
+    email: &str,
+    groups: &[String],
+    allowed_groups: &[String],
+    provider_domains: &[String],
+) -> Result<(), Denied> {
     if !email_allowed(email, &cfg.email_domains, allowed_emails) {
         return Err(Denied::Email);
     }
-    if !groups_allowed(groups, &cfg.allowed_groups) {
+    if !provider_domains.is_empty() && !email_allowed(email, provider_domains, &std::collections::HashSet::new()) {
+        return Err(Denied::Email);
+    }
+    if !groups_allowed(groups, allowed_groups) {
         return Err(Denied::Groups);
     }
     Ok(())

@@ -28,7 +28,11 @@ use crate::{authz, dev, identity, oidc, pages, proxy, server, session, telemetry
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: server::Config,
+    /// The first provider (with a single provider, the only one).
     pub oidc: oidc::Config,
+    /// Every provider a user may log in with (alpha `providers:`), the first one's settings
+    /// being `oidc`: at least one entry.
+    pub providers: Vec<ProviderEntry>,
     pub session: session::Config,
     pub authz: authz::Config,
     pub headers: identity::Config,
@@ -36,6 +40,24 @@ pub struct Config {
     pub logging: telemetry::Config,
     pub pages: pages::Config,
     pub dev: dev::Config,
+}
+
+/// One of the providers a user may choose (Gatehouse's use of oauth2-proxy's `providers:`
+/// list, which oauth2-proxy refuses beyond the first).
+#[derive(Debug, Clone)]
+pub struct ProviderEntry {
+    /// Alpha `id` (`/oauth2/start?provider=<id>`); empty for the legacy single provider.
+    pub id: String,
+    /// Its settings; `None` for the first, whose settings are [`Config::oidc`].
+    pub oidc: Option<oidc::Config>,
+    /// Its `allowedGroups` (and roles or project groups): its sessions must be in one.
+    pub allowed_groups: Vec<String>,
+    /// Gatehouse's `emailDomains`: its sessions' emails must also match one (narrowing the
+    /// global `email_domains`); empty for no further rule.
+    pub email_domains: Vec<String>,
+    /// Gatehouse's `defaultFor`: hosts (`app.example.com`, `*.example.com`) and path prefixes
+    /// (`/admin/`) whose logins go to this provider without a choice.
+    pub default_for: Vec<String>,
 }
 
 /// Where to read configuration from.

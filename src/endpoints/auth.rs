@@ -94,7 +94,7 @@ async fn render(state: &State, req: &HttpRequest, form: Form, view: &View) -> Re
         Verdict::Anonymous => respond::passed(accepted),
         Verdict::Unauthenticated if form == Form::Browser && view.client(req, &state.authz).navigation => {
             let rd = return_to(state, view);
-            login::begin(state, req, &rd, &[])?
+            login::to_login(state, req, &rd)?
         }
         Verdict::Unauthenticated | Verdict::Denied => respond::unauthorized(),
     };

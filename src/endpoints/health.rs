@@ -21,7 +21,7 @@ pub async fn ready(state: web::Data<State>) -> HttpResponse {
     if *state.lifecycle.borrow() != Lifecycle::Serving {
         return respond::not_ready("shutting down");
     }
-    if !state.provider.is_ready() {
+    if !state.providers.ready() {
         return respond::not_ready("the identity provider has not been discovered yet");
     }
     if let Err(e) = state.sessions.ping().await {

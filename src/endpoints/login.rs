@@ -15,7 +15,7 @@ use crate::oidc::{IdTokenUse, Identified, flow};
 use crate::pages;
 use crate::session::jar::RequestCookies;
 use crate::session::{self, LoginState, SessionState, SessionStore};
-use crate::state::State;
+use crate::state::{Registered, State};
 
 /// Where to send the browser after login: `rd`, then `X-Auth-Request-Redirect`, each only if
 /// it passes redirect validation; otherwise `/`.
@@ -41,7 +41,9 @@ fn query_with_whole_rd(state: &State, req: &HttpRequest) -> Vec<(String, String)
     let mut pairs = request::query(req, &[]).unwrap_or_default();
     let choosable = |segment: &&str| {
         let name = url::form_urlencoded::parse(segment.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
-        state.provider.config().login_params.iter().any(|p| p.allow.is_some() && p.name == name)
+        // With several providers, `provider` is the choice, never the app's.
+        (name == "provider" && state.providers.several())
+            || state.providers.0.iter().any(|r| r.provider.config().login_params.iter().any(|p| p.allow.is_some() && p.name == name))
     };
     let raw: Vec<&str> = req.query_string().split('&').filter(|s| !choosable(s)).collect();
     if let Some(whole) = request::rd_with_its_query(&raw.join("&")) {
@@ -100,7 +102,12 @@ pub async fn sign_in(state: web::Data<State>, req: HttpRequest, body: web::Bytes
     };
     if state.authz.skip_provider_button {
         // As oauth2-proxy: the sign-in page's query may choose login parameters too.
-        return begin(&state, &req, &rd, &query);
+        return begin(&state, &req, state.providers.first(), &rd, &query);
+    }
+    if matches!(shown, SignIn::Asked)
+        && let Some(via) = default_provider(&state, &req, &rd)
+    {
+        return begin(&state, &req, via, &rd, &query);
     }
     sign_in_page(&state, &req, &rd, shown).await
 }
@@ -145,13 +152,45 @@ fn request_id(req: &HttpRequest) -> String {
     req.extensions().get::<crate::telemetry::RequestId>().map_or("-".to_string(), |r| r.0.clone())
 }
 
+/// The provider whose `defaultFor` covers `rd` (its host, else the request's, and its path),
+/// when there are several: its logins skip the choice.
+pub fn default_provider<'a>(state: &'a State, req: &HttpRequest, rd: &str) -> Option<&'a Registered> {
+    if !state.providers.several() {
+        return None;
+    }
+    match url::Url::parse(rd) {
+        Ok(u) => state.providers.default_for(u.host_str().unwrap_or_default(), u.path()),
+        Err(_) => state.providers.default_for(&request::host(req), rd.split(['?', '#']).next().unwrap_or(rd)),
+    }
+}
+
+/// A browser that must log in to reach `rd`: with one provider (or a `defaultFor` one) to
+/// it, otherwise to the sign-in page, which offers the choice.
+pub fn to_login(state: &State, req: &HttpRequest, rd: &str) -> Result<HttpResponse, HttpError> {
+    match default_provider(state, req, rd) {
+        Some(via) => begin(state, req, via, rd, &[]),
+        None if state.providers.several() => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", rd).finish();
+            let mut res = redirect(&format!("{}?{query}", state.path("sign_in")));
+            no_cache(&mut res);
+            Ok(res)
+        }
+        None => begin(state, req, state.providers.first(), rd, &[]),
+    }
+}
+
 /// The sign-in page, returning to `rd` after login. The session cookie is cleared: a new login
 /// must not inherit an old session (session fixation, GHSA-f24x).
 pub async fn sign_in_page(state: &State, req: &HttpRequest, rd: &str, shown: SignIn) -> Result<HttpResponse, HttpError> {
     let sign_in_path = state.path("sign_in");
+    let choices: Vec<(&str, &str)> = match state.providers.several() {
+        true => state.providers.0.iter().map(|r| (r.id.as_str(), r.provider.config().display_name.as_str())).collect(),
+        false => Vec::new(),
+    };
     let page = pages::sign_in_page(
         &state.pages,
         &pages::SignIn {
+            choices: &choices,
             start_path: &state.path("start"),
             prefix: &state.proxy_prefix,
             rd,
@@ -173,15 +212,26 @@ pub async fn sign_in_page(state: &State, req: &HttpRequest, rd: &str, shown: Sig
 pub async fn start(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let pairs = query_with_whole_rd(&state, &req);
     let rd = app_redirect(&state, &req, &pairs);
-    begin(&state, &req, &rd, &pairs)
+    let via = match param(&pairs, "provider") {
+        // As oauth2-proxy: `provider` names one by id; an unknown one is the client's mistake.
+        Some(id) => state.providers.by_id(id).filter(|_| state.providers.several()).ok_or(LoginError::UnknownProvider)?,
+        None => default_provider(&state, &req, &rd).unwrap_or(state.providers.first()),
+    };
+    begin(&state, &req, via, &rd, &pairs)
 }
 
 /// Starts a login that returns to `rd` (already validated): 302 to the provider, with the
 /// CSRF cookie holding the login state. `overrides` are the values a login parameter's rules
 /// may take from the request (`/oauth2/start`'s query; none elsewhere).
-pub fn begin(state: &State, req: &HttpRequest, rd: &str, overrides: &[(String, String)]) -> Result<HttpResponse, HttpError> {
-    let endpoints = state.provider.endpoints()?;
-    let cfg = state.provider.config();
+pub fn begin(
+    state: &State,
+    req: &HttpRequest,
+    via: &Registered,
+    rd: &str,
+    overrides: &[(String, String)],
+) -> Result<HttpResponse, HttpError> {
+    let endpoints = via.provider.endpoints()?;
+    let cfg = via.provider.config();
 
     let csrf = flow::random_b64(32);
     let nonce = flow::random_b64(32);
@@ -208,7 +258,8 @@ pub fn begin(state: &State, req: &HttpRequest, rd: &str, overrides: &[(String, S
         overrides,
     );
 
-    let login = LoginState { csrf, nonce, code_verifier: verifier, created_at: session::now() };
+    let provider = state.provider_mark(via);
+    let login = LoginState { csrf, nonce, code_verifier: verifier, created_at: session::now(), provider };
     let mut res = redirect(url.as_str());
     add_cookies(&mut res, state.csrf.set(&login, &state_hash, &request::host(req), &request::cookies(req)));
     no_cache(&mut res);
@@ -311,9 +362,11 @@ async fn complete_login(
     if !constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
         return Err(LoginError::CsrfMismatch);
     }
-    let cfg = state.provider.config();
+    // The provider the login went to, as its CSRF cookie says (not the callback's URL).
+    let via = state.providers.of(login.provider.as_deref()).ok_or(LoginError::CsrfMismatch)?;
+    let cfg = via.provider.config();
     let code = code.filter(|c| !c.is_empty()).ok_or(LoginError::NoCode)?;
-    if let (Some(iss), Ok(endpoints)) = (iss, state.provider.endpoints())
+    if let (Some(iss), Ok(endpoints)) = (iss, via.provider.endpoints())
         && !cfg.skip_issuer_verification
         && iss != endpoints.issuer
     {
@@ -321,10 +374,10 @@ async fn complete_login(
         return Err(LoginError::WrongIssuer(iss));
     }
 
-    let tokens = state.provider.redeem(&code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
+    let tokens = via.provider.redeem(&code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
-    let Identified { identity, sid } = state.provider.identity(&tokens, IdTokenUse::Login(nonce.as_deref())).await?;
-    if let Err(denied) = authz::authorize(&state.authz, &state.allowed_emails(), &identity.email, &identity.groups) {
+    let Identified { identity, sid } = via.provider.identity(&tokens, IdTokenUse::Login(nonce.as_deref())).await?;
+    if let Err(denied) = state.authorize(via, &identity.email, &identity.groups) {
         return Err(LoginError::NotAllowed { user: identity.user, denied });
     }
 
@@ -345,6 +398,7 @@ async fn complete_login(
         sid,
         login_at: session::now_millis(),
         htpasswd: false,
+        provider: state.provider_mark(via),
     };
     {
         use actix_web::HttpMessage;

@@ -147,7 +147,10 @@ async fn unauthenticated(state: &State, req: &HttpRequest, view: &View) -> Resul
     }
     let rd = if authz::is_valid_redirect(&view.uri, &state.authz.whitelist_domains) { view.uri.as_str() } else { "/" };
     if state.authz.skip_provider_button {
-        return login::begin(state, req, rd, &[]);
+        return login::begin(state, req, state.providers.first(), rd, &[]);
+    }
+    if let Some(via) = login::default_provider(state, req, rd) {
+        return login::begin(state, req, via, rd, &[]);
     }
     login::sign_in_page(state, req, rd, SignIn::Required).await
 }

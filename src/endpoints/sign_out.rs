@@ -11,6 +11,7 @@ use crate::gate::authenticate::authenticate;
 use crate::http::error::HttpError;
 use crate::http::request;
 use crate::http::respond::{add_cookies, no_cache, redirect};
+use crate::oidc::Provider;
 use crate::session::SessionStore;
 use crate::state::State;
 
@@ -28,9 +29,11 @@ pub async fn sign_out(
     let id_token = current.as_ref().and_then(|s| s.id_token.clone()).unwrap_or_default();
     let encoded: String = url::form_urlencoded::byte_serialize(id_token.as_bytes()).collect();
     let target = rd.replace("{id_token}", &encoded);
+    // The provider that issued the session is the one told (with several, each its own).
+    let via = current.as_ref().and_then(|s| state.providers.of(s.provider.as_deref())).unwrap_or(state.providers.first());
 
     if current.is_some() {
-        state.provider.backend_logout(&id_token).await;
+        via.provider.backend_logout(&id_token).await;
     }
 
     let cookies = request::cookies(&req);
@@ -44,8 +47,8 @@ pub async fn sign_out(
     let cross_site = request::header(&req, "Sec-Fetch-Site") == Some("cross-site");
     let hand_written = rd.contains("{id_token}");
     let target = match current.as_ref().and_then(|s| s.id_token.as_deref()) {
-        Some(hint) if state.provider.config().rp_initiated_logout && !cross_site && !hand_written => {
-            end_session_url(&state, &req, hint, &target).unwrap_or(target)
+        Some(hint) if via.provider.config().rp_initiated_logout && !cross_site && !hand_written => {
+            end_session_url(&via.provider, &req, &state, hint, &target).unwrap_or(target)
         }
         _ => target,
     };
@@ -58,15 +61,15 @@ pub async fn sign_out(
 /// The provider's `end_session_endpoint` with the session's ID token as `id_token_hint`, our
 /// `client_id`, `post_logout_redirect_uri` (the validated `rd`, as a URL, which the operator
 /// registers at the provider) and a `state`. `None` when discovery gave no such endpoint.
-fn end_session_url(state: &State, req: &HttpRequest, id_token: &str, after: &str) -> Option<String> {
-    let endpoints = state.provider.endpoints().ok()?;
+fn end_session_url(provider: &Provider, req: &HttpRequest, state: &State, id_token: &str, after: &str) -> Option<String> {
+    let endpoints = provider.endpoints().ok()?;
     let Some(mut url) = endpoints.end_session.clone() else {
         log::warn!("oidc_rp_initiated_logout is set, but the provider announces no end_session_endpoint: signed out here only");
         return None;
     };
     url.query_pairs_mut()
         .append_pair("id_token_hint", id_token)
-        .append_pair("client_id", &state.provider.config().client_id)
+        .append_pair("client_id", &provider.config().client_id)
         .append_pair("post_logout_redirect_uri", &absolute(state, req, after))
         .append_pair("state", &crate::oidc::flow::random_b64(16));
     Some(url.to_string())

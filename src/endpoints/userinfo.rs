@@ -18,6 +18,9 @@ struct UserInfo<'a> {
     preferred_username: &'a str,
     #[serde(rename = "additionalClaims", skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     additional_claims: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    /// With several providers, the id of the one that issued the session (Gatehouse's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
 }
 
 pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
@@ -31,6 +34,7 @@ pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
                 groups: &s.groups,
                 preferred_username: &s.preferred_username,
                 additional_claims: &s.additional_claims,
+                provider: state.providers.several().then(|| state.providers.of(s.provider.as_deref()).map(|p| p.id.as_str())).flatten(),
             };
             let mut json = serde_json::to_string(&body)?;
             json.push('\n');

@@ -45,8 +45,9 @@ async fn still_valid(state: &State, s: &SessionState, now: u64) -> bool {
     if s.expires_on.is_some_and(|at| at < now) {
         return false;
     }
+    let Some(via) = state.providers.of(s.provider.as_deref()) else { return false };
     match &s.id_token {
-        Some(token) => match state.provider.verify_id_token(token, IdTokenUse::Session(s.nonce.as_deref())).await {
+        Some(token) => match via.provider.verify_id_token(token, IdTokenUse::Session(s.nonce.as_deref())).await {
             Ok(_) => true,
             Err(e) => {
                 log::info!("the session's ID token no longer verifies: {e}");
@@ -75,8 +76,10 @@ pub async fn authenticate(state: &State, req: &HttpRequest) -> Result<Authentica
 async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials) -> Result<Option<Authenticated>, AuthError> {
     if let (Some(bearer), Some(token)) = (&state.bearer, creds.jwt()) {
         let now = session::now();
-        match bearer.verify(&state.provider, token, now).await {
+        let providers: Vec<&oidc::Provider> = state.providers.0.iter().map(|r| &*r.provider).collect();
+        match bearer.verify(&providers, token, now).await {
             Ok((v, path)) => {
+                let via = &state.providers.0[v.provider];
                 state.metrics.bearer(if path == Path::Cached { "cached" } else { "verified" });
                 let id = &*v.identity;
                 let s = SessionState {
@@ -89,9 +92,10 @@ async fn from_credentials(state: &State, req: &HttpRequest, creds: &Credentials)
                     id_token: Some(token.to_string()),
                     created_at: now,
                     expires_on: Some(v.expires_at),
+                    provider: state.provider_mark(via),
                     ..SessionState::default()
                 };
-                let verdict = authz::authorize(&state.authz, &state.allowed_emails(), &s.email, &s.groups);
+                let verdict = state.authorize(via, &s.email, &s.groups);
                 return Ok(Some(accepted(req, s, verdict)));
             }
             Err(e) => {
@@ -169,6 +173,10 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
         Found::Valid(s) => s,
     };
 
+    let Some(via) = state.providers.of(session.provider.as_deref()) else {
+        log::info!("session of {} names a provider no longer configured; clearing it", session.user);
+        return end_session(state, &cookies, &host()).await;
+    };
     let mut set_cookies = Vec::new();
     let now = session::now();
     if session.refresh_due(state.cookie.refresh, now) {
@@ -176,7 +184,7 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
         // a session that was not refreshed must still validate (`validateSession`).
         // GitHub's tokens are never refreshed: its sessions are revalidated instead, through
         // the same once-per-session machinery.
-        let refreshable = session.refresh_token.as_deref().is_some_and(|t| !t.is_empty()) || state.provider.revalidates();
+        let refreshable = session.refresh_token.as_deref().is_some_and(|t| !t.is_empty()) || via.provider.revalidates();
         let refreshed = match refreshable && !session.htpasswd {
             false => false,
             // Boxed: a refresh (and the store's lock around it) is rare, and inlined its
@@ -214,7 +222,7 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
             _ => Err(authz::Denied::Gone),
         }
     } else {
-        authz::authorize(&state.authz, &state.allowed_emails(), &session.email, &session.groups)
+        state.authorize(via, &session.email, &session.groups)
     };
     if let Err(denied) = verdict {
         log::info!("session of {} no longer authorized ({denied}); clearing it", session.user);
@@ -310,7 +318,9 @@ async fn redeem_refresh_token(state: &State, refresh_token: &str, session: &Sess
 
 /// The refresh-token grant, with the refreshed ID token verified and read as at login.
 async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> RefreshOutcome {
-    let provider = &state.provider;
+    // The provider that issued the session refreshes it.
+    let Some(via) = state.providers.of(session.provider.as_deref()) else { return RefreshOutcome::EndSession };
+    let provider = &via.provider;
     if provider.revalidates() {
         return revalidate(provider, session).await;
     }

@@ -96,6 +96,9 @@ pub enum LoginError {
     CsrfMismatch,
     #[error("callback without a code")]
     NoCode,
+    /// `/oauth2/start?provider=` names no configured provider.
+    #[error("no provider has the id /oauth2/start asked for")]
+    UnknownProvider,
     /// RFC 9207: a response from another issuer (mix-up attack).
     #[error("callback iss {0:?} is not the provider's issuer")]
     WrongIssuer(String),
@@ -114,7 +117,7 @@ impl LoginError {
     pub fn metric(&self) -> &'static str {
         use oidc::Error as O;
         match self {
-            LoginError::Repeated(_) | LoginError::NoCode => "bad_request",
+            LoginError::Repeated(_) | LoginError::NoCode | LoginError::UnknownProvider => "bad_request",
             LoginError::Store(_) => "store_unavailable",
             LoginError::Provider(O::NotReady | O::Unreachable(_) | O::BadResponse(_) | O::NoIdToken) => "provider_unavailable",
             LoginError::Provider(O::Internal(_)) => "internal",
@@ -306,6 +309,7 @@ impl From<LoginError> for HttpError {
             L::Csrf(e) => e.into(),
             L::CsrfMismatch => HttpError::forbidden("CSRF token mismatch. Please sign in again.", detail),
             L::NoCode => HttpError::bad_request("The login response had no authorization code. Please sign in again."),
+            L::UnknownProvider => HttpError::bad_request("There is no such identity provider here. Please choose one on the sign-in page."),
             L::WrongIssuer(_) => {
                 HttpError::forbidden("The login response came from an unexpected identity provider. Please sign in again.", detail)
             }

@@ -46,6 +46,8 @@ const ASYMMETRIC: [Algorithm; 9] = [
 pub struct Verified {
     pub identity: Arc<Identity>,
     pub expires_at: u64,
+    /// Which of the providers issued it (its index; extra issuers count as the first's).
+    pub provider: usize,
 }
 
 /// How a verification went, for the metrics.
@@ -91,14 +93,16 @@ impl Bearer {
     }
 
     /// Verifies `token`, from memory when it passed before and has not expired.
-    pub async fn verify(&self, provider: &Provider, token: &str, now: u64) -> Result<(Verified, Path), Error> {
+    /// `providers` are those a token may come from, in their order (the first also checks
+    /// `extra_jwt_issuers`).
+    pub async fn verify(&self, providers: &[&Provider], token: &str, now: u64) -> Result<(Verified, Path), Error> {
         let key = token_hash(token);
         if let Some(v) = self.remembered.read().unwrap_or_else(|e| e.into_inner()).get(&key)
             && now < v.expires_at
         {
             return Ok((v.clone(), Path::Cached));
         }
-        let verified = self.verify_now(provider, token).await?;
+        let verified = self.verify_now(providers, token).await?;
         if verified.expires_at > now {
             let mut map = self.remembered.write().unwrap_or_else(|e| e.into_inner());
             if map.len() >= REMEMBERED {
@@ -112,8 +116,12 @@ impl Bearer {
         Ok((verified, Path::Verified))
     }
 
-    async fn verify_now(&self, provider: &Provider, token: &str) -> Result<Verified, Error> {
+    async fn verify_now(&self, providers: &[&Provider], token: &str) -> Result<Verified, Error> {
         let iss = unverified_issuer(token)?;
+        // The provider whose issuer the token names; the first otherwise (its extra issuers,
+        // or its skipped issuer check).
+        let index = providers.iter().position(|p| p.endpoints().is_ok_and(|e| !e.issuer.is_empty() && e.issuer == iss)).unwrap_or(0);
+        let provider = *providers.get(index).ok_or_else(|| Error::Internal("no provider".into()))?;
         let endpoints = provider.endpoints()?;
         let cfg = &provider.cfg;
         let (claims, identity) = if iss == endpoints.issuer || cfg.skip_issuer_verification && self.extra_for(&iss).is_none() {
@@ -133,7 +141,7 @@ impl Bearer {
             return Err(VerifyError::Issuer.into());
         };
         let expires_at = claims.get("exp").and_then(Value::as_u64).ok_or(VerifyError::Missing("exp"))?;
-        Ok(Verified { identity: Arc::new(identity), expires_at })
+        Ok(Verified { identity: Arc::new(identity), expires_at, provider: index })
     }
 
     fn extra_for(&self, iss: &str) -> Option<&ExtraIssuer> {

@@ -122,6 +122,8 @@ pub fn logo_markup(value: &str) -> Result<String, String> {
 
 /// What the sign-in page shows.
 pub struct SignIn<'a> {
+    /// With several providers, each (id, name): a button for each.
+    pub choices: &'a [(&'a str, &'a str)],
     pub start_path: &'a str,
     pub prefix: &'a str,
     pub rd: &'a str,
@@ -159,12 +161,19 @@ pub fn sign_in_page(cfg: &Config, p: &SignIn<'_>) -> String {
     }
     let rd = escape(p.rd);
     let banner = if cfg.banner.is_empty() { String::new() } else { format!("<p class=\"banner\">{}</p>", escape(&cfg.banner)) };
-    let mut body = format!(
-        "{}<h1>Sign in</h1><p>You need to sign in to continue.</p>{banner}<form method=\"GET\" action=\"{}\"><input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Sign in with {}</button></form>",
-        cfg.logo,
-        escape(p.start_path),
-        escape(provider_name(cfg))
-    );
+    let button = |id: Option<&str>, name: &str| {
+        let choice = id.map_or(String::new(), |id| format!("<input type=\"hidden\" name=\"provider\" value=\"{}\">", escape(id)));
+        format!(
+            "<form method=\"GET\" action=\"{}\"><input type=\"hidden\" name=\"rd\" value=\"{rd}\">{choice}<button type=\"submit\">Sign in with {}</button></form>",
+            escape(p.start_path),
+            escape(name)
+        )
+    };
+    let buttons: String = match p.choices {
+        [] => button(None, provider_name(cfg)),
+        choices => choices.iter().map(|(id, name)| button(Some(id), if name.is_empty() { id } else { name })).collect(),
+    };
+    let mut body = format!("{}<h1>Sign in</h1><p>You need to sign in to continue.</p>{banner}{buttons}", cfg.logo);
     if let Some(action) = p.htpasswd_form {
         if let Some(error) = p.error {
             body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", escape(error)));
@@ -240,6 +249,7 @@ mod tests {
         sign_in_page(
             cfg,
             &SignIn {
+                choices: &[],
                 start_path: "/oauth2/start",
                 prefix: "/oauth2",
                 rd,

@@ -21,6 +21,9 @@ pub struct LoginState {
     pub code_verifier: Option<String>,
     #[serde(rename = "ca")]
     pub created_at: u64,
+    /// The provider this login went to, by id, when there are several.
+    #[serde(rename = "pv", default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// Why the CSRF cookie did not give a login state.

@@ -71,6 +71,10 @@ pub struct SessionState {
     /// user must still be in the file.
     #[serde(rename = "hp", default, skip_serializing_if = "std::ops::Not::not")]
     pub htpasswd: bool,
+    /// The provider that issued it, by id, when there are several: its refreshes and rules
+    /// are that provider's.
+    #[serde(rename = "pv", default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {

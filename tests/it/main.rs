@@ -52,5 +52,7 @@ mod adversarial;
 mod conformance;
 // Providers beyond generic OIDC, each compared with oauth2-proxy on its stand-in.
 mod providers;
+// Several providers at once: two OpenID Providers and the GitHub stand-in, each chosen in turn.
+mod several;
 // Tidy: the layering, where statuses are chosen, and the size of the rooms, read from src/.
 mod tidy;

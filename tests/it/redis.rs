@@ -32,6 +32,7 @@ fn session(user: &str) -> SessionState {
         sid: None,
         login_at: 0,
         htpasswd: false,
+        provider: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn session(token_len: usize) -> SessionState {
         sid: None,
         login_at: 0,
         htpasswd: false,
+        provider: None,
     }
 }
 
@@ -141,7 +142,13 @@ fn the_csrf_cookie_keeps_pending_logins_of_several_tabs() {
     use gatehouse::oidc::flow::hash_b64;
     use gatehouse::session::{CsrfCookies, CsrfError, LoginState, PENDING_LOGINS};
     let csrf = CsrfCookies::new(&cookie_config(""));
-    let login = |n: usize| LoginState { csrf: format!("csrf-{n}"), nonce: format!("nonce-{n}"), code_verifier: None, created_at: now() };
+    let login = |n: usize| LoginState {
+        csrf: format!("csrf-{n}"),
+        nonce: format!("nonce-{n}"),
+        code_verifier: None,
+        created_at: now(),
+        provider: None,
+    };
     let mut jar = RequestCookies::default();
     for n in 0..=PENDING_LOGINS {
         let set = csrf.set(&login(n), &hash_b64(&login(n).csrf), "h", &jar);
@@ -177,7 +184,7 @@ fn a_cross_site_csrf_cookie_is_not_ended_by_a_made_up_state() {
     use gatehouse::oidc::flow::hash_b64;
     use gatehouse::session::{CsrfCookies, LoginState};
     let csrf = CsrfCookies::new(&cookie_config("auth_request_response_mode = \"form_post\"\n"));
-    let login = LoginState { csrf: "csrf-1".into(), nonce: "nonce-1".into(), code_verifier: None, created_at: now() };
+    let login = LoginState { csrf: "csrf-1".into(), nonce: "nonce-1".into(), code_verifier: None, created_at: now(), provider: None };
     let set = csrf.set(&login, &hash_b64(&login.csrf), "h", &RequestCookies::default());
     assert!(set[0].to_string().contains("SameSite=None"), "{}", set[0]);
     let jar = echo(&set);

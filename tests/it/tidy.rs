@@ -74,7 +74,7 @@ const STATUS_NAMES: &[&str] = &[
 const MAX_FILE_LINES: usize = 600;
 const MAX_FN_LINES: usize = 80;
 /// Flat tables and mappings, which read best whole.
-const LONG: &[&str] = &["config/options.rs", "config/alpha/mod.rs::fold_into"];
+const LONG: &[&str] = &["config/options.rs", "config/alpha/mod.rs::fold_provider"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

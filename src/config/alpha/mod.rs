@@ -275,136 +275,19 @@ fn envsubst(text: &str, env: &dyn Env) -> Result<String, Vec<String>> {
 /// Folds the alpha provider, server and metrics settings into legacy option keys, so one
 /// validator checks both forms and messages name the YAML field.
 pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: &mut ConfigErrors) {
+    if let Some(p) = alpha.providers.as_ref().and_then(|p| p.first()) {
+        fold_provider(p, 0, path, raw, errors);
+    }
     let mut set = |key: &str, field: String, value: RawValue| {
         let spec = options::find(key).expect("alpha fields map to known option keys");
         raw.set(spec, value, Origin::Alpha { path: path.to_path_buf(), field });
     };
     let s = |v: &String| RawValue::Str(v.clone());
-    let b = |v: &bool| RawValue::Bool(*v);
     let l = |v: &Vec<String>| RawValue::List(v.iter().cloned().map(RawValue::Str).collect());
 
     if let Some(rules) = &alpha.route_rules {
         set("route_rules", "routeRules".into(), l(rules));
     }
-    if let Some(providers) = &alpha.providers {
-        if providers.len() > 1 {
-            errors.push(ConfigError::new(
-                "providers",
-                format!("{} providers are configured; only one is supported (as in oauth2-proxy)", providers.len()),
-                "keep a single entry under providers",
-            ));
-        }
-        if let Some(p) = providers.first() {
-            let f = |name: &str| format!("providers[0].{name}");
-            macro_rules! fold {
-                ($field:expr, $key:literal, $name:literal, $conv:ident) => {
-                    if let Some(v) = &$field {
-                        set($key, f($name), $conv(v));
-                    }
-                };
-            }
-            fold!(p.provider, "provider", "provider", s);
-            fold!(p.name, "provider_display_name", "name", s);
-            fold!(p.client_id, "client_id", "clientID", s);
-            fold!(p.client_secret, "client_secret", "clientSecret", s);
-            fold!(p.client_secret_file, "client_secret_file", "clientSecretFile", s);
-            fold!(p.scope, "scope", "scope", s);
-            fold!(p.login_url, "login_url", "loginURL", s);
-            fold!(p.redeem_url, "redeem_url", "redeemURL", s);
-            fold!(p.profile_url, "profile_url", "profileURL", s);
-            fold!(p.validate_url, "validate_url", "validateURL", s);
-            fold!(p.skip_claims_from_profile_url, "skip_claims_from_profile_url", "skipClaimsFromProfileURL", b);
-            fold!(p.resource, "resource", "resource", s);
-            fold!(p.allowed_groups, "allowed_groups", "allowedGroups", l);
-            fold!(p.code_challenge_method, "code_challenge_method", "code_challenge_method", s);
-            fold!(p.auth_request_response_mode, "auth_request_response_mode", "authRequestResponseMode", s);
-            fold!(p.backend_logout_url, "backend_logout_url", "backendLogoutURL", s);
-            fold!(p.ca_files, "provider_ca_files", "caFiles", l);
-            fold!(p.use_system_trust_store, "use_system_trust_store", "useSystemTrustStore", b);
-            if let Some(o) = &p.oidc_config {
-                let f = |name: &str| format!("providers[0].oidcConfig.{name}");
-                macro_rules! fold_oidc {
-                    ($field:expr, $key:literal, $name:literal, $conv:ident) => {
-                        if let Some(v) = &$field {
-                            set($key, f($name), $conv(v));
-                        }
-                    };
-                }
-                fold_oidc!(o.issuer_url, "oidc_issuer_url", "issuerURL", s);
-                fold_oidc!(o.insecure_allow_unverified_email, "insecure_oidc_allow_unverified_email", "insecureAllowUnverifiedEmail", b);
-                fold_oidc!(
-                    o.insecure_skip_issuer_verification,
-                    "insecure_oidc_skip_issuer_verification",
-                    "insecureSkipIssuerVerification",
-                    b
-                );
-                fold_oidc!(o.insecure_skip_nonce, "insecure_oidc_skip_nonce", "insecureSkipNonce", b);
-                fold_oidc!(o.skip_discovery, "skip_oidc_discovery", "skipDiscovery", b);
-                fold_oidc!(o.jwks_url, "oidc_jwks_url", "jwksURL", s);
-                fold_oidc!(o.email_claim, "oidc_email_claim", "emailClaim", s);
-                fold_oidc!(o.groups_claim, "oidc_groups_claim", "groupsClaim", s);
-                fold_oidc!(o.user_id_claim, "user_id_claim", "userIDClaim", s);
-                fold_oidc!(o.audience_claims, "oidc_audience_claims", "audienceClaims", l);
-                fold_oidc!(o.extra_audiences, "oidc_extra_audiences", "extraAudiences", l);
-                fold_oidc!(o.public_key_files, "oidc_public_key_files", "publicKeyFiles", l);
-                fold_oidc!(o.enabled_signing_algs, "oidc_enabled_signing_algs", "enabledSigningAlgs", l);
-            }
-            if let Some(g) = &p.gitlab_config {
-                let f = |name: &str| format!("providers[0].gitlabConfig.{name}");
-                if let Some(v) = g.group.as_ref().filter(|v| !v.is_empty()) {
-                    set("gitlab_groups", f("group"), l(v));
-                }
-                if let Some(v) = g.projects.as_ref().filter(|v| !v.is_empty()) {
-                    set("gitlab_projects", f("projects"), l(v));
-                }
-            }
-            if let Some(g) = &p.github_config {
-                let f = |name: &str| format!("providers[0].githubConfig.{name}");
-                for (key, name, value) in [
-                    ("github_org", "org", &g.org),
-                    ("github_team", "team", &g.team),
-                    ("github_repo", "repo", &g.repo),
-                    ("github_token", "token", &g.token),
-                ] {
-                    if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
-                        set(key, f(name), s(v));
-                    }
-                }
-                if let Some(v) = g.users.as_ref().filter(|v| !v.is_empty()) {
-                    set("github_users", f("users"), l(v));
-                }
-            }
-            if let Some(k) = &p.keycloak_config {
-                let f = |name: &str| format!("providers[0].keycloakConfig.{name}");
-                if let Some(v) = &k.roles {
-                    set("allowed_roles", f("roles"), l(v));
-                }
-                if let Some(v) = &k.groups {
-                    set("keycloak_groups", f("groups"), l(v));
-                }
-            }
-            let others = [
-                ("azureConfig", &p.azure_config),
-                ("bitbucketConfig", &p.bitbucket_config),
-                ("googleConfig", &p.google_config),
-                ("loginGovConfig", &p.login_gov_config),
-                ("microsoftEntraIDConfig", &p.entra_id_config),
-            ];
-            for (name, section) in others {
-                if section.as_ref().is_some_and(|v| !only_defaults(v)) {
-                    errors.push(
-                        ConfigError::new(
-                            f(name),
-                            "settings for a provider Gatehouse does not build (README \"Providers\" lists the ones it builds)",
-                            "remove this section; README \"Providers\" says what to configure instead",
-                        )
-                        .origin(Some(Origin::Alpha { path: path.to_path_buf(), field: f(name) })),
-                    );
-                }
-            }
-        }
-    }
-
     for (section, server, addr_key, secure_key, cert_key, key_key) in [
         ("server", &alpha.server, "http_address", "https_address", "tls_cert_file", "tls_key_file"),
         (
@@ -448,6 +331,120 @@ pub fn fold_into(alpha: &AlphaConfig, path: &Path, raw: &mut RawConfig, errors: 
             {
                 set("tls_cipher_suites", f("tls.cipherSuites"), l(v));
             }
+        }
+    }
+}
+
+/// Folds `providers[index]` into legacy provider keys in `raw` (the first provider into the
+/// main options; each further one into options of its own, validated the same way).
+pub fn fold_provider(p: &Provider, index: usize, path: &Path, raw: &mut RawConfig, errors: &mut ConfigErrors) {
+    let mut set = |key: &str, field: String, value: RawValue| {
+        let spec = options::find(key).expect("alpha fields map to known option keys");
+        raw.set(spec, value, Origin::Alpha { path: path.to_path_buf(), field });
+    };
+    let s = |v: &String| RawValue::Str(v.clone());
+    let b = |v: &bool| RawValue::Bool(*v);
+    let l = |v: &Vec<String>| RawValue::List(v.iter().cloned().map(RawValue::Str).collect());
+    let f = |name: &str| format!("providers[{index}].{name}");
+    macro_rules! fold {
+        ($field:expr, $key:literal, $name:literal, $conv:ident) => {
+            if let Some(v) = &$field {
+                set($key, f($name), $conv(v));
+            }
+        };
+    }
+    fold!(p.provider, "provider", "provider", s);
+    fold!(p.name, "provider_display_name", "name", s);
+    fold!(p.client_id, "client_id", "clientID", s);
+    fold!(p.client_secret, "client_secret", "clientSecret", s);
+    fold!(p.client_secret_file, "client_secret_file", "clientSecretFile", s);
+    fold!(p.scope, "scope", "scope", s);
+    fold!(p.login_url, "login_url", "loginURL", s);
+    fold!(p.redeem_url, "redeem_url", "redeemURL", s);
+    fold!(p.profile_url, "profile_url", "profileURL", s);
+    fold!(p.validate_url, "validate_url", "validateURL", s);
+    fold!(p.skip_claims_from_profile_url, "skip_claims_from_profile_url", "skipClaimsFromProfileURL", b);
+    fold!(p.resource, "resource", "resource", s);
+    fold!(p.allowed_groups, "allowed_groups", "allowedGroups", l);
+    fold!(p.code_challenge_method, "code_challenge_method", "code_challenge_method", s);
+    fold!(p.auth_request_response_mode, "auth_request_response_mode", "authRequestResponseMode", s);
+    fold!(p.backend_logout_url, "backend_logout_url", "backendLogoutURL", s);
+    fold!(p.ca_files, "provider_ca_files", "caFiles", l);
+    fold!(p.use_system_trust_store, "use_system_trust_store", "useSystemTrustStore", b);
+    if let Some(o) = &p.oidc_config {
+        let f = |name: &str| format!("providers[{index}].oidcConfig.{name}");
+        macro_rules! fold_oidc {
+            ($field:expr, $key:literal, $name:literal, $conv:ident) => {
+                if let Some(v) = &$field {
+                    set($key, f($name), $conv(v));
+                }
+            };
+        }
+        fold_oidc!(o.issuer_url, "oidc_issuer_url", "issuerURL", s);
+        fold_oidc!(o.insecure_allow_unverified_email, "insecure_oidc_allow_unverified_email", "insecureAllowUnverifiedEmail", b);
+        fold_oidc!(o.insecure_skip_issuer_verification, "insecure_oidc_skip_issuer_verification", "insecureSkipIssuerVerification", b);
+        fold_oidc!(o.insecure_skip_nonce, "insecure_oidc_skip_nonce", "insecureSkipNonce", b);
+        fold_oidc!(o.skip_discovery, "skip_oidc_discovery", "skipDiscovery", b);
+        fold_oidc!(o.jwks_url, "oidc_jwks_url", "jwksURL", s);
+        fold_oidc!(o.email_claim, "oidc_email_claim", "emailClaim", s);
+        fold_oidc!(o.groups_claim, "oidc_groups_claim", "groupsClaim", s);
+        fold_oidc!(o.user_id_claim, "user_id_claim", "userIDClaim", s);
+        fold_oidc!(o.audience_claims, "oidc_audience_claims", "audienceClaims", l);
+        fold_oidc!(o.extra_audiences, "oidc_extra_audiences", "extraAudiences", l);
+        fold_oidc!(o.public_key_files, "oidc_public_key_files", "publicKeyFiles", l);
+        fold_oidc!(o.enabled_signing_algs, "oidc_enabled_signing_algs", "enabledSigningAlgs", l);
+    }
+    if let Some(g) = &p.gitlab_config {
+        let f = |name: &str| format!("providers[{index}].gitlabConfig.{name}");
+        if let Some(v) = g.group.as_ref().filter(|v| !v.is_empty()) {
+            set("gitlab_groups", f("group"), l(v));
+        }
+        if let Some(v) = g.projects.as_ref().filter(|v| !v.is_empty()) {
+            set("gitlab_projects", f("projects"), l(v));
+        }
+    }
+    if let Some(g) = &p.github_config {
+        let f = |name: &str| format!("providers[{index}].githubConfig.{name}");
+        for (key, name, value) in [
+            ("github_org", "org", &g.org),
+            ("github_team", "team", &g.team),
+            ("github_repo", "repo", &g.repo),
+            ("github_token", "token", &g.token),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                set(key, f(name), s(v));
+            }
+        }
+        if let Some(v) = g.users.as_ref().filter(|v| !v.is_empty()) {
+            set("github_users", f("users"), l(v));
+        }
+    }
+    if let Some(k) = &p.keycloak_config {
+        let f = |name: &str| format!("providers[{index}].keycloakConfig.{name}");
+        if let Some(v) = &k.roles {
+            set("allowed_roles", f("roles"), l(v));
+        }
+        if let Some(v) = &k.groups {
+            set("keycloak_groups", f("groups"), l(v));
+        }
+    }
+    let others = [
+        ("azureConfig", &p.azure_config),
+        ("bitbucketConfig", &p.bitbucket_config),
+        ("googleConfig", &p.google_config),
+        ("loginGovConfig", &p.login_gov_config),
+        ("microsoftEntraIDConfig", &p.entra_id_config),
+    ];
+    for (name, section) in others {
+        if section.as_ref().is_some_and(|v| !only_defaults(v)) {
+            errors.push(
+                ConfigError::new(
+                    f(name),
+                    "settings for a provider Gatehouse does not build (README \"Providers\" lists the ones it builds)",
+                    "remove this section; README \"Providers\" says what to configure instead",
+                )
+                .origin(Some(Origin::Alpha { path: path.to_path_buf(), field: f(name) })),
+            );
         }
     }
 }

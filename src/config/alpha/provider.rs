@@ -47,6 +47,12 @@ pub struct Provider {
     pub ca_files: Option<Vec<String>>,
     #[serde(rename = "usesystemtruststore", default)]
     pub use_system_trust_store: Option<bool>,
+    /// Gatehouse's own: emails this provider's users must have (narrowing `email_domains`).
+    #[serde(rename = "emaildomains", default)]
+    pub email_domains: Option<Vec<String>>,
+    /// Gatehouse's own: hosts and path prefixes whose logins go to this provider.
+    #[serde(rename = "defaultfor", default)]
+    pub default_for: Option<Vec<String>>,
     #[serde(rename = "additionalclaims", default)]
     pub additional_claims: Option<Vec<String>>,
     #[serde(rename = "oidcconfig", default)]

@@ -10,6 +10,7 @@ mod listeners;
 mod logs_and_pages;
 mod policy;
 mod provider;
+mod providers;
 mod upstreams;
 
 use std::collections::HashSet;
@@ -253,9 +254,11 @@ pub fn validate(
         legacy_with_alpha(&mut r, path);
     }
     let server = server_config(&mut r);
-    let oidc = oidc_config(&mut r, alpha.map(|(_, a)| a));
+    let first = alpha.and_then(|(_, a)| a.providers.as_ref()).and_then(|p| p.first()).map(|p| (0, p));
+    let oidc = oidc_config(&mut r, first);
     let mut session = session_config(&mut r);
     let authz = authz_config(&mut r);
+    let providers = providers::providers(&mut r, alpha, oidc.as_ref(), &authz.allowed_groups);
     let headers = headers_config(&mut r, alpha.map(|(_, a)| a));
     let proxy = proxy_config(&mut r, alpha.map(|(_, a)| a));
     let logging = logging_config(&mut r);
@@ -273,7 +276,7 @@ pub fn validate(
     if !r.errors.is_empty() {
         return None;
     }
-    let config = Config { server: server?, oidc: oidc?, session: session?, authz, headers, proxy, logging, pages, dev };
+    let config = Config { server: server?, oidc: oidc?, providers, session: session?, authz, headers, proxy, logging, pages, dev };
     Some(config)
 }
 

@@ -40,6 +40,16 @@ fn gitlab_groups(r: &mut Reader<'_>, allowed_groups: &mut Vec<String>) {
     allowed_groups.extend(projects.iter().filter_map(|p| crate::oidc::gitlab::Project::parse(p).ok()).map(|p| p.group()));
 }
 
+/// The groups a provider's sessions must be in: `allowed_groups`, Keycloak's roles, GitLab's
+/// groups and projects (each provider of a list has its own).
+pub(super) fn provider_groups(r: &mut Reader<'_>) -> Vec<String> {
+    let mut allowed_groups: Vec<String> = r.get("allowed_groups");
+    allowed_groups.retain(|g| !g.is_empty());
+    allowed_groups.extend(allowed_roles(r));
+    gitlab_groups(r, &mut allowed_groups);
+    allowed_groups
+}
+
 pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
     let mut email_domains: Vec<String> = r.get("email_domains");
     email_domains.iter_mut().for_each(|d| *d = d.to_ascii_lowercase());
@@ -52,10 +62,7 @@ pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {
             "set email_domains = [\"*\"] to allow any user the provider authenticates, or list your domains",
         );
     }
-    let mut allowed_groups: Vec<String> = r.get("allowed_groups");
-    allowed_groups.retain(|g| !g.is_empty());
-    allowed_groups.extend(allowed_roles(r));
-    gitlab_groups(r, &mut allowed_groups);
+    let allowed_groups = provider_groups(r);
     let whitelist: Vec<String> = r.get("whitelist_domains");
     let whitelist_domains = whitelist
         .into_iter()

@@ -1,6 +1,7 @@
 //! Validation: The provider: issuer, client, endpoints, scopes, verification switches.
 
 use super::*;
+use crate::config::alpha::Provider as AlphaProvider;
 
 /// Parameters the authorization request carries whatever the configuration says: a login
 /// parameter may not repeat one (oauth2-proxy would send both copies).
@@ -10,12 +11,12 @@ const OWN_PARAMS: [&str; 9] =
 /// The authorization request's extra parameters. Legacy: `acr_values`, then `prompt` or else
 /// `approval_prompt`, as oauth2-proxy converts them. Alpha: `loginURLParameters` only (the
 /// legacy three are provider options, refused beside an alpha provider).
-fn login_params(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Vec<oidc::LoginParam> {
+fn login_params(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> Vec<oidc::LoginParam> {
     let fixed = |name: &str, value: String| oidc::LoginParam { name: name.into(), default: vec![value], allow: None };
     let prompt = r.string("prompt");
     let approval_prompt: String = r.get("approval_prompt");
     let acr_values = r.string("acr_values");
-    let Some(provider) = alpha.and_then(|a| a.providers.as_ref()).and_then(|p| p.first()) else {
+    let Some((index, provider)) = alpha else {
         let mut params: Vec<oidc::LoginParam> = acr_values.map(|v| fixed("acr_values", v)).into_iter().collect();
         match prompt {
             Some(p) => params.push(fixed("prompt", p)),
@@ -26,7 +27,7 @@ fn login_params(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Vec<oidc::Lo
     };
     let mut params: Vec<oidc::LoginParam> = Vec::new();
     for (i, p) in provider.login_url_parameters.iter().flatten().enumerate() {
-        let at = format!("providers[0].loginURLParameters[{i}]");
+        let at = format!("providers[{index}].loginURLParameters[{i}]");
         let mut fail = |field: &str, problem: String, fix: &str| r.errors.push(ConfigError::new(format!("{at}.{field}"), problem, fix));
         if OWN_PARAMS.contains(&p.name.as_str()) {
             fail("name", format!("\"{}\" is a parameter Gatehouse sets itself", p.name), "remove this entry");
@@ -59,12 +60,14 @@ fn login_params(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Vec<oidc::Lo
     params
 }
 
-pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<oidc::Config> {
+/// The provider from the options (the first alpha provider folded into them), or for a
+/// further alpha provider from its own folded options; `alpha` is its entry and index.
+pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> Option<oidc::Config> {
     let kind = provider_kind(r, alpha);
     let display_name: String = r.get("provider_display_name");
     let (client_id, client_secret) = client(r);
     let github = kind == Some(ProviderKind::GitHub);
-    let (endpoints, github_rules) = endpoints_and_rules(r, kind);
+    let (endpoints, github_rules) = endpoints_and_rules(r, kind, alpha.is_some_and(|(i, _)| i > 0));
     let claims = claims(r);
     let enabled_signing_algs = signing_algs(r);
     let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
@@ -111,11 +114,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Op
         groups_claim,
         gitlab_projects,
         github: github_rules,
-        additional_claims: alpha
-            .and_then(|a| a.providers.as_ref())
-            .and_then(|p| p.first())
-            .and_then(|p| p.additional_claims.clone())
-            .unwrap_or_default(),
+        additional_claims: alpha.and_then(|(_, p)| p.additional_claims.clone()).unwrap_or_default(),
         audience_claims,
         extra_audiences,
         enabled_signing_algs,
@@ -221,7 +220,7 @@ fn scope(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> String {
     }
 }
 
-fn provider_kind(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<ProviderKind> {
+fn provider_kind(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> Option<ProviderKind> {
     let provider: String = r.get("provider");
     match provider.as_str() {
         "oidc" => Some(ProviderKind::Oidc),
@@ -229,12 +228,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<&AlphaConfig>) -> Option<Prov
         "gitlab" => Some(ProviderKind::GitLab),
         "github" => Some(ProviderKind::GitHub),
         "adfs" => {
-            let skip_scope = alpha
-                .and_then(|a| a.providers.as_ref())
-                .and_then(|p| p.first())
-                .and_then(|p| p.adfs_config.as_ref())
-                .and_then(|c| c.skip_scope)
-                .unwrap_or(false);
+            let skip_scope = alpha.and_then(|(_, p)| p.adfs_config.as_ref()).and_then(|c| c.skip_scope).unwrap_or(false);
             Some(ProviderKind::Adfs { skip_scope })
         }
         p if let Some((_, instead)) = options::OTHER_PROVIDERS.iter().find(|(name, _)| *name == p) => {
@@ -325,11 +319,11 @@ fn endpoints(r: &mut Reader<'_>, known_provider: bool) -> Endpoints {
 }
 
 /// Where the provider is, and GitHub's rules (with github.com's endpoints by default).
-fn endpoints_and_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> (Endpoints, crate::oidc::github::Rules) {
+fn endpoints_and_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>, further: bool) -> (Endpoints, crate::oidc::github::Rules) {
     let mut found = endpoints(r, kind.is_some_and(ProviderKind::is_oidc));
     let rules = github_rules(r, kind);
     if kind == Some(ProviderKind::GitHub) {
-        not_with_github(r);
+        not_with_github(r, further);
         found.github_defaults();
     }
     (found, rules)
@@ -351,7 +345,8 @@ impl Endpoints {
 
 /// OpenID Connect options do nothing for GitHub, which speaks plain OAuth 2.0: refused rather
 /// than ignored.
-fn not_with_github(r: &mut Reader<'_>) {
+/// (`further`: a provider after the first, for which bearer tokens come from the others.)
+fn not_with_github(r: &mut Reader<'_>, further: bool) {
     // Set to its default (as a converted alpha file writes them out), an option is no setting.
     let mut used: Vec<&str> =
         ["oidc_issuer_url", "oidc_jwks_url", "profile_url", "backend_logout_url"].into_iter().filter(|k| r.string(k).is_some()).collect();
@@ -364,7 +359,7 @@ fn not_with_github(r: &mut Reader<'_>) {
     }
     let bearer: bool = r.get("skip_jwt_bearer_tokens");
     let issuers: Vec<String> = r.get("extra_jwt_issuers");
-    if bearer && issuers.is_empty() {
+    if bearer && issuers.is_empty() && !further {
         r.error(
             "skip_jwt_bearer_tokens",
             "GitHub issues no JWTs, so no bearer token could ever be accepted",

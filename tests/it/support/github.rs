@@ -130,7 +130,9 @@ async fn authorize(world: Shared, req: HttpRequest) -> HttpResponse {
 }
 
 async fn login_page() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html").body("<form method=post><input name=\"login\"><input name=password></form>")
+    HttpResponse::Ok()
+        .content_type("text/html")
+        .body("<form method=post><input name=\"login\"><input name=password type=password><button type=submit>Sign in</button></form>")
 }
 
 async fn login_submit(world: Shared, id: web::Path<String>, form: web::Form<HashMap<String, String>>) -> HttpResponse {

@@ -180,6 +180,7 @@ pub async fn session_cookie(user: &str, email: &str, groups: &[&str]) -> String 
         sid: None,
         login_at: 0,
         htpasswd: false,
+        provider: None,
     };
     let set = CookieStore::new(&cfg).save(&RequestCookies::default(), "h", &s).await.unwrap();
     format!("_oauth2_proxy={}", set[0].value())
