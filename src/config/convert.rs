@@ -242,6 +242,11 @@ fn groups(cfg: &Config, m: &mut Mapping) {
     } else if !groups.is_empty() {
         put(m, "allowedGroups", strings(&groups));
     }
+    if let Some(e) = o.entra.as_ref().filter(|e| !e.allowed_tenants.is_empty()) {
+        let mut g = Mapping::new();
+        put(&mut g, "allowedTenants", strings(&e.allowed_tenants));
+        put(m, "microsoftEntraIDConfig", Value::Mapping(g));
+    }
     if o.kind == ProviderKind::GitHub {
         let r = &o.github;
         let mut g = Mapping::new();

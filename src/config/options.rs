@@ -155,7 +155,9 @@ use Kind::{Bool, Dur, Int, List, Str};
 const KEYCLOAK_GROUPS: &str = "it belongs to the legacy `keycloak` provider (oauth2-proxy ignores it with keycloak-oidc); \
     use provider = \"keycloak-oidc\" with allowed_groups (Keycloak's group mapper) or allowed_roles";
 
-const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs`, `gitlab` and `github`); \
+const AZURE: &str = "it belongs to oauth2-proxy's legacy azure provider: use provider = \"entra-id\" (its tenant is in oidc_issuer_url)";
+
+const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs`, `gitlab`, `github` and `entra-id`); \
     README \"Providers\" says what to configure instead of each other provider";
 
 /// oauth2-proxy's other providers, each with what to configure instead (README "Providers"
@@ -167,11 +169,7 @@ pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
     ),
     (
         "azure",
-        "Entra ID is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\"; for groups, add the groups claim to the ID token in the app registration",
-    ),
-    (
-        "entra-id",
-        "Entra ID is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\"; for groups, add the groups claim to the ID token in the app registration",
+        "oauth2-proxy's legacy Azure provider is succeeded by entra-id: set provider = \"entra-id\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\" (groups in the ID token, or from Microsoft Graph when there are too many)",
     ),
     (
         "keycloak",
@@ -207,7 +205,7 @@ pub static PROVIDER: &[OptionSpec] = &[
         "provider",
         Str,
         "google",
-        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email), \"gitlab\" (OIDC, nickname, groups and projects) and \"github\" (OAuth 2.0 and GitHub's API: organizations, teams, repositories)",
+        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email), \"gitlab\" (OIDC, nickname, groups and projects), \"entra-id\" (OIDC, tenants, groups from Microsoft Graph) and \"github\" (OAuth 2.0 and GitHub's API: organizations, teams, repositories)",
     ),
     p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
     p("client_id", Str, "", "The OAuth client ID registered at the provider"),
@@ -295,10 +293,19 @@ pub static PROVIDER: &[OptionSpec] = &[
 
 pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
     p("keycloak_groups", List, "", "Groups of the legacy keycloak provider").flag_name("keycloak-group").unsupported(KEYCLOAK_GROUPS),
-    other("azure_tenant", Str, "common", "Azure tenant"),
-    other("azure_graph_group_field", Str, "", "Azure Graph group field"),
-    other("entra_id_allowed_tenants", List, "", "Entra ID allowed tenants").flag_name("entra-id-allowed-tenant"),
-    other("entra_id_federated_token_auth", Bool, "false", "Entra ID federated token authentication"),
+    p("azure_tenant", Str, "common", "Azure tenant").unsupported(AZURE),
+    p("azure_graph_group_field", Str, "", "Azure Graph group field").unsupported(AZURE),
+    p("entra_id_allowed_tenants", List, "", "entra-id: only users of these tenants (the token's tid) may log in (for multi-tenant apps)")
+        .flag_name("entra-id-allowed-tenant"),
+    p(
+        "microsoft_graph_url",
+        Str,
+        "https://graph.microsoft.com",
+        "Gatehouse only: entra-id: where Microsoft Graph is, for the groups of users in too many for the ID token (https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn for national clouds)",
+    ),
+    p("entra_id_federated_token_auth", Bool, "false", "Entra ID federated token authentication").unsupported(
+        "workload identity federation (a client assertion read from AZURE_FEDERATED_TOKEN_FILE) is not built: give entra-id a client secret (client_secret or client_secret_file)",
+    ),
     other("bitbucket_team", Str, "", "Bitbucket team"),
     other("bitbucket_repository", Str, "", "Bitbucket repository"),
     other("bitbucket_workspace", Str, "", "Bitbucket workspace"),

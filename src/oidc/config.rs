@@ -23,6 +23,8 @@ pub enum ProviderKind {
     },
     /// GitLab: OIDC, then GitLab's userinfo and project API at login ([`super::gitlab`]).
     GitLab,
+    /// Microsoft Entra ID: OIDC, tenants and the group overage ([`super::entra`]).
+    EntraId,
     /// GitHub: plain OAuth 2.0 and GitHub's REST API ([`super::github`]); no ID tokens.
     GitHub,
 }
@@ -36,6 +38,7 @@ impl ProviderKind {
             ProviderKind::Adfs { .. } => "adfs",
             ProviderKind::GitLab => "gitlab",
             ProviderKind::GitHub => "github",
+            ProviderKind::EntraId => "entra-id",
         }
     }
 
@@ -112,6 +115,8 @@ pub struct Config {
     pub additional_claims: Vec<String>,
     /// `gitlab_projects` (GitLab only): each a group `project:<path>` for its members.
     pub gitlab_projects: Vec<super::gitlab::Project>,
+    /// entra-id's tenants and Graph (entra-id only).
+    pub entra: Option<super::entra::Settings>,
     /// `github_*` (GitHub only): who may log in.
     pub github: super::github::Rules,
     pub audience_claims: Vec<String>,

@@ -65,6 +65,8 @@ pub enum Auth<'a> {
     None,
     /// `Authorization: Bearer <token>`, asking for JSON.
     Bearer(&'a str),
+    /// Microsoft Graph: a bearer token, with `ConsistencyLevel: eventual` (as oauth2-proxy).
+    Graph(&'a str),
     /// GitHub's API: `Authorization: token <token>`, asking for its v3 JSON.
     GitHub(&'a str),
 }
@@ -107,6 +109,10 @@ impl Http {
             Auth::Bearer(token) => {
                 req.insert_header((header::ACCEPT, "application/json")).insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
             }
+            Auth::Graph(token) => req
+                .insert_header((header::ACCEPT, "application/json"))
+                .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+                .insert_header(("ConsistencyLevel", "eventual")),
             Auth::GitHub(token) => req
                 .insert_header((header::ACCEPT, "application/vnd.github.v3+json"))
                 .insert_header((header::AUTHORIZATION, format!("token {token}"))),

@@ -7,6 +7,7 @@
 pub mod bearer;
 pub mod claims;
 mod config;
+pub mod entra;
 pub mod flow;
 pub mod github;
 pub mod gitlab;
@@ -468,6 +469,9 @@ impl Provider {
             (mapped, _) => mapped?,
         };
         self.add_roles(&mut identity, &tokens.access_token)?;
+        if c.kind == ProviderKind::EntraId {
+            self.entra_identity(&id_claims, &tokens.access_token, &mut identity).await?;
+        }
         identity.additional = claims::additional(&id_claims, userinfo.as_ref(), &c.additional_claims)?;
         if c.kind == ProviderKind::GitLab && matches!(used, IdTokenUse::Login(_)) {
             self.gitlab_login(&mut identity, &tokens.access_token).await?;
@@ -508,7 +512,9 @@ impl Provider {
     pub fn refreshed_roles(&self, groups: &[String], access_token: &str) -> Result<Option<Vec<String>>, ClaimsError> {
         match self.cfg.kind {
             ProviderKind::KeycloakOidc => keycloak::replace_roles(groups, access_token).map(Some),
-            ProviderKind::Oidc | ProviderKind::Adfs { .. } | ProviderKind::GitLab | ProviderKind::GitHub => Ok(None),
+            ProviderKind::Oidc | ProviderKind::Adfs { .. } | ProviderKind::GitLab | ProviderKind::GitHub | ProviderKind::EntraId => {
+                Ok(None)
+            }
         }
     }
 

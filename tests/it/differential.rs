@@ -72,6 +72,17 @@ pub(crate) fn try_run(peer: Peer, text: &str, port: u16) -> Result<Running, (Str
 
 /// [`try_run`] with an alpha YAML configuration (`--alpha-config`) beside the file.
 pub(crate) fn try_run_with(peer: Peer, text: &str, alpha: Option<&str>, port: u16) -> Result<Running, (String, String)> {
+    try_run_env(peer, text, alpha, port, &[])
+}
+
+/// [`try_run_with`] with environment variables set for the process.
+pub(crate) fn try_run_env(
+    peer: Peer,
+    text: &str,
+    alpha: Option<&str>,
+    port: u16,
+    env: &[(&str, &str)],
+) -> Result<Running, (String, String)> {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("proxy.cfg");
     std::fs::write(&cfg, text).unwrap();
@@ -87,6 +98,7 @@ pub(crate) fn try_run_with(peer: Peer, text: &str, alpha: Option<&str>, port: u1
         std::fs::write(&path, alpha).unwrap();
         command.arg("--alpha-config").arg(path);
     }
+    command.envs(env.iter().copied());
     let mut child = command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
     let listening = child_listens(&mut child, port);
     let running = Running { child, base: format!("http://localhost:{port}"), _dir: dir };

@@ -4,9 +4,10 @@
 
 use serde_json::{Value, json};
 
-use crate::differential::{Peer, Running, both, config_text, keycloak_accounts, run};
+use crate::differential::{Peer, Running, both, config_text, keycloak_accounts, run, try_run_env};
 use crate::support::browser::Browser;
 use crate::support::github::{Account as GhAccount, GitHub};
+use crate::support::graph::{ConnectProxy, Graph};
 use crate::support::peers::Upstream;
 use crate::support::{MINIMAL, free_port, load_text, send};
 
@@ -140,7 +141,7 @@ fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
         .collect();
     let other = gatehouse::config::options::OTHER_PROVIDERS;
     let built: Vec<&str> = rows.iter().filter(|r| r.1.starts_with("built")).map(|r| r.0.as_str()).collect();
-    assert_eq!(built, ["oidc", "keycloak-oidc", "gitlab", "github", "adfs"]);
+    assert_eq!(built, ["oidc", "keycloak-oidc", "gitlab", "entra-id", "github", "adfs"]);
     let refused: Vec<(&str, &str)> = rows.iter().filter(|r| r.1 == "refused").map(|r| (r.0.as_str(), r.2.as_str())).collect();
     assert_eq!(refused, other.to_vec(), "README's refused rows and config::options::OTHER_PROVIDERS");
     assert_eq!(rows.len(), 17, "oauth2-proxy v7.15.6 has 17 providers (providers/providers.go)");
@@ -467,4 +468,94 @@ fn github_options_are_checked() {
     assert_eq!(cfg.oidc.scope, "user:email read:org");
     assert_eq!(cfg.oidc.login_url.unwrap().as_str(), "https://github.com/login/oauth/authorize");
     assert_eq!(cfg.oidc.validate_url.unwrap().as_str(), "https://api.github.com/");
+}
+
+// === Microsoft Entra ID ===
+
+/// Entra-shaped accounts: alice (tenant t1, one group in the token), bob (tenant t1, in 150
+/// groups: too many for the token, so it points at Graph), carol (tenant t2), dave (no
+/// tenant at all).
+fn entra_accounts() -> Value {
+    let overage = json!({"groups": "src1"});
+    let sources = json!({"src1": {"endpoint": "https://graph.windows.net/t1/users/bob/getMemberObjects"}});
+    json!([
+        {"id": "alice", "claims": {"email": "alice@example.com", "email_verified": true, "tid": "t1", "groups": ["g-a"]}},
+        {"id": "bob", "claims": {"email": "bob@example.org", "email_verified": true, "tid": "t1", "_claim_names": overage, "_claim_sources": sources}},
+        {"id": "carol", "claims": {"email": "carol@example.com", "email_verified": true, "tid": "t2", "groups": ["g-a"]}},
+        {"id": "dave", "claims": {"email": "dave@example.com", "email_verified": true, "groups": ["g-a"]}}
+    ])
+}
+
+/// provider = "entra-id": a token without a tenant is refused, `entra_id_allowed_tenants`
+/// narrows the tenants, and a user in too many groups for the token gets them from Microsoft
+/// Graph (every page), where `allowed_groups` finds one on the second page; then a refresh. In
+/// both, on the same provider and the same Graph: oauth2-proxy reaches its fixed
+/// graph.microsoft.com through a CONNECT proxy, Gatehouse through `microsoft_graph_url`.
+#[actix_web::test]
+async fn entra_id_logins_behave_like_oauth2_proxy() {
+    let pki = tempfile::tempdir().unwrap();
+    crate::support::test_pki(pki.path());
+    let bob_groups: Vec<String> = (0..150).map(|i| format!("g-{i}")).collect();
+    let graph = Graph::start(pki.path(), [("bob".to_string(), bob_groups)].into_iter().collect());
+    let proxy = ConnectProxy::start(graph.port);
+    let ca = pki.path().join("ca.pem").display().to_string();
+    for extra in [
+        "provider = \"entra-id\"\n".to_string(),
+        "provider = \"entra-id\"\nentra_id_allowed_tenants = [\"t1\"]\n".into(),
+        "provider = \"entra-id\"\nallowed_groups = [\"g-120\"]\n".into(),
+    ] {
+        let ports = [free_port(), free_port()];
+        let op = crate::differential::provider(
+            &ports,
+            &json!({"jwt_access_tokens": true, "access_token_ttl": 60, "accounts": entra_accounts()}),
+        );
+        let common = format!("{extra}cookie_refresh = \"1s\"\nset_xauthrequest = true\n");
+        let proxy_env = format!("http://127.0.0.1:{}", proxy.port);
+        let mut runs = Vec::new();
+        for (peer, port) in [(Peer::OAuth2Proxy, ports[0]), (Peer::Gatehouse, ports[1])] {
+            let app = Upstream::start();
+            let own = match peer {
+                Peer::OAuth2Proxy => String::new(),
+                Peer::Gatehouse => format!("microsoft_graph_url = \"https://localhost:{}\"\nprovider_ca_files = [\"{ca}\"]\n", graph.port),
+            };
+            let text = config_text(&op.issuer, &app, port, &format!("{common}{own}"));
+            let env = [("HTTPS_PROXY", proxy_env.as_str()), ("SSL_CERT_FILE", ca.as_str())];
+            let env: &[(&str, &str)] = if peer == Peer::OAuth2Proxy { &env } else { &[] };
+            let running = try_run_env(peer, &text, None, port, env).unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+            runs.push((peer, running, app));
+        }
+        crate::differential::ready(&runs[1].1).await;
+        let mut seen = Vec::new();
+        for (_, run, _) in &runs {
+            let mut out = Vec::new();
+            for account in ["alice", "bob", "carol", "dave"] {
+                let mut browser = Browser::new(None);
+                let r = browser.login(&format!("{}/oauth2/start?rd=%2F", run.base), account).await;
+                out.push(format!("{account} login {}", r.status));
+                let r = browser.get(&format!("{}/oauth2/userinfo", run.base)).await;
+                let info: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+                out.push(format!("{account} userinfo {} {} {}", r.status, info["email"], info["groups"].as_array().map_or(0, Vec::len)));
+                if r.status == 200 {
+                    actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+                    let r = browser.get(&format!("{}/oauth2/auth", run.base)).await;
+                    let groups = r.headers.iter().find(|(k, _)| k == "x-auth-request-groups").map_or(0, |(_, v)| v.split(',').count());
+                    out.push(format!("{account} after a refresh {} {groups}", r.status));
+                }
+            }
+            seen.push(out);
+        }
+        // Intended (README "Differences"): oauth2-proxy keeps a refreshed ID token's groups
+        // only, so an overage user loses the Graph groups at the first refresh (and with them
+        // `allowed_groups`); Gatehouse reads them from Graph again.
+        let theirs: Vec<String> = seen[0]
+            .iter()
+            .map(|line| match line.as_str() {
+                "bob after a refresh 202 0" | "bob after a refresh 401 0" => "bob after a refresh 202 150".to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        assert_ne!(theirs, seen[0], "{extra}: oauth2-proxy still loses the overage groups at a refresh");
+        assert_eq!(theirs, seen[1], "{extra}: oauth2-proxy (left) and Gatehouse (right):\n{}", runs[1].1.log());
+    }
+    assert!(graph.asked().iter().any(|q| q.contains("skiptoken=100")), "Graph's second page was read: {:?}", graph.asked());
 }

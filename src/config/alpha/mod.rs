@@ -419,6 +419,18 @@ pub fn fold_provider(p: &Provider, index: usize, path: &Path, raw: &mut RawConfi
             set("github_users", f("users"), l(v));
         }
     }
+    if let Some(e) = &p.entra_id_config {
+        let f = |name: &str| format!("providers[{index}].microsoftEntraIDConfig.{name}");
+        if let Some(v) = e.allowed_tenants.as_ref().filter(|v| !v.is_empty()) {
+            set("entra_id_allowed_tenants", f("allowedTenants"), l(v));
+        }
+        if let Some(v) = &e.federated_token_auth {
+            set("entra_id_federated_token_auth", f("federatedTokenAuth"), b(v));
+        }
+        if let Some(v) = &e.graph_url {
+            set("microsoft_graph_url", f("graphURL"), s(v));
+        }
+    }
     if let Some(k) = &p.keycloak_config {
         let f = |name: &str| format!("providers[{index}].keycloakConfig.{name}");
         if let Some(v) = &k.roles {
@@ -433,7 +445,6 @@ pub fn fold_provider(p: &Provider, index: usize, path: &Path, raw: &mut RawConfi
         ("bitbucketConfig", &p.bitbucket_config),
         ("googleConfig", &p.google_config),
         ("loginGovConfig", &p.login_gov_config),
-        ("microsoftEntraIDConfig", &p.entra_id_config),
     ];
     for (name, section) in others {
         if section.as_ref().is_some_and(|v| !only_defaults(v)) {

@@ -75,7 +75,7 @@ pub struct Provider {
     #[serde(rename = "logingovconfig", default)]
     pub login_gov_config: Option<Value>,
     #[serde(rename = "microsoftentraidconfig", default)]
-    pub entra_id_config: Option<Value>,
+    pub entra_id_config: Option<EntraIdConfig>,
 }
 
 /// `loginURLParameters[]`: an extra parameter of the authorization request, its default
@@ -125,6 +125,20 @@ pub struct GitHubConfig {
     pub token: Option<String>,
     #[serde(default)]
     pub users: Option<Vec<String>>,
+}
+
+/// `microsoftEntraIDConfig`: `allowedTenants` is `entra_id_allowed_tenants`,
+/// `federatedTokenAuth` `entra_id_federated_token_auth`; `graphURL` (Gatehouse's own) is
+/// `microsoft_graph_url`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EntraIdConfig {
+    #[serde(rename = "allowedtenants", default)]
+    pub allowed_tenants: Option<Vec<String>>,
+    #[serde(rename = "federatedtokenauth", default)]
+    pub federated_token_auth: Option<bool>,
+    #[serde(rename = "graphurl", default)]
+    pub graph_url: Option<String>,
 }
 
 /// `ADFSConfig`: whether the authorization request leaves `scope` out.

@@ -68,6 +68,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
     let (client_id, client_secret) = client(r);
     let github = kind == Some(ProviderKind::GitHub);
     let (endpoints, github_rules) = endpoints_and_rules(r, kind, alpha.is_some_and(|(i, _)| i > 0));
+    let entra = entra_settings(r, kind);
     let claims = claims(r);
     let enabled_signing_algs = signing_algs(r);
     let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
@@ -114,6 +115,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
         groups_claim,
         gitlab_projects,
         github: github_rules,
+        entra,
         additional_claims: alpha.and_then(|(_, p)| p.additional_claims.clone()).unwrap_or_default(),
         audience_claims,
         extra_audiences,
@@ -227,6 +229,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> 
         "keycloak-oidc" => Some(ProviderKind::KeycloakOidc),
         "gitlab" => Some(ProviderKind::GitLab),
         "github" => Some(ProviderKind::GitHub),
+        "entra-id" => Some(ProviderKind::EntraId),
         "adfs" => {
             let skip_scope = alpha.and_then(|(_, p)| p.adfs_config.as_ref()).and_then(|c| c.skip_scope).unwrap_or(false);
             Some(ProviderKind::Adfs { skip_scope })
@@ -237,7 +240,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> 
             None
         }
         p => {
-            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab", "github"]).unwrap_or("oidc");
+            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab", "github", "entra-id"]).unwrap_or("oidc");
             r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
             None
         }
@@ -366,6 +369,22 @@ fn not_with_github(r: &mut Reader<'_>, further: bool) {
             "remove it, or name the issuers of the JWTs to accept in extra_jwt_issuers",
         );
     }
+}
+
+/// `entra_id_allowed_tenants` and `microsoft_graph_url`, with entra-id only.
+fn entra_settings(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> Option<crate::oidc::entra::Settings> {
+    let allowed_tenants: Vec<String> = r.get("entra_id_allowed_tenants");
+    let graph = r.url("microsoft_graph_url");
+    if kind != Some(ProviderKind::EntraId) {
+        for key in ["entra_id_allowed_tenants", "microsoft_graph_url"] {
+            if kind.is_some() && r.is_set(key) {
+                r.error(key, "is only used by the entra-id provider", "remove it, or set provider = \"entra-id\"");
+            }
+        }
+        return None;
+    }
+    let graph_url = graph.unwrap_or_else(|| Url::parse(crate::oidc::entra::GRAPH_URL).expect("a URL"));
+    Some(crate::oidc::entra::Settings { allowed_tenants: allowed_tenants.into_iter().filter(|t| !t.is_empty()).collect(), graph_url })
 }
 
 /// `github_org`, `github_team`, `github_repo`, `github_token`, `github_users`; with GitHub only.

@@ -431,7 +431,7 @@ function buildProvider() {
     jwks: { keys: [signingKey.jwk] },
     findAccount,
     claims: {
-      openid: ['sub'],
+      openid: ['sub', 'tid'],
       email: ['email', 'email_verified'],
       profile: [
         'name', 'given_name', 'family_name', 'nickname', 'preferred_username',
