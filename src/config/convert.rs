@@ -239,8 +239,15 @@ fn groups(cfg: &Config, m: &mut Mapping) {
         put(&mut g, "group", strings(&plain));
         put(&mut g, "projects", strings(&projects));
         put(m, "gitlabConfig", Value::Mapping(g));
-    } else if !groups.is_empty() {
+    } else if !groups.is_empty() && o.google.as_ref().is_none_or(|d| d.groups.is_empty()) {
         put(m, "allowedGroups", strings(&groups));
+    }
+    if let Some(d) = &o.google {
+        let mut g = Mapping::new();
+        put(&mut g, "group", strings(&d.groups));
+        put(&mut g, "adminEmail", d.admin_email.as_str());
+        put(&mut g, "serviceAccountJson", d.key_file.display().to_string().as_str());
+        put(m, "googleConfig", Value::Mapping(g));
     }
     if let Some(e) = o.entra.as_ref().filter(|e| !e.allowed_tenants.is_empty()) {
         let mut g = Mapping::new();

@@ -155,18 +155,19 @@ use Kind::{Bool, Dur, Int, List, Str};
 const KEYCLOAK_GROUPS: &str = "it belongs to the legacy `keycloak` provider (oauth2-proxy ignores it with keycloak-oidc); \
     use provider = \"keycloak-oidc\" with allowed_groups (Keycloak's group mapper) or allowed_roles";
 
+const GOOGLE_ADC: &str = "application default credentials (impersonating a service account through IAM) are not built: give google_service_account_json, a key file of the service account";
+
+const GOOGLE_ORG_ID: &str =
+    "the organization ID as preferred username (the Directory API's users.get) is not built: the preferred username stays the ID token's";
+
 const AZURE: &str = "it belongs to oauth2-proxy's legacy azure provider: use provider = \"entra-id\" (its tenant is in oidc_issuer_url)";
 
-const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs`, `gitlab`, `github` and `entra-id`); \
+const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs`, `gitlab`, `github`, `entra-id` and `google`); \
     README \"Providers\" says what to configure instead of each other provider";
 
 /// oauth2-proxy's other providers, each with what to configure instead (README "Providers"
 /// holds the same table; a test keeps them equal).
 pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
-    (
-        "google",
-        "Google is an OpenID Provider: set provider = \"oidc\" and oidc_issuer_url = \"https://accounts.google.com\"; restrict with email_domains (for hd); Google groups are not available",
-    ),
     (
         "azure",
         "oauth2-proxy's legacy Azure provider is succeeded by entra-id: set provider = \"entra-id\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\" (groups in the ID token, or from Microsoft Graph when there are too many)",
@@ -205,7 +206,7 @@ pub static PROVIDER: &[OptionSpec] = &[
         "provider",
         Str,
         "google",
-        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email), \"gitlab\" (OIDC, nickname, groups and projects), \"entra-id\" (OIDC, tenants, groups from Microsoft Graph) and \"github\" (OAuth 2.0 and GitHub's API: organizations, teams, repositories)",
+        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email), \"gitlab\" (OIDC, nickname, groups and projects), \"entra-id\" (OIDC, tenants, groups from Microsoft Graph), \"google\" (the default: OIDC, Google groups) and \"github\" (OAuth 2.0 and GitHub's API: organizations, teams, repositories)",
     ),
     p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
     p("client_id", Str, "", "The OAuth client ID registered at the provider"),
@@ -323,14 +324,21 @@ pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
         "gitlab: members of one of these projects may log in (group/project, or group/project=<access level 10|20|30|40>, default 20)",
     )
     .flag_name("gitlab-project"),
-    other("google_groups", List, "", "Google groups").flag_name("google-group"),
-    other("google_group", List, "", "Google groups (deprecated spelling)").file_only(),
-    other("google_admin_email", Str, "", "Google admin email"),
-    other("google_service_account_json", Str, "", "Google service account JSON file"),
-    other("google_use_application_default_credentials", Bool, "false", "Google application default credentials"),
-    other("google_target_principal", Str, "", "Google target principal"),
-    other("google_admin_api_user_scope", Str, "", "Google admin API user scope"),
-    other("google_use_organization_id", Bool, "false", "Google organisation ID"),
+    p("google_groups", List, "", "google: only members of one of these Google groups may log in (needs google_service_account_json)")
+        .flag_name("google-group"),
+    p("google_group", List, "", "google: google_groups' deprecated spelling").file_only(),
+    p("google_admin_email", Str, "", "google: the Workspace administrator the service account acts as, to read groups"),
+    p("google_service_account_json", Str, "", "google: the service account's key file (JSON), to read the user's Google groups"),
+    p(
+        "google_admin_api_url",
+        Str,
+        "https://admin.googleapis.com",
+        "Gatehouse only: google: where the Admin SDK Directory API is (a Private Service Connect or restricted.googleapis.com endpoint)",
+    ),
+    p("google_use_application_default_credentials", Bool, "false", "Google application default credentials").unsupported(GOOGLE_ADC),
+    p("google_target_principal", Str, "", "Google target principal").unsupported(GOOGLE_ADC),
+    p("google_admin_api_user_scope", Str, "", "Google admin API user scope").unsupported(GOOGLE_ORG_ID),
+    p("google_use_organization_id", Bool, "false", "Google organisation ID").unsupported(GOOGLE_ORG_ID),
 ];
 
 pub static AUTHORIZATION: &[OptionSpec] = &[

@@ -23,6 +23,8 @@ pub enum ProviderKind {
     },
     /// GitLab: OIDC, then GitLab's userinfo and project API at login ([`super::gitlab`]).
     GitLab,
+    /// Google: OIDC, and with a service account the user's Google groups ([`super::google`]).
+    Google,
     /// Microsoft Entra ID: OIDC, tenants and the group overage ([`super::entra`]).
     EntraId,
     /// GitHub: plain OAuth 2.0 and GitHub's REST API ([`super::github`]); no ID tokens.
@@ -39,6 +41,7 @@ impl ProviderKind {
             ProviderKind::GitLab => "gitlab",
             ProviderKind::GitHub => "github",
             ProviderKind::EntraId => "entra-id",
+            ProviderKind::Google => "google",
         }
     }
 
@@ -115,6 +118,8 @@ pub struct Config {
     pub additional_claims: Vec<String>,
     /// `gitlab_projects` (GitLab only): each a group `project:<path>` for its members.
     pub gitlab_projects: Vec<super::gitlab::Project>,
+    /// google's Directory API, with a service account (google only).
+    pub google: Option<super::google::Directory>,
     /// entra-id's tenants and Graph (entra-id only).
     pub entra: Option<super::entra::Settings>,
     /// `github_*` (GitHub only): who may log in.

@@ -73,8 +73,16 @@ pub enum Auth<'a> {
 
 /// How the client authenticates at the token endpoint.
 pub enum ClientAuth<'a> {
-    Basic { id: &'a str, secret: &'a str },
-    Post { id: &'a str, secret: &'a str },
+    Basic {
+        id: &'a str,
+        secret: &'a str,
+    },
+    Post {
+        id: &'a str,
+        secret: &'a str,
+    },
+    /// The form authenticates itself (a JWT assertion grant).
+    None,
 }
 
 impl Http {
@@ -143,6 +151,7 @@ impl Http {
                 fields.push(("client_id", id));
                 fields.push(("client_secret", secret));
             }
+            ClientAuth::None => {}
         }
         let res = req.send_form(&fields).await.map_err(|e| Error::Unreachable(format!("POST {}: {e}", without_query(url))))?;
         read(res, url).await

@@ -11,6 +11,7 @@ pub mod entra;
 pub mod flow;
 pub mod github;
 pub mod gitlab;
+pub mod google;
 pub mod http;
 pub mod keycloak;
 pub mod keys;
@@ -138,6 +139,8 @@ pub struct Provider {
     /// credentials in the form, as oauth2-proxy's auto-detection does.
     auth_in_form: AtomicBool,
     unreachable_logged: AtomicBool,
+    /// google: the service account's Directory token.
+    google_tokens: google::TokenCache,
 }
 
 impl Provider {
@@ -163,6 +166,7 @@ impl Provider {
             keys: KeyCache::default(),
             auth_in_form,
             unreachable_logged: AtomicBool::new(false),
+            google_tokens: google::TokenCache::default(),
         })
     }
 
@@ -438,7 +442,15 @@ impl Provider {
         if access_token.is_empty() {
             return Ok(false);
         }
-        let res = self.http.get(Call::Validate, url, Some(access_token)).await?;
+        let res = if self.cfg.kind == ProviderKind::Google {
+            // Google's tokeninfo (oauth2-proxy's default `validateToken`) reads the token from
+            // the query.
+            let mut url = url.clone();
+            url.query_pairs_mut().append_pair("access_token", access_token);
+            self.http.get(Call::Validate, &url, None).await?
+        } else {
+            self.http.get(Call::Validate, url, Some(access_token)).await?
+        };
         if res.status != 200 {
             log::warn!("validate_url {} answered {} for a refreshed access token", http::without_query(url), res.status);
         }
@@ -471,6 +483,16 @@ impl Provider {
         self.add_roles(&mut identity, &tokens.access_token)?;
         if c.kind == ProviderKind::EntraId {
             self.entra_identity(&id_claims, &tokens.access_token, &mut identity).await?;
+        }
+        if c.kind == ProviderKind::Google {
+            // As oauth2-proxy's: Google's groups are the Directory's, never the ID token's, and
+            // Google names no preferred username.
+            identity.groups = self.google_groups(&identity.email).await?.unwrap_or_default();
+            identity.preferred_username.clear();
+            // As oauth2-proxy's callback: Google's token must also pass `validate_url`.
+            if matches!(used, IdTokenUse::Login(_)) && !self.validate_access_token(&tokens.access_token).await? {
+                return Err(Error::Denied("validate_url refused the new access token".into()));
+            }
         }
         identity.additional = claims::additional(&id_claims, userinfo.as_ref(), &c.additional_claims)?;
         if c.kind == ProviderKind::GitLab && matches!(used, IdTokenUse::Login(_)) {
@@ -512,9 +534,12 @@ impl Provider {
     pub fn refreshed_roles(&self, groups: &[String], access_token: &str) -> Result<Option<Vec<String>>, ClaimsError> {
         match self.cfg.kind {
             ProviderKind::KeycloakOidc => keycloak::replace_roles(groups, access_token).map(Some),
-            ProviderKind::Oidc | ProviderKind::Adfs { .. } | ProviderKind::GitLab | ProviderKind::GitHub | ProviderKind::EntraId => {
-                Ok(None)
-            }
+            ProviderKind::Oidc
+            | ProviderKind::Adfs { .. }
+            | ProviderKind::GitLab
+            | ProviderKind::GitHub
+            | ProviderKind::EntraId
+            | ProviderKind::Google => Ok(None),
         }
     }
 

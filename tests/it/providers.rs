@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::differential::{Peer, Running, both, config_text, keycloak_accounts, run, try_run_env};
 use crate::support::browser::Browser;
+use crate::support::cloud::{Cloud, ConnectProxy, Workspace};
 use crate::support::github::{Account as GhAccount, GitHub};
-use crate::support::graph::{ConnectProxy, Graph};
 use crate::support::peers::Upstream;
 use crate::support::{MINIMAL, free_port, load_text, send};
 
@@ -141,7 +141,7 @@ fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
         .collect();
     let other = gatehouse::config::options::OTHER_PROVIDERS;
     let built: Vec<&str> = rows.iter().filter(|r| r.1.starts_with("built")).map(|r| r.0.as_str()).collect();
-    assert_eq!(built, ["oidc", "keycloak-oidc", "gitlab", "entra-id", "github", "adfs"]);
+    assert_eq!(built, ["oidc", "keycloak-oidc", "gitlab", "google", "entra-id", "github", "adfs"]);
     let refused: Vec<(&str, &str)> = rows.iter().filter(|r| r.1 == "refused").map(|r| (r.0.as_str(), r.2.as_str())).collect();
     assert_eq!(refused, other.to_vec(), "README's refused rows and config::options::OTHER_PROVIDERS");
     assert_eq!(rows.len(), 17, "oauth2-proxy v7.15.6 has 17 providers (providers/providers.go)");
@@ -149,9 +149,9 @@ fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
         let errors = load_text(MINIMAL, &[("OAUTH2_PROXY_PROVIDER", name)], vec![]).unwrap_err().to_string();
         assert!(errors.contains(&format!("provider \"{name}\" is not built into Gatehouse")) && errors.contains(instead), "{errors}");
     }
+    // Unset, the provider is oauth2-proxy's default, google.
     let unset = MINIMAL.replace("provider = \"oidc\"\n", "");
-    let errors = load_text(&unset, &[], vec![]).unwrap_err().to_string();
-    assert!(errors.contains("\"google\" (oauth2-proxy's default)") && errors.contains("accounts.google.com"), "{errors}");
+    assert_eq!(load_text(&unset, &[], vec![]).unwrap().config.oidc.kind, gatehouse::oidc::ProviderKind::Google);
 }
 
 /// AD FS's accounts: dave has only a `upn`, alice an email too.
@@ -496,7 +496,7 @@ async fn entra_id_logins_behave_like_oauth2_proxy() {
     let pki = tempfile::tempdir().unwrap();
     crate::support::test_pki(pki.path());
     let bob_groups: Vec<String> = (0..150).map(|i| format!("g-{i}")).collect();
-    let graph = Graph::start(pki.path(), [("bob".to_string(), bob_groups)].into_iter().collect());
+    let graph = Cloud::start(pki.path(), [("bob".to_string(), bob_groups)].into_iter().collect(), Workspace::default());
     let proxy = ConnectProxy::start(graph.port);
     let ca = pki.path().join("ca.pem").display().to_string();
     for extra in [
@@ -558,4 +558,164 @@ async fn entra_id_logins_behave_like_oauth2_proxy() {
         assert_eq!(theirs, seen[1], "{extra}: oauth2-proxy (left) and Gatehouse (right):\n{}", runs[1].1.log());
     }
     assert!(graph.asked().iter().any(|q| q.contains("skiptoken=100")), "Graph's second page was read: {:?}", graph.asked());
+}
+
+// === Google ===
+
+/// A Google service account: its key pair made with openssl in `dir`, and its key file
+/// naming `token_uri`; the Workspace that knows its public key.
+fn google_account(dir: &std::path::Path, token_uri: &str) -> (std::path::PathBuf, Workspace) {
+    let ok = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key && openssl pkey -in sa.key -pubout -out sa.pub")
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (Debian: apt-get install openssl)")
+        .success();
+    assert!(ok, "openssl made no service account key");
+    let key = std::fs::read_to_string(dir.join("sa.key")).unwrap();
+    let file = dir.join("sa.json");
+    let json = json!({
+        "type": "service_account", "project_id": "test", "private_key_id": "k1", "private_key": key,
+        "client_email": "gatehouse@test.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri
+    });
+    std::fs::write(&file, json.to_string()).unwrap();
+    let alice_in: Vec<(String, Vec<String>)> =
+        (0..250).map(|i| (format!("team-{i:03}@example.com"), vec!["alice@example.com".to_string()])).collect();
+    let mut members: std::collections::HashMap<String, Vec<String>> = alice_in.into_iter().collect();
+    members.insert("admins@example.com".into(), vec!["alice@example.com".into()]);
+    members.insert("staff@example.com".into(), vec!["alice@example.com".into(), "bob@example.org".into()]);
+    let workspace = Workspace {
+        members,
+        account_key: std::fs::read(dir.join("sa.pub")).unwrap(),
+        account: "gatehouse@test.iam.gserviceaccount.com".into(),
+        admin: "admin@example.com".into(),
+        // Not the narrowest scope: the first one asked for is refused, as Google refuses it.
+        scopes: vec!["https://www.googleapis.com/auth/admin.directory.group.readonly".into()],
+        token_uri: token_uri.into(),
+    };
+    (file, workspace)
+}
+
+/// provider = "google": Google's ID token (verified email required, the subject as user),
+/// offline access, the token checked at `validate_url` (Google's tokeninfo shape); with a
+/// service account, `google_groups` membership (`hasMember`) or every group of the user (two
+/// pages); then a refresh. In both, on the same provider and the same Directory API:
+/// oauth2-proxy reaches its fixed admin.googleapis.com through a CONNECT proxy, Gatehouse
+/// through `google_admin_api_url`. Then bob leaves his only allowed group: both end his session
+/// at the next refresh.
+#[actix_web::test]
+async fn google_logins_behave_like_oauth2_proxy() {
+    let pki = tempfile::tempdir().unwrap();
+    crate::support::test_pki(pki.path());
+    let port = free_port();
+    let placeholder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    drop(placeholder);
+    let (key_file, workspace) = google_account(pki.path(), &format!("https://localhost:{port}/token"));
+    let cloud = Cloud::start_on(pki.path(), port, Default::default(), workspace);
+    let proxy = ConnectProxy::start(cloud.port);
+    let ca = pki.path().join("ca.pem").display().to_string();
+    let sa = format!("google_service_account_json = \"{}\"\ngoogle_admin_email = \"admin@example.com\"\n", key_file.display());
+    for extra in [
+        String::new(),
+        format!("{sa}google_groups = [\"admins@example.com\", \"staff@example.com\", \"nobody@example.com\"]\n"),
+        sa.clone(),
+    ] {
+        let ports = [free_port(), free_port()];
+        let uris: Vec<String> = ports.iter().map(|p| format!("http://localhost:{p}/oauth2/callback")).collect();
+        let clients = json!([{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": uris, "token_endpoint_auth_method": "client_secret_post"}]);
+        let op = crate::support::op::Op::start(json!({"clients": clients, "query_access_tokens": true, "access_token_ttl": 60}));
+        let i = &op.issuer;
+        let common = format!(
+            "provider = \"google\"\nlogin_url = \"{i}/auth\"\nredeem_url = \"{i}/token\"\nvalidate_url = \"{i}/me\"\nscope = \"openid profile email\"\n{extra}cookie_refresh = \"1s\"\nset_xauthrequest = true\n"
+        );
+        let proxy_env = format!("http://127.0.0.1:{}", proxy.port);
+        let mut runs = Vec::new();
+        for (peer, port) in [(Peer::OAuth2Proxy, ports[0]), (Peer::Gatehouse, ports[1])] {
+            let app = Upstream::start();
+            let own = match peer {
+                Peer::Gatehouse if !extra.is_empty() => {
+                    format!("google_admin_api_url = \"https://localhost:{}\"\nprovider_ca_files = [\"{ca}\"]\n", cloud.port)
+                }
+                _ => String::new(),
+            };
+            let text = config_text(&op.issuer, &app, port, &format!("{common}{own}"));
+            let env = [("HTTPS_PROXY", proxy_env.as_str()), ("SSL_CERT_FILE", ca.as_str())];
+            let env: &[(&str, &str)] = if peer == Peer::OAuth2Proxy { &env } else { &[] };
+            let running = try_run_env(peer, &text, None, port, env).unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+            runs.push((peer, running, app));
+        }
+        crate::differential::ready(&runs[1].1).await;
+        let mut seen = Vec::new();
+        let mut bobs = Vec::new();
+        for (_, run, _) in &runs {
+            let mut out = Vec::new();
+            for account in ["alice", "bob", "eve"] {
+                let mut browser = Browser::new(None);
+                let r = browser.login(&format!("{}/oauth2/start?rd=%2F", run.base), account).await;
+                out.push(format!("{account} login {}", r.status));
+                let r = browser.get(&format!("{}/oauth2/userinfo", run.base)).await;
+                let info: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+                out.push(format!(
+                    "{account} userinfo {} {} {} {}",
+                    r.status,
+                    info["user"],
+                    info["email"],
+                    info["groups"].as_array().map_or(0, Vec::len)
+                ));
+                if r.status == 200 {
+                    actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+                    let r = browser.get(&format!("{}/oauth2/auth", run.base)).await;
+                    let groups = r.headers.iter().find(|(k, _)| k == "x-auth-request-groups").map_or(0, |(_, v)| v.split(',').count());
+                    out.push(format!("{account} after a refresh {} {groups}", r.status));
+                }
+                if account == "bob" {
+                    bobs.push(browser);
+                }
+            }
+            seen.push(out);
+        }
+        assert_eq!(seen[0], seen[1], "{extra}: oauth2-proxy (left) and Gatehouse (right):\n{}", runs[1].1.log());
+        if extra.contains("google_groups") {
+            // bob leaves staff, his only allowed group: at the next refresh.
+            cloud.workspace.lock().unwrap().members.get_mut("staff@example.com").unwrap().retain(|m| m != "bob@example.org");
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+            let mut after = Vec::new();
+            for ((_, run, _), browser) in runs.iter().zip(&mut bobs) {
+                after.push(browser.get(&format!("{}/oauth2/auth", run.base)).await.status);
+            }
+            assert_eq!(after, [401, 401], "both end bob's session at the refresh:\n{}", runs[1].1.log());
+        }
+    }
+}
+
+/// `provider` unset is google (no issuer needed: Google's), with offline access and `openid`
+/// always asked for; the service account options go together, are only google's, and
+/// `google_groups` needs them and replaces `allowed_groups`; a bad key file is named.
+#[test]
+fn google_options_are_checked() {
+    let text: String =
+        MINIMAL.lines().filter(|l| !l.starts_with("provider") && !l.starts_with("oidc_issuer_url")).map(|l| format!("{l}\n")).collect();
+    let cfg = load_text(&format!("{text}scope = \"profile email\"\n"), &[], vec![]).unwrap().config;
+    assert_eq!(cfg.oidc.kind, gatehouse::oidc::ProviderKind::Google);
+    assert_eq!(cfg.oidc.issuer_url_raw, "https://accounts.google.com");
+    assert_eq!(cfg.oidc.scope, "openid profile email");
+    assert!(cfg.oidc.login_params.iter().any(|p| p.name == "access_type" && p.default == ["offline"]));
+    assert_eq!(cfg.oidc.validate_url.unwrap().as_str(), "https://www.googleapis.com/oauth2/v1/tokeninfo");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("sa.json");
+    std::fs::write(&bad, "{\"type\": \"service_account\"}").unwrap();
+    let errors =
+        load_text(&format!("{text}google_groups = [\"g@example.com\"]\nallowed_groups = [\"x\"]\n"), &[], vec![]).unwrap_err().to_string();
+    assert!(errors.contains("google_groups") && errors.contains("needs google_service_account_json"), "{errors}");
+    assert!(errors.contains("allowed_groups") && errors.contains("google_groups replaces it"), "{errors}");
+    let errors = load_text(&format!("{text}google_admin_email = \"a@example.com\"\n"), &[], vec![]).unwrap_err().to_string();
+    assert!(errors.contains("without google_service_account_json"), "{errors}");
+    let text_bad = format!("{text}google_admin_email = \"a@example.com\"\ngoogle_service_account_json = \"{}\"\n", bad.display());
+    let errors = load_text(&text_bad, &[], vec![]).unwrap_err().to_string();
+    assert!(errors.contains("google_service_account_json") && errors.contains("is not a service account key file"), "{errors}");
+    let errors = load_text(&format!("{MINIMAL}google_admin_email = \"a@example.com\"\n"), &[], vec![]).unwrap_err().to_string();
+    assert!(errors.contains("only used by the google provider"), "{errors}");
 }

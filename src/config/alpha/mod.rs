@@ -419,6 +419,31 @@ pub fn fold_provider(p: &Provider, index: usize, path: &Path, raw: &mut RawConfi
             set("github_users", f("users"), l(v));
         }
     }
+    if let Some(g) = &p.google_config {
+        let f = |name: &str| format!("providers[{index}].googleConfig.{name}");
+        if let Some(v) = g.group.as_ref().filter(|v| !v.is_empty()) {
+            set("google_groups", f("group"), l(v));
+        }
+        for (key, name, value) in [
+            ("google_admin_email", "adminEmail", &g.admin_email),
+            ("google_service_account_json", "serviceAccountJson", &g.service_account_json),
+            ("google_target_principal", "targetPrincipal", &g.target_principal),
+            ("google_admin_api_user_scope", "adminAPIUserScope", &g.admin_api_user_scope),
+            ("google_admin_api_url", "adminAPIURL", &g.admin_api_url),
+        ] {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                set(key, f(name), s(v));
+            }
+        }
+        for (key, name, value) in [
+            ("google_use_application_default_credentials", "useApplicationDefaultCredentials", &g.use_application_default_credentials),
+            ("google_use_organization_id", "useOrganizationID", &g.use_organization_id),
+        ] {
+            if let Some(v) = value {
+                set(key, f(name), b(v));
+            }
+        }
+    }
     if let Some(e) = &p.entra_id_config {
         let f = |name: &str| format!("providers[{index}].microsoftEntraIDConfig.{name}");
         if let Some(v) = e.allowed_tenants.as_ref().filter(|v| !v.is_empty()) {
@@ -440,12 +465,7 @@ pub fn fold_provider(p: &Provider, index: usize, path: &Path, raw: &mut RawConfi
             set("keycloak_groups", f("groups"), l(v));
         }
     }
-    let others = [
-        ("azureConfig", &p.azure_config),
-        ("bitbucketConfig", &p.bitbucket_config),
-        ("googleConfig", &p.google_config),
-        ("loginGovConfig", &p.login_gov_config),
-    ];
+    let others = [("azureConfig", &p.azure_config), ("bitbucketConfig", &p.bitbucket_config), ("loginGovConfig", &p.login_gov_config)];
     for (name, section) in others {
         if section.as_ref().is_some_and(|v| !only_defaults(v)) {
             errors.push(

@@ -71,7 +71,7 @@ pub struct Provider {
     #[serde(rename = "gitlabconfig", default)]
     pub gitlab_config: Option<GitLabConfig>,
     #[serde(rename = "googleconfig", default)]
-    pub google_config: Option<Value>,
+    pub google_config: Option<GoogleConfig>,
     #[serde(rename = "logingovconfig", default)]
     pub login_gov_config: Option<Value>,
     #[serde(rename = "microsoftentraidconfig", default)]
@@ -139,6 +139,29 @@ pub struct EntraIdConfig {
     pub federated_token_auth: Option<bool>,
     #[serde(rename = "graphurl", default)]
     pub graph_url: Option<String>,
+}
+
+/// `googleConfig`: `group`, `adminEmail`, `serviceAccountJson` (and the refused ADC and
+/// organization ID switches); `adminAPIURL` (Gatehouse's own) is `google_admin_api_url`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleConfig {
+    #[serde(default)]
+    pub group: Option<Vec<String>>,
+    #[serde(rename = "adminemail", default)]
+    pub admin_email: Option<String>,
+    #[serde(rename = "serviceaccountjson", default)]
+    pub service_account_json: Option<String>,
+    #[serde(rename = "useapplicationdefaultcredentials", default)]
+    pub use_application_default_credentials: Option<bool>,
+    #[serde(rename = "targetprincipal", default)]
+    pub target_principal: Option<String>,
+    #[serde(rename = "useorganizationid", default)]
+    pub use_organization_id: Option<bool>,
+    #[serde(rename = "adminapiuserscope", default)]
+    pub admin_api_user_scope: Option<String>,
+    #[serde(rename = "adminapiurl", default)]
+    pub admin_api_url: Option<String>,
 }
 
 /// `ADFSConfig`: whether the authorization request leaves `scope` out.

@@ -10,6 +10,7 @@ mod listeners;
 mod logs_and_pages;
 mod policy;
 mod provider;
+mod provider_types;
 mod providers;
 mod upstreams;
 

@@ -47,7 +47,30 @@ pub(super) fn provider_groups(r: &mut Reader<'_>) -> Vec<String> {
     allowed_groups.retain(|g| !g.is_empty());
     allowed_groups.extend(allowed_roles(r));
     gitlab_groups(r, &mut allowed_groups);
+    google_groups(r, &mut allowed_groups);
     allowed_groups
+}
+
+/// Google, as oauth2-proxy's: `google_groups` become the allowed groups (and oauth2-proxy then
+/// ignores `allowed_groups`, which beside them is refused).
+fn google_groups(r: &mut Reader<'_>, allowed_groups: &mut Vec<String>) {
+    let provider: String = r.get("provider");
+    let mut groups: Vec<String> = r.get("google_groups");
+    if groups.is_empty() {
+        groups = r.get("google_group");
+    }
+    groups.retain(|g| !g.is_empty());
+    if provider != "google" || groups.is_empty() {
+        return;
+    }
+    if !allowed_groups.is_empty() {
+        r.error(
+            "allowed_groups",
+            "is ignored by oauth2-proxy's google provider (google_groups replaces it)",
+            "write the groups in google_groups",
+        );
+    }
+    *allowed_groups = groups;
 }
 
 pub(super) fn authz_config(r: &mut Reader<'_>) -> authz::Config {

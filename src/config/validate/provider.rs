@@ -1,5 +1,6 @@
 //! Validation: The provider: issuer, client, endpoints, scopes, verification switches.
 
+use super::provider_types::{TypeSettings, github_rules, not_with_github, type_settings};
 use super::*;
 use crate::config::alpha::Provider as AlphaProvider;
 
@@ -11,7 +12,16 @@ const OWN_PARAMS: [&str; 9] =
 /// The authorization request's extra parameters. Legacy: `acr_values`, then `prompt` or else
 /// `approval_prompt`, as oauth2-proxy converts them. Alpha: `loginURLParameters` only (the
 /// legacy three are provider options, refused beside an alpha provider).
-fn login_params(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> Vec<oidc::LoginParam> {
+fn login_params(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>, kind: Option<ProviderKind>) -> Vec<oidc::LoginParam> {
+    let mut params = login_params_as_written(r, alpha);
+    if kind == Some(ProviderKind::Google) && !params.iter().any(|p| p.name == "access_type") {
+        // oauth2-proxy's Google login URL asks for offline access: a refresh token.
+        params.push(oidc::LoginParam { name: "access_type".into(), default: vec!["offline".into()], allow: None });
+    }
+    params
+}
+
+fn login_params_as_written(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> Vec<oidc::LoginParam> {
     let fixed = |name: &str, value: String| oidc::LoginParam { name: name.into(), default: vec![value], allow: None };
     let prompt = r.string("prompt");
     let approval_prompt: String = r.get("approval_prompt");
@@ -68,20 +78,15 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
     let (client_id, client_secret) = client(r);
     let github = kind == Some(ProviderKind::GitHub);
     let (endpoints, github_rules) = endpoints_and_rules(r, kind, alpha.is_some_and(|(i, _)| i > 0));
-    let entra = entra_settings(r, kind);
+    let TypeSettings { gitlab_projects, entra, google } = type_settings(r, kind);
     let claims = claims(r);
     let enabled_signing_algs = signing_algs(r);
     let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
     let skip_issuer_verification = r.get("insecure_oidc_skip_issuer_verification");
-    let skip_nonce: bool = r.get("insecure_oidc_skip_nonce");
-    if skip_nonce && !github {
-        // oauth2-proxy's `--convert-config-to-alpha` writes its default `insecureSkipNonce: true`.
-        r.warnings.push("insecure_oidc_skip_nonce (alpha insecureSkipNonce) is true: the OIDC nonce is neither sent nor checked, so an ID token injected from another login is accepted; remove it to have Gatehouse check it".into());
-    }
+    let skip_nonce = skip_nonce(r, github);
     let scope = scope(r, kind);
     let pkce = pkce_method(r);
-    let login_params = login_params(r, alpha);
-    let gitlab_projects = gitlab_projects(r, kind);
+    let login_params = login_params(r, alpha, kind);
     let response_mode = response_mode(r);
     let rp_initiated_logout = r.get("oidc_rp_initiated_logout");
     let backchannel_logout = backchannel_logout(r);
@@ -91,7 +96,10 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
     let skip_claims_from_profile_url = r.get("skip_claims_from_profile_url");
     let (backend_logout_url, redirect_url, relative_redirect_url) = redirects(r);
     let encode_state = r.get("encode_state");
-    let issuer_url_raw = r.string("oidc_issuer_url").unwrap_or_default();
+    let issuer_url_raw = r.string("oidc_issuer_url").unwrap_or_else(|| match kind {
+        Some(ProviderKind::Google) => crate::oidc::google::ISSUER.to_string(),
+        _ => String::new(),
+    });
     let ssl_cert_file = ssl_cert_file(r);
     let Endpoints { skip_discovery, issuer_url, jwks_url, public_key_files, login_url, redeem_url, profile_url, validate_url } = endpoints;
     let Claims { email_claim, groups_claim, audience_claims, extra_audiences } = claims;
@@ -116,6 +124,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
         gitlab_projects,
         github: github_rules,
         entra,
+        google,
         additional_claims: alpha.and_then(|(_, p)| p.additional_claims.clone()).unwrap_or_default(),
         audience_claims,
         extra_audiences,
@@ -139,6 +148,16 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
         relative_redirect_url,
         encode_state,
     })
+}
+
+/// `insecure_oidc_skip_nonce`, with its warning (GitHub has no nonce to skip).
+fn skip_nonce(r: &mut Reader<'_>, github: bool) -> bool {
+    let skip: bool = r.get("insecure_oidc_skip_nonce");
+    if skip && !github {
+        // oauth2-proxy's `--convert-config-to-alpha` writes its default `insecureSkipNonce: true`.
+        r.warnings.push("insecure_oidc_skip_nonce (alpha insecureSkipNonce) is true: the OIDC nonce is neither sent nor checked, so an ID token injected from another login is accepted; remove it to have Gatehouse check it".into());
+    }
+    skip
 }
 
 /// The back-channel logout rules, when it is on; its other options without it are a mistake
@@ -165,28 +184,6 @@ fn backchannel_logout(r: &mut Reader<'_>) -> Option<crate::oidc::logout::LogoutR
     Some(crate::oidc::logout::LogoutRules { max_age, sid_required })
 }
 
-/// `gitlab_projects`, with GitLab only.
-fn gitlab_projects(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> Vec<crate::oidc::gitlab::Project> {
-    let list: Vec<String> = r.get("gitlab_projects");
-    let groups: Vec<String> = r.get("gitlab_groups");
-    if kind.is_some_and(|k| k != ProviderKind::GitLab) {
-        for key in ["gitlab_projects", "gitlab_groups"] {
-            if r.is_set(key) && !(if key == "gitlab_groups" { &groups } else { &list }).is_empty() {
-                r.error(key, "is only used by the gitlab provider", "remove it, or set provider = \"gitlab\"");
-            }
-        }
-    }
-    list.iter()
-        .filter_map(|p| match crate::oidc::gitlab::Project::parse(p) {
-            Ok(project) => Some(project),
-            Err(problem) => {
-                r.entry_error("gitlab_projects", p, problem, "write group/project or group/project=<10|20|30|40>");
-                None
-            }
-        })
-        .collect()
-}
-
 /// The scope requested, defaults applied as oauth2-proxy's providers apply them: OIDC adds
 /// `groups` with `allowed_groups`; AD FS does not, and puts `resource` before it
 /// (`https://app/openid email profile`).
@@ -203,6 +200,9 @@ fn scope(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> String {
     }
     let gitlab = kind == Some(ProviderKind::GitLab);
     let scope = match r.string("scope") {
+        // Google answers the ID token Gatehouse verifies only to `openid` (oauth2-proxy's
+        // default "profile email" reads an unverified one).
+        Some(s) if kind == Some(ProviderKind::Google) && !s.split(' ').any(|x| x == "openid") => format!("openid {s}"),
         Some(s) => s,
         None if kind == Some(ProviderKind::GitHub) => crate::oidc::github::DEFAULT_SCOPE.to_string(),
         // GitLab's default; its project checks need read_api (added below).
@@ -230,6 +230,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> 
         "gitlab" => Some(ProviderKind::GitLab),
         "github" => Some(ProviderKind::GitHub),
         "entra-id" => Some(ProviderKind::EntraId),
+        "google" => Some(ProviderKind::Google),
         "adfs" => {
             let skip_scope = alpha.and_then(|(_, p)| p.adfs_config.as_ref()).and_then(|c| c.skip_scope).unwrap_or(false);
             Some(ProviderKind::Adfs { skip_scope })
@@ -240,7 +241,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> 
             None
         }
         p => {
-            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab", "github", "entra-id"]).unwrap_or("oidc");
+            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab", "github", "entra-id", "google"]).unwrap_or("oidc");
             r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
             None
         }
@@ -323,7 +324,16 @@ fn endpoints(r: &mut Reader<'_>, known_provider: bool) -> Endpoints {
 
 /// Where the provider is, and GitHub's rules (with github.com's endpoints by default).
 fn endpoints_and_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>, further: bool) -> (Endpoints, crate::oidc::github::Rules) {
-    let mut found = endpoints(r, kind.is_some_and(ProviderKind::is_oidc));
+    // Google's issuer is known: oauth2-proxy's google provider needs none configured.
+    let mut found = endpoints(r, kind.is_some_and(|k| k.is_oidc() && k != ProviderKind::Google));
+    if kind == Some(ProviderKind::Google) {
+        if found.issuer_url.is_none() {
+            found.issuer_url = Url::parse(crate::oidc::google::ISSUER).ok();
+        }
+        if found.validate_url.is_none() {
+            found.validate_url = Url::parse(crate::oidc::google::VALIDATE_URL).ok();
+        }
+    }
     let rules = github_rules(r, kind);
     if kind == Some(ProviderKind::GitHub) {
         not_with_github(r, further);
@@ -344,78 +354,6 @@ impl Endpoints {
         default(&mut self.redeem_url, crate::oidc::github::REDEEM_URL);
         default(&mut self.validate_url, crate::oidc::github::VALIDATE_URL);
     }
-}
-
-/// OpenID Connect options do nothing for GitHub, which speaks plain OAuth 2.0: refused rather
-/// than ignored.
-/// (`further`: a provider after the first, for which bearer tokens come from the others.)
-fn not_with_github(r: &mut Reader<'_>, further: bool) {
-    // Set to its default (as a converted alpha file writes them out), an option is no setting.
-    let mut used: Vec<&str> =
-        ["oidc_issuer_url", "oidc_jwks_url", "profile_url", "backend_logout_url"].into_iter().filter(|k| r.string(k).is_some()).collect();
-    used.extend(["skip_oidc_discovery", "oidc_rp_initiated_logout", "oidc_backchannel_logout"].into_iter().filter(|k| r.get::<bool>(k)));
-    if !r.get::<Vec<String>>("oidc_public_key_files").is_empty() {
-        used.push("oidc_public_key_files");
-    }
-    for key in used {
-        r.error(key, "is an OpenID Connect option; GitHub speaks plain OAuth 2.0, so it would do nothing", "remove it");
-    }
-    let bearer: bool = r.get("skip_jwt_bearer_tokens");
-    let issuers: Vec<String> = r.get("extra_jwt_issuers");
-    if bearer && issuers.is_empty() && !further {
-        r.error(
-            "skip_jwt_bearer_tokens",
-            "GitHub issues no JWTs, so no bearer token could ever be accepted",
-            "remove it, or name the issuers of the JWTs to accept in extra_jwt_issuers",
-        );
-    }
-}
-
-/// `entra_id_allowed_tenants` and `microsoft_graph_url`, with entra-id only.
-fn entra_settings(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> Option<crate::oidc::entra::Settings> {
-    let allowed_tenants: Vec<String> = r.get("entra_id_allowed_tenants");
-    let graph = r.url("microsoft_graph_url");
-    if kind != Some(ProviderKind::EntraId) {
-        for key in ["entra_id_allowed_tenants", "microsoft_graph_url"] {
-            if kind.is_some() && r.is_set(key) {
-                r.error(key, "is only used by the entra-id provider", "remove it, or set provider = \"entra-id\"");
-            }
-        }
-        return None;
-    }
-    let graph_url = graph.unwrap_or_else(|| Url::parse(crate::oidc::entra::GRAPH_URL).expect("a URL"));
-    Some(crate::oidc::entra::Settings { allowed_tenants: allowed_tenants.into_iter().filter(|t| !t.is_empty()).collect(), graph_url })
-}
-
-/// `github_org`, `github_team`, `github_repo`, `github_token`, `github_users`; with GitHub only.
-fn github_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> crate::oidc::github::Rules {
-    let rules = crate::oidc::github::Rules {
-        org: r.get("github_org"),
-        team: r.get("github_team"),
-        repo: r.get("github_repo"),
-        token: r.string("github_token").filter(|t| !t.is_empty()).map(Secret::new),
-        users: r.get("github_users"),
-    };
-    let keys = ["github_org", "github_team", "github_repo", "github_token", "github_users"];
-    if kind.is_some_and(|k| k != ProviderKind::GitHub) {
-        for key in keys {
-            if !r.is_set(key) {
-                continue;
-            }
-            r.error(key, "is only used by the github provider", "remove it, or set provider = \"github\"");
-        }
-    }
-    if !rules.repo.is_empty() && rules.repo.split('/').filter(|p| !p.is_empty()).count() != 2 {
-        r.error("github_repo", format!("\"{}\" is not owner/name", rules.repo), "write the repository as owner/name");
-    }
-    if rules.token.is_some() && rules.repo.is_empty() {
-        r.error(
-            "github_token",
-            "is set without github_repo",
-            "set github_repo to the repository whose collaborators may log in, or remove it",
-        );
-    }
-    rules
 }
 
 /// Which claims say who the user is, and which audiences an ID token may have.

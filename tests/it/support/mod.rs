@@ -48,8 +48,8 @@ pub fn flag(key: &'static str, values: &[&str]) -> FlagValues {
 
 pub mod browser;
 pub mod chromium;
+pub mod cloud;
 pub mod github;
-pub mod graph;
 pub mod grpc;
 pub mod op;
 pub mod peers;
@@ -149,7 +149,7 @@ pub fn test_pki(dir: &Path) {
         sh(&format!("openssl req -x509 -newkey rsa:2048 -nodes -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN=gatehouse-test-{ca}"));
     }
     sh(
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:gatehouse.internal,DNS:graph.microsoft.com\nbasicConstraints=CA:FALSE\n' > srv.cnf",
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:gatehouse.internal,DNS:graph.microsoft.com,DNS:admin.googleapis.com\nbasicConstraints=CA:FALSE\n' > srv.cnf",
     );
     sh("printf 'subjectAltName=DNS:envoy.internal\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > client.cnf");
     sh("printf 'subjectAltName=DNS:stranger.internal\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > stranger.cnf");

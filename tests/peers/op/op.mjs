@@ -441,6 +441,8 @@ function buildProvider() {
     },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
     conformIdTokenClaims: !claimsInIdToken,
+    // Google's tokeninfo shape: the access token in the query (`?access_token=`) at userinfo.
+    acceptQueryParamAccessTokens: cfg.query_access_tokens ?? false,
     responseTypes: ['code'],
     cookies: { keys: cookieKeys },
     clientDefaults: {
