@@ -556,19 +556,12 @@ fn route_rules_come_from_every_source_and_bad_ones_are_named() {
 /// `_` through). Each is named with its fix.
 #[test]
 fn alpha_settings_that_would_not_do_what_they_say_are_errors() {
-    let env = crate::support::env_map(&[]);
+    let legacy = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\n";
     let load = |alpha: &str| {
-        let legacy = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\n";
         let alpha = format!(
             "{alpha}providers:\n- id: op\n  provider: oidc\n  clientID: app\n  clientSecret: s\n  oidcConfig:\n    issuerURL: https://idp.example.com\n"
         );
-        config::load_texts(
-            Some((Path::new("a.cfg"), legacy.into())),
-            Some((Path::new("a.yaml"), alpha)),
-            &[],
-            &env,
-            ConfigErrors::default(),
-        )
+        crate::support::load_alpha(legacy, &alpha)
     };
     let up = |path: &str, rewrite: &str| {
         format!(
@@ -588,16 +581,7 @@ fn alpha_settings_that_would_not_do_what_they_say_are_errors() {
             "providers:\n- id: op\n  provider: oidc\n  clientID: app\n  clientSecret: s\n  oidcConfig:\n    issuerURL: https://idp.example.com\n  loginURLParameters:\n{entries}"
         )
     };
-    let legacy = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\n";
-    let load_alpha = |alpha: String| {
-        config::load_texts(
-            Some((Path::new("a.cfg"), legacy.into())),
-            Some((Path::new("a.yaml"), alpha)),
-            &[],
-            &env,
-            ConfigErrors::default(),
-        )
-    };
+    let load_alpha = |alpha: String| crate::support::load_alpha(legacy, &alpha);
     let errors = load_alpha(params("  - name: redirect_uri\n    allow: [{pattern: .*}]\n  - name: prompt\n    allow: [{value: login, pattern: x}]\n  - name: hint\n    allow: [{pattern: '('}]\n")).unwrap_err().to_string();
     for says in [
         "loginURLParameters[0].name",

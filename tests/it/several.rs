@@ -186,16 +186,7 @@ fn a_list_of_providers_is_checked_as_a_whole() {
         oidc("", ""),
         "  - id: gh\n    provider: github\n    clientSecret: s3cret\n    githubConfig:\n      repo: nope\n"
     );
-    let env = crate::support::env_map(&[]);
-    let errors = gatehouse::config::load_texts(
-        Some((std::path::Path::new("a.cfg"), text.to_string())),
-        Some((std::path::Path::new("a.yaml"), alpha.clone())),
-        &[],
-        &env,
-        Default::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let errors = crate::support::load_alpha(text, &alpha).unwrap_err().to_string();
     for expected in [
         "providers[0].defaultFor",
         "providers[1].id",

@@ -42,6 +42,18 @@ pub fn load_text(text: &str, env: &[(&str, &str)], flags: Vec<FlagValues>) -> Re
     config::load_texts(Some((Path::new("test.cfg"), text.to_string())), None, &flags, &env, ConfigErrors::default())
 }
 
+/// Loads a legacy file's text beside alpha YAML text (`test.cfg`, `a.yaml`), no environment.
+pub fn load_alpha(legacy: &str, alpha: &str) -> Result<Loaded, ConfigErrors> {
+    let env = env_map(&[]);
+    config::load_texts(
+        Some((Path::new("test.cfg"), legacy.to_string())),
+        Some((Path::new("a.yaml"), alpha.to_string())),
+        &[],
+        &env,
+        ConfigErrors::default(),
+    )
+}
+
 pub fn flag(key: &'static str, values: &[&str]) -> FlagValues {
     FlagValues { key, values: values.iter().map(|v| v.to_string()).collect() }
 }
