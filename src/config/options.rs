@@ -170,7 +170,7 @@ const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build 
 pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
     (
         "azure",
-        "oauth2-proxy's legacy Azure provider is succeeded by entra-id: set provider = \"entra-id\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\" (groups in the ID token, or from Microsoft Graph when there are too many)",
+        "oauth2-proxy deprecated its legacy Azure provider in v7.8.0 for entra-id: set provider = \"entra-id\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\" (groups in the ID token, or from Microsoft Graph when there are too many)",
     ),
     (
         "keycloak",
