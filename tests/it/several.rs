@@ -200,3 +200,19 @@ fn a_list_of_providers_is_checked_as_a_whole() {
         assert!(errors.contains(expected), "{expected}:\n{errors}\n{alpha}");
     }
 }
+
+/// README's example of several providers loads as README says it does.
+#[test]
+fn readmes_example_loads() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("### Several providers at once").nth(1).unwrap();
+    let yaml = section.split("```yaml\n").nth(1).unwrap().split("```").next().unwrap();
+    let legacy = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\n";
+    let cfg = crate::support::load_alpha(legacy, yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}")).config;
+    let ids: Vec<&str> = cfg.providers.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["corp", "partner", "gh"]);
+    assert_eq!(cfg.providers[0].allowed_groups, ["staff"]);
+    assert_eq!(cfg.providers[1].email_domains, ["partner.example"]);
+    assert_eq!(cfg.providers[1].default_for, ["/partner/", "partner.app.example"]);
+    assert_eq!(cfg.providers[2].oidc.as_ref().unwrap().github.org, "acme");
+}
