@@ -212,9 +212,10 @@ pub async fn sign_in_page(state: &State, req: &HttpRequest, rd: &str, shown: Sig
 pub async fn start(state: web::Data<State>, req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let pairs = query_with_whole_rd(&state, &req);
     let rd = app_redirect(&state, &req, &pairs);
-    let via = match param(&pairs, "provider") {
-        // As oauth2-proxy: `provider` names one by id; an unknown one is the client's mistake.
-        Some(id) => state.providers.by_id(id).filter(|_| state.providers.several()).ok_or(LoginError::UnknownProvider)?,
+    let via = match param(&pairs, "provider").filter(|_| state.providers.several()) {
+        // With several providers `provider` names one by id, and an unknown one is the
+        // client's mistake; with one it is not Gatehouse's parameter (oauth2-proxy ignores it).
+        Some(id) => state.providers.by_id(id).ok_or(LoginError::UnknownProvider)?,
         None => default_provider(&state, &req, &rd).unwrap_or(state.providers.first()),
     };
     begin(&state, &req, via, &rd, &pairs)

@@ -269,7 +269,10 @@ impl Provider {
                 false => Err(Error::Denied("user doesn't have repository access".into())),
             };
         };
-        let url = api_url(&self.github_validate_url()?, &format!("/repos/{}/collaborators/{login}", rules.repo), &[]);
+        let mut url = api_url(&self.github_validate_url()?, &format!("/repos/{}/collaborators", rules.repo), &[]);
+        // The login as one escaped segment: whatever GitHub answered, it names a collaborator,
+        // never another path.
+        url.path_segments_mut().map_err(|_| Error::Internal("validate_url cannot take a path".into()))?.push(login);
         let res = self.github_get(&url, repo_token.expose()).await?;
         match res.status {
             204 => Ok(()),

@@ -216,3 +216,15 @@ fn readmes_example_loads() {
     assert_eq!(cfg.providers[1].default_for, ["/partner/", "partner.app.example"]);
     assert_eq!(cfg.providers[2].oidc.as_ref().unwrap().github.org, "acme");
 }
+
+/// With one provider, `provider` is not Gatehouse's parameter: `/oauth2/start?provider=x`
+/// logs in as without it, as oauth2-proxy does (only several providers make it a choice).
+#[actix_web::test]
+async fn one_provider_ignores_the_provider_parameter_as_oauth2_proxy_does() {
+    let b = crate::differential::both(json!({}), "").await;
+    for (peer, run) in &b.runs {
+        let (status, headers, _) = send("GET", &format!("{}/oauth2/start?provider=nope&rd=%2F", run.base), &[]).await;
+        let location = crate::support::header(&headers, "location").unwrap_or_default();
+        assert!(status == 302 && location.starts_with(&b.op.issuer), "{peer:?}: {status} {location}");
+    }
+}
