@@ -22,6 +22,30 @@ pub struct Identity {
     pub additional: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
+impl Identity {
+    /// This identity as one provider among several shows it: user, preferred username and
+    /// each group prefixed with `<by>:`, so it can never pass for another provider's.
+    pub fn qualified(mut self, by: &str) -> Identity {
+        let q = |v: &mut String| {
+            if !v.is_empty() {
+                *v = format!("{by}:{v}");
+            }
+        };
+        q(&mut self.user);
+        q(&mut self.preferred_username);
+        self.groups = qualify_groups(&self.groups, Some(by)).into_owned();
+        self
+    }
+}
+
+/// `groups` prefixed with `<by>:` when `by` is given ([`Identity::qualified`]).
+pub fn qualify_groups<'a>(groups: &'a [String], by: Option<&str>) -> std::borrow::Cow<'a, [String]> {
+    match by {
+        Some(by) => groups.iter().filter(|g| !g.is_empty()).map(|g| format!("{by}:{g}")).collect::<Vec<_>>().into(),
+        None => groups.into(),
+    }
+}
+
 /// A session value a header can be built from (oauth2-proxy's claim names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::authz;
-use crate::identity;
+use crate::identity::{self, Identity};
 use crate::oidc::Provider;
 use crate::reload::Watched;
-use crate::session::{CookieConfig, CsrfCookies, Sessions};
+use crate::session::{CookieConfig, CsrfCookies, SessionState, Sessions};
 
 use crate::pages;
 use crate::session::Refreshes;
@@ -54,14 +54,26 @@ impl Providers {
         self.0.iter().find(|p| p.id == id)
     }
 
-    /// The provider that issued a session: the one it names, the first when it names none
-    /// (a session from before there were several), `None` when it names one no longer
-    /// configured (the session ends).
+    /// The provider that issued a session (or began a login): the one it names; with one
+    /// provider, that one when it names none. `None` when it names one no longer configured,
+    /// or none while there are several (a session from before: which provider issued it
+    /// cannot be known, so the session ends rather than be judged by another's rules).
     pub fn of(&self, named: Option<&str>) -> Option<&Registered> {
         match named {
+            None if self.several() => None,
             None => Some(self.first()),
             Some(id) => self.by_id(id),
         }
+    }
+
+    /// How a provider is told apart from the others: nothing for the first (so with one
+    /// provider everything is as in oauth2-proxy), its id for each further one. It is the last
+    /// segment of the provider's callback path (a code one provider sends to another's
+    /// callback is refused: the mix-up attack, OAuth 2.0 Security BCP 4.4.2), and the prefix of
+    /// the user and groups its sessions show rules, headers and userinfo (`gh:acme`: anyone
+    /// can found a GitHub organization, so no provider's word may pass for another's).
+    pub fn qualifier<'a>(&self, via: &'a Registered) -> Option<&'a str> {
+        (self.several() && via.id != self.first().id).then_some(via.id.as_str())
     }
 
     /// The provider whose `defaultFor` takes a login to `host` and `path`, if one does.
@@ -136,6 +148,29 @@ impl State {
     /// (single-provider sessions stay as they were).
     pub fn provider_mark(&self, via: &Registered) -> Option<String> {
         self.providers.several().then(|| via.id.clone())
+    }
+
+    /// The identity of a session as rules, headers and userinfo see it: qualified by its
+    /// provider ([`Providers::qualifier`]); htpasswd users are nobody's.
+    pub fn seen_identity(&self, s: &SessionState) -> Identity {
+        let identity = s.identity();
+        match self.qualifier_of(s) {
+            Some(q) => identity.qualified(q),
+            None => identity,
+        }
+    }
+
+    /// The groups of a session as rules see them (borrowed when unqualified).
+    pub fn seen_groups<'a>(&self, s: &'a SessionState) -> std::borrow::Cow<'a, [String]> {
+        crate::identity::qualify_groups(&s.groups, self.qualifier_of(s))
+    }
+
+    fn qualifier_of(&self, s: &SessionState) -> Option<&str> {
+        if s.htpasswd {
+            return None;
+        }
+        // A session of a provider no longer configured never reaches a rule.
+        self.providers.of(s.provider.as_deref()).and_then(|via| self.providers.qualifier(via))
     }
 
     pub fn path(&self, endpoint: &str) -> String {

@@ -254,6 +254,15 @@ fn groups(cfg: &Config, m: &mut Mapping) {
         put(&mut g, "allowedTenants", strings(&e.allowed_tenants));
         put(m, "microsoftEntraIDConfig", Value::Mapping(g));
     }
+    if let Some(a) = &o.azure {
+        // The tenant is already in the endpoints written out.
+        let mut g = Mapping::new();
+        put(&mut g, "graphGroupField", a.graph_group_field.as_str());
+        put(m, "azureConfig", Value::Mapping(g));
+        if let Some(resource) = &a.resource {
+            put(m, "resource", resource.as_str());
+        }
+    }
     if o.kind == ProviderKind::GitHub {
         let r = &o.github;
         let mut g = Mapping::new();

@@ -160,18 +160,12 @@ const GOOGLE_ADC: &str = "application default credentials (impersonating a servi
 const GOOGLE_ORG_ID: &str =
     "the organization ID as preferred username (the Directory API's users.get) is not built: the preferred username stays the ID token's";
 
-const AZURE: &str = "it belongs to oauth2-proxy's legacy azure provider: use provider = \"entra-id\" (its tenant is in oidc_issuer_url)";
-
-const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs`, `gitlab`, `github`, `entra-id` and `google`); \
+const OTHER_PROVIDER: &str = "it belongs to a provider Gatehouse does not build (it builds `oidc`, `keycloak-oidc`, `adfs`, `gitlab`, `github`, `entra-id`, `azure` and `google`); \
     README \"Providers\" says what to configure instead of each other provider";
 
 /// oauth2-proxy's other providers, each with what to configure instead (README "Providers"
 /// holds the same table; a test keeps them equal).
 pub static OTHER_PROVIDERS: &[(&str, &str)] = &[
-    (
-        "azure",
-        "oauth2-proxy deprecated its legacy Azure provider in v7.8.0 for entra-id: set provider = \"entra-id\" and oidc_issuer_url = \"https://login.microsoftonline.com/TENANT_ID/v2.0\" (groups in the ID token, or from Microsoft Graph when there are too many)",
-    ),
     (
         "keycloak",
         "the legacy keycloak provider is replaced by provider = \"keycloak-oidc\" with oidc_issuer_url = \"https://HOST/realms/REALM\" (allowed_groups, allowed_roles)",
@@ -206,7 +200,7 @@ pub static PROVIDER: &[OptionSpec] = &[
         "provider",
         Str,
         "google",
-        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email), \"gitlab\" (OIDC, nickname, groups and projects), \"entra-id\" (OIDC, tenants, groups from Microsoft Graph), \"google\" (the default: OIDC, Google groups) and \"github\" (OAuth 2.0 and GitHub's API: organizations, teams, repositories)",
+        "OAuth provider type; Gatehouse builds \"oidc\", \"keycloak-oidc\" (OIDC plus Keycloak's roles) \"adfs\" (OIDC, upn for email), \"gitlab\" (OIDC, nickname, groups and projects), \"entra-id\" (OIDC, tenants, groups from Microsoft Graph), \"azure\" (the legacy Azure AD provider: v1 or v2.0 endpoints), \"google\" (the default: OIDC, Google groups) and \"github\" (OAuth 2.0 and GitHub's API: organizations, teams, repositories)",
     ),
     p("provider_display_name", Str, "", "Provider name shown on the sign-in button"),
     p("client_id", Str, "", "The OAuth client ID registered at the provider"),
@@ -245,7 +239,12 @@ pub static PROVIDER: &[OptionSpec] = &[
         "After each refresh, the new access token is sent here as a bearer; any answer but 200 ends the session (github: the API root, default https://api.github.com/, asked at login and when cookie_refresh is due)",
     ),
     p("skip_claims_from_profile_url", Bool, "false", "Do not fetch missing claims from the userinfo endpoint"),
-    p("resource", Str, "", "adfs: the protected resource, put before the scope (https://app/openid email profile)"),
+    p(
+        "resource",
+        Str,
+        "",
+        "adfs: the protected resource, put before the scope (https://app/openid email profile); azure (v1 endpoints): the API the access token is for",
+    ),
     p("prompt", Str, "", "OIDC prompt parameter (overrides approval_prompt)"),
     p("approval_prompt", Str, "force", "OAuth approval_prompt parameter, sent unless prompt is set"),
     p("acr_values", Str, "", "acr_values parameter for the authorization request"),
@@ -294,8 +293,18 @@ pub static PROVIDER: &[OptionSpec] = &[
 
 pub static PROVIDER_SPECIFIC: &[OptionSpec] = &[
     p("keycloak_groups", List, "", "Groups of the legacy keycloak provider").flag_name("keycloak-group").unsupported(KEYCLOAK_GROUPS),
-    p("azure_tenant", Str, "common", "Azure tenant").unsupported(AZURE),
-    p("azure_graph_group_field", Str, "", "Azure Graph group field").unsupported(AZURE),
+    p(
+        "azure_tenant",
+        Str,
+        "common",
+        "azure: the tenant of the default endpoints (https://login.microsoftonline.com/TENANT/oauth2/...), used with skip_oidc_discovery",
+    ),
+    p(
+        "azure_graph_group_field",
+        Str,
+        "",
+        "azure (v2.0 endpoints): which field of a Microsoft Graph group names it in the groups (id by default, or displayName)",
+    ),
     p("entra_id_allowed_tenants", List, "", "entra-id: only users of these tenants (the token's tid) may log in (for multi-tenant apps)")
         .flag_name("entra-id-allowed-tenant"),
     p(

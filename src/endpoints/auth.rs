@@ -86,7 +86,7 @@ async fn render(state: &State, req: &HttpRequest, form: Form, view: &View) -> Re
         }
         Verdict::Forbidden(_) | Verdict::Refused => respond::forbidden(),
         Verdict::Allowed(s) => {
-            let id = s.identity();
+            let id = state.seen_identity(s);
             let mut res = respond::passed(accepted);
             response_identity(state, &mut res, &s.claim_values(&id))?;
             res

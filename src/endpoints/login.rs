@@ -56,18 +56,20 @@ fn query_with_whole_rd(state: &State, req: &HttpRequest) -> Vec<(String, String)
 /// The callback URL sent to the provider: `redirect_url` when absolute (or when relative URLs
 /// are asked for), otherwise built from the request's host. With `cookie_secure` the scheme is
 /// https, as in oauth2-proxy.
-fn callback_url(state: &State, req: &HttpRequest) -> String {
+/// With several providers, each after the first has its own: `<callback>/<id>`.
+fn callback_url(state: &State, req: &HttpRequest, via: &Registered) -> String {
     let cfg = state.provider.config();
-    match &cfg.redirect_url {
+    let url = match &cfg.redirect_url {
         Some(u) if !u.starts_with('/') => u.clone(),
         Some(path) if cfg.relative_redirect_url => path.clone(),
         configured => {
             let path = configured.clone().unwrap_or_else(|| state.path("callback"));
-            if cfg.relative_redirect_url {
-                return path;
-            }
-            absolute(state, req, &path)
+            if cfg.relative_redirect_url { path } else { absolute(state, req, &path) }
         }
+    };
+    match state.providers.qualifier(via) {
+        Some(id) => format!("{}/{id}", url.trim_end_matches('/')),
+        None => url,
     }
 }
 
@@ -252,7 +254,7 @@ pub fn begin(
     let url = flow::authorize_url(
         &endpoints,
         cfg,
-        &callback_url(state, req),
+        &callback_url(state, req, via),
         &oauth_state,
         nonce_hash.as_deref(),
         challenge.as_deref(),
@@ -363,8 +365,12 @@ async fn complete_login(
     if !constant_time_eq(flow::hash_b64(&login.csrf).as_bytes(), state_hash.as_bytes()) {
         return Err(LoginError::CsrfMismatch);
     }
-    // The provider the login went to, as its CSRF cookie says (not the callback's URL).
+    // The provider the login went to, as its CSRF cookie says; the callback must be that
+    // provider's own (a code from one provider is never redeemed at another).
     let via = state.providers.of(login.provider.as_deref()).ok_or(LoginError::CsrfMismatch)?;
+    if req.match_info().get("provider") != state.providers.qualifier(via) {
+        return Err(LoginError::WrongCallback);
+    }
     let cfg = via.provider.config();
     let code = code.filter(|c| !c.is_empty()).ok_or(LoginError::NoCode)?;
     if let (Some(iss), Ok(endpoints)) = (iss, via.provider.endpoints())
@@ -375,7 +381,7 @@ async fn complete_login(
         return Err(LoginError::WrongIssuer(iss));
     }
 
-    let tokens = via.provider.redeem(&code, &callback_url(&state, &req), login.code_verifier.as_deref()).await?;
+    let tokens = via.provider.redeem(&code, &callback_url(&state, &req, via), login.code_verifier.as_deref()).await?;
     let nonce = (!cfg.skip_nonce).then(|| flow::hash_b64(&login.nonce));
     let Identified { identity, sid } = via.provider.identity(&tokens, IdTokenUse::Login(nonce.as_deref())).await?;
     if let Err(denied) = state.authorize(via, &identity.email, &identity.groups) {

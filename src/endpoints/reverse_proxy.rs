@@ -62,7 +62,7 @@ pub async fn reverse_proxy(
         }
     };
 
-    let identity = session.as_ref().map(|s| (s.identity(), s));
+    let identity = session.as_ref().map(|s| (state.seen_identity(s), s));
     let claims = identity.as_ref().map(|(id, s)| s.claim_values(id));
     let answer = async {
         let add = match &claims {

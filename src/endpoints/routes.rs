@@ -27,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
         .service(web::resource(p("sign_in")).app_data(form_limit()).route(web::route().to(login::sign_in)))
         .route(&p("start"), web::route().to(login::start))
         .service(web::resource(p("callback")).app_data(form_limit()).route(web::route().to(login::callback)))
+        // With several providers, each after the first has its own callback (mix-up defence).
+        .service(web::resource(p("callback/{provider}")).app_data(form_limit()).route(web::route().to(login::callback)))
         .route(&p("sign_out"), web::route().to(sign_out::sign_out))
         .route(&p("userinfo"), web::route().to(userinfo::userinfo))
         .configure(|cfg| {

@@ -28,11 +28,12 @@ pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
     let mut res = match &current.session {
         None => respond::unauthorized(),
         Some(s) => {
+            let seen = state.seen_identity(s);
             let body = UserInfo {
-                user: &s.user,
+                user: &seen.user,
                 email: &s.email,
-                groups: &s.groups,
-                preferred_username: &s.preferred_username,
+                groups: &seen.groups,
+                preferred_username: &seen.preferred_username,
                 additional_claims: &s.additional_claims,
                 provider: state.providers.several().then(|| state.providers.of(s.provider.as_deref()).map(|p| p.id.as_str())).flatten(),
             };

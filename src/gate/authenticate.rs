@@ -46,6 +46,10 @@ async fn still_valid(state: &State, s: &SessionState, now: u64) -> bool {
         return false;
     }
     let Some(via) = state.providers.of(s.provider.as_deref()) else { return false };
+    if via.provider.validates_access_token() {
+        let token = s.access_token.as_deref().unwrap_or_default();
+        return matches!(via.provider.validate_access_token(token).await, Ok(true));
+    }
     match &s.id_token {
         Some(token) => match via.provider.verify_id_token(token, IdTokenUse::Session(s.nonce.as_deref())).await {
             Ok(_) => true,
@@ -173,9 +177,14 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
         Found::Valid(s) => s,
     };
 
-    let Some(via) = state.providers.of(session.provider.as_deref()) else {
-        log::info!("session of {} names a provider no longer configured; clearing it", session.user);
-        return end_session(state, &cookies, &host()).await;
+    // htpasswd sessions are nobody's provider's (and never refreshed by one).
+    let via = match state.providers.of(session.provider.as_deref()) {
+        Some(via) => via,
+        None if session.htpasswd => state.providers.first(),
+        None => {
+            log::info!("session of {} names no configured provider; clearing it", session.user);
+            return end_session(state, &cookies, &host()).await;
+        }
     };
     let mut set_cookies = Vec::new();
     let now = session::now();
@@ -292,11 +301,14 @@ async fn refresh(
         return RefreshOutcome::KeepForNow;
     };
     let rt = session.refresh_token.clone().unwrap_or_default();
-    // The refresh token, the user and when the session was last refreshed: requests still
-    // carrying this cookie share one refresh, and the refreshed session (a newer `created_at`)
-    // gets a refresh of its own when it is due again, even when the provider does not rotate
-    // refresh tokens.
-    let key = format!("{}.{}.{}", flow::hash_b64(&rt), flow::hash_b64(&session.user), session.created_at);
+    // The tokens, the provider, the user and when the session was last refreshed: requests
+    // still carrying this cookie share one refresh, and the refreshed session (a newer
+    // `created_at`) gets a refresh of its own when it is due again, even when the provider
+    // does not rotate refresh tokens. The access token tells apart sessions without a refresh
+    // token (GitHub's), which must never share another session's outcome.
+    let at = session.access_token.as_deref().unwrap_or_default();
+    let who = format!("{}\n{}", session.provider.as_deref().unwrap_or_default(), session.user);
+    let key = format!("{}.{}.{}.{}", flow::hash_b64(&rt), flow::hash_b64(at), flow::hash_b64(&who), session.created_at);
     let (session, cookies, state) = (session.clone(), cookies.clone(), shared.clone());
     let work = move || async move {
         let grant = || redeem_refresh_token(&shared, &rt, &session);
@@ -329,10 +341,10 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
             let identity = match &tokens.id_token {
                 // No ID token: the identity stays, but Keycloak's roles are the new access
                 // token's (one taken away at the provider is gone now).
-                None => match provider.refreshed_roles(&session.groups, &tokens.access_token) {
-                    Ok(groups) => groups.map(|groups| crate::identity::Identity { groups, ..session.identity() }),
+                None => match provider.refreshed_identity(&session.identity(), &tokens.access_token).await {
+                    Ok(identity) => identity,
                     Err(e) => {
-                        log::warn!("refreshed access token refused, ending the session: {e}");
+                        log::warn!("refreshed session refused, ending it: {e}");
                         return RefreshOutcome::EndSession;
                     }
                 },

@@ -61,6 +61,11 @@ pub struct Decision {
     pub set_cookies: Vec<Cookie<'static>>,
 }
 
+/// The constraints (the view's and the matched rules') allow this email and these groups.
+fn allowed(view: &View, required: &[&Constraints], email: &str, groups: &[String]) -> bool {
+    view.constraints_allow(email, groups) && required.iter().all(|c| c.allow(email, groups))
+}
+
 /// Decides on `view`: loads the request's session (oauth2-proxy's loaders, refresh included,
 /// so rules see refreshed groups at once) and applies the policy, the constraints and the
 /// rules for requests that need no session.
@@ -80,9 +85,8 @@ pub async fn decide(state: &State, req: &HttpRequest, view: &View) -> Result<Dec
     };
     let current = authenticate::authenticate(state, req).await?;
     let verdict = match current.session {
-        Some(s) if !view.constraints_allow(&s.email, &s.groups) || !required.iter().all(|c| c.allow(&s.email, &s.groups)) => {
-            Verdict::Forbidden(s)
-        }
+        // Rules see the groups as headers show them (a further provider's qualified by its id).
+        Some(s) if !allowed(view, &required, &s.email, &state.seen_groups(&s)) => Verdict::Forbidden(s),
         Some(s) => Verdict::Allowed(s),
         // Public by a rule, unless another source (the check's query, a route header) asks for
         // someone in particular: a constraint can only narrow.

@@ -99,6 +99,9 @@ pub enum LoginError {
     /// `/oauth2/start?provider=` names no configured provider.
     #[error("no provider has the id /oauth2/start asked for")]
     UnknownProvider,
+    /// The callback is another provider's than the login's (mix-up attack).
+    #[error("the callback is not the callback of the provider the login went to")]
+    WrongCallback,
     /// RFC 9207: a response from another issuer (mix-up attack).
     #[error("callback iss {0:?} is not the provider's issuer")]
     WrongIssuer(String),
@@ -310,7 +313,7 @@ impl From<LoginError> for HttpError {
             L::CsrfMismatch => HttpError::forbidden("CSRF token mismatch. Please sign in again.", detail),
             L::NoCode => HttpError::bad_request("The login response had no authorization code. Please sign in again."),
             L::UnknownProvider => HttpError::bad_request("There is no such identity provider here. Please choose one on the sign-in page."),
-            L::WrongIssuer(_) => {
+            L::WrongIssuer(_) | L::WrongCallback => {
                 HttpError::forbidden("The login response came from an unexpected identity provider. Please sign in again.", detail)
             }
             L::Provider(e) => e.into(),

@@ -127,6 +127,9 @@ impl Bearer {
         let (claims, identity) = if iss == endpoints.issuer || cfg.skip_issuer_verification && self.extra_for(&iss).is_none() {
             self.signature_checks.fetch_add(1, Ordering::Relaxed);
             let claims = provider.verify_id_token(token, IdTokenUse::Bearer).await?;
+            if cfg.kind == super::ProviderKind::EntraId {
+                provider.entra_tenant(&claims)?;
+            }
             let mut identity = bearer_identity(&claims, &cfg.email_claim, &cfg.groups_claim, cfg.allow_unverified_email)?;
             // As oauth2-proxy: the bearer token stands in for the access token.
             provider.add_roles(&mut identity, token)?;

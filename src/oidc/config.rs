@@ -27,6 +27,9 @@ pub enum ProviderKind {
     Google,
     /// Microsoft Entra ID: OIDC, tenants and the group overage ([`super::entra`]).
     EntraId,
+    /// oauth2-proxy's legacy Azure AD provider: OIDC on the v1 or v2.0 endpoints, the email
+    /// from Graph's profile when the token has none, v2.0's groups from Graph ([`super::azure`]).
+    Azure,
     /// GitHub: plain OAuth 2.0 and GitHub's REST API ([`super::github`]); no ID tokens.
     GitHub,
 }
@@ -41,6 +44,7 @@ impl ProviderKind {
             ProviderKind::GitLab => "gitlab",
             ProviderKind::GitHub => "github",
             ProviderKind::EntraId => "entra-id",
+            ProviderKind::Azure => "azure",
             ProviderKind::Google => "google",
         }
     }
@@ -122,6 +126,8 @@ pub struct Config {
     pub google: Option<super::google::Directory>,
     /// entra-id's tenants and Graph (entra-id only).
     pub entra: Option<super::entra::Settings>,
+    /// azure's Graph group field and protected resource (azure only).
+    pub azure: Option<super::azure::Settings>,
     /// `github_*` (GitHub only): who may log in.
     pub github: super::github::Rules,
     pub audience_claims: Vec<String>,

@@ -33,15 +33,9 @@ pub struct Settings {
 #[derive(Deserialize)]
 struct Page {
     #[serde(default)]
-    value: Vec<Member>,
+    value: Vec<Map<String, Value>>,
     #[serde(rename = "@odata.nextLink", default)]
     next: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Member {
-    #[serde(default)]
-    id: String,
 }
 
 /// The token's tenant: `tid`, else the tenant of a `https://login.microsoftonline.com/<t>/v2.0`
@@ -68,13 +62,7 @@ impl Provider {
         access_token: &str,
         identity: &mut Identity,
     ) -> Result<(), Error> {
-        let settings = self.cfg.entra.as_ref().ok_or_else(|| Error::Internal("entra-id without its settings".into()))?;
-        let Some(tenant) = tenant(claims) else {
-            return Err(Error::Denied("the ID token names no Entra tenant (tid)".into()));
-        };
-        if !settings.allowed_tenants.is_empty() && !settings.allowed_tenants.contains(&tenant) {
-            return Err(Error::Denied(format!("tenant {tenant} is not one of entra_id_allowed_tenants")));
-        }
+        let settings = self.entra_tenant(claims)?;
         if overage(claims) {
             for group in self.graph_groups(settings, access_token).await? {
                 if !identity.groups.contains(&group) {
@@ -85,12 +73,34 @@ impl Provider {
         Ok(())
     }
 
-    /// Every group id of `/me/transitiveMemberOf`, page after page (`@odata.nextLink`).
+    /// The tenant rule: the token names a tenant, one of `entra_id_allowed_tenants` when set.
+    /// Bearer tokens are held to it too (oauth2-proxy checks it at login and refresh only).
+    pub(super) fn entra_tenant(&self, claims: &Map<String, Value>) -> Result<&Settings, Error> {
+        let settings = self.cfg.entra.as_ref().ok_or_else(|| Error::Internal("entra-id without its settings".into()))?;
+        let Some(tenant) = tenant(claims) else {
+            return Err(Error::Denied("the token names no Entra tenant (tid)".into()));
+        };
+        if !settings.allowed_tenants.is_empty() && !settings.allowed_tenants.contains(&tenant) {
+            return Err(Error::Denied(format!("tenant {tenant} is not one of entra_id_allowed_tenants")));
+        }
+        Ok(settings)
+    }
+
+    /// Every group id of `/me/transitiveMemberOf`.
     async fn graph_groups(&self, settings: &Settings, access_token: &str) -> Result<Vec<String>, Error> {
         let mut url = settings.graph_url.clone();
         url.set_path(&format!("{}/v1.0/me/transitiveMemberOf", url.path().trim_end_matches('/')));
         url.set_query(Some("$select=id&$top=100"));
-        let mut groups = Vec::new();
+        self.graph_pages(url, "id", access_token).await
+    }
+
+    /// The `field` of every object of a Graph list, page after page (`@odata.nextLink`, only
+    /// on the first page's origin: the access token goes nowhere else). More than
+    /// [`MAX_PAGES`] pages refuse rather than cut the list short. (Shared with `azure`.)
+    pub(super) async fn graph_pages(&self, first: Url, field: &str, access_token: &str) -> Result<Vec<String>, Error> {
+        let origin = first.origin();
+        let mut url = first;
+        let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
             let res = self.http.get_with(Call::Userinfo, &url, Auth::Graph(access_token)).await?;
             if res.status != 200 {
@@ -98,10 +108,17 @@ impl Provider {
             }
             let page: Page = serde_json::from_slice(&res.body)
                 .map_err(|e| Error::BadResponse(format!("Microsoft Graph's answer is not readable: {e}")))?;
-            groups.extend(page.value.into_iter().map(|m| m.id).filter(|id| !id.is_empty() && !id.chars().any(char::is_control)));
-            let Some(next) = page.next else { return Ok(groups) };
+            // A value that is not a string, or could not travel as a header, names no group.
+            found.extend(
+                page.value
+                    .iter()
+                    .filter_map(|m| m.get(field).and_then(Value::as_str))
+                    .filter(|v| !v.is_empty() && !v.chars().any(char::is_control))
+                    .map(str::to_string),
+            );
+            let Some(next) = page.next else { return Ok(found) };
             let next = Url::parse(&next).map_err(|_| Error::BadResponse("Microsoft Graph's next page is not a URL".into()))?;
-            if next.origin() != settings.graph_url.origin() {
+            if next.origin() != origin {
                 return Err(Error::BadResponse(format!(
                     "Microsoft Graph's next page is elsewhere ({})",
                     super::http::without_query(&next)

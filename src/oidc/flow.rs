@@ -56,7 +56,11 @@ pub fn authorize_url(
         ("state", state),
     ];
     if !skip_scope {
-        params.push(("scope", cfg.scope.clone()));
+        let scope = if cfg.kind == ProviderKind::Azure { super::azure::scope(&cfg.scope, endpoints) } else { cfg.scope.clone() };
+        params.push(("scope", scope));
+    }
+    if let Some(resource) = super::azure::resource(cfg.azure.as_ref(), endpoints) {
+        params.push(("resource", resource.to_string()));
     }
     for (name, value) in LoginParam::resolve(&cfg.login_params, overrides) {
         params.push((name, value.to_string()));

@@ -184,6 +184,9 @@ impl Provider {
             true => format!("{}:{}", t.organization.name, t.name),
         }));
         let user: User = self.github_json("/user", token).await?;
+        if user.login.is_empty() || user.login.chars().any(char::is_control) {
+            return Err(Error::BadResponse("GitHub's /user names no login".into()));
+        }
         let listed = rules.users.contains(&user.login);
         if !listed {
             self.github_restrictions(rules, &groups, &user.login, token).await?;

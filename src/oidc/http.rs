@@ -14,7 +14,10 @@ use base64::Engine;
 use rustls::ClientConfig;
 use url::Url;
 
-use super::Error;
+use openidconnect::StandardErrorResponse;
+use openidconnect::core::CoreErrorResponseType;
+
+use super::{Error, OAuthError, TokenSet};
 use crate::metrics::Metrics;
 
 /// The largest provider response read (discovery documents and key sets are a few KB).
@@ -175,4 +178,45 @@ pub fn without_query(url: &Url) -> String {
     u.set_query(None);
     u.set_fragment(None);
     u.to_string()
+}
+
+/// A token response: JSON, or the form encoding GitHub answers with unless asked for JSON.
+pub(super) fn token_set(body: &[u8]) -> Result<TokenSet, Error> {
+    match serde_json::from_slice(body) {
+        Ok(tokens) => Ok(tokens),
+        Err(e) => {
+            let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+            match form.get("access_token").filter(|t| !t.is_empty()) {
+                Some(at) => Ok(TokenSet {
+                    access_token: at.clone(),
+                    id_token: form.get("id_token").cloned(),
+                    refresh_token: form.get("refresh_token").cloned(),
+                    expires_in: form.get("expires_in").and_then(|v| v.parse().ok()),
+                }),
+                None => Err(Error::BadResponse(format!("the token response is not valid: {e}"))),
+            }
+        }
+    }
+}
+
+/// An OAuth error in a form-encoded token response (`error=bad_verification_code&...`).
+pub(super) fn form_error(body: &[u8]) -> Option<OAuthError> {
+    let (_, code) = url::form_urlencoded::parse(body).find(|(k, _)| k == "error")?;
+    let json = serde_json::json!({ "error": code });
+    serde_json::from_value::<StandardErrorResponse<CoreErrorResponseType>>(json).ok().map(|e| OAuthError(e.error().clone()))
+}
+
+pub(super) fn oauth_error(body: &[u8]) -> Option<OAuthError> {
+    serde_json::from_slice::<StandardErrorResponse<CoreErrorResponseType>>(body).ok().map(|e| OAuthError(e.error().clone()))
+}
+
+/// A token lifetime in seconds: a JSON number, or a string holding one (Azure AD v1 answers
+/// `"expires_in": "3599"`). Anything else is no lifetime.
+pub(super) fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize;
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
 }

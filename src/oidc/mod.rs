@@ -4,6 +4,7 @@
 //! Invariant: the only module that talks to the identity provider. It never touches cookies or
 //! HTTP responses to the browser; it returns typed results and typed errors.
 
+pub mod azure;
 pub mod bearer;
 pub mod claims;
 mod config;
@@ -24,7 +25,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
-use openidconnect::StandardErrorResponse;
 use openidconnect::core::{CoreErrorResponseType, CoreProviderMetadata};
 use serde_json::{Map, Value};
 use url::Url;
@@ -32,7 +32,7 @@ use url::Url;
 use crate::identity::Identity;
 use claims::ClaimsError;
 pub use config::{ClientSecret, Config, LoginParam, PkceMethod, ProviderKind};
-use http::{Call, ClientAuth, Http};
+use http::{Call, ClientAuth, Http, form_error, oauth_error, token_set};
 use keys::{KeyCache, KeySource};
 use verify::{Expectations, Nonce, VerifyError};
 
@@ -113,7 +113,8 @@ pub struct TokenSet {
     pub id_token: Option<String>,
     #[serde(default)]
     pub refresh_token: Option<String>,
-    #[serde(default)]
+    /// A number, or (Azure AD v1) a string holding one.
+    #[serde(default, deserialize_with = "http::seconds")]
     pub expires_in: Option<u64>,
 }
 
@@ -157,8 +158,8 @@ impl Provider {
             );
         }
         let http = Http::new(tls::client_config(&trust)?, Duration::from_secs(10), metrics);
-        // GitHub takes the client's credentials in the form (oauth2-proxy sends them so).
-        let auth_in_form = AtomicBool::new(!cfg.kind.is_oidc());
+        // GitHub and Azure take the client's credentials in the form (oauth2-proxy sends them so).
+        let auth_in_form = AtomicBool::new(!cfg.kind.is_oidc() || cfg.kind == ProviderKind::Azure);
         Ok(Provider {
             cfg,
             http,
@@ -367,6 +368,10 @@ impl Provider {
         if let Some(v) = code_verifier {
             form.push(("code_verifier", v));
         }
+        let endpoints = self.endpoints()?;
+        if let Some(resource) = azure::resource(self.cfg.azure.as_ref(), &endpoints) {
+            form.push(("resource", resource));
+        }
         self.token_request(&form).await
     }
 
@@ -436,9 +441,13 @@ impl Provider {
     /// it as the bearer answered 200, oauth2-proxy's `validateToken`)? `Ok(true)` without
     /// `validate_url`; an unreachable endpoint is an error (the caller keeps the old session).
     pub async fn validate_access_token(&self, access_token: &str) -> Result<bool, Error> {
-        let Some(url) = &self.cfg.validate_url else {
-            return Ok(true);
+        let url = match (&self.cfg.validate_url, self.cfg.kind) {
+            (Some(url), _) => url.clone(),
+            // Azure's sessions are validated at the profile (oauth2-proxy's default there).
+            (None, ProviderKind::Azure) => azure::profile_url(&*self.endpoints()?),
+            (None, _) => return Ok(true),
         };
+        let url = &url;
         if access_token.is_empty() {
             return Ok(false);
         }
@@ -466,12 +475,14 @@ impl Provider {
         let id_token = tokens.id_token.as_deref().ok_or(Error::NoIdToken)?;
         let id_claims = self.verify_id_token(id_token, used).await?;
         let c = &self.cfg;
-        let userinfo =
-            if !c.skip_claims_from_profile_url && claims::missing(&id_claims, &c.email_claim, &c.groups_claim, &c.additional_claims) {
-                self.userinfo(&tokens.access_token).await?
-            } else {
-                None
-            };
+        let userinfo = if c.kind == ProviderKind::Azure {
+            // Azure's profile is Graph's `/me`, not OIDC userinfo: it can only give the email.
+            self.azure_profile(&id_claims, &tokens.access_token).await?
+        } else if !c.skip_claims_from_profile_url && claims::missing(&id_claims, &c.email_claim, &c.groups_claim, &c.additional_claims) {
+            self.userinfo(&tokens.access_token).await?
+        } else {
+            None
+        };
         let mapped = claims::identity(&id_claims, userinfo.as_ref(), &c.email_claim, &c.groups_claim, c.allow_unverified_email);
         let mut identity = match (mapped, c.kind) {
             // AD FS, as oauth2-proxy's: a user without an email is known by their `upn`.
@@ -483,6 +494,11 @@ impl Provider {
         self.add_roles(&mut identity, &tokens.access_token)?;
         if c.kind == ProviderKind::EntraId {
             self.entra_identity(&id_claims, &tokens.access_token, &mut identity).await?;
+        }
+        if c.kind == ProviderKind::Azure {
+            self.azure_groups(&mut identity, &tokens.access_token).await?;
+            // As oauth2-proxy's: Azure's sessions carry no preferred username.
+            identity.preferred_username.clear();
         }
         if c.kind == ProviderKind::Google {
             // As oauth2-proxy's: Google's groups are the Directory's, never the ID token's, and
@@ -514,6 +530,12 @@ impl Provider {
         }
     }
 
+    /// A session that was not refreshed stays valid while its access token passes
+    /// validation (Azure's, at the profile), not while its ID token verifies.
+    pub fn validates_access_token(&self) -> bool {
+        self.cfg.kind == ProviderKind::Azure
+    }
+
     /// Sessions are kept by revalidating their access token when `cookie_refresh` is due
     /// (GitHub, whose tokens are never refreshed), not by a refresh grant.
     pub fn revalidates(&self) -> bool {
@@ -529,17 +551,26 @@ impl Provider {
         Ok(())
     }
 
-    /// keycloak-oidc, after a refresh without an ID token: the groups with the roles of the
-    /// new access token in place of the old ones. `None` when nothing is to change.
-    pub fn refreshed_roles(&self, groups: &[String], access_token: &str) -> Result<Option<Vec<String>>, ClaimsError> {
+    /// After a refresh without an ID token, the identity `before` it as it now stands, or
+    /// `None` when nothing is to change: keycloak-oidc's groups with the roles of the new
+    /// access token in place of the old ones; google's groups read again from the Directory
+    /// (as oauth2-proxy's `RefreshSession` checks them again).
+    pub async fn refreshed_identity(&self, before: &Identity, access_token: &str) -> Result<Option<Identity>, Error> {
         match self.cfg.kind {
-            ProviderKind::KeycloakOidc => keycloak::replace_roles(groups, access_token).map(Some),
+            ProviderKind::KeycloakOidc => {
+                let groups = keycloak::replace_roles(&before.groups, access_token)?;
+                Ok(Some(Identity { groups, ..before.clone() }))
+            }
+            ProviderKind::Google => match self.google_groups(&before.email).await? {
+                Some(groups) => Ok(Some(Identity { groups, ..before.clone() })),
+                None => Ok(None),
+            },
             ProviderKind::Oidc
             | ProviderKind::Adfs { .. }
             | ProviderKind::GitLab
             | ProviderKind::GitHub
             | ProviderKind::EntraId
-            | ProviderKind::Google => Ok(None),
+            | ProviderKind::Azure => Ok(None),
         }
     }
 
@@ -560,34 +591,4 @@ impl Provider {
             Err(e) => log::warn!("backend logout failed: {e}"),
         }
     }
-}
-
-/// A token response: JSON, or the form encoding GitHub answers with unless asked for JSON.
-fn token_set(body: &[u8]) -> Result<TokenSet, Error> {
-    match serde_json::from_slice(body) {
-        Ok(tokens) => Ok(tokens),
-        Err(e) => {
-            let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
-            match form.get("access_token").filter(|t| !t.is_empty()) {
-                Some(at) => Ok(TokenSet {
-                    access_token: at.clone(),
-                    id_token: form.get("id_token").cloned(),
-                    refresh_token: form.get("refresh_token").cloned(),
-                    expires_in: form.get("expires_in").and_then(|v| v.parse().ok()),
-                }),
-                None => Err(Error::BadResponse(format!("the token response is not valid: {e}"))),
-            }
-        }
-    }
-}
-
-/// An OAuth error in a form-encoded token response (`error=bad_verification_code&...`).
-fn form_error(body: &[u8]) -> Option<OAuthError> {
-    let (_, code) = url::form_urlencoded::parse(body).find(|(k, _)| k == "error")?;
-    let json = serde_json::json!({ "error": code });
-    serde_json::from_value::<StandardErrorResponse<CoreErrorResponseType>>(json).ok().map(|e| OAuthError(e.error().clone()))
-}
-
-fn oauth_error(body: &[u8]) -> Option<OAuthError> {
-    serde_json::from_slice::<StandardErrorResponse<CoreErrorResponseType>>(body).ok().map(|e| OAuthError(e.error().clone()))
 }

@@ -20,7 +20,7 @@ struct Three {
     partner: Op,
     github: GitHub,
     gate: Running,
-    _app: Upstream,
+    app: Upstream,
 }
 
 fn github_users() -> Vec<Account> {
@@ -33,8 +33,17 @@ fn github_users() -> Vec<Account> {
 }
 
 async fn three(extra_alpha: &str) -> Three {
+    three_with(extra_alpha, "").await
+}
+
+/// [`three`] with more of the main configuration file.
+async fn three_with(extra_alpha: &str, extra_text: &str) -> Three {
     let port = free_port();
-    let (corp, partner) = (provider(&[port], &json!({"access_token_ttl": 60})), provider(&[port], &json!({"access_token_ttl": 60})));
+    let corp = provider(&[port], &json!({"access_token_ttl": 60}));
+    // partner: a further provider, so its callback is its own (and only that is registered).
+    let callback = format!("http://localhost:{port}/oauth2/callback/partner");
+    let client = json!([{"client_id": "gatehouse", "client_secret": "gatehouse-secret", "redirect_uris": [callback]}]);
+    let partner = provider(&[port], &json!({"access_token_ttl": 60, "clients": client}));
     let github = GitHub::start(github_users(), &[]);
     let app = Upstream::start();
     let oidc = |id: &str, name: &str, issuer: &str, more: &str| {
@@ -43,14 +52,14 @@ async fn three(extra_alpha: &str) -> Three {
         )
     };
     let alpha = format!(
-        "server:\n  bindAddress: 127.0.0.1:{port}\nupstreamConfig:\n  upstreams:\n    - id: app\n      path: /\n      uri: http://127.0.0.1:{app}/\ninjectRequestHeaders:\n  - name: X-Forwarded-User\n    values:\n      - claim: user\n  - name: X-Forwarded-Email\n    values:\n      - claim: email\nproviders:\n{}{}  - id: gh\n    name: GitHub\n    provider: github\n    clientID: gatehouse\n    clientSecret: gatehouse-secret\n    loginURL: {gh}/login/oauth/authorize\n    redeemURL: {gh}/login/oauth/access_token\n    validateURL: {gh}/\n{extra_alpha}",
+        "server:\n  bindAddress: 127.0.0.1:{port}\nupstreamConfig:\n  upstreams:\n    - id: app\n      path: /\n      uri: http://127.0.0.1:{app}/\ninjectRequestHeaders:\n  - name: X-Forwarded-User\n    values:\n      - claim: user\n  - name: X-Forwarded-Email\n    values:\n      - claim: email\nproviders:\n{}{}  - id: gh\n    name: GitHub\n    provider: github\n    clientID: gatehouse\n    clientSecret: gatehouse-secret\n    loginURL: {gh}/login/oauth/authorize\n    redeemURL: {gh}/login/oauth/access_token\n    validateURL: {gh}/\n    emailDomains: [\"*\"]\n{extra_alpha}",
         oidc("corp", "Corp SSO", &corp.issuer, "    allowedGroups: [admins]\n"),
         oidc("partner", "Partner", &partner.issuer, "    emailDomains: [example.org]\n    defaultFor: [/partner/]\n"),
         app = app.port,
         gh = github.base,
     );
     let text = format!(
-        "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\ncookie_refresh = \"1s\"\nskip_jwt_bearer_tokens = true\nredirect_url = \"http://localhost:{port}/oauth2/callback\"\n"
+        "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\ncookie_refresh = \"1s\"\nskip_jwt_bearer_tokens = true\nredirect_url = \"http://localhost:{port}/oauth2/callback\"\n{extra_text}"
     );
     let gate =
         try_run_with(Peer::Gatehouse, &text, Some(&alpha), port).unwrap_or_else(|(how, log)| panic!("Gatehouse {how}:\n{log}\n{alpha}"));
@@ -60,8 +69,11 @@ async fn three(extra_alpha: &str) -> Three {
         assert!(std::time::Instant::now() < deadline, "the three providers were not ready:\n{}", gate.log());
         actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    Three { corp, partner, github, gate, _app: app }
+    Three { corp, partner, github, gate, app }
 }
+
+/// Route rules naming groups: the first provider's as they are, the others' qualified.
+const RULES: &str = "route_rules = [\"path=^/users/ allowed_groups=users\", \"path=^/partners/ allowed_groups=partner:users\", \"path=^/acme/ allowed_groups=acme\", \"path=^/gh-acme/ allowed_groups=gh:acme\"]\nreverse_proxy = true\n";
 
 /// Logs `account` in at provider `id`; the callback's status.
 async fn login(t: &Three, browser: &mut Browser, id: &str, account: &str) -> u16 {
@@ -170,10 +182,11 @@ async fn a_browser_picks_each_provider_in_turn() {
 
 /// The list's mistakes, all at once: ids missing or repeated, a further provider's own
 /// mistakes (named by its place in the list), a `defaultFor` that is neither host nor path,
-/// callbacks that would differ, and `skip_provider_button` beside a choice.
+/// callbacks that would differ, `skip_provider_button` beside a choice, further providers
+/// without `emailDomains`, and (with bearer tokens) an issuer used twice.
 #[test]
 fn a_list_of_providers_is_checked_as_a_whole() {
-    let text = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\nskip_provider_button = true\n";
+    let text = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\nskip_provider_button = true\nskip_jwt_bearer_tokens = true\n";
     let oidc = |id: &str, more: &str| {
         format!(
             "  - {id}provider: oidc\n    clientID: app\n    clientSecret: s3cret\n    oidcConfig:\n      issuerURL: https://idp.example.com\n{more}"
@@ -196,6 +209,9 @@ fn a_list_of_providers_is_checked_as_a_whole() {
         "providers[3] client_id",
         "github_repo",
         "skip_provider_button",
+        "providers[1].emailDomains",
+        "providers[3].emailDomains",
+        "providers[1]: its issuer \"https://idp.example.com\" is an earlier provider's too",
     ] {
         assert!(errors.contains(expected), "{expected}:\n{errors}\n{alpha}");
     }
@@ -226,5 +242,74 @@ async fn one_provider_ignores_the_provider_parameter_as_oauth2_proxy_does() {
         let (status, headers, _) = send("GET", &format!("{}/oauth2/start?provider=nope&rd=%2F", run.base), &[]).await;
         let location = crate::support::header(&headers, "location").unwrap_or_default();
         assert!(status == 302 && location.starts_with(&b.op.issuer), "{peer:?}: {status} {location}");
+    }
+}
+
+/// The codes each OpenID Provider redeemed.
+async fn code_grants(t: &Three) -> (u64, u64) {
+    (t.corp.grants().await.0, t.partner.grants().await.0)
+}
+
+/// The mix-up attack: a code the provider sent to one provider's callback, taken to another
+/// provider's callback, is refused there and never redeemed (at either provider): each
+/// provider after the first has its own callback, and the callback must be the one of the
+/// provider the login went to.
+#[actix_web::test]
+async fn a_code_at_another_providers_callback_is_refused() {
+    let t = three("").await;
+    let before = code_grants(&t).await;
+    for (id, account, elsewhere) in [
+        ("partner", "bob", vec!["/oauth2/callback", "/oauth2/callback/corp", "/oauth2/callback/gh"]),
+        ("corp", "alice", vec!["/oauth2/callback/partner", "/oauth2/callback/corp", "/oauth2/callback/nope"]),
+    ] {
+        for wrong in elsewhere {
+            let mut browser = Browser::new(None);
+            let callback = browser.login_until_callback(&format!("{}/oauth2/start?provider={id}&rd=%2F", t.gate.base), account).await;
+            let mut moved = callback.clone();
+            moved.set_path(wrong);
+            let r = browser.get(moved.as_str()).await;
+            assert_eq!(r.status, 403, "{id}'s code at {wrong}:\n{}", t.gate.log());
+            assert!(r.body.contains("unexpected identity provider"), "{}", r.body);
+        }
+    }
+    assert_eq!(code_grants(&t).await, before, "no code was redeemed");
+    // The right callback still logs in (the CSRF cookie of a refused attempt is gone).
+    let mut browser = Browser::new(None);
+    let callback = browser.login_until_callback(&format!("{}/oauth2/start?provider=partner&rd=%2F", t.gate.base), "bob").await;
+    assert_eq!(callback.path(), "/oauth2/callback/partner");
+    assert_eq!(browser.get(callback.as_str()).await.status, 302, "{}", t.gate.log());
+}
+
+/// What a provider after the first asserts is qualified by its id wherever it is seen: a
+/// GitHub organization or a partner's group named like the first provider's does not meet
+/// a rule for the first provider's; rules name them as `<id>:<group>`; the app and userinfo
+/// see `partner:bob` and `gh:alice`, the first provider's users as they are.
+#[actix_web::test]
+async fn a_further_providers_user_and_groups_are_qualified_by_its_id() {
+    let t = three_with("", RULES).await;
+    let seen_user = |t: &Three| t.app.seen.lock().unwrap().last().and_then(|s| s.header("x-forwarded-user").map(str::to_string));
+    for (id, account, user, groups, allowed, refused) in [
+        ("corp", "alice", "alice", json!(["admins", "users"]), vec!["/users/"], vec!["/partners/", "/acme/", "/gh-acme/"]),
+        ("partner", "bob", "partner:bob", json!(["partner:users"]), vec!["/partners/"], vec!["/users/", "/acme/", "/gh-acme/"]),
+        ("gh", "alice", "gh:alice", json!(["gh:acme"]), vec!["/gh-acme/"], vec!["/users/", "/partners/", "/acme/"]),
+    ] {
+        let mut browser = Browser::new(None);
+        assert_eq!(login(&t, &mut browser, id, account).await, 302, "{account} at {id}:\n{}", t.gate.log());
+        let info = userinfo(&t, &mut browser).await;
+        assert_eq!((&info["user"], &info["groups"]), (&json!(user), &groups), "{id}: {info}");
+        for path in allowed {
+            let r = browser.get(&format!("{}{path}page", t.gate.base)).await;
+            assert_eq!(r.status, 200, "{account} at {id} on {path}");
+            assert_eq!(seen_user(&t).as_deref(), Some(user), "the app is told the qualified user");
+        }
+        for path in refused {
+            assert_eq!(browser.get(&format!("{}{path}page", t.gate.base)).await.status, 403, "{account} at {id} on {path}");
+        }
+        // (The check names its request: without it, every narrowing rule would apply.)
+        let r = browser.get_with(&format!("{}/oauth2/auth?allowed_groups=users", t.gate.base), &[("X-Forwarded-Uri", "/elsewhere")]).await;
+        assert_eq!(r.status, if id == "corp" { 202 } else { 403 }, "{id}: the check's allowed_groups=users:\n{}", t.gate.log());
+        let route = [("X-Forwarded-Uri", "/elsewhere"), ("X-Gatehouse-Allowed-Groups", "users")];
+        let r = browser.get_with(&format!("{}/oauth2/auth", t.gate.base), &route).await;
+        assert_eq!(r.status, if id == "corp" { 202 } else { 403 }, "{id}: X-Gatehouse-Allowed-Groups: users");
     }
 }

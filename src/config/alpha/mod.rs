@@ -465,7 +465,16 @@ pub fn fold_provider(p: &Provider, index: usize, path: &Path, raw: &mut RawConfi
             set("keycloak_groups", f("groups"), l(v));
         }
     }
-    let others = [("azureConfig", &p.azure_config), ("bitbucketConfig", &p.bitbucket_config), ("loginGovConfig", &p.login_gov_config)];
+    if let Some(a) = &p.azure_config {
+        let f = |name: &str| format!("providers[{index}].azureConfig.{name}");
+        if let Some(v) = &a.tenant {
+            set("azure_tenant", f("tenant"), s(v));
+        }
+        if let Some(v) = &a.graph_group_field {
+            set("azure_graph_group_field", f("graphGroupField"), s(v));
+        }
+    }
+    let others = [("bitbucketConfig", &p.bitbucket_config), ("loginGovConfig", &p.login_gov_config)];
     for (name, section) in others {
         if section.as_ref().is_some_and(|v| !only_defaults(v)) {
             errors.push(

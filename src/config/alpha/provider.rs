@@ -59,9 +59,9 @@ pub struct Provider {
     pub oidc_config: Option<OidcConfig>,
     #[serde(rename = "keycloakconfig", default)]
     pub keycloak_config: Option<KeycloakConfig>,
-    // Other providers' sections are recognised so the message can say they are unsupported.
     #[serde(rename = "azureconfig", default)]
-    pub azure_config: Option<Value>,
+    pub azure_config: Option<AzureConfig>,
+    // Other providers' sections are recognised so the message can say they are unsupported.
     #[serde(rename = "adfsconfig", default)]
     pub adfs_config: Option<AdfsConfig>,
     #[serde(rename = "bitbucketconfig", default)]
@@ -125,6 +125,16 @@ pub struct GitHubConfig {
     pub token: Option<String>,
     #[serde(default)]
     pub users: Option<Vec<String>>,
+}
+
+/// `azureConfig`: `tenant` is `azure_tenant`, `graphGroupField` `azure_graph_group_field`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(rename = "graphgroupfield", default)]
+    pub graph_group_field: Option<String>,
 }
 
 /// `microsoftEntraIDConfig`: `allowedTenants` is `entra_id_allowed_tenants`,

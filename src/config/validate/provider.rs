@@ -78,7 +78,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
     let (client_id, client_secret) = client(r);
     let github = kind == Some(ProviderKind::GitHub);
     let (endpoints, github_rules) = endpoints_and_rules(r, kind, alpha.is_some_and(|(i, _)| i > 0));
-    let TypeSettings { gitlab_projects, entra, google } = type_settings(r, kind);
+    let TypeSettings { gitlab_projects, entra, google, azure } = type_settings(r, kind);
     let claims = claims(r);
     let enabled_signing_algs = signing_algs(r);
     let allow_unverified_email = r.get("insecure_oidc_allow_unverified_email");
@@ -124,6 +124,7 @@ pub(super) fn oidc_config(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvid
         gitlab_projects,
         github: github_rules,
         entra,
+        azure,
         google,
         additional_claims: alpha.and_then(|(_, p)| p.additional_claims.clone()).unwrap_or_default(),
         audience_claims,
@@ -191,11 +192,11 @@ fn scope(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> String {
     let allowed_groups: Vec<String> = r.get("allowed_groups");
     let adfs = matches!(kind, Some(ProviderKind::Adfs { .. }));
     let resource = r.string("resource").filter(|s| !s.is_empty());
-    if resource.is_some() && !adfs && kind.is_some() {
+    if resource.is_some() && !adfs && kind.is_some() && kind != Some(ProviderKind::Azure) {
         r.error(
             "resource",
-            "is only used by the adfs provider (oauth2-proxy ignores it with oidc)",
-            "remove it, or set provider = \"adfs\"",
+            "is only used by the adfs and azure providers (oauth2-proxy ignores it with oidc)",
+            "remove it, or set provider = \"adfs\" or \"azure\"",
         );
     }
     let gitlab = kind == Some(ProviderKind::GitLab);
@@ -205,6 +206,8 @@ fn scope(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> String {
         Some(s) if kind == Some(ProviderKind::Google) && !s.split(' ').any(|x| x == "openid") => format!("openid {s}"),
         Some(s) => s,
         None if kind == Some(ProviderKind::GitHub) => crate::oidc::github::DEFAULT_SCOPE.to_string(),
+        // oauth2-proxy's azure asks for `openid` only (Azure puts the claims in the token).
+        None if kind == Some(ProviderKind::Azure) => "openid".to_string(),
         // GitLab's default; its project checks need read_api (added below).
         None if gitlab => "openid email".to_string(),
         None if allowed_groups.is_empty() || adfs => "openid email profile".to_string(),
@@ -230,6 +233,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> 
         "gitlab" => Some(ProviderKind::GitLab),
         "github" => Some(ProviderKind::GitHub),
         "entra-id" => Some(ProviderKind::EntraId),
+        "azure" => Some(ProviderKind::Azure),
         "google" => Some(ProviderKind::Google),
         "adfs" => {
             let skip_scope = alpha.and_then(|(_, p)| p.adfs_config.as_ref()).and_then(|c| c.skip_scope).unwrap_or(false);
@@ -241,7 +245,7 @@ fn provider_kind(r: &mut Reader<'_>, alpha: Option<(usize, &AlphaProvider)>) -> 
             None
         }
         p => {
-            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab", "github", "entra-id", "google"]).unwrap_or("oidc");
+            let hint = suggest(p, ["oidc", "keycloak-oidc", "adfs", "gitlab", "github", "entra-id", "azure", "google"]).unwrap_or("oidc");
             r.error("provider", "unknown provider", format!("did you mean \"{hint}\"?"));
             None
         }
@@ -285,7 +289,9 @@ struct Endpoints {
     validate_url: Option<Url>,
 }
 
-fn endpoints(r: &mut Reader<'_>, known_provider: bool) -> Endpoints {
+/// (`known_provider`: the issuer is required; `own_defaults`: the provider type has default
+/// authorization and token endpoints, so skipping discovery does not need them.)
+fn endpoints(r: &mut Reader<'_>, known_provider: bool, own_defaults: bool) -> Endpoints {
     let skip_discovery: bool = r.get("skip_oidc_discovery");
     let issuer_url = r.url("oidc_issuer_url");
     let jwks_url = r.url("oidc_jwks_url");
@@ -302,10 +308,10 @@ fn endpoints(r: &mut Reader<'_>, known_provider: bool) -> Endpoints {
         );
     }
     if skip_discovery {
-        if login_url.is_none() && !r.is_set("login_url") {
+        if login_url.is_none() && !r.is_set("login_url") && !own_defaults {
             r.error("login_url", "is required with skip_oidc_discovery", "set it to the provider's authorization endpoint");
         }
-        if redeem_url.is_none() && !r.is_set("redeem_url") {
+        if redeem_url.is_none() && !r.is_set("redeem_url") && !own_defaults {
             r.error("redeem_url", "is required with skip_oidc_discovery", "set it to the provider's token endpoint");
         }
         if jwks_url.is_none() && public_key_files.is_empty() && !r.is_set("oidc_jwks_url") {
@@ -325,7 +331,14 @@ fn endpoints(r: &mut Reader<'_>, known_provider: bool) -> Endpoints {
 /// Where the provider is, and GitHub's rules (with github.com's endpoints by default).
 fn endpoints_and_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>, further: bool) -> (Endpoints, crate::oidc::github::Rules) {
     // Google's issuer is known: oauth2-proxy's google provider needs none configured.
-    let mut found = endpoints(r, kind.is_some_and(|k| k.is_oidc() && k != ProviderKind::Google));
+    let azure = kind == Some(ProviderKind::Azure);
+    let mut found = endpoints(r, kind.is_some_and(|k| k.is_oidc() && k != ProviderKind::Google), azure);
+    let tenant: String = r.get("azure_tenant");
+    if azure {
+        found.azure_defaults(r, &tenant);
+    } else if kind.is_some() && r.is_set("azure_tenant") && tenant != "common" {
+        r.error("azure_tenant", "is only used by the azure provider", "remove it, or set provider = \"azure\"");
+    }
     if kind == Some(ProviderKind::Google) {
         if found.issuer_url.is_none() {
             found.issuer_url = Url::parse(crate::oidc::google::ISSUER).ok();
@@ -337,12 +350,42 @@ fn endpoints_and_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>, further: 
     let rules = github_rules(r, kind);
     if kind == Some(ProviderKind::GitHub) {
         not_with_github(r, further);
+        if (found.login_url.is_some() || found.redeem_url.is_some()) && found.validate_url.is_none() {
+            // GitHub Enterprise: its tokens would otherwise be sent to api.github.com.
+            r.error(
+                "validate_url",
+                "is not set while login_url or redeem_url points at a GitHub Enterprise server",
+                "set validate_url to its API root too (https://HOST/api/v3/): without it the API calls and the server's tokens would go to api.github.com",
+            );
+        }
         found.github_defaults();
     }
     (found, rules)
 }
 
 impl Endpoints {
+    /// Azure AD's v1 endpoints of `azure_tenant` where none were given, or where the common
+    /// tenant's were (oauth2-proxy's `overrideTenantURL`); with discovery, the issuer's.
+    fn azure_defaults(&mut self, r: &mut Reader<'_>, tenant: &str) {
+        let login = crate::oidc::azure::LOGIN_HOST;
+        if !self.skip_discovery {
+            if r.is_set("azure_tenant") && tenant != "common" {
+                r.warnings.push(format!(
+                    "azure_tenant \"{tenant}\" chooses the endpoints only with skip_oidc_discovery; with discovery they are oidc_issuer_url's"
+                ));
+            }
+            return;
+        }
+        for (url, path) in [(&mut self.login_url, "authorize"), (&mut self.redeem_url, "token")] {
+            let common = format!("{login}/common/oauth2/{path}");
+            if url.as_ref().is_none_or(|u| u.as_str() == common) {
+                let host =
+                    url.as_ref().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "login.microsoftonline.com".into());
+                *url = Url::parse(&format!("https://{host}/{tenant}/oauth2/{path}")).ok();
+            }
+        }
+    }
+
     /// github.com's endpoints where none were given (GitHub Enterprise gives all three).
     fn github_defaults(&mut self) {
         let default = |u: &mut Option<Url>, d: &str| {

@@ -8,10 +8,16 @@ pub(super) struct TypeSettings {
     pub gitlab_projects: Vec<crate::oidc::gitlab::Project>,
     pub entra: Option<crate::oidc::entra::Settings>,
     pub google: Option<crate::oidc::google::Directory>,
+    pub azure: Option<crate::oidc::azure::Settings>,
 }
 
 pub(super) fn type_settings(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> TypeSettings {
-    TypeSettings { gitlab_projects: gitlab_projects(r, kind), entra: entra_settings(r, kind), google: google_directory(r, kind) }
+    TypeSettings {
+        gitlab_projects: gitlab_projects(r, kind),
+        entra: entra_settings(r, kind),
+        google: google_directory(r, kind),
+        azure: azure_settings(r, kind),
+    }
 }
 
 /// `gitlab_projects`, with GitLab only.
@@ -137,8 +143,32 @@ fn entra_settings(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> Option<crat
         }
         return None;
     }
+    if allowed_tenants.iter().all(String::is_empty) && r.get::<bool>("insecure_oidc_skip_issuer_verification") {
+        r.warnings.push("entra-id with insecure_oidc_skip_issuer_verification and no entra_id_allowed_tenants: users of every Entra tenant may log in; name yours in entra_id_allowed_tenants".into());
+    }
     let graph_url = graph.unwrap_or_else(|| Url::parse(crate::oidc::entra::GRAPH_URL).expect("a URL"));
     Some(crate::oidc::entra::Settings { allowed_tenants: allowed_tenants.into_iter().filter(|t| !t.is_empty()).collect(), graph_url })
+}
+
+/// `azure_graph_group_field` (and `resource`, v1's), with azure only.
+fn azure_settings(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> Option<crate::oidc::azure::Settings> {
+    let field: String = r.get("azure_graph_group_field");
+    let resource = r.string("resource").filter(|s| !s.is_empty());
+    if kind != Some(ProviderKind::Azure) {
+        if kind.is_some() && !field.is_empty() {
+            r.error("azure_graph_group_field", "is only used by the azure provider", "remove it, or set provider = \"azure\"");
+        }
+        return None;
+    }
+    if field.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '_')) {
+        r.error(
+            "azure_graph_group_field",
+            format!("{field:?} is not the name of a Microsoft Graph group property"),
+            "use id (the default), displayName, or another property such as mailNickname",
+        );
+    }
+    let graph_group_field = if field.is_empty() { crate::oidc::azure::DEFAULT_GROUP_FIELD.to_string() } else { field };
+    Some(crate::oidc::azure::Settings { graph_group_field, resource })
 }
 
 /// `github_org`, `github_team`, `github_repo`, `github_token`, `github_users`; with GitHub only.
@@ -148,7 +178,7 @@ pub(super) fn github_rules(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> cr
         team: r.get("github_team"),
         repo: r.get("github_repo"),
         token: r.string("github_token").filter(|t| !t.is_empty()).map(Secret::new),
-        users: r.get("github_users"),
+        users: r.get::<Vec<String>>("github_users").into_iter().filter(|u| !u.is_empty()).collect(),
     };
     let keys = ["github_org", "github_team", "github_repo", "github_token", "github_users"];
     if kind.is_some_and(|k| k != ProviderKind::GitHub) {

@@ -53,10 +53,18 @@ pub(super) fn providers(
             e.key = format!("providers[{i}] {}", e.key);
         }
         let (id, email_domains, default_for) = own(r, i, Some(p));
+        if email_domains.is_empty() {
+            r.errors.push(ConfigError::new(
+                format!("providers[{i}].emailDomains"),
+                "is not set: the emails this provider vouches for reach the same email rules and headers as the first provider's, so it must say which it may vouch for",
+                "write emailDomains: [\"partner.example\"], or [\"*\"] to trust it with any address",
+            ));
+        }
         entries.push(ProviderEntry { id, oidc, allowed_groups, email_domains, default_for });
     }
     ids(r, &entries);
     one_callback(r, first, &entries);
+    distinct_issuers(r, first, &entries);
     if r.get::<bool>("skip_provider_button") {
         r.error(
             "skip_provider_button",
@@ -87,6 +95,26 @@ fn one_callback(r: &mut Reader<'_>, first: Option<&oidc::Config>, entries: &[Pro
                 "give every provider the same one: one callback serves them all",
             ));
         }
+    }
+}
+
+/// A bearer token is judged by the provider its `iss` names: two providers with one issuer
+/// would leave the second's tokens judged by the first's audience and rules.
+fn distinct_issuers(r: &mut Reader<'_>, first: Option<&oidc::Config>, entries: &[ProviderEntry]) {
+    if !r.get::<bool>("skip_jwt_bearer_tokens") {
+        return;
+    }
+    let mut seen: Vec<&str> = first.map(|f| f.issuer_url_raw.as_str()).into_iter().collect();
+    for (i, e) in entries.iter().enumerate().skip(1) {
+        let Some(issuer) = e.oidc.as_ref().map(|o| o.issuer_url_raw.as_str()).filter(|s| !s.is_empty()) else { continue };
+        if seen.contains(&issuer) {
+            r.errors.push(ConfigError::new(
+                format!("providers[{i}]"),
+                format!("its issuer {issuer:?} is an earlier provider's too, so with skip_jwt_bearer_tokens its bearer tokens could not be told apart"),
+                "give each provider its own issuer, or configure that issuer once",
+            ));
+        }
+        seen.push(issuer);
     }
 }
 

@@ -359,6 +359,7 @@ async fn logins_and_refreshes(runs: &[(Peer, Running, Upstream)], accounts: &[&s
     (seen, browsers)
 }
 
+mod azure;
 mod entra;
 mod github;
 mod google;

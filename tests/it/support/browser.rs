@@ -206,19 +206,40 @@ impl Browser {
 
     /// `login`, with `headers` on the first request (what an edge proxy adds to it).
     pub async fn login_with(&mut self, start: &str, headers: &[(&str, &str)], account: &str) -> Resp {
+        match self.walk(start, headers, account, false).await {
+            Ok(resp) => resp,
+            Err(callback) => panic!("stopped before the callback {callback}"),
+        }
+    }
+
+    /// A login walked up to Gatehouse's callback, not taken: the callback URL the provider
+    /// sent the browser to (a mix-up test takes it elsewhere).
+    pub async fn login_until_callback(&mut self, start: &str, account: &str) -> Url {
+        match self.walk(start, &[], account, true).await {
+            Err(callback) => callback,
+            Ok(resp) => panic!("the login did not come back to a callback: {} {}", resp.status, resp.body),
+        }
+    }
+
+    async fn walk(&mut self, start: &str, headers: &[(&str, &str)], account: &str, stop: bool) -> Result<Resp, Url> {
         let mut resp = self.get_with(start, headers).await;
         for _ in 0..20 {
             if (300..400).contains(&resp.status) {
                 let next = resp.location().expect("redirect without Location");
-                let at_callback = next.path().ends_with("/callback");
+                // `/oauth2/callback`, or a further provider's `/oauth2/callback/<id>`.
+                let path = next.path();
+                let at_callback = path.ends_with("/callback") || path.rsplit_once('/').is_some_and(|(head, _)| head.ends_with("/callback"));
+                if at_callback && stop {
+                    return Err(next);
+                }
                 resp = self.get(next.as_str()).await;
                 if at_callback {
-                    return resp;
+                    return Ok(resp);
                 }
             } else if let Some((action, fields)) = resp.form_post() {
                 // `response_mode=form_post`: the page's script submits the form at once.
                 let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                return self.request("POST", &action, Some(&fields), &[]).await;
+                return Ok(self.request("POST", &action, Some(&fields), &[]).await);
             } else if resp.status == 200 && resp.url.path().starts_with("/interaction/") {
                 let url = resp.url.to_string();
                 resp = if resp.body.contains("name=\"login\"") {
@@ -227,7 +248,7 @@ impl Browser {
                     self.request("POST", &url, Some(&[("prompt", "consent")]), &[]).await
                 };
             } else {
-                return resp;
+                return Ok(resp);
             }
         }
         panic!("the login did not reach the callback");

@@ -1,10 +1,13 @@
 //! Cloud API stand-ins over HTTPS (the test PKI's `srv` certificate, which names
 //! graph.microsoft.com, admin.googleapis.com and localhost):
 //!
-//! - Microsoft Graph for entra-id's group overage: `GET /v1.0/me/transitiveMemberOf`, the
-//!   caller known by its access token (a JWT from the test provider, read, not verified: the
-//!   stand-in plays the resource, not the judge), its groups 100 per page with Graph's
-//!   `@odata.nextLink` on its own host.
+//! - Microsoft Graph for entra-id's group overage and azure's groups:
+//!   `GET /v1.0/me/transitiveMemberOf`, the caller known by its access token (a JWT from the
+//!   test provider, read, not verified: the stand-in plays the resource, not the judge), its
+//!   groups 100 per page with Graph's `@odata.nextLink` on its own host; `$select` (`id`,
+//!   `displayName` = `name-of-<id>`, `mailNickname` = `nick-<id>`), and `$filter` for
+//!   security groups (ids starting `m-` are mail groups), which as in Graph needs
+//!   `ConsistencyLevel: eventual`. `GET /v1.0/me`: the caller's profile (`profiles`).
 //! - Google's service-account token endpoint (`POST /token`: the JWT assertion verified with
 //!   the account's public key, its claims checked, only the scopes granted) and the Admin SDK
 //!   Directory API (`groups/{g}/hasMember/{email}`, `groups?userKey=`, 200 per page with
@@ -41,12 +44,15 @@ pub struct Cloud {
     pub port: u16,
     asked: Arc<Mutex<Vec<String>>>,
     pub workspace: Arc<Mutex<Workspace>>,
+    /// Graph's `/v1.0/me` per subject.
+    pub profiles: Arc<Mutex<HashMap<String, Value>>>,
     handle: actix_web::dev::ServerHandle,
 }
 
 type Groups = web::Data<HashMap<String, Vec<String>>>;
 type Asked = web::Data<Arc<Mutex<Vec<String>>>>;
 type Work = web::Data<Arc<Mutex<Workspace>>>;
+type Profiles = web::Data<Arc<Mutex<HashMap<String, Value>>>>;
 
 /// The Directory token the stand-in hands out.
 const DIRECTORY_TOKEN: &str = "ya29.directory-token";
@@ -66,12 +72,16 @@ impl Cloud {
         let tls = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
         let asked: Arc<Mutex<Vec<String>>> = Arc::default();
         let workspace = Arc::new(Mutex::new(workspace));
+        let profiles: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
         let (groups, seen, work) = (web::Data::new(groups), web::Data::new(asked.clone()), web::Data::new(workspace.clone()));
+        let me = web::Data::new(profiles.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(groups.clone())
                 .app_data(seen.clone())
                 .app_data(work.clone())
+                .app_data(me.clone())
+                .route("/v1.0/me", web::get().to(graph_me))
                 .route("/v1.0/me/transitiveMemberOf", web::get().to(member_of))
                 .route("/token", web::post().to(google_token))
                 .route("/admin/directory/v1/groups/{group}/hasMember/{email}", web::get().to(has_member))
@@ -84,7 +94,7 @@ impl Cloud {
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);
-        Cloud { port, asked, workspace, handle }
+        Cloud { port, asked, workspace, profiles, handle }
     }
 
     /// The pages asked so far (their queries).
@@ -108,22 +118,53 @@ fn subject(req: &HttpRequest) -> Option<String> {
     serde_json::from_slice::<Value>(&bytes).ok()?.get("sub")?.as_str().map(str::to_string)
 }
 
+fn graph_unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}}))
+}
+
+async fn graph_me(req: HttpRequest, profiles: Profiles) -> HttpResponse {
+    let Some(sub) = subject(&req) else { return graph_unauthorized() };
+    match profiles.lock().unwrap().get(&sub) {
+        Some(profile) => HttpResponse::Ok().json(profile),
+        None => HttpResponse::NotFound().json(json!({"error": {"code": "Request_ResourceNotFound", "message": "no such user"}})),
+    }
+}
+
 async fn member_of(req: HttpRequest, groups: Groups, asked: Asked) -> HttpResponse {
     asked.lock().unwrap().push(req.query_string().to_string());
-    let Some(sub) = subject(&req) else {
-        return HttpResponse::Unauthorized()
-            .json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}}));
+    let Some(sub) = subject(&req) else { return graph_unauthorized() };
+    let q: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let filtered = get("$filter").is_some();
+    if filtered && req.headers().get("consistencylevel").and_then(|v| v.to_str().ok()) != Some("eventual") {
+        return HttpResponse::BadRequest().json(json!({"error": {"code": "Request_UnsupportedQuery", "message": "Unsupported Query."}}));
+    }
+    let mut all = groups.get(&sub).cloned().unwrap_or_default();
+    if filtered {
+        all.retain(|id| !id.starts_with("m-"));
+    }
+    let select = get("$select").unwrap_or_else(|| "id".into());
+    let skip: usize = get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let top: usize = get("$top").and_then(|s| s.parse().ok()).unwrap_or(100).clamp(1, 999);
+    let object = |id: &String| {
+        let mut o = json!({"@odata.type": "#microsoft.graph.group"});
+        for field in select.split(',') {
+            o[field] = match field {
+                "id" => json!(id),
+                "displayName" => json!(format!("name-of-{id}")),
+                "mailNickname" => json!(format!("nick-{id}")),
+                _ => Value::Null,
+            };
+        }
+        o
     };
-    let all = groups.get(&sub).cloned().unwrap_or_default();
-    let q: HashMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
-    let skip: usize = q.get("$skiptoken").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let top: usize = q.get("$top").and_then(|s| s.parse().ok()).unwrap_or(100).clamp(1, 999);
-    let page: Vec<Value> = all.iter().skip(skip).take(top).map(|id| json!({"@odata.type": "#microsoft.graph.group", "id": id})).collect();
+    let page: Vec<Value> = all.iter().skip(skip).take(top).map(object).collect();
     let host = req.connection_info().host().to_string();
     let mut body = json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(id)", "value": page});
     if skip + top < all.len() {
-        body["@odata.nextLink"] =
-            json!(format!("https://{host}/v1.0/me/transitiveMemberOf?$select=id&$top={top}&$skiptoken={}", skip + top));
+        let mut next = url::form_urlencoded::Serializer::new(String::new());
+        next.extend_pairs(q.iter().filter(|(k, _)| k != "$skiptoken")).append_pair("$skiptoken", &(skip + top).to_string());
+        body["@odata.nextLink"] = json!(format!("https://{host}{}?{}", req.path(), next.finish()));
     }
     HttpResponse::Ok().json(body)
 }

@@ -48,6 +48,14 @@ const adfsState = cfg.adfs_state ?? false;
 // scope, and /api/v4/projects/<path> answering the caller's access from the account's
 // `gitlab_projects` claim ({"group/project": {"access_level": 30, "archived": false}}).
 const gitlab = cfg.gitlab ?? false;
+// Azure AD's shape ("v1" or "v2"): its endpoint paths (/oauth2/authorize and /oauth2/token, or
+// /oauth2/v2.0/...), every claim of the account in the ID token and userinfo whatever the
+// scope (Azure's tokens carry what the app registration says, not what the scope asks), and
+// v1's token answers: `expires_in` and `expires_on` as strings.
+const azure = cfg.azure ?? null;
+if (azure !== null && !['v1', 'v2'].includes(azure)) {
+  throw new Error(`unknown azure shape ${JSON.stringify(azure)} (expected "v1" or "v2")`);
+}
 const cookieKeys = cfg.cookie_keys ?? ['gatehouse-test-op-cookie-key-1', 'gatehouse-test-op-cookie-key-2'];
 
 const clientsCfg = cfg.clients ?? [{
@@ -67,6 +75,8 @@ const accountsCfg = cfg.accounts ?? [{
   },
 }];
 
+// Every claim any account has (Azure's shape puts them all in its tokens).
+const azureClaims = [...new Set(accountsCfg.flatMap((a) => Object.keys(a.claims ?? {})))];
 const accounts = new Map(accountsCfg.map((a) => [String(a.id), a.claims ?? {}]));
 const pkceRequiredFor = new Set(clientsCfg.filter((c) => c.require_pkce).map((c) => c.client_id));
 
@@ -89,7 +99,8 @@ const clients = clientsCfg.map((c) => {
   return client;
 });
 
-const routes = gitlab ? { userinfo: '/oauth/userinfo' } : shape === 'wso2'
+const azureRoutes = { v1: { authorization: '/oauth2/authorize', token: '/oauth2/token' }, v2: { authorization: '/oauth2/v2.0/authorize', token: '/oauth2/v2.0/token' } };
+const routes = azure ? azureRoutes[azure] : gitlab ? { userinfo: '/oauth/userinfo' } : shape === 'wso2'
   ? {
     authorization: '/oauth2/authorize',
     token: '/oauth2/token',
@@ -395,6 +406,10 @@ async function testHooks(ctx, next) {
   if (ok && jwtAccessTokens && ctx.body && typeof ctx.body === 'object' && ctx.body.access_token) {
     ctx.body = { ...ctx.body, access_token: await keycloakAccessToken(ctx.body.access_token, ctx.oidc.client?.clientId) };
   }
+  if (ok && azure === 'v1' && ctx.body && typeof ctx.body === 'object' && ctx.body.expires_in !== undefined) {
+    const seconds = Number(ctx.body.expires_in);
+    ctx.body = { ...ctx.body, expires_in: String(seconds), expires_on: String(Math.floor(Date.now() / 1000) + seconds) };
+  }
   if (ok && pendingTamper && ctx.body && typeof ctx.body === 'object' && ctx.body.id_token) {
     const mode = pendingTamper;
     pendingTamper = null;
@@ -431,7 +446,7 @@ function buildProvider() {
     jwks: { keys: [signingKey.jwk] },
     findAccount,
     claims: {
-      openid: ['sub', 'tid'],
+      openid: azure ? ['sub', 'tid', ...azureClaims] : ['sub', 'tid'],
       email: ['email', 'email_verified'],
       profile: [
         'name', 'given_name', 'family_name', 'nickname', 'preferred_username',
