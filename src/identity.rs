@@ -372,6 +372,20 @@ pub fn same_header(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_qualified_identity_names_its_provider_in_user_and_groups() {
+        let id = Identity {
+            user: "alice".into(),
+            email: "a@x".into(),
+            groups: vec!["acme".into(), String::new(), "acme:ops".into()],
+            ..Identity::default()
+        };
+        let q = id.clone().qualified("gh");
+        assert_eq!((q.user.as_str(), q.email.as_str(), q.preferred_username.as_str()), ("gh:alice", "a@x", ""));
+        assert_eq!(q.groups, ["gh:acme", "gh:acme:ops"]);
+        assert!(matches!(qualify_groups(&id.groups, None), std::borrow::Cow::Borrowed(_)));
+    }
+
     fn names(rules: &[HeaderRule]) -> Vec<&str> {
         rules.iter().map(|r| r.name.as_str()).collect()
     }

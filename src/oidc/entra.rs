@@ -107,7 +107,7 @@ impl Provider {
                 return Err(Error::BadResponse(format!("Microsoft Graph answered {}", res.status)));
             }
             let page: Page = serde_json::from_slice(&res.body)
-                .map_err(|e| Error::BadResponse(format!("Microsoft Graph's answer is not readable: {e}")))?;
+                .map_err(|e| Error::BadResponse(super::http::unreadable("Microsoft Graph's answer", &e)))?;
             // A value that is not a string, or could not travel as a header, names no group.
             found.extend(
                 page.value

@@ -140,7 +140,7 @@ impl Provider {
         if res.status != 200 {
             return Err(Error::BadResponse(format!("GitHub's {endpoint} answered {}", res.status)));
         }
-        serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("GitHub's {endpoint} is not readable: {e}")))
+        serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(super::http::unreadable(&format!("GitHub's {endpoint}"), &e)))
     }
 
     /// Every page of a list (`/user/orgs`, `/user/teams`): page after page of 100 until one is
@@ -155,8 +155,8 @@ impl Provider {
             if res.status != 200 {
                 return Err(Error::BadResponse(format!("GitHub's {endpoint} answered {}", res.status)));
             }
-            let items: Vec<T> =
-                serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("GitHub's {endpoint} is not readable: {e}")))?;
+            let items: Vec<T> = serde_json::from_slice(&res.body)
+                .map_err(|e| Error::BadResponse(super::http::unreadable(&format!("GitHub's {endpoint}"), &e)))?;
             if items.is_empty() {
                 return Ok(all);
             }
@@ -261,8 +261,9 @@ impl Provider {
             let url = api_url(&self.github_validate_url()?, &format!("/repos/{}", rules.repo), &[]);
             let res = self.github_get(&url, token).await?;
             let repo: Repo = match res.status {
-                200 => serde_json::from_slice(&res.body)
-                    .map_err(|e| Error::BadResponse(format!("GitHub's repository is not readable: {e}")))?,
+                200 => {
+                    serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(super::http::unreadable("GitHub's repository", &e)))?
+                }
                 // GitHub hides a repository the user cannot see: not found is no access.
                 404 => return Err(Error::Denied(format!("{login} cannot see {}", rules.repo))),
                 status => return Err(Error::BadResponse(format!("GitHub's /repos/{} answered {status}", rules.repo))),

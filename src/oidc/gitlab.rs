@@ -89,7 +89,7 @@ impl Provider {
             return Err(Error::BadResponse(format!("GitLab's userinfo answered {}", res.status)));
         }
         let info: Userinfo =
-            serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("GitLab's userinfo is not readable: {e}")))?;
+            serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(super::http::unreadable("GitLab's userinfo", &e)))?;
         if !self.cfg.allow_unverified_email && !info.email_verified {
             return Err(ClaimsError::Unverified.into());
         }

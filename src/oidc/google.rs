@@ -179,7 +179,7 @@ impl Provider {
         match res.status {
             200 => serde_json::from_slice::<Member>(&res.body)
                 .map(|m| m.is_member)
-                .map_err(|e| Error::BadResponse(format!("Google's hasMember is not readable: {e}"))),
+                .map_err(|e| Error::BadResponse(super::http::unreadable("Google's hasMember", &e))),
             400 => {
                 let url = Self::directory_url(dir, &["groups", group, "members", email]);
                 let res = self.http.get_with(Call::Userinfo, &url, Auth::Bearer(&token)).await?;
@@ -209,7 +209,7 @@ impl Provider {
                 return Err(Error::BadResponse(format!("Google's Directory API answered {} for the groups of a user", res.status)));
             }
             let page: GroupsPage =
-                serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(format!("Google's group list is not readable: {e}")))?;
+                serde_json::from_slice(&res.body).map_err(|e| Error::BadResponse(super::http::unreadable("Google's group list", &e)))?;
             groups.extend(page.groups.into_iter().map(|g| g.email).filter(|e| !e.is_empty() && !e.chars().any(char::is_control)));
             match page.next.filter(|t| !t.is_empty()) {
                 Some(t) => page_token = Some(t),
@@ -262,7 +262,7 @@ impl Provider {
         if res.status == 200 {
             return serde_json::from_slice(&res.body)
                 .map(Some)
-                .map_err(|e| Error::BadResponse(format!("the service account's token is not readable: {e}")));
+                .map_err(|e| Error::BadResponse(super::http::unreadable("the service account's token", &e)));
         }
         let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap_or_default();
         if body["error"] == "unauthorized_client" {

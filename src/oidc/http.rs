@@ -193,7 +193,7 @@ pub(super) fn token_set(body: &[u8]) -> Result<TokenSet, Error> {
                     refresh_token: form.get("refresh_token").cloned(),
                     expires_in: form.get("expires_in").and_then(|v| v.parse().ok()),
                 }),
-                None => Err(Error::BadResponse(format!("the token response is not valid: {e}"))),
+                None => Err(Error::BadResponse(unreadable("the token response", &e))),
             }
         }
     }
@@ -219,4 +219,27 @@ pub(super) fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u
         Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     })
+}
+
+/// Why a provider's JSON answer could not be read, without quoting it: serde's messages
+/// repeat the offending value, which in a token answer may be a token.
+pub(super) fn unreadable(what: &str, e: &serde_json::Error) -> String {
+    format!("{what} is not valid JSON of the expected shape ({:?} at line {}, column {})", e.classify(), e.line(), e.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_are_numbers_or_strings_of_numbers() {
+        let read = |json: &str| token_set(json.as_bytes()).map(|t| t.expires_in).map_err(|e| e.to_string());
+        assert_eq!(read(r#"{"access_token": "a", "expires_in": 3599}"#), Ok(Some(3599)));
+        assert_eq!(read(r#"{"access_token": "a", "expires_in": "3599", "expires_on": "1700000000"}"#), Ok(Some(3599)));
+        assert_eq!(read(r#"{"access_token": "a", "expires_in": "soon"}"#), Ok(None));
+        assert_eq!(read(r#"{"access_token": "a"}"#), Ok(None));
+        // An unreadable answer is described without repeating it (it may hold a token).
+        let e = read(r#"{"access_token": ["secret-value"]}"#).unwrap_err();
+        assert!(!e.contains("secret-value"), "{e}");
+    }
 }

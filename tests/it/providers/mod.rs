@@ -141,7 +141,7 @@ fn every_other_provider_is_refused_with_its_alternative_as_readme_says() {
         .collect();
     let other = gatehouse::config::options::OTHER_PROVIDERS;
     let built: Vec<&str> = rows.iter().filter(|r| r.1.starts_with("built")).map(|r| r.0.as_str()).collect();
-    assert_eq!(built, ["oidc", "keycloak-oidc", "gitlab", "google", "entra-id", "github", "adfs"]);
+    assert_eq!(built, ["oidc", "keycloak-oidc", "gitlab", "google", "entra-id", "azure", "github", "adfs"]);
     let refused: Vec<(&str, &str)> = rows.iter().filter(|r| r.1 == "refused").map(|r| (r.0.as_str(), r.2.as_str())).collect();
     assert_eq!(refused, other.to_vec(), "README's refused rows and config::options::OTHER_PROVIDERS");
     assert_eq!(rows.len(), 17, "oauth2-proxy v7.15.6 has 17 providers (providers/providers.go)");
