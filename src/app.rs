@@ -184,6 +184,7 @@ impl App {
             ready: server.ready_path.clone(),
             prefix: server.proxy_prefix.clone(),
             backchannel_logout: server.backchannel_logout_path.clone(),
+            provider_callbacks: state.providers.several(),
         };
         let grpc = side_listeners(&server, &state, metrics, &lifecycle, &mut extra)?;
         let routes = move |cfg: &mut web::ServiceConfig| crate::endpoints::routes::configure(cfg, &paths);

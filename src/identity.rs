@@ -34,6 +34,16 @@ impl Identity {
         q(&mut self.user);
         q(&mut self.preferred_username);
         self.groups = qualify_groups(&self.groups, Some(by)).into_owned();
+        // The alpha `additionalClaims` too, each value as the text a header carries.
+        for value in self.additional.values_mut() {
+            let text = |s: String| serde_json::Value::String(format!("{by}:{s}"));
+            *value = match value {
+                serde_json::Value::Array(_) => {
+                    serde_json::Value::Array(coerce(value).into_iter().filter(|s| !s.is_empty()).map(text).collect())
+                }
+                _ => coerce(value).into_iter().find(|s| !s.is_empty()).map_or(serde_json::Value::Null, text),
+            };
+        }
         self
     }
 }
@@ -380,7 +390,12 @@ mod tests {
             groups: vec!["acme".into(), String::new(), "acme:ops".into()],
             ..Identity::default()
         };
+        let mut id = id;
+        id.additional.insert("roles".into(), serde_json::json!(["admin", 3]));
+        id.additional.insert("dept".into(), serde_json::json!("sales"));
         let q = id.clone().qualified("gh");
+        assert_eq!(q.additional["roles"], serde_json::json!(["gh:admin", "gh:3"]));
+        assert_eq!(q.additional["dept"], serde_json::json!("gh:sales"));
         assert_eq!((q.user.as_str(), q.email.as_str(), q.preferred_username.as_str()), ("gh:alice", "a@x", ""));
         assert_eq!(q.groups, ["gh:acme", "gh:acme:ops"]);
         assert!(matches!(qualify_groups(&id.groups, None), std::borrow::Cow::Borrowed(_)));

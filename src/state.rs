@@ -66,14 +66,22 @@ impl Providers {
         }
     }
 
-    /// How a provider is told apart from the others: nothing for the first (so with one
-    /// provider everything is as in oauth2-proxy), its id for each further one. It is the last
-    /// segment of the provider's callback path (a code one provider sends to another's
-    /// callback is refused: the mix-up attack, OAuth 2.0 Security BCP 4.4.2), and the prefix of
-    /// the user and groups its sessions show rules, headers and userinfo (`gh:acme`: anyone
-    /// can found a GitHub organization, so no provider's word may pass for another's).
-    pub fn qualifier<'a>(&self, via: &'a Registered) -> Option<&'a str> {
+    /// The last segment of a provider's callback path: none for the first (so one provider's
+    /// callback is oauth2-proxy's), its id for each further one. A callback then names the
+    /// provider its URL was registered for, and a code one provider sends to another's
+    /// callback is refused (the mix-up attack, OAuth 2.0 Security BCP 4.4.2).
+    pub fn callback_segment<'a>(&self, via: &'a Registered) -> Option<&'a str> {
         (self.several() && via.id != self.first().id).then_some(via.id.as_str())
+    }
+
+    /// With several providers, the prefix of the user and groups a provider's sessions show
+    /// rules, headers and userinfo: its id, for every provider (`gh:acme`, `corp:admins`).
+    /// A provider's users choose much of what it says (anyone can found a GitHub organization,
+    /// and a GitHub team is already `org:team`), so no provider's word may pass for another's;
+    /// ids hold no `:`, so the first `:` always ends the provider's name. With one provider,
+    /// nothing (everything as in oauth2-proxy).
+    pub fn qualifier<'a>(&self, via: &'a Registered) -> Option<&'a str> {
+        self.several().then_some(via.id.as_str())
     }
 
     /// The provider whose `defaultFor` takes a login to `host` and `path`, if one does.

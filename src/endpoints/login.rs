@@ -67,8 +67,12 @@ fn callback_url(state: &State, req: &HttpRequest, via: &Registered) -> String {
             if cfg.relative_redirect_url { path } else { absolute(state, req, &path) }
         }
     };
-    match state.providers.qualifier(via) {
-        Some(id) => format!("{}/{id}", url.trim_end_matches('/')),
+    match state.providers.callback_segment(via) {
+        // Into the path, before any query the configured URL has.
+        Some(id) => match url.split_once('?') {
+            Some((path, query)) => format!("{}/{id}?{query}", path.trim_end_matches('/')),
+            None => format!("{}/{id}", url.trim_end_matches('/')),
+        },
         None => url,
     }
 }
@@ -368,7 +372,7 @@ async fn complete_login(
     // The provider the login went to, as its CSRF cookie says; the callback must be that
     // provider's own (a code from one provider is never redeemed at another).
     let via = state.providers.of(login.provider.as_deref()).ok_or(LoginError::CsrfMismatch)?;
-    if req.match_info().get("provider") != state.providers.qualifier(via) {
+    if req.match_info().get("provider") != state.providers.callback_segment(via) {
         return Err(LoginError::WrongCallback);
     }
     let cfg = via.provider.config();
@@ -400,7 +404,7 @@ async fn complete_login(
         id_token: if state.minimal { None } else { tokens.id_token.clone() },
         refresh_token: if state.minimal { None } else { tokens.refresh_token.clone() },
         created_at: now,
-        expires_on: tokens.expires_in.map(|s| now + s),
+        expires_on: tokens.expires_in.map(|s| now.saturating_add(s)),
         nonce,
         sid,
         login_at: session::now_millis(),

@@ -27,11 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, paths: &Paths) {
         .service(web::resource(p("sign_in")).app_data(form_limit()).route(web::route().to(login::sign_in)))
         .route(&p("start"), web::route().to(login::start))
         .service(web::resource(p("callback")).app_data(form_limit()).route(web::route().to(login::callback)))
-        // With several providers, each after the first has its own callback (mix-up defence).
-        .service(web::resource(p("callback/{provider}")).app_data(form_limit()).route(web::route().to(login::callback)))
         .route(&p("sign_out"), web::route().to(sign_out::sign_out))
         .route(&p("userinfo"), web::route().to(userinfo::userinfo))
         .configure(|cfg| {
+            // With several providers, each after the first has its own callback (the mix-up
+            // defence); with one, the path is the app's, as in oauth2-proxy.
+            if paths.provider_callbacks {
+                cfg.service(web::resource(p("callback/{provider}")).app_data(form_limit()).route(web::route().to(login::callback)));
+            }
             if let Some(path) = &paths.backchannel_logout {
                 cfg.service(web::resource(path.as_str()).app_data(form_limit()).route(web::route().to(backchannel::logout)));
             }
@@ -55,4 +58,6 @@ pub struct Paths {
     pub prefix: String,
     /// `oidc_backchannel_logout_path`, when back-channel logout is on.
     pub backchannel_logout: Option<String>,
+    /// Several providers: each after the first has its own callback, `callback/<id>`.
+    pub provider_callbacks: bool,
 }

@@ -34,7 +34,7 @@ pub async fn userinfo(state: web::Data<State>, req: HttpRequest) -> Result<HttpR
                 email: &s.email,
                 groups: &seen.groups,
                 preferred_username: &seen.preferred_username,
-                additional_claims: &s.additional_claims,
+                additional_claims: &seen.additional,
                 provider: state.providers.several().then(|| state.providers.of(s.provider.as_deref()).map(|p| p.id.as_str())).flatten(),
             };
             let mut json = serde_json::to_string(&body)?;

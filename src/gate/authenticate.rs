@@ -193,7 +193,8 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
         // a session that was not refreshed must still validate (`validateSession`).
         // GitHub's tokens are never refreshed: its sessions are revalidated instead, through
         // the same once-per-session machinery.
-        let refreshable = session.refresh_token.as_deref().is_some_and(|t| !t.is_empty()) || via.provider.revalidates();
+        let has_refresh_token = session.refresh_token.as_deref().is_some_and(|t| !t.is_empty());
+        let refreshable = has_refresh_token || via.provider.revalidates(has_refresh_token);
         let refreshed = match refreshable && !session.htpasswd {
             false => false,
             // Boxed: a refresh (and the store's lock around it) is rare, and inlined its
@@ -245,7 +246,7 @@ async fn from_store(state: &State, req: &HttpRequest) -> Result<Authenticated, A
 /// and ends otherwise, unreachable included (as oauth2-proxy's `validateToken`).
 async fn revalidate(provider: &oidc::Provider, session: &SessionState) -> RefreshOutcome {
     let token = session.access_token.clone().unwrap_or_default();
-    match provider.github_token_valid(&token).await {
+    match provider.revalidate(&token).await {
         Ok(true) => {
             let tokens = oidc::TokenSet { access_token: token, id_token: None, refresh_token: None, expires_in: None };
             RefreshOutcome::Granted(Arc::new(Grant { tokens, identity: None }))
@@ -333,7 +334,7 @@ async fn grant(state: &State, refresh_token: &str, session: &SessionState) -> Re
     // The provider that issued the session refreshes it.
     let Some(via) = state.providers.of(session.provider.as_deref()) else { return RefreshOutcome::EndSession };
     let provider = &via.provider;
-    if provider.revalidates() {
+    if provider.revalidates(!refresh_token.is_empty()) {
         return revalidate(provider, session).await;
     }
     match provider.refresh(refresh_token).await {

@@ -100,11 +100,12 @@ fn profile_email(profile: &Map<String, Value>, claim: &str) -> Option<String> {
 }
 
 impl Provider {
-    /// What fills the gaps of a verified ID token: with an email there, nothing; without,
-    /// the profile's email, as userinfo claims about the same subject.
+    /// What fills the gaps of a verified ID token: with an email there, nothing; without (or
+    /// an empty one, which then goes), the profile's email, as userinfo claims about the same
+    /// subject.
     pub(super) async fn azure_profile(
         &self,
-        id_claims: &Map<String, Value>,
+        id_claims: &mut Map<String, Value>,
         access_token: &str,
     ) -> Result<Option<Map<String, Value>>, Error> {
         let claim = self.cfg.email_claim.as_str();
@@ -121,6 +122,9 @@ impl Provider {
         let Some(email) = profile_email(&found, claim) else {
             return Ok(None);
         };
+        if id_claims.get(claim).is_some_and(|v| v.as_str() == Some("")) {
+            id_claims.remove(claim);
+        }
         let mut fill = Map::new();
         // The profile answered for this access token, so for the ID token's subject.
         fill.insert("sub".into(), id_claims.get("sub").cloned().unwrap_or_default());

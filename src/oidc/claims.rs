@@ -63,7 +63,9 @@ pub fn identity(
     groups_claim: &str,
     allow_unverified_email: bool,
 ) -> Result<Identity, ClaimsError> {
-    let get = |path: &str| lookup(id_claims, path).or_else(|| userinfo.and_then(|u| lookup(u, path)));
+    // A claim the ID token states as `null` is missing there (oauth2-proxy's claim extractor
+    // then asks the profile too).
+    let get = |path: &str| lookup(id_claims, path).filter(|v| !v.is_null()).or_else(|| userinfo.and_then(|u| lookup(u, path)));
     let user = id_claims.get("sub").and_then(as_text).filter(|s| !s.is_empty()).ok_or(ClaimsError::NoSubject)?;
     if let Some(u) = userinfo
         && u.get("sub").and_then(as_text).as_deref() != Some(user.as_str())
@@ -120,6 +122,14 @@ pub fn additional(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_claim_in_the_id_token_is_asked_of_userinfo() {
+        let id = serde_json::json!({"sub": "u1", "email": null}).as_object().unwrap().clone();
+        let info = serde_json::json!({"sub": "u1", "email": "u1@example.com"}).as_object().unwrap().clone();
+        assert_eq!(identity(&id, Some(&info), "email", "groups", false).unwrap().email, "u1@example.com");
+        assert_eq!(identity(&id, None, "email", "groups", false), Err(ClaimsError::NoEmail("email".into())));
+    }
     use serde_json::json;
 
     fn map(v: Value) -> Map<String, Value> {

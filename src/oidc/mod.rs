@@ -17,6 +17,7 @@ pub mod http;
 pub mod keycloak;
 pub mod keys;
 pub mod logout;
+mod renew;
 pub mod tls;
 pub mod verify;
 
@@ -437,35 +438,6 @@ impl Provider {
         serde_json::from_slice(&res.body).map(Some).map_err(|_| Error::BadResponse("the userinfo response is not a JSON object".into()))
     }
 
-    /// After a refresh, with `validate_url`: does it accept the new access token (a GET with
-    /// it as the bearer answered 200, oauth2-proxy's `validateToken`)? `Ok(true)` without
-    /// `validate_url`; an unreachable endpoint is an error (the caller keeps the old session).
-    pub async fn validate_access_token(&self, access_token: &str) -> Result<bool, Error> {
-        let url = match (&self.cfg.validate_url, self.cfg.kind) {
-            (Some(url), _) => url.clone(),
-            // Azure's sessions are validated at the profile (oauth2-proxy's default there).
-            (None, ProviderKind::Azure) => azure::profile_url(&*self.endpoints()?),
-            (None, _) => return Ok(true),
-        };
-        let url = &url;
-        if access_token.is_empty() {
-            return Ok(false);
-        }
-        let res = if self.cfg.kind == ProviderKind::Google {
-            // Google's tokeninfo (oauth2-proxy's default `validateToken`) reads the token from
-            // the query.
-            let mut url = url.clone();
-            url.query_pairs_mut().append_pair("access_token", access_token);
-            self.http.get(Call::Validate, &url, None).await?
-        } else {
-            self.http.get(Call::Validate, url, Some(access_token)).await?
-        };
-        if res.status != 200 {
-            log::warn!("validate_url {} answered {} for a refreshed access token", http::without_query(url), res.status);
-        }
-        Ok(res.status == 200)
-    }
-
     /// Turns a token response into the user's identity: verifies the ID token (a login's or a
     /// refresh's), asks userinfo for missing claims, applies the claim mapping.
     pub async fn identity(&self, tokens: &TokenSet, used: IdTokenUse<'_>) -> Result<Identified, Error> {
@@ -473,11 +445,11 @@ impl Provider {
             return Ok(Identified { identity: self.github_identity(&tokens.access_token).await?, sid: None });
         }
         let id_token = tokens.id_token.as_deref().ok_or(Error::NoIdToken)?;
-        let id_claims = self.verify_id_token(id_token, used).await?;
+        let mut id_claims = self.verify_id_token(id_token, used).await?;
         let c = &self.cfg;
         let userinfo = if c.kind == ProviderKind::Azure {
             // Azure's profile is Graph's `/me`, not OIDC userinfo: it can only give the email.
-            self.azure_profile(&id_claims, &tokens.access_token).await?
+            self.azure_profile(&mut id_claims, &tokens.access_token).await?
         } else if !c.skip_claims_from_profile_url && claims::missing(&id_claims, &c.email_claim, &c.groups_claim, &c.additional_claims) {
             self.userinfo(&tokens.access_token).await?
         } else {
@@ -522,26 +494,6 @@ impl Provider {
 }
 
 impl Provider {
-    /// What a refresh keeps of the identity `before` it in the `refreshed` one (GitLab: the
-    /// nickname and project groups; others: nothing, the refreshed identity is the whole).
-    pub fn carry_over(&self, refreshed: &mut Identity, before: &Identity) {
-        if self.cfg.kind == ProviderKind::GitLab {
-            gitlab::carry_over(refreshed, before);
-        }
-    }
-
-    /// A session that was not refreshed stays valid while its access token passes
-    /// validation (Azure's, at the profile), not while its ID token verifies.
-    pub fn validates_access_token(&self) -> bool {
-        self.cfg.kind == ProviderKind::Azure
-    }
-
-    /// Sessions are kept by revalidating their access token when `cookie_refresh` is due
-    /// (GitHub, whose tokens are never refreshed), not by a refresh grant.
-    pub fn revalidates(&self) -> bool {
-        !self.cfg.kind.is_oidc()
-    }
-
     /// keycloak-oidc: the roles `access_token` carries join the groups (other providers have
     /// none to add).
     pub fn add_roles(&self, identity: &mut Identity, access_token: &str) -> Result<(), ClaimsError> {
@@ -549,29 +501,6 @@ impl Provider {
             identity.groups.extend(keycloak::roles(access_token)?);
         }
         Ok(())
-    }
-
-    /// After a refresh without an ID token, the identity `before` it as it now stands, or
-    /// `None` when nothing is to change: keycloak-oidc's groups with the roles of the new
-    /// access token in place of the old ones; google's groups read again from the Directory
-    /// (as oauth2-proxy's `RefreshSession` checks them again).
-    pub async fn refreshed_identity(&self, before: &Identity, access_token: &str) -> Result<Option<Identity>, Error> {
-        match self.cfg.kind {
-            ProviderKind::KeycloakOidc => {
-                let groups = keycloak::replace_roles(&before.groups, access_token)?;
-                Ok(Some(Identity { groups, ..before.clone() }))
-            }
-            ProviderKind::Google => match self.google_groups(&before.email).await? {
-                Some(groups) => Ok(Some(Identity { groups, ..before.clone() })),
-                None => Ok(None),
-            },
-            ProviderKind::Oidc
-            | ProviderKind::Adfs { .. }
-            | ProviderKind::GitLab
-            | ProviderKind::GitHub
-            | ProviderKind::EntraId
-            | ProviderKind::Azure => Ok(None),
-        }
     }
 
     /// Calls `backend_logout_url` (with `{id_token}` replaced). Failures are logged only: the

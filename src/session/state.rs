@@ -176,7 +176,7 @@ impl SessionState {
             self.refresh_token = Some(rt.clone());
         }
         self.created_at = now;
-        self.expires_on = tokens.expires_in.map(|s| now + s);
+        self.expires_on = tokens.expires_in.map(|s| now.saturating_add(s));
         // A session from before login times were kept gets one at its first refresh: any logout
         // recorded earlier already refused it at the load that led here.
         if self.login_at == 0 {

@@ -72,8 +72,8 @@ async fn three_with(extra_alpha: &str, extra_text: &str) -> Three {
     Three { corp, partner, github, gate, app }
 }
 
-/// Route rules naming groups: the first provider's as they are, the others' qualified.
-const RULES: &str = "route_rules = [\"path=^/users/ allowed_groups=users\", \"path=^/partners/ allowed_groups=partner:users\", \"path=^/acme/ allowed_groups=acme\", \"path=^/gh-acme/ allowed_groups=gh:acme\"]\nreverse_proxy = true\n";
+/// Route rules naming groups, each qualified by its provider's id (`acme` is no provider's).
+const RULES: &str = "route_rules = [\"path=^/users/ allowed_groups=corp:users\", \"path=^/partners/ allowed_groups=partner:users\", \"path=^/acme/ allowed_groups=acme\", \"path=^/gh-acme/ allowed_groups=gh:acme\"]\nreverse_proxy = true\n";
 
 /// Logs `account` in at provider `id`; the callback's status.
 async fn login(t: &Three, browser: &mut Browser, id: &str, account: &str) -> u16 {
@@ -183,10 +183,11 @@ async fn a_browser_picks_each_provider_in_turn() {
 /// The list's mistakes, all at once: ids missing or repeated, a further provider's own
 /// mistakes (named by its place in the list), a `defaultFor` that is neither host nor path,
 /// callbacks that would differ, `skip_provider_button` beside a choice, further providers
-/// without `emailDomains`, and (with bearer tokens) an issuer used twice.
+/// without `emailDomains`, (with bearer tokens) an issuer used twice, an id that is no path
+/// segment, and `extra_jwt_issuers` (whose tokens would pass for the first provider's).
 #[test]
 fn a_list_of_providers_is_checked_as_a_whole() {
-    let text = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\nskip_provider_button = true\nskip_jwt_bearer_tokens = true\n";
+    let text = "cookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\nskip_provider_button = true\nskip_jwt_bearer_tokens = true\nextra_jwt_issuers = [\"https://ci.example=ci\"]\n";
     let oidc = |id: &str, more: &str| {
         format!(
             "  - {id}provider: oidc\n    clientID: app\n    clientSecret: s3cret\n    oidcConfig:\n      issuerURL: https://idp.example.com\n{more}"
@@ -197,7 +198,7 @@ fn a_list_of_providers_is_checked_as_a_whole() {
         oidc("id: a\n    ", "    defaultFor: [\"https://x/\"]\n"),
         oidc("id: a\n    ", "    authRequestResponseMode: form_post\n"),
         oidc("", ""),
-        "  - id: gh\n    provider: github\n    clientSecret: s3cret\n    githubConfig:\n      repo: nope\n"
+        "  - id: gh\n    provider: github\n    clientSecret: s3cret\n    githubConfig:\n      repo: nope\n  - id: ..\n    provider: github\n    clientID: c\n    clientSecret: s3cret\n    emailDomains: [\"*\"]\n"
     );
     let errors = crate::support::load_alpha(text, &alpha).unwrap_err().to_string();
     for expected in [
@@ -212,6 +213,8 @@ fn a_list_of_providers_is_checked_as_a_whole() {
         "providers[1].emailDomains",
         "providers[3].emailDomains",
         "providers[1]: its issuer \"https://idp.example.com\" is an earlier provider's too",
+        "providers[4].id",
+        "extra_jwt_issuers",
     ] {
         assert!(errors.contains(expected), "{expected}:\n{errors}\n{alpha}");
     }
@@ -280,16 +283,16 @@ async fn a_code_at_another_providers_callback_is_refused() {
     assert_eq!(browser.get(callback.as_str()).await.status, 302, "{}", t.gate.log());
 }
 
-/// What a provider after the first asserts is qualified by its id wherever it is seen: a
-/// GitHub organization or a partner's group named like the first provider's does not meet
-/// a rule for the first provider's; rules name them as `<id>:<group>`; the app and userinfo
-/// see `partner:bob` and `gh:alice`, the first provider's users as they are.
+/// What each provider asserts is qualified by its id wherever it is seen: a GitHub
+/// organization or a partner's group named like another provider's does not meet a rule for
+/// that provider's; rules name them as `<id>:<group>`; the app and userinfo see `corp:alice`,
+/// `partner:bob` and `gh:alice`.
 #[actix_web::test]
 async fn a_further_providers_user_and_groups_are_qualified_by_its_id() {
     let t = three_with("", RULES).await;
     let seen_user = |t: &Three| t.app.seen.lock().unwrap().last().and_then(|s| s.header("x-forwarded-user").map(str::to_string));
     for (id, account, user, groups, allowed, refused) in [
-        ("corp", "alice", "alice", json!(["admins", "users"]), vec!["/users/"], vec!["/partners/", "/acme/", "/gh-acme/"]),
+        ("corp", "alice", "corp:alice", json!(["corp:admins", "corp:users"]), vec!["/users/"], vec!["/partners/", "/acme/", "/gh-acme/"]),
         ("partner", "bob", "partner:bob", json!(["partner:users"]), vec!["/partners/"], vec!["/users/", "/acme/", "/gh-acme/"]),
         ("gh", "alice", "gh:alice", json!(["gh:acme"]), vec!["/gh-acme/"], vec!["/users/", "/partners/", "/acme/"]),
     ] {
@@ -306,10 +309,13 @@ async fn a_further_providers_user_and_groups_are_qualified_by_its_id() {
             assert_eq!(browser.get(&format!("{}{path}page", t.gate.base)).await.status, 403, "{account} at {id} on {path}");
         }
         // (The check names its request: without it, every narrowing rule would apply.)
-        let r = browser.get_with(&format!("{}/oauth2/auth?allowed_groups=users", t.gate.base), &[("X-Forwarded-Uri", "/elsewhere")]).await;
-        assert_eq!(r.status, if id == "corp" { 202 } else { 403 }, "{id}: the check's allowed_groups=users:\n{}", t.gate.log());
-        let route = [("X-Forwarded-Uri", "/elsewhere"), ("X-Gatehouse-Allowed-Groups", "users")];
+        let check = |groups: &str| format!("{}/oauth2/auth?allowed_groups={groups}", t.gate.base);
+        let elsewhere = [("X-Forwarded-Uri", "/elsewhere")];
+        let r = browser.get_with(&check("corp:users"), &elsewhere).await;
+        assert_eq!(r.status, if id == "corp" { 202 } else { 403 }, "{id}: the check's allowed_groups=corp:users:\n{}", t.gate.log());
+        assert_eq!(browser.get_with(&check("users"), &elsewhere).await.status, 403, "{id}: an unqualified group is no provider's");
+        let route = [("X-Forwarded-Uri", "/elsewhere"), ("X-Gatehouse-Allowed-Groups", "corp:users")];
         let r = browser.get_with(&format!("{}/oauth2/auth", t.gate.base), &route).await;
-        assert_eq!(r.status, if id == "corp" { 202 } else { 403 }, "{id}: X-Gatehouse-Allowed-Groups: users");
+        assert_eq!(r.status, if id == "corp" { 202 } else { 403 }, "{id}: X-Gatehouse-Allowed-Groups: corp:users");
     }
 }

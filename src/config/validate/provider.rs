@@ -300,10 +300,16 @@ fn endpoints(r: &mut Reader<'_>, known_provider: bool, own_defaults: bool) -> En
     let redeem_url = r.url("redeem_url");
     let profile_url = r.url("profile_url");
     let validate_url = r.url("validate_url");
-    if known_provider && issuer_url.is_none() && !r.is_set("oidc_issuer_url") && !skip_discovery {
+    // Also without discovery, as oauth2-proxy requires it: ID tokens' `iss` is checked
+    // against it (without an issuer, any issuer that signs with those keys would do).
+    if known_provider && issuer_url.is_none() && !r.is_set("oidc_issuer_url") {
         r.error(
             "oidc_issuer_url",
-            "is required for the oidc provider",
+            if skip_discovery {
+                "is required, also with skip_oidc_discovery (ID tokens' issuer is checked against it)"
+            } else {
+                "is required for the oidc provider"
+            },
             "set it to your provider's issuer, e.g. \"https://localhost:9443/oauth2/token\" for WSO2 Identity Server",
         );
     }

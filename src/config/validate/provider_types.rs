@@ -167,6 +167,12 @@ fn azure_settings(r: &mut Reader<'_>, kind: Option<ProviderKind>) -> Option<crat
             "use id (the default), displayName, or another property such as mailNickname",
         );
     }
+    if r.get::<bool>("insecure_oidc_skip_issuer_verification") {
+        r.warnings.push("azure with insecure_oidc_skip_issuer_verification: users of every Azure AD tenant may log in, with the email addresses their own tenant's administrators gave them; prefer provider = \"entra-id\" with entra_id_allowed_tenants".into());
+    }
+    if !field.is_empty() && field != "id" {
+        r.warnings.push(format!("azure_graph_group_field = \"{field}\": group names are not unique in Azure AD (and users may be allowed to create groups); allowed_groups by name trusts whoever can name a group so: prefer ids"));
+    }
     let graph_group_field = if field.is_empty() { crate::oidc::azure::DEFAULT_GROUP_FIELD.to_string() } else { field };
     Some(crate::oidc::azure::Settings { graph_group_field, resource })
 }

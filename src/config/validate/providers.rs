@@ -63,6 +63,13 @@ pub(super) fn providers(
         entries.push(ProviderEntry { id, oidc, allowed_groups, email_domains, default_for });
     }
     ids(r, &entries);
+    if !r.get::<Vec<String>>("extra_jwt_issuers").is_empty() {
+        r.error(
+            "extra_jwt_issuers",
+            "is set with several providers: the tokens of those issuers would be judged and named as the first provider's",
+            "give each such issuer its own entry in providers: (its bearer tokens are then its own), or remove it",
+        );
+    }
     one_callback(r, first, &entries);
     distinct_issuers(r, first, &entries);
     if r.get::<bool>("skip_provider_button") {
@@ -104,9 +111,10 @@ fn distinct_issuers(r: &mut Reader<'_>, first: Option<&oidc::Config>, entries: &
     if !r.get::<bool>("skip_jwt_bearer_tokens") {
         return;
     }
-    let mut seen: Vec<&str> = first.map(|f| f.issuer_url_raw.as_str()).into_iter().collect();
+    // Compared without a trailing slash: discovery may answer either form.
+    let mut seen: Vec<&str> = first.map(|f| f.issuer_url_raw.trim_end_matches('/')).into_iter().collect();
     for (i, e) in entries.iter().enumerate().skip(1) {
-        let Some(issuer) = e.oidc.as_ref().map(|o| o.issuer_url_raw.as_str()).filter(|s| !s.is_empty()) else { continue };
+        let Some(issuer) = e.oidc.as_ref().map(|o| o.issuer_url_raw.trim_end_matches('/')).filter(|s| !s.is_empty()) else { continue };
         if seen.contains(&issuer) {
             r.errors.push(ConfigError::new(
                 format!("providers[{i}]"),
@@ -124,7 +132,8 @@ fn ids(r: &mut Reader<'_>, entries: &[ProviderEntry]) {
     let mut seen = HashSet::new();
     for (i, e) in entries.iter().enumerate() {
         let at = format!("providers[{i}].id");
-        if e.id.is_empty() || !e.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        // An id is a path segment of its callback: `.` and `..` would not stay one.
+        if e.id.is_empty() || e.id == "." || e.id == ".." || !e.id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             r.errors.push(ConfigError::new(
                 at,
                 format!("{:?} is not an id", e.id),

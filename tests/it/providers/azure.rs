@@ -122,7 +122,46 @@ async fn azure_v2_logins_read_graph_like_oauth2_proxy() {
     }
     let asked = graph.asked();
     assert!(asked.iter().any(|q| q.contains("skiptoken=100")), "Graph's second page was read: {asked:?}");
-    assert!(asked.iter().all(|q| q.contains("securityEnabled")), "only security groups are asked for: {asked:?}");
+    assert!(asked.iter().filter(|q| *q != "/me").all(|q| q.contains("securityEnabled")), "only security groups are asked for: {asked:?}");
+}
+
+/// A v2.0 session without a refresh token (no `offline_access`) is validated at the profile
+/// once per `cookie_refresh`, not on every request (oauth2-proxy asks on every request once it
+/// is due, and counts the session expired then: README "Differences"); once the profile no
+/// longer answers for the token, the session ends.
+#[actix_web::test]
+async fn an_azure_session_without_a_refresh_token_is_revalidated_once_per_period() {
+    let pki = tempfile::tempdir().unwrap();
+    crate::support::test_pki(pki.path());
+    let ca = pki.path().join("ca.pem").display().to_string();
+    let graph = Cloud::start(pki.path(), Default::default(), Workspace::default());
+    graph.profiles.lock().unwrap().insert("alice".into(), json!({"id": "a1", "mail": "alice@example.com"}));
+    let accounts = json!([{"id": "alice", "claims": {"email": "alice@example.com", "email_verified": true, "tid": "t1"}}]);
+    let port = free_port();
+    let op = crate::differential::provider(
+        &[port],
+        &json!({"azure": "v2", "jwt_access_tokens": true, "refresh_tokens": false, "accounts": accounts, "clients": azure_client(&[port])}),
+    );
+    let i = &op.issuer;
+    let app = crate::support::peers::Upstream::start();
+    let extra = format!(
+        "provider = \"azure\"\nskip_oidc_discovery = true\nlogin_url = \"{i}/oauth2/v2.0/authorize\"\nredeem_url = \"{i}/oauth2/v2.0/token\"\noidc_jwks_url = \"{i}/jwks\"\nprofile_url = \"https://localhost:{}/v1.0/me\"\nprovider_ca_files = [\"{ca}\"]\ncookie_refresh = \"1s\"\n",
+        graph.port
+    );
+    let run = crate::differential::start(crate::differential::Peer::Gatehouse, &op, &app, port, &extra);
+    crate::differential::ready(&run).await;
+    let mut browser = crate::support::browser::Browser::new(None);
+    assert_eq!(browser.login(&format!("{}/oauth2/start?rd=%2F", run.base), "alice").await.status, 302, "{}", run.log());
+    let profile_asks = || graph.asked().iter().filter(|q| *q == "/me").count();
+    let before = profile_asks();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+    for _ in 0..3 {
+        assert_eq!(browser.get(&format!("{}/oauth2/auth", run.base)).await.status, 202, "{}", run.log());
+    }
+    assert_eq!(profile_asks(), before + 1, "one validation for the period, not one per request");
+    graph.profiles.lock().unwrap().clear();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(browser.get(&format!("{}/oauth2/auth", run.base)).await.status, 401, "the profile refused the token: the session ends");
 }
 
 /// Azure's options: the tenant names the default v1 endpoints when discovery is skipped

@@ -97,7 +97,7 @@ impl Cloud {
         Cloud { port, asked, workspace, profiles, handle }
     }
 
-    /// The pages asked so far (their queries).
+    /// The pages asked so far (their queries; `/me` for a profile).
     pub fn asked(&self) -> Vec<String> {
         self.asked.lock().unwrap().clone()
     }
@@ -122,7 +122,8 @@ fn graph_unauthorized() -> HttpResponse {
     HttpResponse::Unauthorized().json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}}))
 }
 
-async fn graph_me(req: HttpRequest, profiles: Profiles) -> HttpResponse {
+async fn graph_me(req: HttpRequest, profiles: Profiles, asked: Asked) -> HttpResponse {
+    asked.lock().unwrap().push("/me".into());
     let Some(sub) = subject(&req) else { return graph_unauthorized() };
     match profiles.lock().unwrap().get(&sub) {
         Some(profile) => HttpResponse::Ok().json(profile),

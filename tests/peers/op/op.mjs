@@ -480,7 +480,8 @@ function buildProvider() {
       required: (_ctx, client) => pkceRequiredFor.has(client.clientId) || client.clientAuthMethod === 'none',
     },
     // refresh tokens for every client allowed the grant, without offline_access/consent
-    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // (`refresh_tokens: false`: none, as Azure's v2.0 without `offline_access`)
+    issueRefreshToken: async (_ctx, client) => (cfg.refresh_tokens ?? true) && client.grantTypeAllowed('refresh_token'),
     // tokens do not die with the provider's browser session (like most real IdPs)
     expiresWithSession: async () => false,
     rotateRefreshToken: Boolean(rotateRefreshTokens),
