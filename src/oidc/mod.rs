@@ -477,10 +477,14 @@ impl Provider {
             // Google names no preferred username.
             identity.groups = self.google_groups(&identity.email).await?.unwrap_or_default();
             identity.preferred_username.clear();
-            // As oauth2-proxy's callback: Google's token must also pass `validate_url`.
-            if matches!(used, IdTokenUse::Login(_)) && !self.validate_access_token(&tokens.access_token).await? {
-                return Err(Error::Denied("validate_url refused the new access token".into()));
-            }
+        }
+        // As oauth2-proxy's callback (its `ValidateSession`): Google's token must also pass
+        // `validate_url`, Azure's the profile.
+        if matches!(c.kind, ProviderKind::Google | ProviderKind::Azure)
+            && matches!(used, IdTokenUse::Login(_))
+            && !self.validate_access_token(&tokens.access_token).await?
+        {
+            return Err(Error::Denied("validate_url refused the new access token".into()));
         }
         identity.additional = claims::additional(&id_claims, userinfo.as_ref(), &c.additional_claims)?;
         if c.kind == ProviderKind::GitLab && matches!(used, IdTokenUse::Login(_)) {

@@ -128,7 +128,7 @@ async fn azure_v2_logins_read_graph_like_oauth2_proxy() {
 /// A v2.0 session without a refresh token (no `offline_access`) is validated at the profile
 /// once per `cookie_refresh`, not on every request (oauth2-proxy asks on every request once it
 /// is due, and counts the session expired then: README "Differences"); once the profile no
-/// longer answers for the token, the session ends.
+/// longer answers for the token, the session ends, and a login is refused.
 #[actix_web::test]
 async fn an_azure_session_without_a_refresh_token_is_revalidated_once_per_period() {
     let pki = tempfile::tempdir().unwrap();
@@ -162,6 +162,68 @@ async fn an_azure_session_without_a_refresh_token_is_revalidated_once_per_period
     graph.profiles.lock().unwrap().clear();
     actix_web::rt::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(browser.get(&format!("{}/oauth2/auth", run.base)).await.status, 401, "the profile refused the token: the session ends");
+    // As oauth2-proxy's callback (`ValidateSession`, 403): a login the profile refuses.
+    let mut again = crate::support::browser::Browser::new(None);
+    assert_eq!(again.login(&format!("{}/oauth2/start?rd=%2F", run.base), "alice").await.status, 403, "{}", run.log());
+}
+
+/// The authorization request as oauth2-proxy builds it: v1 (found by discovery) carries
+/// `resource`; v2.0 (the login URL says so) drops `groups` from the scope, adds Graph's
+/// `.default` on the profile's host, and never sends `resource`. Every parameter but the
+/// random ones is compared by value.
+#[actix_web::test]
+async fn azure_authorization_requests_behave_like_oauth2_proxy() {
+    use crate::differential::{Peer, try_run};
+    let op = crate::differential::provider(&[], &json!({"azure": "v1"}));
+    let i = &op.issuer;
+    let request = |location: &str| -> Vec<(String, String)> {
+        let url = url::Url::parse(location).unwrap();
+        let mut q: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let random = ["state", "nonce", "code_challenge"].contains(&k.as_ref());
+                (k.into_owned(), if random { "*".into() } else { v.into_owned() })
+            })
+            .collect();
+        q.sort();
+        q.insert(0, ("path".into(), url.path().into()));
+        q
+    };
+    for extra in [
+        "resource = \"https://api.example\"\n".to_string(),
+        format!(
+            "skip_oidc_discovery = true\nlogin_url = \"{i}/oauth2/v2.0/authorize\"\nredeem_url = \"{i}/oauth2/v2.0/token\"\noidc_jwks_url = \"{i}/jwks\"\nprofile_url = \"https://localhost:8443/v1.0/me\"\nscope = \"openid email groups\"\nresource = \"https://api.example\"\n"
+        ),
+    ] {
+        let mut seen = Vec::new();
+        for peer in [Peer::OAuth2Proxy, Peer::Gatehouse] {
+            let port = free_port();
+            let text = format!(
+                "provider = \"azure\"\noidc_issuer_url = \"{i}\"\nclient_id = \"gatehouse\"\nclient_secret = \"gatehouse-secret\"\ncookie_secret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\nemail_domains = [\"*\"]\ncookie_secure = false\nupstreams = [\"static://200\"]\nhttp_address = \"127.0.0.1:{port}\"\nredirect_url = \"http://localhost:4180/oauth2/callback\"\n{extra}"
+            );
+            let run = try_run(peer, &text, port).unwrap_or_else(|(how, log)| panic!("{peer:?} {how}:\n{log}"));
+            if peer == Peer::Gatehouse {
+                crate::differential::ready(&run).await;
+            }
+            let (status, headers, _) = crate::support::send("GET", &format!("{}/oauth2/start?rd=%2Fx", run.base), &[]).await;
+            let location = crate::support::header(&headers, "location").unwrap_or_default().to_string();
+            assert_eq!(status, 302, "{peer:?}: {location}\n{}", run.log());
+            seen.push(request(&location));
+        }
+        // Intended (README "Differences"): oauth2-proxy's azure sends no nonce (and so checks
+        // none); Gatehouse sends and checks one, as for every OpenID Provider.
+        let nonce = ("nonce".to_string(), "*".to_string());
+        assert!(!seen[0].contains(&nonce) && seen[1].contains(&nonce), "{seen:?}");
+        seen[1].retain(|p| *p != nonce);
+        assert_eq!(seen[0], seen[1], "{extra}: oauth2-proxy (left) and Gatehouse (right)");
+        let scope = seen[1].iter().find(|(k, _)| k == "scope").map(|(_, v)| v.as_str()).unwrap_or_default();
+        if extra.contains("v2.0") {
+            assert_eq!(scope, "openid email https://localhost:8443/.default");
+            assert!(!seen[1].iter().any(|(k, _)| k == "resource"));
+        } else {
+            assert!(seen[1].contains(&("resource".into(), "https://api.example".into())), "{:?}", seen[1]);
+        }
+    }
 }
 
 /// Azure's options: the tenant names the default v1 endpoints when discovery is skipped
